@@ -1,0 +1,1 @@
+"""Pure analysis over numpy arrays: electrophysiology, motion, parameter maps."""

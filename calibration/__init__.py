@@ -1,0 +1,1 @@
+"""Calibration fits: measurements in, versioned calibration files out. Pure maths."""

@@ -1,0 +1,1 @@
+"""The simulated rig: worm model, firmware emulator on a pty, synthetic camera."""

@@ -1,0 +1,1 @@
+"""The live system: headless session, recording, protocols, CLI; rig.gui on top."""

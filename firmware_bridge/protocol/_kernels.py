@@ -99,13 +99,12 @@ def cobs_decode_into(buf, start, end, out, out_start):
         if code == 0:
             return -1
         i += 1
-        stop = i + code - 1
-        if stop > end:
+        count = code - 1
+        if i + count > end:
             return -1
-        while i < stop:
-            out[o] = buf[i]
-            o += 1
-            i += 1
+        out[o : o + count] = buf[i : i + count]
+        o += count
+        i += count
         if code < 0xFF and i < end:
             out[o] = 0
             o += 1
@@ -118,8 +117,10 @@ def split_frames(buf, n, body, starts, lengths, status, max_encoded, tables):
 
     Writes, per non-empty piece, the offset of its decoded body in ``body``, the
     body length without the CRC, and a status code. Returns ``(n_pieces,
-    consumed)``: bytes after the last delimiter are not consumed (a partial frame).
+    consumed, n_ok, body_fill)``: bytes after the last delimiter are not consumed
+    (a partial frame); ``body_fill`` is the total length of the valid bodies.
     """
+    n_ok = 0
     n_pieces = 0
     body_fill = 0
     piece_start = 0
@@ -150,12 +151,13 @@ def split_frames(buf, n, body, starts, lengths, status, max_encoded, tables):
                         status[n_pieces] = BAD_CRC
                     else:
                         status[n_pieces] = OK
+                        n_ok += 1
                         lengths[n_pieces] = length - 4
                         body_fill += length - 4
             n_pieces += 1
         piece_start = i + 1
         consumed = i + 1
-    return n_pieces, consumed
+    return n_pieces, consumed, n_ok, body_fill
 
 
 @njit(cache=True, nogil=True)
@@ -183,7 +185,7 @@ def extract_data(
     n_pieces,
     n_channels,
     state,
-    out_samples,
+    out_bytes,
     out_fill,
     block_table,
     n_blocks,
@@ -191,6 +193,7 @@ def extract_data(
 ):
     """Copy samples of consecutive valid DATA frames into ``out_samples``.
 
+    ``out_bytes`` is the little-endian int16 sample buffer viewed as uint8.
     Starts at piece ``first_piece`` and stops at the first valid piece that is not
     a DATA frame (the caller parses it, in order, then calls again from the next
     piece). Every valid frame except BOOT passes the seq check first. Corrupt
@@ -259,13 +262,9 @@ def extract_data(
         if skip < ns:
             n_new = ns - skip
             src = s + DATA_HEADER + 2 * ch * skip
-            for r in range(n_new):
-                for c in range(ch):
-                    k = src + 2 * (r * ch + c)
-                    v = np.int64(body[k]) | (np.int64(body[k + 1]) << 8)
-                    if v >= 32768:
-                        v -= 65536
-                    out_samples[out_fill + r, c] = v
+            dst = 2 * ch * out_fill
+            n_bytes = 2 * ch * n_new
+            out_bytes[dst : dst + n_bytes] = body[src : src + n_bytes]
             block_table[n_blocks, 0] = first + skip
             block_table[n_blocks, 1] = out_fill
             block_table[n_blocks, 2] = n_new

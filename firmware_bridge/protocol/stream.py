@@ -13,6 +13,7 @@ host int64 sample numbers, which keep counting across a board reboot.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,9 @@ from firmware_bridge.protocol import _kernels as k
 from firmware_bridge.protocol.codes import MsgType
 from firmware_bridge.protocol.framing import MAX_ENCODED_BYTES, FrameError
 from firmware_bridge.protocol.messages import Ack, Boot, Message, parse_payload
+
+# Samples are copied byte for byte from the little-endian wire into int16 arrays.
+assert sys.byteorder == "little", "the stream decoder assumes a little-endian host"
 
 _EMPTY_BLOCKS = np.zeros((0, 3), dtype=np.int64)
 _EMPTY_GAPS = np.zeros((0, 2), dtype=np.int64)
@@ -141,13 +145,16 @@ class StreamDecoder:
         starts = np.empty(max_pieces, dtype=np.int64)
         lengths = np.empty(max_pieces, dtype=np.int64)
         status = np.empty(max_pieces, dtype=np.int64)
-        n_pieces, consumed = k.split_frames(
+        n_pieces, consumed, n_ok, body_fill = k.split_frames(
             buf, n, body, starts, lengths, status, MAX_ENCODED_BYTES, k.CRC_TABLES
         )
         self._keep_tail(buf, consumed)
         if n_pieces == 0:
             return Decoded(samples=self._empty_samples())
-        return self._extract(body, starts, lengths, status, n_pieces)
+        self._ok += n_ok
+        self._corrupt += n_pieces - n_ok
+        capacity = body_fill // (2 * self.n_channels) + 1
+        return self._extract(body, starts, lengths, status, n_pieces, capacity)
 
     # ----------------------------------------------------------------- private
 
@@ -164,13 +171,9 @@ class StreamDecoder:
         else:
             self._tail = tail.tobytes()
 
-    def _extract(self, body, starts, lengths, status, n_pieces) -> Decoded:
-        ok_mask = status[:n_pieces] == k.OK
-        n_ok = int(ok_mask.sum())
-        self._ok += n_ok
-        self._corrupt += n_pieces - n_ok
-        capacity = int(lengths[:n_pieces].sum()) // (2 * self.n_channels) + 1
+    def _extract(self, body, starts, lengths, status, n_pieces, capacity) -> Decoded:
         out = np.empty((capacity, self.n_channels), dtype=np.int16)
+        out_bytes = out.reshape(-1).view(np.uint8)
         blocks = np.empty((n_pieces, 3), dtype=np.int64)
         if self._gap_table.shape[0] < n_pieces + 2:
             self._gap_table = np.zeros((n_pieces + 2, 2), dtype=np.int64)
@@ -181,7 +184,7 @@ class StreamDecoder:
         while p < n_pieces:
             p, fill, n_blocks = k.extract_data(
                 body, starts, lengths, status, p, n_pieces, self.n_channels,
-                self._state, out, fill, blocks, n_blocks, self._gap_table,
+                self._state, out_bytes, fill, blocks, n_blocks, self._gap_table,
             )  # fmt: skip
             if p >= n_pieces:
                 break

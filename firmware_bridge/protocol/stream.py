@@ -252,3 +252,23 @@ class StreamDecoder:
         st[k.S_HAVE_EXPECTED] = 0
         st[k.S_HAVE_SEQ] = 0
         self._reboots += 1
+
+
+_warmed_up = False
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) the decoder kernels now, not on the first read.
+
+    The first call in a process costs up to seconds (Numba); a link calls this
+    before starting its reader so the handshake does not time out on it.
+    """
+    global _warmed_up
+    if _warmed_up:
+        return
+    from firmware_bridge.protocol.framing import encode_frame
+    from firmware_bridge.protocol.messages import Data
+
+    block = Data(0, np.zeros((2, 1), dtype=np.int16))
+    StreamDecoder(1).feed(encode_frame(block.TYPE, 0, block.pack()))
+    _warmed_up = True

@@ -1,0 +1,325 @@
+"""Device: the board's API in SI units, over a SerialLink.
+
+``Device.open(url)`` opens the port, starts the reader, does the handshake (protocol
+version check, capabilities) and starts the heartbeat. Commands raise
+``CommandRefused`` (with the field and allowed range in SI) when the board NAKs,
+``DeviceTimeout`` when it does not answer, ``DeviceDisconnected`` once the port is
+gone. Samples and events reach listeners registered with ``add_listener`` (called
+on the reader thread; keep them quick).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from firmware_bridge.errors import (
+    CommandRefused,
+    DeviceError,
+    ProtocolVersionMismatch,
+)
+from firmware_bridge.link import ErrorListener, SampleListener, SerialLink
+from firmware_bridge.protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    Arm,
+    CameraTrigger,
+    Configure,
+    Disarm,
+    Field,
+    GetStatus,
+    Heartbeat,
+    Hello,
+    HelloReply,
+    LedPulse,
+    LinkCounters,
+    Message,
+    Nak,
+    NakCode,
+    ResetFault,
+    StartStream,
+    Status,
+    Stimulate,
+    StopStream,
+    TestSignal,
+)
+from firmware_bridge.stimulus import StimPulse
+from firmware_bridge.transport import open_port, parse_sim_url
+
+HEARTBEAT_PERIOD_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class BoardInfo:
+    """What the board said about itself in the handshake, in SI units."""
+
+    protocol_version: int
+    firmware_version: str
+    board_id: str
+    max_channels: int
+    adc_bits: int
+    adc_range_vpp: float
+    n_stim_pairs: int
+    max_amplitude_vpp: float
+    min_duration_s: float
+    max_duration_s: float
+    max_train_rate_hz: float
+    max_charge_per_phase_c: float
+    max_on_time_s_per_min: float
+    load_ohm: float
+    max_gain: int
+    sample_rates_hz: tuple[int, ...]
+
+    @classmethod
+    def from_reply(cls, reply: HelloReply) -> BoardInfo:
+        """Convert a HELLO_REPLY (wire units) to SI."""
+        return cls(
+            protocol_version=reply.protocol_version,
+            firmware_version=reply.firmware_version,
+            board_id=reply.board_id,
+            max_channels=reply.max_channels,
+            adc_bits=reply.adc_bits,
+            adc_range_vpp=reply.adc_range_mvpp / 1000.0,
+            n_stim_pairs=reply.n_stim_pairs,
+            max_amplitude_vpp=reply.max_amplitude_mvpp / 1000.0,
+            min_duration_s=reply.min_duration_us / 1e6,
+            max_duration_s=reply.max_duration_us / 1e6,
+            max_train_rate_hz=reply.max_train_rate_mhz / 1000.0,
+            max_charge_per_phase_c=reply.max_charge_per_phase_nc * 1e-9,
+            max_on_time_s_per_min=reply.max_on_time_ms_per_min / 1000.0,
+            load_ohm=float(reply.load_ohm),
+            max_gain=reply.max_gain,
+            sample_rates_hz=reply.sample_rates_hz,
+        )
+
+    def volts_per_count(self, gain: float) -> float:
+        """Nominal input-referred volts per ADC count at ``gain`` (uncalibrated)."""
+        return self.adc_range_vpp / (2**self.adc_bits) / gain
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for recording metadata."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class Device:
+    """The stimulator/recorder board behind one serial port."""
+
+    def __init__(self, link: SerialLink, *, owned_rig: Any = None) -> None:
+        self.link = link
+        self.sim_rig = owned_rig  # the SimulatedRig started for a sim:// URL
+        self.info: BoardInfo | None = None
+        self.sample_rate_hz: int | None = None
+        self.channels: tuple[int, ...] = ()
+        self.gain: int | None = None
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        timeout_s: float = 1.0,
+        allow_network: bool = False,
+        heartbeat: bool = True,
+    ) -> Device:
+        """Open ``url`` (a port path, pyserial URL or ``sim://?seed=N``), connect."""
+        rig = None
+        if url.startswith("sim://"):
+            from firmware_bridge.sim import SimulatedRig  # only here: see DESIGN.md
+
+            rig = SimulatedRig.from_options(parse_sim_url(url))
+            url = rig.port
+        try:
+            link = SerialLink(open_port(url, allow_network=allow_network))
+        except Exception:
+            if rig is not None:
+                rig.close()
+            raise
+        device = cls(link, owned_rig=rig)
+        try:
+            link.start()
+            device.connect(timeout_s=timeout_s)
+        except BaseException:
+            device.close()
+            raise
+        if heartbeat:
+            device.start_heartbeat()
+        return device
+
+    def connect(self, *, timeout_s: float = 1.0) -> BoardInfo:
+        """Handshake: check the protocol version and read the capabilities."""
+        reply = self.link.request(Hello(PROTOCOL_VERSION), timeout_s=timeout_s)
+        if isinstance(reply, Nak):
+            if reply.error == NakCode.VERSION_MISMATCH:
+                raise ProtocolVersionMismatch(PROTOCOL_VERSION, reply.allowed_min)
+            raise CommandRefused(reply)
+        if not isinstance(reply, HelloReply):
+            raise DeviceError(f"unexpected reply to HELLO: {reply!r}")
+        if reply.protocol_version != PROTOCOL_VERSION:
+            raise ProtocolVersionMismatch(PROTOCOL_VERSION, reply.protocol_version)
+        self.info = BoardInfo.from_reply(reply)
+        return self.info
+
+    def start_heartbeat(self) -> None:
+        """Send HEARTBEAT every 100 ms from a background thread."""
+        if self._heartbeat is not None:
+            return
+        self._heartbeat = threading.Thread(
+            target=self._heartbeat_loop, name="heartbeat", daemon=True
+        )
+        self._heartbeat.start()
+
+    def stop_heartbeat(self) -> None:
+        """Stop sending heartbeats (the board then faults within 300 ms if armed)."""
+        self._heartbeat_stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=1.0)
+            self._heartbeat = None
+        self._heartbeat_stop = threading.Event()
+
+    def close(self) -> None:
+        """Disarm and stop streaming if possible, then close the port (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop_heartbeat()
+        if self.link.error is None and self.info is not None:
+            for message in (Disarm(), StopStream()):
+                try:
+                    self.link.request(message, timeout_s=0.5)
+                except DeviceError:
+                    break
+        self.link.close()
+        if self.sim_rig is not None:
+            self.sim_rig.close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ listeners
+
+    def add_listener(self, listener: SampleListener) -> None:
+        """Receive every decoded batch (samples, gaps, events) on the reader thread."""
+        self.link.add_listener(listener)
+
+    def remove_listener(self, listener: SampleListener) -> None:
+        """Stop receiving batches."""
+        self.link.remove_listener(listener)
+
+    def add_error_listener(self, listener: ErrorListener) -> None:
+        """Be told once when the port fails (unplug)."""
+        self.link.add_error_listener(listener)
+
+    @property
+    def counters(self) -> LinkCounters:
+        """Link counters: samples received and lost, corrupt frames, ..."""
+        return self.link.counters
+
+    @property
+    def error(self) -> DeviceError | None:
+        """The error that ended the link, if any."""
+        return self.link.error
+
+    # ------------------------------------------------------------- commands
+
+    def configure(
+        self, *, sample_rate_hz: int, channels: int | Sequence[int], gain: int
+    ) -> None:
+        """Set the sample rate, the enabled channels (a count or indices), the gain."""
+        indices = (
+            tuple(range(channels)) if isinstance(channels, int) else tuple(channels)
+        )
+        mask = 0
+        for index in indices:
+            mask |= 1 << index
+        self._command(Configure(int(sample_rate_hz), mask, int(gain)))
+        self.sample_rate_hz = int(sample_rate_hz)
+        self.channels = tuple(sorted(indices))
+        self.gain = int(gain)
+        self.link.decoder.set_channels(len(indices))
+
+    def start_stream(self) -> int:
+        """Start streaming; return the sample number of the first sample."""
+        return self._command(StartStream()).sample_index
+
+    def stop_stream(self) -> int:
+        """Stop streaming; return the sample number of the first sample not sent."""
+        return self._command(StopStream()).sample_index
+
+    def arm(self) -> None:
+        """Allow stimulation."""
+        self._command(Arm())
+
+    def disarm(self) -> None:
+        """Emergency stop: end any pulse at its next zero crossing; refuse pulses."""
+        self._command(Disarm())
+
+    def reset_fault(self) -> None:
+        """Clear a latched fault (the board stays disarmed)."""
+        self._command(ResetFault())
+
+    def stimulate(self, pulse: StimPulse) -> int:
+        """Deliver ``pulse``; return the sample number of its onset."""
+        return self._command(Stimulate.from_pulse(pulse)).sample_index
+
+    def test_signal(
+        self,
+        *,
+        enable: bool,
+        channels: Sequence[int] = (),
+        amplitude_vpp: float = 0.0,
+        frequency_hz: int = 0,
+    ) -> None:
+        """Inject (or stop) a known sine at the amplifier inputs (input-referred)."""
+        mask = sum(1 << c for c in channels)
+        self._command(
+            TestSignal(int(enable), mask, round(amplitude_vpp * 1e6), int(frequency_hz))
+        )
+
+    def led_pulse(self, duration_s: float) -> int:
+        """Flash the timing LED; return the sample number it switched on at."""
+        return self._command(LedPulse(round(duration_s * 1e6))).sample_index
+
+    def set_camera_trigger(self, rate_hz: float) -> int:
+        """Trigger the camera at ``rate_hz`` (0 = off); return the ACK sample."""
+        period_us = 0 if rate_hz <= 0 else round(1e6 / rate_hz)
+        return self._command(CameraTrigger(period_us)).sample_index
+
+    def status(self) -> Status:
+        """Ask the board for its state."""
+        reply = self.link.request(GetStatus())
+        if isinstance(reply, Nak):
+            raise CommandRefused(reply)
+        assert isinstance(reply, Status)
+        return reply
+
+    def _command(self, message: Message, *, timeout_s: float = 1.0) -> Ack:
+        reply = self.link.request(message, timeout_s=timeout_s)
+        if isinstance(reply, Nak):
+            raise CommandRefused(reply)
+        if not isinstance(reply, Ack):
+            raise DeviceError(
+                f"unexpected reply to {type(message).__name__}: {reply!r}"
+            )
+        return reply
+
+    def _heartbeat_loop(self) -> None:
+        while not self._heartbeat_stop.wait(HEARTBEAT_PERIOD_S):
+            if self.link.error is not None:
+                return
+            try:
+                self.link.send(Heartbeat())
+            except DeviceError:
+                return
+
+
+__all__ = ["BoardInfo", "Device", "Field"]

@@ -1,0 +1,75 @@
+"""Opening serial ports: pyserial for hardware and the simulated rig alike.
+
+``open_port(url)`` takes a device path (``/dev/ttyACM0``, ``COM5``, a pty path) or a
+pyserial URL. ``sim://?seed=3&channels=4`` starts a simulated rig on a fresh
+pseudo-terminal and opens its port, so hardware and simulator take the same code
+path. Network URLs (``socket://``, ``rfc2217://``) are refused unless explicitly
+allowed: a stimulator must not be driven across a network by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlparse
+
+import serial
+from serial.tools import list_ports
+
+NETWORK_SCHEMES = ("socket", "rfc2217", "spy", "loop", "alt", "hwgrep", "cp2110")
+
+
+@dataclass(frozen=True, slots=True)
+class PortInfo:
+    """One serial port the OS reports."""
+
+    device: str
+    description: str
+    hwid: str
+
+
+def list_serial_ports() -> list[PortInfo]:
+    """Serial ports on this machine (``serial.tools.list_ports``), sorted by path."""
+    ports = [
+        PortInfo(p.device, p.description or "", p.hwid or "")
+        for p in list_ports.comports()
+    ]
+    return sorted(ports, key=lambda p: p.device)
+
+
+def parse_sim_url(url: str) -> dict[str, str]:
+    """Options of a ``sim://?key=value&...`` URL as a flat dict of strings."""
+    query = parse_qs(urlparse(url).query)
+    return {key: values[-1] for key, values in query.items()}
+
+
+def open_port(
+    url: str, *, timeout_s: float = 0.05, allow_network: bool = False
+) -> serial.Serial:
+    """Open ``url`` with pyserial and return the port.
+
+    Parameters
+    ----------
+    url
+        A device path or a pyserial URL. ``sim://`` URLs are handled by
+        ``firmware_bridge.device.Device.open``, which starts the simulator first.
+    timeout_s
+        Read timeout; short, so the reader thread notices a stop request quickly.
+    allow_network
+        Allow ``socket://`` and ``rfc2217://`` URLs (tests only).
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in NETWORK_SCHEMES and not allow_network:
+        raise ValueError(
+            f"refusing port URL {url!r}: network and virtual ports ({scheme}://) are "
+            "not allowed for a stimulator; use a local serial device path"
+        )
+    if scheme == "sim":
+        raise ValueError("sim:// URLs are opened by Device.open, which starts the rig")
+    try:
+        port = serial.serial_for_url(url, timeout=timeout_s, write_timeout=1.0)
+    except serial.SerialException as exc:
+        raise FileNotFoundError(
+            f"cannot open serial port {url!r}: {exc}. Ports seen: "
+            f"{[p.device for p in list_serial_ports()] or 'none'}"
+        ) from exc
+    return port

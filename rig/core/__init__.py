@@ -1,0 +1,1 @@
+"""Headless core of the live system: events, buffers, clocks, session. No Qt."""

@@ -1,0 +1,147 @@
+"""FrameClock: put every camera frame on the device clock.
+
+With a hardware-triggered camera the board reports each trigger pulse
+(CAMERA_TRIGGERED, with its sample number) and the camera delivers one frame per
+pulse. Frames carry no sample number, only the host time they arrived. We match
+frames to triggers in order, using host arrival times to notice a frame the camera
+dropped (a trigger with no frame) or an extra frame (no trigger near it): a frame
+arrives a roughly constant latency after its trigger, so after removing the median
+latency each frame must fall within half a frame period of its trigger.
+
+Without triggers (a free-running webcam), frames are stamped by a host-clock
+regression: the sample number the stream had reached as a function of host time,
+fitted on the arrival of data blocks. This is coarser (USB and OS latencies of a
+few ms) and is marked as such (``source = "host-clock"``) in the recording.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class FrameStamp:
+    """Where one frame sits on the device clock."""
+
+    frame_index: int
+    sample: int | None
+    source: str  # "trigger", "host-clock" or "unmatched"
+    trigger_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReport:
+    """Counts from matching frames to triggers."""
+
+    n_frames: int
+    n_triggers: int
+    n_matched: int
+    dropped_triggers: tuple[int, ...]  # trigger counts that got no frame
+    extra_frames: tuple[int, ...]  # frame indices with no trigger
+    latency_s: float  # median host latency from trigger to frame arrival
+
+
+class FrameClock:
+    """Collects trigger events, frame arrivals and stream progress; stamps frames."""
+
+    def __init__(self, sample_rate_hz: float) -> None:
+        self.sample_rate_hz = sample_rate_hz
+        self._lock = threading.Lock()
+        self._triggers: list[tuple[int, int, float]] = []  # sample, count, host t
+        self._frames: list[float] = []  # host arrival time per frame
+        self._progress: list[tuple[float, int]] = []  # host t, stream end sample
+
+    def add_trigger(self, sample: int, trigger_count: int, host_time_s: float) -> None:
+        """Record a CAMERA_TRIGGERED event (host time = when it arrived)."""
+        with self._lock:
+            self._triggers.append((sample, trigger_count, host_time_s))
+
+    def add_frame(self, host_time_s: float) -> int:
+        """Record a frame's arrival; return its frame index."""
+        with self._lock:
+            self._frames.append(host_time_s)
+            return len(self._frames) - 1
+
+    def add_progress(self, host_time_s: float, end_sample: int) -> None:
+        """Record that samples up to ``end_sample`` had arrived at ``host_time_s``."""
+        with self._lock:
+            self._progress.append((host_time_s, end_sample))
+            if len(self._progress) > 20000:
+                del self._progress[:10000]
+
+    def match(self) -> tuple[list[FrameStamp], FrameReport]:
+        """Stamp every frame so far and report drops and extras."""
+        with self._lock:
+            triggers = list(self._triggers)
+            frames = list(self._frames)
+            progress = list(self._progress)
+        if not triggers:
+            return self._host_clock_stamps(frames, progress)
+        return match_frames_to_triggers(frames, triggers, self.sample_rate_hz)
+
+    def _host_clock_stamps(self, frames, progress):
+        stamps = []
+        if len(progress) >= 2:
+            t = np.array([p[0] for p in progress])
+            s = np.array([p[1] for p in progress], dtype=float)
+            slope, intercept = np.polyfit(t, s, 1)
+            # Data arrives late, never early: shift the line down to the lower
+            # envelope so it tracks the earliest arrivals (least-delayed blocks).
+            intercept += float(np.min(s - (slope * t + intercept)))
+            for i, tf in enumerate(frames):
+                stamps.append(
+                    FrameStamp(i, round(slope * tf + intercept), "host-clock")
+                )
+        else:
+            stamps = [FrameStamp(i, None, "unmatched") for i in range(len(frames))]
+        report = FrameReport(len(frames), 0, 0, (), (), float("nan"))
+        return stamps, report
+
+
+def match_frames_to_triggers(
+    frame_times_s: list[float],
+    triggers: list[tuple[int, int, float]],
+    sample_rate_hz: float,
+) -> tuple[list[FrameStamp], FrameReport]:
+    """Match frames (host arrival times) to triggers ``(sample, count, host_t)``."""
+    n_f, n_t = len(frame_times_s), len(triggers)
+    if n_f == 0:
+        dropped = tuple(c for _, c, _ in triggers)
+        return [], FrameReport(0, n_t, 0, dropped, (), float("nan"))
+    trig_t = np.array([t for _, _, t in triggers])
+    frame_t = np.asarray(frame_times_s)
+    samples = np.array([s for s, _, _ in triggers])
+    period_s = float(np.median(np.diff(samples))) / sample_rate_hz if n_t > 1 else 1.0
+    # Latency: median over frames of the delay since the latest trigger before it.
+    idx = np.searchsorted(trig_t, frame_t, side="right") - 1
+    valid = idx >= 0
+    latency = (
+        float(np.median(frame_t[valid] - trig_t[idx[valid]])) if valid.any() else 0.0
+    )
+    stamps: list[FrameStamp] = []
+    dropped: list[int] = []
+    extra: list[int] = []
+    i = 0
+    for j, tf in enumerate(frame_t):
+        expected = tf - latency
+        while i < n_t and expected > trig_t[i] + period_s / 2:
+            dropped.append(triggers[i][1])
+            i += 1
+        if i < n_t and abs(expected - trig_t[i]) <= period_s / 2:
+            stamps.append(FrameStamp(j, int(triggers[i][0]), "trigger", triggers[i][1]))
+            i += 1
+        else:
+            extra.append(j)
+            stamps.append(FrameStamp(j, None, "unmatched"))
+    report = FrameReport(
+        n_frames=n_f,
+        n_triggers=n_t,
+        n_matched=n_f - len(extra),
+        dropped_triggers=tuple(dropped),
+        extra_frames=tuple(extra),
+        latency_s=latency,
+    )
+    return stamps, report

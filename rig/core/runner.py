@@ -114,6 +114,8 @@ class ProtocolRunner:
         self._paused = False
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self._paused_for = 0.0
 
     # ------------------------------------------------------------ status
 
@@ -227,42 +229,23 @@ class ProtocolRunner:
     # ------------------------------------------------------------ the loop
 
     def _run(self, trials: Iterable[Any] | NextTrial) -> None:
-        started = self._clock()
+        self._started = self._clock()
+        self._paused_for = 0.0
         delivered = 0
-        paused_for = 0.0
         source = trials if callable(trials) else iter(trials)
         while True:
             trial = source(delivered) if callable(source) else next(source, None)
             if trial is None:
                 break
-            # Trial boundary: act on pause and cancel requests here only.
-            pause_began = None
+            # Until the trial is due, a pause or cancel request interrupts the
+            # wait and is handled at this boundary; the same trial then waits
+            # again. Once due, the stimulus is delivered whole.
             while True:
-                with self._lock:
-                    cancel, paused = self._cancel, self._paused
-                if cancel or self._status.phase == RunState.FAULT:
+                if not self._boundary():
                     self._finish(FinishReason.CANCELLED)
                     return
-                if not paused:
+                if self._wait_until_due(float(trial.onset_s)):
                     break
-                if pause_began is None:
-                    pause_began = self._clock()
-                    self._set(phase=RunState.PAUSED)
-                self._wake.wait(0.05)
-                self._wake.clear()
-            if pause_began is not None:
-                paused_for += self._clock() - pause_began
-                self._set(phase=RunState.RUNNING)
-            due = started + paused_for + float(trial.onset_s)
-            while (wait_s := due - self._clock()) > 0:
-                if self._wake.wait(min(wait_s, 0.05)):
-                    self._wake.clear()
-                    with self._lock:
-                        if self._cancel or self._paused:
-                            break
-            with self._lock:
-                if self._cancel or self._paused:
-                    continue  # handled at the top, before delivering
             try:
                 onset = self._stimulator.stimulate(trial.pulse)
             except DeviceError as exc:
@@ -272,6 +255,38 @@ class ProtocolRunner:
             self._on_trial(trial, onset)
             self._set(trial=delivered)
         self._finish(FinishReason.COMPLETED)
+
+    def _boundary(self) -> bool:
+        """Act on pause/cancel requests; False when the run must end."""
+        pause_began = None
+        while True:
+            with self._lock:
+                cancel, paused = self._cancel, self._paused
+            if cancel or self._status.phase == RunState.FAULT:
+                return False
+            if not paused:
+                break
+            if pause_began is None:
+                pause_began = self._clock()
+                self._set(phase=RunState.PAUSED)
+            self._wake.wait(0.05)
+            self._wake.clear()
+        if pause_began is not None:
+            # Time spent paused shifts the rest of the schedule.
+            self._paused_for += self._clock() - pause_began
+            self._set(phase=RunState.RUNNING)
+        return True
+
+    def _wait_until_due(self, onset_s: float) -> bool:
+        """Sleep until the trial is due; False if a request interrupted the wait."""
+        due = self._started + self._paused_for + onset_s
+        while (wait_s := due - self._clock()) > 0:
+            if self._wake.wait(min(wait_s, 0.05)):
+                self._wake.clear()
+                with self._lock:
+                    if self._cancel or self._paused:
+                        return False
+        return True
 
     def _finish(self, reason: FinishReason) -> None:
         if self._status.phase in (RunState.FAULT, RunState.IDLE):

@@ -1,0 +1,354 @@
+"""Session: the headless core that the GUI, scripts and the CLI all drive.
+
+A Session owns the device, the acquisition (ring + relay thread), the camera, the
+recorder, the protocol runner and the host-side safety limits. Everything the GUI
+can do, a script can do through these methods::
+
+    with Session.open("sim://?seed=3", camera="sim") as s:
+        s.start()
+        s.start_recording("runs/today")
+        s.arm()
+        s.stimulate(StimPulse(amplitude_vpp=4.0, duration_s=3e-3))
+        s.run_protocol(plan, wait=True)
+
+Threads: the serial reader (firmware_bridge.link) fills the ring; the relay
+thread (Acquisition) writes to disk and emits events; the runner thread delivers
+trials; the camera thread delivers frames. Methods may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from firmware_bridge.device import Device
+from firmware_bridge.errors import DeviceError
+from firmware_bridge.protocol import (
+    CameraTriggered,
+    Decoded,
+    Fault,
+    FaultCode,
+    LedFlashed,
+    Log,
+    StimDelivered,
+)
+from firmware_bridge.protocol.messages import Boot
+from firmware_bridge.stimulus import StimPulse
+from rig.core._events import RigEvents
+from rig.core.acquisition import Acquisition
+from rig.core.frame_clock import FrameClock
+from rig.core.runner import ProtocolRunner, RunnerStatus, RunState
+
+log = logging.getLogger(__name__)
+
+
+def _fault_name(code: int) -> str:
+    try:
+        return FaultCode(code).name
+    except ValueError:
+        return f"fault {code}"
+
+
+def _fault_latches(code: int) -> bool:
+    try:
+        return FaultCode(code).latches
+    except ValueError:
+        return True  # an unknown fault is treated as serious
+
+
+class _BoardActions:
+    """What the runner may do to the board: arm, disarm, deliver a checked pulse."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def arm(self) -> None:
+        self._session.device.arm()
+
+    def disarm(self) -> None:
+        self._session.device.disarm()
+
+    def stimulate(self, pulse: StimPulse) -> int:
+        return self._session.stimulate(pulse)
+
+
+class Session:
+    """One rig: device + acquisition + camera + recorder + runner + safety."""
+
+    def __init__(
+        self,
+        device: Device,
+        *,
+        sample_rate_hz: int = 30_000,
+        channels: int = 4,
+        gain: int = 1000,
+        camera: Any = None,
+        camera_rate_hz: float = 60.0,
+        safety: Any = None,
+        ring_seconds: float = 60.0,
+    ) -> None:
+        self.device = device
+        self.events = RigEvents()
+        self.sample_rate_hz = sample_rate_hz
+        self.n_channels = channels
+        self.gain = gain
+        self.camera = camera
+        self.camera_rate_hz = camera_rate_hz
+        self.safety = safety
+        self.ring_seconds = ring_seconds
+        self.frame_clock = FrameClock(sample_rate_hz)
+        self.acquisition: Acquisition | None = None
+        self.recorder: Any = None
+        self._recorder_lock = threading.Lock()
+        self.runner = ProtocolRunner(
+            _BoardActions(self), on_status=self._on_run_status, on_trial=self._on_trial
+        )
+        self.stimuli: list[dict[str, Any]] = []  # delivered, as STIM_DELIVERED said
+        self.faults: list[str] = []
+        self._armed = False
+        self._closed = False
+        device.add_error_listener(self._on_link_error)
+
+    # ----------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(cls, url: str, **kwargs: Any) -> Session:
+        """Open the board at ``url`` (a port path or ``sim://...``) and wrap it."""
+        return cls(Device.open(url), **kwargs)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Configure the board, start streaming and camera triggers."""
+        self.device.configure(
+            sample_rate_hz=self.sample_rate_hz, channels=self.n_channels, gain=self.gain
+        )
+        self.acquisition = Acquisition(
+            self.device, self.n_channels, ring_seconds=self.ring_seconds
+        )
+        self.acquisition.add_consumer(self._consume)
+        self.device.start_stream()
+        if self.camera is not None:
+            self.camera.start(self._on_frame)
+            self.device.set_camera_trigger(self.camera_rate_hz)
+
+    def stop(self) -> None:
+        """Stop the camera and streaming; drain what arrived."""
+        if self.device.error is None:
+            try:
+                if self.camera is not None:
+                    self.device.set_camera_trigger(0)
+                self.device.stop_stream()
+            except DeviceError as exc:
+                log.warning("stopping the stream: %s", exc)
+        if self.camera is not None:
+            self.camera.stop()
+        if self.acquisition is not None:
+            self.acquisition.drain()
+
+    def close(self) -> None:
+        """Disarm, stop, close the recording and the device (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.runner.status.phase in (RunState.RUNNING, RunState.PAUSED):
+                self.runner.cancel()
+                self.runner.wait(5.0)
+            if self.device.error is None:
+                self.device.disarm()
+        except DeviceError:
+            pass
+        self.stop()
+        self.stop_recording()
+        if self.acquisition is not None:
+            self.acquisition.close()
+        self.device.close()
+
+    # ------------------------------------------------------------ stimulation
+
+    def arm(self) -> None:
+        """Arm the board (stimulation allowed)."""
+        self.runner.arm()
+
+    def disarm(self) -> None:
+        """Disarm the board."""
+        self.runner.disarm()
+
+    def emergency_stop(self) -> None:
+        """Disarm now, from any thread, and stop any run."""
+        self.runner.emergency_stop()
+
+    def reset_fault(self) -> None:
+        """Clear a latched board fault; the board stays disarmed."""
+        self.device.reset_fault()
+        self.runner.reset_fault()
+
+    def stimulate(self, pulse: StimPulse) -> int:
+        """Check ``pulse`` against the safety limits, deliver it, return its onset."""
+        if self.safety is not None:
+            self.safety.check(pulse)
+        onset = self.device.stimulate(pulse)
+        if self.safety is not None and hasattr(self.safety, "record"):
+            self.safety.record(pulse, time.monotonic())
+        return onset
+
+    def run_protocol(self, trials: Any, *, n_trials: int = 0, wait: bool = False):
+        """Run a plan (iterable of trials) or a closed-loop chooser; arms if needed."""
+        if self.runner.status.phase == RunState.IDLE:
+            self.runner.arm()
+        if not n_trials and hasattr(trials, "__len__"):
+            n_trials = len(trials)
+        self.runner.start(trials, n_trials=n_trials)
+        if wait:
+            return self.runner.wait()
+        return self.runner.status
+
+    # ------------------------------------------------------------ recording
+
+    def start_recording(self, writer: Any) -> None:
+        """Record everything from now on into ``writer`` (a RecordingWriter)."""
+        with self._recorder_lock:
+            self.recorder = writer
+        self.events.recording_changed.emit(str(getattr(writer, "folder", "")))
+
+    def stop_recording(self) -> Any:
+        """Stop recording; write the frame table; close and return the writer."""
+        if self.acquisition is not None:
+            self.acquisition.drain()
+        with self._recorder_lock:
+            writer, self.recorder = self.recorder, None
+        if writer is None:
+            return None
+        stamps, report = self.frame_clock.match()
+        writer.append_event(
+            -1 if not stamps else (stamps[-1].sample or -1),
+            "frame_report",
+            n_frames=report.n_frames,
+            n_triggers=report.n_triggers,
+            dropped_triggers=list(report.dropped_triggers),
+            extra_frames=list(report.extra_frames),
+            timing_source="trigger" if report.n_triggers else "host-clock",
+        )
+        writer.close()
+        self.events.recording_changed.emit(None)
+        return writer
+
+    # ------------------------------------------------------------ callbacks
+
+    def _consume(self, decoded: Decoded, host_time: float) -> None:
+        """Relay thread: record the batch and turn messages into events."""
+        if self.acquisition is not None and self.acquisition.ring.end is not None:
+            self.frame_clock.add_progress(host_time, self.acquisition.ring.end)
+        with self._recorder_lock:
+            writer = self.recorder
+        if writer is not None:
+            samples = decoded.samples
+            for first, row, n in decoded.blocks:
+                writer.append_samples(int(first), samples[row : row + n])
+            for first, n_lost in decoded.gaps:
+                writer.append_gap(int(first), int(n_lost))
+        for message in decoded.messages:
+            self._on_message(message, host_time, writer)
+
+    def _on_message(self, message: Any, host_time: float, writer: Any) -> None:
+        if isinstance(message, StimDelivered):
+            fields = {
+                "amplitude_vpp": message.delivered_mvpp / 1000.0,
+                "commanded_vpp": message.commanded_mvpp / 1000.0,
+                "duration_s": message.duration_us / 1e6,
+                "pair": message.pair,
+                "polarity": message.polarity,
+                "pulse_index": message.pulse_index,
+            }
+            self.stimuli.append({"sample": message.sample_index, **fields})
+            if writer is not None:
+                writer.append_event(message.sample_index, "stim_delivered", **fields)
+            self.events.stim_delivered.emit(message.sample_index, fields)
+        elif isinstance(message, CameraTriggered):
+            self.frame_clock.add_trigger(
+                message.sample_index, message.trigger_count, host_time
+            )
+            if writer is not None:
+                writer.append_event(
+                    message.sample_index,
+                    "camera_trigger",
+                    trigger_count=message.trigger_count,
+                )
+        elif isinstance(message, Fault):
+            text = f"board fault {_fault_name(message.code)}: {message.message}"
+            self.faults.append(text)
+            if writer is not None:
+                writer.append_event(
+                    message.sample_index,
+                    "fault",
+                    code=_fault_name(message.code),
+                    message=message.message,
+                )
+            self.events.fault_raised.emit(text)
+            if _fault_latches(message.code):
+                self.runner.fault(text)
+        elif isinstance(message, LedFlashed):
+            if writer is not None:
+                writer.append_event(
+                    message.sample_index, "led", duration_s=message.duration_us / 1e6
+                )
+        elif isinstance(message, Boot):
+            text = "the board rebooted: its sample counter restarted"
+            self.faults.append(text)
+            if writer is not None and self.acquisition is not None:
+                writer.append_event(
+                    self.acquisition.ring.end or 0,
+                    "board_rebooted",
+                    host_time=host_time,
+                )
+            self.events.fault_raised.emit(text)
+            self.runner.fault(text)
+        elif isinstance(message, Log) and writer is not None:
+            writer.append_event(
+                message.sample_index,
+                "log",
+                level=message.level,
+                message=message.message,
+            )
+
+    def _on_frame(self, frame: Any, host_time: float) -> None:
+        """Camera thread: count the frame and record it."""
+        self.frame_clock.add_frame(host_time)
+        with self._recorder_lock:
+            writer = self.recorder
+        if writer is not None:
+            writer.append_frame(frame, None, host_time)
+
+    def _on_trial(self, trial: Any, onset: int) -> None:
+        with self._recorder_lock:
+            writer = self.recorder
+        if writer is not None:
+            pulse = trial.pulse
+            writer.append_event(
+                onset,
+                "trial",
+                index=int(trial.index),
+                amplitude_vpp=pulse.amplitude_vpp,
+                duration_s=pulse.duration_s,
+                pair=pulse.pair,
+                polarity=int(pulse.polarity),
+            )
+
+    def _on_run_status(self, status: RunnerStatus) -> None:
+        armed = status.phase in (RunState.ARMED, RunState.RUNNING, RunState.PAUSED)
+        if armed != self._armed:
+            self._armed = armed
+            self.events.armed_changed.emit(armed)
+        self.events.run_state_changed.emit(status)
+
+    def _on_link_error(self, error: DeviceError) -> None:
+        self.faults.append(str(error))
+        self.runner.fault(str(error))
+        self.events.error_occurred.emit(error)

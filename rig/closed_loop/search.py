@@ -1,0 +1,281 @@
+"""Search strategies with one interface: ``propose()``, ``observe(point, score)``.
+
+* ``GridSearch``: the full sweep, in a fixed (optionally shuffled) order; the baseline.
+* ``RandomSearch``: uniform random points in the space; the second baseline.
+* ``BayesianSearch``: Gaussian-process regression (scikit-learn's
+  ``GaussianProcessRegressor``: a well-kept, tested implementation with kernel
+  hyper-parameter fitting; a hand-written numpy GP would repeat it) with the
+  upper-confidence-bound rule ``UCB = μ + β·σ`` maximised over a dense candidate
+  grid. Safety: candidates are only ever drawn inside the ParameterSpace (which
+  the session builds inside the rig's safety limits), and with ``safe_radius``
+  set, only within that distance (unit square) of points already tested without
+  a safety violation (SafeOpt-style expanding safe set), starting from the
+  gentlest stimulus (lowest amplitude and duration).
+
+Every proposal comes with a ``Decision`` saying why, and ``state()`` gives the
+observations and the posterior over the space, for the recording and the GUI.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+from rig.closed_loop.space import ParameterSpace
+
+Point = tuple[float, float, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A proposal and the reason for it."""
+
+    point: Point
+    reason: str
+    acquisition: float = float("nan")
+    mean: float = float("nan")
+    std: float = float("nan")
+
+
+class _Observations:
+    def __init__(self) -> None:
+        self.points: list[Point] = []
+        self.scores: list[float] = []
+        self.unsafe: list[bool] = []
+
+    def add(self, point: Point, score: float, unsafe: bool) -> None:
+        self.points.append(tuple(point))  # type: ignore[arg-type]
+        self.scores.append(float(score))
+        self.unsafe.append(bool(unsafe))
+
+    def best(self) -> tuple[Point | None, float]:
+        if not self.scores:
+            return None, float("nan")
+        i = int(np.argmax(self.scores))
+        return self.points[i], self.scores[i]
+
+    def to_dict(self) -> dict:
+        return {
+            "points": [list(p) for p in self.points],
+            "scores": list(self.scores),
+            "unsafe": list(self.unsafe),
+        }
+
+
+class _Search:
+    name = "search"
+
+    def __init__(self, space: ParameterSpace) -> None:
+        self.space = space
+        self.observations = _Observations()
+        self.last_decision: Decision | None = None
+
+    def observe(self, point: Point, score: float, *, unsafe: bool = False) -> None:
+        """Tell the search what ``point`` scored (``unsafe``: a safety violation)."""
+        self.observations.add(point, score, unsafe)
+
+    def propose(self) -> Point:
+        """The next point to try."""
+        decision = self.decide()
+        if not self.space.contains(*decision.point):
+            raise AssertionError(
+                f"{self.name} proposed {decision.point} outside the space"
+            )
+        self.last_decision = decision
+        return decision.point
+
+    def decide(self) -> Decision:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        """Observations and the last decision, JSON-serialisable."""
+        best, best_score = self.observations.best()
+        d = self.last_decision
+        return {
+            "strategy": self.name,
+            "observations": self.observations.to_dict(),
+            "best_point": list(best) if best else None,
+            "best_score": best_score,
+            "decision": None
+            if d is None
+            else {
+                "point": list(d.point),
+                "reason": d.reason,
+                "acquisition": d.acquisition,
+            },
+        }
+
+
+class GridSearch(_Search):
+    """Every point of an ``n_amplitude × n_duration`` grid, then repeats."""
+
+    name = "grid"
+
+    def __init__(
+        self,
+        space: ParameterSpace,
+        n_amplitude: int = 9,
+        n_duration: int = 8,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(space)
+        self.points = space.grid(n_amplitude, n_duration)
+        if seed is not None:
+            order = np.random.default_rng(seed).permutation(len(self.points))
+            self.points = [self.points[i] for i in order]
+
+    def decide(self) -> Decision:
+        i = len(self.observations.points) % len(self.points)
+        return Decision(self.points[i], f"grid point {i + 1} of {len(self.points)}")
+
+
+class RandomSearch(_Search):
+    """Uniformly random points (seeded)."""
+
+    name = "random"
+
+    def __init__(self, space: ParameterSpace, *, seed: int = 0) -> None:
+        super().__init__(space)
+        self._rng = np.random.default_rng(seed)
+
+    def decide(self) -> Decision:
+        u, v = self._rng.random(2)
+        amplitude, duration = self.space.from_unit(u, v)
+        pair = int(self._rng.choice(self.space.pairs))
+        return Decision((amplitude, duration, pair), "uniform random")
+
+
+class BayesianSearch(_Search):
+    """GP-UCB over the space, with an optional expanding safe set."""
+
+    name = "bayesian"
+
+    def __init__(
+        self,
+        space: ParameterSpace,
+        *,
+        beta: float = 2.0,
+        n_initial: int = 4,
+        safe_radius: float | None = None,
+        resolution: int = 41,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(space)
+        self.beta = beta
+        self.n_initial = n_initial
+        self.safe_radius = safe_radius
+        self._rng = np.random.default_rng(seed)
+        u = np.linspace(0.0, 1.0, resolution)
+        uu, vv = np.meshgrid(u, u, indexing="ij")
+        self._unit = np.column_stack([uu.ravel(), vv.ravel()])
+        self.resolution = resolution
+        self._posterior: tuple[np.ndarray, np.ndarray] | None = None
+
+    # Initial design: corners of a small Latin square, gentlest first; with a
+    # safe radius, only the gentlest point (the safe seed) until the set grows.
+    def _initial(self, k: int) -> np.ndarray:
+        if self.safe_radius is not None:
+            return np.array([0.0, 0.0]) if k == 0 else None  # type: ignore[return-value]
+        design = np.array([[0.1, 0.1], [0.9, 0.9], [0.1, 0.9], [0.9, 0.1], [0.5, 0.5]])
+        return design[k] if k < len(design) else None  # type: ignore[return-value]
+
+    def _candidates(self) -> np.ndarray:
+        if self.safe_radius is None or not self.observations.points:
+            return np.ones(len(self._unit), dtype=bool)
+        safe = [
+            self.space.to_unit(a, d)
+            for (a, d, _), bad in zip(
+                self.observations.points, self.observations.unsafe, strict=True
+            )
+            if not bad
+        ]
+        if not safe:
+            return np.zeros(len(self._unit), dtype=bool)
+        dist = np.min(
+            np.linalg.norm(self._unit[:, None, :] - np.array(safe)[None], axis=2),
+            axis=1,
+        )
+        return dist <= self.safe_radius + 1e-9
+
+    def fit(self) -> GaussianProcessRegressor:
+        """Fit the GP to the observations (unit-square inputs)."""
+        x = np.array([self.space.to_unit(a, d) for a, d, _ in self.observations.points])
+        y = np.array(self.observations.scores)
+        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
+            length_scale=(0.3, 0.3), length_scale_bounds=(0.05, 5.0), nu=2.5
+        ) + WhiteKernel(1e-2, (1e-6, 1.0))
+        gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit(x, y)
+        return gp
+
+    def decide(self) -> Decision:
+        pair = self.space.pairs[0]
+        k = len(self.observations.points)
+        if k < self.n_initial:
+            start = self._initial(k)
+            if start is not None:
+                a, d = self.space.from_unit(*start)
+                return Decision((a, d, pair), f"initial design point {k + 1}")
+        allowed = self._candidates()
+        if not allowed.any():
+            a, d = self.space.from_unit(0.0, 0.0)
+            return Decision((a, d, pair), "no safe point known: gentlest stimulus")
+        gp = self.fit()
+        mean, std = gp.predict(self._unit, return_std=True)
+        self._posterior = (mean, std)
+        ucb = np.where(allowed, mean + self.beta * std, -np.inf)
+        i = int(np.argmax(ucb))
+        a, d = self.space.from_unit(*self._unit[i])
+        return Decision(
+            (a, d, pair),
+            f"max UCB (β={self.beta:g}) over {int(allowed.sum())} candidates",
+            acquisition=float(ucb[i]),
+            mean=float(mean[i]),
+            std=float(std[i]),
+        )
+
+    def posterior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(amplitude_vpp grid, duration_s grid, mean, std) over the space."""
+        if self._posterior is None:
+            if len(self.observations.points) < 2:
+                raise LookupError("fewer than two observations: no posterior yet")
+            mean, std = self.fit().predict(self._unit, return_std=True)
+            self._posterior = (mean, std)
+        mean, std = self._posterior
+        n = self.resolution
+        amps = np.linspace(*self.space.amplitude_vpp, n)
+        durs = np.linspace(*self.space.duration_s, n)
+        return amps, durs, mean.reshape(n, n), std.reshape(n, n)
+
+    def state(self) -> dict:
+        """Adds the posterior mean and std on the grid (amplitude × duration)."""
+        state = super().state()
+        try:
+            amps, durs, mean, std = self.posterior()
+        except LookupError:
+            return state
+        state["posterior"] = {
+            "amplitude_vpp": amps.tolist(),
+            "duration_s": durs.tolist(),
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+        }
+        return state
+
+
+def replay(search: _Search, points: list[Point], scores: list[float]) -> list[Decision]:
+    """Feed recorded observations to a fresh search; return its decisions in turn."""
+    decisions = []
+    for point, score in zip(points, scores, strict=True):
+        search.propose()
+        decisions.append(search.last_decision)
+        search.observe(point, score)
+    return decisions  # type: ignore[return-value]

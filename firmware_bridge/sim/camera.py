@@ -1,0 +1,152 @@
+"""The simulated camera: renders the worm from the model at each camera trigger.
+
+Frames show the body lying along the raceway with darker segment boundaries,
+tapered ends, soft edges, a lighting gradient and sensor noise, through the
+optics of ``CameraOptics`` (scale, placement, radial lens distortion). A frame is
+rendered for each CAMERA_TRIGGERED the board emits, at that sample's segment
+positions, and delivered after a fixed readout latency, as a hardware-triggered
+camera would; the fault plan may drop some.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+
+from firmware_bridge.sim._optics import CameraOptics
+
+READOUT_LATENCY_S = 0.006
+
+
+@lru_cache(maxsize=4)
+def _undistort_maps(optics: CameraOptics) -> tuple[np.ndarray, np.ndarray] | None:
+    """For each output (distorted) pixel, where it looks in the ideal image."""
+    if optics.k1 == 0 and optics.k2 == 0:
+        return None
+    import cv2
+
+    h, w = optics.height_px, optics.width_px
+    uu, vv = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    pts = np.stack([uu.ravel(), vv.ravel()], axis=1)[:, None, :]
+    k = optics.camera_matrix()
+    ideal = cv2.undistortPoints(pts, k, optics.dist_coeffs(), P=k).reshape(h, w, 2)
+    return ideal[..., 0].astype(np.float32), ideal[..., 1].astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def _noise_bank(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(0.0, 3.0, size=(6, h, w)).astype(np.float32)
+
+
+def render_worm_frame(
+    boundaries_m: np.ndarray,
+    optics: CameraOptics | None = None,
+    *,
+    body_diameter_m: float = 0.008,
+    frame_index: int = 0,
+    led_on: bool = False,
+    noise_seed: int = 0,
+) -> np.ndarray:
+    """Grayscale uint8 image ``(height, width)`` of the worm at these boundaries."""
+    import cv2
+
+    o = optics or CameraOptics()
+    h, w = o.height_px, o.width_px
+    scale = o.px_per_mm * 1000.0  # px per metre
+    bounds_px = o.origin_px[0] + scale * np.asarray(boundaries_m, dtype=float)
+    cols = np.arange(w, dtype=np.float64)
+    head, tail = bounds_px[0], bounds_px[-1]
+    length = max(tail - head, 1.0)
+    s = np.clip((cols - head) / length, 0.0, 1.0)
+    taper = np.clip(np.minimum(s, 1.0 - s) * 8.0, 0.0, 1.0) ** 0.5
+    inside = (cols >= head) & (cols <= tail)
+    radius = np.where(
+        inside, 0.5 * body_diameter_m * scale * (0.35 + 0.65 * taper), 0.0
+    )
+    # Distance from each column to the nearest segment boundary, in pixels.
+    pos = np.searchsorted(bounds_px, cols).clip(1, len(bounds_px) - 1)
+    dist = np.minimum(np.abs(cols - bounds_px[pos - 1]), np.abs(cols - bounds_px[pos]))
+    body = 175.0 - 70.0 * np.exp(-((dist / 1.3) ** 2)) - 20.0 * (1.0 - taper)
+    rows = np.arange(h, dtype=np.float64)[:, None] - o.origin_px[1]
+    alpha = np.clip(radius[None, :] - np.abs(rows) + 0.5, 0.0, 1.0) * (radius > 0)
+    shading = 1.0 - 0.35 * (rows / np.maximum(radius[None, :], 1.0)) ** 2
+    background = 55.0 + 25.0 * (cols[None, :] / w) + 10.0 * (rows / h)
+    image = background + alpha * (
+        body[None, :] * np.clip(shading, 0.4, 1.0) - background
+    )
+    if led_on:
+        image[12:28, w - 28 : w - 12] = 255.0
+    image = image.astype(np.float32)
+    maps = _undistort_maps(o)
+    if maps is not None:
+        image = cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderValue=55.0)
+    image += _noise_bank(h, w, noise_seed)[frame_index % 6]
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+FrameCallback = Callable[[np.ndarray, float], None]
+
+
+class SimCamera:
+    """A camera source (start/stop/latest) fed by the simulated board's triggers."""
+
+    def __init__(self, rig, *, optics: CameraOptics | None = None) -> None:
+        self.rig = rig
+        self.optics = optics or CameraOptics()
+        self.source = "sim"
+        self.frames_read = 0
+        self.dropped: list[int] = []  # trigger counts whose frame was not delivered
+        self.latest: tuple[np.ndarray, float] | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=1024)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def trigger(self, sample: int, count: int, led_on: bool) -> None:
+        """Called by the rig's pacing thread at each camera trigger."""
+        if self.rig.faults.drop_camera_frame():
+            self.dropped.append(count)
+            return
+        try:
+            self._queue.put_nowait((sample, count, led_on, time.monotonic()))
+        except queue.Full:
+            self.dropped.append(count)
+
+    def start(self, on_frame: FrameCallback) -> None:
+        """Deliver frames to ``on_frame`` from a camera thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._loop, args=(on_frame,), name="sim-camera", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop delivering frames."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+    def _loop(self, on_frame: FrameCallback) -> None:
+        model = self.rig.model
+        while not self._stop.is_set():
+            try:
+                sample, count, led_on, t_trigger = self._queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            bounds = model.segment_boundaries_m(sample)
+            frame = render_worm_frame(
+                bounds, self.optics, frame_index=count, led_on=led_on,
+                noise_seed=self.rig.seed,
+            )  # fmt: skip
+            delay = t_trigger + READOUT_LATENCY_S - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            now = time.monotonic()
+            self.frames_read += 1
+            self.latest = (frame, now)
+            on_frame(frame, now)

@@ -1,0 +1,84 @@
+"""``neurorig sim``: the simulated rig as a standalone serial device."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from firmware_bridge.sim.fault_plan import FaultPlan
+from firmware_bridge.sim.simulated_rig import SimulatedRig
+
+
+def _stall(text: str) -> tuple[float, float]:
+    start, _, duration = text.partition(":")
+    return float(start), float(duration)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of the simulated rig, including fault injection."""
+    p = argparse.ArgumentParser(
+        prog="neurorig sim",
+        description="Run the simulated board on a pseudo-terminal and print its path.",
+    )
+    p.add_argument("--seed", type=int, default=1, help="worm and fault seed")
+    p.add_argument("--channels", type=int, default=4, help="recording pairs (1–32)")
+    p.add_argument("--rate", type=int, default=30_000, help="sample rate, Hz")
+    f = p.add_argument_group("fault injection (deterministic by --seed)")
+    f.add_argument("--bit-flip-rate", type=float, default=0.0, help="per byte")
+    f.add_argument("--byte-drop-rate", type=float, default=0.0, help="per byte")
+    f.add_argument("--byte-duplicate-rate", type=float, default=0.0, help="per byte")
+    f.add_argument("--frame-truncate-rate", type=float, default=0.0, help="per frame")
+    f.add_argument("--frame-duplicate-rate", type=float, default=0.0, help="per frame")
+    f.add_argument("--garbage-burst-rate", type=float, default=0.0, help="bursts/s")
+    f.add_argument("--garbage-burst-bytes", type=int, default=4096)
+    f.add_argument(
+        "--stall", type=_stall, action="append", default=[], metavar="START:SECONDS",
+        help="no output from START s for SECONDS (0.05–5); repeatable",
+    )  # fmt: skip
+    f.add_argument("--unplug-at", type=float, help="the port vanishes at this time, s")
+    f.add_argument("--reboot-at", type=float, help="the board resets at this time, s")
+    f.add_argument("--camera-drop-rate", type=float, default=0.0, help="per frame")
+    return p
+
+
+def plan_from_args(args: argparse.Namespace) -> FaultPlan:
+    """The FaultPlan the options describe."""
+    return FaultPlan(
+        seed=args.seed,
+        bit_flip_rate=args.bit_flip_rate,
+        byte_drop_rate=args.byte_drop_rate,
+        byte_duplicate_rate=args.byte_duplicate_rate,
+        frame_truncate_rate=args.frame_truncate_rate,
+        frame_duplicate_rate=args.frame_duplicate_rate,
+        garbage_burst_rate_hz=args.garbage_burst_rate,
+        garbage_burst_bytes=args.garbage_burst_bytes,
+        stalls=tuple(args.stall),
+        unplug_at_s=args.unplug_at,
+        reboot_at_s=args.reboot_at,
+        camera_drop_rate=args.camera_drop_rate,
+    )
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """Start the rig, print its port, run until Ctrl-C (or SIGTERM)."""
+    args = build_parser().parse_args(argv)
+    try:
+        plan = plan_from_args(args)
+    except ValueError as exc:
+        print(f"neurorig sim: error: {exc}")
+        return 2
+    rig = SimulatedRig(
+        seed=args.seed, n_channels=args.channels, sample_rate_hz=args.rate, faults=plan
+    )
+    print(rig.port, flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5) and not rig.unplugged:
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        rig.close()
+    return 0

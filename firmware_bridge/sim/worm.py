@@ -1,0 +1,435 @@
+"""The simulated earthworm on the raceway: giant fibres, recording pairs, muscle.
+
+Every parameter is a documented field with its unit and its source (see
+../shared/PHYSIOLOGY.md and docs/simulated-rig.md); where no published figure
+exists the field says "assumed" and why. The model is deterministic by seed and
+independent of how the stream is chunked: ``render(0, 1000)`` equals
+``render(0, 300)`` followed by ``render(300, 700)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+NOISE_PAGE = 4096  # samples per independently seeded noise page
+
+
+@dataclass(frozen=True, slots=True)
+class RacewayGeometry:
+    """Worm and electrode positions along the body, metres from the head."""
+
+    worm_length_m: float = 0.15  # 110–200 mm (secondary sources)
+    n_segments: int = 140  # ~120–170, often 135–150
+    head_on_raceway_m: float = 0.010  # where the head lies on the raceway's x axis
+    stim_electrodes_m: tuple[float, float] = (0.004, 0.012)
+    # Differential pairs (a, b); teaching rigs: 1 cm pins, pairs 2–5 cm apart.
+    recording_pairs_m: tuple[tuple[float, float], ...] = (
+        (0.035, 0.040),
+        (0.055, 0.060),
+        (0.075, 0.080),
+        (0.095, 0.100),
+    )
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.recording_pairs_m) <= 32:
+            raise ValueError(
+                f"recording_pairs_m has {len(self.recording_pairs_m)} pairs; "
+                "allowed 1–32"
+            )
+        for i, (a, b) in enumerate(self.recording_pairs_m):
+            for x in (a, b):
+                if not 0 <= x <= self.worm_length_m:
+                    raise ValueError(
+                        f"recording_pairs_m[{i}] electrode at {x * 1000:g} mm is "
+                        f"outside the worm (0–{self.worm_length_m * 1000:g} mm)"
+                    )
+
+    @property
+    def n_channels(self) -> int:
+        """One differential channel per recording pair."""
+        return len(self.recording_pairs_m)
+
+    def pair_centres_m(self) -> np.ndarray:
+        """Centre of each recording pair along the body, metres."""
+        return np.array([(a + b) / 2 for a, b in self.recording_pairs_m])
+
+    @classmethod
+    def evenly_spaced(
+        cls,
+        n_channels: int,
+        *,
+        first_m: float = 0.030,
+        last_m: float = 0.140,
+        pair_gap_m: float = 0.003,
+    ) -> RacewayGeometry:
+        """``n_channels`` pairs spread between ``first_m`` and ``last_m``."""
+        centres = np.linspace(first_m, last_m, n_channels)
+        pairs = tuple(
+            (float(c - pair_gap_m / 2), float(c + pair_gap_m / 2)) for c in centres
+        )
+        return cls(recording_pairs_m=pairs)
+
+    def to_dict(self) -> dict:
+        """Plain dict (for recording metadata)."""
+        d = asdict(self)
+        d["pair_centres_m"] = self.pair_centres_m().tolist()
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class WormParams:
+    """Physiology of the simulated worm. Units in the names; sources in comments."""
+
+    # Conduction velocities: MGF mean 30.2 m/s (Bähring & Bauer 2014); LGF
+    # 13.3–15.9 m/s, mean 15.0 (Wesleyan teaching-lab data).
+    mgf_velocity_m_per_s: float = 30.0
+    lgf_velocity_m_per_s: float = 15.0
+    # Strength–duration: MGF rheobase 1.01 V, chronaxie 0.06 ms at the fibre
+    # (Bähring & Bauer 2014). Expressed here in stimulator Vpp at the raceway
+    # electrodes, the coupling through the body folded in (assumed so that the
+    # 50 % threshold sits inside the 2–6 Vpp sweep, as classrooms find).
+    mgf_rheobase_vpp: float = 2.9
+    chronaxie_s: float = 0.06e-3
+    # LGF fires at a second, higher inflection (UCSD BIPN145): assumed 1.45×.
+    lgf_threshold_ratio: float = 1.45
+    # Trial-to-trial threshold noise (coefficient of variation), assumed: gives
+    # a sigmoidal recruitment curve 50 % at threshold.
+    threshold_noise_cv: float = 0.07
+    # Stimulus onset to spike initiation (utilisation time), assumed.
+    utilisation_s: float = 0.5e-3
+    # Absolute refractory period: pairs resolvable down to ~1–3 ms (BIPN145).
+    refractory_s: float = 3e-3
+    # Habituation at 1 Hz (Backyard Brains; Wesleyan): threshold rises by this
+    # fraction per stimulus and recovers with the time constant (assumed).
+    habituation_per_stimulus: float = 0.01
+    habituation_recovery_s: float = 30.0
+    # Extracellular spike amplitude at the surface, ≲ 100 µV (handouts).
+    mgf_spike_uv: float = 60.0
+    lgf_spike_uv: float = 40.0
+    spike_width_s: float = 0.15e-3  # σ of the biphasic waveform, assumed
+    recruitment_gain: float = 0.5  # amplitude grows up to 1.5× above threshold
+    # Stimulus artifact at a pair: coupling × exp(−distance / length), plus an
+    # exponential tail after the pulse (assumed, sized to swamp near pairs).
+    artifact_coupling: float = 2e-3
+    artifact_length_m: float = 0.015
+    artifact_tail_fraction: float = 0.2
+    artifact_tail_s: float = 1.0e-3
+    # Line hum, drift, amplifier noise (input-referred), assumed typical.
+    hum_hz: float = 50.0
+    hum_uv: float = 8.0
+    drift_uv: float = 20.0
+    noise_uv_rms: float = 4.0
+    # Muscle. Spike → contraction latency in Lumbricus: not found (assumed
+    # 30 ms). Twitch peak ~255 ms, relaxation ~1.8 s (Branchiomma proxy).
+    electromechanical_delay_s: float = 0.030
+    twitch_peak_s: float = 0.255
+    twitch_relaxation_s: float = 1.8
+    mgf_strain: float = 0.02  # peak segment shortening per MGF volley (assumed)
+    lgf_strain: float = 0.012
+    # One pulse: small twitch that antifacilitates with repetition (Drewes & Pax).
+    antifacilitation: float = 0.15
+    antifacilitation_recovery_s: float = 10.0
+
+    def to_dict(self) -> dict:
+        """Plain dict (for ground truth and metadata)."""
+        return asdict(self)
+
+
+def threshold_vpp(params: WormParams, duration_s: float, fibre: str = "mgf") -> float:
+    """Mean 50 % threshold (Weiss/Lapicque): rheobase·(1 + chronaxie/duration)."""
+    base = params.mgf_rheobase_vpp * (1.0 + params.chronaxie_s / duration_s)
+    return base * (params.lgf_threshold_ratio if fibre == "lgf" else 1.0)
+
+
+def response_probability(
+    params: WormParams, amplitude_vpp: float, duration_s: float, fibre: str = "mgf"
+) -> float:
+    """Probability that a rested fibre fires: the threshold is Gaussian."""
+    mean = threshold_vpp(params, duration_s, fibre)
+    sd = params.threshold_noise_cv * mean
+    return 0.5 * (1.0 + math.erf((amplitude_vpp - mean) / (sd * math.sqrt(2.0))))
+
+
+def spike_waveform(t_s: np.ndarray, width_s: float) -> np.ndarray:
+    """Biphasic extracellular spike (first derivative of a Gaussian), peak 1."""
+    x = t_s / width_s
+    return -x * np.exp(0.5 - 0.5 * x * x)
+
+
+def twitch(t_s: np.ndarray, peak_s: float, relax_s: float) -> np.ndarray:
+    """Twitch shape: (1 − e^(−t/τr))·e^(−t/τd), normalised to peak 1, 0 for t<0."""
+    tau_r = _rise_tau(peak_s, relax_s)
+    t = np.maximum(t_s, 0.0)
+    shape = (1.0 - np.exp(-t / tau_r)) * np.exp(-t / relax_s)
+    peak = (1.0 - math.exp(-peak_s / tau_r)) * math.exp(-peak_s / relax_s)
+    return np.where(t_s > 0, shape / peak, 0.0)
+
+
+def _rise_tau(peak_s: float, relax_s: float) -> float:
+    # Peak of (1-e^{-t/a})e^{-t/b} at t* = a·ln(1 + b/a); solve for a by bisection.
+    lo, hi = 1e-4, peak_s
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if mid * math.log(1 + relax_s / mid) < peak_s:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def to_adc_counts(
+    volts_input: np.ndarray,
+    gain: float,
+    adc_bits: int = 16,
+    adc_range_vpp: float = 5.0,
+) -> np.ndarray:
+    """Quantise input-referred volts like the board: gain, then a clipping ADC."""
+    lsb = adc_range_vpp / 2**adc_bits
+    top = 2 ** (adc_bits - 1) - 1
+    counts = np.rint(np.asarray(volts_input) * gain / lsb)
+    return np.clip(counts, -top - 1, top).astype(np.int16)
+
+
+@dataclass
+class StimOutcome:
+    """What one stimulus did (ground truth)."""
+
+    onset_sample: int
+    amplitude_vpp: float
+    duration_s: float
+    polarity: int
+    mgf_fired: bool
+    lgf_fired: bool
+    # Spike peak time at each channel, in (fractional) samples; NaN if not fired.
+    mgf_spike_samples: list[float] = field(default_factory=list)
+    lgf_spike_samples: list[float] = field(default_factory=list)
+
+
+class WormModel:
+    """Renders the four (or more) channels and the segment positions over time."""
+
+    def __init__(
+        self,
+        params: WormParams | None = None,
+        geometry: RacewayGeometry | None = None,
+        *,
+        fs_hz: float = 30_000.0,
+        seed: int = 0,
+    ) -> None:
+        self.params = params or WormParams()
+        self.geometry = geometry or RacewayGeometry()
+        self.fs_hz = float(fs_hz)
+        self.seed = seed
+        self._rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+        g = self.geometry
+        self._a = np.array([a for a, _ in g.recording_pairs_m])
+        self._b = np.array([b for _, b in g.recording_pairs_m])
+        stim_centre = float(np.mean(g.stim_electrodes_m))
+        self._stim_centre_m = stim_centre
+        self._artifact_gain = self.params.artifact_coupling * np.exp(
+            -np.abs(g.pair_centres_m() - stim_centre) / self.params.artifact_length_m
+        )
+        drift_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+        self._drift_freq = drift_rng.uniform(0.05, 0.5, size=(3, g.n_channels))
+        self._drift_phase = drift_rng.uniform(0, 2 * np.pi, size=(3, g.n_channels))
+        self._hum_phase = drift_rng.uniform(0, 2 * np.pi, size=g.n_channels)
+        self.outcomes: list[StimOutcome] = []
+        self._noise_cache: dict[int, np.ndarray] = {}
+        self._spikes: list[tuple[float, np.ndarray, float]] = []  # t0, peaks, amp
+        self._pulses: list[list] = []  # [onset, end, amp_vpp, duration, polarity]
+        self._volleys: list[tuple[float, float]] = []  # (time_s, strain)
+        self._last_fire = {"mgf": -1e9, "lgf": -1e9}
+        self._habituation = 0.0
+        self._last_stim_s = -1e9
+        self._recent_volleys = 0.0
+        self._last_volley_s = -1e9
+
+    # ------------------------------------------------------------ stimulation
+
+    def stimulate(
+        self,
+        onset_sample: int,
+        amplitude_vpp: float,
+        duration_s: float,
+        polarity: int = 0,
+    ) -> StimOutcome:
+        """Deliver one pulse at ``onset_sample``; decide which fibres fire."""
+        p = self.params
+        t0 = onset_sample / self.fs_hz
+        # Habituation decays between stimuli, then grows by one step.
+        self._habituation *= math.exp(
+            -(t0 - self._last_stim_s) / p.habituation_recovery_s
+        )
+        self._last_stim_s = t0
+        outcome = StimOutcome(
+            onset_sample, amplitude_vpp, duration_s, polarity, False, False
+        )
+        n_ch = self.geometry.n_channels
+        outcome.mgf_spike_samples = [math.nan] * n_ch
+        outcome.lgf_spike_samples = [math.nan] * n_ch
+        for fibre, velocity, amp_uv, strain in (
+            ("mgf", p.mgf_velocity_m_per_s, p.mgf_spike_uv, p.mgf_strain),
+            ("lgf", p.lgf_velocity_m_per_s, p.lgf_spike_uv, p.lgf_strain),
+        ):
+            mean = threshold_vpp(p, duration_s, fibre) * (1.0 + self._habituation)
+            threshold = mean * (
+                1.0 + p.threshold_noise_cv * self._rng.standard_normal()
+            )
+            refractory = t0 - self._last_fire[fibre] < p.refractory_s
+            if amplitude_vpp < threshold or refractory:
+                continue
+            self._last_fire[fibre] = t0
+            # Spike initiated under the stimulating electrodes after the
+            # utilisation time; arrives at x after (x − x_stim)/v.
+            start_s = t0 + p.utilisation_s
+            t_a = start_s + np.abs(self._a - self._stim_centre_m) / velocity
+            t_b = start_s + np.abs(self._b - self._stim_centre_m) / velocity
+            recruit = 1.0 + p.recruitment_gain * math.tanh(
+                (amplitude_vpp - threshold) / threshold * 3
+            )
+            amp_v = amp_uv * 1e-6 * recruit
+            self._spikes.append((t0, np.stack([t_a, t_b]), amp_v))
+            peaks = 0.5 * (t_a + t_b) * self.fs_hz
+            setattr(outcome, f"{fibre}_fired", True)
+            setattr(outcome, f"{fibre}_spike_samples", peaks.tolist())
+            self._add_volley(start_s, strain)
+        self._habituation += p.habituation_per_stimulus
+        self._pulses.append([onset_sample, onset_sample + duration_s * self.fs_hz,
+                             amplitude_vpp, duration_s, polarity])  # fmt: skip
+        self.outcomes.append(outcome)
+        return outcome
+
+    def truncate_stimulus(self, at_sample: float) -> None:
+        """End the current pulse's artifact at ``at_sample`` (DISARM, host loss)."""
+        for pulse in self._pulses:
+            if pulse[0] <= at_sample < pulse[1]:
+                pulse[1] = at_sample
+
+    def _add_volley(self, time_s: float, strain: float) -> None:
+        p = self.params
+        self._recent_volleys *= math.exp(
+            -(time_s - self._last_volley_s) / p.antifacilitation_recovery_s
+        )
+        self._last_volley_s = time_s
+        scale = (1.0 - p.antifacilitation) ** self._recent_volleys
+        self._recent_volleys += 1.0
+        self._volleys.append((time_s + p.electromechanical_delay_s, strain * scale))
+
+    # ------------------------------------------------------------ signals
+
+    def render(self, start_sample: int, n_samples: int) -> np.ndarray:
+        """Volts at the amplifier inputs, ``(n_samples, n_channels)`` float64."""
+        p = self.params
+        n_ch = self.geometry.n_channels
+        idx = np.arange(start_sample, start_sample + n_samples)
+        t = idx / self.fs_hz
+        out = self._noise(start_sample, n_samples, n_ch) * (p.noise_uv_rms * 1e-6)
+        out += (
+            p.hum_uv
+            * 1e-6
+            * np.sin(2 * np.pi * p.hum_hz * t[:, None] + self._hum_phase)
+        )
+        drift = np.zeros((n_samples, n_ch))
+        for k in range(3):
+            drift += np.sin(
+                2 * np.pi * self._drift_freq[k] * t[:, None] + self._drift_phase[k]
+            )
+        out += p.drift_uv * 1e-6 / 3 * drift
+        t_first, t_last = t[0], t[-1] if n_samples else t[0]
+        span = 6 * p.spike_width_s
+        for _, arrivals, amp_v in self._spikes:
+            lo, hi = arrivals.min() - span, arrivals.max() + span
+            if hi < t_first or lo > t_last:
+                continue
+            sel = (t >= lo) & (t <= hi)
+            ts = t[sel][:, None]
+            w = spike_waveform(ts - arrivals[0], p.spike_width_s) - spike_waveform(
+                ts - arrivals[1], p.spike_width_s
+            )
+            out[sel] += amp_v * w
+        for onset, end, amp_vpp, duration_s, polarity in self._pulses:
+            tail_end = end + 8 * p.artifact_tail_s * self.fs_hz
+            if tail_end < idx[0] or onset > idx[-1]:
+                continue
+            sel = (idx >= onset) & (idx < tail_end)
+            k = idx[sel]
+            tk = (k - onset) / self.fs_hz
+            sign = -1.0 if polarity else 1.0
+            during = k < end
+            wave = np.where(
+                during, sign * amp_vpp / 2 * np.sin(2 * np.pi * tk / duration_s), 0.0
+            )
+            after = (k - end) / self.fs_hz
+            tail = np.where(
+                ~during,
+                p.artifact_tail_fraction
+                * amp_vpp
+                / 2
+                * np.exp(-np.maximum(after, 0) / p.artifact_tail_s),
+                0.0,
+            )
+            out[sel] += (wave + tail)[:, None] * self._artifact_gain[None, :]
+        return out
+
+    def _noise(self, start: int, n: int, n_ch: int) -> np.ndarray:
+        # Noise comes in fixed pages, each seeded by (seed, page): any chunking
+        # of the stream draws exactly the same numbers.
+        out = np.empty((n, n_ch))
+        first_page, last_page = start // NOISE_PAGE, (start + n - 1) // NOISE_PAGE
+        for page in range(first_page, last_page + 1):
+            block = self._noise_cache.get(page)
+            if block is None:
+                rng = np.random.default_rng(
+                    np.random.SeedSequence([self.seed, 7, page])
+                )
+                block = rng.standard_normal((NOISE_PAGE, n_ch))
+                if len(self._noise_cache) >= 4:  # a stream moves forward
+                    self._noise_cache.pop(min(self._noise_cache))
+                self._noise_cache[page] = block
+            p0 = page * NOISE_PAGE
+            lo, hi = max(start, p0), min(start + n, p0 + NOISE_PAGE)
+            out[lo - start : hi - start] = block[lo - p0 : hi - p0]
+        return out
+
+    # ------------------------------------------------------------ muscle
+
+    def segment_strain(self, sample_index) -> np.ndarray:
+        """Strain of every segment (negative = contraction), ``(..., n_segments)``."""
+        p = self.params
+        t = np.atleast_1d(np.asarray(sample_index, dtype=float)) / self.fs_hz
+        n_seg = self.geometry.n_segments
+        # Anterior segments contract more than posterior ones (assumed profile).
+        profile = 0.5 + 0.5 * np.cos(np.linspace(0, np.pi / 2, n_seg)) ** 2
+        total = np.zeros_like(t)
+        for start, strain in self._volleys:
+            total = total + strain * twitch(
+                t - start, p.twitch_peak_s, p.twitch_relaxation_s
+            )
+        return -total[:, None] * profile[None, :]
+
+    def segment_boundaries_m(self, sample_index) -> np.ndarray:
+        """Raceway x of the ``n_segments + 1`` segment boundaries (head first)."""
+        g = self.geometry
+        rest = g.worm_length_m / g.n_segments
+        strain = self.segment_strain(sample_index)
+        lengths = rest * (1.0 + strain)
+        bounds = g.head_on_raceway_m + np.concatenate(
+            [np.zeros((lengths.shape[0], 1)), np.cumsum(lengths, axis=1)], axis=1
+        )
+        return bounds[0] if np.ndim(sample_index) == 0 else bounds
+
+    # ------------------------------------------------------------ truth
+
+    def ground_truth(self) -> dict:
+        """Everything the model decided, JSON-serialisable."""
+        return {
+            "seed": self.seed,
+            "fs_hz": self.fs_hz,
+            "params": self.params.to_dict(),
+            "geometry": self.geometry.to_dict(),
+            "stimuli": [asdict(o) for o in self.outcomes],
+            "volleys": [{"time_s": t, "strain": s} for t, s in self._volleys],
+        }

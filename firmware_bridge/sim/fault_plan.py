@@ -70,16 +70,28 @@ class FaultInjector:
         self.rng = np.random.default_rng(np.random.SeedSequence([plan.seed, 99]))
         self.frames_damaged = 0
         self.garbage_bytes = 0
+        # Tests switch faults off around START/STOP so the ACKs that bound the
+        # stream arrive; the plan itself applies whenever this is True.
+        self.enabled = True
+        self._bursts_due = 0
 
-    def apply(self, frame: bytes, dt_s: float) -> tuple[bytes, bool]:
+    def tick(self, dt_s: float) -> None:
+        """Let ``dt_s`` of time pass: garbage bursts fall due at their rate."""
+        if self.enabled and self.plan.garbage_burst_rate_hz:
+            self._bursts_due += int(
+                self.rng.poisson(self.plan.garbage_burst_rate_hz * dt_s)
+            )
+
+    def apply(self, frame: bytes) -> tuple[bytes, bool]:
         """Return (bytes to send, damaged?) for one frame."""
         p = self.plan
-        if not p.corrupts_bytes:
+        if not p.corrupts_bytes or not self.enabled:
             return frame, False
         rng = self.rng
         data = bytearray(frame)
         damaged = False
-        if p.garbage_burst_rate_hz and rng.random() < p.garbage_burst_rate_hz * dt_s:
+        if self._bursts_due:
+            self._bursts_due -= 1
             burst = rng.integers(
                 0, 256, p.garbage_burst_bytes, dtype=np.uint8
             ).tobytes()

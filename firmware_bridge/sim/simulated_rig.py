@@ -44,6 +44,7 @@ class SimulatedRig:
         geometry: RacewayGeometry | None = None,
         faults: FaultPlan | None = None,
         optics: CameraOptics | None = None,
+        limits: BoardLimits | None = None,
     ) -> None:
         if geometry is None:
             geometry = (
@@ -53,7 +54,7 @@ class SimulatedRig:
             )
         self.seed = seed
         self.model = WormModel(params, geometry, fs_hz=sample_rate_hz, seed=seed)
-        self.board = SimBoard(self.model, limits=BoardLimits())
+        self.board = SimBoard(self.model, limits=limits or BoardLimits())
         self.board.sample_rate_hz = sample_rate_hz
         self.board.channel_mask = (1 << geometry.n_channels) - 1
         self.board.on_camera_trigger = self._on_camera_trigger
@@ -203,8 +204,9 @@ class SimulatedRig:
         return any(s <= elapsed < s + d for s, d in self.plan.stalls)
 
     def _send(self, frames, dt_s: float, elapsed: float) -> None:
+        self.faults.tick(dt_s)
         for kind, first, n, raw in frames:
-            out, damaged = self.faults.apply(raw, dt_s)
+            out, damaged = self.faults.apply(raw)
             if kind == "data":
                 self.frames_log.append({"first": first, "n": n, "damaged": damaged})
             if len(self._pending) > TX_BUFFER_LIMIT:

@@ -1,0 +1,242 @@
+"""Reading a recording back: memory-mapped samples, gaps, events, frames.
+
+A recording that was cut short (crash, SIGKILL, full disk) opens too: a partial
+last sample row and a partial last JSON line are ignored and listed in
+``problems``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rig.recording import _format as f
+
+
+class RecordingFormatError(ValueError):
+    """The folder is not a recording this reader can read."""
+
+
+def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    lines = path.read_bytes().split(b"\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):  # only the last line may be torn
+                problems.append(f"{path.name}: ignored a partial last line")
+            else:
+                raise RecordingFormatError(
+                    f"{path}: line {number} is not valid JSON"
+                ) from None
+    return records
+
+
+class VideoFrames:
+    """Lazy access to the recording's video frames (grayscale uint8)."""
+
+    def __init__(self, path: Path, n_frames: int) -> None:
+        self.path = path
+        self._n = n_frames
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        import cv2
+
+        capture = cv2.VideoCapture(str(self.path))
+        try:
+            for _ in range(self._n):
+                ok, frame = capture.read()
+                if not ok:
+                    return
+                yield frame[..., 0] if frame.ndim == 3 else frame
+        finally:
+            capture.release()
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not -self._n <= index < self._n:
+            raise IndexError(f"frame {index} out of range (0–{self._n - 1})")
+        index %= self._n
+        for i, frame in enumerate(self):
+            if i == index:
+                return frame
+        raise IndexError(f"frame {index} could not be decoded from {self.path}")
+
+    def read_all(self) -> np.ndarray:
+        """Every frame as one ``(n, height, width)`` array."""
+        frames = list(self)
+        return np.stack(frames) if frames else np.zeros((0, 0, 0), np.uint8)
+
+
+@dataclass
+class Recording:
+    """An opened recording folder."""
+
+    path: Path
+    metadata: dict[str, Any]
+    samples: np.ndarray  # memmap int16 (n_rows, n_channels)
+    runs: np.ndarray  # (k, 2) int64: row, first sample number of each run
+    gaps: np.ndarray  # (g, 2) int64: first sample number, n lost
+    events: list[dict[str, Any]]
+    frame_times: np.ndarray  # host time of each frame, s
+    frame_samples: np.ndarray | None  # device sample number of each frame (-1: none)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """``complete``, ``truncated: ...``, or ``recording`` (it never closed)."""
+        return str(self.metadata.get("status", "unknown"))
+
+    @property
+    def sample_rate_hz(self) -> float:
+        """Samples per second per channel."""
+        return float(self.metadata["sample_rate_hz"])
+
+    @property
+    def n_channels(self) -> int:
+        """Channels per sample row."""
+        return int(self.metadata["n_channels"])
+
+    def sample_numbers(self) -> np.ndarray:
+        """Device sample number of every row (int64)."""
+        out = np.empty(self.samples.shape[0], dtype=np.int64)
+        bounds = [*self.runs[:, 0].tolist(), self.samples.shape[0]]
+        for (row, first), stop in zip(self.runs, bounds[1:], strict=True):
+            out[row:stop] = first + np.arange(stop - row)
+        return out
+
+    def rows_for(self, first_sample: int, n: int) -> slice:
+        """Rows holding samples ``[first_sample, first_sample + n)``; KeyError if
+        any of them were lost or are outside the recording."""
+        numbers = self.sample_numbers()
+        row = int(np.searchsorted(numbers, first_sample))
+        if (
+            row + n > len(numbers)
+            or numbers[row] != first_sample
+            or (numbers[row + n - 1] != first_sample + n - 1)
+        ):
+            raise KeyError(
+                f"samples {first_sample}–{first_sample + n} are not all here"
+            )
+        return slice(row, row + n)
+
+    def events_of(self, kind: str) -> list[dict[str, Any]]:
+        """Events of one kind, in order."""
+        return [e for e in self.events if e.get("kind") == kind]
+
+    @property
+    def frames(self) -> VideoFrames:
+        """The video frames, decoded lazily."""
+        return VideoFrames(self.path / f.VIDEO, len(self.frame_times))
+
+    @property
+    def attachments(self) -> dict[str, Path]:
+        """Attached files (protocol, calibrations) by name."""
+        folder = self.path / f.ATTACHMENTS
+        return {p.name: p for p in sorted(folder.iterdir())} if folder.exists() else {}
+
+
+def open_recording(path: str | Path) -> Recording:
+    """Open the recording in folder ``path``."""
+    path = Path(path)
+    meta_path = path / f.METADATA
+    if not meta_path.exists():
+        raise RecordingFormatError(
+            f"{path} is not a neurorig recording: no {f.METADATA}"
+        )
+    metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    if metadata.get("format") != f.FORMAT_NAME:
+        raise RecordingFormatError(f"{meta_path}: format is {metadata.get('format')!r}")
+    version = metadata.get("schema_version")
+    if not isinstance(version, int) or version > f.SCHEMA_VERSION:
+        raise RecordingFormatError(
+            f"{meta_path}: schema_version {version!r} is newer than this reader "
+            f"understands (up to {f.SCHEMA_VERSION}); update neurorig"
+        )
+    problems: list[str] = []
+    n_ch = int(metadata["n_channels"])
+    samples_path = path / f.SAMPLES
+    size = samples_path.stat().st_size if samples_path.exists() else 0
+    row_bytes = 2 * n_ch
+    n_rows = size // row_bytes
+    if size % row_bytes:
+        problems.append(
+            f"{f.SAMPLES}: ignored a partial last row ({size % row_bytes} bytes)"
+        )
+    if n_rows:
+        samples = np.memmap(
+            samples_path, dtype=f.SAMPLE_DTYPE, mode="r", shape=(n_rows, n_ch)
+        )
+    else:
+        samples = np.zeros((0, n_ch), dtype=np.int16)
+    index = _read_jsonl(path / f.INDEX, problems)
+    runs = np.array(
+        [(r["row"], r["first_sample"]) for r in index if r["kind"] == "run"],
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    runs = runs[runs[:, 0] < max(n_rows, 1)] if n_rows else runs[:0]
+    gaps = np.array(
+        [(r["first_sample"], r["n_lost"]) for r in index if r["kind"] == "gap"],
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    events = _read_jsonl(path / f.EVENTS, problems)
+    frame_times = _read_frame_times(path / f.FRAMES, problems)
+    frame_samples = _read_frame_samples(path / f.FRAME_SAMPLES, len(frame_times))
+    if metadata.get("status") == "recording":
+        problems.append(
+            "the recording was not closed (crash or kill): data up to the "
+            "last flush is here"
+        )
+    return Recording(
+        path,
+        metadata,
+        samples,
+        runs,
+        gaps,
+        events,
+        frame_times,
+        frame_samples,
+        problems,
+    )
+
+
+def _read_frame_times(path: Path, problems: list[str]) -> np.ndarray:
+    if not path.exists():
+        return np.zeros(0)
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    times = []
+    for i, line in enumerate(lines):
+        parts = line.split(",")
+        try:
+            times.append(float(parts[1]))
+        except (IndexError, ValueError):
+            if i == len(lines) - 1:
+                problems.append(f"{path.name}: ignored a partial last line")
+            else:
+                raise RecordingFormatError(f"{path}: bad line {i + 2}") from None
+    return np.array(times)
+
+
+def _read_frame_samples(path: Path, n_frames: int) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    out = np.full(n_frames, -1, dtype=np.int64)
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            index = int(row["frame_index"])
+            if index < n_frames and row["sample"]:
+                out[index] = int(row["sample"])
+    return out

@@ -1,0 +1,24 @@
+"""Stimulation protocol files: parse, validate, expand (docs/protocols.md)."""
+
+from rig.protocols._errors import ProtocolError
+from rig.protocols._format import format_plan
+from rig.protocols._parse import (
+    FORMAT_VERSION,
+    Block,
+    Protocol,
+    load_protocol,
+    parse_protocol,
+)
+from rig.protocols._plan import Plan, Trial
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Block",
+    "Plan",
+    "Protocol",
+    "ProtocolError",
+    "Trial",
+    "format_plan",
+    "load_protocol",
+    "parse_protocol",
+]

@@ -1,0 +1,42 @@
+"""The dry-run printout of a plan."""
+
+from __future__ import annotations
+
+from rig.protocols._plan import Plan
+
+
+def format_plan(plan: Plan, *, load_ohm: float = 1000.0, max_rows: int = 40) -> str:
+    """Header (counts, duration, charge estimate) and the sequence table."""
+    minutes, seconds = divmod(plan.total_duration_s, 60)
+    charge_uc = plan.total_charge_c(load_ohm) * 1e6
+    lines = [
+        f"protocol {plan.name!r} (seed {plan.seed})",
+        f"  {plan.n_trials} stimuli, "
+        f"{sum(t.pulse.n_pulses for t in plan.trials)} pulses",
+        f"  total duration {int(minutes)} min {seconds:.1f} s",
+        f"  total charge estimate {charge_uc:.1f} µC per phase summed "
+        f"(into {load_ohm:g} Ω)",
+        "",
+        f"{'trial':>6} {'onset_s':>9} {'block':>5} {'rep':>4} {'amp_Vpp':>8} "
+        f"{'dur_ms':>7} {'pair':>4} {'polarity':>15} {'pulses':>6}",
+    ]
+    trials = plan.trials
+    if len(trials) > max_rows:
+        head, tail = trials[: max_rows // 2], trials[-max_rows // 2 :]
+        skipped = len(trials) - len(head) - len(tail)
+    else:
+        head, tail, skipped = trials, (), 0
+
+    def row(t) -> str:
+        p = t.pulse
+        return (
+            f"{t.index:>6} {t.onset_s:>9.3f} {t.block:>5} {t.repeat:>4} "
+            f"{p.amplitude_vpp:>8.3f} {p.duration_s * 1e3:>7.3f} {p.pair:>4} "
+            f"{p.polarity.name.lower():>15} {p.n_pulses:>6}"
+        )
+
+    lines += [row(t) for t in head]
+    if skipped:
+        lines.append(f"{'…':>6} ({skipped} more trials)")
+    lines += [row(t) for t in tail]
+    return "\n".join(lines)

@@ -1,0 +1,320 @@
+"""Parsing and validating protocol files (TOML, docs/protocols.md)."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from firmware_bridge.stimulus import Polarity
+from rig.protocols._errors import ProtocolError, unknown_key
+
+FORMAT_VERSION = 1
+BLOCK_KINDS = ("sweep",)  # "closed_loop" arrives with the optimiser
+ORDERS = ("sequential", "random", "random_per_repeat")
+POLARITIES = {p.name.lower(): p for p in Polarity}
+# Sanity ranges of the file format itself; the rig's safety file narrows them.
+RANGES = {
+    "amplitude_vpp": (0.0, 20.0, "Vpp"),
+    "duration_ms": (0.05, 50.0, "ms"),
+    "inter_stimulus_interval_s": (0.01, 3600.0, "s"),
+    "pause_before_s": (0.0, 3600.0, "s"),
+    "repeats": (1, 10_000, ""),
+    "n_pulses": (1, 1000, ""),
+    "train_rate_hz": (0.01, 1000.0, "Hz"),
+    "pair": (0, 31, ""),
+}
+TOP_KEYS = ["format_version", "protocol", "defaults", "block"]
+PROTOCOL_KEYS = ["name", "description", "seed"]
+SETTING_KEYS = [
+    "pairs",
+    "polarities",
+    "inter_stimulus_interval_s",
+    "pause_before_s",
+    "n_pulses",
+    "train_rate_hz",
+    "repeats",
+    "order",
+]
+BLOCK_KEYS = [
+    "kind",
+    "name",
+    "amplitude_vpp",
+    "duration_ms",
+    "duration_s",
+    *SETTING_KEYS,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One validated block: the sweep's values and its timing."""
+
+    index: int
+    name: str
+    amplitudes_vpp: tuple[float, ...]
+    durations_s: tuple[float, ...]
+    pairs: tuple[int, ...]
+    polarities: tuple[Polarity, ...]
+    repeats: int
+    order: str
+    inter_stimulus_interval_s: float
+    pause_before_s: float
+    n_pulses: int
+    train_rate_hz: float
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    """A validated protocol file."""
+
+    name: str
+    description: str
+    seed: int
+    blocks: tuple[Block, ...]
+    source: str
+    text: str
+
+    def expand(self, seed: int | None = None):
+        """The plan: every trial in order with its scheduled onset."""
+        from rig.protocols._plan import expand
+
+        return expand(self, self.seed if seed is None else seed)
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read and validate a protocol file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProtocolError(
+            str(path), "file", f"cannot read it: {exc.strerror}"
+        ) from None
+    return parse_protocol(text, source=str(path))
+
+
+def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
+    """Validate protocol ``text``; raise ProtocolError naming field, value, range."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProtocolError(source, "file", f"not valid TOML: {exc}") from None
+    _keys(source, "", data, TOP_KEYS)
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ProtocolError(
+            source,
+            "format_version",
+            f"{version!r}; this neurorig reads format_version = {FORMAT_VERSION}",
+        )
+    head = data.get("protocol", {})
+    _keys(source, "protocol", head, PROTOCOL_KEYS)
+    name = head.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ProtocolError(
+            source, "protocol.name", "missing; give the protocol a name"
+        )
+    seed = head.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ProtocolError(source, "protocol.seed", f"{seed!r} is not an integer")
+    defaults = data.get("defaults", {})
+    _keys(source, "defaults", defaults, SETTING_KEYS)
+    blocks_raw = data.get("block")
+    if not isinstance(blocks_raw, list) or not blocks_raw:
+        raise ProtocolError(
+            source, "block", "no [[block]] tables; a protocol needs one"
+        )
+    blocks = tuple(_block(source, i, raw, defaults) for i, raw in enumerate(blocks_raw))
+    return Protocol(name, str(head.get("description", "")), seed, blocks, source, text)
+
+
+def _keys(source: str, path: str, table: Any, known: list[str]) -> None:
+    if not isinstance(table, dict):
+        raise ProtocolError(source, path, f"must be a table, got {table!r}")
+    for key in table:
+        if key not in known:
+            raise unknown_key(source, path, key, known)
+
+
+def _number(source: str, path: str, value: Any, key: str) -> float:
+    low, high, unit = RANGES[key]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or math.isnan(value)
+    ):
+        raise ProtocolError(source, path, f"{value!r} is not a number")
+    if not low <= value <= high:
+        raise ProtocolError(
+            source,
+            path,
+            f"{value:g} is outside the allowed {low:g}–{high:g} {unit}".rstrip(),
+        )
+    return float(value)
+
+
+def _integer(source: str, path: str, value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(source, path, f"{value!r} is not a whole number")
+    return int(_number(source, path, value, key))
+
+
+def _values(source: str, path: str, value: Any, key: str) -> tuple[float, ...]:
+    """A list, a single number, or {start, stop, step} / {start, stop, n}."""
+    if isinstance(value, dict):
+        _keys(source, path, value, ["start", "stop", "step", "n"])
+        if "start" not in value or "stop" not in value:
+            raise ProtocolError(source, path, "a range needs start and stop")
+        start = _number(source, f"{path}.start", value["start"], key)
+        stop = _number(source, f"{path}.stop", value["stop"], key)
+        if ("step" in value) == ("n" in value):
+            raise ProtocolError(source, path, "give exactly one of step or n")
+        if "n" in value:
+            n = value["n"]
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1000:
+                raise ProtocolError(source, f"{path}.n", f"{n!r}; allowed 1–1000")
+            return tuple(float(v) for v in _linspace(start, stop, n))
+        step = value["step"]
+        if isinstance(step, bool) or not isinstance(step, int | float) or step <= 0:
+            raise ProtocolError(source, f"{path}.step", f"{step!r}; must be > 0")
+        count = math.floor((stop - start) / step + 1e-9) + 1
+        if count < 1 or count > 1000:
+            raise ProtocolError(source, path, f"gives {count} values; allowed 1–1000")
+        return tuple(round(start + k * step, 12) for k in range(count))
+    if isinstance(value, list):
+        if not value:
+            raise ProtocolError(source, path, "an empty list; give at least one value")
+        return tuple(
+            _number(source, f"{path}[{k}]", v, key) for k, v in enumerate(value)
+        )
+    return (_number(source, path, value, key),)
+
+
+def _scaled(value: Any, factor: float) -> Any:
+    """Multiply the numbers of a value, list or range table (unit conversion)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value * factor
+    if isinstance(value, list):
+        return [_scaled(v, factor) for v in value]
+    if isinstance(value, dict):
+        return {k: v if k == "n" else _scaled(v, factor) for k, v in value.items()}
+    return value
+
+
+def _linspace(start: float, stop: float, n: int) -> list[float]:
+    if n == 1:
+        return [start]
+    return [round(start + (stop - start) * k / (n - 1), 12) for k in range(n)]
+
+
+def _block(source: str, i: int, raw: Any, defaults: dict[str, Any]) -> Block:
+    path = f"block[{i}]"
+    _keys(source, path, raw, BLOCK_KEYS)
+    kind = raw.get("kind", "sweep")
+    if kind not in BLOCK_KINDS:
+        raise ProtocolError(
+            source, f"{path}.kind", f"{kind!r}; known kinds: {list(BLOCK_KINDS)}"
+        )
+    merged = {**defaults, **raw}
+
+    def where(key: str) -> str:
+        return f"{path}.{key}" if key in raw else f"defaults.{key}"
+
+    if "amplitude_vpp" not in raw:
+        raise ProtocolError(source, f"{path}.amplitude_vpp", "missing")
+    amplitudes = _values(
+        source, where("amplitude_vpp"), raw["amplitude_vpp"], "amplitude_vpp"
+    )
+    if "duration_ms" in raw and "duration_s" in raw:
+        raise ProtocolError(source, path, "give duration_ms or duration_s, not both")
+    if "duration_ms" in raw:
+        durations = tuple(
+            d / 1000
+            for d in _values(
+                source, f"{path}.duration_ms", raw["duration_ms"], "duration_ms"
+            )
+        )
+    elif "duration_s" in raw:
+        in_ms = _scaled(raw["duration_s"], 1000.0)
+        values = _values(source, f"{path}.duration_s", in_ms, "duration_ms")
+        durations = tuple(d / 1000 for d in values)
+    else:
+        raise ProtocolError(
+            source, f"{path}.duration_ms", "missing (or give duration_s)"
+        )
+    pairs_raw = merged.get("pairs", [0])
+    pairs_raw = pairs_raw if isinstance(pairs_raw, list) else [pairs_raw]
+    pairs = tuple(
+        _integer(source, f"{where('pairs')}[{k}]", p, "pair")
+        for k, p in enumerate(pairs_raw)
+    )
+    pol_raw = merged.get("polarities", ["positive_first"])
+    pol_raw = pol_raw if isinstance(pol_raw, list) else [pol_raw]
+    polarities = []
+    for k, p in enumerate(pol_raw):
+        if p not in POLARITIES:
+            raise ProtocolError(
+                source,
+                f"{where('polarities')}[{k}]",
+                f"{p!r}; allowed: {sorted(POLARITIES)}",
+            )
+        polarities.append(POLARITIES[p])
+    order = merged.get("order", "sequential")
+    if order not in ORDERS:
+        raise ProtocolError(
+            source, where("order"), f"{order!r}; allowed: {list(ORDERS)}"
+        )
+    isi = _number(
+        source,
+        where("inter_stimulus_interval_s"),
+        merged.get("inter_stimulus_interval_s", 1.0),
+        "inter_stimulus_interval_s",
+    )
+    n_pulses = _integer(
+        source, where("n_pulses"), merged.get("n_pulses", 1), "n_pulses"
+    )
+    rate = _number(
+        source,
+        where("train_rate_hz"),
+        merged.get("train_rate_hz", 1.0),
+        "train_rate_hz",
+    )
+    if n_pulses > 1:
+        train_s = (n_pulses - 1) / rate + max(durations)
+        if train_s >= isi:
+            raise ProtocolError(
+                source,
+                where("inter_stimulus_interval_s"),
+                f"{isi:g} s is shorter than the {train_s:g} s train; "
+                "allowed: longer than the train",
+            )
+    elif max(durations) >= isi:
+        raise ProtocolError(
+            source,
+            where("inter_stimulus_interval_s"),
+            f"{isi:g} s is not longer than the pulse",
+        )
+    return Block(
+        index=i,
+        name=str(raw.get("name", f"block {i}")),
+        amplitudes_vpp=amplitudes,
+        durations_s=durations,
+        pairs=pairs,
+        polarities=tuple(polarities),
+        repeats=_integer(source, where("repeats"), merged.get("repeats", 1), "repeats"),
+        order=order,
+        inter_stimulus_interval_s=isi,
+        pause_before_s=_number(
+            source,
+            where("pause_before_s"),
+            merged.get("pause_before_s", 0.0),
+            "pause_before_s",
+        ),
+        n_pulses=n_pulses,
+        train_rate_hz=rate,
+    )

@@ -106,6 +106,12 @@ class SimCamera:
         self._queue: queue.Queue = queue.Queue(maxsize=1024)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Render once now: the first render builds caches (noise bank, lens
+        # maps) and would otherwise delay the first frames by ~100 ms, which a
+        # hardware-triggered camera never does.
+        render_worm_frame(
+            rig.model.segment_boundaries_m(0), self.optics, noise_seed=rig.seed
+        )
 
     def trigger(self, sample: int, count: int, led_on: bool) -> None:
         """Called by the rig's pacing thread at each camera trigger."""

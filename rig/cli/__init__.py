@@ -1,9 +1,19 @@
-"""The ``neurorig`` command line."""
+"""The ``neurorig`` command line: one module per sub-command.
+
+Each module defines ``register(subparsers)`` (adds its parser and sets
+``func``). Heavy imports (Qt, numba kernels, the simulator) happen inside the
+commands, so ``neurorig --help`` is instant.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+
+from rig.cli import analyze, calibrate, gui, run, selftest, sim
+
+COMMANDS = (sim, run, analyze, gui, calibrate, selftest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -12,7 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="neurorig",
         description="Closed-loop neuromuscular testbed controller.",
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(subparsers)
     return parser
 
 
@@ -20,10 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neurorig`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if args.command is None:
         parser.print_help()
         return 0
-    return 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -101,6 +101,35 @@ class FrameClock:
         return stamps, report
 
 
+def _count_and_verify(frame_t: np.ndarray, trig_t: np.ndarray, period_s: float):
+    """Median latency if frame k ↔ trigger k fits the arrival times, else None.
+
+    The camera delivers one frame per trigger, in order; counting is exact
+    unless a frame was dropped. Verify: with one-to-one pairing, the latency of
+    the later half of the frames (past any start-up transient) stays within
+    half a frame period of its median, judged on a running median of 15
+    frames so that one frame delayed by the host (scheduling) does not count.
+    A dropped frame shifts every later pairing by a whole period, so it cannot
+    pass this check (unless it is among the last few frames).
+    """
+    n_f, n_t = len(frame_t), len(trig_t)
+    if n_f > n_t:
+        return None
+    latency = frame_t - trig_t[:n_f]
+    median = float(np.median(latency[n_f // 2 :]))
+    window = min(15, max(1, n_f // 4))
+    start = n_f // 4
+    if n_f - start >= window:
+        windows = np.lib.stride_tricks.sliding_window_view(latency[start:], window)
+        if (np.abs(np.median(windows, axis=1) - median) > period_s / 2).any():
+            return None
+    # Triggers after the last frame must be few enough to be still in flight.
+    in_flight = np.sum(trig_t[n_f:] > frame_t[-1] - median - period_s)
+    if n_t - n_f - in_flight > 0:
+        return None
+    return median
+
+
 def match_frames_to_triggers(
     frame_times_s: list[float],
     triggers: list[tuple[int, int, float]],
@@ -115,6 +144,13 @@ def match_frames_to_triggers(
     frame_t = np.asarray(frame_times_s)
     samples = np.array([s for s, _, _ in triggers])
     period_s = float(np.median(np.diff(samples))) / sample_rate_hz if n_t > 1 else 1.0
+    counted = _count_and_verify(frame_t, trig_t, period_s)
+    if counted is not None:
+        stamps = [
+            FrameStamp(j, int(triggers[j][0]), "trigger", triggers[j][1])
+            for j in range(n_f)
+        ]
+        return stamps, FrameReport(n_f, n_t, n_f, (), (), counted)
     # Latency: median over frames of the delay since the latest trigger before it.
     idx = np.searchsorted(trig_t, frame_t, side="right") - 1
     valid = idx >= 0

@@ -40,6 +40,8 @@ from rig.core._events import RigEvents
 from rig.core.acquisition import Acquisition
 from rig.core.frame_clock import FrameClock
 from rig.core.runner import ProtocolRunner, RunnerStatus, RunState
+from rig.recording import DiskFullError, RecordingStopped
+from rig.safety import OnTimeBudget, SafetyLimits
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class Session:
         gain: int = 1000,
         camera: Any = None,
         camera_rate_hz: float = 60.0,
-        safety: Any = None,
+        safety: SafetyLimits | None = None,
         ring_seconds: float = 60.0,
     ) -> None:
         self.device = device
@@ -97,6 +99,7 @@ class Session:
         self.camera = camera
         self.camera_rate_hz = camera_rate_hz
         self.safety = safety
+        self.on_time = OnTimeBudget(safety.max_on_time_s_per_min) if safety else None
         self.ring_seconds = ring_seconds
         self.frame_clock = FrameClock(sample_rate_hz)
         self.acquisition: Acquisition | None = None
@@ -107,6 +110,7 @@ class Session:
         )
         self.stimuli: list[dict[str, Any]] = []  # delivered, as STIM_DELIVERED said
         self.faults: list[str] = []
+        self._failed_writer: Any = None
         self._armed = False
         self._closed = False
         device.add_error_listener(self._on_link_error)
@@ -192,11 +196,13 @@ class Session:
 
     def stimulate(self, pulse: StimPulse) -> int:
         """Check ``pulse`` against the safety limits, deliver it, return its onset."""
-        if self.safety is not None:
+        now = time.monotonic()
+        if self.safety is not None and self.on_time is not None:
             self.safety.check(pulse)
+            self.on_time.check(pulse, now)
         onset = self.device.stimulate(pulse)
-        if self.safety is not None and hasattr(self.safety, "record"):
-            self.safety.record(pulse, time.monotonic())
+        if self.on_time is not None:
+            self.on_time.record(pulse, now)
         return onset
 
     def run_protocol(self, trials: Any, *, n_trials: int = 0, wait: bool = False):
@@ -224,10 +230,24 @@ class Session:
             self.acquisition.drain()
         with self._recorder_lock:
             writer, self.recorder = self.recorder, None
-        if writer is None:
-            return None
+            if writer is None:
+                writer, self._failed_writer = self._failed_writer, None
+                if writer is not None:
+                    writer.close("truncated")
+                return writer
         stamps, report = self.frame_clock.match()
-        writer.append_event(
+        try:
+            writer.write_frame_samples(
+                [
+                    (st.frame_index, st.sample, st.source, st.trigger_count)
+                    for st in stamps
+                ]
+            )
+        except (DiskFullError, RecordingStopped) as exc:
+            log.warning("frame table not written: %s", exc)
+        self._record_safely(
+            writer,
+            "append_event",
             -1 if not stamps else (stamps[-1].sample or -1),
             "frame_report",
             n_frames=report.n_frames,
@@ -236,7 +256,7 @@ class Session:
             extra_frames=list(report.extra_frames),
             timing_source="trigger" if report.n_triggers else "host-clock",
         )
-        writer.close()
+        writer.close("complete")
         self.events.recording_changed.emit(None)
         return writer
 
@@ -251,9 +271,13 @@ class Session:
         if writer is not None:
             samples = decoded.samples
             for first, row, n in decoded.blocks:
-                writer.append_samples(int(first), samples[row : row + n])
+                self._record_safely(
+                    writer, "append_samples", int(first), samples[row : row + n]
+                )
             for first, n_lost in decoded.gaps:
-                writer.append_gap(int(first), int(n_lost))
+                self._record_safely(writer, "append_gap", int(first), int(n_lost))
+            with self._recorder_lock:
+                writer = self.recorder  # None if the disk just filled
         for message in decoded.messages:
             self._on_message(message, host_time, writer)
 
@@ -269,14 +293,22 @@ class Session:
             }
             self.stimuli.append({"sample": message.sample_index, **fields})
             if writer is not None:
-                writer.append_event(message.sample_index, "stim_delivered", **fields)
+                self._record_safely(
+                    writer,
+                    "append_event",
+                    message.sample_index,
+                    "stim_delivered",
+                    **fields,
+                )
             self.events.stim_delivered.emit(message.sample_index, fields)
         elif isinstance(message, CameraTriggered):
             self.frame_clock.add_trigger(
                 message.sample_index, message.trigger_count, host_time
             )
             if writer is not None:
-                writer.append_event(
+                self._record_safely(
+                    writer,
+                    "append_event",
                     message.sample_index,
                     "camera_trigger",
                     trigger_count=message.trigger_count,
@@ -285,7 +317,9 @@ class Session:
             text = f"board fault {_fault_name(message.code)}: {message.message}"
             self.faults.append(text)
             if writer is not None:
-                writer.append_event(
+                self._record_safely(
+                    writer,
+                    "append_event",
                     message.sample_index,
                     "fault",
                     code=_fault_name(message.code),
@@ -296,14 +330,20 @@ class Session:
                 self.runner.fault(text)
         elif isinstance(message, LedFlashed):
             if writer is not None:
-                writer.append_event(
-                    message.sample_index, "led", duration_s=message.duration_us / 1e6
+                self._record_safely(
+                    writer,
+                    "append_event",
+                    message.sample_index,
+                    "led",
+                    duration_s=message.duration_us / 1e6,
                 )
         elif isinstance(message, Boot):
             text = "the board rebooted: its sample counter restarted"
             self.faults.append(text)
             if writer is not None and self.acquisition is not None:
-                writer.append_event(
+                self._record_safely(
+                    writer,
+                    "append_event",
                     self.acquisition.ring.end or 0,
                     "board_rebooted",
                     host_time=host_time,
@@ -311,7 +351,9 @@ class Session:
             self.events.fault_raised.emit(text)
             self.runner.fault(text)
         elif isinstance(message, Log) and writer is not None:
-            writer.append_event(
+            self._record_safely(
+                writer,
+                "append_event",
                 message.sample_index,
                 "log",
                 level=message.level,
@@ -324,14 +366,29 @@ class Session:
         with self._recorder_lock:
             writer = self.recorder
         if writer is not None:
-            writer.append_frame(frame, None, host_time)
+            self._record_safely(writer, "append_frame", frame, None, host_time)
+
+    def _record_safely(self, writer: Any, method: str, *args: Any, **kw: Any) -> None:
+        """Call a writer method; a full disk stops the recording, not acquisition."""
+        try:
+            getattr(writer, method)(*args, **kw)
+        except (DiskFullError, RecordingStopped) as exc:
+            with self._recorder_lock:
+                if self.recorder is writer:
+                    self.recorder = None
+                    self._failed_writer = writer
+                    self.faults.append(str(exc))
+                    self.events.error_occurred.emit(exc)
+                    self.events.recording_changed.emit(None)
 
     def _on_trial(self, trial: Any, onset: int) -> None:
         with self._recorder_lock:
             writer = self.recorder
         if writer is not None:
             pulse = trial.pulse
-            writer.append_event(
+            self._record_safely(
+                writer,
+                "append_event",
                 onset,
                 "trial",
                 index=int(trial.index),

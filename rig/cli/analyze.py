@@ -1,0 +1,32 @@
+"""``neurorig analyze``: offline analysis of a recording or a Spike Recorder WAV."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``analyze`` sub-command."""
+    parser = subparsers.add_parser(
+        "analyze",
+        help="analyse a recording (AP propagation, displacement, parameter maps)",
+        description="Analyse a neurorig recording folder, or a Backyard Brains Spike "
+        "Recorder NAME.wav + NAME-events.txt pair.",
+    )
+    parser.add_argument("path", help="recording folder or .wav file")
+    parser.add_argument(
+        "--electrode-positions-mm",
+        help="comma-separated positions of the recording pairs along the body, mm "
+        "(required for a WAV; overrides a recording's metadata)",
+    )
+    parser.add_argument("--px-per-mm", type=float, help="camera scale, pixels per mm")
+    parser.add_argument("--json", dest="json_out", help="write the results as JSON")
+    parser.add_argument("--report", help="write an HTML report into this folder")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the offline pipeline."""
+    from rig.analyze_command import run_analyze
+
+    return run_analyze(args)

@@ -1,0 +1,28 @@
+"""``neurorig gui``: the lab desktop app."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``gui`` sub-command."""
+    parser = subparsers.add_parser("gui", help="the desktop app (PyQt5 + pyqtgraph)")
+    parser.add_argument(
+        "--sim", action="store_true", help="connect to a simulated rig at start"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="simulated rig's seed")
+    parser.add_argument(
+        "--screenshot", help="render the running window to this PNG and exit"
+    )
+    parser.add_argument(
+        "--after", type=float, default=3.0, help="seconds before the screenshot"
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Start the GUI (Qt is imported only here)."""
+    from rig.gui.app import run_app
+
+    return run_app(args)

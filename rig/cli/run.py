@@ -1,0 +1,57 @@
+"""``neurorig run PROTOCOL``: run a stimulation protocol headless and record it."""
+
+from __future__ import annotations
+
+import argparse
+
+from rig.cli._common import add_board_arguments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``run`` sub-command."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run a protocol file headless, recording everything",
+        description="Validate PROTOCOL against the rig's safety limits, run it on the "
+        "board (or the simulated rig) with a progress bar, and record samples, "
+        "events and video into a new folder under --out.",
+    )
+    parser.add_argument("protocol", help="protocol file (TOML), see docs/protocols.md")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the expanded sequence, duration and charge; send nothing",
+    )
+    add_board_arguments_optional(parser)
+    parser.add_argument(
+        "--camera",
+        help="camera: a device index, a video file, or 'sim' (the simulated camera)",
+    )
+    parser.add_argument("--out", default="runs", help="folder for recordings")
+    parser.add_argument(
+        "--safety", help="rig safety-limits file (default: conservative built-ins)"
+    )
+    parser.add_argument(
+        "--calibrations", help="folder of calibration files to apply and record"
+    )
+    parser.set_defaults(func=main)
+
+
+def add_board_arguments_optional(parser: argparse.ArgumentParser) -> None:
+    """Like add_board_arguments, but --dry-run needs no board."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--port", help="serial port of the board (e.g. /dev/ttyACM0)")
+    group.add_argument(
+        "--sim", action="store_true", help="start a simulated rig on a pseudo-terminal"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="simulated rig's seed")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Validate, then dry-run or run."""
+    from rig.run_command import run_protocol_command
+
+    return run_protocol_command(args)
+
+
+__all__ = ["add_board_arguments", "register"]

@@ -1,0 +1,101 @@
+"""Camera sources: an OpenCV device or video file, or the simulated rig's camera.
+
+A source calls ``on_frame(frame, host_time_s)`` from its own thread for every
+frame (grayscale uint8, ``(height, width)``); the Session puts frames on the device
+clock with FrameClock. Frames carry no sample number: that is the point of the
+board's camera-trigger events.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FrameCallback = Callable[[np.ndarray, float], None]
+
+
+class CameraError(RuntimeError):
+    """The camera could not be opened or stopped delivering frames."""
+
+
+class OpenCVCamera:
+    """Frames from ``cv2.VideoCapture`` (a device index or a video file).
+
+    A file is played at its own frame rate (``realtime=True``) so it behaves like
+    a camera, or as fast as it decodes.
+    """
+
+    def __init__(self, source: int | str, *, realtime: bool = True) -> None:
+        import cv2
+
+        self._cv2 = cv2
+        if isinstance(source, str) and not Path(source).exists():
+            raise CameraError(f"video file {source!r} does not exist")
+        self.capture = cv2.VideoCapture(source)
+        if not self.capture.isOpened():
+            what = f"camera index {source}" if isinstance(source, int) else source
+            raise CameraError(
+                f"cannot open {what}: no such camera or unreadable video. "
+                "Give a device index (0, 1, ...), a video file, or 'sim'."
+            )
+        self.source = source
+        self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 30.0
+        self.realtime = realtime and isinstance(source, str)
+        self.frames_read = 0
+        self.error: CameraError | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.latest: tuple[np.ndarray, float] | None = None
+
+    def start(self, on_frame: FrameCallback) -> None:
+        """Start delivering frames on a background thread."""
+        self._thread = threading.Thread(
+            target=self._loop, args=(on_frame,), name="camera", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and release the capture."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        self.capture.release()
+
+    def _loop(self, on_frame: FrameCallback) -> None:
+        cv2 = self._cv2
+        period = 1.0 / self.fps
+        next_due = time.monotonic()
+        while not self._stop.is_set():
+            ok, frame = self.capture.read()
+            if not ok:
+                if isinstance(self.source, int):
+                    self.error = CameraError(f"camera {self.source} stopped delivering")
+                return  # end of a file
+            if frame.ndim == 3:
+                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            if self.realtime:
+                next_due += period
+                delay = next_due - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    return
+            now = time.monotonic()
+            self.frames_read += 1
+            self.latest = (frame, now)
+            on_frame(frame, now)
+
+
+def open_camera(spec: str, *, device: Any = None) -> Any:
+    """A camera for ``spec``: an index (``"0"``), a video file, or ``"sim"``."""
+    if spec == "sim":
+        rig = getattr(device, "sim_rig", None)
+        if rig is None:
+            raise CameraError("--camera sim needs the simulated rig (--sim)")
+        return rig.camera()
+    if spec.isdigit():
+        return OpenCVCamera(int(spec))
+    return OpenCVCamera(spec)

@@ -1,0 +1,42 @@
+"""``neurorig gui``: build the QApplication and the main window."""
+
+from __future__ import annotations
+
+import sys
+
+from pyqtgraph.Qt import QtCore, QtWidgets
+
+
+def default_session_factory(url: str, *, camera: str | None = "sim"):
+    """Open and start a Session for ``url`` (with the simulated camera on sim://)."""
+    from firmware_bridge.device import Device
+    from rig.core.camera import open_camera
+    from rig.core.session import Session
+    from rig.safety import default_safety_limits
+
+    device = Device.open(url)
+    cam = open_camera(camera, device=device) if camera and device.sim_rig else None
+    session = Session(device, camera=cam, safety=default_safety_limits())
+    session.start()
+    return session
+
+
+def run_app(args) -> int:
+    """Run the GUI; with --screenshot, render the window to a PNG after --after s."""
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    from rig.gui.main_window import MainWindow
+
+    window = MainWindow(session_factory=default_session_factory)
+    window.show()
+    if args.sim:
+        window.connect_to(f"sim://?seed={args.seed}")
+    if args.screenshot:
+
+        def shoot() -> None:
+            window.grab().save(args.screenshot)
+            print(f"screenshot: {args.screenshot}")
+            window.close()
+            app.quit()
+
+        QtCore.QTimer.singleShot(int(args.after * 1000), shoot)
+    return app.exec_()

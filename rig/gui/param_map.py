@@ -1,0 +1,82 @@
+"""Parameter map: a heatmap over amplitude × duration filling in trial by trial."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtWidgets
+
+MEASURES = {
+    "response probability": "responded",
+    "AP amplitude (µV)": "amplitude_uv_mean",
+    "conduction velocity (m/s)": "conduction_velocity_m_per_s",
+    "peak displacement (mm)": "peak_displacement_mm",
+}
+
+
+class ParameterMapWidget(QtWidgets.QWidget):
+    """Mean of the chosen measure per (amplitude, duration) cell."""
+
+    def __init__(self, session, bridge, *, parent=None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.records: list[dict] = []
+        layout = QtWidgets.QVBoxLayout(self)
+        self.measure = QtWidgets.QComboBox()
+        self.measure.addItems(list(MEASURES))
+        layout.addWidget(self.measure)
+        self.plot = pg.PlotWidget()
+        self.plot.setLabel("bottom", "amplitude", units="V")
+        self.plot.setLabel("left", "duration", units="s")
+        self.image = pg.ImageItem()
+        self.plot.addItem(self.image)
+        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"))
+        self.bar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
+        layout.addWidget(self.plot)
+        self.count = QtWidgets.QLabel("0 trials")
+        layout.addWidget(self.count)
+        bridge.response_measured.connect(self._on_result)
+        self.measure.currentIndexChanged.connect(lambda _: self.redraw())
+
+    def _on_result(self, trial: int, result: dict) -> None:
+        self.records.append(result)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Recompute the cell means and redraw."""
+        key = MEASURES[self.measure.currentText()]
+        rows = [
+            (r["amplitude_vpp"], r["duration_s"], float(r[key]))
+            for r in self.records
+            if r.get(key) is not None and "amplitude_vpp" in r and "duration_s" in r
+        ]
+        self.count.setText(f"{len(self.records)} trials")
+        if not rows:
+            return
+        arr = np.array(rows)
+        amps = np.unique(np.round(arr[:, 0], 3))
+        durs = np.unique(np.round(arr[:, 1], 6))
+        grid = np.full((len(amps), len(durs)), np.nan)
+        for i, a in enumerate(amps):
+            for j, d in enumerate(durs):
+                sel = (np.round(arr[:, 0], 3) == a) & (np.round(arr[:, 1], 6) == d)
+                values = arr[sel, 2]
+                values = values[np.isfinite(values)]
+                if values.size:
+                    grid[i, j] = values.mean()
+        self.image.setImage(
+            np.nan_to_num(grid, nan=np.nanmin(grid) if np.isfinite(grid).any() else 0)
+        )
+        a_step = (amps[-1] - amps[0]) / max(len(amps) - 1, 1) or 1.0
+        d_step = (durs[-1] - durs[0]) / max(len(durs) - 1, 1) or 1e-3
+        self.image.setRect(
+            amps[0] - a_step / 2,
+            durs[0] - d_step / 2,
+            a_step * len(amps),
+            d_step * len(durs),
+        )
+        finite = grid[np.isfinite(grid)]
+        if finite.size:
+            self.bar.setLevels(
+                (float(finite.min()), float(max(finite.max(), finite.min() + 1e-9)))
+            )

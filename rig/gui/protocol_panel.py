@@ -1,0 +1,112 @@
+"""Protocol panel: open a protocol file, see its plan, run / pause / stop it."""
+
+from __future__ import annotations
+
+import time
+
+from pyqtgraph.Qt import QtWidgets
+
+
+class ProtocolPanel(QtWidgets.QGroupBox):
+    """Loads a protocol through rig.protocols and runs it through the session."""
+
+    def __init__(self, session, bridge, settings=None, *, parent=None) -> None:
+        super().__init__("Protocol", parent)
+        self.session = session
+        self.settings = settings
+        self.plan = None
+        self._started = None
+        layout = QtWidgets.QVBoxLayout(self)
+        row = QtWidgets.QHBoxLayout()
+        self.open_button = QtWidgets.QPushButton("Open…")
+        self.file_label = QtWidgets.QLabel("no protocol")
+        row.addWidget(self.open_button)
+        row.addWidget(self.file_label, 1)
+        layout.addLayout(row)
+        self.summary = QtWidgets.QLabel("")
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        buttons = QtWidgets.QHBoxLayout()
+        self.run_button = QtWidgets.QPushButton("Run")
+        self.pause_button = QtWidgets.QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.stop_button = QtWidgets.QPushButton("Stop")
+        for b in (self.run_button, self.pause_button, self.stop_button):
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+        self.progress = QtWidgets.QProgressBar()
+        self.remaining = QtWidgets.QLabel("")
+        layout.addWidget(self.progress)
+        layout.addWidget(self.remaining)
+        self.open_button.clicked.connect(self.choose_file)
+        self.run_button.clicked.connect(self.run)
+        self.pause_button.toggled.connect(self.session.runner.set_paused)
+        self.stop_button.clicked.connect(self.session.runner.cancel)
+        bridge.run_state_changed.connect(self._on_status)
+        self._update_buttons(self.session.runner.status)
+
+    def choose_file(self) -> None:
+        """Ask for a protocol file and load it."""
+        folder = self.settings.value("protocol_folder", "") if self.settings else ""
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open protocol", folder, "Protocol files (*.toml)"
+        )
+        if path:
+            self.load(path)
+
+    def load(self, path: str) -> bool:
+        """Load and validate ``path``; show the plan or the error."""
+        from rig.protocols import ProtocolError, load_protocol
+
+        try:
+            protocol = load_protocol(path)
+            plan = protocol.expand()
+            if self.session.safety is not None:
+                from rig.safety import check_plan
+
+                check_plan(plan, self.session.safety)
+        except (ProtocolError, ValueError, OSError) as exc:
+            self.plan = None
+            self.summary.setText(f"<span style='color:#e66'>{exc}</span>")
+            self._update_buttons(self.session.runner.status)
+            return False
+        self.plan = plan
+        self.file_label.setText(path)
+        if self.settings is not None:
+            import os
+
+            self.settings.setValue("protocol_folder", os.path.dirname(path))
+        self.summary.setText(
+            f"{protocol.name}: {plan.n_trials} stimuli, "
+            f"{plan.total_duration_s / 60:.1f} min"
+        )
+        self.progress.setMaximum(plan.n_trials)
+        self.progress.setValue(0)
+        self._update_buttons(self.session.runner.status)
+        return True
+
+    def run(self) -> None:
+        """Start the loaded plan."""
+        if self.plan is None:
+            return
+        self._started = time.monotonic()
+        try:
+            self.session.run_protocol(self.plan.trials, n_trials=self.plan.n_trials)
+        except (RuntimeError, ValueError) as exc:
+            self.summary.setText(f"<span style='color:#e66'>{exc}</span>")
+
+    def _on_status(self, status) -> None:
+        self.progress.setValue(status.trial)
+        if self.plan is not None and self._started and status.trial:
+            elapsed = time.monotonic() - self._started
+            left = elapsed / status.trial * (self.plan.n_trials - status.trial)
+            self.remaining.setText(f"{status.phase.value} · {left:.0f} s remaining")
+        else:
+            self.remaining.setText(status.phase.value)
+        self._update_buttons(status)
+
+    def _update_buttons(self, status) -> None:
+        running = status.phase.value in ("running", "paused")
+        self.run_button.setEnabled(self.plan is not None and not running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)

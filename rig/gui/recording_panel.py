@@ -1,0 +1,99 @@
+"""Recording panel: start/stop, folder, elapsed time, disk space (warns before full)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from pathlib import Path
+
+from pyqtgraph.Qt import QtWidgets
+
+LOW_DISK_BYTES = 2 * 1024**3  # warn below 2 GiB free (~15 min of 32 ch at 30 kS/s)
+
+
+class RecordingPanel(QtWidgets.QGroupBox):
+    """Starts and stops the session's recording into a chosen folder."""
+
+    def __init__(self, session, bridge, settings=None, *, parent=None) -> None:
+        super().__init__("Recording", parent)
+        self.session = session
+        self.settings = settings
+        self._started: float | None = None
+        layout = QtWidgets.QFormLayout(self)
+        folder = settings.value("record_folder", "runs") if settings else "runs"
+        self.folder = QtWidgets.QLineEdit(str(folder))
+        browse = QtWidgets.QPushButton("…")
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        layout.addRow("folder", row)
+        self.button = QtWidgets.QPushButton("Start recording")
+        self.button.setCheckable(True)
+        layout.addRow(self.button)
+        self.elapsed = QtWidgets.QLabel("not recording")
+        self.disk = QtWidgets.QLabel("")
+        layout.addRow("elapsed", self.elapsed)
+        layout.addRow("disk free", self.disk)
+        self.path_label = QtWidgets.QLabel("")
+        self.path_label.setWordWrap(True)
+        layout.addRow(self.path_label)
+        browse.clicked.connect(self._browse)
+        self.button.toggled.connect(self._toggled)
+        bridge.recording_changed.connect(self._on_recording_changed)
+
+    def _browse(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Recordings folder")
+        if path:
+            self.folder.setText(path)
+
+    def _toggled(self, checked: bool) -> None:
+        if checked:
+            self.start()
+        else:
+            self.session.stop_recording()
+
+    def start(self) -> None:
+        """Create a new recording folder and start recording into it."""
+        from rig.recording import RecordingWriter
+        from rig.run_metadata import build_metadata
+
+        base = Path(self.folder.text())
+        target = base / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        try:
+            writer = RecordingWriter.create(
+                target,
+                n_channels=self.session.n_channels,
+                sample_rate_hz=self.session.sample_rate_hz,
+                metadata=build_metadata(self.session),
+            )
+        except OSError as exc:
+            self.path_label.setText(f"<span style='color:#e66'>{exc}</span>")
+            self.button.setChecked(False)
+            return
+        if self.settings is not None:
+            self.settings.setValue("record_folder", str(base))
+        self.session.start_recording(writer)
+
+    def _on_recording_changed(self, path) -> None:
+        recording = bool(path)
+        self._started = time.monotonic() if recording else None
+        self.button.blockSignals(True)
+        self.button.setChecked(recording)
+        self.button.setText("Stop recording" if recording else "Start recording")
+        self.button.blockSignals(False)
+        self.path_label.setText(str(path) if recording else "")
+
+    def refresh(self) -> None:
+        """Update elapsed time and free disk space (called ~1 Hz)."""
+        if self._started is not None:
+            self.elapsed.setText(f"{time.monotonic() - self._started:.0f} s")
+        else:
+            self.elapsed.setText("not recording")
+        base = Path(self.folder.text())
+        probe = base if base.exists() else Path.cwd()
+        free = shutil.disk_usage(probe).free
+        text = f"{free / 1024**3:.1f} GiB"
+        if free < LOW_DISK_BYTES:
+            text = f"<span style='color:#e66'>{text}: disk nearly full</span>"
+        self.disk.setText(text)

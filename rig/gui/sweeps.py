@@ -1,0 +1,103 @@
+"""Stimulus-locked view: last N sweeps per channel with the detected AP marked,
+and latency against electrode position with the live conduction velocity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtWidgets
+
+
+class SweepsWidget(QtWidgets.QWidget):
+    """Overlays of stimulus-locked epochs; results come from the session's analysis."""
+
+    def __init__(
+        self, session, bridge, *, n_sweeps=10, window_ms=(-2.0, 12.0), parent=None
+    ):
+        super().__init__(parent)
+        self.session = session
+        self.n_sweeps = n_sweeps
+        self.window_ms = window_ms
+        self.results: dict[int, dict] = {}  # stimulus sample -> analysis result
+        layout = QtWidgets.QHBoxLayout(self)
+        self.graphics = pg.GraphicsLayoutWidget()
+        layout.addWidget(self.graphics, 3)
+        self.latency_plot = pg.PlotWidget(title="latency vs position")
+        self.latency_plot.setLabel("bottom", "position", units="m")
+        self.latency_plot.setLabel("left", "latency", units="s")
+        self.latency_points = pg.ScatterPlotItem(size=8, brush="c")
+        self.fit_line = pg.PlotDataItem(pen=pg.mkPen("y"))
+        self.latency_plot.addItem(self.latency_points)
+        self.latency_plot.addItem(self.fit_line)
+        self.velocity_label = QtWidgets.QLabel("conduction velocity: –")
+        right = QtWidgets.QVBoxLayout()
+        right.addWidget(self.latency_plot)
+        right.addWidget(self.velocity_label)
+        layout.addLayout(right, 2)
+        self.plots: list[pg.PlotItem] = []
+        self.curves: list[list[pg.PlotDataItem]] = []
+        self.ap_marks: list[pg.ScatterPlotItem] = []
+        bridge.response_measured.connect(self._on_result)
+
+    def _ensure_plots(self, n_channels: int) -> None:
+        while len(self.plots) < n_channels:
+            ch = len(self.plots)
+            plot = self.graphics.addPlot(row=ch, col=0)
+            plot.setLabel("left", f"ch {ch}", units="V")
+            if ch == n_channels - 1:
+                plot.setLabel("bottom", "time from stimulus", units="s")
+            curves = [
+                plot.plot(pen=pg.mkPen((200, 200, 255, 60)))
+                for _ in range(self.n_sweeps)
+            ]
+            marks = pg.ScatterPlotItem(size=9, brush="r", symbol="x")
+            plot.addItem(marks)
+            self.plots.append(plot)
+            self.curves.append(curves)
+            self.ap_marks.append(marks)
+
+    def _on_result(self, trial: int, result: dict) -> None:
+        self.results[int(result.get("stimulus_sample", trial))] = result
+        latencies = result.get("latency_s")
+        positions = result.get("positions_m")
+        if latencies is None or positions is None:
+            return
+        lat = np.asarray(latencies, dtype=float)
+        pos = np.asarray(positions, dtype=float)
+        ok = np.isfinite(lat)
+        self.latency_points.setData(pos[ok], lat[ok])
+        velocity = result.get("conduction_velocity_m_per_s")
+        if velocity and np.isfinite(velocity) and ok.sum() >= 2:
+            slope, intercept = np.polyfit(pos[ok], lat[ok], 1)
+            xs = np.array([pos.min(), pos.max()])
+            self.fit_line.setData(xs, slope * xs + intercept)
+            self.velocity_label.setText(f"conduction velocity: {velocity:.1f} m/s")
+
+    def refresh(self) -> None:
+        """Pull the last sweeps from the ring and redraw (called at ~10 Hz)."""
+        acquisition = self.session.acquisition
+        if acquisition is None or not self.session.stimuli:
+            return
+        fs = self.session.sample_rate_hz
+        pre = int(-self.window_ms[0] * fs / 1000)
+        post = int(self.window_ms[1] * fs / 1000)
+        info = self.session.device.info
+        volts = info.volts_per_count(self.session.gain) if info else 1.0
+        t = np.arange(-pre, post) / fs
+        stimuli = [s["sample"] for s in self.session.stimuli[-self.n_sweeps :]]
+        self._ensure_plots(acquisition.ring.n_channels)
+        for k, onset in enumerate(stimuli):
+            try:
+                epoch = acquisition.ring.read(onset - pre, pre + post)
+            except LookupError:
+                continue  # not yet complete, or already overwritten
+            epoch = epoch.astype(np.float32) * volts
+            epoch -= epoch[:pre].mean(axis=0) if pre else 0
+            for ch in range(epoch.shape[1]):
+                self.curves[ch][k].setData(t, epoch[:, ch], skipFiniteCheck=True)
+        latest = self.results.get(stimuli[-1]) if stimuli else None
+        if latest and latest.get("latency_s") is not None:
+            for ch, lat in enumerate(latest["latency_s"]):
+                amp = (latest.get("amplitude_v") or [np.nan] * len(self.ap_marks))[ch]
+                if ch < len(self.ap_marks) and np.isfinite(lat):
+                    self.ap_marks[ch].setData([lat], [amp if np.isfinite(amp) else 0])

@@ -1,0 +1,102 @@
+"""Live traces: all channels scrolling, µV scale bar, window/gain/autoscale/filter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtWidgets
+from scipy import signal
+
+
+class LiveTracesWidget(QtWidgets.QWidget):
+    """Stacked channel traces pulled from the session's ring at display rate."""
+
+    def __init__(self, session, *, parent=None) -> None:
+        super().__init__(parent)
+        self.session = session
+        layout = QtWidgets.QVBoxLayout(self)
+        controls = QtWidgets.QHBoxLayout()
+        self.window_s = QtWidgets.QDoubleSpinBox(
+            minimum=0.05, maximum=30.0, value=2.0, singleStep=0.5, suffix=" s"
+        )
+        self.spacing_uv = QtWidgets.QDoubleSpinBox(
+            minimum=5.0, maximum=1e6, value=200.0, singleStep=50.0, suffix=" µV/div"
+        )
+        self.autoscale = QtWidgets.QCheckBox("autoscale")
+        self.filter = QtWidgets.QCheckBox("300 Hz–5 kHz")
+        for label, widget in (
+            ("window", self.window_s),
+            ("spacing", self.spacing_uv),
+            (None, self.autoscale),
+            (None, self.filter),
+        ):
+            if label:
+                controls.addWidget(QtWidgets.QLabel(label))
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        layout.addLayout(controls)
+        self.plot = pg.PlotWidget()
+        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.getAxis("left").setTicks([])
+        self.plot.setClipToView(True)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        layout.addWidget(self.plot)
+        self.curves = []
+        self.scale_bar = pg.PlotDataItem(pen=pg.mkPen("w", width=3))
+        self.scale_text = pg.TextItem(anchor=(0, 0.5))
+        self.plot.addItem(self.scale_bar)
+        self.plot.addItem(self.scale_text)
+        self.markers: list[pg.InfiniteLine] = []
+
+    def _uv_per_count(self) -> float:
+        info = self.session.device.info
+        if info is None:
+            return 1.0
+        return info.volts_per_count(self.session.gain) * 1e6
+
+    def refresh(self) -> None:
+        """Pull the newest window from the ring and redraw (called at ~30 Hz)."""
+        ring = self.session.acquisition.ring if self.session.acquisition else None
+        if ring is None or ring.end is None:
+            return
+        fs = self.session.sample_rate_hz
+        n = int(self.window_s.value() * fs)
+        first, block = ring.latest(n)
+        if block.shape[0] < 2:
+            return
+        data = block.astype(np.float32) * self._uv_per_count()
+        if self.filter.isChecked() and data.shape[0] > 64:
+            sos = signal.butter(
+                2, (300, min(5000, 0.45 * fs)), "bandpass", fs=fs, output="sos"
+            )
+            data = signal.sosfilt(sos, data, axis=0).astype(np.float32)
+        data -= np.median(data, axis=0)
+        spacing = self.spacing_uv.value()
+        if self.autoscale.isChecked():
+            spacing = float(max(6 * np.percentile(np.abs(data), 99.5), 1.0))
+        t = (first + np.arange(data.shape[0])) / fs
+        while len(self.curves) < data.shape[1]:
+            pen = pg.intColor(len(self.curves), hues=max(data.shape[1], 4))
+            self.curves.append(self.plot.plot(pen=pen))
+        for ch, curve in enumerate(self.curves):
+            curve.setData(t, data[:, ch] - ch * spacing, skipFiniteCheck=True)
+        x0 = t[0] + 0.02 * (t[-1] - t[0])
+        self.scale_bar.setData([x0, x0], [spacing / 2, spacing / 2 - spacing / 2])
+        self.scale_text.setText(f"{spacing / 2:.0f} µV")
+        self.scale_text.setPos(x0, spacing / 4)
+        self._draw_markers(t[0], t[-1])
+
+    def _draw_markers(self, t0: float, t1: float) -> None:
+        fs = self.session.sample_rate_hz
+        times = [s["sample"] / fs for s in self.session.stimuli[-50:]]
+        times = [x for x in times if t0 <= x <= t1]
+        while len(self.markers) < len(times):
+            line = pg.InfiniteLine(angle=90, pen=pg.mkPen("y", style=2))
+            self.plot.addItem(line)
+            self.markers.append(line)
+        for i, line in enumerate(self.markers):
+            if i < len(times):
+                line.setPos(times[i])
+                line.show()
+            else:
+                line.hide()

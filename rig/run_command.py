@@ -1,0 +1,137 @@
+"""Body of ``neurorig run``: validate a protocol, then dry-run or run and record it."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from rig.cli._common import board_url, fail
+
+
+def _load(args: argparse.Namespace):
+    from rig.protocols import ProtocolError, load_protocol
+    from rig.safety import (
+        SafetyError,
+        check_plan,
+        default_safety_limits,
+        load_safety_limits,
+    )
+
+    try:
+        limits = (
+            load_safety_limits(args.safety) if args.safety else default_safety_limits()
+        )
+        protocol = load_protocol(args.protocol)
+        plan = protocol.expand()
+        check_plan(plan, limits)
+    except (ProtocolError, SafetyError, OSError) as exc:
+        return None, None, None, str(exc)
+    return protocol, plan, limits, None
+
+
+def run_protocol_command(args: argparse.Namespace) -> int:
+    """Validate PROTOCOL; with --dry-run print the plan, else run it and record."""
+    from rig.protocols import format_plan
+
+    protocol, plan, limits, error = _load(args)
+    if error is not None:
+        return fail(f"{error}\nNothing was sent to the board.")
+    if args.dry_run:
+        print(format_plan(plan, load_ohm=limits.load_ohm))
+        return 0
+    if not (args.sim or args.port):
+        return fail("give --port PATH or --sim (or --dry-run to only print the plan)")
+    return _run(args, protocol, plan, limits)
+
+
+def _open_camera(spec: str | None, session_url: str, device: Any):
+    if spec is None:
+        return None
+    from rig.core.camera import open_camera
+
+    return open_camera(spec, device=device)
+
+
+def _run(args, protocol, plan, limits) -> int:
+    from tqdm import tqdm
+
+    from firmware_bridge.device import Device
+    from firmware_bridge.errors import DeviceError
+    from rig.core.session import Session
+    from rig.recording import DiskFullError, RecordingWriter
+    from rig.run_metadata import build_metadata
+
+    out = Path(args.out) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        device = Device.open(board_url(args))
+    except (DeviceError, OSError, ValueError) as exc:
+        return fail(f"cannot connect to the board: {exc}")
+    camera = None
+    try:
+        camera = _open_camera(args.camera, board_url(args), device)
+    except (OSError, ValueError) as exc:
+        device.close()
+        return fail(str(exc))
+    session = Session(device, camera=camera, safety=limits)
+    status = 0
+    try:
+        session.start()
+        metadata = build_metadata(session, protocol_path=args.protocol)
+        writer = RecordingWriter.create(
+            out,
+            n_channels=session.n_channels,
+            sample_rate_hz=session.sample_rate_hz,
+            metadata=metadata,
+        )
+        writer.attach_file(Path(args.protocol).name, Path(args.protocol))
+        session.start_recording(writer)
+        done = threading.Event()
+        bar = tqdm(
+            total=plan.n_trials, unit="stim", desc=protocol.name, file=sys.stdout
+        )
+
+        def on_status(st):
+            bar.n = st.trial
+            bar.refresh()
+            if st.finish_reason is not None and st.phase.value in (
+                "armed",
+                "idle",
+                "fault",
+            ):
+                done.set()
+
+        session.events.run_state_changed.connect(on_status)
+        session.run_protocol(plan.trials, n_trials=plan.n_trials)
+        while not done.wait(0.2):
+            if session.device.error is not None:
+                break
+        bar.close()
+        final = session.runner.status
+        if final.finish_reason is None or final.finish_reason.value != "completed":
+            print(f"run ended: {final.phase.value} {final.message}", file=sys.stderr)
+            status = 1
+    except DiskFullError as exc:
+        status = fail(str(exc))
+    except DeviceError as exc:
+        status = fail(f"board: {exc}")
+    finally:
+        counters = session.acquisition.counters if session.acquisition else None
+        session.close()
+        ground_truth = getattr(device.sim_rig, "write_ground_truth", None)
+        if ground_truth is not None and out.exists():
+            ground_truth(out / "ground_truth.json")
+    summary = {
+        "recording": str(out),
+        "stimuli_delivered": len(session.stimuli),
+        "samples_received": counters.samples_received if counters else 0,
+        "samples_lost": counters.samples_lost if counters else 0,
+        "faults": session.faults,
+    }
+    print(json.dumps(summary, indent=2))
+    print(f"recording: {out}")
+    return status

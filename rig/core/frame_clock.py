@@ -72,6 +72,11 @@ class FrameClock:
             if len(self._progress) > 20000:
                 del self._progress[:10000]
 
+    def triggers(self) -> list[tuple[int, int, float]]:
+        """Every trigger so far: (sample, trigger_count, host arrival time)."""
+        with self._lock:
+            return list(self._triggers)
+
     def match(self) -> tuple[list[FrameStamp], FrameReport]:
         """Stamp every frame so far and report drops and extras."""
         with self._lock:
@@ -130,6 +135,66 @@ def _count_and_verify(frame_t: np.ndarray, trig_t: np.ndarray, period_s: float):
     return median
 
 
+def _align_with_drops(
+    frame_t: np.ndarray, trig_t: np.ndarray, period_s: float, max_drops: int = 256
+) -> tuple[np.ndarray, float] | None:
+    """Best pairing frame j ↔ trigger j + k_j with k non-decreasing (drops only).
+
+    Dynamic programming over the number of triggers skipped so far: each skip
+    costs as much as a latency off by 1.2 periods, and a pairing costs its
+    latency error in periods, squared and capped (one frame delayed by the host
+    must not buy a false drop). The reference latency's fraction of a period
+    comes from every frame's phase against the trigger grid (drops do not change
+    it); its whole periods from the frames paired one to one, taking the
+    smallest: a dropped frame or a host delay only ever makes a pairing later.
+    Returns the trigger index of every frame and the latency, or None when
+    there are more frames than triggers or too many drops to search.
+    """
+    n_f, n_t = len(frame_t), len(trig_t)
+    k_max = min(n_t - n_f, max_drops)
+    if n_f == 0 or n_t < n_f or n_t - n_f > max_drops + 8:
+        return None
+    t0 = trig_t[0]
+    angle = 2 * np.pi * ((frame_t - t0) / period_s % 1.0)
+    frac = (np.arctan2(np.sin(angle).mean(), np.cos(angle).mean()) / (2 * np.pi)) % 1.0
+    whole = np.round((frame_t - trig_t[:n_f]) / period_s - frac)
+    latency = float((whole.min() + frac) * period_s)
+    drop_cost = 1.2**2
+    ks = np.arange(k_max + 1)
+    cost = np.full(k_max + 1, np.inf)
+    cost[0] = 0.0
+    choice = np.zeros((n_f, k_max + 1), dtype=np.int32)
+    for j in range(n_f):
+        # Reach offset k from any k' <= k, paying drop_cost per skipped trigger.
+        shifted = cost - drop_cost * ks
+        best_prev = np.minimum.accumulate(shifted)
+        choice[j] = _running_argmin(shifted)
+        idx = j + ks
+        valid = idx < n_t
+        err = np.full(k_max + 1, np.inf)
+        err[valid] = np.minimum(
+            ((frame_t[j] - trig_t[idx[valid]] - latency) / period_s) ** 2, 4.0
+        )
+        cost = best_prev + drop_cost * ks + err
+    k = int(np.argmin(cost))
+    path = np.empty(n_f, dtype=np.int64)
+    for j in range(n_f - 1, -1, -1):
+        path[j] = j + k
+        k = int(choice[j, k])
+    return path, latency
+
+
+def _running_argmin(values: np.ndarray) -> np.ndarray:
+    """Index of the minimum of ``values[:k + 1]`` for every k."""
+    out = np.empty(len(values), dtype=np.int32)
+    best = 0
+    for k in range(len(values)):
+        if values[k] < values[best]:
+            best = k
+        out[k] = best
+    return out
+
+
 def match_frames_to_triggers(
     frame_times_s: list[float],
     triggers: list[tuple[int, int, float]],
@@ -151,6 +216,17 @@ def match_frames_to_triggers(
             for j in range(n_f)
         ]
         return stamps, FrameReport(n_f, n_t, n_f, (), (), counted)
+    aligned = _align_with_drops(frame_t, trig_t, period_s)
+    if aligned is not None:
+        trigger_index, latency = aligned
+        used = set(trigger_index.tolist())
+        last = int(trigger_index[-1])
+        stamps = [
+            FrameStamp(j, int(triggers[i][0]), "trigger", triggers[i][1])
+            for j, i in enumerate(trigger_index.tolist())
+        ]
+        dropped = tuple(triggers[i][1] for i in range(last) if i not in used)
+        return stamps, FrameReport(n_f, n_t, n_f, dropped, (), latency)
     # Latency: median over frames of the delay since the latest trigger before it.
     idx = np.searchsorted(trig_t, frame_t, side="right") - 1
     valid = idx >= 0

@@ -116,6 +116,7 @@ class ProtocolRunner:
         self._thread: threading.Thread | None = None
         self._started = 0.0
         self._paused_for = 0.0
+        self._emergency = False
 
     # ------------------------------------------------------------ status
 
@@ -169,6 +170,7 @@ class ProtocolRunner:
         with self._lock:
             self._cancel = False
             self._paused = False
+            self._emergency = False
         self._set(
             phase=RunState.RUNNING, trial=0, n_trials=n_trials, finish_reason=None
         )
@@ -193,13 +195,15 @@ class ProtocolRunner:
         """Disarm the board now, whatever the state; the run ends as IDLE."""
         with self._lock:
             self._cancel = True
+            self._emergency = True  # the loop must not report a plain cancel
+            was_running = self._status.phase in (RunState.RUNNING, RunState.PAUSED)
         self._wake.set()
         try:
             self._stimulator.disarm()
         finally:
             reason = (
                 FinishReason.EMERGENCY_STOP
-                if self._status.phase in (RunState.RUNNING, RunState.PAUSED)
+                if was_running
                 else self._status.finish_reason
             )
             self._set(
@@ -289,7 +293,9 @@ class ProtocolRunner:
         return True
 
     def _finish(self, reason: FinishReason) -> None:
-        if self._status.phase in (RunState.FAULT, RunState.IDLE):
-            return  # a fault or an emergency stop already set the final state
+        with self._lock:
+            emergency = self._emergency
+        if emergency or self._status.phase in (RunState.FAULT, RunState.IDLE):
+            return  # a fault or an emergency stop sets the final state itself
         self._set(phase=RunState.STOPPING, finish_reason=reason)
         self._set(phase=RunState.ARMED)

@@ -19,6 +19,7 @@ trials; the camera thread delivers frames. Methods may be called from any thread
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from typing import Any
@@ -111,6 +112,14 @@ class Session:
         self.stimuli: list[dict[str, Any]] = []  # delivered, as STIM_DELIVERED said
         self.faults: list[str] = []
         self._failed_writer: Any = None
+        self._recorded_frames: list[int] = []  # frame-clock indices being recorded
+        self.latest_frame: tuple[Any, float] | None = None
+        self._frame_queue: queue.Queue = queue.Queue()
+        self._frame_writer = threading.Thread(
+            target=self._frame_writer_loop, name="frame-writer", daemon=True
+        )
+        self._frame_writer.start()
+        self._recording_first_sample: int | None = None
         self._armed = False
         self._closed = False
         device.add_error_listener(self._on_link_error)
@@ -171,6 +180,7 @@ class Session:
             pass
         self.stop()
         self.stop_recording()
+        self._frame_queue.put(None)
         if self.acquisition is not None:
             self.acquisition.close()
         self.device.close()
@@ -222,6 +232,9 @@ class Session:
         """Record everything from now on into ``writer`` (a RecordingWriter)."""
         with self._recorder_lock:
             self.recorder = writer
+            self._recorded_frames = []
+            ring = self.acquisition.ring if self.acquisition else None
+            self._recording_first_sample = ring.end if ring else None
         self.events.recording_changed.emit(str(getattr(writer, "folder", "")))
 
     def stop_recording(self) -> Any:
@@ -230,32 +243,14 @@ class Session:
             self.acquisition.drain()
         with self._recorder_lock:
             writer, self.recorder = self.recorder, None
+        self._frame_queue.join()  # every frame handed over is written
+        with self._recorder_lock:
             if writer is None:
                 writer, self._failed_writer = self._failed_writer, None
                 if writer is not None:
                     writer.close("truncated")
                 return writer
-        stamps, report = self.frame_clock.match()
-        try:
-            writer.write_frame_samples(
-                [
-                    (st.frame_index, st.sample, st.source, st.trigger_count)
-                    for st in stamps
-                ]
-            )
-        except (DiskFullError, RecordingStopped) as exc:
-            log.warning("frame table not written: %s", exc)
-        self._record_safely(
-            writer,
-            "append_event",
-            -1 if not stamps else (stamps[-1].sample or -1),
-            "frame_report",
-            n_frames=report.n_frames,
-            n_triggers=report.n_triggers,
-            dropped_triggers=list(report.dropped_triggers),
-            extra_frames=list(report.extra_frames),
-            timing_source="trigger" if report.n_triggers else "host-clock",
-        )
+        self._write_frame_table(writer)
         writer.close("complete")
         self.events.recording_changed.emit(None)
         return writer
@@ -361,12 +356,57 @@ class Session:
             )
 
     def _on_frame(self, frame: Any, host_time: float) -> None:
-        """Camera thread: count the frame and record it."""
-        self.frame_clock.add_frame(host_time)
+        """Camera thread: count the frame; the frame writer thread records it."""
+        index = self.frame_clock.add_frame(host_time)
+        self.latest_frame = (frame, host_time)
         with self._recorder_lock:
             writer = self.recorder
+            if writer is not None:
+                self._recorded_frames.append(index)
         if writer is not None:
-            self._record_safely(writer, "append_frame", frame, None, host_time)
+            self._frame_queue.put((writer, frame, host_time))
+
+    def _frame_writer_loop(self) -> None:
+        """Encode and write frames off the camera thread (video encoding is slow)."""
+        while True:
+            item = self._frame_queue.get()
+            if item is None:
+                return
+            writer, frame, host_time = item
+            try:
+                self._record_safely(writer, "append_frame", frame, None, host_time)
+            except Exception as exc:  # keep the thread alive; report it
+                log.exception("writing a frame failed")
+                self.events.error_occurred.emit(exc)
+            finally:
+                self._frame_queue.task_done()
+
+    def _write_frame_table(self, writer: Any) -> None:
+        """Stamp the recorded frames on the device clock and report drops."""
+        stamps, report = self.frame_clock.match()
+        recorded = [stamps[i] for i in self._recorded_frames if i < len(stamps)]
+        rows = [
+            (k, st.sample, st.source, st.trigger_count) for k, st in enumerate(recorded)
+        ]
+        try:
+            writer.write_frame_samples(rows)
+        except (DiskFullError, RecordingStopped) as exc:
+            log.warning("frame table not written: %s", exc)
+        by_count = {c: smp for smp, c, _ in self.frame_clock.triggers()}
+        start = self._recording_first_sample or 0
+        dropped = [c for c in report.dropped_triggers if by_count.get(c, -1) >= start]
+        self._record_safely(
+            writer,
+            "append_event",
+            recorded[-1].sample if recorded and recorded[-1].sample else start,
+            "frame_report",
+            n_frames=len(recorded),
+            n_triggers=sum(1 for smp in by_count.values() if smp >= start),
+            dropped_triggers=dropped,
+            extra_frames=[k for k, st in enumerate(recorded) if st.sample is None],
+            timing_source="trigger" if report.n_triggers else "host-clock",
+            latency_s=report.latency_s,
+        )
 
     def _record_safely(self, writer: Any, method: str, *args: Any, **kw: Any) -> None:
         """Call a writer method; a full disk stops the recording, not acquisition."""

@@ -38,6 +38,9 @@ class Plan:
     def __len__(self) -> int:
         return len(self.trials)
 
+    def __iter__(self):
+        return iter(self.trials)
+
     @property
     def total_duration_s(self) -> float:
         """From the run's start to the end of the last pulse or train."""

@@ -1,0 +1,195 @@
+"""Session over the simulated rig's pseudo-terminal: run, record, reopen, compare."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import rig.recording
+from firmware_bridge import StimPulse
+from firmware_bridge.device import Device
+from firmware_bridge.link import SerialLink
+from firmware_bridge.sim import FaultPlan, SimulatedRig
+from firmware_bridge.transport import open_port
+from rig.core.runner import FinishReason, RunState
+from rig.core.session import Session
+from rig.protocols import parse_protocol
+from rig.recording import RecordingWriter
+from rig.safety import SafetyError, SafetyLimits
+
+PROTOCOL = """format_version = 1
+[protocol]
+name = "hil"
+seed = 3
+[[block]]
+amplitude_vpp = [2.5, 4.0, 5.5]
+duration_ms = [2.0, 5.0]
+order = "random"
+inter_stimulus_interval_s = 0.25
+"""
+
+
+def open_session(rig, **kwargs):
+    link = SerialLink(open_port(rig.port))
+    device = Device(link, owned_rig=rig)
+    link.start()
+    device.connect(timeout_s=2.0)
+    device.start_heartbeat()
+    return Session(device, safety=SafetyLimits(), **kwargs)
+
+
+def record(session, folder):
+    writer = RecordingWriter.create(
+        folder,
+        n_channels=session.n_channels,
+        sample_rate_hz=session.sample_rate_hz,
+        metadata={"test": True},
+    )
+    session.start_recording(writer)
+    return writer
+
+
+def test_protocol_run_records_every_stimulus_and_every_frame(tmp_path):
+    rig_ = SimulatedRig(seed=11, faults=FaultPlan(seed=11, camera_drop_rate=0.05))
+    session = open_session(rig_, camera=rig_.camera())
+    plan = parse_protocol(PROTOCOL).expand()
+    try:
+        session.start()
+        record(session, tmp_path / "run")
+        final = session.run_protocol(plan.trials, wait=True)
+        time.sleep(0.1)
+        session.stop()
+        session.stop_recording()
+    finally:
+        session.close()
+    truth = rig_.ground_truth
+    assert final.finish_reason == FinishReason.COMPLETED
+    rec = rig.recording.open(tmp_path / "run")
+    stim = rec.events_of("stim_delivered")
+    assert [e["sample"] for e in stim] == [s["onset_sample"] for s in truth["stimuli"]]
+    assert [e["commanded_vpp"] for e in stim] == [t.pulse.amplitude_vpp for t in plan]
+    assert [e["duration_s"] for e in stim] == pytest.approx(
+        [t.pulse.duration_s for t in plan]
+    )
+    assert [e["sample"] for e in rec.events_of("trial")] == [e["sample"] for e in stim]
+    # Frames: every recorded frame is stamped with its own trigger's sample
+    # (the first may belong to a trigger just before recording began), and
+    # the frames the camera dropped are named.
+    triggers = {count: sample for sample, count, _ in session.frame_clock.triggers()}
+    dropped = set(truth["camera_frames_dropped"])
+    n_delivered = len(session.frame_clock.match()[0])
+    delivered = [c for c in sorted(triggers) if c not in dropped][:n_delivered]
+    n_recorded = len(rec.frame_times)
+    assert rec.frame_samples.tolist() == [triggers[c] for c in delivered[-n_recorded:]]
+    [report] = rec.events_of("frame_report")
+    assert dropped and set(report["dropped_triggers"]) == {
+        c for c in dropped if c < delivered[-1]
+    }
+    assert rec.samples.shape[0] == rec.metadata["n_rows"] > 0
+
+
+def test_gaps_in_the_recording_are_exactly_where_frames_were_lost(tmp_path):
+    plan = FaultPlan(seed=12, frame_truncate_rate=0.08)
+    rig_ = SimulatedRig(seed=12, faults=plan)
+    rig_.faults.enabled = False
+    session = open_session(rig_)
+    try:
+        session.start()
+        record(session, tmp_path / "run")
+        rig_.faults.enabled = True
+        time.sleep(1.0)
+        rig_.faults.enabled = False
+        time.sleep(0.1)
+        session.stop()
+        session.stop_recording()
+    finally:
+        session.close()
+    lost = [(f["first"], f["n"]) for f in rig_.frames_log if f["damaged"]]
+    merged: list[list[int]] = []
+    for first, n in lost:  # neighbouring lost frames make one gap
+        if merged and merged[-1][0] + merged[-1][1] == first:
+            merged[-1][1] += n
+        else:
+            merged.append([first, n])
+    rec = rig.recording.open(tmp_path / "run")
+    assert len(merged) >= 3
+    assert rec.gaps.tolist() == merged
+    numbers = rec.sample_numbers()
+    for first, n in merged:
+        assert not np.isin(np.arange(first, first + n), numbers).any()
+    assert rec.metadata["samples_lost"] == sum(n for _, n in merged)
+
+
+def test_host_safety_limits_refuse_before_anything_is_sent():
+    with SimulatedRig(seed=13) as rig_:
+        session = open_session(rig_)
+        try:
+            session.start()
+            session.arm()
+            with pytest.raises(SafetyError, match="amplitude_vpp = 6.5"):
+                session.stimulate(StimPulse(6.5, 3e-3))
+            assert rig_.model.outcomes == []
+            session.stimulate(StimPulse(3.0, 3e-3))
+            assert len(rig_.model.outcomes) == 1
+        finally:
+            session.close()
+
+
+def test_emergency_stop_disarms_the_board_mid_run():
+    with SimulatedRig(seed=14) as rig_:
+        session = open_session(rig_)
+        plan = parse_protocol(PROTOCOL.replace("0.25", "0.3")).expand()
+        try:
+            session.start()
+            session.run_protocol(plan.trials)
+            time.sleep(0.4)
+            session.emergency_stop()
+            final = session.runner.wait(5)
+            assert final.phase == RunState.IDLE
+            assert final.finish_reason == FinishReason.EMERGENCY_STOP
+            assert not rig_.board.armed
+            delivered = len(rig_.model.outcomes)
+            time.sleep(0.4)
+            assert len(rig_.model.outcomes) == delivered < len(plan)
+        finally:
+            session.close()
+
+
+def test_unplug_faults_the_run_and_keeps_the_recording_readable(tmp_path):
+    rig_ = SimulatedRig(seed=15)
+    session = open_session(rig_)
+    errors = []
+    session.events.error_occurred.connect(errors.append)
+    plan = parse_protocol(PROTOCOL).expand()
+    try:
+        session.start()
+        record(session, tmp_path / "run")
+        session.run_protocol(plan.trials)
+        time.sleep(0.6)
+        rig_.unplug()
+        final = session.runner.wait(5)
+        assert final.phase == RunState.FAULT
+        assert "went away" in final.message
+        assert errors and "went away" in str(errors[0])
+    finally:
+        session.close()
+    rec = rig.recording.open(tmp_path / "run")
+    assert rec.samples.shape[0] > 0.4 * 30_000
+    assert len(rec.events_of("stim_delivered")) >= 2
+
+
+def test_device_open_with_sim_url_starts_and_stops_the_rig():
+    device = Device.open("sim://?seed=16&channels=8")
+    rig_ = device.sim_rig
+    try:
+        assert rig_.model.geometry.n_channels == 8
+        done = threading.Event()
+        device.add_error_listener(lambda e: done.set())
+    finally:
+        device.close()
+    assert rig_.unplugged
+    with pytest.raises(ValueError, match=r"unknown sim:// options \['speed'\]"):
+        Device.open("sim://?speed=3")

@@ -50,13 +50,26 @@ def naive_frame(body_wo_crc: bytes) -> bytes:
 
 HELLO_SEQ0 = naive_frame(bytes([0x01, 0x00]) + struct.pack("<H", 1))
 BOARD = HelloReply(
-    cmd_seq=0, protocol_version=1, firmware_major=0, firmware_minor=1,
-    firmware_patch=0, max_channels=32, adc_bits=16, n_stim_pairs=1,
-    adc_range_mvpp=5000, max_amplitude_mvpp=6000, min_duration_us=500,
-    max_duration_us=10000, max_train_rate_mhz=100000, max_charge_per_phase_nc=5000,
-    max_on_time_ms_per_min=6000, load_ohm=1000, max_gain=10000,
-    sample_rates_hz=(10000, 30000), board_id="scripted",
-)  # fmt: skip
+    cmd_seq=0,
+    protocol_version=1,
+    firmware_major=0,
+    firmware_minor=1,
+    firmware_patch=0,
+    max_channels=32,
+    adc_bits=16,
+    n_stim_pairs=1,
+    adc_range_mvpp=5000,
+    max_amplitude_mvpp=6000,
+    min_duration_us=500,
+    max_duration_us=10000,
+    max_train_rate_mhz=100000,
+    max_charge_per_phase_nc=5000,
+    max_on_time_ms_per_min=6000,
+    load_ohm=1000,
+    max_gain=10000,
+    sample_rates_hz=(10000, 30000),
+    board_id="scripted",
+)
 
 
 def open_device(port: str) -> Device:

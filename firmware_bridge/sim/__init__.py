@@ -2,7 +2,7 @@
 
 from firmware_bridge.sim._optics import CameraOptics
 from firmware_bridge.sim.board import BoardLimits, SimBoard, delivered_vpp
-from firmware_bridge.sim.camera import SimCamera, render_worm_frame
+from firmware_bridge.sim.camera import SimCamera, render_worm_frame, write_sim_video
 from firmware_bridge.sim.cli import cli_main
 from firmware_bridge.sim.fault_plan import FaultInjector, FaultPlan
 from firmware_bridge.sim.simulated_rig import SimulatedRig
@@ -34,4 +34,5 @@ __all__ = [
     "response_probability",
     "threshold_vpp",
     "to_adc_counts",
+    "write_sim_video",
 ]

@@ -102,6 +102,8 @@ class SimCamera:
         self.source = "sim"
         self.frames_read = 0
         self.dropped: list[int] = []  # trigger counts whose frame was not delivered
+        # Ground truth of every delivered frame: trigger count, sample, boundaries.
+        self.truth: list[tuple[int, int, np.ndarray]] = []
         self.latest: tuple[np.ndarray, float] | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=1024)
         self._stop = threading.Event()
@@ -145,6 +147,7 @@ class SimCamera:
             except queue.Empty:
                 continue
             bounds = model.segment_boundaries_m(sample)
+            self.truth.append((count, sample, bounds))
             frame = render_worm_frame(
                 bounds, self.optics, frame_index=count, led_on=led_on,
                 noise_seed=self.rig.seed,
@@ -156,3 +159,39 @@ class SimCamera:
             self.frames_read += 1
             self.latest = (frame, now)
             on_frame(frame, now)
+
+
+def write_sim_video(
+    path: str,
+    model,
+    *,
+    fps: float = 60.0,
+    duration_s: float = 2.0,
+    optics: CameraOptics | None = None,
+) -> np.ndarray:
+    """Render the model's worm to a lossless video file (FFV1 in Matroska).
+
+    Returns the ground-truth segment boundaries of every frame, ``(n, n_seg+1)``
+    metres. Frame k shows sample ``round(k · fs / fps)``.
+    """
+    import cv2
+
+    o = optics or CameraOptics()
+    n = round(duration_s * fps)
+    writer = cv2.VideoWriter(
+        path, cv2.VideoWriter_fourcc(*"FFV1"), fps, (o.width_px, o.height_px), False
+    )
+    if not writer.isOpened():
+        raise OSError(f"cannot write a lossless video at {path}")
+    truth = []
+    try:
+        for k in range(n):
+            sample = round(k * model.fs_hz / fps)
+            bounds = model.segment_boundaries_m(sample)
+            truth.append(bounds)
+            writer.write(
+                render_worm_frame(bounds, o, frame_index=k, noise_seed=model.seed)
+            )
+    finally:
+        writer.release()
+    return np.array(truth)

@@ -20,6 +20,8 @@ import tty
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from firmware_bridge.protocol import FaultCode
 from firmware_bridge.sim._optics import CameraOptics
 from firmware_bridge.sim.board import BoardLimits, SimBoard
@@ -149,8 +151,22 @@ class SimulatedRig:
         return data
 
     def write_ground_truth(self, path: str | Path) -> None:
-        """Write ``ground_truth`` as JSON."""
-        Path(path).write_text(json.dumps(self.ground_truth, indent=1, default=float))
+        """Write ``ground_truth`` as JSON, and frame-by-frame segment positions.
+
+        Segment boundaries of every frame the simulated camera delivered go to
+        ``<path stem>_segments.npz`` (trigger_count, sample, boundaries_m), too
+        large for JSON on long runs.
+        """
+        path = Path(path)
+        path.write_text(json.dumps(self.ground_truth, indent=1, default=float))
+        if self._camera is not None and self._camera.truth:
+            counts, samples, bounds = zip(*self._camera.truth, strict=True)
+            np.savez_compressed(
+                path.with_name(path.stem + "_segments.npz"),
+                trigger_count=np.array(counts),
+                sample=np.array(samples),
+                boundaries_m=np.stack(bounds),
+            )
 
     # ------------------------------------------------------------ pacing
 

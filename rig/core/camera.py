@@ -19,7 +19,7 @@ import numpy as np
 FrameCallback = Callable[[np.ndarray, float], None]
 
 
-class CameraError(RuntimeError):
+class CameraError(OSError):
     """The camera could not be opened or stopped delivering frames."""
 
 

@@ -1,0 +1,71 @@
+"""`neurorig run`: dry run, invalid files, and a real short run on the simulated rig."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import rig.recording
+
+ROOT = Path(__file__).resolve().parents[2]
+SHORT = """format_version = 1
+[protocol]
+name = "short"
+seed = 1
+[[block]]
+amplitude_vpp = [3.0, 5.0]
+duration_ms = 3.0
+inter_stimulus_interval_s = 0.4
+"""
+
+
+def neurorig(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "rig.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def test_dry_run_prints_the_plan_and_sends_nothing():
+    out = neurorig("run", "protocols/mapping.toml", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "60 stimuli" in out.stdout and "total duration 0 min 59.0 s" in out.stdout
+    assert "total charge estimate" in out.stdout
+
+
+def test_invalid_protocol_is_refused_with_field_and_range(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SHORT.replace("[3.0, 5.0]", "[3.0, 9.0]"))
+    out = neurorig("run", str(bad), "--sim")
+    assert out.returncode == 2
+    assert "amplitude_vpp = 9 exceeds the rig's safety limit" in out.stderr
+    assert "Nothing was sent to the board." in out.stderr
+
+
+def test_run_on_the_simulated_rig_records_every_stimulus(tmp_path):
+    proto = tmp_path / "short.toml"
+    proto.write_text(SHORT)
+    out = neurorig(
+        "run", str(proto), "--sim", "--camera", "sim", "--out", str(tmp_path)
+    )
+    assert out.returncode == 0, out.stderr
+    folder = Path(out.stdout.strip().splitlines()[-1].removeprefix("recording: "))
+    rec = rig.recording.open(folder)
+    assert rec.status == "complete"
+    assert len(rec.events_of("stim_delivered")) == 2
+    assert rec.metadata["samples_lost"] == 0
+    assert "short.toml" in rec.attachments
+    assert (folder / "ground_truth.json").exists()
+    assert len(rec.frame_times) > 20
+
+
+def test_missing_camera_is_a_clear_error(tmp_path):
+    proto = tmp_path / "short.toml"
+    proto.write_text(SHORT)
+    out = neurorig("run", str(proto), "--sim", "--camera", str(tmp_path / "nope.avi"))
+    assert out.returncode == 2
+    assert "video file" in out.stderr and "does not exist" in out.stderr

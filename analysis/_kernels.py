@@ -43,7 +43,16 @@ def sosfilt_inplace(sos, x, zi):
 
 @njit(cache=True, nogil=True)
 def detect_peaks(
-    traces, thresholds, sign, refractory, start, stop, out_sample, out_channel, out_amp
+    traces,
+    thresholds,
+    sign,
+    refractory,
+    start,
+    stop,
+    last,
+    out_sample,
+    out_channel,
+    out_amp,
 ):
     """Threshold-crossing peaks per channel, at most one per refractory period.
 
@@ -51,7 +60,9 @@ def detect_peaks(
     ``sign``: -1 negative, +1 positive, 0 either) whose magnitude exceeds
     ``thresholds[c]``; after a peak, the next ``refractory`` samples are
     skipped. Only peaks with ``start <= i < stop`` are reported (chunk
-    margins). Returns the number of peaks written to the out arrays.
+    margins). ``last[c]`` is the index of channel c's previous peak (may be
+    negative: in an earlier chunk); it is updated, so refractoriness carries
+    across chunks. Returns the number of peaks written to the out arrays.
     """
     n, n_ch = traces.shape
     count = 0
@@ -59,11 +70,11 @@ def detect_peaks(
     for c in range(n_ch):
         thr = thresholds[c]
         i = max(1, start)
-        last = -refractory - 1
+        previous = last[c]
         while i < min(stop, n - 1):
             v = traces[i, c]
             mag = -v if sign < 0 else (v if sign > 0 else abs(v))
-            if mag > thr and i - last > refractory:
+            if mag > thr and i - previous > refractory:
                 prev = traces[i - 1, c]
                 nxt = traces[i + 1, c]
                 if sign < 0:
@@ -78,6 +89,7 @@ def detect_peaks(
                         out_channel[count] = c
                         out_amp[count] = v
                     count += 1
-                    last = i
+                    previous = i
             i += 1
+        last[c] = previous
     return count

@@ -44,12 +44,15 @@ def detect_spikes(
     sign: int = -1,
     start: int = 0,
     stop: int | None = None,
+    last_peak: np.ndarray | None = None,
 ) -> Spikes:
     """Peaks beyond ``threshold_sd`` noise SDs, one per ``refractory_ms`` per channel.
 
     ``traces``: filtered ``(n_samples, n_channels)``. ``noise``: per-channel SD
     (default: ``noise_mad(traces)``). Peaks are reported for samples in
     ``[start, stop)`` only, so overlapping chunks report each peak once.
+    ``last_peak`` (int64 per channel, index of the previous peak in this
+    chunk's coordinates) carries refractoriness across chunks; it is updated.
     """
     if sign not in (-1, 0, 1):
         raise ValueError(
@@ -66,8 +69,10 @@ def detect_spikes(
     samples = np.empty(capacity, dtype=np.int64)
     channels = np.empty(capacity, dtype=np.int64)
     amps = np.empty(capacity, dtype=np.float64)
+    if last_peak is None:
+        last_peak = np.full(x.shape[1], -(refractory + 1), dtype=np.int64)
     n = detect_peaks(
-        x, thresholds, sign, refractory, start, stop, samples, channels, amps
+        x, thresholds, sign, refractory, start, stop, last_peak, samples, channels, amps
     )
     order = np.lexsort((channels[:n], samples[:n]))
     return Spikes(samples[:n][order], channels[:n][order], amps[:n][order])

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.ap_detect import detect_spikes
+from analysis.ap_detect import detect_spikes, noise_mad
 from analysis.artifact import subtract_artifact
 
 
@@ -101,6 +101,33 @@ def fit_velocity(
     return float(velocity), float(se_slope / slope**2), float(t0)
 
 
+def _fit_rejecting_outliers(
+    positions: np.ndarray, latency: np.ndarray, tolerance_s: float, min_channels: int
+) -> tuple[np.ndarray, float, float]:
+    """Drop pairs off the propagation line, then fit the rest by least squares.
+
+    "Off" is judged against a Theil–Sen line (median of pairwise slopes), which
+    one wrong pair cannot drag: a residual artifact or the other fibre's spike
+    taken for this volley's is more than ``tolerance_s`` from it.
+    """
+    latency = latency.copy()
+    ok = np.flatnonzero(np.isfinite(latency))
+    if ok.size > min_channels:
+        x, y = positions[ok], latency[ok]
+        i, j = np.triu_indices(ok.size, k=1)
+        dx = x[j] - x[i]
+        slopes = (y[j] - y[i])[dx != 0] / dx[dx != 0]
+        if slopes.size:
+            slope = float(np.median(slopes))
+            t0 = float(np.median(y - slope * x))
+            resid = np.abs(y - (t0 + slope * x))
+            off = resid > tolerance_s
+            if (~off).sum() >= min_channels:
+                latency[ok[off]] = np.nan
+    velocity, se, _ = fit_velocity(positions, latency)
+    return latency, velocity, se
+
+
 def _parabolic(y: np.ndarray, i: int) -> float:
     """Sub-sample position of the extremum at ``i`` (parabola through 3 points)."""
     if i <= 0 or i >= y.size - 1:
@@ -151,7 +178,7 @@ def analyse_stimulus(
     onset: int,
     duration_s: float,
     positions_m: np.ndarray,
-    noise_uv: np.ndarray,
+    noise_uv: np.ndarray | None = None,
     threshold_sd: float = 6.0,
     search_ms: tuple[float, float] = (0.2, 12.0),
     min_channels: int = 2,
@@ -161,7 +188,10 @@ def analyse_stimulus(
     clean = subtract_artifact(epoch_uv, fs_hz=fs_hz, onset=onset, duration_s=duration_s)
     n, n_ch = clean.shape
     positions = np.asarray(positions_m, dtype=float)
-    noise = np.maximum(np.asarray(noise_uv, dtype=float), 1e-9)
+    # The epoch's own residual gives its noise (MAD is robust to the spikes in it),
+    # so a stimulus is analysed the same way online and offline.
+    own = noise_mad(clean)
+    noise = np.maximum(own if noise_uv is None else np.asarray(noise_uv, float), 1e-9)
     start = onset + round(search_ms[0] * 1e-3 * fs_hz)
     stop = min(n - 1, onset + round(search_ms[1] * 1e-3 * fs_hz))
     peaks = detect_spikes(
@@ -188,7 +218,11 @@ def analyse_stimulus(
             break
         times, amps = _time_volley(clean, coarse, snr, half)
         latency = (times - onset) / fs_hz
-        velocity, se, _ = fit_velocity(positions, latency)
+        tolerance_s = 0.1e-3 + 1.0 / fs_hz
+        latency, velocity, se = _fit_rejecting_outliers(
+            positions, latency, tolerance_s, min_channels
+        )
+        amps = np.where(np.isfinite(latency), amps, np.nan)
         if not np.isfinite(velocity) or not 2.0 <= velocity <= 80.0:
             continue
         volleys.append(Volley("", latency, amps, velocity, se))

@@ -1,0 +1,167 @@
+"""Online (chunked) analysis that gives exactly the offline results.
+
+``OnlineSpikeDetector`` filters causally and detects peaks chunk by chunk,
+carrying the filter state and a margin of samples so a peak near a chunk edge is
+found once, as in one pass over the whole recording (``detect_offline``).
+``OnlineStimulusAnalyzer`` keeps the recent samples and runs
+``analyse_stimulus`` on each stimulus as soon as its window is complete — the
+same function on the same samples as the offline pipeline.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.ap_detect import Spikes, detect_spikes
+from analysis.filters import CausalFilter
+from analysis.propagation import StimulusResponse, analyse_stimulus
+
+
+class OnlineSpikeDetector:
+    """Causal band-pass + threshold detection over a stream of chunks."""
+
+    def __init__(
+        self,
+        sos: np.ndarray,
+        n_channels: int,
+        *,
+        fs_hz: float,
+        noise: np.ndarray,
+        threshold_sd: float = 5.0,
+        refractory_ms: float = 1.0,
+        sign: int = -1,
+    ) -> None:
+        self.filter = CausalFilter(sos, n_channels)
+        self.fs_hz = fs_hz
+        self.noise = np.asarray(noise, dtype=float)
+        self.threshold_sd = threshold_sd
+        self.refractory_ms = refractory_ms
+        self.sign = sign
+        self._tail = np.zeros((0, n_channels))
+        self._tail_start = 0  # sample index of _tail[0]
+        self._next = 0  # first sample not yet searched
+        self._last_peak = np.full(n_channels, -(10**12), dtype=np.int64)
+
+    def get_margin(self) -> int:
+        """Samples kept from the previous chunk: a peak needs its neighbours."""
+        return max(2, round(self.refractory_ms * 1e-3 * self.fs_hz)) + 1
+
+    def process(self, chunk: np.ndarray) -> Spikes:
+        """Filter and search a new chunk; return peaks with absolute sample indices."""
+        filtered = self.filter.process(chunk)
+        data = np.concatenate([self._tail, filtered])
+        base = self._tail_start
+        stop = base + data.shape[0] - 1  # the last sample needs its right neighbour
+        last = self._last_peak - base  # previous peaks, in this chunk's coordinates
+        found = detect_spikes(
+            data,
+            fs_hz=self.fs_hz,
+            noise=self.noise,
+            threshold_sd=self.threshold_sd,
+            refractory_ms=self.refractory_ms,
+            sign=self.sign,
+            start=self._next - base,
+            stop=stop - base,
+            last_peak=last,
+        )
+        self._last_peak = last + base
+        self._next = stop
+        margin = self.get_margin()
+        self._tail = data[-margin:]
+        self._tail_start = base + data.shape[0] - self._tail.shape[0]
+        return Spikes(found.samples + base, found.channels, found.amplitudes)
+
+
+def detect_offline(
+    traces: np.ndarray, sos: np.ndarray, *, fs_hz: float, noise: np.ndarray, **kwargs
+) -> Spikes:
+    """One causal pass over the whole recording: what the online detector equals."""
+    filtered = CausalFilter(sos, traces.shape[1]).process(traces)
+    return detect_spikes(
+        filtered, fs_hz=fs_hz, noise=noise, stop=filtered.shape[0] - 1, **kwargs
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingStimulus:
+    """A stimulus waiting for its analysis window to fill."""
+
+    onset_sample: int
+    duration_s: float
+    key: object  # the caller's handle (trial index, parameters)
+
+
+class OnlineStimulusAnalyzer:
+    """Runs ``analyse_stimulus`` on each stimulus once its epoch is complete."""
+
+    def __init__(
+        self,
+        *,
+        fs_hz: float,
+        n_channels: int,
+        positions_m: np.ndarray,
+        pre_ms: float = 2.0,
+        post_ms: float = 15.0,
+        **analysis_kwargs,
+    ) -> None:
+        self.fs_hz = fs_hz
+        self.positions_m = np.asarray(positions_m, dtype=float)
+        self.pre = round(pre_ms * 1e-3 * fs_hz)
+        self.post = round(post_ms * 1e-3 * fs_hz)
+        self.kwargs = analysis_kwargs
+        self._buffer = np.zeros((0, n_channels))
+        self._buffer_start = 0
+        self._pending: deque[PendingStimulus] = deque()
+
+    def add_stimulus(
+        self, onset_sample: int, duration_s: float, key: object = None
+    ) -> None:
+        """A stimulus was delivered at ``onset_sample``."""
+        self._pending.append(PendingStimulus(int(onset_sample), float(duration_s), key))
+
+    def process(
+        self, first_sample: int, chunk_uv: np.ndarray
+    ) -> list[tuple[object, StimulusResponse]]:
+        """Add contiguous samples; return (key, response) for completed stimuli."""
+        if self._buffer.shape[0] == 0:
+            self._buffer_start = first_sample
+        elif first_sample != self._buffer_start + self._buffer.shape[0]:
+            # A gap: epochs spanning it cannot be analysed; restart the buffer.
+            self._buffer = np.zeros((0, chunk_uv.shape[1]))
+            self._buffer_start = first_sample
+        self._buffer = np.concatenate([self._buffer, np.asarray(chunk_uv, float)])
+        end = self._buffer_start + self._buffer.shape[0]
+        done = []
+        while self._pending and self._pending[0].onset_sample + self.post <= end:
+            stim = self._pending.popleft()
+            a = stim.onset_sample - self.pre - self._buffer_start
+            if a < 0:
+                continue  # its samples were lost or came before we started
+            epoch = self._buffer[a : a + self.pre + self.post]
+            response = analyse_stimulus(
+                epoch,
+                fs_hz=self.fs_hz,
+                onset=self.pre,
+                duration_s=stim.duration_s,
+                positions_m=self.positions_m,
+                **self.kwargs,
+            )
+            done.append((stim.key, _with_onset(response, stim.onset_sample)))
+        # Keep only what a pending (or the next) stimulus can still need.
+        keep_from = end - self.pre - self.post
+        if self._pending:
+            keep_from = min(keep_from, self._pending[0].onset_sample - self.pre)
+        cut = max(0, keep_from - self._buffer_start)
+        if cut:
+            self._buffer = self._buffer[cut:]
+            self._buffer_start += cut
+        return done
+
+
+def _with_onset(response: StimulusResponse, onset_sample: int) -> StimulusResponse:
+    from dataclasses import replace
+
+    return replace(response, onset_sample=onset_sample)

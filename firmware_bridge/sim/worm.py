@@ -160,20 +160,23 @@ def spike_waveform(t_s: np.ndarray, width_s: float) -> np.ndarray:
 
 
 def twitch(t_s: np.ndarray, peak_s: float, relax_s: float) -> np.ndarray:
-    """Twitch shape: (1 − e^(−t/τr))·e^(−t/τd), normalised to peak 1, 0 for t<0."""
+    """Twitch shape (1 − e^(−t/τr))²·e^(−t/τd), peak 1, 0 for t < 0.
+
+    The squared rise starts with zero slope, as muscle tension builds smoothly.
+    """
     tau_r = _rise_tau(peak_s, relax_s)
     t = np.maximum(t_s, 0.0)
-    shape = (1.0 - np.exp(-t / tau_r)) * np.exp(-t / relax_s)
-    peak = (1.0 - math.exp(-peak_s / tau_r)) * math.exp(-peak_s / relax_s)
+    shape = (1.0 - np.exp(-t / tau_r)) ** 2 * np.exp(-t / relax_s)
+    peak = (1.0 - math.exp(-peak_s / tau_r)) ** 2 * math.exp(-peak_s / relax_s)
     return np.where(t_s > 0, shape / peak, 0.0)
 
 
 def _rise_tau(peak_s: float, relax_s: float) -> float:
-    # Peak of (1-e^{-t/a})e^{-t/b} at t* = a·ln(1 + b/a); solve for a by bisection.
+    # Peak of (1-e^{-t/a})²e^{-t/b} at t* = a·ln(1 + 2b/a); solve for a by bisection.
     lo, hi = 1e-4, peak_s
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if mid * math.log(1 + relax_s / mid) < peak_s:
+        if mid * math.log(1 + 2 * relax_s / mid) < peak_s:
             lo = mid
         else:
             hi = mid

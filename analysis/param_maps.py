@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
+from scipy.special import expit
 
 
 def _mean(values) -> float | None:
@@ -70,10 +71,7 @@ class RecruitmentFit:
 
     def probability(self, amplitude_vpp):
         """Fitted response probability at ``amplitude_vpp``."""
-        return 1.0 / (
-            1.0
-            + np.exp(-(np.asarray(amplitude_vpp) - self.threshold_vpp) / self.slope_vpp)
-        )
+        return expit((np.asarray(amplitude_vpp) - self.threshold_vpp) / self.slope_vpp)
 
 
 def fit_recruitment(amplitudes_vpp, responded) -> RecruitmentFit:

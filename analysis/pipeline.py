@@ -20,6 +20,7 @@ class Stimulus:
     duration_s: float
     pair: int = 0
     polarity: int = 0
+    delivered_vpp: float = float("nan")  # as the board's stimulus monitor measured
 
 
 def analyse_stimuli(

@@ -39,7 +39,7 @@ def git_revision() -> str | None:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    return rev + ("+dirty" if dirty else "")  # fmt: skip
+    return rev + ("+dirty" if dirty else "")
 
 
 def build_metadata(session: Any, *, protocol_path: str | None = None) -> dict[str, Any]:

@@ -105,8 +105,14 @@ class SimulatedRig:
         return self._camera
 
     def geometry_dict(self) -> dict:
-        """Electrode geometry for recording metadata."""
-        return self.model.geometry.to_dict()
+        """Electrode geometry, and the camera's nominal scale, for recording metadata."""
+        geometry = self.model.geometry.to_dict()
+        geometry["camera"] = {
+            "px_per_mm": self.optics.px_per_mm,
+            "origin_px": list(self.optics.origin_px),
+            "note": "nominal optics of the simulated camera (no calibration applied)",
+        }
+        return geometry
 
     def unplug(self) -> None:
         """Close the board's side of the port: the host's next read fails (EIO)."""

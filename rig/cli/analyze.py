@@ -21,6 +21,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--px-per-mm", type=float, help="camera scale, pixels per mm")
     parser.add_argument("--json", dest="json_out", help="write the results as JSON")
+    parser.add_argument(
+        "--pulse-duration-ms",
+        type=float,
+        default=3.0,
+        help="stimulus pulse duration for a WAV's markers (default 3 ms)",
+    )
+    parser.add_argument(
+        "--uv-per-count",
+        type=float,
+        default=1.0,
+        help="µV per WAV sample unit (Spike Recorder stores raw units; default 1)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--report", help="write an HTML report into this folder")
     parser.set_defaults(func=main)
 

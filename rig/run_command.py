@@ -7,10 +7,14 @@ import datetime as dt
 import json
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from rig.cli._common import board_url, fail
+
+LEAD_IN_S = 0.5  # baseline recorded before the first stimulus
+TAIL_S = 1.0  # recording continues this long after the last stimulus
 
 
 def _load(args: argparse.Namespace):
@@ -106,11 +110,15 @@ def _run(args, protocol, plan, limits) -> int:
                 done.set()
 
         session.events.run_state_changed.connect(on_status)
+        time.sleep(LEAD_IN_S)  # a pre-stimulus baseline for the first trial
         session.run_protocol(plan.trials, n_trials=plan.n_trials)
         while not done.wait(0.2):
             if session.device.error is not None:
                 break
         bar.close()
+        # Keep recording after the last stimulus: its APs (ms) and its twitch
+        # (peak ~0.3 s, relaxing for seconds) belong to the run.
+        time.sleep(TAIL_S)
         final = session.runner.status
         if final.finish_reason is None or final.finish_reason.value != "completed":
             print(f"run ended: {final.phase.value} {final.message}", file=sys.stderr)

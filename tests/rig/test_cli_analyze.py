@@ -1,0 +1,162 @@
+"""`neurorig analyze` on recordings and Spike Recorder WAVs we write ourselves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmware_bridge.sim import RacewayGeometry, WormModel, WormParams, to_adc_counts
+from rig.spike_recorder import (
+    SpikeRecorderError,
+    read_spike_recorder,
+    write_spike_recorder,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+FS = 20_000
+
+
+def neurorig(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "rig.cli", *args, "--quiet"]
+        if args[0] == "analyze"
+        else [sys.executable, "-m", "rig.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+
+
+def spike_recorder_pair(folder: Path, velocity=20.0):
+    """A WAV + events pair as Spike Recorder writes it, from a simulated worm."""
+    geometry = RacewayGeometry()
+    model = WormModel(
+        WormParams(
+            mgf_velocity_m_per_s=velocity,
+            lgf_velocity_m_per_s=velocity / 2,
+            habituation_per_stimulus=0.0,
+        ),
+        geometry,
+        fs_hz=FS,
+        seed=8,
+    )
+    onsets = [FS // 2 + k * FS for k in range(8)]
+    for onset in onsets:
+        model.stimulate(onset, 4.0, 3e-3)
+    counts = to_adc_counts(model.render(0, onsets[-1] + FS // 2), gain=1000)
+    wav = folder / "worm.wav"
+    write_spike_recorder(wav, counts, FS, [("1", o / FS) for o in onsets])
+    uv_per_count = 5.0 / 65536 / 1000 * 1e6
+    return wav, geometry.pair_centres_m() * 1000, uv_per_count
+
+
+def test_spike_recorder_files_round_trip(tmp_path):
+    samples = (np.arange(40, dtype=np.int16) - 20).reshape(10, 4)
+    write_spike_recorder(tmp_path / "a.wav", samples, 10_000, [("3", 0.25), ("4", 0.5)])
+    data = read_spike_recorder(tmp_path / "a.wav")
+    np.testing.assert_array_equal(data.samples, samples)
+    assert data.sample_rate_hz == 10_000
+    assert data.marker_ids == ["3", "4"]
+    np.testing.assert_allclose(data.marker_times_s, [0.25, 0.5])
+    (tmp_path / "a-events.txt").write_text("# header\n1,\tsoon\n")
+    with pytest.raises(
+        SpikeRecorderError, match="line 2 .* is not 'MARKER_ID,<tab>TIME_S'"
+    ):
+        read_spike_recorder(tmp_path / "a.wav")
+
+
+def test_analyze_wav_measures_the_conduction_velocity(tmp_path):
+    wav, positions_mm, uv_per_count = spike_recorder_pair(tmp_path, velocity=20.0)
+    out = neurorig(
+        "analyze",
+        str(wav),
+        "--electrode-positions-mm",
+        ",".join(f"{p:g}" for p in positions_mm),
+        "--uv-per-count",
+        str(uv_per_count),
+        "--json",
+        str(tmp_path / "r.json"),
+    )
+    assert out.returncode == 0, out.stderr
+    results = json.loads((tmp_path / "r.json").read_text())
+    cv = results["conduction_velocity_m_per_s"]
+    assert cv["median"] == pytest.approx(20.0, rel=0.03)
+    assert cv["n_stimuli"] == 8 and cv["ci95"][0] <= cv["median"] <= cv["ci95"][1]
+    assert [c["position_mm"] for c in results["channels"]] == pytest.approx(
+        positions_mm
+    )
+    assert all(c["response_probability"] == 1.0 for c in results["channels"])
+    assert results["stimuli"][0]["time_s"] == pytest.approx(0.5)
+
+
+def test_wav_without_positions_is_refused_with_the_option_named(tmp_path):
+    wav, _, _ = spike_recorder_pair(tmp_path)
+    out = neurorig("analyze", str(wav))
+    assert out.returncode == 2
+    assert "--electrode-positions-mm" in out.stderr
+
+
+def test_analyze_recording_writes_json_and_report(tmp_path):
+    proto = tmp_path / "p.toml"
+    proto.write_text(
+        "format_version = 1\n[protocol]\nname = 'p'\nseed = 2\n[[block]]\n"
+        "amplitude_vpp = [2.2, 2.9, 3.3, 5.0]\nduration_ms = [2.0, 6.0]\n"
+        "order = 'random'\ninter_stimulus_interval_s = 0.5\n"
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rig.cli",
+            "run",
+            str(proto),
+            "--sim",
+            "--camera",
+            "sim",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    folder = run.stdout.strip().splitlines()[-1].removeprefix("recording: ")
+    out = neurorig(
+        "analyze",
+        folder,
+        "--json",
+        str(tmp_path / "r.json"),
+        "--report",
+        str(tmp_path / "report"),
+    )
+    assert out.returncode == 0, out.stderr
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert results["motion"]["tracked"] is True
+    assert len(results["stimuli"]) == 8
+    assert {
+        "time_s",
+        "parameters",
+        "responded",
+        "latency_s",
+        "conduction_velocity_m_per_s",
+        "peak_displacement_mm",
+    } <= set(results["stimuli"][0])
+    assert len(results["parameter_map"]) == 8
+    responded = [s for s in results["stimuli"] if s["responded"]]
+    assert responded and all(
+        s["conduction_velocity_m_per_s"] == pytest.approx(30.0, rel=0.03)
+        for s in responded
+    )
+    moved = [s["peak_displacement_mm"] for s in responded]
+    assert min(moved) > 0.2
+    index = (tmp_path / "report" / "index.html").read_text()
+    assert "overlays.png" in index and "displacement.png" in index
+    assert (tmp_path / "report" / "maps.png").stat().st_size > 10_000

@@ -40,6 +40,7 @@ from firmware_bridge.stimulus import StimPulse
 from rig.core._events import RigEvents
 from rig.core.acquisition import Acquisition
 from rig.core.frame_clock import FrameClock
+from rig.core.online_analysis import OnlineResponses
 from rig.core.runner import ProtocolRunner, RunnerStatus, RunState
 from rig.recording import DiskFullError, RecordingStopped
 from rig.safety import OnTimeBudget, SafetyLimits
@@ -91,6 +92,7 @@ class Session:
         camera_rate_hz: float = 60.0,
         safety: SafetyLimits | None = None,
         ring_seconds: float = 60.0,
+        positions_m: Any = None,
     ) -> None:
         self.device = device
         self.events = RigEvents()
@@ -104,6 +106,11 @@ class Session:
         self.ring_seconds = ring_seconds
         self.frame_clock = FrameClock(sample_rate_hz)
         self.acquisition: Acquisition | None = None
+        self.online: OnlineResponses | None = None
+        rig_geometry = getattr(getattr(device, "sim_rig", None), "model", None)
+        if positions_m is None and rig_geometry is not None:
+            positions_m = rig_geometry.geometry.pair_centres_m()[:channels]
+        self.positions_m = positions_m  # recording-pair centres along the body
         self.recorder: Any = None
         self._recorder_lock = threading.Lock()
         self.runner = ProtocolRunner(
@@ -146,6 +153,15 @@ class Session:
             self.device, self.n_channels, ring_seconds=self.ring_seconds
         )
         self.acquisition.add_consumer(self._consume)
+        if self.positions_m is not None and self.device.info is not None:
+            self.online = OnlineResponses(
+                fs_hz=self.sample_rate_hz,
+                n_channels=self.n_channels,
+                positions_m=self.positions_m,
+                uv_per_count=self.device.info.volts_per_count(self.gain) * 1e6,
+                emit=self.events.response_measured.emit,
+            )
+            self.acquisition.add_consumer(self.online.consume)
         self.device.start_stream()
         if self.camera is not None:
             self.camera.start(self._on_frame)

@@ -193,3 +193,46 @@ def test_device_open_with_sim_url_starts_and_stops_the_rig():
     assert rig_.unplugged
     with pytest.raises(ValueError, match=r"unknown sim:// options \['speed'\]"):
         Device.open("sim://?speed=3")
+
+
+def test_online_results_equal_offline_analysis_of_the_recording(tmp_path):
+    from analysis.pipeline import Stimulus, analyse_stimuli
+
+    rig_ = SimulatedRig(seed=17)
+    session = open_session(rig_)
+    online = []
+    session.events.response_measured.connect(
+        lambda trial, result: online.append(result)
+    )
+    try:
+        session.start()
+        record(session, tmp_path / "run")
+        session.arm()
+        for amplitude in (2.0, 3.4, 4.2, 5.8):
+            session.stimulate(StimPulse(amplitude, 3e-3))
+            time.sleep(0.25)
+        time.sleep(0.2)
+        session.stop()
+        session.stop_recording()
+    finally:
+        session.close()
+    rec = rig.recording.open(tmp_path / "run")
+    numbers = rec.sample_numbers()
+    uv = session.device.info.volts_per_count(session.gain) * 1e6
+
+    def read_uv(first, n):
+        row = int(np.searchsorted(numbers, first))
+        return rec.samples[row : row + n].astype(np.float64) * uv
+
+    stimuli = [
+        Stimulus(e["sample"], e["commanded_vpp"], e["duration_s"])
+        for e in rec.events_of("stim_delivered")
+    ]
+    offline = analyse_stimuli(
+        read_uv, stimuli, fs_hz=30_000.0, positions_m=session.positions_m
+    )
+    assert len(online) == len(offline) == 4
+    assert sum(r["responded"] for r in online) >= 2
+    for on, off in zip(online, offline, strict=True):
+        assert on["stimulus_sample"] == off.onset_sample
+        assert on == {**on, **off.to_dict()}  # every analysed field identical

@@ -11,13 +11,15 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def sosfilt_inplace(sos, x, zi):
+def _sosfilt_direction(sos, x, zi, backward):
     """Cascaded biquads (direct form II transposed), in place along axis 0.
 
     ``x``: float64 ``(n_samples, n_channels)``, C order; ``zi``: float64
     ``(n_sections, n_channels, 2)`` state, updated in place (so chunks chain).
-    Same arithmetic as ``scipy.signal.sosfilt``. Channels are the inner loop:
-    rows are contiguous in memory, which is 2–3× faster than channel by channel.
+    Same arithmetic as ``scipy.signal.sosfilt``; ``backward`` runs from the last
+    sample to the first (exactly as filtering the reversed array, without
+    copying it). Channels are the inner loop: rows are contiguous in memory,
+    which is 2–3× faster than channel by channel.
     """
     n_sections = sos.shape[0]
     n, n_ch = x.shape
@@ -29,7 +31,8 @@ def sosfilt_inplace(sos, x, zi):
         for c in range(n_ch):
             z0[c] = zi[s, c, 0]
             z1[c] = zi[s, c, 1]
-        for i in range(n):
+        for k in range(n):
+            i = n - 1 - k if backward else k
             for c in range(n_ch):
                 xi = x[i, c]
                 yi = b0 * xi + z0[c]
@@ -39,6 +42,18 @@ def sosfilt_inplace(sos, x, zi):
         for c in range(n_ch):
             zi[s, c, 0] = z0[c]
             zi[s, c, 1] = z1[c]
+
+
+@njit(cache=True, nogil=True)
+def sosfilt_inplace(sos, x, zi):
+    """Causal biquad cascade along axis 0, in place (see ``_sosfilt_direction``)."""
+    _sosfilt_direction(sos, x, zi, False)
+
+
+@njit(cache=True, nogil=True)
+def sosfilt_backward_inplace(sos, x, zi):
+    """The same filter run from the last sample to the first, in place."""
+    _sosfilt_direction(sos, x, zi, True)
 
 
 @njit(cache=True, nogil=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from analysis._kernels import sosfilt_inplace
+from analysis._kernels import sosfilt_backward_inplace, sosfilt_inplace
 
 
 def bandpass_sos(
@@ -59,10 +59,9 @@ def filtfilt(traces: np.ndarray, sos: np.ndarray) -> np.ndarray:
     zi0 = signal.sosfilt_zi(sos)  # (n_sections, 2), for a unit step
     zi = zi0[:, None, :] * ext[0][None, :, None]
     sosfilt_inplace(sos, ext, np.ascontiguousarray(zi))
-    back = np.ascontiguousarray(ext[::-1])
-    zi = zi0[:, None, :] * back[0][None, :, None]
-    sosfilt_inplace(sos, back, np.ascontiguousarray(zi))
-    return np.ascontiguousarray(back[::-1][padlen:-padlen])
+    zi = zi0[:, None, :] * ext[-1][None, :, None]
+    sosfilt_backward_inplace(sos, ext, np.ascontiguousarray(zi))
+    return ext[padlen:-padlen]
 
 
 class CausalFilter:

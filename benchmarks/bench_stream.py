@@ -52,6 +52,7 @@ def rss_mb() -> float:
 def soak(n_channels: int, seconds: float) -> dict[str, float]:
     """Stream and record for ``seconds``; return loss, host CPU and RSS figures."""
     device = Device.open(f"sim://?seed=1&channels={n_channels}")
+    device.sim_rig.keep_ground_truth = False  # measure the host, not the simulator
     camera = device.sim_rig.camera()
     session = Session(device, channels=n_channels, camera=camera, camera_rate_hz=60.0)
     folder = Path(tempfile.mkdtemp(prefix="neurorig-soak-")) / "run"

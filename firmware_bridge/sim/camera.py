@@ -147,7 +147,8 @@ class SimCamera:
             except queue.Empty:
                 continue
             bounds = model.segment_boundaries_m(sample)
-            self.truth.append((count, sample, bounds))
+            if self.rig.keep_ground_truth:
+                self.truth.append((count, sample, bounds))
             frame = render_worm_frame(
                 bounds, self.optics, frame_index=count, led_on=led_on,
                 noise_seed=self.rig.seed,

@@ -47,6 +47,7 @@ class SimulatedRig:
         faults: FaultPlan | None = None,
         optics: CameraOptics | None = None,
         limits: BoardLimits | None = None,
+        keep_ground_truth: bool = True,
     ) -> None:
         if geometry is None:
             geometry = (
@@ -64,7 +65,10 @@ class SimulatedRig:
         self.faults = FaultInjector(self.plan)
         self.optics = optics or CameraOptics()
         self._camera: SimCamera | None = None
-        self.frames_log: list[dict[str, Any]] = []  # ground truth per DATA frame
+        # Ground truth per DATA frame and per camera frame; long soaks turn it
+        # off (it grows ~10 MB per minute at 60 fps).
+        self.keep_ground_truth = keep_ground_truth
+        self.frames_log: list[dict[str, Any]] = []
         self.bytes_sent = 0
         self.frames_dropped_tx = 0
         self.max_lag_s = 0.0
@@ -229,7 +233,7 @@ class SimulatedRig:
         self.faults.tick(dt_s)
         for kind, first, n, raw in frames:
             out, damaged = self.faults.apply(raw)
-            if kind == "data":
+            if kind == "data" and (self.keep_ground_truth or damaged):
                 self.frames_log.append({"first": first, "n": n, "damaged": damaged})
             if len(self._pending) > TX_BUFFER_LIMIT:
                 self.frames_dropped_tx += 1

@@ -1,1 +1,36 @@
 """Calibration fits: measurements in, versioned calibration files out. Pure maths."""
+
+from calibration._files import (
+    KINDS,
+    SCHEMA_VERSION,
+    CalibrationError,
+    CalibrationSet,
+    load_calibration,
+    save_calibration,
+)
+from calibration.camera import (
+    CameraCalibration,
+    fit_camera,
+    fit_camera_scale_from_ruler,
+)
+from calibration.gain import GainCalibration, fit_gain
+from calibration.stimulator import StimulatorCalibration, fit_stimulator
+from calibration.timing import TimingCalibration, fit_timing
+
+__all__ = [
+    "KINDS",
+    "SCHEMA_VERSION",
+    "CalibrationError",
+    "CalibrationSet",
+    "CameraCalibration",
+    "GainCalibration",
+    "StimulatorCalibration",
+    "TimingCalibration",
+    "fit_camera",
+    "fit_camera_scale_from_ruler",
+    "fit_gain",
+    "fit_stimulator",
+    "fit_timing",
+    "load_calibration",
+    "save_calibration",
+]

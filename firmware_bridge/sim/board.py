@@ -40,6 +40,9 @@ from firmware_bridge.protocol.messages import Status, parse_payload
 from firmware_bridge.sim.worm import WormModel, to_adc_counts
 
 FIRMWARE_VERSION = (0, 1, 0)
+# Known truth for the gain calibration: the amplifier's real gain is 1.3 % above
+# what CONFIGURE asked for, so nominal µV/count is off and calibration matters.
+AMPLIFIER_GAIN_ERROR = 1.013
 HEARTBEAT_TIMEOUT_S = 0.3
 MAX_BLOCK_S = 0.010
 
@@ -546,7 +549,10 @@ class SimBoard:
                 sel = [j for j, c in enumerate(channels) if mask >> c & 1]
                 volts[:, sel] += wave[:, None]
             counts = to_adc_counts(
-                volts, self.gain, self.limits.adc_bits, self.limits.adc_range_vpp
+                volts,
+                self.gain * AMPLIFIER_GAIN_ERROR,
+                self.limits.adc_bits,
+                self.limits.adc_range_vpp,
             )
             out.append(self._frame(Data(first & 0xFFFFFFFF, counts), "data", first, n))
             self.stream_next += n

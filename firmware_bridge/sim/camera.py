@@ -21,6 +21,9 @@ import numpy as np
 from firmware_bridge.sim._optics import CameraOptics
 
 READOUT_LATENCY_S = 0.006
+# Known truth for the timing calibration: the camera exposes this long after its
+# trigger pulse, so a frame shows the scene at trigger sample + delay.
+EXPOSURE_DELAY_S = 0.002
 
 
 @lru_cache(maxsize=4)
@@ -105,6 +108,8 @@ class SimCamera:
         # Ground truth of every delivered frame: trigger count, sample, boundaries.
         self.truth: list[tuple[int, int, np.ndarray]] = []
         self.latest: tuple[np.ndarray, float] | None = None
+        # A calibration target shown instead of the worm: frame index -> image.
+        self.target: Callable[[int], np.ndarray] | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=1024)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,13 +120,13 @@ class SimCamera:
             rig.model.segment_boundaries_m(0), self.optics, noise_seed=rig.seed
         )
 
-    def trigger(self, sample: int, count: int, led_on: bool) -> None:
+    def trigger(self, sample: int, count: int) -> None:
         """Called by the rig's pacing thread at each camera trigger."""
         if self.rig.faults.drop_camera_frame():
             self.dropped.append(count)
             return
         try:
-            self._queue.put_nowait((sample, count, led_on, time.monotonic()))
+            self._queue.put_nowait((sample, count, time.monotonic()))
         except queue.Full:
             self.dropped.append(count)
 
@@ -143,8 +148,19 @@ class SimCamera:
         model = self.rig.model
         while not self._stop.is_set():
             try:
-                sample, count, led_on, t_trigger = self._queue.get(timeout=0.05)
+                sample, count, t_trigger = self._queue.get(timeout=0.05)
             except queue.Empty:
+                continue
+            # Expose only once the board's clock has reached the exposure time, so
+            # the frame shows what was lit then (an LED switched on after the
+            # trigger but before the exposure is seen, as by a real camera).
+            deadline = time.monotonic() + 0.05
+            while self.rig.board.sample < sample and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            led_on = self.rig.led_lit_at(sample)
+            if self.target is not None:  # a calibration target lies on the raceway
+                frame = self.target(count)
+                self._deliver(on_frame, frame, t_trigger)
                 continue
             bounds = model.segment_boundaries_m(sample)
             if self.rig.keep_ground_truth:
@@ -153,13 +169,18 @@ class SimCamera:
                 bounds, self.optics, frame_index=count, led_on=led_on,
                 noise_seed=self.rig.seed,
             )  # fmt: skip
-            delay = t_trigger + READOUT_LATENCY_S - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            now = time.monotonic()
-            self.frames_read += 1
-            self.latest = (frame, now)
-            on_frame(frame, now)
+            self._deliver(on_frame, frame, t_trigger)
+
+    def _deliver(
+        self, on_frame: FrameCallback, frame: np.ndarray, t_trigger: float
+    ) -> None:
+        delay = t_trigger + READOUT_LATENCY_S - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        now = time.monotonic()
+        self.frames_read += 1
+        self.latest = (frame, now)
+        on_frame(frame, now)
 
 
 def write_sim_video(

@@ -25,7 +25,7 @@ import numpy as np
 from firmware_bridge.protocol import FaultCode
 from firmware_bridge.sim._optics import CameraOptics
 from firmware_bridge.sim.board import BoardLimits, SimBoard
-from firmware_bridge.sim.camera import SimCamera
+from firmware_bridge.sim.camera import EXPOSURE_DELAY_S, SimCamera
 from firmware_bridge.sim.fault_plan import FaultInjector, FaultPlan
 from firmware_bridge.sim.worm import RacewayGeometry, WormModel, WormParams
 
@@ -182,8 +182,12 @@ class SimulatedRig:
 
     def _on_camera_trigger(self, sample: int, count: int) -> None:
         if self._camera is not None:
-            led = self.board.led_until > sample >= getattr(self.board, "led_onset", 0)
-            self._camera.trigger(sample, count, led)
+            exposed = sample + round(EXPOSURE_DELAY_S * self.board.sample_rate_hz)
+            self._camera.trigger(exposed, count)
+
+    def led_lit_at(self, sample: int) -> bool:
+        """Whether the timing LED is on at ``sample`` (as far as the board knows now)."""
+        return self.board.led_until > sample >= getattr(self.board, "led_onset", 0)
 
     def _run(self) -> None:
         t0 = time.monotonic()

@@ -20,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", default="calibration-files", help="folder for calibration files"
     )
     parser.add_argument("--rig-id", default="rig-1", help="name of this rig")
+    parser.add_argument(
+        "--camera", help="camera for camera/timing calibration: index or 'sim'"
+    )
     parser.set_defaults(func=main)
 
 

@@ -18,11 +18,14 @@ trials; the camera thread delivers frames. Methods may be called from any thread
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
 import time
 from typing import Any
+
+import numpy as np
 
 from firmware_bridge.device import Device
 from firmware_bridge.errors import DeviceError
@@ -93,6 +96,7 @@ class Session:
         safety: SafetyLimits | None = None,
         ring_seconds: float = 60.0,
         positions_m: Any = None,
+        calibrations: Any = None,
     ) -> None:
         self.device = device
         self.events = RigEvents()
@@ -111,6 +115,11 @@ class Session:
         if positions_m is None and rig_geometry is not None:
             positions_m = rig_geometry.geometry.pair_centres_m()[:channels]
         self.positions_m = positions_m  # recording-pair centres along the body
+        # Calibrations in force (calibration.CalibrationSet): gain for µV,
+        # stimulator correction on every command, timing offset on frame stamps.
+        self.calibrations = calibrations
+        # listener(frame, host_time, frame_clock_index), on the camera thread
+        self.frame_listeners: list = []
         self.recorder: Any = None
         self._recorder_lock = threading.Lock()
         self.runner = ProtocolRunner(
@@ -158,7 +167,7 @@ class Session:
                 fs_hz=self.sample_rate_hz,
                 n_channels=self.n_channels,
                 positions_m=self.positions_m,
-                uv_per_count=self.device.info.volts_per_count(self.gain) * 1e6,
+                uv_per_count=self.uv_per_count(),
                 emit=self.events.response_measured.emit,
             )
             self.acquisition.add_consumer(self.online.consume)
@@ -220,13 +229,35 @@ class Session:
         self.device.reset_fault()
         self.runner.reset_fault()
 
+    def uv_per_count(self) -> Any:
+        """µV per count per channel: the gain calibration's, else the board's nominal."""
+        gain = self._calibration("gain")
+        if gain is not None and len(gain.uv_per_count) == self.n_channels:
+            return np.asarray(gain.uv_per_count)
+        return self.device.info.volts_per_count(self.gain) * 1e6
+
+    def _calibration(self, kind: str) -> Any:
+        return self.calibrations.get(kind) if self.calibrations is not None else None
+
     def stimulate(self, pulse: StimPulse) -> int:
-        """Check ``pulse`` against the safety limits, deliver it, return its onset."""
+        """Check ``pulse`` against the safety limits, deliver it, return its onset.
+
+        With a stimulator calibration, the command is corrected so that the
+        electrodes receive the requested amplitude; both are checked.
+        """
         now = time.monotonic()
         if self.safety is not None and self.on_time is not None:
             self.safety.check(pulse)
             self.on_time.check(pulse, now)
-        onset = self.device.stimulate(pulse)
+        command = pulse
+        stimulator = self._calibration("stimulator")
+        if stimulator is not None:
+            command = dataclasses.replace(
+                pulse, amplitude_vpp=stimulator.command_for(pulse.amplitude_vpp)
+            )
+            if self.safety is not None:
+                self.safety.check(command)
+        onset = self.device.stimulate(command)
         if self.on_time is not None:
             self.on_time.record(pulse, now)
         return onset
@@ -375,6 +406,8 @@ class Session:
         """Camera thread: count the frame; the frame writer thread records it."""
         index = self.frame_clock.add_frame(host_time)
         self.latest_frame = (frame, host_time)
+        for listener in list(self.frame_listeners):
+            listener(frame, host_time, index)
         with self._recorder_lock:
             writer = self.recorder
             if writer is not None:
@@ -401,8 +434,16 @@ class Session:
         """Stamp the recorded frames on the device clock and report drops."""
         stamps, report = self.frame_clock.match()
         recorded = [stamps[i] for i in self._recorded_frames if i < len(stamps)]
+        timing = self._calibration("timing")
+        offset = round(timing.offset_samples) if timing is not None else 0
         rows = [
-            (k, st.sample, st.source, st.trigger_count) for k, st in enumerate(recorded)
+            (
+                k,
+                None if st.sample is None else st.sample + offset,
+                st.source,
+                st.trigger_count,
+            )
+            for k, st in enumerate(recorded)
         ]
         try:
             writer.write_frame_samples(rows)

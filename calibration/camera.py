@@ -1,0 +1,161 @@
+"""Camera: mm per pixel on the raceway plane and lens distortion, from a checkerboard.
+
+The camera looks straight down on the raceway, so every view of a board lying on
+it is fronto-parallel: focal length and distance cannot be told apart. We fix the
+focal length at a nominal value and the principal point at the image centre and
+fit the radial distortion (k1, k2); the undistortion in pixels is then right
+whatever the focal length, and the plane's scale (mm per pixel) is measured after
+undistortion by fitting a similarity transform from board to image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration._files import CalibrationError, now_utc
+
+
+@dataclass(frozen=True, slots=True)
+class CameraCalibration:
+    """Undistortion and scale of the camera on the raceway plane."""
+
+    KIND = "camera"
+    px_per_mm: float
+    camera_matrix: list[list[float]]
+    dist_coeffs: list[float]
+    reprojection_error_px: float
+    square_size_mm: float
+    image_size_px: list[int]
+    fitted_at: str
+    rig_id: str
+    residual_rms: float  # px, scale-fit residual after undistortion
+    n_measurements: int
+
+    def undistort_points(self, points_px: np.ndarray) -> np.ndarray:
+        """Undistorted pixel coordinates of ``(n, 2)`` image points."""
+        import cv2
+
+        k = np.asarray(self.camera_matrix)
+        pts = np.asarray(points_px, dtype=np.float64).reshape(-1, 1, 2)
+        return cv2.undistortPoints(pts, k, np.asarray(self.dist_coeffs), P=k).reshape(
+            -1, 2
+        )
+
+    def px_to_mm(self, length_px: float) -> float:
+        """A length on the raceway plane."""
+        return length_px / self.px_per_mm
+
+
+def _board_points(squares: tuple[int, int], square_mm: float) -> np.ndarray:
+    cols, rows = squares[0] - 1, squares[1] - 1  # inner corners
+    grid = np.mgrid[0:cols, 0:rows].T.reshape(-1, 2).astype(np.float32)
+    return np.column_stack([grid * square_mm, np.zeros(len(grid), np.float32)])
+
+
+def fit_camera(
+    frames: list[np.ndarray],
+    *,
+    squares: tuple[int, int] = (9, 6),
+    square_size_mm: float = 10.0,
+    nominal_focal_px: float = 900.0,
+    rig_id: str,
+) -> CameraCalibration:
+    """Fit distortion and scale from frames of a checkerboard on the raceway."""
+    import cv2
+
+    pattern = (squares[0] - 1, squares[1] - 1)
+    object_points, image_points = [], []
+    board = _board_points(squares, square_size_mm)
+    for frame in frames:
+        found, corners = cv2.findChessboardCorners(frame, pattern)
+        if not found:
+            continue
+        corners = cv2.cornerSubPix(
+            frame,
+            corners,
+            (5, 5),
+            (-1, -1),
+            (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-4),
+        )
+        object_points.append(board)
+        image_points.append(corners)
+    if len(image_points) < 3:
+        raise CalibrationError(
+            f"checkerboard {squares[0]}×{squares[1]} found in {len(image_points)} of "
+            f"{len(frames)} frames; need ≥ 3 (move the board between frames)"
+        )
+    h, w = frames[0].shape[:2]
+    k0 = np.array(
+        [
+            [nominal_focal_px, 0, (w - 1) / 2],
+            [0, nominal_focal_px, (h - 1) / 2],
+            [0, 0, 1],
+        ],
+        dtype=np.float64,
+    )
+    flags = (
+        cv2.CALIB_USE_INTRINSIC_GUESS
+        | cv2.CALIB_FIX_FOCAL_LENGTH
+        | cv2.CALIB_FIX_PRINCIPAL_POINT
+        | cv2.CALIB_ZERO_TANGENT_DIST
+        | cv2.CALIB_FIX_K3
+    )
+    rms, k, dist, _, _ = cv2.calibrateCamera(
+        object_points, image_points, (w, h), k0, np.zeros(5), flags=flags
+    )
+    scales, residuals = [], []
+    for corners in image_points:
+        ideal = cv2.undistortPoints(corners.astype(np.float64), k, dist, P=k).reshape(
+            -1, 2
+        )
+        matrix, _ = cv2.estimateAffinePartial2D(
+            np.ascontiguousarray(board[:, :2], dtype=np.float64), ideal.astype(np.float64)
+        )
+        scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
+        scales.append(scale)
+        mapped = board[:, :2] @ matrix[:, :2].T + matrix[:, 2]
+        residuals.append(np.sqrt(np.mean(np.sum((mapped - ideal) ** 2, axis=1))))
+    return CameraCalibration(
+        px_per_mm=float(np.mean(scales)),
+        camera_matrix=k.tolist(),
+        dist_coeffs=dist.ravel().tolist(),
+        reprojection_error_px=float(rms),
+        square_size_mm=square_size_mm,
+        image_size_px=[w, h],
+        fitted_at=now_utc(),
+        rig_id=rig_id,
+        residual_rms=float(np.mean(residuals)),
+        n_measurements=len(image_points),
+    )
+
+
+def fit_camera_scale_from_ruler(
+    mark_a_px: tuple[float, float],
+    mark_b_px: tuple[float, float],
+    distance_mm: float,
+    *,
+    image_size_px: tuple[int, int],
+    rig_id: str,
+) -> CameraCalibration:
+    """Quick scale from two marks a known distance apart (no distortion model)."""
+    length = float(np.hypot(mark_b_px[0] - mark_a_px[0], mark_b_px[1] - mark_a_px[1]))
+    if length <= 0 or distance_mm <= 0:
+        raise CalibrationError(
+            "the two ruler marks must be distinct and the distance > 0"
+        )
+    w, h = image_size_px
+    k = [[1.0, 0.0, (w - 1) / 2], [0.0, 1.0, (h - 1) / 2], [0.0, 0.0, 1.0]]
+    return CameraCalibration(
+        px_per_mm=length / distance_mm,
+        camera_matrix=k,
+        dist_coeffs=[0.0] * 5,
+        reprojection_error_px=float("nan"),
+        square_size_mm=float("nan"),
+        image_size_px=[w, h],
+        fitted_at=now_utc(),
+        rig_id=rig_id,
+        residual_rms=float("nan"),
+        n_measurements=2,
+    )

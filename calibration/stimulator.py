@@ -1,0 +1,76 @@
+"""Stimulator output: delivered Vpp against commanded, and the correction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration._files import CalibrationError, now_utc
+
+
+@dataclass(frozen=True, slots=True)
+class StimulatorCalibration:
+    """delivered_vpp = c0 + c1·commanded + c2·commanded², valid on a range."""
+
+    KIND = "stimulator"
+    coefficients: list[float]  # c0, c1, c2
+    commanded_min_vpp: float
+    commanded_max_vpp: float
+    fitted_at: str
+    rig_id: str
+    residual_rms: float  # Vpp
+    n_measurements: int
+
+    def delivered_for(self, commanded_vpp: float) -> float:
+        """What the stimulator delivers for a command."""
+        c0, c1, c2 = self.coefficients
+        return c0 + c1 * commanded_vpp + c2 * commanded_vpp**2
+
+    def command_for(self, desired_vpp: float) -> float:
+        """The command that delivers ``desired_vpp`` (inverse of the fit)."""
+        lo, hi = (
+            self.delivered_for(self.commanded_min_vpp),
+            self.delivered_for(self.commanded_max_vpp),
+        )
+        if not lo - 1e-9 <= desired_vpp <= hi + 1e-9:
+            raise CalibrationError(
+                f"{desired_vpp:g} Vpp is outside the calibrated output range "
+                f"{lo:.3f}–{hi:.3f} Vpp; recalibrate over a wider range"
+            )
+        c0, c1, c2 = self.coefficients
+        if abs(c2) < 1e-12:
+            return (desired_vpp - c0) / c1
+        roots = np.roots([c2, c1, c0 - desired_vpp])
+        real = [r.real for r in roots if abs(r.imag) < 1e-9]
+        inside = [
+            r
+            for r in real
+            if self.commanded_min_vpp - 1e-6 <= r <= self.commanded_max_vpp + 1e-6
+        ]
+        return float(
+            inside[0] if inside else min(real, key=lambda r: abs(r - desired_vpp))
+        )
+
+
+def fit_stimulator(
+    commanded_vpp, delivered_vpp, *, rig_id: str
+) -> StimulatorCalibration:
+    """Quadratic fit of the stimulus monitor's readings against the commands."""
+    c = np.asarray(commanded_vpp, dtype=float)
+    d = np.asarray(delivered_vpp, dtype=float)
+    if c.size < 4 or np.unique(c).size < 3:
+        raise CalibrationError("a stimulator fit needs ≥ 4 pulses at ≥ 3 amplitudes")
+    c2, c1, c0 = np.polyfit(c, d, 2)
+    resid = d - (c0 + c1 * c + c2 * c**2)
+    if np.any(np.diff(c0 + c1 * np.sort(c) + c2 * np.sort(c) ** 2) < 0):
+        raise CalibrationError("stimulator output is not monotonic over the range")
+    return StimulatorCalibration(
+        coefficients=[float(c0), float(c1), float(c2)],
+        commanded_min_vpp=float(c.min()),
+        commanded_max_vpp=float(c.max()),
+        fitted_at=now_utc(),
+        rig_id=rig_id,
+        residual_rms=float(np.sqrt(np.mean(resid**2))),
+        n_measurements=int(c.size),
+    )

@@ -111,7 +111,8 @@ def fit_camera(
             -1, 2
         )
         matrix, _ = cv2.estimateAffinePartial2D(
-            np.ascontiguousarray(board[:, :2], dtype=np.float64), ideal.astype(np.float64)
+            np.ascontiguousarray(board[:, :2], dtype=np.float64),
+            ideal.astype(np.float64),
         )
         scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
         scales.append(scale)

@@ -2,9 +2,16 @@
 
 The board flashes an LED in the camera's view at known sample numbers. A frame
 stamped with trigger sample s captures the scene at s + delay. The first frame
-showing the LED satisfies s + delay ≥ L (the LED's onset), so s − L falls in
-[−delay, −delay + P) for frame period P; with the LED at random phases, its mean
-is −delay + P/2. Averaging over n events gives the delay to about P/√(12·n).
+showing the LED satisfies s + delay ≥ L (the LED's onset) while the frame before
+it (s − P, for frame period P) did not, so each event brackets the delay:
+
+    L − s ≤ delay < L − s + P
+
+Flashes at spread phases of the frame period give brackets whose intersection
+is about P/n wide for n events (averaging the lag instead gives only P/√(12·n)).
+A frame that is late or an LED that is seen late would make the brackets
+disagree, so the fit takes the delay consistent with the most events, and the
+middle of that range; events outside it are counted as inconsistent.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ def fit_timing(
             f"got {led.size} events and {first.size} frames"
         )
     lag = first - led  # in [-delay, -delay + P)
-    delay = frame_period_samples / 2 - lag.mean()
+    delay = _most_consistent_delay(-lag, frame_period_samples)
     phase_sd = frame_period_samples / np.sqrt(12)
     resid = lag - lag.mean()
     jitter = float(np.sqrt(max(resid.var() - phase_sd**2, 0.0)))
@@ -62,3 +69,15 @@ def fit_timing(
         residual_rms=float(resid.std()),
         n_measurements=int(led.size),
     )
+
+
+def _most_consistent_delay(lower: np.ndarray, period: float) -> float:
+    """Middle of the delay range inside the most brackets [lower, lower + P)."""
+    # Sweep the bracket edges: +1 at each lower bound, −1 at each upper bound.
+    edges = np.concatenate([lower, lower + period])
+    steps = np.concatenate([np.ones(lower.size), -np.ones(lower.size)])
+    order = np.lexsort((steps, edges))  # at a tie, close before opening
+    edges, depth = edges[order], np.cumsum(steps[order])
+    best = depth.max()
+    start = int(np.argmax(depth == best))
+    return float((edges[start] + edges[start + 1]) / 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,10 @@ def load_recording(path: Path, args: argparse.Namespace) -> Source:
         return np.asarray(rec.samples[row : row + n], dtype=np.float64) * uv_per_count
 
     stimuli = [
-        # Map on the commanded levels (the protocol's grid); keep what was delivered.
+        # Map on the requested levels (the protocol's grid); keep what was delivered.
         Stimulus(
             e["sample"],
-            e.get("commanded_vpp", e.get("amplitude_vpp", math.nan)),
+            e.get("requested_vpp", e.get("commanded_vpp", e.get("amplitude_vpp"))),
             e["duration_s"],
             e.get("pair", 0),
             e.get("polarity", 0),
@@ -104,17 +105,39 @@ def load_recording(path: Path, args: argparse.Namespace) -> Source:
         frames=rec.frames if has_video else None,
         frame_samples=rec.frame_samples if has_video else None,
         head_on_raceway_m=float(geometry.get("head_on_raceway_m", 0.0)),
-        px_per_mm=args.px_per_mm or camera.get("px_per_mm"),
+        px_per_mm=_px_per_mm(args, meta, camera),
         origin_px=float((camera.get("origin_px") or [0.0])[0]),
     )
 
 
-def _uv_per_count(meta: dict) -> float:
+def _calibration(meta: dict, kind: str) -> dict | None:
     calibrations = meta.get("calibrations") or {}
-    gain = calibrations.get("gain") if isinstance(calibrations, dict) else None
+    found = calibrations.get(kind) if isinstance(calibrations, dict) else None
+    return found if isinstance(found, dict) else None
+
+
+def _px_per_mm(args: argparse.Namespace, meta: dict, camera: dict) -> float | None:
+    """--px-per-mm, else the recording's camera calibration, else nominal optics."""
+    if args.px_per_mm:
+        return float(args.px_per_mm)
+    calibrated = _calibration(meta, "camera")
+    if calibrated and calibrated.get("px_per_mm"):
+        return float(calibrated["px_per_mm"])
+    if camera.get("px_per_mm"):
+        print(
+            "calibration warning: no camera calibration in the recording; "
+            f"displacement uses the nominal {camera['px_per_mm']} px/mm",
+            file=sys.stderr,
+        )
+        return float(camera["px_per_mm"])
+    return None
+
+
+def _uv_per_count(meta: dict) -> Any:
+    """µV per count: the gain calibration's (one per channel), else nominal."""
+    gain = _calibration(meta, "gain")
     if gain and gain.get("uv_per_count"):
-        values = gain["uv_per_count"]
-        return float(np.mean(values)) if isinstance(values, list) else float(values)
+        return np.asarray(gain["uv_per_count"], dtype=np.float64)
     nominal = (meta.get("acquisition") or {}).get("volts_per_count_nominal")
     if nominal is None:
         raise ValueError(

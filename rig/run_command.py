@@ -64,6 +64,7 @@ def _open_camera(spec: str | None, session_url: str, device: Any):
 def _run(args, protocol, plan, limits) -> int:
     from tqdm import tqdm
 
+    from calibration import CalibrationSet
     from firmware_bridge.device import Device
     from firmware_bridge.errors import DeviceError
     from rig.core.session import Session
@@ -71,6 +72,9 @@ def _run(args, protocol, plan, limits) -> int:
     from rig.run_metadata import build_metadata
 
     out = Path(args.out) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    calibrations = CalibrationSet.load(getattr(args, "calibrations", None))
+    for warning in calibrations.warnings:  # recorded in the metadata too
+        print(f"calibration warning: {warning}", file=sys.stderr)
     try:
         device = Device.open(board_url(args))
     except (DeviceError, OSError, ValueError) as exc:
@@ -81,7 +85,7 @@ def _run(args, protocol, plan, limits) -> int:
     except (OSError, ValueError) as exc:
         device.close()
         return fail(str(exc))
-    session = Session(device, camera=camera, safety=limits)
+    session = Session(device, camera=camera, safety=limits, calibrations=calibrations)
     status = 0
     try:
         session.start()

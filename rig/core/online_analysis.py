@@ -27,8 +27,12 @@ class OnlineResponses:
         positions_m: np.ndarray,
         uv_per_count: float,
         emit,
+        requested_vpp=None,
     ) -> None:
         self.positions_m = np.asarray(positions_m, dtype=float)
+        # commanded mVpp -> the amplitude the user asked for (differs from the
+        # command when a stimulator calibration corrects it)
+        self.requested_vpp = requested_vpp or (lambda mvpp: mvpp / 1000.0)
         self.uv_per_count = uv_per_count
         self.analyzer = OnlineStimulusAnalyzer(
             fs_hz=fs_hz, n_channels=n_channels, positions_m=self.positions_m
@@ -44,7 +48,7 @@ class OnlineResponses:
                 key = {
                     "trial": self._n_stimuli,
                     "stimulus_sample": message.sample_index,
-                    "amplitude_vpp": message.commanded_mvpp / 1000.0,
+                    "amplitude_vpp": self.requested_vpp(message.commanded_mvpp),
                     "delivered_vpp": message.delivered_mvpp / 1000.0,
                     "duration_s": message.duration_us / 1e6,
                     "pair": message.pair,

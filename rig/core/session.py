@@ -118,6 +118,7 @@ class Session:
         # Calibrations in force (calibration.CalibrationSet): gain for µV,
         # stimulator correction on every command, timing offset on frame stamps.
         self.calibrations = calibrations
+        self._requested: dict[int, float] = {}  # commanded mVpp -> requested Vpp
         # listener(frame, host_time, frame_clock_index), on the camera thread
         self.frame_listeners: list = []
         self.recorder: Any = None
@@ -169,6 +170,7 @@ class Session:
                 positions_m=self.positions_m,
                 uv_per_count=self.uv_per_count(),
                 emit=self.events.response_measured.emit,
+                requested_vpp=self.requested_vpp,
             )
             self.acquisition.add_consumer(self.online.consume)
         self.device.start_stream()
@@ -236,6 +238,10 @@ class Session:
             return np.asarray(gain.uv_per_count)
         return self.device.info.volts_per_count(self.gain) * 1e6
 
+    def requested_vpp(self, commanded_mvpp: int) -> float:
+        """The amplitude asked for that became this command (after correction)."""
+        return self._requested.get(commanded_mvpp, commanded_mvpp / 1000.0)
+
     def _calibration(self, kind: str) -> Any:
         return self.calibrations.get(kind) if self.calibrations is not None else None
 
@@ -257,6 +263,7 @@ class Session:
             )
             if self.safety is not None:
                 self.safety.check(command)
+            self._requested[round(command.amplitude_vpp * 1000)] = pulse.amplitude_vpp
         onset = self.device.stimulate(command)
         if self.on_time is not None:
             self.on_time.record(pulse, now)
@@ -328,6 +335,7 @@ class Session:
             fields = {
                 "amplitude_vpp": message.delivered_mvpp / 1000.0,
                 "commanded_vpp": message.commanded_mvpp / 1000.0,
+                "requested_vpp": self.requested_vpp(message.commanded_mvpp),
                 "duration_s": message.duration_us / 1e6,
                 "pair": message.pair,
                 "polarity": message.polarity,

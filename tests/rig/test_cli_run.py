@@ -6,7 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 import rig.recording
+from calibration import fit_stimulator, save_calibration
+from firmware_bridge.sim import delivered_vpp
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = """format_version = 1
@@ -49,14 +54,33 @@ def test_invalid_protocol_is_refused_with_field_and_range(tmp_path):
 def test_run_on_the_simulated_rig_records_every_stimulus(tmp_path):
     proto = tmp_path / "short.toml"
     proto.write_text(SHORT)
-    out = neurorig(
-        "run", str(proto), "--sim", "--camera", "sim", "--out", str(tmp_path)
+    cal_dir = tmp_path / "cal"
+    commanded = np.linspace(1.0, 6.0, 11)
+    save_calibration(
+        fit_stimulator(commanded, [delivered_vpp(c) for c in commanded], rig_id="t"),
+        cal_dir,
     )
+    out = neurorig(
+        "run", str(proto), "--sim", "--camera", "sim", "--out", str(tmp_path),
+        "--calibrations", str(cal_dir),
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
+    # Missing calibrations are warned about, and recorded.
+    assert "calibration warning: gain: no calibration" in out.stderr
     folder = Path(out.stdout.strip().splitlines()[-1].removeprefix("recording: "))
     rec = rig.recording.open(folder)
     assert rec.status == "complete"
-    assert len(rec.events_of("stim_delivered")) == 2
+    stimuli = rec.events_of("stim_delivered")
+    assert len(stimuli) == 2
+    # The stimulator calibration corrects each command so the worm gets what the
+    # protocol asked for; the request is recorded beside command and delivery.
+    for stim, asked in zip(stimuli, (3.0, 5.0)):
+        assert stim["requested_vpp"] == asked
+        assert stim["commanded_vpp"] > asked
+        assert stim["amplitude_vpp"] == pytest.approx(asked, abs=0.005)
+    calibrations = rec.metadata["calibrations"]
+    assert calibrations["stimulator"]["kind"] == "stimulator"
+    assert any(w.startswith("camera: no calibration") for w in calibrations["warnings"])
     assert rec.metadata["samples_lost"] == 0
     assert "short.toml" in rec.attachments
     assert (folder / "ground_truth.json").exists()

@@ -16,6 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Each electrode pair's body region: its centre ± this, along the body axis.
+REGION_HALF_WIDTH_MM = 10.0
+
+
+def electrode_regions_mm(
+    centres_mm, half_width_mm: float = REGION_HALF_WIDTH_MM
+) -> list[tuple[float, float]]:
+    """The body region around each recording pair, as (start, end) in mm."""
+    return [(float(c) - half_width_mm, float(c) + half_width_mm) for c in centres_mm]
+
 
 def region_displacement(
     positions_mm: np.ndarray,

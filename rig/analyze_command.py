@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 
 from analysis.correlation import ap_displacement_correlation
-from analysis.displacement import region_displacement, stimulus_motion
+from analysis.displacement import (
+    electrode_regions_mm,
+    region_displacement,
+    stimulus_motion,
+)
 from analysis.param_maps import fit_recruitment, fit_strength_duration, parameter_map
 from analysis.pipeline import Stimulus, analyse_stimuli, velocity_summary
 from rig.cli._common import fail
-
-REGION_HALF_WIDTH_MM = 10.0
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Source:
     head_on_raceway_m: float = 0.0
     px_per_mm: float | None = None
     origin_px: float = 0.0
+    lens: dict | None = None  # camera calibration: camera_matrix, dist_coeffs
 
 
 def _positions(option: str | None, metadata_positions) -> np.ndarray | None:
@@ -107,6 +110,7 @@ def load_recording(path: Path, args: argparse.Namespace) -> Source:
         head_on_raceway_m=float(geometry.get("head_on_raceway_m", 0.0)),
         px_per_mm=_px_per_mm(args, meta, camera),
         origin_px=float((camera.get("origin_px") or [0.0])[0]),
+        lens=None if args.px_per_mm else _calibration(meta, "camera"),
     )
 
 
@@ -184,7 +188,15 @@ def _track(source: Source, progress) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     from analysis.tracking import SegmentTracker
 
-    tracker = SegmentTracker(px_per_mm=source.px_per_mm, origin_px=source.origin_px)
+    lens = {}
+    if source.lens and source.lens.get("camera_matrix") is not None:
+        lens = {
+            "camera_matrix": np.asarray(source.lens["camera_matrix"], dtype=float),
+            "dist_coeffs": np.asarray(source.lens["dist_coeffs"], dtype=float),
+        }
+    tracker = SegmentTracker(
+        px_per_mm=source.px_per_mm, origin_px=source.origin_px, **lens
+    )
     positions = [
         tracker.process(frame) for frame in progress(source.frames, "tracking")
     ]
@@ -193,7 +205,7 @@ def _track(source: Source, progress) -> tuple[np.ndarray, np.ndarray] | None:
     for i, p in enumerate(positions):
         track[i, : p.size] = p
     centres_mm = (source.head_on_raceway_m + source.positions_m) * 1000
-    regions = [(c - REGION_HALF_WIDTH_MM, c + REGION_HALF_WIDTH_MM) for c in centres_mm]
+    regions = electrode_regions_mm(centres_mm)
     disp, _ = region_displacement(track, regions)
     whole = np.nanmean(track - np.nanmean(track[:3], axis=0), axis=1)
     series = np.column_stack([disp, whole])

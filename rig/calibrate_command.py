@@ -115,7 +115,7 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
             # Flash at evenly spread phases of the frame period (stratified, not
             # random): the mean first-frame lag then converges fast.
             time.sleep(0.15)
-            last_trigger = session.frame_clock.triggers()[-1][2]
+            last_trigger = session.frame_clock.latest_trigger()[2]
             phase = (k + 0.5) / n_events * period_s
             due = last_trigger + period_s * np.ceil(
                 (time.monotonic() - last_trigger) / period_s

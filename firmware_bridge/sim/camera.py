@@ -21,6 +21,9 @@ import numpy as np
 from firmware_bridge.sim._optics import CameraOptics
 
 READOUT_LATENCY_S = 0.006
+# Like a real camera's few frame buffers: a frame that cannot be delivered within
+# this long of its trigger (the simulator fell behind) is dropped, not sent late.
+FRAME_BUFFER_S = 0.050
 # Known truth for the timing calibration: the camera exposes this long after its
 # trigger pulse, so a frame shows the scene at trigger sample + delay.
 EXPOSURE_DELAY_S = 0.002
@@ -150,6 +153,9 @@ class SimCamera:
             try:
                 sample, count, t_trigger = self._queue.get(timeout=0.05)
             except queue.Empty:
+                continue
+            if time.monotonic() - t_trigger > FRAME_BUFFER_S:
+                self.dropped.append(count)
                 continue
             # Expose only once the board's clock has reached the exposure time, so
             # the frame shows what was lit then (an LED switched on after the

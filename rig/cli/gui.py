@@ -23,6 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Start the GUI (Qt is imported only here)."""
+    import os
+
+    from rig.cli._common import fail
+
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if headless and not os.environ.get("QT_QPA_PLATFORM"):
+        if not args.screenshot:
+            return fail(
+                "no display (DISPLAY and WAYLAND_DISPLAY are unset): run on a desktop, "
+                "or give --screenshot FILE.png to render offscreen"
+            )
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
     from rig.gui.app import run_app
 
     return run_app(args)

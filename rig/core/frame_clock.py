@@ -72,6 +72,11 @@ class FrameClock:
             if len(self._progress) > 20000:
                 del self._progress[:10000]
 
+    def latest_trigger(self) -> tuple[int, int, float] | None:
+        """The newest trigger (sample, trigger_count, host time), or None."""
+        with self._lock:
+            return self._triggers[-1] if self._triggers else None
+
     def triggers(self) -> list[tuple[int, int, float]]:
         """Every trigger so far: (sample, trigger_count, host arrival time)."""
         with self._lock:

@@ -43,6 +43,7 @@ from firmware_bridge.stimulus import StimPulse
 from rig.core._events import RigEvents
 from rig.core.acquisition import Acquisition
 from rig.core.frame_clock import FrameClock
+from rig.core.live_tracking import LiveTracking
 from rig.core.online_analysis import OnlineResponses
 from rig.core.runner import ProtocolRunner, RunnerStatus, RunState
 from rig.recording import DiskFullError, RecordingStopped
@@ -121,6 +122,7 @@ class Session:
         self._requested: dict[int, float] = {}  # commanded mVpp -> requested Vpp
         # listener(frame, host_time, frame_clock_index), on the camera thread
         self.frame_listeners: list = []
+        self.tracking: LiveTracking | None = None  # set up by start() with a camera
         self.recorder: Any = None
         self._recorder_lock = threading.Lock()
         self.runner = ProtocolRunner(
@@ -175,6 +177,7 @@ class Session:
             self.acquisition.add_consumer(self.online.consume)
         self.device.start_stream()
         if self.camera is not None:
+            self.tracking = self._live_tracking()
             self.camera.start(self._on_frame)
             self.device.set_camera_trigger(self.camera_rate_hz)
 
@@ -189,6 +192,8 @@ class Session:
                 log.warning("stopping the stream: %s", exc)
         if self.camera is not None:
             self.camera.stop()
+        if self.tracking is not None:
+            self.tracking.close()
         if self.acquisition is not None:
             self.acquisition.drain()
 
@@ -241,6 +246,32 @@ class Session:
     def requested_vpp(self, commanded_mvpp: int) -> float:
         """The amplitude asked for that became this command (after correction)."""
         return self._requested.get(commanded_mvpp, commanded_mvpp / 1000.0)
+
+    def _live_tracking(self) -> LiveTracking | None:
+        """Tracking for the camera view, where the camera's scale is known."""
+        rig = getattr(self.device, "sim_rig", None)
+        if rig is None or self.positions_m is None:
+            # A real rig needs the raceway's origin in the image, which no
+            # calibration measures yet: no live overlay (offline analysis works).
+            return None
+        camera = rig.geometry_dict()["camera"]
+        px_per_mm = camera["px_per_mm"]
+        lens = None
+        calibrated = self._calibration("camera")
+        if calibrated is not None:
+            px_per_mm = calibrated.px_per_mm
+            lens = {
+                "camera_matrix": np.asarray(calibrated.camera_matrix),
+                "dist_coeffs": np.asarray(calibrated.dist_coeffs),
+            }
+        head_m = rig.model.geometry.head_on_raceway_m
+        return LiveTracking(
+            px_per_mm=px_per_mm,
+            origin_px=camera["origin_px"][0],
+            region_centres_mm=(head_m + np.asarray(self.positions_m)) * 1000,
+            sample_rate_hz=self.sample_rate_hz,
+            lens=lens,
+        )
 
     def _calibration(self, kind: str) -> Any:
         return self.calibrations.get(kind) if self.calibrations is not None else None
@@ -414,8 +445,14 @@ class Session:
         """Camera thread: count the frame; the frame writer thread records it."""
         index = self.frame_clock.add_frame(host_time)
         self.latest_frame = (frame, host_time)
-        for listener in list(self.frame_listeners):
-            listener(frame, host_time, index)
+        try:
+            for listener in list(self.frame_listeners):
+                listener(frame, host_time, index)
+            if self.tracking is not None:
+                trigger = self.frame_clock.latest_trigger()
+                self.tracking.submit(frame, None if trigger is None else trigger[0])
+        except Exception as exc:  # never lose the frame (or the camera) to a viewer
+            log.warning("frame listener failed on frame %d: %s", index, exc)
         with self._recorder_lock:
             writer = self.recorder
             if writer is not None:

@@ -26,6 +26,7 @@ class CameraWidget(QtWidgets.QWidget):
         self.trace.setLabel("bottom", "time", units="s")
         layout.addWidget(self.trace, 1)
         self.trace_curves: list[pg.PlotDataItem] = []
+        self.region_labels: list[pg.TextItem] = []
         self.status = QtWidgets.QLabel("no camera")
         layout.addWidget(self.status)
 
@@ -45,9 +46,28 @@ class CameraWidget(QtWidgets.QWidget):
         if bands_px is not None:
             self.bands.setData(bands_px, np.full(len(bands_px), row_px))
         times, displacement = tracking.displacement_series()
+        self._label_regions(tracking, displacement, row_px)
         while len(self.trace_curves) < displacement.shape[1]:
             i = len(self.trace_curves)
             self.trace_curves.append(self.trace.plot(pen=pg.intColor(i, hues=4)))
         for i, curve in enumerate(self.trace_curves):
             curve.setData(times, displacement[:, i], skipFiniteCheck=True)
-        self.status.setText(f"{getattr(camera, 'frames_read', 0)} frames, tracking")
+        self.status.setText(
+            f"{getattr(camera, 'frames_read', 0)} frames, "
+            f"{tracking.frames_tracked} tracked"
+        )
+
+    def _label_regions(self, tracking, displacement, row_px: int) -> None:
+        """Each electrode region's current displacement (mm), written over the worm."""
+        while len(self.region_labels) < len(tracking.regions_mm):
+            label = pg.TextItem(color="y", anchor=(0.5, 1.0))
+            self.viewbox.addItem(label)
+            self.region_labels.append(label)
+        latest = displacement[-1] if len(displacement) else None
+        for k, (lo, hi) in enumerate(tracking.regions_mm):
+            x_px = (lo + hi) / 2 * tracking.px_per_mm + tracking.origin_px
+            value = np.nan if latest is None else latest[k] * 1000
+            text = "–" if not np.isfinite(value) else f"{value:+.2f}"
+            self.region_labels[k].setText(f"{k}: {text}")
+            # Alternate rows so neighbouring regions' labels do not overlap.
+            self.region_labels[k].setPos(x_px, row_px - 25 - 45 * (k % 2))

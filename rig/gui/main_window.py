@@ -91,6 +91,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stimulation = StimulationPanel(session, self.bridge)
         self.protocol = ProtocolPanel(session, self.bridge, self.settings)
         self.recording = RecordingPanel(session, self.bridge, self.settings)
+        # The displacement trace scrolls with the electrical traces (device time).
+        self.camera.trace.setXLink(self.traces.plot)
         tabs = QtWidgets.QTabWidget()
         tabs.addTab(self.traces, "Live traces")
         tabs.addTab(self.sweeps, "Stimulus-locked")

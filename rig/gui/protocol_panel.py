@@ -97,7 +97,13 @@ class ProtocolPanel(QtWidgets.QGroupBox):
 
     def _on_status(self, status) -> None:
         self.progress.setValue(status.trial)
-        if self.plan is not None and self._started and status.trial:
+        if status.finish_reason is not None:
+            reason = status.finish_reason.value.replace("_", " ")
+            detail = f": {status.message}" if status.message else ""
+            self.remaining.setText(
+                f"{reason} after {status.trial} of {status.n_trials} stimuli{detail}"
+            )
+        elif self.plan is not None and self._started and status.trial:
             elapsed = time.monotonic() - self._started
             left = elapsed / status.trial * (self.plan.n_trials - status.trial)
             self.remaining.setText(f"{status.phase.value} · {left:.0f} s remaining")

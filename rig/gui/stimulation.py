@@ -111,7 +111,12 @@ class StimulationPanel(QtWidgets.QGroupBox):
 
     def _on_arm_toggled(self, checked: bool) -> None:
         action = self.session.arm if checked else self.session.disarm
-        run_in_background(action, on_error=self._show_error)
+
+        def failed(exc: BaseException) -> None:
+            self._show_error(exc)
+            self._show_armed(not checked)  # the board did not change state
+
+        run_in_background(action, on_error=failed)
 
     def _show_armed(self, armed: bool) -> None:
         with QtCore.QSignalBlocker(self.arm_button):

@@ -97,7 +97,17 @@ class SweepsWidget(QtWidgets.QWidget):
                 self.curves[ch][k].setData(t, epoch[:, ch], skipFiniteCheck=True)
         latest = self.results.get(stimuli[-1]) if stimuli else None
         if latest and latest.get("latency_s") is not None:
-            for ch, lat in enumerate(latest["latency_s"]):
-                amp = (latest.get("amplitude_v") or [np.nan] * len(self.ap_marks))[ch]
-                if ch < len(self.ap_marks) and np.isfinite(lat):
-                    self.ap_marks[ch].setData([lat], [amp if np.isfinite(amp) else 0])
+            # Per channel; None where that channel did not respond.
+            latencies = _floats(latest["latency_s"])
+            amplitudes = _floats(latest.get("amplitude_uv") or [None] * len(latencies))
+            for ch, marks in enumerate(self.ap_marks[: len(latencies)]):
+                if np.isfinite(latencies[ch]):
+                    amp_v = amplitudes[ch] * 1e-6 if np.isfinite(amplitudes[ch]) else 0
+                    marks.setData([latencies[ch]], [amp_v])
+                else:
+                    marks.setData([], [])
+
+
+def _floats(values) -> np.ndarray:
+    """A list with None for 'no value' as floats with NaN."""
+    return np.array([np.nan if v is None else float(v) for v in values])

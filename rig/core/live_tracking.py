@@ -1,0 +1,133 @@
+"""Live segment tracking for the camera view: band positions and displacement per
+electrode region, frame by frame, with the same tracker the offline analysis uses.
+
+Runs on its own thread, fed from the camera thread through a one-frame mailbox:
+the camera thread never waits for tracking (a late camera thread would make its
+frames look dropped to the frame clock), and under load the display skips
+frames rather than falling behind. The GUI pulls ``latest_bands_px`` and
+``displacement_series`` at display rate. Times are device seconds: the newest
+camera trigger's sample when the frame arrived (readout takes less than a frame
+period). The recording's frame table is exact; this is for display.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+
+import numpy as np
+
+from analysis.displacement import electrode_regions_mm
+from analysis.tracking import SegmentTracker
+
+log = logging.getLogger(__name__)
+
+
+class LiveTracking:
+    """Tracks segment bands in each frame; keeps a short displacement history."""
+
+    def __init__(
+        self,
+        *,
+        px_per_mm: float,
+        origin_px: float,
+        region_centres_mm,
+        sample_rate_hz: float,
+        history_frames: int = 600,
+        lens: dict | None = None,
+    ) -> None:
+        self.px_per_mm = px_per_mm
+        self.origin_px = origin_px
+        self.sample_rate_hz = sample_rate_hz
+        self.regions_mm = electrode_regions_mm(region_centres_mm)
+        self.tracker = SegmentTracker(
+            px_per_mm=px_per_mm, origin_px=origin_px, **(lens or {})
+        )
+        self._lock = threading.Lock()
+        self._times_s: deque[float] = deque(maxlen=history_frames)
+        self._disp_mm: deque[np.ndarray] = deque(maxlen=history_frames)
+        self._bands_px: np.ndarray | None = None
+        self._rest_mm: np.ndarray | None = None
+        self._members: list[np.ndarray] = []
+        self.frames_tracked = 0
+        self.frames_skipped = 0
+        self.failures = 0
+        self._mailbox: tuple[np.ndarray, int | None] | None = None
+        self._wake = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(
+            target=self._loop, name="live-tracking", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, frame: np.ndarray, sample: int | None) -> None:
+        """Camera thread: hand over the newest frame (replacing an untracked one)."""
+        with self._wake:
+            if self._mailbox is not None:
+                self.frames_skipped += 1
+            self._mailbox = (frame, sample)
+            self._wake.notify()
+
+    def close(self) -> None:
+        """Stop the tracking thread."""
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
+        self._thread.join(timeout=2.0)
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while self._mailbox is None and not self._stopped:
+                    self._wake.wait()
+                if self._stopped:
+                    return
+                frame, sample = self._mailbox
+                self._mailbox = None
+            self.on_frame(frame, sample)
+
+    def on_frame(self, frame: np.ndarray, sample: int | None) -> None:
+        """Track one frame seen at device ``sample`` (None: not yet known)."""
+        try:
+            positions_mm = self.tracker.process(frame)
+        except Exception as exc:  # a bad frame must not stop the camera thread
+            self.failures += 1
+            log.debug("tracking failed on a frame: %s", exc)
+            return
+        if self._rest_mm is None:
+            # Regions own the bands whose first-frame position lies inside them.
+            self._rest_mm = positions_mm.copy()
+            self._members = [
+                np.flatnonzero((positions_mm >= lo) & (positions_mm <= hi))
+                for lo, hi in self.regions_mm
+            ]
+        disp = positions_mm - self._rest_mm[: positions_mm.size]
+        per_region = np.full(len(self._members), np.nan)
+        for k, members in enumerate(self._members):
+            values = disp[members[members < disp.size]]
+            values = values[np.isfinite(values)]
+            if values.size:  # a region whose bands were all lost stays NaN
+                per_region[k] = values.mean()
+        t = np.nan if sample is None else sample / self.sample_rate_hz
+        with self._lock:
+            self._bands_px = positions_mm * self.px_per_mm + self.origin_px
+            self._times_s.append(t)
+            self._disp_mm.append(per_region)
+            self.frames_tracked += 1
+
+    def latest_bands_px(self) -> tuple[np.ndarray | None, int]:
+        """Band x positions (px) in the newest frame, and the body axis row (px)."""
+        with self._lock:
+            return self._bands_px, int(self.tracker.axis_row_px or 0)
+
+    def displacement_series(self) -> tuple[np.ndarray, np.ndarray]:
+        """Times (device s) and displacement (m) per region, oldest first."""
+        with self._lock:
+            times = np.array(self._times_s, dtype=float)
+            disp = (
+                np.vstack(self._disp_mm)
+                if self._disp_mm
+                else np.empty((0, len(self.regions_mm)))
+            )
+        return times, disp / 1000.0

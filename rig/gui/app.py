@@ -21,12 +21,27 @@ def default_session_factory(url: str, *, camera: str | None = "sim"):
     return session
 
 
+def install_error_hook(window) -> None:
+    """Show an exception escaping a Qt slot in the window (and the log), not as a
+    bare traceback on the console; acquisition and recording carry on."""
+    import logging
+
+    log = logging.getLogger("rig.gui")
+
+    def hook(exc_type, exc, tb) -> None:
+        log.error("unhandled error in the GUI", exc_info=(exc_type, exc, tb))
+        window.show_error(f"internal error ({exc_type.__name__}): {exc}")
+
+    sys.excepthook = hook
+
+
 def run_app(args) -> int:
     """Run the GUI; with --screenshot, render the window to a PNG after --after s."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     from rig.gui.main_window import MainWindow
 
     window = MainWindow(session_factory=default_session_factory)
+    install_error_hook(window)
     window.show()
     if args.sim:
         window.connect_to(f"sim://?seed={args.seed}")

@@ -10,9 +10,12 @@ from pyqtgraph.Qt import QtWidgets
 class CameraWidget(QtWidgets.QWidget):
     """Shows the session camera's latest frame and the displacement per region."""
 
-    def __init__(self, session, *, parent=None) -> None:
+    def __init__(self, session, *, window_s=None, parent=None) -> None:
         super().__init__(parent)
         self.session = session
+        # The live traces' time-window box: the displacement trace shows the
+        # same span, on the same time axis (seconds before the newest sample).
+        self.window_s = window_s
         layout = QtWidgets.QVBoxLayout(self)
         self.view = pg.GraphicsLayoutWidget()
         self.viewbox = self.view.addViewBox(lockAspect=True, invertY=True)
@@ -23,7 +26,10 @@ class CameraWidget(QtWidgets.QWidget):
         layout.addWidget(self.view, 3)
         self.trace = pg.PlotWidget()
         self.trace.setLabel("left", "displacement", units="m")
-        self.trace.setLabel("bottom", "time", units="s")
+        self.trace.setLabel("bottom", "time before the newest sample", units="s")
+        self.trace.disableAutoRange()
+        self._y_extent_m = 0.0
+        self._window_drawn: float | None = None
         layout.addWidget(self.trace, 1)
         self.trace_curves: list[pg.PlotDataItem] = []
         self.region_labels: list[pg.TextItem] = []
@@ -47,11 +53,22 @@ class CameraWidget(QtWidgets.QWidget):
             self.bands.setData(bands_px, np.full(len(bands_px), row_px))
         times, displacement = tracking.displacement_series()
         self._label_regions(tracking, displacement, row_px)
+        ring = self.session.acquisition.ring if self.session.acquisition else None
+        if ring is None or ring.end is None:
+            return
+        times = times - ring.end / self.session.sample_rate_hz
+        window = self.window_s.value() if self.window_s is not None else 10.0
+        if window != self._window_drawn:
+            self._window_drawn = window
+            self.trace.setXRange(-window, 0, padding=0)
+        shown = times >= -window
+        times, displacement = times[shown], displacement[shown]
         while len(self.trace_curves) < displacement.shape[1]:
             i = len(self.trace_curves)
             self.trace_curves.append(self.trace.plot(pen=pg.intColor(i, hues=4)))
         for i, curve in enumerate(self.trace_curves):
             curve.setData(times, displacement[:, i], skipFiniteCheck=True)
+        self._fit_y(displacement)
         self.status.setText(
             f"{getattr(camera, 'frames_read', 0)} frames, "
             f"{tracking.frames_tracked} tracked"
@@ -71,3 +88,14 @@ class CameraWidget(QtWidgets.QWidget):
             self.region_labels[k].setText(f"{k}: {text}")
             # Alternate rows so neighbouring regions' labels do not overlap.
             self.region_labels[k].setPos(x_px, row_px - 25 - 45 * (k % 2))
+
+    def _fit_y(self, displacement_m: np.ndarray) -> None:
+        """Symmetric Y range on a 1-2-5 step: changes (and repaints) only rarely."""
+        finite = np.abs(displacement_m[np.isfinite(displacement_m)])
+        peak = float(finite.max()) if finite.size else 0.0
+        # at least ±10 µm (tracking noise is a few µm), at most ±50 cm
+        steps = [s * 10.0**k for k in range(-5, 0) for s in (1, 2, 5)]
+        extent = next((s for s in steps if s >= peak * 1.1), steps[-1])
+        if extent != self._y_extent_m:
+            self._y_extent_m = extent
+            self.trace.setYRange(-extent, extent, padding=0)

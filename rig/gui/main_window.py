@@ -15,7 +15,7 @@ from rig.gui.stimulation import StimulationPanel
 from rig.gui.sweeps import SweepsWidget
 from rig.gui.traces import LiveTracesWidget
 
-DISPLAY_HZ = 30
+DISPLAY_HZ = 33  # a little over 30, so timer slack still leaves ≥ 30 redraws/s
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -45,6 +45,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.error_label.setStyleSheet("color: #e66;")
         self.statusBar().addWidget(self.error_label, 1)
         self.timer = QtCore.QTimer(self)
+        self.timer.setTimerType(QtCore.Qt.PreciseTimer)
         self.timer.setInterval(int(1000 / DISPLAY_HZ))
         self.timer.timeout.connect(self.refresh)
         self.slow_timer = QtCore.QTimer(self)
@@ -86,13 +87,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bridge.fault_raised.connect(self.show_error)
         self.traces = LiveTracesWidget(session)
         self.sweeps = SweepsWidget(session, self.bridge)
-        self.camera = CameraWidget(session)
+        self.camera = CameraWidget(session, window_s=self.traces.window_s)
         self.param_map = ParameterMapWidget(session, self.bridge)
         self.stimulation = StimulationPanel(session, self.bridge)
         self.protocol = ProtocolPanel(session, self.bridge, self.settings)
         self.recording = RecordingPanel(session, self.bridge, self.settings)
-        # The displacement trace scrolls with the electrical traces (device time).
-        self.camera.trace.setXLink(self.traces.plot)
         tabs = QtWidgets.QTabWidget()
         tabs.addTab(self.traces, "Live traces")
         tabs.addTab(self.sweeps, "Stimulus-locked")

@@ -36,7 +36,7 @@ class LiveTracesWidget(QtWidgets.QWidget):
         controls.addStretch(1)
         layout.addLayout(controls)
         self.plot = pg.PlotWidget()
-        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setLabel("bottom", "time before the newest sample", units="s")
         self.plot.getAxis("left").setTicks([])
         # We decimate and set the ranges ourselves: pyqtgraph's auto-range and
         # downsampling rescan all 60 000 points per channel on every paint.
@@ -48,12 +48,7 @@ class LiveTracesWidget(QtWidgets.QWidget):
         self.plot.addItem(self.scale_bar)
         self.plot.addItem(self.scale_text)
         self.markers: list[pg.InfiniteLine] = []
-
-    def _uv_per_count(self) -> float:
-        info = self.session.device.info
-        if info is None:
-            return 1.0
-        return info.volts_per_count(self.session.gain) * 1e6
+        self._layout: tuple | None = None  # (window s, spacing µV, channels) drawn
 
     def refresh(self) -> None:
         """Pull the newest window from the ring and redraw (called at ~30 Hz)."""
@@ -65,7 +60,8 @@ class LiveTracesWidget(QtWidgets.QWidget):
         first, block = ring.latest(n)
         if block.shape[0] < 2:
             return
-        data = block.astype(np.float32) * self._uv_per_count()
+        # µV per count: the gain calibration's per channel, else the nominal gain
+        data = block.astype(np.float32) * np.float32(self.session.uv_per_count())
         if self.filter.isChecked() and data.shape[0] > 64:
             sos = signal.butter(
                 2, (300, min(5000, 0.45 * fs)), "bandpass", fs=fs, output="sos"
@@ -75,7 +71,10 @@ class LiveTracesWidget(QtWidgets.QWidget):
         spacing = self.spacing_uv.value()
         if self.autoscale.isChecked():
             spacing = float(max(6 * np.percentile(np.abs(data), 99.5), 1.0))
-        t = (first + np.arange(data.shape[0])) / fs
+        # Time relative to the newest sample: the axes stay still while the data
+        # scrolls, so pyqtgraph neither re-lays out ticks nor paints twice.
+        end = first + data.shape[0]
+        t = (np.arange(first, end) - end) / fs
         width_px = max(self.plot.width(), 200)
         t_shown, data_shown = minmax_decimate(t, data, n_bins=width_px)
         while len(self.curves) < data.shape[1]:
@@ -85,19 +84,22 @@ class LiveTracesWidget(QtWidgets.QWidget):
             curve.setData(
                 t_shown, data_shown[:, ch] - ch * spacing, skipFiniteCheck=True
             )
-        self.plot.setXRange(t[0], t[-1], padding=0)
-        n_channels = data.shape[1]
-        self.plot.setYRange(-(n_channels - 0.5) * spacing, 0.5 * spacing, padding=0)
-        x0 = t[0] + 0.02 * (t[-1] - t[0])
-        self.scale_bar.setData([x0, x0], [spacing / 2, spacing / 2 - spacing / 2])
-        self.scale_text.setText(f"{spacing / 2:.0f} µV")
-        self.scale_text.setPos(x0, spacing / 4)
-        self._draw_markers(t[0], t[-1])
+        layout = (self.window_s.value(), spacing, data.shape[1])
+        if layout != self._layout:  # only when the user changes something
+            self._layout = layout
+            window, n_channels = layout[0], layout[2]
+            self.plot.setXRange(-window, 0, padding=0)
+            self.plot.setYRange(-(n_channels - 0.5) * spacing, 0.5 * spacing, padding=0)
+            x0 = -0.98 * window
+            self.scale_bar.setData([x0, x0], [spacing / 2, 0])
+            self.scale_text.setText(f"{spacing / 2:.0f} µV")
+            self.scale_text.setPos(x0, spacing / 4)
+        self._draw_markers(end, -data.shape[0] / fs)
 
-    def _draw_markers(self, t0: float, t1: float) -> None:
+    def _draw_markers(self, end_sample: int, t0: float) -> None:
         fs = self.session.sample_rate_hz
-        times = [s["sample"] / fs for s in self.session.stimuli[-50:]]
-        times = [x for x in times if t0 <= x <= t1]
+        times = [(s["sample"] - end_sample) / fs for s in self.session.stimuli[-50:]]
+        times = [x for x in times if t0 <= x <= 0]
         while len(self.markers) < len(times):
             line = pg.InfiniteLine(angle=90, pen=pg.mkPen("y", style=2))
             self.plot.addItem(line)

@@ -172,3 +172,24 @@ def test_unplugging_the_board_is_shown_in_the_window(qtbot, window):
     drawn = window.frames_drawn
     qtbot.wait(300)
     assert window.isVisible() and window.frames_drawn >= drawn
+
+
+def test_an_error_in_a_view_is_shown_in_the_window_not_lost(qtbot, window):
+    import sys
+
+    from rig.gui.app import install_error_hook
+
+    previous = sys.excepthook
+    install_error_hook(window)
+    try:
+        # What PyQt does with an exception escaping a slot: hand it to excepthook.
+        try:
+            raise ValueError("bad frame shape (1, 2)")
+        except ValueError:
+            sys.excepthook(*sys.exc_info())
+    finally:
+        sys.excepthook = previous
+    assert window.error_label.text() == (
+        "internal error (ValueError): bad frame shape (1, 2)"
+    )
+    assert window.session.acquisition.counters.samples_received > 0

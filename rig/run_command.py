@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rig.cli._common import board_url, fail
 
 LEAD_IN_S = 0.5  # baseline recorded before the first stimulus
@@ -31,26 +33,59 @@ def _load(args: argparse.Namespace):
             load_safety_limits(args.safety) if args.safety else default_safety_limits()
         )
         protocol = load_protocol(args.protocol)
+        if protocol.closed_loop is not None:
+            from rig.closed_loop.loop import check_space_is_safe, make_search
+
+            spec = protocol.closed_loop
+            space = make_search(spec).space
+            check_space_is_safe(space, spec.inter_stimulus_interval_s, limits)
+            return protocol, None, limits, None
         plan = protocol.expand()
         check_plan(plan, limits)
-    except (ProtocolError, SafetyError, OSError) as exc:
+    except (ProtocolError, SafetyError, OSError, ValueError) as exc:
         return None, None, None, str(exc)
     return protocol, plan, limits, None
 
 
 def run_protocol_command(args: argparse.Namespace) -> int:
     """Validate PROTOCOL; with --dry-run print the plan, else run it and record."""
-    from rig.protocols import format_plan
+    from rig.protocols import format_closed_loop, format_plan
 
     protocol, plan, limits, error = _load(args)
     if error is not None:
         return fail(f"{error}\nNothing was sent to the board.")
     if args.dry_run:
-        print(format_plan(plan, load_ohm=limits.load_ohm))
+        if plan is None:
+            print(
+                format_closed_loop(
+                    protocol.name,
+                    protocol.seed,
+                    protocol.closed_loop,
+                    load_ohm=limits.load_ohm,
+                )
+            )
+        else:
+            print(format_plan(plan, load_ohm=limits.load_ohm))
         return 0
     if not (args.sim or args.port):
         return fail("give --port PATH or --sim (or --dry-run to only print the plan)")
     return _run(args, protocol, plan, limits)
+
+
+def _print_closed_loop_summary(loop: Any) -> None:
+    best, score = loop.search.observations.best()
+    if best is not None:
+        print(
+            f"closed loop: best {best[0]:.3f} Vpp × {best[1] * 1e3:.3f} ms "
+            f"(pair {best[2]}), score {score:.4g} over "
+            f"{len(loop.search.observations.points)} observed stimuli"
+        )
+    if loop.host_latency_s:
+        ms = np.array(loop.host_latency_s) * 1e3
+        print(
+            f"closed loop host latency: p50 {np.percentile(ms, 50):.2f} ms, "
+            f"max {ms.max():.2f} ms; {loop.missed_responses} responses missed"
+        )
 
 
 def _open_camera(spec: str | None, session_url: str, device: Any):
@@ -99,9 +134,8 @@ def _run(args, protocol, plan, limits) -> int:
         writer.attach_file(Path(args.protocol).name, Path(args.protocol))
         session.start_recording(writer)
         done = threading.Event()
-        bar = tqdm(
-            total=plan.n_trials, unit="stim", desc=protocol.name, file=sys.stdout
-        )
+        n_trials = plan.n_trials if plan else protocol.closed_loop.n_stimuli
+        bar = tqdm(total=n_trials, unit="stim", desc=protocol.name, file=sys.stdout)
 
         def on_status(st):
             bar.n = st.trial
@@ -115,11 +149,21 @@ def _run(args, protocol, plan, limits) -> int:
 
         session.events.run_state_changed.connect(on_status)
         time.sleep(LEAD_IN_S)  # a pre-stimulus baseline for the first trial
-        session.run_protocol(plan.trials, n_trials=plan.n_trials)
+        loop = None
+        if plan is None:
+            from rig.closed_loop.loop import ClosedLoop
+
+            loop = ClosedLoop(session, protocol.closed_loop, seed=protocol.seed)
+            loop.start()
+        else:
+            session.run_protocol(plan.trials, n_trials=plan.n_trials)
         while not done.wait(0.2):
             if session.device.error is not None:
                 break
         bar.close()
+        if loop is not None:
+            loop.finish()
+            _print_closed_loop_summary(loop)
         # Keep recording after the last stimulus: its APs (ms) and its twitch
         # (peak ~0.3 s, relaxing for seconds) belong to the run.
         time.sleep(TAIL_S)

@@ -65,5 +65,8 @@ class OnlineResponses:
                 result["amplitude_uv_mean"] = float(np.mean(amps)) if amps else 0.0
                 result["positions_m"] = self.positions_m.tolist()
                 result["peak_displacement_mm"] = None  # motion is analysed offline
+                # When the batch that completed the response window arrived: the
+                # start of the host's part of a closed loop.
+                result["window_received_s"] = host_time
                 self.results.append(result)
                 self.emit(result["trial"], result)

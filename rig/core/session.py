@@ -122,6 +122,8 @@ class Session:
         self._requested: dict[int, float] = {}  # commanded mVpp -> requested Vpp
         # listener(frame, host_time, frame_clock_index), on the camera thread
         self.frame_listeners: list = []
+        # listener(trial, onset_sample), on the runner thread after each stimulus
+        self.trial_listeners: list = []
         self.tracking: LiveTracking | None = None  # set up by start() with a camera
         self.recorder: Any = None
         self._recorder_lock = threading.Lock()
@@ -523,7 +525,20 @@ class Session:
                     self.events.error_occurred.emit(exc)
                     self.events.recording_changed.emit(None)
 
+    def record_event(self, kind: str, sample: int | None = None, **fields: Any) -> None:
+        """Add an event to the recording (if recording), at ``sample`` or now."""
+        with self._recorder_lock:
+            writer = self.recorder
+        if writer is None:
+            return
+        if sample is None:
+            ring = self.acquisition.ring if self.acquisition else None
+            sample = ring.end if ring is not None and ring.end is not None else 0
+        self._record_safely(writer, "append_event", int(sample), kind, **fields)
+
     def _on_trial(self, trial: Any, onset: int) -> None:
+        for listener in list(self.trial_listeners):
+            listener(trial, onset)
         with self._recorder_lock:
             writer = self.recorder
         if writer is not None:

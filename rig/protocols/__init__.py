@@ -1,7 +1,8 @@
 """Stimulation protocol files: parse, validate, expand (docs/protocols.md)."""
 
+from rig.protocols._closed_loop import ClosedLoopSpec, ObjectiveSpec
 from rig.protocols._errors import ProtocolError
-from rig.protocols._format import format_plan
+from rig.protocols._format import format_closed_loop, format_plan
 from rig.protocols._parse import (
     FORMAT_VERSION,
     Block,
@@ -14,10 +15,13 @@ from rig.protocols._plan import Plan, Trial
 __all__ = [
     "FORMAT_VERSION",
     "Block",
+    "ClosedLoopSpec",
+    "ObjectiveSpec",
     "Plan",
     "Protocol",
     "ProtocolError",
     "Trial",
+    "format_closed_loop",
     "format_plan",
     "load_protocol",
     "parse_protocol",

@@ -40,3 +40,32 @@ def format_plan(plan: Plan, *, load_ohm: float = 1000.0, max_rows: int = 40) -> 
         lines.append(f"{'…':>6} ({skipped} more trials)")
     lines += [row(t) for t in tail]
     return "\n".join(lines)
+
+
+def format_closed_loop(name: str, seed: int, spec, *, load_ohm: float = 1000.0) -> str:
+    """The dry-run printout of a closed-loop protocol: its bounds, not a sequence."""
+    from firmware_bridge.stimulus import StimPulse
+
+    minutes, seconds = divmod(spec.max_duration_s, 60)
+    strongest = StimPulse(spec.amplitude_vpp[1], spec.duration_s[1])
+    max_charge_uc = spec.n_stimuli * strongest.charge_per_phase_c(load_ohm) * 1e6
+    o = spec.objective
+    goal = f"{o.kind} {o.measure}" + (f" → {o.target:g}" if o.kind == "target" else "")
+    lines = [
+        f"protocol {name!r} (seed {seed}): closed loop, strategy {spec.strategy}",
+        f"  objective: {goal}" + (" per µC of charge" if o.per_charge else ""),
+        f"  space: amplitude {spec.amplitude_vpp[0]:g}–{spec.amplitude_vpp[1]:g} Vpp × "
+        f"duration {spec.duration_s[0] * 1e3:g}–{spec.duration_s[1] * 1e3:g} ms, "
+        f"pairs {list(spec.pairs)}",
+        f"  {spec.n_stimuli} stimuli, one every {spec.inter_stimulus_interval_s:g} s",
+        f"  total duration {int(minutes)} min {seconds:.1f} s",
+        f"  total charge at most {max_charge_uc:.1f} µC per phase summed "
+        f"(every stimulus at the strongest corner, into {load_ohm:g} Ω)",
+    ]
+    if spec.strategy == "bayesian":
+        rule = f"  acquisition: upper confidence bound, β = {spec.beta:g}"
+        if spec.safe_radius is not None:
+            rule += f"; safe set: within {spec.safe_radius:g} of tested points"
+        lines.append(rule)
+    lines.append("  the stimuli are chosen during the run from the responses")
+    return "\n".join(lines)

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from firmware_bridge.stimulus import Polarity
+from rig.protocols._closed_loop import ClosedLoopSpec, parse_closed_loop
 from rig.protocols._errors import ProtocolError, unknown_key
 
 FORMAT_VERSION = 1
-BLOCK_KINDS = ("sweep",)  # "closed_loop" arrives with the optimiser
+BLOCK_KINDS = ("sweep",)  # a closed loop is a top-level [closed_loop] table
 ORDERS = ("sequential", "random", "random_per_repeat")
 POLARITIES = {p.name.lower(): p for p in Polarity}
 # Sanity ranges of the file format itself; the rig's safety file narrows them.
@@ -26,7 +27,7 @@ RANGES = {
     "train_rate_hz": (0.01, 1000.0, "Hz"),
     "pair": (0, 31, ""),
 }
-TOP_KEYS = ["format_version", "protocol", "defaults", "block"]
+TOP_KEYS = ["format_version", "protocol", "defaults", "block", "closed_loop"]
 PROTOCOL_KEYS = ["name", "description", "seed"]
 SETTING_KEYS = [
     "pairs",
@@ -76,11 +77,19 @@ class Protocol:
     blocks: tuple[Block, ...]
     source: str
     text: str
+    closed_loop: ClosedLoopSpec | None = None  # a search instead of blocks
 
     def expand(self, seed: int | None = None):
         """The plan: every trial in order with its scheduled onset."""
         from rig.protocols._plan import expand
 
+        if self.closed_loop is not None:
+            raise ProtocolError(
+                self.source,
+                "closed_loop",
+                "a closed-loop protocol has no fixed plan: its stimuli are chosen "
+                "during the run",
+            )
         return expand(self, self.seed if seed is None else seed)
 
 
@@ -123,6 +132,17 @@ def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
     defaults = data.get("defaults", {})
     _keys(source, "defaults", defaults, SETTING_KEYS)
     blocks_raw = data.get("block")
+    if "closed_loop" in data:
+        if blocks_raw is not None:
+            raise ProtocolError(
+                source,
+                "closed_loop",
+                "a protocol has either [[block]] tables or a [closed_loop] table, "
+                "not both",
+            )
+        spec = parse_closed_loop(source, data["closed_loop"])
+        description = str(head.get("description", ""))
+        return Protocol(name, description, seed, (), source, text, spec)
     if not isinstance(blocks_raw, list) or not blocks_raw:
         raise ProtocolError(
             source, "block", "no [[block]] tables; a protocol needs one"

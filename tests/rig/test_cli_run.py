@@ -93,3 +93,47 @@ def test_missing_camera_is_a_clear_error(tmp_path):
     out = neurorig("run", str(proto), "--sim", "--camera", str(tmp_path / "nope.avi"))
     assert out.returncode == 2
     assert "video file" in out.stderr and "does not exist" in out.stderr
+
+
+CLOSED = """format_version = 1
+[protocol]
+name = "cl"
+seed = 4
+[closed_loop]
+strategy = "bayesian"
+n_stimuli = 4
+inter_stimulus_interval_s = 0.3
+[closed_loop.objective]
+measure = "amplitude_uv[1]"
+"""
+
+
+def test_closed_loop_protocol_runs_and_records_its_decisions(tmp_path):
+    proto = tmp_path / "cl.toml"
+    proto.write_text(CLOSED)
+    dry = neurorig("run", str(proto), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "closed loop, strategy bayesian" in dry.stdout
+    assert "maximise amplitude_uv[1]" in dry.stdout
+    out = neurorig("run", str(proto), "--sim", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "closed loop: best" in out.stdout
+    folder = Path(out.stdout.strip().splitlines()[-1].removeprefix("recording: "))
+    rec = rig.recording.open(folder)
+    assert len(rec.events_of("optimiser")) == 4
+    assert len(rec.events_of("stim_delivered")) == 4
+
+
+def test_closed_loop_errors_name_the_field_and_what_is_allowed(tmp_path):
+    proto = tmp_path / "bad.toml"
+    proto.write_text(CLOSED.replace("amplitude_uv[1]", "twitchiness"))
+    out = neurorig("run", str(proto), "--dry-run")
+    assert out.returncode == 2
+    assert "closed_loop.objective.measure" in out.stderr
+    assert "'twitchiness' is not one of: amplitude_uv_mean" in out.stderr
+    unsafe = CLOSED.replace("strategy", "amplitude_vpp = [2.0, 9.0]\nstrategy")
+    proto.write_text(unsafe)
+    out = neurorig("run", str(proto), "--sim")
+    assert out.returncode == 2
+    assert "amplitude_vpp = 9 exceeds the rig's safety limit" in out.stderr
+    assert "Nothing was sent to the board." in out.stderr

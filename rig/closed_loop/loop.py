@@ -1,0 +1,306 @@
+"""ClosedLoop: runs a search on the rig, one stimulus at a time.
+
+The protocol runner asks ``next_trial(n)`` before each stimulus (on its own
+thread). For every stimulus after the first, that call waits for the online
+analysis of the previous stimulus (``response_measured``), scores it with the
+objective, tells the search, and asks it for the next point; the runner then
+delivers that point at its scheduled time. Each decision is recorded with the
+recording (event ``optimiser``) and published (``optimiser_updated``) for the
+GUI, which can also hold each proposal for approval, override it, or stop.
+
+Latency of the host's part of the loop is measured per stimulus: from the
+arrival of the batch that completed the previous response window to the
+decision (``host_latency_s``), and the decision's compute time alone
+(``decision_s``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from firmware_bridge.stimulus import StimPulse
+from rig.closed_loop.measures import response_value
+from rig.closed_loop.search import BayesianSearch, GridSearch, RandomSearch
+from rig.closed_loop.space import Objective, ParameterSpace
+
+POSTERIOR_RECORDED = 21  # posterior grid recorded per decision (21 × 21)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedLoopTrial:
+    """One chosen stimulus, in the shape the protocol runner delivers."""
+
+    index: int
+    pulse: StimPulse
+    onset_s: float
+    reason: str
+    block: int = 0
+    block_name: str = "closed-loop"
+    repeat: int = 0
+
+
+def make_search(spec: Any, *, seed: int = 0):
+    """The search a ClosedLoopSpec names, over its parameter space."""
+    space = ParameterSpace(spec.amplitude_vpp, spec.duration_s, tuple(spec.pairs))
+    if spec.strategy == "grid":
+        return GridSearch(space, *spec.grid, seed=seed)
+    if spec.strategy == "random":
+        return RandomSearch(space, seed=seed)
+    return BayesianSearch(
+        space, beta=spec.beta, safe_radius=spec.safe_radius, seed=seed
+    )
+
+
+def check_space_is_safe(space: ParameterSpace, isi_s: float, safety: Any) -> None:
+    """Refuse a search space that reaches outside the rig's safety limits."""
+    if safety is None:
+        return
+    corners = [
+        StimPulse(amplitude_vpp=a, duration_s=d, pair=p)
+        for a in space.amplitude_vpp
+        for d in space.duration_s
+        for p in space.pairs
+    ]
+    for pulse in corners:  # the limits are monotonic: the corners bound the box
+        safety.check(pulse, where="closed_loop search space")
+    if isi_s < safety.min_inter_stimulus_interval_s:
+        raise ValueError(
+            f"closed_loop.inter_stimulus_interval_s = {isi_s:g} s is below the rig's "
+            f"minimum {safety.min_inter_stimulus_interval_s:g} s"
+        )
+
+
+class ClosedLoop:
+    """A search driven by the session's online responses."""
+
+    def __init__(
+        self,
+        session: Any,
+        spec: Any,
+        *,
+        seed: int = 0,
+        search: Any = None,
+        require_approval: bool = False,
+    ) -> None:
+        self.session = session
+        self.spec = spec
+        self.search = search or make_search(spec, seed=seed)
+        self.space = self.search.space
+        check_space_is_safe(self.space, spec.inter_stimulus_interval_s, session.safety)
+        o = spec.objective
+        self.objective = Objective(
+            measure=o.measure,
+            kind=o.kind,
+            target=o.target,
+            per_charge=o.per_charge,
+            load_ohm=session.safety.load_ohm if session.safety else 1000.0,
+        )
+        self.interval_s = spec.inter_stimulus_interval_s
+        # Wait for a response at most this long: most of the interval, so a lost
+        # response costs one observation, not the schedule.
+        self.response_timeout_s = max(0.05, 0.8 * self.interval_s)
+        self.require_approval = require_approval
+        self.host_latency_s: list[float] = []
+        self.decision_s: list[float] = []
+        self.missed_responses = 0
+        self.history: list[dict[str, Any]] = []  # one entry per decision
+        self._cond = threading.Condition()
+        self._results: dict[int, tuple[dict, float]] = {}  # onset sample -> result
+        self._onsets: dict[int, int] = {}  # trial index -> onset sample
+        self._points: dict[int, tuple[float, float, int]] = {}
+        self._approval: str | None = None  # "accept" | "override" | "stop"
+        self._override: tuple[float, float, int] | None = None
+        self._stopped = False
+
+    # ------------------------------------------------------------ running
+
+    def start(self) -> None:
+        """Start the run through the session's protocol runner."""
+        self.session.events.response_measured.connect(self._on_response)
+        self.session.trial_listeners.append(self._on_trial)
+        self.session.run_protocol(self.next_trial, n_trials=self.spec.n_stimuli)
+
+    def finish(self) -> None:
+        """Disconnect from the session (after the run ended)."""
+        self.session.events.response_measured.disconnect(self._on_response)
+        if self._on_trial in self.session.trial_listeners:
+            self.session.trial_listeners.remove(self._on_trial)
+
+    def run(self, timeout_s: float | None = None) -> Any:
+        """Start, wait for the run to end, disconnect; return the final status."""
+        self.start()
+        try:
+            return self.session.runner.wait(timeout_s)
+        finally:
+            self.finish()
+
+    # ------------------------------------------------------------ controls
+
+    def accept(self) -> None:
+        """Approve the pending proposal (with ``require_approval``)."""
+        self._answer("accept")
+
+    def override(self, amplitude_vpp: float, duration_s: float, pair: int = 0) -> None:
+        """Deliver this point next instead of the proposal (checked for safety)."""
+        point = (float(amplitude_vpp), float(duration_s), int(pair))
+        if not self.space.contains(*point):
+            raise ValueError(
+                f"override {point} is outside the search space "
+                f"{self.space.amplitude_vpp} Vpp × {self.space.duration_s} s"
+            )
+        if self.session.safety is not None:
+            self.session.safety.check(ParameterSpace.pulse(point), where="override")
+        with self._cond:
+            self._override = point
+        self._answer("override")
+
+    def stop(self) -> None:
+        """End the run after the current stimulus."""
+        with self._cond:
+            self._stopped = True
+        self._answer("stop")
+        self.session.runner.cancel()
+
+    def _answer(self, answer: str) -> None:
+        with self._cond:
+            self._approval = answer
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------ the loop
+
+    def next_trial(self, delivered: int) -> ClosedLoopTrial | None:
+        """Runner thread: observe the last response, choose the next stimulus."""
+        if delivered >= self.spec.n_stimuli or self._stopped:
+            return None
+        observed = None
+        t_ready = time.monotonic()
+        if delivered > 0:
+            observed, t_ready = self._observe(delivered - 1)
+        t0 = time.perf_counter()
+        with self._cond:
+            override, self._override = self._override, None
+        if override is not None:
+            point, reason = override, "user override"
+            self.search.last_decision = None
+        else:
+            point = self.search.propose()
+            reason = self.search.last_decision.reason
+        self.decision_s.append(time.perf_counter() - t0)
+        if delivered > 0:
+            self.host_latency_s.append(time.monotonic() - t_ready)
+        state = self._publish(delivered, point, reason, observed)
+        if self.require_approval:
+            point, reason = self._await_approval(point, reason, state)
+            if point is None:
+                return None
+        self._points[delivered] = point
+        return ClosedLoopTrial(
+            index=delivered,
+            pulse=ParameterSpace.pulse(point),
+            onset_s=delivered * self.interval_s,
+            reason=reason,
+        )
+
+    def _observe(self, index: int) -> tuple[dict | None, float]:
+        """Wait for trial ``index``'s response; score it; tell the search."""
+        deadline = time.monotonic() + self.response_timeout_s
+        with self._cond:
+            while True:
+                onset = self._onsets.get(index)
+                if onset is not None and onset in self._results:
+                    result, t_arrived = self._results.pop(onset)
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.missed_responses += 1
+                    return None, time.monotonic()
+                self._cond.wait(left)
+        point = self._points[index]
+        response = response_value(result, self.objective.measure)
+        score = self.objective.score(response, point)
+        self.search.observe(point, score)
+        return {"trial": index, "point": list(point), "response": response,
+                "score": score}, t_arrived  # fmt: skip
+
+    def _await_approval(self, point, reason, state):
+        with self._cond:
+            self._approval = None
+            while self._approval is None:
+                self._cond.wait(0.1)
+            answer, self._approval = self._approval, None
+            override, self._override = self._override, None
+        if answer == "stop":
+            return None, reason
+        if answer == "override" and override is not None:
+            return override, "user override"
+        return point, reason
+
+    def _publish(self, index, point, reason, observed) -> dict[str, Any]:
+        """Record the decision with the recording and tell the GUI."""
+        best, best_score = self.search.observations.best()
+        decision = self.search.last_decision
+        state: dict[str, Any] = {
+            "trial": index,
+            "strategy": self.search.name,
+            "point": list(point),
+            "reason": reason,
+            "acquisition": _finite(decision.acquisition) if decision else None,
+            "mean": _finite(decision.mean) if decision else None,
+            "std": _finite(decision.std) if decision else None,
+            "observed": observed,
+            "n_observations": len(self.search.observations.points),
+            "best_point": list(best) if best else None,
+            "best_score": _finite(best_score),
+            "objective": {
+                "measure": self.objective.measure,
+                "kind": self.objective.kind,
+                "target": self.objective.target,
+                "per_charge": self.objective.per_charge,
+            },
+        }
+        posterior = self._posterior()
+        if posterior is not None:
+            state["posterior"] = posterior
+        self.history.append(state)
+        self.session.record_event("optimiser", **state)
+        self.session.events.optimiser_updated.emit(state)
+        return state
+
+    def _posterior(self) -> dict[str, Any] | None:
+        """Posterior mean and std on a coarse grid (Bayesian search only)."""
+        if not isinstance(self.search, BayesianSearch):
+            return None
+        try:
+            amps, durs, mean, std = self.search.posterior()
+        except LookupError:
+            return None
+        step = max(1, (len(amps) - 1) // (POSTERIOR_RECORDED - 1))
+        return {
+            "amplitude_vpp": amps[::step].tolist(),
+            "duration_s": durs[::step].tolist(),
+            "mean": np.round(mean[::step, ::step], 6).tolist(),
+            "std": np.round(std[::step, ::step], 6).tolist(),
+        }
+
+    # ------------------------------------------------------------ listeners
+
+    def _on_trial(self, trial: Any, onset: int) -> None:
+        with self._cond:
+            self._onsets[int(trial.index)] = int(onset)
+            self._cond.notify_all()
+
+    def _on_response(self, trial: int, result: dict) -> None:
+        arrived = result.get("window_received_s", time.monotonic())
+        with self._cond:
+            self._results[int(result["stimulus_sample"])] = (result, arrived)
+            self._cond.notify_all()
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)

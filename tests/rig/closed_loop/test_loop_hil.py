@@ -1,0 +1,129 @@
+"""The closed loop on the simulated rig over its pseudo-terminal: it observes each
+response, chooses the next stimulus before it is due, records every decision, can
+be replayed offline, and obeys the rig's limits and the user's controls."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import numpy as np
+import pytest
+
+import rig.recording
+from firmware_bridge.device import Device
+from rig.closed_loop import BayesianSearch, ParameterSpace, replay
+from rig.closed_loop.loop import ClosedLoop
+from rig.core.session import Session
+from rig.protocols import ClosedLoopSpec, ObjectiveSpec
+from rig.recording import RecordingWriter
+from rig.safety import SafetyError, SafetyLimits
+
+SPEC = ClosedLoopSpec(
+    strategy="bayesian",
+    n_stimuli=8,
+    inter_stimulus_interval_s=0.25,
+    objective=ObjectiveSpec(measure="amplitude_uv_mean"),
+)
+
+
+@pytest.fixture
+def session():
+    s = Session(Device.open("sim://?seed=21"), safety=SafetyLimits())
+    s.start()
+    yield s
+    s.close()
+
+
+def record(session, folder):
+    writer = RecordingWriter.create(
+        folder, n_channels=4, sample_rate_hz=session.sample_rate_hz, metadata={}
+    )
+    session.start_recording(writer)
+
+
+def test_every_response_is_observed_and_every_decision_recorded(session, tmp_path):
+    record(session, tmp_path / "run")
+    loop = ClosedLoop(session, SPEC, seed=3)
+    final = loop.run(timeout_s=30)
+    session.stop_recording()
+    assert final.finish_reason.value == "completed" and final.trial == 8
+    # Each stimulus's response reached the search before the next was chosen.
+    assert loop.missed_responses == 0
+    assert len(loop.search.observations.points) == 7
+    assert len(loop.host_latency_s) == 7
+    assert max(loop.host_latency_s) < 0.2  # decided long before the next pulse
+    rec = rig.recording.open(tmp_path / "run")
+    decisions = rec.events_of("optimiser")
+    delivered = rec.events_of("stim_delivered")
+    assert len(decisions) == len(delivered) == 8
+    for decision, stim in zip(decisions, delivered):
+        amplitude, duration, pair = decision["point"]
+        assert stim["requested_vpp"] == pytest.approx(amplitude, abs=1e-3)
+        assert stim["duration_s"] == pytest.approx(duration, abs=1e-6)
+        assert ParameterSpace().contains(amplitude, duration, pair)
+    assert [d["n_observations"] for d in decisions] == list(range(8))
+    assert decisions[1]["observed"]["trial"] == 0
+    # The posterior over the space is recorded once the GP has data.
+    last = decisions[-1]["posterior"]
+    assert np.asarray(last["mean"]).shape == (21, 21)
+    assert np.all(np.asarray(last["std"]) >= 0)
+
+
+def test_a_recorded_session_replays_to_the_same_decisions(session, tmp_path):
+    record(session, tmp_path / "run")
+    ClosedLoop(session, SPEC, seed=3).run(timeout_s=30)
+    session.stop_recording()
+    decisions = rig.recording.open(tmp_path / "run").events_of("optimiser")
+    observed = [d["observed"] for d in decisions[1:]]
+    points = [tuple(o["point"]) for o in observed]
+    scores = [o["score"] for o in observed]
+    replayed = replay(BayesianSearch(ParameterSpace(), seed=3), points, scores)
+    for recorded, again in zip(decisions, replayed):
+        assert tuple(recorded["point"]) == pytest.approx(again.point)
+        assert recorded["reason"] == again.reason
+
+
+def test_approval_override_and_stop_are_obeyed(session):
+    spec = dataclasses.replace(SPEC, n_stimuli=5, inter_stimulus_interval_s=0.2)
+    loop = ClosedLoop(session, spec, seed=1, require_approval=True)
+    proposals = []
+    session.events.optimiser_updated.connect(proposals.append)
+    delivered = []
+    session.events.stim_delivered.connect(lambda sample, f: delivered.append(f))
+
+    def user():
+        answers = iter(["accept", "override", "stop"])
+        seen = 0
+        while True:
+            while len(proposals) <= seen:
+                threading.Event().wait(0.01)
+            seen += 1
+            answer = next(answers)
+            if answer == "accept":
+                loop.accept()
+            elif answer == "override":
+                loop.override(3.0, 2e-3)
+            else:
+                loop.stop()
+                return
+
+    helper = threading.Thread(target=user)
+    helper.start()
+    final = loop.run(timeout_s=30)
+    helper.join(5)
+    assert final.trial == 2
+    assert delivered[0]["requested_vpp"] == pytest.approx(proposals[0]["point"][0])
+    assert delivered[1]["requested_vpp"] == 3.0
+    assert delivered[1]["duration_s"] == 0.002
+    with pytest.raises(ValueError, match="outside the search space"):
+        loop.override(9.0, 2e-3)
+
+
+def test_a_search_space_beyond_the_safety_limits_is_refused(session):
+    unsafe = dataclasses.replace(SPEC, amplitude_vpp=(2.0, 8.0))
+    with pytest.raises(SafetyError, match=r"amplitude_vpp = 8 exceeds"):
+        ClosedLoop(session, unsafe)
+    too_fast = dataclasses.replace(SPEC, inter_stimulus_interval_s=0.05)
+    with pytest.raises(ValueError, match="below the rig's minimum 0.2 s"):
+        ClosedLoop(session, too_fast)

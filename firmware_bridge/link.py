@@ -15,6 +15,8 @@ Threads and ownership:
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 
 import serial
@@ -39,11 +41,12 @@ _REPLIES = (Ack, Nak, HelloReply, Status)
 
 
 class _Pending:
-    __slots__ = ("done", "reply")
+    __slots__ = ("done", "replied_s", "reply")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.reply: Message | DeviceError | None = None
+        self.replied_s = 0.0  # monotonic time the reply was read off the port
 
 
 class SerialLink:
@@ -54,6 +57,7 @@ class SerialLink:
         self.port = port
         self.decoder = StreamDecoder(n_channels)
         self._write_lock = threading.Lock()
+        self.request_log: deque[tuple[str, float, float]] = deque(maxlen=1000)
         self._pending_lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
         self._seq = 0
@@ -132,6 +136,7 @@ class SerialLink:
                 with self._pending_lock:
                     self._pending.pop(seq, None)
                 raise
+            written_s = time.monotonic()
         if not pending.done.wait(timeout_s):
             with self._pending_lock:
                 self._pending.pop(seq, None)
@@ -144,6 +149,9 @@ class SerialLink:
         if isinstance(pending.reply, DeviceError):
             raise pending.reply
         assert pending.reply is not None
+        # For latency measurements: when the frame was handed to the port, and
+        # when its reply was resolved (monotonic seconds).
+        self.request_log.append((type(message).__name__, written_s, pending.replied_s))
         return pending.reply
 
     # ----------------------------------------------------------------- internal
@@ -186,6 +194,7 @@ class SerialLink:
             pending = self._pending.pop(seq, None)
         if pending is not None:
             pending.reply = reply
+            pending.replied_s = time.monotonic()
             pending.done.set()
 
     def _fail(self, error: DeviceError) -> None:

@@ -12,7 +12,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("selftest", help="latency self-test")
     parser.add_argument("test", choices=("latency",))
     add_board_arguments(parser)
-    parser.add_argument("--n", type=int, default=200, help="loop iterations")
+    parser.add_argument("--n", type=int, default=100, help="loop iterations")
+    parser.add_argument(
+        "--electrode-positions-mm",
+        help="recording-pair centres along the body, A,B,C,D "
+        "(default: the standard raceway's)",
+    )
     parser.set_defaults(func=main)
 
 

@@ -29,7 +29,7 @@ from rig.closed_loop.measures import response_value
 from rig.closed_loop.search import BayesianSearch, GridSearch, RandomSearch
 from rig.closed_loop.space import Objective, ParameterSpace
 
-POSTERIOR_RECORDED = 21  # posterior grid recorded per decision (21 × 21)
+POSTERIOR_RECORDED = 16  # posterior grid recorded per decision (16 × 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +150,11 @@ class ClosedLoop:
         """Deliver this point next instead of the proposal (checked for safety)."""
         point = (float(amplitude_vpp), float(duration_s), int(pair))
         if not self.space.contains(*point):
+            (a0, a1), (d0, d1) = self.space.amplitude_vpp, self.space.duration_s
             raise ValueError(
-                f"override {point} is outside the search space "
-                f"{self.space.amplitude_vpp} Vpp × {self.space.duration_s} s"
+                f"override {point[0]:g} Vpp × {point[1] * 1e3:g} ms (pair {point[2]}) "
+                f"is outside the search space {a0:g}–{a1:g} Vpp × "
+                f"{d0 * 1e3:g}–{d1 * 1e3:g} ms, pairs {list(self.space.pairs)}"
             )
         if self.session.safety is not None:
             self.session.safety.check(ParameterSpace.pulse(point), where="override")
@@ -209,6 +211,9 @@ class ClosedLoop:
 
     def _observe(self, index: int) -> tuple[dict | None, float]:
         """Wait for trial ``index``'s response; score it; tell the search."""
+        prepare = getattr(self.search, "prepare", None)
+        if prepare is not None:
+            prepare()  # the slow part of a decision, while the response comes in
         deadline = time.monotonic() + self.response_timeout_s
         with self._cond:
             while True:

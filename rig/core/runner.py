@@ -258,7 +258,9 @@ class ProtocolRunner:
             delivered += 1
             self._on_trial(trial, onset)
             self._set(trial=delivered)
-        self._finish(FinishReason.COMPLETED)
+        with self._lock:  # a chooser that ended because of a cancel request
+            cancelled = self._cancel
+        self._finish(FinishReason.CANCELLED if cancelled else FinishReason.COMPLETED)
 
     def _boundary(self) -> bool:
         """Act on pause/cancel requests; False when the run must end."""

@@ -7,6 +7,7 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 from rig.gui._bridge import QtBridge
 from rig.gui._worker import run_in_background
 from rig.gui.camera_view import CameraWidget
+from rig.gui.closed_loop_panel import ClosedLoopPanel
 from rig.gui.connection import ConnectionPanel
 from rig.gui.param_map import ParameterMapWidget
 from rig.gui.protocol_panel import ProtocolPanel
@@ -90,12 +91,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.camera = CameraWidget(session, window_s=self.traces.window_s)
         self.param_map = ParameterMapWidget(session, self.bridge)
         self.stimulation = StimulationPanel(session, self.bridge)
-        self.protocol = ProtocolPanel(session, self.bridge, self.settings)
+        self.closed_loop = ClosedLoopPanel(session, self.bridge)
+        self.protocol = ProtocolPanel(
+            session, self.bridge, self.settings, closed_loop_panel=self.closed_loop
+        )
         self.recording = RecordingPanel(session, self.bridge, self.settings)
         tabs = QtWidgets.QTabWidget()
         tabs.addTab(self.traces, "Live traces")
         tabs.addTab(self.sweeps, "Stimulus-locked")
         tabs.addTab(self.param_map, "Parameter map")
+        tabs.addTab(self.closed_loop, "Closed loop")
         self.setCentralWidget(tabs)
         self.docks = [
             self._dock("Stimulation", self.stimulation, QtCore.Qt.LeftDockWidgetArea),

@@ -10,11 +10,16 @@ from pyqtgraph.Qt import QtWidgets
 class ProtocolPanel(QtWidgets.QGroupBox):
     """Loads a protocol through rig.protocols and runs it through the session."""
 
-    def __init__(self, session, bridge, settings=None, *, parent=None) -> None:
+    def __init__(
+        self, session, bridge, settings=None, *, closed_loop_panel=None, parent=None
+    ) -> None:
         super().__init__("Protocol", parent)
         self.session = session
         self.settings = settings
         self.plan = None
+        self.protocol = None
+        self.closed_loop_panel = closed_loop_panel  # shows and controls a search
+        self.loop = None  # the running ClosedLoop
         self._started = None
         layout = QtWidgets.QVBoxLayout(self)
         row = QtWidgets.QHBoxLayout()
@@ -60,43 +65,87 @@ class ProtocolPanel(QtWidgets.QGroupBox):
 
         try:
             protocol = load_protocol(path)
-            plan = protocol.expand()
-            if self.session.safety is not None:
-                from rig.safety import check_plan
+            if protocol.closed_loop is not None:
+                from rig.closed_loop.loop import check_space_is_safe, make_search
 
-                check_plan(plan, self.session.safety)
+                spec = protocol.closed_loop
+                check_space_is_safe(
+                    make_search(spec).space,
+                    spec.inter_stimulus_interval_s,
+                    self.session.safety,
+                )
+                plan = None
+            else:
+                plan = protocol.expand()
+                if self.session.safety is not None:
+                    from rig.safety import check_plan
+
+                    check_plan(plan, self.session.safety)
         except (ProtocolError, ValueError, OSError) as exc:
             self.plan = None
+            self.protocol = None
             self.summary.setText(f"<span style='color:#e66'>{exc}</span>")
             self._update_buttons(self.session.runner.status)
             return False
         self.plan = plan
+        self.protocol = protocol
         self.file_label.setText(path)
         if self.settings is not None:
             import os
 
             self.settings.setValue("protocol_folder", os.path.dirname(path))
-        self.summary.setText(
-            f"{protocol.name}: {plan.n_trials} stimuli, "
-            f"{plan.total_duration_s / 60:.1f} min"
-        )
-        self.progress.setMaximum(plan.n_trials)
+        if plan is None:
+            spec = protocol.closed_loop
+            self.summary.setText(
+                f"{protocol.name}: closed loop ({spec.strategy}), up to "
+                f"{spec.n_stimuli} stimuli, {spec.max_duration_s / 60:.1f} min"
+            )
+            n_trials = spec.n_stimuli
+        else:
+            self.summary.setText(
+                f"{protocol.name}: {plan.n_trials} stimuli, "
+                f"{plan.total_duration_s / 60:.1f} min"
+            )
+            n_trials = plan.n_trials
+        self.progress.setMaximum(n_trials)
         self.progress.setValue(0)
         self._update_buttons(self.session.runner.status)
         return True
 
     def run(self) -> None:
-        """Start the loaded plan."""
-        if self.plan is None:
+        """Start the loaded plan (or closed loop)."""
+        if self.protocol is None:
             return
         self._started = time.monotonic()
         try:
-            self.session.run_protocol(self.plan.trials, n_trials=self.plan.n_trials)
+            if self.plan is None:
+                self._run_closed_loop()
+            else:
+                self.session.run_protocol(self.plan.trials, n_trials=self.plan.n_trials)
         except (RuntimeError, ValueError) as exc:
             self.summary.setText(f"<span style='color:#e66'>{exc}</span>")
 
+    def _run_closed_loop(self) -> None:
+        from rig.closed_loop.loop import ClosedLoop
+
+        panel = self.closed_loop_panel
+        self.loop = ClosedLoop(
+            self.session,
+            self.protocol.closed_loop,
+            seed=self.protocol.seed,
+            require_approval=bool(panel and panel.approval.isChecked()),
+        )
+        if panel is not None:
+            panel.attach(self.loop)
+        self.loop.start()
+
     def _on_status(self, status) -> None:
         self.progress.setValue(status.trial)
+        if status.finish_reason is not None and self.loop is not None:
+            self.loop.finish()
+            self.loop = None
+            if self.closed_loop_panel is not None:
+                self.closed_loop_panel.detach()
         if status.finish_reason is not None:
             reason = status.finish_reason.value.replace("_", " ")
             detail = f": {status.message}" if status.message else ""
@@ -113,6 +162,6 @@ class ProtocolPanel(QtWidgets.QGroupBox):
 
     def _update_buttons(self, status) -> None:
         running = status.phase.value in ("running", "paused")
-        self.run_button.setEnabled(self.plan is not None and not running)
+        self.run_button.setEnabled(self.protocol is not None and not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)

@@ -66,7 +66,7 @@ def test_every_response_is_observed_and_every_decision_recorded(session, tmp_pat
     assert decisions[1]["observed"]["trial"] == 0
     # The posterior over the space is recorded once the GP has data.
     last = decisions[-1]["posterior"]
-    assert np.asarray(last["mean"]).shape == (21, 21)
+    assert np.asarray(last["mean"]).shape == (16, 16)
     assert np.all(np.asarray(last["std"]) >= 0)
 
 

@@ -193,3 +193,58 @@ def test_an_error_in_a_view_is_shown_in_the_window_not_lost(qtbot, window):
         "internal error (ValueError): bad frame shape (1, 2)"
     )
     assert window.session.acquisition.counters.samples_received > 0
+
+
+CLOSED_LOOP = """format_version = 1
+[protocol]
+name = "gui-closed-loop"
+seed = 5
+[closed_loop]
+n_stimuli = 6
+inter_stimulus_interval_s = 0.25
+"""
+
+
+def test_closed_loop_panel_shows_proposals_and_obeys_accept_override_stop(
+    qtbot, window, tmp_path
+):
+    protocol_file = tmp_path / "cl.toml"
+    protocol_file.write_text(CLOSED_LOOP)
+    panel = window.closed_loop
+    panel.approval.setChecked(True)
+    assert window.protocol.load(str(protocol_file))
+    assert "closed loop (bayesian), up to 6 stimuli" in window.protocol.summary.text()
+    qtbot.mouseClick(window.protocol.run_button, LEFT)
+
+    def proposal(k):
+        qtbot.waitUntil(
+            lambda: panel.reason.text().startswith(f"trial {k}:"), timeout=10_000
+        )
+        assert "waiting for approval" in panel.reason.text()
+
+    proposal(0)
+    qtbot.mouseClick(panel.accept_button, LEFT)
+    proposal(1)
+    qtbot.mouseClick(panel.accept_button, LEFT)
+    proposal(2)
+    panel.override_amplitude.setValue(9.0)  # beyond the rig's limits: refused
+    qtbot.mouseClick(panel.override_button, LEFT)
+    assert panel.message.text() == (
+        "override 9 Vpp × 2 ms (pair 0) is outside the search space "
+        "2–6 Vpp × 2–6.7 ms, pairs [0]"
+    )
+    panel.override_amplitude.setValue(3.0)
+    panel.override_duration_ms.setValue(2.0)
+    qtbot.mouseClick(panel.override_button, LEFT)
+    proposal(3)
+    assert panel.image.image is not None  # the posterior map is drawn
+    assert len(panel.observed.data) == 3
+    qtbot.mouseClick(panel.stop_button, LEFT)
+    qtbot.waitUntil(
+        lambda: window.protocol.remaining.text().startswith("cancelled after 3"),
+        timeout=10_000,
+    )
+    requested = [s["requested_vpp"] for s in window.session.stimuli]
+    assert len(requested) == 3 and requested[2] == 3.0
+    assert window.session.stimuli[2]["duration_s"] == 0.002
+    assert not panel.stop_button.isEnabled()

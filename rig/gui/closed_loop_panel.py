@@ -1,0 +1,149 @@
+"""Closed-loop panel: the optimiser's posterior over amplitude × duration, its next
+proposal, and accept / override / stop.
+
+Fed by the session's ``optimiser_updated`` event (one per decision). A run is
+started from the protocol panel with a ``[closed_loop]`` protocol; with
+"approve each proposal" ticked, the loop holds every proposal until Accept or
+Override is pressed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtWidgets
+
+
+class ClosedLoopPanel(QtWidgets.QWidget):
+    """Posterior mean or uncertainty map with observations and the proposal."""
+
+    def __init__(self, session, bridge, *, parent=None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.loop = None  # the running rig.closed_loop.ClosedLoop, if any
+        self.state: dict | None = None
+        layout = QtWidgets.QVBoxLayout(self)
+        row = QtWidgets.QHBoxLayout()
+        self.show_std = QtWidgets.QComboBox()
+        self.show_std.addItems(["posterior mean", "uncertainty (std)"])
+        self.approval = QtWidgets.QCheckBox("approve each proposal")
+        row.addWidget(self.show_std)
+        row.addWidget(self.approval)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.plot = pg.PlotWidget()
+        self.plot.setLabel("bottom", "amplitude", units="V")
+        self.plot.setLabel("left", "duration", units="s")
+        self.image = pg.ImageItem()
+        self.plot.addItem(self.image)
+        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"))
+        self.bar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
+        self.observed = pg.ScatterPlotItem(size=7, brush="w", pen="k")
+        self.proposal = pg.ScatterPlotItem(size=16, symbol="star", brush="r")
+        self.plot.addItem(self.observed)
+        self.plot.addItem(self.proposal)
+        layout.addWidget(self.plot, 1)
+        self.reason = QtWidgets.QLabel("no closed-loop run")
+        self.reason.setWordWrap(True)
+        layout.addWidget(self.reason)
+        controls = QtWidgets.QHBoxLayout()
+        self.accept_button = QtWidgets.QPushButton("Accept")
+        self.override_amplitude = QtWidgets.QDoubleSpinBox(
+            decimals=2, minimum=0.0, maximum=20.0, value=3.0, suffix=" Vpp"
+        )
+        self.override_duration_ms = QtWidgets.QDoubleSpinBox(
+            decimals=2, minimum=0.05, maximum=50.0, value=2.0, suffix=" ms"
+        )
+        self.override_button = QtWidgets.QPushButton("Override")
+        self.stop_button = QtWidgets.QPushButton("Stop")
+        for w in (
+            self.accept_button,
+            self.override_amplitude,
+            self.override_duration_ms,
+            self.override_button,
+            self.stop_button,
+        ):
+            controls.addWidget(w)
+        layout.addLayout(controls)
+        self.message = QtWidgets.QLabel("")
+        self.message.setStyleSheet("color: #e66;")
+        layout.addWidget(self.message)
+        self.accept_button.clicked.connect(self.accept)
+        self.override_button.clicked.connect(self.override)
+        self.stop_button.clicked.connect(self.stop)
+        self.show_std.currentIndexChanged.connect(lambda _: self.redraw())
+        bridge.optimiser_updated.connect(self.on_decision)
+        self._enable(False)
+
+    def attach(self, loop) -> None:
+        """Follow (and control) a ClosedLoop that is about to start."""
+        self.loop = loop
+        self.state = None
+        self.message.setText("")
+        self._enable(True)
+
+    def detach(self) -> None:
+        """The run ended."""
+        self.loop = None
+        self._enable(False)
+
+    def _enable(self, running: bool) -> None:
+        for w in (self.accept_button, self.override_button, self.stop_button):
+            w.setEnabled(running)
+
+    def accept(self) -> None:
+        if self.loop is not None:
+            self.loop.accept()
+
+    def override(self) -> None:
+        if self.loop is None:
+            return
+        try:
+            self.loop.override(
+                self.override_amplitude.value(),
+                self.override_duration_ms.value() / 1000.0,
+            )
+        except ValueError as exc:  # outside the space or the safety limits
+            self.message.setText(str(exc))
+            return
+        self.message.setText("")
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+
+    def on_decision(self, state: dict) -> None:
+        """A decision was made: show it (GUI thread, via the bridge)."""
+        self.state = state
+        self.redraw()
+
+    def redraw(self) -> None:
+        state = self.state
+        if state is None:
+            return
+        posterior = state.get("posterior")
+        if posterior is not None:
+            amps = np.asarray(posterior["amplitude_vpp"])
+            durs = np.asarray(posterior["duration_s"])
+            key = "std" if self.show_std.currentIndex() == 1 else "mean"
+            grid = np.asarray(posterior[key], dtype=float)
+            self.image.setImage(grid, autoLevels=False)
+            self.image.setRect(amps[0], durs[0], amps[-1] - amps[0], durs[-1] - durs[0])
+            lo, hi = float(grid.min()), float(grid.max())
+            self.bar.setLevels((lo, max(hi, lo + 1e-12)))
+        if self.loop is not None:
+            pts = self.loop.search.observations.points
+            if pts:
+                self.observed.setData([p[0] for p in pts], [p[1] for p in pts])
+        amplitude, duration, pair = state["point"]
+        self.proposal.setData([amplitude], [duration])
+        wait = " (waiting for approval)" if self.approval.isChecked() else ""
+        best = state.get("best_point")
+        best_text = (
+            f"; best so far {best[0]:.2f} Vpp × {best[1] * 1e3:.2f} ms" if best else ""
+        )
+        self.reason.setText(
+            f"trial {state['trial']}: next {amplitude:.2f} Vpp × "
+            f"{duration * 1e3:.2f} ms, pair {pair} — {state['reason']}{wait}"
+            f"{best_text}"
+        )

@@ -1,0 +1,239 @@
+"""``neurorig selftest latency``: how long the closed loop takes on this host.
+
+The loop measured is the one a closed-loop protocol runs: stimulate; the
+board streams the response; the host's online analysis measures it; the
+optimiser (Gaussian-process UCB) chooses the next stimulus; the host writes
+the command. Each iteration waits for the response window to end on the
+board's clock (onset + ``window_s``, at least the rig's minimum
+inter-stimulus interval), then:
+
+- **host part**: from the moment the batch holding the last sample of that
+  window arrived at the host (reader thread) to the moment the next
+  STIMULATE frame was handed to the serial port. It includes the relay to
+  the consumers, the online analysis, the optimiser's decision, the safety
+  checks and the encoding;
+- **round trip through the board**: from that write to the board's
+  acknowledgement (carrying the onset sample) arriving back at the host;
+- **decision**: the optimiser's compute time alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rig.cli._common import fail
+
+
+@dataclass
+class LatencyReport:
+    """Per-iteration latencies in seconds."""
+
+    host_s: list[float] = field(default_factory=list)
+    round_trip_s: list[float] = field(default_factory=list)
+    decision_s: list[float] = field(default_factory=list)
+    missed_responses: int = 0
+
+    @staticmethod
+    def percentiles_ms(values: list[float]) -> dict[str, float]:
+        """p50/p95/p99/max in milliseconds."""
+        ms = np.asarray(values, dtype=float) * 1e3
+        if ms.size == 0:
+            return {k: float("nan") for k in ("p50", "p95", "p99", "max")}
+        return {
+            "p50": float(np.percentile(ms, 50)),
+            "p95": float(np.percentile(ms, 95)),
+            "p99": float(np.percentile(ms, 99)),
+            "max": float(ms.max()),
+        }
+
+    def format(self) -> str:
+        """A table for people."""
+        rows = [
+            ("host part (window received → next command written)", self.host_s),
+            ("round trip through the board (write → ack)", self.round_trip_s),
+            ("optimiser decision", self.decision_s),
+        ]
+        lines = [f"{'':52} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}  (ms)"]
+        for label, values in rows:
+            p = self.percentiles_ms(values)
+            lines.append(
+                f"{label:52} {p['p50']:8.2f} {p['p95']:8.2f} {p['p99']:8.2f} "
+                f"{p['max']:8.2f}"
+            )
+        lines.append(
+            f"{len(self.host_s)} iterations, {self.missed_responses} responses "
+            "not measured in time"
+        )
+        return "\n".join(lines)
+
+
+class _WindowWatch:
+    """Acquisition consumer: host arrival time of the batch reaching a sample."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._target: int | None = None
+        self._arrived: float | None = None
+
+    def expect(self, sample: int) -> None:
+        with self._cond:
+            self._target, self._arrived = sample, None
+
+    def consume(self, decoded: Any, host_time: float) -> None:
+        end = max((int(first) + int(n) for first, _, n in decoded.blocks), default=0)
+        with self._cond:
+            if self._target is not None and self._arrived is None:
+                if end >= self._target:
+                    self._arrived = host_time
+                    self._cond.notify_all()
+
+    def wait(self, timeout_s: float) -> float | None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._arrived is not None, timeout_s)
+            return self._arrived
+
+
+def measure_loop_latency(
+    session: Any, *, n: int = 200, window_s: float = 0.25, seed: int = 0
+) -> LatencyReport:
+    """Run ``n`` closed-loop iterations on a started, armed-able session."""
+    from rig.closed_loop import BayesianSearch, Objective, ParameterSpace
+    from rig.closed_loop.measures import response_value
+
+    safety = session.safety
+    if safety is not None:
+        window_s = max(window_s, safety.min_inter_stimulus_interval_s * 1.1)
+    search = BayesianSearch(ParameterSpace(), seed=seed)
+    objective = Objective(measure="amplitude_uv_mean")
+    results: dict[int, dict] = {}
+    got = threading.Condition()
+
+    def on_response(trial: int, result: dict) -> None:
+        with got:
+            results[int(result["stimulus_sample"])] = result
+            got.notify_all()
+
+    watch = _WindowWatch()
+    session.acquisition.add_consumer(watch.consume)
+    session.events.response_measured.connect(on_response)
+    link = session.device.link
+    report = LatencyReport()
+    window = round(window_s * session.sample_rate_hz)
+    try:
+        session.arm()
+        t0 = time.perf_counter()
+        point = search.propose()
+        report.decision_s.append(time.perf_counter() - t0)
+        arrived: float | None = None
+        for _ in range(n):
+            onset = session.stimulate(ParameterSpace.pulse(point))
+            written, replied = _last_request(link, "Stimulate")
+            if arrived is not None:
+                report.host_s.append(written - arrived)
+            report.round_trip_s.append(replied - written)
+            watch.expect(onset + window)
+            search.prepare()  # as a closed loop does while the response comes in
+            arrived = watch.wait(window_s + 2.0)
+            if arrived is None:
+                raise TimeoutError("the stream stopped during the self-test")
+            with got:
+                if not got.wait_for(lambda onset=onset: onset in results, 0.5):
+                    report.missed_responses += 1
+                result = results.pop(onset, None)
+            if result is not None:
+                score = objective.score(
+                    response_value(result, objective.measure), point
+                )
+                search.observe(point, score)
+            t0 = time.perf_counter()
+            point = search.propose()
+            report.decision_s.append(time.perf_counter() - t0)
+    finally:
+        session.events.response_measured.disconnect(on_response)
+        session.disarm()
+    return report
+
+
+def _last_request(link: Any, name: str) -> tuple[float, float]:
+    """(written, replied) monotonic times of the newest request of that type."""
+    for kind, written, replied in reversed(link.request_log):
+        if kind == name:
+            return written, replied
+    raise LookupError(f"no {name} request in the link's log")
+
+
+@contextlib.contextmanager
+def external_simulator(seed: int = 1):
+    """The simulated rig in its own process (``neurorig sim``); yields its port.
+
+    In a separate process the simulator does not compete with the host for
+    Python's GIL, as a real board does not: the host's figures are its own.
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rig.cli", "sim", "--seed", str(seed)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = child.stdout.readline().strip()
+        if not port.startswith("/"):
+            raise RuntimeError(f"the simulator did not start: {port!r}")
+        yield port
+    finally:
+        child.terminate()
+        child.wait(10)
+
+
+def open_loop_session(port: str, positions_m=None) -> Any:
+    """A started Session on ``port`` with the online analysis on."""
+    from firmware_bridge.device import Device
+    from firmware_bridge.sim.worm import RacewayGeometry
+    from rig.core.session import Session
+    from rig.safety import default_safety_limits
+
+    if positions_m is None:  # the standard raceway (the simulator's default too)
+        positions_m = RacewayGeometry().pair_centres_m()
+    session = Session(
+        Device.open(port), safety=default_safety_limits(), positions_m=positions_m
+    )
+    session.start()
+    time.sleep(0.3)
+    return session
+
+
+def run_latency_selftest(args: argparse.Namespace) -> int:
+    """CLI body: open the board (or the simulated rig), measure, print."""
+    from firmware_bridge.errors import DeviceError
+
+    positions = None
+    if args.electrode_positions_mm:
+        positions = np.array([float(v) for v in args.electrode_positions_mm.split(",")])
+        positions = positions / 1000.0
+    with contextlib.ExitStack() as stack:
+        port = (
+            stack.enter_context(external_simulator(args.seed))
+            if args.sim
+            else args.port
+        )
+        try:
+            session = open_loop_session(port, positions)
+        except (DeviceError, OSError, ValueError) as exc:
+            return fail(f"cannot connect to the board: {exc}")
+        stack.callback(session.close)
+        where = f"the simulated rig (seed {args.seed}) on {port}" if args.sim else port
+        print(f"closed-loop latency self-test: {args.n} stimuli on {where}")
+        try:
+            report = measure_loop_latency(session, n=args.n)
+        except (DeviceError, TimeoutError) as exc:
+            return fail(f"self-test stopped: {exc}")
+    print(report.format())
+    return 0

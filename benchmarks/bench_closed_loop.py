@@ -137,7 +137,7 @@ def recommend(search):
         from rig.closed_loop._gp import posterior
 
         search._posterior_now()  # make sure the hyper-parameters are current
-        mean, _ = posterior(x, y, x, search._params)
+        mean, _ = posterior(x, y, x, search.kernel_params)
         return obs.points[int(np.argmax(mean))]
     return obs.points[int(np.argmax(obs.scores))]
 

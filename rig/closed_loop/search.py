@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-from rig.closed_loop._gp import KernelParams
+from rig.closed_loop._gp import KernelParams, PreparedPosterior
 from rig.closed_loop._gp import posterior as gp_posterior
 from rig.closed_loop.space import ParameterSpace
 
@@ -181,8 +181,10 @@ class BayesianSearch(_Search):
         self._unit = np.column_stack([uu.ravel(), vv.ravel()])
         self.resolution = resolution
         self._posterior: tuple[np.ndarray, np.ndarray] | None = None
-        self._params: KernelParams | None = None
-        self._params_n = 0  # how many observations the hyper-parameters saw
+        # Hyper-parameters and the kernel algebra of the first _prepared_n
+        # observations (see prepare).
+        self._prepared: PreparedPosterior | None = None
+        self._prepared_n = 0
 
     # Initial design: corners of a small Latin square, gentlest first; with a
     # safe radius, only the gentlest point (the safe seed) until the set grows.
@@ -221,28 +223,38 @@ class BayesianSearch(_Search):
         return x, np.array(self.observations.scores[:n])
 
     def prepare(self) -> None:
-        """Fit the kernel's hyper-parameters to the observations so far.
+        """Fit the kernel's hyper-parameters to the observations so far, and the
+        kernel algebra over the candidates that only depends on them.
 
         The slow step (~50 ms). A closed loop calls it while the next response
-        is on its way; the decision after that response then reuses these
-        hyper-parameters (one observation old) and takes about a millisecond.
+        is on its way; the decision after that response adds the one new
+        observation to it (``PreparedPosterior``) in well under a millisecond.
         Without the call, ``decide`` fits the same thing itself, so decisions
         do not depend on whether or when it was called (replay gives the same).
         """
         n = len(self.observations.points)
-        if n >= 2 and self._params_n != n:
-            self._params = KernelParams.from_sklearn(self.fit(n).kernel_)
-            self._params_n = n
+        if n >= 2 and self._prepared_n != n:
+            params = KernelParams.from_sklearn(self.fit(n).kernel_)
+            self._prepared = PreparedPosterior(self._xy(n)[0], self._unit, params)
+            self._prepared_n = n
+
+    @property
+    def kernel_params(self) -> KernelParams | None:
+        """The hyper-parameters the last decision used."""
+        return None if self._prepared is None else self._prepared.params
 
     def _posterior_now(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std over the candidates, hyper-parameters one observation old."""
         n = len(self.observations.points)
-        fit_on = max(2, n - 1)
-        if self._params_n != fit_on:
-            self._params = KernelParams.from_sklearn(self.fit(fit_on).kernel_)
-            self._params_n = fit_on
         x, y = self._xy()
-        return gp_posterior(x, y, self._unit, self._params)
+        if n < 3:  # too few to hold one back: fit on all of them
+            params = KernelParams.from_sklearn(self.fit(n).kernel_)
+            return gp_posterior(x, y, self._unit, params)
+        if self._prepared_n != n - 1:  # prepare() was not called: do its work now
+            params = KernelParams.from_sklearn(self.fit(n - 1).kernel_)
+            self._prepared = PreparedPosterior(x[:-1], self._unit, params)
+            self._prepared_n = n - 1
+        return self._prepared.with_newest(x[-1], y)
 
     def fit(self, n: int | None = None) -> GaussianProcessRegressor:
         """Fit the GP (kernel hyper-parameters too) to the first ``n`` observations."""
@@ -272,13 +284,14 @@ class BayesianSearch(_Search):
         self._posterior = (mean, std)
         ucb = np.where(allowed, mean + self.beta * std, -np.inf)
         i = int(np.argmax(ucb))
+        mean_i, std_i = float(mean[i]), float(std[i])
         a, d = self.space.from_unit(*self._unit[i])
         return Decision(
             (a, d, pair),
             f"max UCB (β={self.beta:g}) over {int(allowed.sum())} candidates",
-            acquisition=float(ucb[i]),
-            mean=float(mean[i]),
-            std=float(std[i]),
+            acquisition=mean_i + self.beta * std_i,
+            mean=mean_i,
+            std=std_i,
         )
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -42,3 +42,19 @@ def test_numba_matern_kernel_matches_the_numpy_reference():
     np.testing.assert_allclose(
         matern52(a, b, params), matern52_reference(a, b, params), rtol=1e-12
     )
+
+
+@pytest.mark.parametrize("n", [2, 9, 50])
+def test_prepared_posterior_plus_the_newest_point_equals_the_full_posterior(n):
+    from rig.closed_loop._gp import PreparedPosterior
+
+    rng = np.random.default_rng(n)
+    x = rng.random((n, 2))
+    y = np.sin(6 * x[:, 1]) + 0.1 * rng.standard_normal(n)
+    candidates = rng.random((500, 2))
+    params = KernelParams(0.8, (0.3, 0.15), 0.05)
+    prepared = PreparedPosterior(x[:-1], candidates, params)
+    mean, std = prepared.with_newest(x[-1], y)
+    mean_ref, std_ref = posterior(x, y, candidates, params)
+    np.testing.assert_allclose(mean, mean_ref, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(std, std_ref, rtol=1e-7, atol=1e-10)

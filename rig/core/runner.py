@@ -238,7 +238,11 @@ class ProtocolRunner:
         delivered = 0
         source = trials if callable(trials) else iter(trials)
         while True:
-            trial = source(delivered) if callable(source) else next(source, None)
+            try:
+                trial = source(delivered) if callable(source) else next(source, None)
+            except Exception as exc:  # a chooser that fails ends the run visibly
+                self.fault(f"choosing trial {delivered}: {type(exc).__name__}: {exc}")
+                return
             if trial is None:
                 break
             # Until the trial is due, a pause or cancel request interrupts the
@@ -252,7 +256,7 @@ class ProtocolRunner:
                     break
             try:
                 onset = self._stimulator.stimulate(trial.pulse)
-            except DeviceError as exc:
+            except (DeviceError, ValueError) as exc:  # ValueError: safety, calibration
                 self.fault(f"trial {trial.index}: {exc}")
                 return
             delivered += 1

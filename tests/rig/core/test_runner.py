@@ -143,3 +143,39 @@ def test_closed_loop_chooser_is_asked_for_each_next_trial():
     runner.start(chooser)
     assert runner.wait(5).finish_reason == FinishReason.COMPLETED
     assert asked == [0, 1, 2, 3]
+
+
+def test_a_refused_stimulus_or_a_failing_chooser_faults_the_run_visibly():
+    from rig.core.runner import ProtocolRunner, RunState
+
+    class Refusing:
+        def arm(self):
+            pass
+
+        def disarm(self):
+            pass
+
+        def stimulate(self, pulse):
+            raise ValueError("amplitude_vpp = 6 is outside the calibrated range")
+
+    class Trial:
+        index, onset_s = 0, 0.0
+        pulse = None
+
+    runner = ProtocolRunner(Refusing())
+    runner.arm()
+    runner.start([Trial()])
+    final = runner.wait(2)
+    assert final.phase == RunState.FAULT
+    assert "outside the calibrated range" in final.message
+
+    runner.reset_fault()
+    runner.arm()
+
+    def chooser(n):
+        raise RuntimeError("GP fit failed")
+
+    runner.start(chooser)
+    final = runner.wait(2)
+    assert final.phase == RunState.FAULT
+    assert final.message == "choosing trial 0: RuntimeError: GP fit failed"

@@ -33,6 +33,7 @@ class CameraWidget(QtWidgets.QWidget):
         layout.addWidget(self.trace, 1)
         self.trace_curves: list[pg.PlotDataItem] = []
         self.region_labels: list[pg.TextItem] = []
+        self.regions_text = ""
         self.status = QtWidgets.QLabel("no camera")
         layout.addWidget(self.status)
 
@@ -70,7 +71,7 @@ class CameraWidget(QtWidgets.QWidget):
             curve.setData(times, displacement[:, i], skipFiniteCheck=True)
         self._fit_y(displacement)
         self.status.setText(
-            f"{getattr(camera, 'frames_read', 0)} frames, "
+            f"{self.regions_text}\n{getattr(camera, 'frames_read', 0)} frames, "
             f"{tracking.frames_tracked} tracked"
         )
 
@@ -81,13 +82,18 @@ class CameraWidget(QtWidgets.QWidget):
             self.viewbox.addItem(label)
             self.region_labels.append(label)
         latest = displacement[-1] if len(displacement) else None
+        values = []
         for k, (lo, hi) in enumerate(tracking.regions_mm):
+            # The pair's number over its region; the values go in the line below
+            # (a dock-sized image has no room for text per region).
             x_px = (lo + hi) / 2 * tracking.px_per_mm + tracking.origin_px
+            self.region_labels[k].setText(str(k))
+            self.region_labels[k].setPos(x_px, row_px - 25)
             value = np.nan if latest is None else latest[k] * 1000
-            text = "–" if not np.isfinite(value) else f"{value:+.2f}"
-            self.region_labels[k].setText(f"{k}: {text}")
-            # Alternate rows so neighbouring regions' labels do not overlap.
-            self.region_labels[k].setPos(x_px, row_px - 25 - 45 * (k % 2))
+            values.append(
+                f"{k}: " + ("–" if not np.isfinite(value) else f"{value:+.3f}")
+            )
+        self.regions_text = "displacement (mm) " + " · ".join(values)
 
     def _fit_y(self, displacement_m: np.ndarray) -> None:
         """Symmetric Y range on a 1-2-5 step: changes (and repaints) only rarely."""

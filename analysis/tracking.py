@@ -74,8 +74,13 @@ class SegmentTracker:
         self.origin_px = origin_px
         self.axis_row_px = axis_row_px
         self.strip_half_px = strip_half_px
-        self.camera_matrix = camera_matrix
-        self.dist_coeffs = dist_coeffs
+        # Lens model (a camera calibration's, as arrays or lists), or None.
+        self.camera_matrix = (
+            None if camera_matrix is None else np.asarray(camera_matrix, float)
+        )
+        self.dist_coeffs = (
+            None if dist_coeffs is None else np.asarray(dist_coeffs, float)
+        )
         self.min_depth = min_depth
         self.reference: np.ndarray | None = None  # positions of the bands (mm)
         self._velocity: np.ndarray | None = None  # mm per frame

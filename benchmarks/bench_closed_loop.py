@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from analysis.propagation import analyse_stimulus
-from firmware_bridge.sim.worm import WormModel, WormParams
+from firmware_bridge.sim.worm import WormModel, WormParams, threshold_vpp
 from firmware_bridge.stimulus import StimPulse
 from rig.closed_loop import (
     BayesianSearch,
@@ -64,19 +64,16 @@ def expected_score(
 ) -> np.ndarray:
     """E[MGF amplitude × recruitment] per µC, by quadrature, for a worm whose
     thresholds are raised by ``habituation`` (as WormModel does)."""
-    from firmware_bridge.sim.worm import threshold_vpp
-
     z = np.linspace(-4, 4, 161)
     w = np.exp(-z * z / 2)
     w /= w.sum()
     a = np.asarray(amplitude, float)[..., None]
     d = np.asarray(duration, float)[..., None]
-    mean = params.mgf_rheobase_vpp * (1 + params.chronaxie_s / d) * (1 + habituation)
+    mean = threshold_vpp(params, d) * (1 + habituation)
     thr = mean * (1 + params.threshold_noise_cv * z)
     fired = a >= thr
     recruit = 1 + params.recruitment_gain * np.tanh((a - thr) / thr * 3)
     amp = (fired * recruit * w).sum(-1) * params.mgf_spike_uv
-    assert threshold_vpp  # the model's own formula, restated vectorised above
     charge_uc = (a[..., 0] / 2) / 1000.0 * d[..., 0] / math.pi * 1e6
     return amp / charge_uc
 
@@ -122,24 +119,12 @@ def stimuli_to_reach(make_search, seed: int, budget: int, limits, aa, dd):
         if hasattr(search, "prepare"):
             search.prepare()
         search.observe(point, worm.respond(point))
-        rec = recommend(search)
+        rec = search.recommendation()
         h = worm.model._habituation
         best = float(expected_score(worm.params, aa, dd, h).max())
         if expected_score(worm.params, rec[0], rec[1], h) >= 0.95 * best:
             return k, outside
     return math.inf, outside
-
-
-def recommend(search):
-    obs = search.observations
-    if isinstance(search, BayesianSearch) and len(obs.points) >= 3:
-        x, y = search._xy()
-        from rig.closed_loop._gp import posterior
-
-        search._posterior_now()  # make sure the hyper-parameters are current
-        mean, _ = posterior(x, y, x, search.kernel_params)
-        return obs.points[int(np.argmax(mean))]
-    return obs.points[int(np.argmax(obs.scores))]
 
 
 def efficiency_part(n_worms: int) -> dict[str, float]:

@@ -190,10 +190,7 @@ def _track(source: Source, progress) -> tuple[np.ndarray, np.ndarray] | None:
 
     lens = {}
     if source.lens and source.lens.get("camera_matrix") is not None:
-        lens = {
-            "camera_matrix": np.asarray(source.lens["camera_matrix"], dtype=float),
-            "dist_coeffs": np.asarray(source.lens["dist_coeffs"], dtype=float),
-        }
+        lens = {k: source.lens[k] for k in ("camera_matrix", "dist_coeffs")}
     tracker = SegmentTracker(
         px_per_mm=source.px_per_mm, origin_px=source.origin_px, **lens
     )

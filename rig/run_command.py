@@ -23,7 +23,7 @@ def _load(args: argparse.Namespace):
     from rig.protocols import ProtocolError, load_protocol
     from rig.safety import (
         SafetyError,
-        check_plan,
+        check_protocol,
         default_safety_limits,
         load_safety_limits,
     )
@@ -33,15 +33,7 @@ def _load(args: argparse.Namespace):
             load_safety_limits(args.safety) if args.safety else default_safety_limits()
         )
         protocol = load_protocol(args.protocol)
-        if protocol.closed_loop is not None:
-            from rig.closed_loop.loop import check_space_is_safe, make_search
-
-            spec = protocol.closed_loop
-            space = make_search(spec).space
-            check_space_is_safe(space, spec.inter_stimulus_interval_s, limits)
-            return protocol, None, limits, None
-        plan = protocol.expand()
-        check_plan(plan, limits)
+        plan = check_protocol(protocol, limits)  # None for a closed loop
     except (ProtocolError, SafetyError, OSError, ValueError) as exc:
         return None, None, None, str(exc)
     return protocol, plan, limits, None
@@ -73,11 +65,11 @@ def run_protocol_command(args: argparse.Namespace) -> int:
 
 
 def _print_closed_loop_summary(loop: Any) -> None:
-    best, score = loop.search.observations.best()
+    best = loop.search.recommendation()
     if best is not None:
         print(
             f"closed loop: best {best[0]:.3f} Vpp × {best[1] * 1e3:.3f} ms "
-            f"(pair {best[2]}), score {score:.4g} over "
+            f"(pair {best[2]}), recommended from "
             f"{len(loop.search.observations.points)} observed stimuli"
         )
     if loop.host_latency_s:

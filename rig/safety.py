@@ -188,6 +188,23 @@ class OnTimeBudget:
         self._log.append((now_s, pulse.on_time_s()))
 
 
+def check_protocol(protocol: Any, limits: SafetyLimits | None) -> Any:
+    """Check a whole protocol before anything is sent; return its plan.
+
+    A sweep is expanded and every trial checked; a closed-loop protocol has no
+    plan (returns None): its search box and interval are checked instead.
+    """
+    if protocol.closed_loop is not None:
+        from rig.closed_loop.loop import check_spec_is_safe
+
+        check_spec_is_safe(protocol.closed_loop, limits)
+        return None
+    plan = protocol.expand()
+    if limits is not None:
+        check_plan(plan, limits)
+    return plan
+
+
 def check_plan(plan: Any, limits: SafetyLimits) -> None:
     """Check every trial of a plan before anything is sent; list the offenders."""
     problems: dict[str, list[int]] = {}

@@ -45,9 +45,14 @@ class ClosedLoopTrial:
     repeat: int = 0
 
 
+def space_of(spec: Any) -> ParameterSpace:
+    """The parameter space a ClosedLoopSpec searches."""
+    return ParameterSpace(spec.amplitude_vpp, spec.duration_s, tuple(spec.pairs))
+
+
 def make_search(spec: Any, *, seed: int = 0):
     """The search a ClosedLoopSpec names, over its parameter space."""
-    space = ParameterSpace(spec.amplitude_vpp, spec.duration_s, tuple(spec.pairs))
+    space = space_of(spec)
     if spec.strategy == "grid":
         return GridSearch(space, *spec.grid, seed=seed)
     if spec.strategy == "random":
@@ -55,6 +60,11 @@ def make_search(spec: Any, *, seed: int = 0):
     return BayesianSearch(
         space, beta=spec.beta, safe_radius=spec.safe_radius, seed=seed
     )
+
+
+def check_spec_is_safe(spec: Any, safety: Any) -> None:
+    """Refuse a closed-loop protocol whose box or interval breaks the limits."""
+    check_space_is_safe(space_of(spec), spec.inter_stimulus_interval_s, safety)
 
 
 def check_space_is_safe(space: ParameterSpace, isi_s: float, safety: Any) -> None:

@@ -94,6 +94,10 @@ class _Search:
         self.last_decision = decision
         return decision.point
 
+    def recommendation(self) -> Point | None:
+        """The tested point to use now: the best observed score."""
+        return self.observations.best()[0]
+
     def decide(self) -> Decision:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -238,10 +242,16 @@ class BayesianSearch(_Search):
             self._prepared = PreparedPosterior(self._xy(n)[0], self._unit, params)
             self._prepared_n = n
 
-    @property
-    def kernel_params(self) -> KernelParams | None:
-        """The hyper-parameters the last decision used."""
-        return None if self._prepared is None else self._prepared.params
+    def recommendation(self) -> Point | None:
+        """The tested point of highest posterior mean (robust to one lucky,
+        noisy observation, unlike the best observed score)."""
+        obs = self.observations
+        if len(obs.points) < 3:
+            return super().recommendation()
+        self._posterior_now()  # hyper-parameters for the current observations
+        x, y = self._xy()
+        mean, _ = gp_posterior(x, y, x, self._prepared.params)
+        return obs.points[int(np.argmax(mean))]
 
     def _posterior_now(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std over the candidates, hyper-parameters one observation old."""

@@ -263,8 +263,8 @@ class Session:
         if calibrated is not None:
             px_per_mm = calibrated.px_per_mm
             lens = {
-                "camera_matrix": np.asarray(calibrated.camera_matrix),
-                "dist_coeffs": np.asarray(calibrated.dist_coeffs),
+                "camera_matrix": calibrated.camera_matrix,
+                "dist_coeffs": calibrated.dist_coeffs,
             }
         head_m = rig.model.geometry.head_on_raceway_m
         return LiveTracking(

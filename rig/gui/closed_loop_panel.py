@@ -13,6 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtWidgets
 
+from rig.gui._heatmap import AmplitudeDurationHeatmap
+
 
 class ClosedLoopPanel(QtWidgets.QWidget):
     """Posterior mean or uncertainty map with observations and the proposal."""
@@ -31,13 +33,8 @@ class ClosedLoopPanel(QtWidgets.QWidget):
         row.addWidget(self.approval)
         row.addStretch(1)
         layout.addLayout(row)
-        self.plot = pg.PlotWidget()
-        self.plot.setLabel("bottom", "amplitude", units="V")
-        self.plot.setLabel("left", "duration", units="s")
-        self.image = pg.ImageItem()
-        self.plot.addItem(self.image)
-        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"))
-        self.bar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
+        self.plot = AmplitudeDurationHeatmap()
+        self.image = self.plot.image
         self.observed = pg.ScatterPlotItem(size=7, brush="w", pen="k")
         self.proposal = pg.ScatterPlotItem(size=16, symbol="star", brush="r")
         self.plot.addItem(self.observed)
@@ -123,14 +120,12 @@ class ClosedLoopPanel(QtWidgets.QWidget):
             return
         posterior = state.get("posterior")
         if posterior is not None:
-            amps = np.asarray(posterior["amplitude_vpp"])
-            durs = np.asarray(posterior["duration_s"])
             key = "std" if self.show_std.currentIndex() == 1 else "mean"
-            grid = np.asarray(posterior[key], dtype=float)
-            self.image.setImage(grid, autoLevels=False)
-            self.image.setRect(amps[0], durs[0], amps[-1] - amps[0], durs[-1] - durs[0])
-            lo, hi = float(grid.min()), float(grid.max())
-            self.bar.setLevels((lo, max(hi, lo + 1e-12)))
+            self.plot.show_grid(
+                posterior["amplitude_vpp"],
+                posterior["duration_s"],
+                np.asarray(posterior[key], dtype=float),
+            )
         if self.loop is not None:
             pts = self.loop.search.observations.points
             if pts:

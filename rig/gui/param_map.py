@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from pyqtgraph.Qt import QtWidgets
+
+from rig.gui._heatmap import AmplitudeDurationHeatmap
 
 MEASURES = {
     "response probability": "responded",
@@ -25,13 +26,8 @@ class ParameterMapWidget(QtWidgets.QWidget):
         self.measure = QtWidgets.QComboBox()
         self.measure.addItems(list(MEASURES))
         layout.addWidget(self.measure)
-        self.plot = pg.PlotWidget()
-        self.plot.setLabel("bottom", "amplitude", units="V")
-        self.plot.setLabel("left", "duration", units="s")
-        self.image = pg.ImageItem()
-        self.plot.addItem(self.image)
-        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"))
-        self.bar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
+        self.plot = AmplitudeDurationHeatmap()
+        self.image = self.plot.image
         layout.addWidget(self.plot)
         self.count = QtWidgets.QLabel("0 trials")
         layout.addWidget(self.count)
@@ -64,19 +60,4 @@ class ParameterMapWidget(QtWidgets.QWidget):
                 values = values[np.isfinite(values)]
                 if values.size:
                     grid[i, j] = values.mean()
-        self.image.setImage(
-            np.nan_to_num(grid, nan=np.nanmin(grid) if np.isfinite(grid).any() else 0)
-        )
-        a_step = (amps[-1] - amps[0]) / max(len(amps) - 1, 1) or 1.0
-        d_step = (durs[-1] - durs[0]) / max(len(durs) - 1, 1) or 1e-3
-        self.image.setRect(
-            amps[0] - a_step / 2,
-            durs[0] - d_step / 2,
-            a_step * len(amps),
-            d_step * len(durs),
-        )
-        finite = grid[np.isfinite(grid)]
-        if finite.size:
-            self.bar.setLevels(
-                (float(finite.min()), float(max(finite.max(), finite.min() + 1e-9)))
-            )
+        self.plot.show_grid(amps, durs, grid)

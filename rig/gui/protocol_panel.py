@@ -62,25 +62,11 @@ class ProtocolPanel(QtWidgets.QGroupBox):
     def load(self, path: str) -> bool:
         """Load and validate ``path``; show the plan or the error."""
         from rig.protocols import ProtocolError, load_protocol
+        from rig.safety import check_protocol
 
         try:
             protocol = load_protocol(path)
-            if protocol.closed_loop is not None:
-                from rig.closed_loop.loop import check_space_is_safe, make_search
-
-                spec = protocol.closed_loop
-                check_space_is_safe(
-                    make_search(spec).space,
-                    spec.inter_stimulus_interval_s,
-                    self.session.safety,
-                )
-                plan = None
-            else:
-                plan = protocol.expand()
-                if self.session.safety is not None:
-                    from rig.safety import check_plan
-
-                    check_plan(plan, self.session.safety)
+            plan = check_protocol(protocol, self.session.safety)  # None: closed loop
         except (ProtocolError, ValueError, OSError) as exc:
             self.plan = None
             self.protocol = None

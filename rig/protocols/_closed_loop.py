@@ -6,11 +6,11 @@ turns it into a running search (docs/protocols.md, "Closed-loop protocols").
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rig.protocols._errors import ProtocolError, unknown_key
+from rig.protocols._checks import check_keys, number_in_range
+from rig.protocols._errors import ProtocolError
 
 STRATEGIES = ("bayesian", "grid", "random")
 OBJECTIVE_KINDS = ("maximise", "target")
@@ -67,11 +67,7 @@ def parse_closed_loop(source: str, raw: Any) -> ClosedLoopSpec:
     def where(key: str) -> str:
         return f"closed_loop.{key}"
 
-    if not isinstance(raw, dict):
-        raise ProtocolError(source, "closed_loop", f"must be a table, got {raw!r}")
-    for key in raw:
-        if key not in KEYS:
-            raise unknown_key(source, "closed_loop", key, KEYS)
+    check_keys(source, "closed_loop", raw, KEYS)
     strategy = raw.get("strategy", "bayesian")
     if strategy not in STRATEGIES:
         raise ProtocolError(
@@ -80,7 +76,7 @@ def parse_closed_loop(source: str, raw: Any) -> ClosedLoopSpec:
     n = raw.get("n_stimuli", 30)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10_000:
         raise ProtocolError(source, where("n_stimuli"), f"{n!r}; allowed 1–10000")
-    isi = _number(source, where("inter_stimulus_interval_s"),
+    isi = number_in_range(source, where("inter_stimulus_interval_s"),
                   raw.get("inter_stimulus_interval_s", 1.0), 0.01, 3600.0, "s")  # fmt: skip
     amps = _bounds(source, where("amplitude_vpp"), raw.get("amplitude_vpp", [2.0, 6.0]),
                    0.0, 20.0, "Vpp")  # fmt: skip
@@ -95,10 +91,10 @@ def parse_closed_loop(source: str, raw: Any) -> ClosedLoopSpec:
         raise ProtocolError(
             source, where("pairs"), f"{pairs!r}; give a list of pairs 0–31"
         )
-    beta = _number(source, where("beta"), raw.get("beta", 2.0), 0.0, 10.0, "")
+    beta = number_in_range(source, where("beta"), raw.get("beta", 2.0), 0.0, 10.0, "")
     radius = raw.get("safe_radius")
     if radius is not None:
-        radius = _number(source, where("safe_radius"), radius, 0.01, 1.5, "")
+        radius = number_in_range(source, where("safe_radius"), radius, 0.01, 1.5, "")
     grid = raw.get("grid", [9, 8])
     if (
         not isinstance(grid, list)
@@ -125,11 +121,7 @@ def parse_closed_loop(source: str, raw: Any) -> ClosedLoopSpec:
 
 def _objective(source: str, raw: Any, check_measure) -> ObjectiveSpec:
     path = "closed_loop.objective"
-    if not isinstance(raw, dict):
-        raise ProtocolError(source, path, f"must be a table, got {raw!r}")
-    for key in raw:
-        if key not in OBJECTIVE_KEYS:
-            raise unknown_key(source, path, key, OBJECTIVE_KEYS)
+    check_keys(source, path, raw, OBJECTIVE_KEYS)
     measure = raw.get("measure", "amplitude_uv_mean")
     try:
         check_measure(str(measure))
@@ -146,7 +138,7 @@ def _objective(source: str, raw: Any, check_measure) -> ObjectiveSpec:
             raise ProtocolError(
                 source, f"{path}.target", "kind 'target' needs a target"
             )
-        target = _number(source, f"{path}.target", target, -1e9, 1e9, "")
+        target = number_in_range(source, f"{path}.target", target, -1e9, 1e9, "")
     per_charge = raw.get("per_charge", False)
     if not isinstance(per_charge, bool):
         raise ProtocolError(
@@ -155,27 +147,11 @@ def _objective(source: str, raw: Any, check_measure) -> ObjectiveSpec:
     return ObjectiveSpec(str(measure), kind, target, per_charge)
 
 
-def _number(source, path, value, low, high, unit) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-    ):
-        raise ProtocolError(source, path, f"{value!r} is not a number")
-    if not low <= value <= high:
-        raise ProtocolError(
-            source,
-            path,
-            f"{value:g} is outside the allowed {low:g}–{high:g} {unit}".rstrip(),
-        )
-    return float(value)
-
-
 def _bounds(source, path, value, low, high, unit) -> tuple[float, float]:
     if not isinstance(value, list) or len(value) != 2:
         raise ProtocolError(source, path, f"{value!r}; give [low, high] in {unit}")
-    a = _number(source, f"{path}[0]", value[0], low, high, unit)
-    b = _number(source, f"{path}[1]", value[1], low, high, unit)
+    a = number_in_range(source, f"{path}[0]", value[0], low, high, unit)
+    b = number_in_range(source, f"{path}[1]", value[1], low, high, unit)
     if not a < b:
         raise ProtocolError(source, path, f"[{a:g}, {b:g}]: low must be below high")
     return a, b

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from firmware_bridge.stimulus import Polarity
+from rig.protocols._checks import check_keys, number_in_range
 from rig.protocols._closed_loop import ClosedLoopSpec, parse_closed_loop
-from rig.protocols._errors import ProtocolError, unknown_key
+from rig.protocols._errors import ProtocolError
 
 FORMAT_VERSION = 1
 BLOCK_KINDS = ("sweep",)  # a closed loop is a top-level [closed_loop] table
@@ -111,7 +112,7 @@ def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(source, "file", f"not valid TOML: {exc}") from None
-    _keys(source, "", data, TOP_KEYS)
+    check_keys(source, "", data, TOP_KEYS)
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise ProtocolError(
@@ -120,7 +121,7 @@ def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
             f"{version!r}; this neurorig reads format_version = {FORMAT_VERSION}",
         )
     head = data.get("protocol", {})
-    _keys(source, "protocol", head, PROTOCOL_KEYS)
+    check_keys(source, "protocol", head, PROTOCOL_KEYS)
     name = head.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ProtocolError(
@@ -130,7 +131,7 @@ def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ProtocolError(source, "protocol.seed", f"{seed!r} is not an integer")
     defaults = data.get("defaults", {})
-    _keys(source, "defaults", defaults, SETTING_KEYS)
+    check_keys(source, "defaults", defaults, SETTING_KEYS)
     blocks_raw = data.get("block")
     if "closed_loop" in data:
         if blocks_raw is not None:
@@ -151,29 +152,8 @@ def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
     return Protocol(name, str(head.get("description", "")), seed, blocks, source, text)
 
 
-def _keys(source: str, path: str, table: Any, known: list[str]) -> None:
-    if not isinstance(table, dict):
-        raise ProtocolError(source, path, f"must be a table, got {table!r}")
-    for key in table:
-        if key not in known:
-            raise unknown_key(source, path, key, known)
-
-
 def _number(source: str, path: str, value: Any, key: str) -> float:
-    low, high, unit = RANGES[key]
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-    ):
-        raise ProtocolError(source, path, f"{value!r} is not a number")
-    if not low <= value <= high:
-        raise ProtocolError(
-            source,
-            path,
-            f"{value:g} is outside the allowed {low:g}–{high:g} {unit}".rstrip(),
-        )
-    return float(value)
+    return number_in_range(source, path, value, *RANGES[key])
 
 
 def _integer(source: str, path: str, value: Any, key: str) -> int:
@@ -185,7 +165,7 @@ def _integer(source: str, path: str, value: Any, key: str) -> int:
 def _values(source: str, path: str, value: Any, key: str) -> tuple[float, ...]:
     """A list, a single number, or {start, stop, step} / {start, stop, n}."""
     if isinstance(value, dict):
-        _keys(source, path, value, ["start", "stop", "step", "n"])
+        check_keys(source, path, value, ["start", "stop", "step", "n"])
         if "start" not in value or "stop" not in value:
             raise ProtocolError(source, path, "a range needs start and stop")
         start = _number(source, f"{path}.start", value["start"], key)
@@ -234,7 +214,7 @@ def _linspace(start: float, stop: float, n: int) -> list[float]:
 
 def _block(source: str, i: int, raw: Any, defaults: dict[str, Any]) -> Block:
     path = f"block[{i}]"
-    _keys(source, path, raw, BLOCK_KEYS)
+    check_keys(source, path, raw, BLOCK_KEYS)
     kind = raw.get("kind", "sweep")
     if kind not in BLOCK_KINDS:
         raise ProtocolError(

@@ -38,13 +38,18 @@ def calibrate_gain(
         amplitude_vpp=amplitude_uvpp * 1e-6,
         frequency_hz=frequency_hz,
     )
+    ring = session.acquisition.ring
+    n = int(seconds * session.sample_rate_hz)
     try:
         time.sleep(0.1)  # let the signal settle in the stream
-        start = session.acquisition.ring.end
-        time.sleep(seconds)
-        counts = session.acquisition.ring.read(
-            start, int(seconds * session.sample_rate_hz)
-        )
+        start = ring.end
+        if start is None or not ring.wait_for_end(start + n, timeout_s=seconds + 5.0):
+            raise CalibrationError(
+                f"gain: the board streamed {(ring.end or 0) - (start or 0)} of the "
+                f"{n} samples needed in {seconds + 5.0:.0f} s; is it connected "
+                "and streaming?"
+            )
+        counts = ring.read(start, n)
     finally:
         device.test_signal(enable=False)
     return fit_gain(

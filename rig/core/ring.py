@@ -26,6 +26,7 @@ class SampleRing:
         self.n_channels = n_channels
         self._data = np.zeros((capacity, n_channels), dtype=np.int16)
         self._lock = threading.Lock()
+        self._written = threading.Condition(self._lock)  # signalled after each write
         self._start: int | None = None  # sample number of the first sample ever
         self._end: int | None = None  # sample number after the newest sample
         self.gaps: deque[tuple[int, int]] = deque(maxlen=4096)
@@ -61,6 +62,18 @@ class SampleRing:
                 self.gaps.append((self._end, first_sample - self._end))
             self._fill(first_sample, n, samples)
             self._end = first_sample + n
+            self._written.notify_all()
+
+    def wait_for_end(self, sample: int, timeout_s: float) -> bool:
+        """Block until the ring has received samples up to ``sample`` (exclusive).
+
+        True once they are there, False if ``timeout_s`` passes first. A fixed sleep
+        is not enough: on a busy machine the stream can lag the wall clock.
+        """
+        with self._written:
+            return self._written.wait_for(
+                lambda: self._end is not None and self._end >= sample, timeout_s
+            )
 
     def _fill(self, first: int, n: int, samples: np.ndarray | None) -> None:
         if n > self.capacity:  # only the newest `capacity` samples can be kept

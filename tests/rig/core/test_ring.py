@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 import pytest
 
@@ -41,3 +43,19 @@ def test_overwritten_samples_are_refused_not_returned_stale():
         ring.read(10, 5)
     with pytest.raises(ValueError, match="before the ring's end"):
         ring.write(3, np.zeros((1, 1), np.int16))
+
+
+def test_wait_for_end_returns_when_a_later_write_reaches_the_sample():
+    ring = SampleRing(100, 1)
+    ring.write(0, np.zeros((10, 1), np.int16))
+    writer = threading.Timer(0.05, ring.write, (10, np.ones((20, 1), np.int16)))
+    writer.start()
+    assert ring.wait_for_end(30, timeout_s=5.0)
+    assert ring.end == 30
+    writer.join()
+
+
+def test_wait_for_end_times_out_when_the_stream_stops_short():
+    ring = SampleRing(100, 1)
+    ring.write(0, np.zeros((10, 1), np.int16))
+    assert not ring.wait_for_end(11, timeout_s=0.05)

@@ -116,6 +116,12 @@ def _run(args, protocol, plan, limits) -> int:
     status = 0
     try:
         session.start()
+        loop = None
+        if plan is None:
+            from rig.closed_loop.loop import ClosedLoop
+
+            # Before recording: refuses an objective this session cannot measure.
+            loop = ClosedLoop(session, protocol.closed_loop, seed=protocol.seed)
         metadata = build_metadata(session, protocol_path=args.protocol)
         writer = RecordingWriter.create(
             out,
@@ -141,11 +147,7 @@ def _run(args, protocol, plan, limits) -> int:
 
         session.events.run_state_changed.connect(on_status)
         time.sleep(LEAD_IN_S)  # a pre-stimulus baseline for the first trial
-        loop = None
-        if plan is None:
-            from rig.closed_loop.loop import ClosedLoop
-
-            loop = ClosedLoop(session, protocol.closed_loop, seed=protocol.seed)
+        if loop is not None:
             loop.start()
         else:
             session.run_protocol(plan.trials, n_trials=plan.n_trials)
@@ -165,6 +167,8 @@ def _run(args, protocol, plan, limits) -> int:
             status = 1
     except DiskFullError as exc:
         status = fail(str(exc))
+    except ValueError as exc:  # a closed-loop objective this rig cannot measure
+        status = fail(str(exc))
     except DeviceError as exc:
         status = fail(f"board: {exc}")
     finally:
@@ -173,6 +177,8 @@ def _run(args, protocol, plan, limits) -> int:
         ground_truth = getattr(device.sim_rig, "write_ground_truth", None)
         if ground_truth is not None and out.exists():
             ground_truth(out / "ground_truth.json")
+    if not out.exists():  # refused before recording began: nothing to point at
+        return status
     summary = {
         "recording": str(out),
         "stimuli_delivered": len(session.stimuli),

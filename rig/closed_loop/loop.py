@@ -2,7 +2,8 @@
 
 The protocol runner asks ``next_trial(n)`` before each stimulus (on its own
 thread). For every stimulus after the first, that call waits for the online
-analysis of the previous stimulus (``response_measured``), scores it with the
+analysis of the previous stimulus (``response_measured``, or ``motion_measured``
+for a twitch measure, about 0.4 s after the stimulus), scores it with the
 objective, tells the search, and asks it for the next point; the runner then
 delivers that point at its scheduled time. Each decision is recorded with the
 recording (event ``optimiser``) and published (``optimiser_updated``) for the
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from firmware_bridge.stimulus import StimPulse
-from rig.closed_loop.measures import response_value
+from rig.closed_loop.measures import needs_motion, response_value
 from rig.closed_loop.search import BayesianSearch, GridSearch, RandomSearch
 from rig.closed_loop.space import Objective, ParameterSpace
 
@@ -115,6 +116,10 @@ class ClosedLoop:
         # Wait for a response at most this long: most of the interval, so a lost
         # response costs one observation, not the schedule.
         self.response_timeout_s = max(0.05, 0.8 * self.interval_s)
+        self._responses = session.events.response_measured
+        if needs_motion(o.measure):
+            self._responses = session.events.motion_measured
+            _check_motion_possible(session, o.measure, self.response_timeout_s)
         self.require_approval = require_approval
         self.host_latency_s: list[float] = []
         self.decision_s: list[float] = []
@@ -132,13 +137,13 @@ class ClosedLoop:
 
     def start(self) -> None:
         """Start the run through the session's protocol runner."""
-        self.session.events.response_measured.connect(self._on_response)
+        self._responses.connect(self._on_response)
         self.session.trial_listeners.append(self._on_trial)
         self.session.run_protocol(self.next_trial, n_trials=self.spec.n_stimuli)
 
     def finish(self) -> None:
         """Disconnect from the session (after the run ended)."""
-        self.session.events.response_measured.disconnect(self._on_response)
+        self._responses.disconnect(self._on_response)
         if self._on_trial in self.session.trial_listeners:
             self.session.trial_listeners.remove(self._on_trial)
 
@@ -238,6 +243,9 @@ class ClosedLoop:
                 self._cond.wait(left)
         point = self._points[index]
         response = response_value(result, self.objective.measure)
+        if not math.isfinite(response):  # no twitch measurable: no observation
+            self.missed_responses += 1
+            return None, t_arrived
         score = self.objective.score(response, point)
         self.search.observe(point, score)
         return {"trial": index, "point": list(point), "response": response,
@@ -315,6 +323,24 @@ class ClosedLoop:
         with self._cond:
             self._results[int(result["stimulus_sample"])] = (result, arrived)
             self._cond.notify_all()
+
+
+def _check_motion_possible(session: Any, measure: str, wait_s: float) -> None:
+    """Refuse a twitch objective the session cannot measure in time."""
+    motion = getattr(session, "motion", None)
+    if motion is None:
+        raise ValueError(
+            f"objective measure {measure!r} needs live segment tracking, which this "
+            "session does not have: it needs a camera (--camera) and, on a real "
+            "rig, the raceway's position in the image"
+        )
+    needed_s = motion.window_s + 0.2  # the window, then frame readout and tracking
+    if wait_s < needed_s:
+        raise ValueError(
+            f"objective measure {measure!r} is read {motion.window_s:g} s after each "
+            f"stimulus: closed_loop.inter_stimulus_interval_s must be at least "
+            f"{needed_s / 0.8:.2g} s for the next stimulus to wait for it"
+        )
 
 
 def _finite(value: float | None) -> float | None:

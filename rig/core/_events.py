@@ -60,6 +60,8 @@ class RigEvents:
         self.run_state_changed = Signal("run_state_changed", "status")
         # (trial_index: int, result: dict) — per-stimulus online analysis
         self.response_measured = Signal("response_measured", "trial", "result")
+        # (trial_index: int, result: dict) — per-stimulus twitch, from live tracking
+        self.motion_measured = Signal("motion_measured", "trial", "result")
         # (message: str) — a fault reported by the board or the host
         self.fault_raised = Signal("fault_raised", "message")
         # (error: Exception) — link lost, disk full, camera gone

@@ -7,7 +7,9 @@ frames look dropped to the frame clock), and under load the display skips
 frames rather than falling behind. The GUI pulls ``latest_bands_px`` and
 ``displacement_series`` at display rate. Times are device seconds: the newest
 camera trigger's sample when the frame arrived (readout takes less than a frame
-period). The recording's frame table is exact; this is for display.
+period). The recording's frame table is exact; this is for display and for the
+online motion measures (``rig.core.online_motion``), which ``listeners`` call
+after every tracked frame.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class LiveTracking:
         self._lock = threading.Lock()
         self._times_s: deque[float] = deque(maxlen=history_frames)
         self._disp_mm: deque[np.ndarray] = deque(maxlen=history_frames)
+        self._whole_mm: deque[float] = deque(maxlen=history_frames)
+        # listener(newest_time_s), on the tracking thread after each tracked frame
+        self.listeners: list = []
         self._bands_px: np.ndarray | None = None
         self._rest_mm: np.ndarray | None = None
         self._members: list[np.ndarray] = []
@@ -109,25 +114,39 @@ class LiveTracking:
             values = values[np.isfinite(values)]
             if values.size:  # a region whose bands were all lost stays NaN
                 per_region[k] = values.mean()
+        finite = disp[np.isfinite(disp)]
+        whole = float(finite.mean()) if finite.size else np.nan  # as offline
         t = np.nan if sample is None else sample / self.sample_rate_hz
         with self._lock:
             self._bands_px = positions_mm * self.px_per_mm + self.origin_px
             self._times_s.append(t)
             self._disp_mm.append(per_region)
+            self._whole_mm.append(whole)
             self.frames_tracked += 1
+        for listener in list(self.listeners):
+            try:
+                listener(t)
+            except Exception:  # a listener's bug must not stop the tracking
+                log.exception("live-tracking listener failed")
 
     def latest_bands_px(self) -> tuple[np.ndarray | None, int]:
         """Band x positions (px) in the newest frame, and the body axis row (px)."""
         with self._lock:
             return self._bands_px, int(self.tracker.axis_row_px or 0)
 
-    def displacement_series(self) -> tuple[np.ndarray, np.ndarray]:
-        """Times (device s) and displacement (m) per region, oldest first."""
+    def motion_series(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Times (device s), displacement per region and of the whole body (mm)."""
         with self._lock:
             times = np.array(self._times_s, dtype=float)
-            disp = (
+            whole = np.array(self._whole_mm, dtype=float)
+            regions = (
                 np.vstack(self._disp_mm)
                 if self._disp_mm
                 else np.empty((0, len(self.regions_mm)))
             )
-        return times, disp / 1000.0
+        return times, regions, whole
+
+    def displacement_series(self) -> tuple[np.ndarray, np.ndarray]:
+        """Times (device s) and displacement (m) per region, oldest first."""
+        times, regions_mm, _ = self.motion_series()
+        return times, regions_mm / 1000.0

@@ -45,15 +45,7 @@ class OnlineResponses:
         """Relay-thread consumer: register stimuli, feed samples, publish results."""
         for message in decoded.messages:
             if isinstance(message, StimDelivered):
-                key = {
-                    "trial": self._n_stimuli,
-                    "stimulus_sample": message.sample_index,
-                    "amplitude_vpp": self.requested_vpp(message.commanded_mvpp),
-                    "delivered_vpp": message.delivered_mvpp / 1000.0,
-                    "duration_s": message.duration_us / 1e6,
-                    "pair": message.pair,
-                    "polarity": message.polarity,
-                }
+                key = stimulus_key(message, self._n_stimuli, self.requested_vpp)
                 self._n_stimuli += 1
                 self.analyzer.add_stimulus(message.sample_index, key["duration_s"], key)
         samples = decoded.samples
@@ -64,9 +56,24 @@ class OnlineResponses:
                 amps = [a for a in result["amplitude_uv"] if a is not None]
                 result["amplitude_uv_mean"] = float(np.mean(amps)) if amps else 0.0
                 result["positions_m"] = self.positions_m.tolist()
-                result["peak_displacement_mm"] = None  # motion is analysed offline
+                # Motion comes later, when the twitch has been filmed:
+                # events.motion_measured (rig.core.online_motion).
+                result["peak_displacement_mm"] = None
                 # When the batch that completed the response window arrived: the
                 # start of the host's part of a closed loop.
                 result["window_received_s"] = host_time
                 self.results.append(result)
                 self.emit(result["trial"], result)
+
+
+def stimulus_key(message: StimDelivered, trial: int, requested_vpp) -> dict[str, Any]:
+    """What every online result says about its stimulus (SI units)."""
+    return {
+        "trial": trial,
+        "stimulus_sample": message.sample_index,
+        "amplitude_vpp": requested_vpp(message.commanded_mvpp),
+        "delivered_vpp": message.delivered_mvpp / 1000.0,
+        "duration_s": message.duration_us / 1e6,
+        "pair": message.pair,
+        "polarity": message.polarity,
+    }

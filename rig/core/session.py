@@ -45,6 +45,7 @@ from rig.core.acquisition import Acquisition
 from rig.core.frame_clock import FrameClock
 from rig.core.live_tracking import LiveTracking
 from rig.core.online_analysis import OnlineResponses
+from rig.core.online_motion import OnlineMotion
 from rig.core.runner import ProtocolRunner, RunnerStatus, RunState
 from rig.recording import DiskFullError, RecordingStopped
 from rig.safety import OnTimeBudget, SafetyLimits
@@ -125,6 +126,7 @@ class Session:
         # listener(trial, onset_sample), on the runner thread after each stimulus
         self.trial_listeners: list = []
         self.tracking: LiveTracking | None = None  # set up by start() with a camera
+        self.motion: OnlineMotion | None = None  # per-stimulus twitch, with tracking
         self.recorder: Any = None
         self._recorder_lock = threading.Lock()
         self.runner = ProtocolRunner(
@@ -177,9 +179,18 @@ class Session:
                 requested_vpp=self.requested_vpp,
             )
             self.acquisition.add_consumer(self.online.consume)
-        self.device.start_stream()
         if self.camera is not None:
             self.tracking = self._live_tracking()
+        if self.tracking is not None:
+            self.motion = OnlineMotion(
+                self.tracking,
+                fs_hz=self.sample_rate_hz,
+                emit=self.events.motion_measured.emit,
+                requested_vpp=self.requested_vpp,
+            )
+            self.acquisition.add_consumer(self.motion.consume)
+        self.device.start_stream()
+        if self.camera is not None:
             self.camera.start(self._on_frame)
             self.device.set_camera_trigger(self.camera_rate_hz)
 

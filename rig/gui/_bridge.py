@@ -16,6 +16,7 @@ class QtBridge(QtCore.QObject):
     stim_delivered = QtCore.pyqtSignal(int, dict)
     run_state_changed = QtCore.pyqtSignal(object)
     response_measured = QtCore.pyqtSignal(int, dict)
+    motion_measured = QtCore.pyqtSignal(int, dict)
     fault_raised = QtCore.pyqtSignal(str)
     error_occurred = QtCore.pyqtSignal(object)
     recording_changed = QtCore.pyqtSignal(object)

@@ -31,12 +31,26 @@ class ParameterMapWidget(QtWidgets.QWidget):
         layout.addWidget(self.plot)
         self.count = QtWidgets.QLabel("0 trials")
         layout.addWidget(self.count)
+        self._motion: dict[int, dict] = {}  # stimulus sample -> twitch result
         bridge.response_measured.connect(self._on_result)
+        bridge.motion_measured.connect(self._on_motion)
         self.measure.currentIndexChanged.connect(lambda _: self.redraw())
 
     def _on_result(self, trial: int, result: dict) -> None:
+        motion = self._motion.pop(result["stimulus_sample"], None)
+        if motion is not None:
+            result = {**result, "peak_displacement_mm": motion["peak_displacement_mm"]}
         self.records.append(result)
         self.redraw()
+
+    def _on_motion(self, trial: int, motion: dict) -> None:
+        """The twitch arrives ~0.4 s after the electrical result: fill it in."""
+        for record in reversed(self.records):
+            if record.get("stimulus_sample") == motion["stimulus_sample"]:
+                record["peak_displacement_mm"] = motion["peak_displacement_mm"]
+                self.redraw()
+                return
+        self._motion[motion["stimulus_sample"]] = motion
 
     def redraw(self) -> None:
         """Recompute the cell means and redraw."""

@@ -137,3 +137,14 @@ def test_closed_loop_errors_name_the_field_and_what_is_allowed(tmp_path):
     assert out.returncode == 2
     assert "amplitude_vpp = 9 exceeds the rig's safety limit" in out.stderr
     assert "Nothing was sent to the board." in out.stderr
+
+
+def test_a_twitch_objective_without_a_camera_is_refused_before_recording(tmp_path):
+    out = neurorig(
+        "run", str(ROOT / "protocols/closed-loop-twitch.toml"), "--sim",
+        "--out", str(tmp_path / "runs"),
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "'peak_displacement_mm' needs live segment tracking" in out.stderr
+    assert "--camera" in out.stderr
+    assert not (tmp_path / "runs").exists()  # no half-made recording left behind

@@ -14,6 +14,7 @@ import rig.recording
 from firmware_bridge.device import Device
 from rig.closed_loop import BayesianSearch, ParameterSpace, replay
 from rig.closed_loop.loop import ClosedLoop
+from rig.core.camera import open_camera
 from rig.core.session import Session
 from rig.protocols import ClosedLoopSpec, ObjectiveSpec
 from rig.recording import RecordingWriter
@@ -127,3 +128,47 @@ def test_a_search_space_beyond_the_safety_limits_is_refused(session):
     too_fast = dataclasses.replace(SPEC, inter_stimulus_interval_s=0.05)
     with pytest.raises(ValueError, match="below the rig's minimum 0.2 s"):
         ClosedLoop(session, too_fast)
+
+
+def test_a_twitch_objective_needs_the_camera_and_time_for_the_twitch(session):
+    twitch = ObjectiveSpec(measure="peak_displacement_mm")
+    spec = dataclasses.replace(SPEC, objective=twitch, inter_stimulus_interval_s=1.0)
+    with pytest.raises(ValueError, match="needs live segment tracking"):
+        ClosedLoop(session, spec)  # this session has no camera
+
+
+def test_a_twitch_objective_scores_each_stimulus_by_its_filmed_displacement():
+    device = Device.open("sim://?seed=21")
+    session = Session(
+        device, camera=open_camera("sim", device=device), safety=SafetyLimits()
+    )
+    twitch = ObjectiveSpec(measure="peak_displacement_mm")
+    spec = dataclasses.replace(
+        SPEC, n_stimuli=5, inter_stimulus_interval_s=1.0, objective=twitch
+    )
+    motion = {}
+    session.events.motion_measured.connect(
+        lambda trial, r: motion.setdefault(r["stimulus_sample"], r)
+    )
+    try:
+        session.start()
+        threading.Event().wait(0.5)  # a baseline for the first twitch
+        with pytest.raises(ValueError, match=r"must be at least 0.75 s"):
+            ClosedLoop(
+                session, dataclasses.replace(spec, inter_stimulus_interval_s=0.5)
+            )
+        loop = ClosedLoop(session, spec, seed=3)
+        final = loop.run(timeout_s=30)
+        onsets = [s["sample"] for s in session.stimuli]
+    finally:
+        session.close()
+    assert final.finish_reason.value == "completed"
+    assert loop.missed_responses == 0
+    observed = [d["observed"] for d in loop.history[1:]]
+    assert [o["trial"] for o in observed] == [0, 1, 2, 3]
+    for o in observed:
+        twitch_mm = motion[onsets[o["trial"]]]["peak_displacement_mm"]
+        assert o["response"] == o["score"] == pytest.approx(twitch_mm)
+    assert max(o["response"] for o in observed) > 0.3  # some stimuli twitched
+    # Decided after the twitch window closed, still well before the next pulse.
+    assert max(loop.host_latency_s) < 0.2

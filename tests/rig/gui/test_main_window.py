@@ -104,6 +104,14 @@ def test_single_pulse_reaches_the_board_and_fills_sweeps_and_map(qtbot, window):
     qtbot.waitUntil(lambda: "m/s" in window.sweeps.velocity_label.text(), timeout=3000)
     velocity = float(window.sweeps.velocity_label.text().split(": ")[1].split()[0])
     assert 5 < velocity < 40  # an earthworm giant fibre, not noise
+    # The twitch, filmed over the next 0.4 s, fills in the displacement map.
+    qtbot.waitUntil(
+        lambda: result.get("peak_displacement_mm") is not None, timeout=3000
+    )
+    assert 0.3 < result["peak_displacement_mm"] < 5.0  # mm, a visible twitch
+    window.param_map.measure.setCurrentText("peak displacement (mm)")
+    shown = window.param_map.image.image
+    assert shown is not None and np.nanmax(shown) == result["peak_displacement_mm"]
 
 
 def test_out_of_range_amplitude_is_refused_and_nothing_is_sent(qtbot, window):

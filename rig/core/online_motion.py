@@ -1,0 +1,118 @@
+"""Per-stimulus motion during acquisition: the twitch each stimulus evoked.
+
+The electrical response of a stimulus is complete within a few tens of ms
+(``rig.core.online_analysis``); its twitch peaks about 0.25 s after the stimulus
+(PHYSIOLOGY.md), so motion is measured separately, once the live tracking has
+tracked a frame ``window_s`` after the onset. The measure is the offline one
+(``analysis.displacement.stimulus_motion``: peak deviation from the trend of the
+``baseline_s`` before the stimulus, so an overlapping earlier twitch is not
+counted), on the live tracking's displacement history, and is published as
+``events.motion_measured(trial, result)`` with the same trial numbers and
+stimulus fields as ``response_measured``.
+
+Frame times here are the live tracking's (the newest camera trigger when the
+frame arrived), good to about a frame; the offline analysis uses the recording's
+exact frame table.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from analysis.displacement import MotionResponse, stimulus_motion
+from firmware_bridge.protocol import Decoded, StimDelivered
+from rig.core.live_tracking import LiveTracking
+from rig.core.online_analysis import stimulus_key
+
+MOTION_WINDOW_S = 0.4  # covers the twitch peak (~0.255 s) with a margin
+BASELINE_S = 0.15
+MAX_PENDING = 64  # stimuli waiting for frames (tracking lost: oldest dropped)
+
+
+class OnlineMotion:
+    """Turns stimulus events and tracked frames into per-stimulus motion results."""
+
+    def __init__(
+        self,
+        tracking: LiveTracking,
+        *,
+        fs_hz: float,
+        emit,
+        requested_vpp=None,
+        window_s: float = MOTION_WINDOW_S,
+        baseline_s: float = BASELINE_S,
+    ) -> None:
+        self.tracking = tracking
+        self.fs_hz = fs_hz
+        self.emit = emit
+        self.requested_vpp = requested_vpp or (lambda mvpp: mvpp / 1000.0)
+        self.window_s = window_s
+        self.baseline_s = baseline_s
+        self.results: list[dict[str, Any]] = []
+        self.dropped = 0  # stimuli never measured (no frames came)
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._n_stimuli = 0
+        tracking.listeners.append(self.on_tracked)
+
+    def consume(self, decoded: Decoded, host_time: float) -> None:
+        """Relay-thread consumer: register each delivered stimulus."""
+        for message in decoded.messages:
+            if isinstance(message, StimDelivered):
+                key = stimulus_key(message, self._n_stimuli, self.requested_vpp)
+                self._n_stimuli += 1
+                with self._lock:
+                    self._pending.append(key)
+                    if len(self._pending) > MAX_PENDING:
+                        self._pending.pop(0)
+                        self.dropped += 1
+
+    def on_tracked(self, newest_time_s: float) -> None:
+        """Tracking thread: measure every stimulus whose window is now filmed."""
+        if not math.isfinite(newest_time_s):
+            return
+        with self._lock:
+            due = [
+                key
+                for key in self._pending
+                if key["stimulus_sample"] / self.fs_hz + self.window_s <= newest_time_s
+            ]
+            self._pending = [key for key in self._pending if key not in due]
+        if not due:
+            return
+        times, regions, whole = self.tracking.motion_series()
+        for key in due:
+            onset_s = np.array([key["stimulus_sample"] / self.fs_hz])
+            per_region = [self._measure(regions[:, k], times, onset_s)
+                          for k in range(regions.shape[1])]  # fmt: skip
+            body = self._measure(whole, times, onset_s)
+            result = {
+                **key,
+                "peak_displacement_mm": _num(body.peak_displacement_mm),
+                "contraction_onset_latency_s": _num(body.onset_latency_s),
+                "time_to_peak_s": _num(body.time_to_peak_s),
+                "region_peak_displacement_mm": [
+                    _num(m.peak_displacement_mm) for m in per_region
+                ],
+                "window_received_s": time.monotonic(),
+            }
+            self.results.append(result)
+            self.emit(result["trial"], result)
+
+    def _measure(self, series_mm, times_s, onset_s) -> MotionResponse:
+        return stimulus_motion(
+            series_mm,
+            times_s,
+            onset_s,
+            baseline_s=self.baseline_s,
+            window_s=self.window_s,
+        )[0]
+
+
+def _num(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

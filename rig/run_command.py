@@ -21,29 +21,23 @@ TAIL_S = 1.0  # recording continues this long after the last stimulus
 
 def _load(args: argparse.Namespace):
     from rig.protocols import ProtocolError, load_protocol
-    from rig.safety import (
-        SafetyError,
-        check_protocol,
-        default_safety_limits,
-        load_safety_limits,
-    )
+    from rig.rig_file import load_rig_file
+    from rig.safety import SafetyError, check_protocol
 
     try:
-        limits = (
-            load_safety_limits(args.safety) if args.safety else default_safety_limits()
-        )
+        rig = load_rig_file(args.rig).with_positions_mm(args.electrode_positions_mm)
         protocol = load_protocol(args.protocol)
-        plan = check_protocol(protocol, limits)  # None for a closed loop
+        plan = check_protocol(protocol, rig.limits)  # None for a closed loop
     except (ProtocolError, SafetyError, OSError, ValueError) as exc:
         return None, None, None, str(exc)
-    return protocol, plan, limits, None
+    return protocol, plan, rig, None
 
 
 def run_protocol_command(args: argparse.Namespace) -> int:
     """Validate PROTOCOL; with --dry-run print the plan, else run it and record."""
     from rig.protocols import format_closed_loop, format_plan
 
-    protocol, plan, limits, error = _load(args)
+    protocol, plan, rig, error = _load(args)
     if error is not None:
         return fail(f"{error}\nNothing was sent to the board.")
     if args.dry_run:
@@ -53,15 +47,15 @@ def run_protocol_command(args: argparse.Namespace) -> int:
                     protocol.name,
                     protocol.seed,
                     protocol.closed_loop,
-                    load_ohm=limits.load_ohm,
+                    load_ohm=rig.limits.load_ohm,
                 )
             )
         else:
-            print(format_plan(plan, load_ohm=limits.load_ohm))
+            print(format_plan(plan, load_ohm=rig.limits.load_ohm))
         return 0
     if not (args.sim or args.port):
         return fail("give --port PATH or --sim (or --dry-run to only print the plan)")
-    return _run(args, protocol, plan, limits)
+    return _run(args, protocol, plan, rig)
 
 
 def _print_closed_loop_summary(loop: Any) -> None:
@@ -88,7 +82,7 @@ def _open_camera(spec: str | None, session_url: str, device: Any):
     return open_camera(spec, device=device)
 
 
-def _run(args, protocol, plan, limits) -> int:
+def _run(args, protocol, plan, rig) -> int:
     from tqdm import tqdm
 
     from calibration import CalibrationSet
@@ -100,8 +94,6 @@ def _run(args, protocol, plan, limits) -> int:
 
     out = Path(args.out) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     calibrations = CalibrationSet.load(getattr(args, "calibrations", None))
-    for warning in calibrations.warnings:  # recorded in the metadata too
-        print(f"calibration warning: {warning}", file=sys.stderr)
     try:
         device = Device.open(board_url(args))
     except (DeviceError, OSError, ValueError) as exc:
@@ -112,10 +104,22 @@ def _run(args, protocol, plan, limits) -> int:
     except (OSError, ValueError) as exc:
         device.close()
         return fail(str(exc))
-    session = Session(device, camera=camera, safety=limits, calibrations=calibrations)
+    try:
+        session = Session(
+            device,
+            camera=camera,
+            safety=rig.limits,
+            calibrations=calibrations,
+            geometry=rig.geometry(),
+        )
+    except ValueError as exc:
+        device.close()
+        return fail(str(exc))
     status = 0
     try:
         session.start()
+        for warning in session.setup_warnings():  # calibration ones go in metadata
+            print(f"warning: {warning}", file=sys.stderr)
         loop = None
         if plan is None:
             from rig.closed_loop.loop import ClosedLoop

@@ -126,19 +126,22 @@ def load_safety_limits(path: str | Path) -> SafetyLimits:
     table = data.get("limits")
     if not isinstance(table, dict):
         raise SafetyError("limits", str(path), "a [limits] table")
+    return limits_from_table(table, str(path))
+
+
+def limits_from_table(table: dict[str, Any], where: str) -> SafetyLimits:
+    """SafetyLimits from a TOML ``[limits]`` table; errors name ``where``."""
     known = {f.name: f for f in fields(SafetyLimits)}
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in known:
-            raise SafetyError(
-                f"limits.{key}", key, f"one of {sorted(known)}", str(path)
-            )
+            raise SafetyError(f"limits.{key}", key, f"one of {sorted(known)}", where)
         if key == "allowed_pairs":
             if not isinstance(value, list) or not all(
                 isinstance(p, int) for p in value
             ):
                 raise SafetyError(
-                    f"limits.{key}", value, "a list of pair numbers", str(path)
+                    f"limits.{key}", value, "a list of pair numbers", where
                 )
             values[key] = tuple(value)
         else:
@@ -148,7 +151,7 @@ def load_safety_limits(path: str | Path) -> SafetyLimits:
                 or value < 0
             ):
                 raise SafetyError(
-                    f"limits.{key}", value, "a non-negative number", str(path)
+                    f"limits.{key}", value, "a non-negative number", where
                 )
             values[key] = value
     limits = SafetyLimits(**values)
@@ -157,7 +160,7 @@ def load_safety_limits(path: str | Path) -> SafetyLimits:
             "limits.min_amplitude_vpp",
             limits.min_amplitude_vpp,
             f"at most max_amplitude_vpp ({limits.max_amplitude_vpp:g})",
-            str(path),
+            where,
         )
     return limits
 

@@ -191,6 +191,7 @@ def external_simulator(seed: int = 1):
     finally:
         child.terminate()
         child.wait(10)
+        child.stdout.close()
 
 
 def open_loop_session(port: str, positions_m=None) -> Any:

@@ -18,6 +18,28 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--rig FILE`` (limits and geometry), its electrode override, calibrations."""
+    parser.add_argument(
+        "--rig",
+        "--safety",
+        dest="rig",
+        metavar="FILE",
+        help="rig file: safety limits, electrode positions, raceway and camera "
+        "placement (rigs/example-rig.toml; default: conservative built-in limits, "
+        "no geometry on a real board)",
+    )
+    parser.add_argument(
+        "--electrode-positions-mm",
+        metavar="A,B,C,D",
+        help="recording-pair centres along the body, mm from the head (overrides "
+        "the rig file's [electrodes])",
+    )
+    parser.add_argument(
+        "--calibrations", help="folder of calibration files to apply and record"
+    )
+
+
 def board_url(args: argparse.Namespace) -> str:
     """The URL Device.open takes for these arguments."""
     if args.sim:

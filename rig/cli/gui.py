@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rig.cli._common import add_rig_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``gui`` sub-command."""
@@ -12,6 +14,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sim", action="store_true", help="connect to a simulated rig at start"
     )
     parser.add_argument("--seed", type=int, default=1, help="simulated rig's seed")
+    parser.add_argument(
+        "--camera",
+        help="camera: a device index, a video file, or 'sim' (default: the "
+        "simulated camera on the simulated rig, none on a board)",
+    )
+    add_rig_arguments(parser)
     parser.add_argument(
         "--screenshot", help="render the running window to this PNG and exit"
     )
@@ -25,8 +33,17 @@ def main(args: argparse.Namespace) -> int:
     """Start the GUI (Qt is imported only here)."""
     import os
 
+    from calibration import CalibrationSet
     from rig.cli._common import fail
+    from rig.rig_file import load_rig_file
 
+    try:  # file errors now, in the terminal, before any window opens
+        args.rig_description = load_rig_file(args.rig).with_positions_mm(
+            args.electrode_positions_mm
+        )
+    except ValueError as exc:
+        return fail(str(exc))
+    args.calibration_set = CalibrationSet.load(args.calibrations)
     headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if headless and not os.environ.get("QT_QPA_PLATFORM"):
         if not args.screenshot:

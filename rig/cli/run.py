@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rig.cli._common import add_board_arguments
+from rig.cli._common import add_board_arguments, add_rig_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,12 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="camera: a device index, a video file, or 'sim' (the simulated camera)",
     )
     parser.add_argument("--out", default="runs", help="folder for recordings")
-    parser.add_argument(
-        "--safety", help="rig safety-limits file (default: conservative built-ins)"
-    )
-    parser.add_argument(
-        "--calibrations", help="folder of calibration files to apply and record"
-    )
+    add_rig_arguments(parser)
     parser.set_defaults(func=main)
 
 

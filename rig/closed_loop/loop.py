@@ -116,6 +116,12 @@ class ClosedLoop:
         # Wait for a response at most this long: most of the interval, so a lost
         # response costs one observation, not the schedule.
         self.response_timeout_s = max(0.05, 0.8 * self.interval_s)
+        if getattr(session, "positions_m", None) is None:
+            raise ValueError(
+                "a closed loop needs the online analysis, which needs the recording "
+                "electrodes' positions: give pair_centres_mm in the rig file's "
+                "[electrodes] (--rig FILE) or --electrode-positions-mm A,B,C,D"
+            )
         self._responses = session.events.response_measured
         if needs_motion(o.measure):
             self._responses = session.events.motion_measured

@@ -99,6 +99,7 @@ class Session:
         ring_seconds: float = 60.0,
         positions_m: Any = None,
         calibrations: Any = None,
+        geometry: dict[str, Any] | None = None,
     ) -> None:
         self.device = device
         self.events = RigEvents()
@@ -113,9 +114,20 @@ class Session:
         self.frame_clock = FrameClock(sample_rate_hz)
         self.acquisition: Acquisition | None = None
         self.online: OnlineResponses | None = None
+        # A real rig's geometry, from its rig file (rig.rig_file): electrode
+        # positions, head on the raceway, the raceway in the image. The
+        # simulated rig knows its own.
+        self.geometry = geometry
         rig_geometry = getattr(getattr(device, "sim_rig", None), "model", None)
         if positions_m is None and rig_geometry is not None:
             positions_m = rig_geometry.geometry.pair_centres_m()[:channels]
+        if positions_m is None and geometry and geometry.get("pair_centres_m"):
+            positions_m = np.asarray(geometry["pair_centres_m"], dtype=float)
+            if len(positions_m) != channels:
+                raise ValueError(
+                    f"{geometry.get('source', 'the rig file')} gives "
+                    f"{len(positions_m)} electrode positions for {channels} channels"
+                )
         self.positions_m = positions_m  # recording-pair centres along the body
         # Calibrations in force (calibration.CalibrationSet): gain for µV,
         # stimulator correction on every command, timing offset on frame stamps.
@@ -263,12 +275,18 @@ class Session:
     def _live_tracking(self) -> LiveTracking | None:
         """Tracking for the camera view, where the camera's scale is known."""
         rig = getattr(self.device, "sim_rig", None)
-        if rig is None or self.positions_m is None:
-            # A real rig needs the raceway's origin in the image, which no
-            # calibration measures yet: no live overlay (offline analysis works).
+        if rig is not None:
+            camera = rig.geometry_dict()["camera"]
+            head_m = rig.model.geometry.head_on_raceway_m
+        elif self.geometry and self.geometry.get("camera"):
+            # A real rig: the raceway's origin in the image comes from its rig file.
+            camera = self.geometry["camera"]
+            head_m = self.geometry.get("head_on_raceway_m", 0.0)
+        else:
             return None
-        camera = rig.geometry_dict()["camera"]
-        px_per_mm = camera["px_per_mm"]
+        if self.positions_m is None:
+            return None
+        px_per_mm = camera.get("px_per_mm")
         lens = None
         calibrated = self._calibration("camera")
         if calibrated is not None:
@@ -277,7 +295,9 @@ class Session:
                 "camera_matrix": calibrated.camera_matrix,
                 "dist_coeffs": calibrated.dist_coeffs,
             }
-        head_m = rig.model.geometry.head_on_raceway_m
+        if not px_per_mm:
+            log.warning("no live tracking: no px/mm (camera calibration or rig file)")
+            return None
         return LiveTracking(
             px_per_mm=px_per_mm,
             origin_px=camera["origin_px"][0],
@@ -285,6 +305,22 @@ class Session:
             sample_rate_hz=self.sample_rate_hz,
             lens=lens,
         )
+
+    def setup_warnings(self) -> list[str]:
+        """What this session cannot do for want of a calibration or the rig file
+        (after ``start``): shown in the GUI's status bar and by ``neurorig run``."""
+        warnings = list(getattr(self.calibrations, "warnings", []))
+        if self.positions_m is None:
+            warnings.append(
+                "no electrode positions (rig file [electrodes] or "
+                "--electrode-positions-mm): no online analysis or closed loop"
+            )
+        if self.camera is not None and self.tracking is None:
+            warnings.append(
+                "no live segment tracking: the rig file's [camera] places the "
+                "raceway in the image"
+            )
+        return warnings
 
     def _calibration(self, kind: str) -> Any:
         return self.calibrations.get(kind) if self.calibrations is not None else None

@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from typing import Any
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 
-def default_session_factory(url: str, *, camera: str | None = "sim"):
-    """Open and start a Session for ``url`` (with the simulated camera on sim://)."""
+def default_session_factory(
+    url: str, *, camera: str | None = None, rig: Any = None, calibrations: Any = None
+):
+    """Open and start a Session for ``url``.
+
+    ``camera``: an index, a video file or "sim"; by default the simulated camera
+    on the simulated rig and none on a board. ``rig``: a ``RigDescription``
+    (limits and geometry; default: the built-in limits). ``calibrations``: a
+    ``CalibrationSet``.
+    """
     from firmware_bridge.device import Device
     from rig.core.camera import open_camera
     from rig.core.session import Session
-    from rig.safety import default_safety_limits
+    from rig.rig_file import RigDescription
 
+    rig = rig or RigDescription()
     device = Device.open(url)
-    cam = open_camera(camera, device=device) if camera and device.sim_rig else None
-    session = Session(device, camera=cam, safety=default_safety_limits())
+    try:
+        spec = camera or ("sim" if device.sim_rig else None)
+        cam = open_camera(spec, device=device) if spec else None
+        session = Session(
+            device,
+            camera=cam,
+            safety=rig.limits,
+            geometry=rig.geometry(),
+            calibrations=calibrations,
+        )
+    except Exception:
+        device.close()  # a camera or rig-file error must not leave the port open
+        raise
     session.start()
     return session
 
@@ -40,7 +62,14 @@ def run_app(args) -> int:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     from rig.gui.main_window import MainWindow
 
-    window = MainWindow(session_factory=default_session_factory)
+    window = MainWindow(
+        session_factory=functools.partial(
+            default_session_factory,
+            camera=args.camera,
+            rig=args.rig_description,
+            calibrations=args.calibration_set,
+        )
+    )
     install_error_hook(window)
     window.show()
     if args.sim:

@@ -113,7 +113,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreState(state)
         self.views = [self.traces, self.camera]
         self.connection.show_connected(session.device.info)
-        self.error_label.setText("")
+        self.error_label.setText("; ".join(session.setup_warnings()))
         self.timer.start()
         self.slow_timer.start()
         self.session_opened.emit(session)

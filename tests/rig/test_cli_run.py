@@ -66,7 +66,7 @@ def test_run_on_the_simulated_rig_records_every_stimulus(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     # Missing calibrations are warned about, and recorded.
-    assert "calibration warning: gain: no calibration" in out.stderr
+    assert "warning: gain: no calibration" in out.stderr
     folder = Path(out.stdout.strip().splitlines()[-1].removeprefix("recording: "))
     rec = rig.recording.open(folder)
     assert rec.status == "complete"
@@ -148,3 +148,30 @@ def test_a_twitch_objective_without_a_camera_is_refused_before_recording(tmp_pat
     assert "'peak_displacement_mm' needs live segment tracking" in out.stderr
     assert "--camera" in out.stderr
     assert not (tmp_path / "runs").exists()  # no half-made recording left behind
+
+
+def test_a_board_on_a_port_runs_a_closed_loop_with_its_rig_file(tmp_path):
+    from rig.selftest import external_simulator
+
+    proto = tmp_path / "cl.toml"
+    proto.write_text(CLOSED)
+    with external_simulator(seed=3) as port:  # a board the host knows only by port
+        bare = neurorig("run", str(proto), "--port", port, "--out", str(tmp_path))
+        assert bare.returncode == 2
+        assert "no electrode positions" in bare.stderr  # the setup warning
+        assert "a closed loop needs the online analysis" in bare.stderr
+        rig_file = str(ROOT / "rigs" / "example-rig.toml")
+        out = neurorig(
+            "run", str(proto), "--port", port, "--rig", rig_file, "--out", str(tmp_path)
+        )
+    assert out.returncode == 0, out.stderr
+    assert "0 responses missed" in out.stdout
+    folder = Path(out.stdout.strip().splitlines()[-1].removeprefix("recording: "))
+    rec = rig.recording.open(folder)
+    assert rec.metadata["simulated"] is False
+    geometry = rec.metadata["geometry"]
+    assert geometry["pair_centres_m"] == pytest.approx([0.0375, 0.0575, 0.0775, 0.0975])
+    assert geometry["source"] == rig_file
+    # The recording carries its geometry: analysis needs no positions option.
+    analysed = neurorig("analyze", str(folder), "--json", str(tmp_path / "a.json"))
+    assert analysed.returncode == 0, analysed.stderr

@@ -1,0 +1,173 @@
+"""The rig file: one TOML file per physical rig, for what neurorig cannot measure.
+
+The simulated rig knows its own geometry; a real one is described here
+(``rigs/example-rig.toml`` shows every key). All tables are optional; an unknown
+table or key is refused, so a typo is never silently ignored.
+
+``[limits]``
+    the host's safety limits (``rig.safety``; conservative defaults).
+``[electrodes]``
+    ``pair_centres_mm``: centre of each recording pair along the body, mm from
+    the head, one per channel. Without it the session has no online analysis
+    (live AP marks, parameter map, closed loop); offline analysis then needs
+    ``--electrode-positions-mm``.
+``[raceway]``
+    ``head_on_raceway_mm``: where the worm's head lies on the raceway's x axis.
+``[camera]``
+    ``raceway_origin_px``: image x (px) of the raceway's x = 0, and
+    ``px_per_mm``: the nominal scale (a camera calibration replaces it). With
+    both, the live view tracks segments on a real rig too.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rig.safety import SafetyLimits, limits_from_table
+
+TABLES = {
+    "limits": None,  # checked by rig.safety
+    "electrodes": {"pair_centres_mm"},
+    "raceway": {"head_on_raceway_mm"},
+    "camera": {"raceway_origin_px", "px_per_mm"},
+}
+
+
+class RigFileError(ValueError):
+    """A rig file (or option) value that is missing, misspelt or out of range."""
+
+
+@dataclass(frozen=True)
+class RigDescription:
+    """A rig's limits and geometry, SI units."""
+
+    limits: SafetyLimits = field(default_factory=SafetyLimits)
+    pair_centres_m: tuple[float, ...] | None = None
+    head_on_raceway_m: float = 0.0
+    raceway_origin_px: float | None = None
+    px_per_mm: float | None = None
+    source: str = "built-in defaults"
+
+    def with_positions_mm(self, text: str | None) -> RigDescription:
+        """These electrode positions instead (``"A,B,C,D"`` from the command line)."""
+        if not text:
+            return self
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            raise RigFileError(
+                f"--electrode-positions-mm {text!r}: give comma-separated numbers "
+                "(pair centres along the body, mm), e.g. 37.5,57.5,77.5,97.5"
+            ) from None
+        positions = _positions_m(values, "--electrode-positions-mm")
+        return RigDescription(
+            limits=self.limits,
+            pair_centres_m=positions,
+            head_on_raceway_m=self.head_on_raceway_m,
+            raceway_origin_px=self.raceway_origin_px,
+            px_per_mm=self.px_per_mm,
+            source=f"{self.source}, electrodes from --electrode-positions-mm",
+        )
+
+    def geometry(self) -> dict[str, Any] | None:
+        """Geometry for the session and the recording's metadata (the keys the
+        simulated rig writes, so ``neurorig analyze`` reads both alike)."""
+        if self.pair_centres_m is None and self.raceway_origin_px is None:
+            return None
+        geometry: dict[str, Any] = {
+            "pair_centres_m": None
+            if self.pair_centres_m is None
+            else list(self.pair_centres_m),
+            "head_on_raceway_m": self.head_on_raceway_m,
+            "source": self.source,
+        }
+        if self.raceway_origin_px is not None:
+            geometry["camera"] = {
+                "px_per_mm": self.px_per_mm,
+                "origin_px": [self.raceway_origin_px],  # x only: the tracker finds y
+                "note": "rig file: raceway x = 0 in the image, nominal scale",
+            }
+        return geometry
+
+
+def load_rig_file(path: str | Path | None) -> RigDescription:
+    """Read a rig file; ``None`` gives the built-in defaults (no geometry)."""
+    if path is None:
+        return RigDescription()
+    path = Path(path)
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RigFileError(f"rig file {where}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RigFileError(f"rig file {where} is not valid TOML: {exc}") from None
+    for table, value in data.items():
+        if table not in TABLES or not isinstance(value, dict):
+            raise RigFileError(
+                f"{where}: [{table}] is not a rig-file table "
+                f"(allowed: {', '.join(f'[{t}]' for t in TABLES)})"
+            )
+        keys = TABLES[table]
+        for key in value if keys is not None else ():
+            if key not in keys:
+                raise RigFileError(
+                    f"{where}: {table}.{key} is not a key of [{table}] "
+                    f"(allowed: {', '.join(sorted(keys))})"
+                )
+    electrodes = data.get("electrodes", {})
+    positions = None
+    if "pair_centres_mm" in electrodes:
+        values = electrodes["pair_centres_mm"]
+        if not isinstance(values, list):
+            raise RigFileError(
+                f"{where}: electrodes.pair_centres_mm = {values!r}: give a list of "
+                "numbers (mm), one per recording pair"
+            )
+        positions = _positions_m(values, f"{where}: electrodes.pair_centres_mm")
+    return RigDescription(
+        limits=limits_from_table(data.get("limits", {}), where),
+        pair_centres_m=positions,
+        head_on_raceway_m=(
+            _number(data, "raceway.head_on_raceway_mm", where, 0, 1000) or 0.0
+        )
+        / 1000,
+        raceway_origin_px=_number(data, "camera.raceway_origin_px", where, -1e5, 1e5),
+        px_per_mm=_number(data, "camera.px_per_mm", where, 0.01, 1000),
+        source=where,
+    )
+
+
+def _positions_m(values: list, where: str) -> tuple[float, ...]:
+    ok = 1 <= len(values) <= 32 and all(
+        isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and 0 < v <= 1000
+        for v in values
+    )
+    if not ok or len(set(values)) != len(values):
+        raise RigFileError(
+            f"{where} = {values!r}: allowed 1–32 different positions, each "
+            "0–1000 mm from the head"
+        )
+    return tuple(float(v) / 1000 for v in values)
+
+
+def _number(data: dict, name: str, where: str, low: float, high: float):
+    """``data[table][key]`` for ``name = "table.key"``; None if absent."""
+    table, key = name.split(".")
+    if key not in data.get(table, {}):
+        return None
+    value = data[table][key]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not low <= value <= high
+    ):
+        raise RigFileError(f"{where}: {name} = {value!r}: allowed {low:g}–{high:g}")
+    return float(value)

@@ -132,9 +132,10 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
         session.frame_listeners.remove(on_frame)
         session.device.remove_listener(on_batch)
     stamps, _ = session.frame_clock.match()
+    sample_of = {s.frame_index: s.sample for s in stamps}
     lit = np.array([brightness > 180 for _, brightness in frames])
     samples = np.array(
-        [np.nan if stamps[i].sample is None else stamps[i].sample for i, _ in frames]
+        [np.nan if sample_of.get(i) is None else sample_of[i] for i, _ in frames]
     )
     period = session.sample_rate_hz / session.camera_rate_hz
     firsts, onsets = [], []

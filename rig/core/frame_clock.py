@@ -12,10 +12,16 @@ Without triggers (a free-running webcam), frames are stamped by a host-clock
 regression: the sample number the stream had reached as a function of host time,
 fitted on the arrival of data blocks. This is coarser (USB and OS latencies of a
 few ms) and is marked as such (``source = "host-clock"``) in the recording.
+
+A rig streams all day: ``forget_before`` drops old history (the session keeps
+the last minute when not recording), cutting at a matched frame/trigger pair so
+that later matching is unchanged. Frame indices stay absolute.
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import threading
 from dataclasses import dataclass
 
@@ -53,6 +59,7 @@ class FrameClock:
         self._triggers: list[tuple[int, int, float]] = []  # sample, count, host t
         self._frames: list[float] = []  # host arrival time per frame
         self._progress: list[tuple[float, int]] = []  # host t, stream end sample
+        self._first_frame = 0  # absolute index of self._frames[0]
 
     def add_trigger(self, sample: int, trigger_count: int, host_time_s: float) -> None:
         """Record a CAMERA_TRIGGERED event (host time = when it arrived)."""
@@ -63,7 +70,7 @@ class FrameClock:
         """Record a frame's arrival; return its frame index."""
         with self._lock:
             self._frames.append(host_time_s)
-            return len(self._frames) - 1
+            return self._first_frame + len(self._frames) - 1
 
     def add_progress(self, host_time_s: float, end_sample: int) -> None:
         """Record that samples up to ``end_sample`` had arrived at ``host_time_s``."""
@@ -83,14 +90,63 @@ class FrameClock:
             return list(self._triggers)
 
     def match(self) -> tuple[list[FrameStamp], FrameReport]:
-        """Stamp every frame so far and report drops and extras."""
+        """Stamp every frame still held and report drops and extras.
+
+        Stamps are in frame order; their ``frame_index`` is absolute (as
+        ``add_frame`` returned it), also after ``forget_before``.
+        """
         with self._lock:
             triggers = list(self._triggers)
             frames = list(self._frames)
             progress = list(self._progress)
+            base = self._first_frame
         if not triggers:
-            return self._host_clock_stamps(frames, progress)
-        return match_frames_to_triggers(frames, triggers, self.sample_rate_hz)
+            stamps, report = self._host_clock_stamps(frames, progress)
+        else:
+            stamps, report = match_frames_to_triggers(
+                frames, triggers, self.sample_rate_hz
+            )
+        if base:
+            stamps = [
+                dataclasses.replace(s, frame_index=s.frame_index + base) for s in stamps
+            ]
+            report = dataclasses.replace(
+                report, extra_frames=tuple(j + base for j in report.extra_frames)
+            )
+        return stamps, report
+
+    def forget_before(self, host_time_s: float) -> None:
+        """Drop frames, triggers and progress older than ``host_time_s``.
+
+        With triggers, the cut is at the first frame after ``host_time_s`` that
+        matched a trigger, and at that trigger: what remains starts with a
+        matched pair, so matching it gives the same stamps as before the cut.
+        """
+        stamps, _ = self.match()
+        with self._lock:
+            n_frames = bisect.bisect_left(self._frames, host_time_s)
+            n_triggers = 0
+            if self._triggers:
+                cut = next(
+                    (s for s in stamps[n_frames:] if s.trigger_count is not None), None
+                )
+                if cut is None:
+                    return  # nothing matched after the cut: keep it all
+                n_frames = cut.frame_index - self._first_frame
+                counts = [c for _, c, _ in self._triggers]
+                if cut.trigger_count not in counts:
+                    return
+                n_triggers = counts.index(cut.trigger_count)
+            del self._frames[:n_frames]
+            self._first_frame += n_frames
+            del self._triggers[:n_triggers]
+            times = [t for t, _ in self._progress]
+            del self._progress[: bisect.bisect_left(times, host_time_s)]
+
+    def held(self) -> tuple[int, int]:
+        """How many frames and triggers are held (for tests and soak figures)."""
+        with self._lock:
+            return len(self._frames), len(self._triggers)
 
     def _host_clock_stamps(self, frames, progress):
         stamps = []

@@ -52,6 +52,8 @@ from rig.safety import OnTimeBudget, SafetyLimits
 
 log = logging.getLogger(__name__)
 
+FRAME_HISTORY_S = 60.0  # camera/trigger history kept while not recording
+
 
 def _fault_name(code: int) -> str:
     try:
@@ -155,6 +157,12 @@ class Session:
         )
         self._frame_writer.start()
         self._recording_first_sample: int | None = None
+        # Frame history is pruned to the last FRAME_HISTORY_S while nothing
+        # needs more; a recording pins it from its start until its frame table
+        # is written.
+        self._frame_history_pinned = False
+        self.frame_history_s = FRAME_HISTORY_S
+        self._last_prune_s = 0.0
         self._armed = False
         self._closed = False
         device.add_error_listener(self._on_link_error)
@@ -366,6 +374,7 @@ class Session:
         """Record everything from now on into ``writer`` (a RecordingWriter)."""
         with self._recorder_lock:
             self.recorder = writer
+            self._frame_history_pinned = True
             self._recorded_frames = []
             ring = self.acquisition.ring if self.acquisition else None
             self._recording_first_sample = ring.end if ring else None
@@ -381,10 +390,12 @@ class Session:
         with self._recorder_lock:
             if writer is None:
                 writer, self._failed_writer = self._failed_writer, None
+                self._frame_history_pinned = False
                 if writer is not None:
                     writer.close("truncated")
                 return writer
         self._write_frame_table(writer)
+        self._frame_history_pinned = False
         writer.close("complete")
         self.events.recording_changed.emit(None)
         return writer
@@ -395,6 +406,10 @@ class Session:
         """Relay thread: record the batch and turn messages into events."""
         if self.acquisition is not None and self.acquisition.ring.end is not None:
             self.frame_clock.add_progress(host_time, self.acquisition.ring.end)
+        if host_time - self._last_prune_s > self.frame_history_s / 6:
+            self._last_prune_s = host_time
+            if not self._frame_history_pinned:  # all day: memory stays flat
+                self.frame_clock.forget_before(host_time - self.frame_history_s)
         with self._recorder_lock:
             writer = self.recorder
         if writer is not None:
@@ -527,7 +542,8 @@ class Session:
     def _write_frame_table(self, writer: Any) -> None:
         """Stamp the recorded frames on the device clock and report drops."""
         stamps, report = self.frame_clock.match()
-        recorded = [stamps[i] for i in self._recorded_frames if i < len(stamps)]
+        by_index = {st.frame_index: st for st in stamps}
+        recorded = [by_index[i] for i in self._recorded_frames if i in by_index]
         timing = self._calibration("timing")
         offset = round(timing.offset_samples) if timing is not None else 0
         rows = [

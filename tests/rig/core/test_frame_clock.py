@@ -58,3 +58,36 @@ def test_without_triggers_frames_use_host_clock_regression():
     stamps, _ = clock.match()
     assert stamps[0].source == "host-clock"
     assert abs(stamps[0].sample - 0.5 * FS) < 0.005 * FS
+
+
+def test_forgetting_old_history_keeps_indices_and_later_stamps_unchanged():
+    clock = FrameClock(FS)
+    triggers = make_triggers(300)  # 5 s at 60 Hz
+    for sample, count, t in triggers:
+        clock.add_trigger(sample, count, t)
+        if count not in (100, 101, 250):  # the camera dropped three frames
+            # frames arrive 30 ms after their trigger: about two periods late
+            clock.add_frame(t + 0.030)
+    before, _ = clock.match()
+    cut_s = triggers[150][2]
+    clock.forget_before(cut_s)
+    n_frames, n_triggers = clock.held()
+    assert n_frames < 160 and n_triggers < 160  # the first half is gone
+    after, report = clock.match()
+    kept = {s.frame_index: s for s in before}
+    # Every frame still held has the stamp it had before; indices are absolute.
+    assert after and all(kept[s.frame_index] == s for s in after)
+    assert after[-1].frame_index == 296 and after[-1].trigger_count == 299
+    assert report.dropped_triggers == (250,)
+    assert clock.add_frame(triggers[-1][2] + 0.05) == 297  # numbering goes on
+
+
+def test_forgetting_without_triggers_drops_frames_by_host_time():
+    clock = FrameClock(FS)
+    for k in range(120):
+        clock.add_progress(10.0 + k * 0.01, 300 * (k + 1))
+        clock.add_frame(10.0 + k * 0.01)
+    clock.forget_before(10.6)
+    stamps, _ = clock.match()
+    assert stamps[0].frame_index == 60 and len(stamps) == 60
+    assert stamps[0].source == "host-clock"

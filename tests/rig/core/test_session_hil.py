@@ -237,3 +237,26 @@ def test_online_results_equal_offline_analysis_of_the_recording(tmp_path):
     for on, off in zip(online, offline, strict=True):
         assert on["stimulus_sample"] == off.onset_sample
         assert on == {**on, **off.to_dict()}  # every analysed field identical
+
+
+def test_frame_history_is_pruned_between_recordings_and_kept_during_one(tmp_path):
+    rig_ = SimulatedRig(seed=4)
+    session = open_session(rig_, camera=rig_.camera(), camera_rate_hz=60.0)
+    session.frame_history_s = 1.0  # the rig keeps 60 s; a second shows the same
+    try:
+        session.start()
+        time.sleep(2.5)
+        assert session.frame_clock.held()[0] < 90  # ~1–1.2 s of 60 fps
+        writer = record(session, tmp_path / "run")
+        time.sleep(2.5)
+        assert session.frame_clock.held()[0] > 140  # pinned since the start
+        session.stop_recording()
+        time.sleep(1.0)
+        assert session.frame_clock.held()[0] < 90
+    finally:
+        session.close()
+    rec = rig.recording.open(tmp_path / "run")
+    assert len(rec.frame_times) == writer.stats.frames > 140
+    stamped = rec.frame_samples[rec.frame_samples >= 0]
+    assert len(stamped) >= len(rec.frame_times) - 1  # the table survived the pruning
+    assert np.all(np.diff(stamped) > 0)

@@ -46,6 +46,7 @@ from rig.core.frame_clock import FrameClock
 from rig.core.live_tracking import LiveTracking
 from rig.core.online_analysis import OnlineResponses
 from rig.core.online_motion import OnlineMotion
+from rig.core.realtime import tune_for_streaming
 from rig.core.runner import ProtocolRunner, RunnerStatus, RunState
 from rig.recording import DiskFullError, RecordingStopped
 from rig.safety import OnTimeBudget, SafetyLimits
@@ -182,6 +183,7 @@ class Session:
 
     def start(self) -> None:
         """Configure the board, start streaming and camera triggers."""
+        tune_for_streaming()  # the reader thread must keep up with the board
         self.device.configure(
             sample_rate_hz=self.sample_rate_hz, channels=self.n_channels, gain=self.gain
         )

@@ -260,3 +260,18 @@ def test_frame_history_is_pruned_between_recordings_and_kept_during_one(tmp_path
     stamped = rec.frame_samples[rec.frame_samples >= 0]
     assert len(stamped) >= len(rec.frame_times) - 1  # the table survived the pruning
     assert np.all(np.diff(stamped) > 0)
+
+
+def test_starting_a_session_tunes_the_interpreter_for_its_reader_thread():
+    import gc
+    import sys
+
+    sys.setswitchinterval(0.005)  # CPython's default
+    gc.unfreeze()
+    session = Session(Device.open("sim://?seed=2"))
+    try:
+        session.start()
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+        assert gc.get_freeze_count() > 1000  # modules and long-lived objects
+    finally:
+        session.close()

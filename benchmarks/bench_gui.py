@@ -18,6 +18,7 @@ real board does not: the figures are conservative. Full run 60 s; quick 10 s.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -60,7 +61,8 @@ def run(quick: bool = False) -> dict[str, float]:
 
     counter = PaintCounter()
     window.traces.plot.viewport().installEventFilter(counter)
-    window.recording.folder.setText(tempfile.mkdtemp(prefix="neurorig-gui-bench-"))
+    recordings = tempfile.mkdtemp(prefix="neurorig-gui-bench-")
+    window.recording.folder.setText(recordings)
     window.recording.start()
     plan = load_protocol("protocols/mapping.toml").expand()
     window.session.run_protocol(plan.trials, n_trials=plan.n_trials)
@@ -89,6 +91,7 @@ def run(quick: bool = False) -> dict[str, float]:
     trials = window.session.runner.status.trial
     window.close()
     app.processEvents()
+    shutil.rmtree(recordings, ignore_errors=True)  # a minute of video: hundreds of MB
     stalls = np.asarray(lateness_ms[10:])
     print(
         f"  {paints} paints in {elapsed:.1f} s, {trials} stimuli, {lost} samples lost, "

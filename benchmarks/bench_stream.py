@@ -12,6 +12,7 @@ Full runs are 10 minutes each; ``--quick`` runs 20 s.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -71,6 +72,7 @@ def soak(n_channels: int, seconds: float) -> dict[str, float]:
         counters = session.acquisition.counters
     finally:
         session.close()
+        shutil.rmtree(folder.parent, ignore_errors=True)  # 10 min at 32 ch: ~6 GB
     host = sum(v - cpu0.get(k, 0.0) for k, v in cpu1.items() if k not in SIM_THREADS)
     return {
         "lost": counters.samples_lost,

@@ -140,6 +140,8 @@ def test_closed_loop_errors_name_the_field_and_what_is_allowed(tmp_path):
 
 
 def test_a_twitch_objective_without_a_camera_is_refused_before_recording(tmp_path):
+    dry = neurorig("run", str(ROOT / "protocols/closed-loop-twitch.toml"), "--dry-run")
+    assert "needs the camera with live segment tracking" in dry.stdout
     out = neurorig(
         "run", str(ROOT / "protocols/closed-loop-twitch.toml"), "--sim",
         "--out", str(tmp_path / "runs"),

@@ -74,9 +74,8 @@ class LiveTracesWidget(QtWidgets.QWidget):
         # Time relative to the newest sample: the axes stay still while the data
         # scrolls, so pyqtgraph neither re-lays out ticks nor paints twice.
         end = first + data.shape[0]
-        t = (np.arange(first, end) - end) / fs
         width_px = max(self.plot.width(), 200)
-        t_shown, data_shown = minmax_decimate(t, data, n_bins=width_px)
+        t_shown, data_shown = minmax_decimate(data, fs, n_bins=width_px)
         while len(self.curves) < data.shape[1]:
             pen = pg.intColor(len(self.curves), hues=max(data.shape[1], 4))
             self.curves.append(self.plot.plot(pen=pen))
@@ -113,23 +112,24 @@ class LiveTracesWidget(QtWidgets.QWidget):
 
 
 def minmax_decimate(
-    t: np.ndarray, data: np.ndarray, *, n_bins: int
+    data: np.ndarray, fs_hz: float, *, n_bins: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each bin's minimum and maximum, in time order: what a screen column shows.
 
     Keeps every spike visible (a plain stride would drop them) while drawing
-    2·n_bins points per channel instead of every sample.
+    2·n_bins points per channel instead of every sample. Times are seconds
+    before the newest sample (``data[-1]`` is at ``-1 / fs_hz``).
     """
     n = data.shape[0]
     per_bin = n // n_bins
     if per_bin < 2:
-        return t, data
+        return (np.arange(n) - n) / fs_hz, data
     used = per_bin * n_bins
     # Channel-major so each bin is contiguous (5x faster than reducing strided).
     binned = np.ascontiguousarray(data[n - used :].T).reshape(-1, n_bins, per_bin)
     lo, hi = binned.min(axis=2), binned.max(axis=2)
     out = np.empty((2 * n_bins, data.shape[1]), dtype=data.dtype)
     out[0::2], out[1::2] = lo.T, hi.T
-    tb = t[n - used :].reshape(n_bins, per_bin)
-    t_out = np.repeat(tb[:, [0, -1]].mean(axis=1), 2)
-    return t_out, out
+    # Bin k spans samples n - used + k·per_bin … + per_bin - 1: its centre time.
+    centres = (np.arange(n_bins) * per_bin + (per_bin - 1) / 2 - used) / fs_hz
+    return np.repeat(centres, 2), out

@@ -8,12 +8,15 @@ samples) and published as ``events.response_measured(trial, result)``.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
 
 from analysis.online import OnlineStimulusAnalyzer
 from firmware_bridge.protocol import Decoded, StimDelivered
+
+RESULTS_KEPT = 1000
 
 
 class OnlineResponses:
@@ -38,7 +41,8 @@ class OnlineResponses:
             fs_hz=fs_hz, n_channels=n_channels, positions_m=self.positions_m
         )
         self.emit = emit
-        self.results: list[dict[str, Any]] = []
+        # The newest results, for scripts (bounded: a rig runs all day).
+        self.results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)
         self._n_stimuli = 0
 
     def consume(self, decoded: Decoded, host_time: float) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from analysis.displacement import MotionResponse, stimulus_motion
 from firmware_bridge.protocol import Decoded, StimDelivered
 from rig.core.live_tracking import LiveTracking
-from rig.core.online_analysis import stimulus_key
+from rig.core.online_analysis import RESULTS_KEPT, stimulus_key
 
 MOTION_WINDOW_S = 0.4  # covers the twitch peak (~0.255 s) with a margin
 BASELINE_S = 0.15
@@ -53,7 +54,8 @@ class OnlineMotion:
         self.requested_vpp = requested_vpp or (lambda mvpp: mvpp / 1000.0)
         self.window_s = window_s
         self.baseline_s = baseline_s
-        self.results: list[dict[str, Any]] = []
+        # The newest results, for scripts (bounded: a rig runs all day).
+        self.results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)
         self.dropped = 0  # stimuli never measured (no frames came)
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()

@@ -58,6 +58,8 @@ class SweepsWidget(QtWidgets.QWidget):
 
     def _on_result(self, trial: int, result: dict) -> None:
         self.results[int(result.get("stimulus_sample", trial))] = result
+        if len(self.results) > 4 * self.n_sweeps:  # a day at 1 Hz: keep it small
+            del self.results[next(iter(self.results))]
         latencies = result.get("latency_s")
         positions = result.get("positions_m")
         if latencies is None or positions is None:

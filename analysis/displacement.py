@@ -18,6 +18,9 @@ import numpy as np
 
 # Each electrode pair's body region: its centre ± this, along the body axis.
 REGION_HALF_WIDTH_MM = 10.0
+# Online, each twitch is read this long after its stimulus: past the peak
+# (~0.255 s, PHYSIOLOGY.md) and short enough for a 1 pulse/s loop to wait for it.
+ONLINE_TWITCH_WINDOW_S = 0.4
 
 
 def electrode_regions_mm(

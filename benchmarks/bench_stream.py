@@ -11,6 +11,7 @@ Full runs are 10 minutes each; ``--quick`` runs 20 s.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -50,19 +51,30 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def soak(n_channels: int, seconds: float) -> dict[str, float]:
-    """Stream and record for ``seconds``; return loss, host CPU and RSS figures."""
+@contextlib.contextmanager
+def recording_session(n_channels: int):
+    """A started, recording Session on the simulated rig with 60 fps video;
+    yields ``(session, writer)``; closes it and deletes the recording after."""
     device = Device.open(f"sim://?seed=1&channels={n_channels}")
     device.sim_rig.keep_ground_truth = False  # measure the host, not the simulator
     camera = device.sim_rig.camera()
     session = Session(device, channels=n_channels, camera=camera, camera_rate_hz=60.0)
-    folder = Path(tempfile.mkdtemp(prefix="neurorig-soak-")) / "run"
+    folder = Path(tempfile.mkdtemp(prefix="neurorig-soak-"))
     try:
         session.start()
         writer = RecordingWriter.create(
-            folder, n_channels=n_channels, sample_rate_hz=30_000.0, metadata={}
+            folder / "run", n_channels=n_channels, sample_rate_hz=30_000.0, metadata={}
         )
         session.start_recording(writer)
+        yield session, writer
+    finally:
+        session.close()
+        shutil.rmtree(folder, ignore_errors=True)  # 10 min at 32 ch: ~6 GB
+
+
+def soak(n_channels: int, seconds: float) -> dict[str, float]:
+    """Stream and record for ``seconds``; return loss, host CPU and RSS figures."""
+    with recording_session(n_channels) as (session, writer):
         time.sleep(min(5.0, seconds / 4))  # warm-up: caches, first frames
         cpu0, t0, rss0 = thread_cpu_s(), time.monotonic(), rss_mb()
         time.sleep(seconds)
@@ -70,9 +82,6 @@ def soak(n_channels: int, seconds: float) -> dict[str, float]:
         session.stop()
         session.stop_recording()
         counters = session.acquisition.counters
-    finally:
-        session.close()
-        shutil.rmtree(folder.parent, ignore_errors=True)  # 10 min at 32 ch: ~6 GB
     host = sum(v - cpu0.get(k, 0.0) for k, v in cpu1.items() if k not in SIM_THREADS)
     return {
         "lost": counters.samples_lost,

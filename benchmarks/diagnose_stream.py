@@ -2,29 +2,23 @@
 
     python benchmarks/diagnose_stream.py [SECONDS] [CHANNELS]
 
-Streams and records like ``bench_stream.soak`` (simulated rig in-process, 60 fps
-video, recorder on) while a monitor thread samples, every 10 ms, the simulated
-board's TX backlog (bytes the host has not read yet; 1 MB overflows). Prints the
-backlog episodes over 150 KB, the longest gaps of the monitor thread itself (a
-long gap means the whole process stalled: GIL or VM, not just the reader),
-full garbage collections over 20 ms, and CPU per thread.
+Streams and records as ``bench_stream.soak`` does (``recording_session``:
+simulated rig in-process, 60 fps video, recorder on) while a monitor thread
+samples, every 10 ms, the simulated board's TX backlog (bytes the host has not
+read yet; 1 MB overflows). Prints the backlog episodes over 150 KB, the longest
+gaps of the monitor thread itself (a long gap means the whole process stalled:
+GIL or VM, not just the reader), full garbage collections over 20 ms, and CPU
+per thread.
 """
 
 from __future__ import annotations
 
 import gc
-import shutil
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from bench_stream import thread_cpu_s
-
-from firmware_bridge.device import Device
-from rig.core.session import Session
-from rig.recording import RecordingWriter
+from bench_stream import recording_session, thread_cpu_s
 
 
 def main(seconds: float, channels: int) -> None:
@@ -39,19 +33,10 @@ def main(seconds: float, channels: int) -> None:
             gc_pauses.append((pause, info["generation"], time.monotonic()))
 
     gc.callbacks.append(on_gc)
-    device = Device.open(f"sim://?seed=1&channels={channels}")
-    rig = device.sim_rig
-    rig.keep_ground_truth = False
-    session = Session(device, channels=channels, camera=rig.camera())
-    folder = Path(tempfile.mkdtemp(prefix="neurorig-diagnose-"))
     samples: list[tuple[float, int]] = []  # (s since start, TX backlog bytes)
     stop = threading.Event()
-    try:
-        session.start()
-        writer = RecordingWriter.create(
-            folder / "run", n_channels=channels, sample_rate_hz=30_000.0, metadata={}
-        )
-        session.start_recording(writer)
+    with recording_session(channels) as (session, _):
+        rig = session.device.sim_rig
         t0 = time.monotonic()
 
         def monitor() -> None:
@@ -65,9 +50,6 @@ def main(seconds: float, channels: int) -> None:
         cpu1, elapsed = thread_cpu_s(), time.monotonic() - t0
         stop.set()
         counters = session.acquisition.counters
-    finally:
-        session.close()
-        shutil.rmtree(folder, ignore_errors=True)
     print(f"{channels} ch, {seconds:g} s: {counters.samples_lost} samples lost, "
           f"relay high-water {counters.relay_queue_high_water}, "
           f"largest TX backlog {max(b for _, b in samples)} bytes")  # fmt: skip

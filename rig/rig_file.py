@@ -21,6 +21,7 @@ table or key is refused, so a typo is never silently ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -63,13 +64,9 @@ class RigDescription:
                 f"--electrode-positions-mm {text!r}: give comma-separated numbers "
                 "(pair centres along the body, mm), e.g. 37.5,57.5,77.5,97.5"
             ) from None
-        positions = _positions_m(values, "--electrode-positions-mm")
-        return RigDescription(
-            limits=self.limits,
-            pair_centres_m=positions,
-            head_on_raceway_m=self.head_on_raceway_m,
-            raceway_origin_px=self.raceway_origin_px,
-            px_per_mm=self.px_per_mm,
+        return dataclasses.replace(
+            self,
+            pair_centres_m=_positions_m(values, "--electrode-positions-mm"),
             source=f"{self.source}, electrodes from --electrode-positions-mm",
         )
 

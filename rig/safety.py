@@ -1,17 +1,16 @@
 """Host-side safety limits, checked before every command (the board checks too).
 
-The limits are a rig-level TOML file (``protocols/safety-default.toml`` shows every
-key); the built-in defaults are conservative. ``SafetyLimits.check(pulse)`` raises
+The limits are the ``[limits]`` table of the rig file (``rig.rig_file``;
+``protocols/safety-default.toml`` shows every key); the built-in defaults are
+conservative. ``SafetyLimits.check(pulse)`` raises
 ``SafetyError`` naming the field, the value and the allowed range.
 ``OnTimeBudget`` tracks stimulation on-time over the trailing minute.
 """
 
 from __future__ import annotations
 
-import tomllib
 from collections import deque
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from firmware_bridge.stimulus import StimPulse
@@ -114,19 +113,6 @@ class SafetyLimits:
 def default_safety_limits() -> SafetyLimits:
     """The conservative built-in limits."""
     return SafetyLimits()
-
-
-def load_safety_limits(path: str | Path) -> SafetyLimits:
-    """Read a rig's limits from a TOML file with a ``[limits]`` table."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SafetyError("file", str(path), f"valid TOML ({exc})") from None
-    table = data.get("limits")
-    if not isinstance(table, dict):
-        raise SafetyError("limits", str(path), "a [limits] table")
-    return limits_from_table(table, str(path))
 
 
 def limits_from_table(table: dict[str, Any], where: str) -> SafetyLimits:

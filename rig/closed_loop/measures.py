@@ -14,6 +14,8 @@ import math
 import re
 from typing import Any
 
+from analysis.displacement import ONLINE_TWITCH_WINDOW_S
+
 # name -> what it is (for errors and docs)
 MEASURES = {
     "amplitude_uv_mean": "AP amplitude averaged over the recording pairs, µV (0 if none)",
@@ -23,7 +25,7 @@ MEASURES = {
     "(5–50 m/s) crossed the pairs, else 0: a CV-confirmed response",
     "conduction_velocity_m_per_s": "conduction velocity of the first volley, m/s (0 if none)",
     "peak_displacement_mm": "peak twitch displacement of the whole body within "
-    "0.4 s of the stimulus, mm (needs live segment tracking)",
+    f"{ONLINE_TWITCH_WINDOW_S:g} s of the stimulus, mm (needs live segment tracking)",
     "peak_displacement_mm[K]": "peak twitch displacement of the body region around "
     "recording pair K, mm",
 }

@@ -122,11 +122,13 @@ class FrameClock:
         matched a trigger, and at that trigger: what remains starts with a
         matched pair, so matching it gives the same stamps as before the cut.
         """
-        stamps, _ = self.match()
+        with self._lock:
+            has_triggers = bool(self._triggers)
+        stamps = self.match()[0] if has_triggers else []
         with self._lock:
             n_frames = bisect.bisect_left(self._frames, host_time_s)
             n_triggers = 0
-            if self._triggers:
+            if has_triggers:
                 cut = next(
                     (s for s in stamps[n_frames:] if s.trigger_count is not None), None
                 )

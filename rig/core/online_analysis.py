@@ -35,7 +35,7 @@ class OnlineResponses:
         self.positions_m = np.asarray(positions_m, dtype=float)
         # commanded mVpp -> the amplitude the user asked for (differs from the
         # command when a stimulator calibration corrects it)
-        self.requested_vpp = requested_vpp or (lambda mvpp: mvpp / 1000.0)
+        self.requested_vpp = requested_vpp or commanded_vpp
         self.uv_per_count = uv_per_count
         self.analyzer = OnlineStimulusAnalyzer(
             fs_hz=fs_hz, n_channels=n_channels, positions_m=self.positions_m
@@ -68,6 +68,11 @@ class OnlineResponses:
                 result["window_received_s"] = host_time
                 self.results.append(result)
                 self.emit(result["trial"], result)
+
+
+def commanded_vpp(commanded_mvpp: int) -> float:
+    """The amplitude as commanded (no stimulator correction in force)."""
+    return commanded_mvpp / 1000.0
 
 
 def stimulus_key(message: StimDelivered, trial: int, requested_vpp) -> dict[str, Any]:

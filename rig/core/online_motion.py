@@ -25,12 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from analysis.displacement import MotionResponse, stimulus_motion
+from analysis.displacement import (
+    ONLINE_TWITCH_WINDOW_S,
+    MotionResponse,
+    stimulus_motion,
+)
 from firmware_bridge.protocol import Decoded, StimDelivered
 from rig.core.live_tracking import LiveTracking
-from rig.core.online_analysis import RESULTS_KEPT, stimulus_key
+from rig.core.online_analysis import RESULTS_KEPT, commanded_vpp, stimulus_key
 
-MOTION_WINDOW_S = 0.4  # covers the twitch peak (~0.255 s) with a margin
 BASELINE_S = 0.15
 MAX_PENDING = 64  # stimuli waiting for frames (tracking lost: oldest dropped)
 
@@ -45,13 +48,13 @@ class OnlineMotion:
         fs_hz: float,
         emit,
         requested_vpp=None,
-        window_s: float = MOTION_WINDOW_S,
+        window_s: float = ONLINE_TWITCH_WINDOW_S,
         baseline_s: float = BASELINE_S,
     ) -> None:
         self.tracking = tracking
         self.fs_hz = fs_hz
         self.emit = emit
-        self.requested_vpp = requested_vpp or (lambda mvpp: mvpp / 1000.0)
+        self.requested_vpp = requested_vpp or commanded_vpp
         self.window_s = window_s
         self.baseline_s = baseline_s
         # The newest results, for scripts (bounded: a rig runs all day).
@@ -78,13 +81,16 @@ class OnlineMotion:
         """Tracking thread: measure every stimulus whose window is now filmed."""
         if not math.isfinite(newest_time_s):
             return
+        # Stimuli arrive in onset order: the due ones are a prefix of the list.
+        last_onset = (newest_time_s - self.window_s) * self.fs_hz
         with self._lock:
-            due = [
-                key
-                for key in self._pending
-                if key["stimulus_sample"] / self.fs_hz + self.window_s <= newest_time_s
-            ]
-            self._pending = [key for key in self._pending if key not in due]
+            n_due = 0
+            while (
+                n_due < len(self._pending)
+                and self._pending[n_due]["stimulus_sample"] <= last_onset
+            ):
+                n_due += 1
+            due, self._pending = self._pending[:n_due], self._pending[n_due:]
         if not due:
             return
         times, regions, whole = self.tracking.motion_series()

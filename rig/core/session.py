@@ -284,6 +284,8 @@ class Session:
 
     def _live_tracking(self) -> LiveTracking | None:
         """Tracking for the camera view, where the camera's scale is known."""
+        if self.positions_m is None:  # no regions to measure
+            return None
         rig = getattr(self.device, "sim_rig", None)
         if rig is not None:
             camera = rig.geometry_dict()["camera"]
@@ -293,8 +295,6 @@ class Session:
             camera = self.geometry["camera"]
             head_m = self.geometry.get("head_on_raceway_m", 0.0)
         else:
-            return None
-        if self.positions_m is None:
             return None
         px_per_mm = camera.get("px_per_mm")
         lens = None

@@ -67,12 +67,13 @@ def format_closed_loop(name: str, seed: int, spec, *, load_ohm: float = 1000.0) 
         if spec.safe_radius is not None:
             rule += f"; safe set: within {spec.safe_radius:g} of tested points"
         lines.append(rule)
+    from analysis.displacement import ONLINE_TWITCH_WINDOW_S
     from rig.closed_loop.measures import needs_motion
 
     if needs_motion(o.measure):
         lines.append(
             "  needs the camera with live segment tracking: each twitch is read "
-            "0.4 s after its stimulus"
+            f"{ONLINE_TWITCH_WINDOW_S:g} s after its stimulus"
         )
     lines.append("  the stimuli are chosen during the run from the responses")
     return "\n".join(lines)

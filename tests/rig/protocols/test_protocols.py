@@ -9,13 +9,13 @@ import pytest
 
 from firmware_bridge import Polarity, StimPulse
 from rig.protocols import ProtocolError, format_plan, load_protocol, parse_protocol
+from rig.rig_file import load_rig_file
 from rig.safety import (
     OnTimeBudget,
     PlanSafetyError,
     SafetyError,
     SafetyLimits,
     check_plan,
-    load_safety_limits,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -149,7 +149,7 @@ def test_total_charge_matches_hand_calculation():
     "name", ["mapping", "recruitment", "strength-duration", "trains"]
 )
 def test_every_shipped_protocol_loads_and_passes_the_default_limits(name):
-    limits = load_safety_limits(ROOT / "protocols" / "safety-default.toml")
+    limits = load_rig_file(ROOT / "protocols" / "safety-default.toml").limits
     plan = load_protocol(ROOT / "protocols" / f"{name}.toml").expand()
     check_plan(plan, limits)
     assert plan.n_trials > 0
@@ -209,7 +209,7 @@ def test_safety_file_errors_name_the_key(tmp_path):
     bad = tmp_path / "limits.toml"
     bad.write_text("[limits]\nmax_amplitude = 5\n")
     with pytest.raises(SafetyError, match="limits.max_amplitude"):
-        load_safety_limits(bad)
+        load_rig_file(bad)
     bad.write_text("[limits]\nmin_amplitude_vpp = 5\nmax_amplitude_vpp = 4\n")
     with pytest.raises(SafetyError, match="at most max_amplitude_vpp"):
-        load_safety_limits(bad)
+        load_rig_file(bad)

@@ -3,12 +3,13 @@
     python benchmarks/diagnose_stream.py [SECONDS] [CHANNELS]
 
 Streams and records as ``bench_stream.soak`` does (``recording_session``:
-simulated rig in-process, 60 fps video, recorder on) while a monitor thread
-samples, every 10 ms, the simulated board's TX backlog (bytes the host has not
-read yet; 1 MB overflows). Prints the backlog episodes over 150 KB, the longest
-gaps of the monitor thread itself (a long gap means the whole process stalled:
-GIL or VM, not just the reader), full garbage collections over 20 ms, and CPU
-per thread.
+simulated rig in its own process, 60 fps video, recorder on) while a monitor
+thread samples, every 10 ms, how far the host's reader lags the board: samples
+the board has made by now (wall time × rate) minus samples received or lost. The
+simulated board holds 1 MB before it drops frames: ~0.5 s at 32 channels.
+Prints the lag episodes over 0.1 s, the longest gaps of the monitor thread
+itself (a long gap means the whole process stalled: GIL or VM, not just the
+reader), full garbage collections over 20 ms, and CPU per thread.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import threading
 import time
 
 from bench_stream import recording_session, thread_cpu_s
+
+FS_HZ = 30_000.0
 
 
 def main(seconds: float, channels: int) -> None:
@@ -33,15 +36,21 @@ def main(seconds: float, channels: int) -> None:
             gc_pauses.append((pause, info["generation"], time.monotonic()))
 
     gc.callbacks.append(on_gc)
-    samples: list[tuple[float, int]] = []  # (s since start, TX backlog bytes)
+    samples: list[tuple[float, float]] = []  # (s since start, reader lag s)
     stop = threading.Event()
     with recording_session(channels) as (session, _):
-        rig = session.device.sim_rig
-        t0 = time.monotonic()
+        acquisition = session.acquisition
+        time.sleep(1.0)  # past the start-up
+        first = acquisition.counters
+        t0, made0 = time.monotonic(), first.samples_received + first.samples_lost
 
         def monitor() -> None:
             while not stop.is_set():
-                samples.append((time.monotonic() - t0, len(rig._pending)))
+                t = time.monotonic() - t0
+                now = acquisition.counters  # samples lost are made, not lagging
+                made = now.samples_received + now.samples_lost - made0
+                lag_s = t - made / FS_HZ
+                samples.append((t, lag_s))
                 time.sleep(0.01)
 
         threading.Thread(target=monitor, daemon=True).start()
@@ -52,12 +61,12 @@ def main(seconds: float, channels: int) -> None:
         counters = session.acquisition.counters
     print(f"{channels} ch, {seconds:g} s: {counters.samples_lost} samples lost, "
           f"relay high-water {counters.relay_queue_high_water}, "
-          f"largest TX backlog {max(b for _, b in samples)} bytes")  # fmt: skip
+          f"largest reader lag {max(lag for _, lag in samples):.3f} s")  # fmt: skip
     above = False
-    for t, backlog in samples:
-        if (backlog > 150_000) != above:
+    for t, lag_s in samples:
+        if (lag_s > 0.1) != above:
             above = not above
-            print(f"  backlog {'above' if above else 'below'} 150 KB at {t:.2f} s")
+            print(f"  reader lag {'above' if above else 'below'} 0.1 s at {t:.2f} s")
     gaps = sorted(
         (samples[i][0] - samples[i - 1][0], samples[i][0])
         for i in range(1, len(samples))

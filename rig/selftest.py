@@ -172,17 +172,19 @@ def _last_request(link: Any, name: str) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def external_simulator(seed: int = 1):
+def external_simulator(seed: int = 1, *, channels: int = 4, camera_socket=None):
     """The simulated rig in its own process (``neurorig sim``); yields its port.
 
     In a separate process the simulator does not compete with the host for
     Python's GIL, as a real board does not: the host's figures are its own.
+    With ``camera_socket`` (a path) its camera streams there too (open it with
+    ``rig.core.camera.open_camera(path)``).
     """
-    child = subprocess.Popen(
-        [sys.executable, "-m", "rig.cli", "sim", "--seed", str(seed)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    command = [sys.executable, "-m", "rig.cli", "sim", "--seed", str(seed)]
+    command += ["--channels", str(channels)]
+    if camera_socket is not None:
+        command += ["--camera-socket", str(camera_socket)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         port = child.stdout.readline().strip()
         if not port.startswith("/"):

@@ -6,6 +6,7 @@ import argparse
 import signal
 import threading
 
+from firmware_bridge.sim.camera_server import CameraServer
 from firmware_bridge.sim.fault_plan import FaultPlan
 from firmware_bridge.sim.simulated_rig import SimulatedRig
 
@@ -24,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="worm and fault seed")
     p.add_argument("--channels", type=int, default=4, help="recording pairs (1–32)")
     p.add_argument("--rate", type=int, default=30_000, help="sample rate, Hz")
+    p.add_argument(
+        "--camera-socket", metavar="PATH",
+        help="also serve the simulated camera as a live grayscale YUV4MPEG2 stream "
+        "on a Unix socket made at PATH (the host opens it with --camera PATH)",
+    )  # fmt: skip
     f = p.add_argument_group("fault injection (deterministic by --seed)")
     f.add_argument("--bit-flip-rate", type=float, default=0.0, help="per byte")
     f.add_argument("--byte-drop-rate", type=float, default=0.0, help="per byte")
@@ -68,9 +74,19 @@ def cli_main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"neurorig sim: error: {exc}")
         return 2
+    # Nothing here writes the ground truth out: do not keep it (~10 MB a minute).
     rig = SimulatedRig(
-        seed=args.seed, n_channels=args.channels, sample_rate_hz=args.rate, faults=plan
-    )
+        seed=args.seed, n_channels=args.channels, sample_rate_hz=args.rate,
+        faults=plan, keep_ground_truth=False,
+    )  # fmt: skip
+    camera_server = None
+    if args.camera_socket:
+        try:
+            camera_server = CameraServer(rig, args.camera_socket)
+        except (OSError, ValueError) as exc:
+            rig.close()
+            print(f"neurorig sim: error: {exc}")
+            return 2
     print(rig.port, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -80,5 +96,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if camera_server is not None:
+            camera_server.close()
         rig.close()
     return 0

@@ -16,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=1, help="simulated rig's seed")
     parser.add_argument(
         "--camera",
-        help="camera: a device index, a video file, or 'sim' (default: the "
-        "simulated camera on the simulated rig, none on a board)",
+        help="camera: a device index, a video file, a live y4m stream (named pipe "
+        "or Unix socket), or 'sim' (default: the simulated camera on the "
+        "simulated rig, none on a board)",
     )
     add_rig_arguments(parser)
     parser.add_argument(

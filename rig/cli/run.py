@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_board_arguments_optional(parser)
     parser.add_argument(
         "--camera",
-        help="camera: a device index, a video file, or 'sim' (the simulated camera)",
+        help="camera: a device index, a video file, a live y4m stream (named pipe "
+        "or Unix socket, e.g. from neurorig sim --camera-socket), or 'sim' (the "
+        "simulated camera)",
     )
     parser.add_argument("--out", default="runs", help="folder for recordings")
     add_rig_arguments(parser)

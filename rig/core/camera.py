@@ -90,7 +90,8 @@ class OpenCVCamera:
 
 
 def open_camera(spec: str, *, device: Any = None) -> Any:
-    """A camera for ``spec``: an index (``"0"``), a video file, or ``"sim"``."""
+    """A camera for ``spec``: an index (``"0"``), a video file, a named pipe or
+    Unix socket carrying live YUV4MPEG2 video, or ``"sim"``."""
     if spec == "sim":
         rig = getattr(device, "sim_rig", None)
         if rig is None:
@@ -98,4 +99,8 @@ def open_camera(spec: str, *, device: Any = None) -> Any:
         return rig.camera()
     if spec.isdigit():
         return OpenCVCamera(int(spec))
+    from rig.core.stream_camera import StreamCamera, is_stream  # imports this module
+
+    if is_stream(spec):
+        return StreamCamera(spec)
     return OpenCVCamera(spec)

@@ -1,0 +1,90 @@
+"""The simulated board and its camera in their own process, as real hardware is:
+the board on a pseudo-terminal, the camera on a Unix socket (live y4m)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rig.recording
+from rig.selftest import external_simulator
+
+ROOT = Path(__file__).resolve().parents[2]
+SHORT = """format_version = 1
+[protocol]
+name = "short"
+seed = 1
+[[block]]
+amplitude_vpp = [3.0, 5.0]
+duration_ms = 3.0
+inter_stimulus_interval_s = 0.4
+"""
+
+
+def neurorig(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "rig.cli", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def short_dir():
+    """A folder with a short path: a Unix socket path has at most 107 bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="nr-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_runs_on_a_port_record_the_sim_cameras_frames_on_the_device_clock(
+    tmp_path, short_dir
+):
+    proto = tmp_path / "short.toml"
+    proto.write_text(SHORT)
+    socket_path = short_dir / "cam.sock"
+    rig_file = str(ROOT / "rigs" / "example-rig.toml")
+    folders = []
+    with external_simulator(seed=4, camera_socket=socket_path) as port:
+        # Twice: the camera serves one reader at a time, each from a fresh header.
+        for _ in range(2):
+            out = neurorig(
+                "run", str(proto), "--port", port, "--camera", str(socket_path),
+                "--rig", rig_file, "--out", str(tmp_path / "runs"),
+            )  # fmt: skip
+            assert out.returncode == 0, out.stderr
+            folders.append(
+                out.stdout.strip().splitlines()[-1].removeprefix("recording: ")
+            )
+    assert not socket_path.exists()  # the simulator removes its socket
+    for folder in folders:
+        rec = rig.recording.open(folder)
+        [report] = rec.events_of("frame_report")
+        assert report["timing_source"] == "trigger"
+        assert report["extra_frames"] == []
+        samples = rec.frame_samples
+        assert len(samples) == report["n_frames"] > 60  # over a second of 60 fps
+        # Every frame carries its own trigger's sample: 60 fps at 30 kS/s is a
+        # trigger every 500 samples; a frame the camera missed leaves a wider step.
+        steps = np.diff(samples)
+        assert np.all(steps > 0) and np.all(steps % 500 == 0)
+        assert np.count_nonzero(steps > 500) == len(report["dropped_triggers"])
+        assert len(report["dropped_triggers"]) <= len(samples) // 20
+
+
+def test_a_camera_socket_path_that_cannot_be_a_socket_is_refused(tmp_path):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("a regular file")
+    out = neurorig("sim", "--camera-socket", str(taken))
+    assert out.returncode == 2
+    assert "exists and is not a socket" in out.stdout
+    assert taken.read_text() == "a regular file"  # left alone
+    long_path = "/tmp/" + "x" * 120 + ".sock"
+    out = neurorig("sim", "--camera-socket", long_path)
+    assert out.returncode == 2
+    assert "a Unix socket path has at most 107" in out.stdout

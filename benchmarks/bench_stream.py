@@ -9,7 +9,10 @@ everything measured here is the host's own work. Figures:
 camera reader, frame writer, tracking; percent of one core),
 ``recorder_rss_growth_mb`` (resident memory growth from the first to the last
 minute of the 4-channel run).
-Full runs are 10 minutes each; ``--quick`` runs 20 s.
+``stream_lost_samples_32ch_busy_cpu``: 32 channels for a tenth of the time
+with two CPU-bound processes competing (every core of the 2-vCPU development
+machine taken), which is how losses used to show. Full runs are 10 minutes
+each; ``--quick`` runs 20 s.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -99,12 +104,28 @@ def recording_session(n_channels: int):
         yield session, writer
 
 
-def soak(n_channels: int, seconds: float) -> dict[str, float]:
-    """Stream and record for ``seconds``; return loss, host CPU and RSS figures."""
+@contextlib.contextmanager
+def busy_processes(n: int):
+    """``n`` processes spinning on the CPU: a machine whose other programs (or a
+    virtual machine's neighbours) take the cores. Two take all of this VM."""
+    spin = "while True: pass"
+    children = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
+def soak(n_channels: int, seconds: float, *, busy: int = 0) -> dict[str, float]:
+    """Stream and record for ``seconds`` (with ``busy`` CPU-bound processes
+    competing); return loss, host CPU and RSS figures."""
     with recording_session(n_channels) as (session, writer):
         time.sleep(min(5.0, seconds / 4))  # warm-up: caches, first frames
         cpu0, t0, rss0 = thread_cpu_s(), time.monotonic(), rss_mb()
-        time.sleep(seconds)
+        with busy_processes(busy):
+            time.sleep(seconds)
         cpu1, t1, rss1 = thread_cpu_s(), time.monotonic(), rss_mb()
         session.stop()
         session.stop_recording()
@@ -120,13 +141,15 @@ def soak(n_channels: int, seconds: float) -> dict[str, float]:
 
 
 def run(quick: bool = False) -> dict[str, float]:
-    """Run the 4- and 32-channel soaks."""
+    """Run the 4- and 32-channel soaks, and 32 channels with the CPU taken."""
     seconds = 20.0 if quick else 600.0
     four = soak(4, seconds)
     thirty_two = soak(32, seconds)
+    busy = soak(32, seconds / 10, busy=2)
     return {
         "stream_lost_samples_4ch": four["lost"],
         "stream_lost_samples_32ch": thirty_two["lost"],
+        "stream_lost_samples_32ch_busy_cpu": busy["lost"],
         "stream_cpu_percent_4ch": four["cpu_percent"],
         "stream_cpu_percent_32ch": thirty_two["cpu_percent"],
         "recorder_rss_growth_mb": four["rss_growth_mb"],

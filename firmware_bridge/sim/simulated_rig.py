@@ -79,6 +79,7 @@ class SimulatedRig:
         self.port = os.ttyname(self._slave)
         os.set_blocking(self._master, False)
         self._pending = bytearray()
+        self._want_write = False  # bytes wait for room in the pty
         self._overflowed = False
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -196,7 +197,10 @@ class SimulatedRig:
         last = t0
         rebooted = False
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], TICK_S)
+            # Wake for host commands, and for room in the pty while bytes wait:
+            # the USB stack sends as fast as the host takes them, not once a tick.
+            writable = [self._master] if self._want_write else []
+            ready, _, _ = select.select([self._master], writable, [], TICK_S)
             frames = []
             if ready:
                 try:
@@ -251,15 +255,18 @@ class SimulatedRig:
                 FaultCode.TX_OVERFLOW, f"{self.frames_dropped_tx} frames dropped"
             )
             self._pending += raw
-        if self._stalled(elapsed) or not self._pending:
+        self._want_write = False
+        if self._stalled(elapsed):
             return
-        try:
-            written = os.write(self._master, self._pending)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            if exc.errno in (errno.EIO, errno.EAGAIN):
+        while self._pending:  # a pty takes ~10 KB a write: write until it is full
+            try:
+                written = os.write(self._master, self._pending)
+            except BlockingIOError:
+                self._want_write = True
                 return
-            raise
-        self.bytes_sent += written
-        del self._pending[:written]
+            except OSError as exc:
+                if exc.errno in (errno.EIO, errno.EAGAIN):
+                    return
+                raise
+            self.bytes_sent += written
+            del self._pending[:written]

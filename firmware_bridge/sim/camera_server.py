@@ -61,9 +61,6 @@ class CameraServer:
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self.path))
         self._listener.listen(1)
-        self.frames_sent = 0
-        self.readers_served = 0
-        self.error: OSError | None = None  # a send failure other than a reader leaving
         self._stop = threading.Event()
         self._reader_gone = threading.Event()
         self._thread = threading.Thread(
@@ -90,7 +87,6 @@ class CameraServer:
 
     def _serve_one(self, connection: socket.socket, header: bytes) -> None:
         self._reader_gone.clear()
-        self.readers_served += 1
         camera = self.rig.camera()  # triggers reach it from now on
         try:
             connection.sendall(header)
@@ -98,7 +94,7 @@ class CameraServer:
             return  # gone before the header
         camera.start(functools.partial(self._send_frame, connection))
         try:
-            while not self._reader_gone.is_set():
+            while not self._reader_gone.is_set() and not self._stop.is_set():
                 # A reader never sends: readable means it closed its end.
                 if select.select([connection], [], [], _POLL_S)[0]:
                     if not connection.recv(4096):
@@ -116,9 +112,5 @@ class CameraServer:
         try:
             connection.sendall(b"FRAME\n")
             connection.sendall(memoryview(np.ascontiguousarray(frame)).cast("B"))
-        except OSError as exc:
-            if not isinstance(exc, (BrokenPipeError, ConnectionResetError)):
-                self.error = exc
+        except OSError:  # the reader left (broken pipe, reset)
             self._reader_gone.set()
-            return
-        self.frames_sent += 1

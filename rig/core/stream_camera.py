@@ -59,10 +59,15 @@ def parse_y4m_header(line: bytes) -> tuple[int, int, float, str]:
     fields = {w[0]: w[1:] for w in words[1:]}
     try:
         width, height = int(fields["W"]), int(fields["H"])
-    except (KeyError, ValueError) as exc:
-        raise CameraError(f"y4m header {line!r} has no valid W and H") from exc
+    except (KeyError, ValueError):
+        width = height = 0
+    if width <= 0 or height <= 0:
+        raise CameraError(f"y4m header {line!r} has no valid W and H")
     num, _, den = fields.get("F", "0:1").partition(":")
-    fps = float(num) / float(den or 1) if float(den or 1) else 0.0
+    try:  # nominal only: frames come when they come
+        fps = float(num) / float(den or 1)
+    except (ValueError, ZeroDivisionError):
+        fps = 0.0
     colour = fields.get("C", "420")
     if colour not in BYTES_PER_PIXEL:
         raise CameraError(

@@ -81,6 +81,9 @@ def test_y4m_headers_parse_and_bad_ones_are_named():
         parse_y4m_header(b"RIFF....AVI ")
     with pytest.raises(CameraError, match="no valid W and H"):
         parse_y4m_header(b"YUV4MPEG2 W640 F60:1")
+    with pytest.raises(CameraError, match="no valid W and H"):
+        parse_y4m_header(b"YUV4MPEG2 W640 H0 F60:1")
+    assert parse_y4m_header(b"YUV4MPEG2 W8 H8 F60:0 Cmono")[2] == 0.0  # nominal
     with pytest.raises(
         CameraError, match=r"C411 is not supported; allowed \(8-bit\): mono"
     ):

@@ -51,6 +51,10 @@ class Acquisition:
         self._consumers: list[BatchConsumer] = []
         self._high_water = 0
         self._consumer_errors = 0
+        # Batches handed to the relay, and batches its consumers have finished
+        # (each counted by one thread only): drain() waits for the difference.
+        self._batches_queued = 0
+        self._batches_consumed = 0
         self._relay = threading.Thread(target=self._relay_loop, name="acq-relay")
         self._relay.daemon = True
         self._relay.start()
@@ -80,11 +84,13 @@ class Acquisition:
         )
 
     def drain(self, timeout_s: float = 2.0) -> bool:
-        """Wait until the relay queue is empty (True) or the timeout passes."""
+        """Wait until every batch received so far has been through the consumers
+        (True), including one they are in the middle of, or the timeout passes."""
+        target = self._batches_queued
         deadline = time.monotonic() + timeout_s
-        while self._queue and time.monotonic() < deadline:
+        while self._batches_consumed < target and time.monotonic() < deadline:
             time.sleep(0.005)
-        return not self._queue
+        return self._batches_consumed >= target
 
     def close(self) -> None:
         """Detach from the device and stop the relay thread after it drains."""
@@ -103,6 +109,7 @@ class Acquisition:
             self.ring.write(int(first), samples[row : row + n])
         if decoded.blocks.size or decoded.gaps.size or decoded.messages:
             self._queue.append((decoded, time.monotonic()))
+            self._batches_queued += 1
             self._high_water = max(self._high_water, len(self._queue))
             self._wake.set()
 
@@ -118,3 +125,4 @@ class Acquisition:
                     except Exception:
                         self._consumer_errors += 1
                         log.exception("acquisition consumer %r failed", consumer)
+                self._batches_consumed += 1

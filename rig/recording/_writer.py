@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import csv
 import errno
+import functools
 import io
 import json
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,17 @@ import numpy as np
 from rig.recording import _format as f
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _serialised(method):
+    """Run a RecordingWriter method under the writer's lock."""
+
+    @functools.wraps(method)
+    def under_lock(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return under_lock
 
 
 class DiskFullError(OSError):
@@ -134,6 +147,10 @@ class RecordingWriter:
         self._last_fsync = now
         self._error: BaseException | None = None
         self._closed = False
+        # The session writes from several threads (samples and events from the
+        # relay, video from the frame writer, trials from the runner, close from
+        # the caller): one at a time, so close() never interleaves an append.
+        self._lock = threading.RLock()
 
     @classmethod
     def create(cls, folder: str | Path, **kwargs: Any) -> RecordingWriter:
@@ -142,6 +159,7 @@ class RecordingWriter:
 
     # ------------------------------------------------------------ appends
 
+    @_serialised
     def append_samples(self, first_sample: int, samples: np.ndarray) -> None:
         """Append int16 ``(n, n_channels)`` samples starting at ``first_sample``."""
         self._check_open()
@@ -178,6 +196,7 @@ class RecordingWriter:
         self._next_sample = first_sample + samples.shape[0]
         self._maybe_flush()
 
+    @_serialised
     def append_gap(self, first_sample: int, n_lost: int) -> None:
         """Record ``n_lost`` samples from ``first_sample`` as lost.
 
@@ -207,6 +226,7 @@ class RecordingWriter:
             {"kind": "gap", "first_sample": first_sample, "n_lost": n_lost},
         )
 
+    @_serialised
     def append_event(self, sample: int, kind: str, **fields: Any) -> None:
         """Append one event stamped with a device sample number."""
         self._check_open()
@@ -216,6 +236,7 @@ class RecordingWriter:
         self._n_events += 1
         self._maybe_flush()
 
+    @_serialised
     def append_frame(
         self, frame: np.ndarray, sample: int | None, host_time_s: float
     ) -> None:
@@ -228,6 +249,7 @@ class RecordingWriter:
         self._n_frames += 1
         self._maybe_flush()
 
+    @_serialised
     def attach_file(self, name: str, data: bytes | str | Path) -> None:
         """Copy a protocol or calibration file into ``attachments/``."""
         self._check_open()
@@ -237,6 +259,7 @@ class RecordingWriter:
         else:
             self._guard(shutil.copyfile, data, target)
 
+    @_serialised
     def write_frame_samples(
         self, rows: list[tuple[int, int | None, str, int | None]]
     ) -> None:
@@ -257,6 +280,7 @@ class RecordingWriter:
             self._atomic_write, self.folder / f.FRAME_SAMPLES, buffer.getvalue()
         )
 
+    @_serialised
     def update_metadata(self, **fields: Any) -> None:
         """Merge ``fields`` into metadata.json (atomically replaced)."""
         self._metadata.update(fields)
@@ -269,6 +293,7 @@ class RecordingWriter:
         if now - self._last_flush >= self.flush_interval_s:
             self.flush(fsync=now - self._last_fsync >= self.fsync_interval_s)
 
+    @_serialised
     def flush(self, *, fsync: bool = False) -> None:
         """Write buffered data to the OS; with ``fsync``, force it to disk."""
         for file in self._files:
@@ -279,6 +304,7 @@ class RecordingWriter:
                 self._guard(file.fsync)
             self._last_fsync = time.monotonic()
 
+    @_serialised
     def close(self, status: str = "complete") -> None:
         """Flush, fsync, finalise metadata (idempotent)."""
         if self._closed:

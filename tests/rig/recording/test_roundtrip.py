@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -112,3 +114,34 @@ def test_numpy_alone_reads_the_samples(tmp_path):
     first = json.loads((folder / "index.jsonl").read_text().splitlines()[0])
     assert first == {"kind": "run", "row": 0, "first_sample": 7}
     assert raw[9].tolist() == [27, 28, 29]
+
+
+def test_closing_while_another_thread_appends_keeps_rows_and_metadata_equal(tmp_path):
+    # The session appends from its relay thread while the caller closes.
+    writer = RecordingWriter.create(
+        tmp_path / "r", n_channels=4, sample_rate_hz=30e3, metadata={}
+    )
+    block = np.ones((300, 4), dtype=np.int16)
+    appended, ticked = [], []
+
+    def append_until_closed():
+        first = 0
+        try:
+            while True:
+                writer.append_samples(first, block)
+                appended.append(first)
+                writer.append_event(first, "tick")
+                ticked.append(first)
+                first += len(block)
+        except RecordingStopped:
+            return
+
+    thread = threading.Thread(target=append_until_closed)
+    thread.start()
+    while len(appended) < 200:
+        time.sleep(0.001)
+    writer.close()
+    thread.join(5.0)
+    rec = rig.recording.open(tmp_path / "r")
+    assert rec.samples.shape[0] == rec.metadata["n_rows"] == 300 * len(appended)
+    assert len(rec.events_of("tick")) == len(ticked)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,27 +10,7 @@ import pytest
 import rig.recording
 from calibration import fit_stimulator, save_calibration
 from firmware_bridge.sim import delivered_vpp
-
-ROOT = Path(__file__).resolve().parents[2]
-SHORT = """format_version = 1
-[protocol]
-name = "short"
-seed = 1
-[[block]]
-amplitude_vpp = [3.0, 5.0]
-duration_ms = 3.0
-inter_stimulus_interval_s = 0.4
-"""
-
-
-def neurorig(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "rig.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+from tests._cli import ROOT, SHORT, neurorig
 
 
 def test_dry_run_prints_the_plan_and_sends_nothing():

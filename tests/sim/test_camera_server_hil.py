@@ -4,8 +4,6 @@ the board on a pseudo-terminal, the camera on a Unix socket (live y4m)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -14,24 +12,7 @@ import pytest
 
 import rig.recording
 from rig.selftest import external_simulator
-
-ROOT = Path(__file__).resolve().parents[2]
-SHORT = """format_version = 1
-[protocol]
-name = "short"
-seed = 1
-[[block]]
-amplitude_vpp = [3.0, 5.0]
-duration_ms = 3.0
-inter_stimulus_interval_s = 0.4
-"""
-
-
-def neurorig(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "rig.cli", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-    )  # fmt: skip
+from tests._cli import ROOT, SHORT, neurorig
 
 
 @pytest.fixture

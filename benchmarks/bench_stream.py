@@ -18,12 +18,10 @@ each; ``--quick`` runs 20 s.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -34,23 +32,6 @@ from rig.core.session import Session
 from rig.recording import RecordingWriter
 from rig.rig_file import RigDescription
 from rig.selftest import external_simulator
-
-
-def thread_cpu_s() -> dict[str, float]:
-    """CPU seconds (user + system) of every thread of this process, by name."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    names = {t.native_id: t.name for t in threading.enumerate()}
-    out: dict[str, float] = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / ticks
-        name = names.get(int(tid), f"native-{tid}")
-        out[name] = out.get(name, 0.0) + cpu
-    return out
 
 
 def rss_mb() -> float:
@@ -64,11 +45,7 @@ def rss_mb() -> float:
 def sim_rig_geometry(n_channels: int) -> dict:
     """What a rig file would say of the simulated rig: the session then tracks the
     worm live, as on a real rig."""
-    raceway = (
-        RacewayGeometry()
-        if n_channels == 4
-        else RacewayGeometry.evenly_spaced(n_channels)
-    )
+    raceway = RacewayGeometry.for_channels(n_channels)
     optics = CameraOptics()
     return RigDescription(
         pair_centres_m=tuple(raceway.pair_centres_m()),
@@ -123,18 +100,17 @@ def soak(n_channels: int, seconds: float, *, busy: int = 0) -> dict[str, float]:
     competing); return loss, host CPU and RSS figures."""
     with recording_session(n_channels) as (session, writer):
         time.sleep(min(5.0, seconds / 4))  # warm-up: caches, first frames
-        cpu0, t0, rss0 = thread_cpu_s(), time.monotonic(), rss_mb()
+        cpu0, t0, rss0 = time.process_time(), time.monotonic(), rss_mb()
         with busy_processes(busy):
             time.sleep(seconds)
-        cpu1, t1, rss1 = thread_cpu_s(), time.monotonic(), rss_mb()
+        cpu1, t1, rss1 = time.process_time(), time.monotonic(), rss_mb()
         session.stop()
         session.stop_recording()
         counters = session.acquisition.counters
-    host = sum(v - cpu0.get(k, 0.0) for k, v in cpu1.items())
     return {
         "lost": counters.samples_lost,
         "received": counters.samples_received,
-        "cpu_percent": 100.0 * host / (t1 - t0),
+        "cpu_percent": 100.0 * (cpu1 - cpu0) / (t1 - t0),
         "rss_growth_mb": rss1 - rss0,
         "frames": writer.stats.frames,
     }

@@ -15,13 +15,32 @@ reader), full garbage collections over 20 ms, and CPU per thread.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import threading
 import time
+from pathlib import Path
 
-from bench_stream import recording_session, thread_cpu_s
+from bench_stream import recording_session
 
 FS_HZ = 30_000.0
+
+
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds (user + system) of every thread of this process, by name."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        name = names.get(int(tid), f"native-{tid}")
+        out[name] = out.get(name, 0.0) + cpu
+    return out
 
 
 def main(seconds: float, channels: int) -> None:

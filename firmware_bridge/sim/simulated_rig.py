@@ -50,11 +50,7 @@ class SimulatedRig:
         keep_ground_truth: bool = True,
     ) -> None:
         if geometry is None:
-            geometry = (
-                RacewayGeometry()
-                if n_channels == 4
-                else RacewayGeometry.evenly_spaced(n_channels)
-            )
+            geometry = RacewayGeometry.for_channels(n_channels)
         self.seed = seed
         self.model = WormModel(params, geometry, fs_hz=sample_rate_hz, seed=seed)
         self.board = SimBoard(self.model, limits=limits or BoardLimits())

@@ -57,6 +57,12 @@ class RacewayGeometry:
         return np.array([(a + b) / 2 for a, b in self.recording_pairs_m])
 
     @classmethod
+    def for_channels(cls, n_channels: int) -> RacewayGeometry:
+        """The simulated rig's raceway for ``n_channels`` recording pairs: the
+        standard four pins, or pairs spread evenly along the body."""
+        return cls() if n_channels == 4 else cls.evenly_spaced(n_channels)
+
+    @classmethod
     def evenly_spaced(
         cls,
         n_channels: int,

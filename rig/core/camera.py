@@ -23,7 +23,47 @@ class CameraError(OSError):
     """The camera could not be opened or stopped delivering frames."""
 
 
-class OpenCVCamera:
+class ThreadedCamera:
+    """What every host camera source shares: a thread running ``_loop`` that
+    reads frames, counts them, keeps the latest and hands each to ``on_frame``;
+    ``stop()`` ends it and releases the source (``_release``)."""
+
+    def __init__(self, source: int | str) -> None:
+        self.source = source
+        self.frames_read = 0
+        self.error: CameraError | None = None
+        self.latest: tuple[np.ndarray, float] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, on_frame: FrameCallback) -> None:
+        """Start delivering frames on a background thread."""
+        self._thread = threading.Thread(
+            target=self._loop, args=(on_frame,), name="camera", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop delivering frames and release the source."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        self._release()
+
+    def _deliver(self, on_frame: FrameCallback, frame: np.ndarray) -> None:
+        now = time.monotonic()
+        self.frames_read += 1
+        self.latest = (frame, now)
+        on_frame(frame, now)
+
+    def _loop(self, on_frame: FrameCallback) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+
+class OpenCVCamera(ThreadedCamera):
     """Frames from ``cv2.VideoCapture`` (a device index or a video file).
 
     A file is played at its own frame rate (``realtime=True``) so it behaves like
@@ -43,27 +83,11 @@ class OpenCVCamera:
                 f"cannot open {what}: no such camera or unreadable video. "
                 "Give a device index (0, 1, ...), a video file, or 'sim'."
             )
-        self.source = source
+        super().__init__(source)
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 30.0
         self.realtime = realtime and isinstance(source, str)
-        self.frames_read = 0
-        self.error: CameraError | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.latest: tuple[np.ndarray, float] | None = None
 
-    def start(self, on_frame: FrameCallback) -> None:
-        """Start delivering frames on a background thread."""
-        self._thread = threading.Thread(
-            target=self._loop, args=(on_frame,), name="camera", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop and release the capture."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+    def _release(self) -> None:
         self.capture.release()
 
     def _loop(self, on_frame: FrameCallback) -> None:
@@ -83,10 +107,7 @@ class OpenCVCamera:
                 delay = next_due - time.monotonic()
                 if delay > 0 and self._stop.wait(delay):
                     return
-            now = time.monotonic()
-            self.frames_read += 1
-            self.latest = (frame, now)
-            on_frame(frame, now)
+            self._deliver(on_frame, frame)
 
 
 def open_camera(spec: str, *, device: Any = None) -> Any:

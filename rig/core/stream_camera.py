@@ -20,12 +20,11 @@ import os
 import select
 import socket
 import stat
-import threading
 import time
 
 import numpy as np
 
-from rig.core.camera import CameraError, FrameCallback
+from rig.core.camera import CameraError, FrameCallback, ThreadedCamera
 
 # How long a stream may stay silent after it is opened before it is refused.
 OPEN_TIMEOUT_S = 5.0
@@ -77,19 +76,14 @@ def parse_y4m_header(line: bytes) -> tuple[int, int, float, str]:
     return width, height, fps, colour
 
 
-class StreamCamera:
+class StreamCamera(ThreadedCamera):
     """Frames from a live YUV4MPEG2 stream (luma = grayscale) in a named pipe or
     on a Unix socket."""
 
     def __init__(self, path: str) -> None:
         if not is_stream(path):
             raise CameraError(f"{path!r} is neither a named pipe nor a Unix socket")
-        self.source = path
-        self.frames_read = 0
-        self.error: CameraError | None = None
-        self.latest: tuple[np.ndarray, float] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(path)
         self._pending = bytearray()  # read, not yet parsed
         self._socket: socket.socket | None = None
         self._fd = self._open(path)
@@ -103,7 +97,7 @@ class StreamCamera:
                 )
             self.width_px, self.height_px, self.fps, colour = parse_y4m_header(header)
         except BaseException:
-            self._close()
+            self._release()
             raise
         self._frame_bytes = round(
             self.width_px * self.height_px * BYTES_PER_PIXEL[colour]
@@ -127,26 +121,12 @@ class StreamCamera:
         # Non-blocking: opening a pipe nobody writes to would block for ever.
         return os.open(path, os.O_RDONLY | os.O_NONBLOCK)
 
-    def _close(self) -> None:
+    def _release(self) -> None:
         if self._socket is not None:
             self._socket.close()
         elif self._fd >= 0:
             os.close(self._fd)
         self._fd = -1
-
-    def start(self, on_frame: FrameCallback) -> None:
-        """Start delivering frames on a background thread."""
-        self._thread = threading.Thread(
-            target=self._loop, args=(on_frame,), name="camera", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop and close the stream."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-        self._close()
 
     def _loop(self, on_frame: FrameCallback) -> None:
         luma = self.width_px * self.height_px
@@ -160,13 +140,9 @@ class StreamCamera:
                         f"(after {self.frames_read} frames)"
                     )
                 return
-            now = time.monotonic()
             frame = np.frombuffer(self._pending, np.uint8, count=luma).copy()
             del self._pending[: self._frame_bytes]
-            frame = frame.reshape(self.height_px, self.width_px)
-            self.frames_read += 1
-            self.latest = (frame, now)
-            on_frame(frame, now)
+            self._deliver(on_frame, frame.reshape(self.height_px, self.width_px))
 
     def _read_line(self, deadline: float | None) -> bytes | None:
         """The next header or FRAME line; None on stop, deadline or end of stream."""

@@ -108,3 +108,36 @@ def detect_peaks(
             i += 1
         last[c] = previous
     return count
+
+
+@njit(cache=True, nogil=True)
+def line_support(
+    envelope, peakedness, positions, slowness, t0, threshold, cap, support, score
+):
+    """Delay-and-sum of spike envelopes along every propagation line.
+
+    ``envelope``: ``(n_samples, n_channels)``, each channel's widened spike
+    envelope in noise SDs (0 where blanked); ``peakedness``: the same signal
+    smoothed instead of widened, so it peaks at a spike's centre (ties between
+    lines through the flat top of a widened envelope go to the line through
+    the centres). ``positions``: each channel's distance from the stimulation
+    site, scaled so that ``t0[j] + positions[c] * slowness[i]`` is a row.
+    For every line (slowness i, start j) the arrival row at channel c is that
+    sum, rounded; ``support[i, j]`` counts the channels whose envelope there is
+    at least ``threshold``, and ``score[i, j]`` sums their ``peakedness``, each
+    capped at ``cap`` (so one huge residual cannot outvote the others).
+    """
+    n, n_ch = envelope.shape
+    for i in range(slowness.shape[0]):
+        for j in range(t0.shape[0]):
+            count = 0
+            total = 0.0
+            for c in range(n_ch):
+                row = int(np.floor(t0[j] + positions[c] * slowness[i] + 0.5))
+                if row < 0 or row >= n:
+                    continue
+                if envelope[row, c] >= threshold:
+                    count += 1
+                    total += min(peakedness[row, c], cap)
+            support[i, j] = count
+            score[i, j] = total

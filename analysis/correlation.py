@@ -54,7 +54,7 @@ def ap_displacement_correlation(records: list[dict]) -> dict:
             }
         )
     mean_amp = [
-        np.nanmean(r["amplitude_uv"])
+        np.nanmean(np.array(r["amplitude_uv"], dtype=float))
         if r.get("responded") and r.get("amplitude_uv")
         else 0.0
         for r in records

@@ -9,6 +9,8 @@ chunks, so chunked online filtering equals one causal pass over the recording.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import signal
 
@@ -25,7 +27,13 @@ def bandpass_sos(
             f"band-pass {low_hz}–{high_hz} Hz is empty at fs = {fs_hz} Hz "
             f"(allowed 0 < low < {0.45 * fs_hz:g} Hz)"
         )
-    return signal.butter(order, (low_hz, high), "bandpass", fs=fs_hz, output="sos")
+    return _butter_bandpass(float(fs_hz), float(low_hz), float(high), int(order)).copy()
+
+
+@lru_cache(maxsize=16)
+def _butter_bandpass(fs_hz: float, low_hz: float, high_hz: float, order: int):
+    # Designing the filter costs ~1 ms; it is asked for once per stimulus.
+    return signal.butter(order, (low_hz, high_hz), "bandpass", fs=fs_hz, output="sos")
 
 
 def notch_sos(fs_hz: float, freq_hz: float = 50.0, q: float = 30.0) -> np.ndarray:

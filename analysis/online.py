@@ -16,8 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.ap_detect import Spikes, detect_spikes
+from analysis.artifact import PulseMemory
 from analysis.filters import CausalFilter
-from analysis.propagation import StimulusResponse, analyse_stimulus
+from analysis.propagation import (
+    PRE_MIN_S,
+    PRE_S,
+    StimulusResponse,
+    analyse_stimulus,
+    search_window_s,
+)
 
 
 class OnlineSpikeDetector:
@@ -103,15 +110,19 @@ class OnlineStimulusAnalyzer:
         fs_hz: float,
         n_channels: int,
         positions_m: np.ndarray,
-        pre_ms: float = 2.0,
-        post_ms: float = 15.0,
+        pre_ms: float = PRE_S * 1e3,
+        post_ms: float | None = None,
         **analysis_kwargs,
     ) -> None:
         self.fs_hz = fs_hz
         self.positions_m = np.asarray(positions_m, dtype=float)
+        if post_ms is None:
+            post_ms = search_window_s(self.positions_m) * 1e3
         self.pre = round(pre_ms * 1e-3 * fs_hz)
+        self.pre_min = round(PRE_MIN_S * fs_hz)
         self.post = round(post_ms * 1e-3 * fs_hz)
         self.kwargs = analysis_kwargs
+        self.pulse_memory = PulseMemory()  # as the offline pipeline learns it
         self._buffer = np.zeros((0, n_channels))
         self._buffer_start = 0
         self._pending: deque[PendingStimulus] = deque()
@@ -137,21 +148,28 @@ class OnlineStimulusAnalyzer:
         done = []
         while self._pending and self._pending[0].onset_sample + self.post <= end:
             stim = self._pending.popleft()
-            a = stim.onset_sample - self.pre - self._buffer_start
+            pre = self.pre
+            a = stim.onset_sample - pre - self._buffer_start
+            if a < 0:  # the stream began just before it: less quiet signal
+                pre = self.pre_min
+                a = stim.onset_sample - pre - self._buffer_start
             if a < 0:
                 continue  # its samples were lost or came before we started
-            epoch = self._buffer[a : a + self.pre + self.post]
+            epoch = self._buffer[a : a + pre + self.post]
             response = analyse_stimulus(
                 epoch,
                 fs_hz=self.fs_hz,
-                onset=self.pre,
+                onset=pre,
                 duration_s=stim.duration_s,
                 positions_m=self.positions_m,
+                pulse_memory=self.pulse_memory,
                 **self.kwargs,
             )
             done.append((stim.key, _with_onset(response, stim.onset_sample)))
-        # Keep only what a pending (or the next) stimulus can still need.
-        keep_from = end - self.pre - self.post
+        # Keep only what a pending (or the next) stimulus can still need: its
+        # window, and a second more for a STIM_DELIVERED that reaches us after
+        # the samples that follow it (a starved relay thread takes big bites).
+        keep_from = end - self.pre - self.post - round(self.fs_hz)
         if self._pending:
             keep_from = min(keep_from, self._pending[0].onset_sample - self.pre)
         cut = max(0, keep_from - self._buffer_start)

@@ -7,8 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.artifact import PulseMemory
 from analysis.online import _with_onset
-from analysis.propagation import StimulusResponse, analyse_stimulus
+from analysis.propagation import (
+    PRE_MIN_S,
+    PRE_S,
+    StimulusResponse,
+    analyse_stimulus,
+    search_window_s,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +36,8 @@ def analyse_stimuli(
     *,
     fs_hz: float,
     positions_m: np.ndarray,
-    pre_ms: float = 2.0,
-    post_ms: float = 15.0,
+    pre_ms: float = PRE_S * 1e3,
+    post_ms: float | None = None,
     progress: Callable[[int], None] | None = None,
     **analysis_kwargs,
 ) -> list[StimulusResponse | None]:
@@ -38,21 +45,34 @@ def analyse_stimuli(
 
     ``read_uv`` returns µV ``(n, n_channels)`` or None when samples are missing
     (a gap in the recording); such stimuli give None. Pure given ``read_uv``.
+    The epoch runs from ``pre_ms`` before each onset (hum and noise are fitted
+    there; 2 ms when the recording starts later than that) to ``post_ms``
+    after it (default: the last possible arrival at the farthest pair,
+    ``propagation.search_window_s``).
     """
+    if post_ms is None:
+        post_ms = search_window_s(positions_m) * 1e3
     pre = round(pre_ms * 1e-3 * fs_hz)
     post = round(post_ms * 1e-3 * fs_hz)
+    memory = PulseMemory()  # learnt in trial order, as the online analysis does
     results: list[StimulusResponse | None] = []
+    pre_min = round(PRE_MIN_S * fs_hz)
     for i, stim in enumerate(stimuli):
+        pre_here = pre
         epoch = read_uv(stim.onset_sample - pre, pre + post)
+        if epoch is None:  # the recording began just before it (or has a gap)
+            pre_here = pre_min
+            epoch = read_uv(stim.onset_sample - pre_min, pre_min + post)
         if epoch is None:
             results.append(None)
         else:
             response = analyse_stimulus(
                 epoch,
                 fs_hz=fs_hz,
-                onset=pre,
+                onset=pre_here,
                 duration_s=stim.duration_s,
                 positions_m=positions_m,
+                pulse_memory=memory,
                 **analysis_kwargs,
             )
             results.append(_with_onset(response, stim.onset_sample))

@@ -1,19 +1,23 @@
 """Per-stimulus AP propagation: volleys, latency per pair, conduction velocity.
 
-For one stimulus-locked epoch (µV, ``(n_samples, n_channels)``):
+For one stimulus-locked epoch (µV, ``(n_samples, n_channels)``) that starts
+tens of milliseconds before the stimulus (the quiet part gives the hum and the
+noise), in the order that works:
 
-1. subtract the fitted artifact template (artifact.py);
-2. find threshold crossings per channel after the stimulus (Numba detector);
-   spikes of one volley on successive pairs form the first volley, the next
-   crossing per channel (≥ 0.8 ms later) the second (the slower fibre);
-3. time each volley at each pair with sub-sample precision: parabolic
-   interpolation of the largest-SNR channel's extremum, then cross-correlation
-   of that waveform with every other pair (interpolated lag);
-4. fit latency = t0 + position / velocity by least squares across pairs: the
-   slope's standard error gives the velocity's;
-5. name the volleys: of two, the faster is the medial giant fibre (MGF ≈ 30 m/s,
+1. hum: 50/60 Hz and harmonics fitted before the stimulus, removed (hum.py);
+2. artifact: its true start and length found in the data, fitted robustly and
+   subtracted; clipped samples blanked (artifact.py);
+3. zero-phase band-pass 300 Hz–5 kHz of what is left — after the artifact is
+   gone, so the filter cannot smear it over the spikes;
+4. noise: MAD of the filtered quiet part before the stimulus, per channel;
+5. volleys: lines ``latency = t0 + x / v`` through ≥ 3 pairs' spike envelopes,
+   found jointly, timed to a fraction of a sample (volleys.py);
+6. names: of two volleys the faster is the medial giant fibre (MGF ≈ 30 m/s,
    LGF ≈ 15 m/s); a lone volley is medial if faster than
-   ``mgf_min_velocity_m_per_s``, lateral otherwise.
+   ``mgf_min_velocity_m_per_s``. Across a recording, ``analysis.fibres``
+   re-names volleys from the velocities of all sweeps.
+
+Latencies are measured from the pulse's start as found in the data.
 """
 
 from __future__ import annotations
@@ -22,8 +26,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.ap_detect import detect_spikes, noise_mad
-from analysis.artifact import subtract_artifact
+from analysis.artifact import PulseMemory, subtract_artifact
+from analysis.filters import bandpass_sos, filtfilt
+from analysis.hum import remove_hum
+from analysis.volleys import Line, find_volleys
+from analysis.volleys import fit_velocity as fit_velocity  # re-exported
+
+VELOCITY_RANGE_M_PER_S = (3.0, 60.0)
+T0_RANGE_S = (-0.5e-3, 5e-3)
+SPIKE_SPAN_S = 2e-3  # a multiphasic spike's whole extent
+PRE_S = 0.05  # quiet signal before each stimulus: hum and noise are fitted on it
+PRE_MIN_S = 0.002  # when a recording starts just before a stimulus: no hum fit
+
+
+def search_window_s(positions_m: np.ndarray, *, v_min_m_per_s: float = 3.0) -> float:
+    """Time after the stimulus to the last possible arrival at the farthest pair."""
+    far = float(np.max(np.abs(np.asarray(positions_m, dtype=float))))
+    return 1e-3 + T0_RANGE_S[1] + far / v_min_m_per_s + SPIKE_SPAN_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +50,49 @@ class Volley:
     """One action potential travelling along the worm (one giant fibre)."""
 
     fibre: str  # "mgf" or "lgf"
-    latency_s: np.ndarray  # per channel, from stimulus onset; NaN where absent
+    latency_s: np.ndarray  # per channel, from the pulse's start; NaN where absent
     amplitude_uv: np.ndarray  # peak-to-peak per channel; NaN where absent
     conduction_velocity_m_per_s: float
     velocity_se_m_per_s: float
+    snr: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    residual_s: float = float("nan")
+    # False when fewer than min_pairs arrivals were clear of the artifact's
+    # remains, clipping or another spike: the velocity may be pulled, and it
+    # is left out of the recording's fibre statistics.
+    clean: bool = True
+    fitted: np.ndarray | None = None  # pairs the velocity was fitted on
+
+    @property
+    def n_pairs(self) -> int:
+        """Pairs the velocity was fitted on."""
+        if self.fitted is None:
+            return int(np.isfinite(self.latency_s).sum())
+        return int(self.fitted.sum())
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """How much the data support one stimulus's result."""
+
+    noise_uv: np.ndarray  # per channel, after filtering
+    blanked_s: np.ndarray  # per channel: clipped time, never searched
+    pulse_duration_s: float  # found in the data
+    onset_shift_s: float  # pulse start found − onset given
+    ringing_hz: float  # NaN: none found
+    mains_hz: float  # NaN: too little signal before the stimulus to fit hum
+    polarity: np.ndarray  # per channel: +1/−1 against the strongest, 0 unknown
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return {
+            "noise_uv": _clean(self.noise_uv),
+            "blanked_ms": _clean(self.blanked_s * 1e3),
+            "pulse_duration_s": _num(self.pulse_duration_s),
+            "onset_shift_s": _num(self.onset_shift_s),
+            "ringing_hz": _num(self.ringing_hz),
+            "mains_hz": _num(self.mains_hz),
+            "polarity": [int(p) for p in self.polarity],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,126 +107,67 @@ class StimulusResponse:
     velocity_se_m_per_s: float
     volleys: tuple[Volley, ...] = field(default=())
     noise_uv: np.ndarray | None = None
+    quality: Quality | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict (NaN becomes None)."""
-
-        def clean(values):
-            return [
-                None if not np.isfinite(v) else float(v) for v in np.atleast_1d(values)
-            ]
-
         v = self.conduction_velocity_m_per_s
         return {
             "onset_sample": int(self.onset_sample),
             "responded": bool(self.responded),
-            "latency_s": clean(self.latency_s),
-            "amplitude_uv": clean(self.amplitude_uv),
+            "latency_s": _clean(self.latency_s),
+            "amplitude_uv": _clean(self.amplitude_uv),
             "conduction_velocity_m_per_s": float(v) if np.isfinite(v) else None,
-            "volleys": [
-                {
-                    "fibre": vo.fibre,
-                    "latency_s": clean(vo.latency_s),
-                    "amplitude_uv": clean(vo.amplitude_uv),
-                    "conduction_velocity_m_per_s": float(
-                        vo.conduction_velocity_m_per_s
-                    ),
-                }
-                for vo in self.volleys
-            ],
+            "volleys": [volley_dict(vo) for vo in self.volleys],
+            "quality": None if self.quality is None else self.quality.to_dict(),
         }
 
 
-def fit_velocity(
-    positions_m: np.ndarray, latencies_s: np.ndarray
-) -> tuple[float, float, float]:
-    """Least-squares ``latency = t0 + x / v``: (velocity, SE, t0); NaN if < 2 points."""
-    x = np.asarray(positions_m, dtype=float)
-    y = np.asarray(latencies_s, dtype=float)
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size < 2 or np.ptp(x) == 0:
-        return np.nan, np.nan, np.nan
-    slope, t0 = np.polyfit(x, y, 1)
-    if slope <= 0:
-        return np.nan, np.nan, float(t0)
-    if x.size > 2:
-        resid = y - (t0 + slope * x)
-        se_slope = np.sqrt(resid @ resid / (x.size - 2) / np.sum((x - x.mean()) ** 2))
+def volley_dict(vo: Volley) -> dict:
+    """One volley as JSON."""
+    return {
+        "fibre": vo.fibre,
+        "latency_s": _clean(vo.latency_s),
+        "amplitude_uv": _clean(vo.amplitude_uv),
+        "conduction_velocity_m_per_s": float(vo.conduction_velocity_m_per_s),
+        "velocity_se_m_per_s": _num(vo.velocity_se_m_per_s),
+        "n_pairs": vo.n_pairs,
+        "pairs_fitted": None
+        if vo.fitted is None
+        else [int(i) for i in np.flatnonzero(vo.fitted)],
+        "snr": _clean(vo.snr),
+        "residual_s": _num(vo.residual_s),
+        "clean": vo.clean,
+    }
+
+
+def _clean(values) -> list[float | None]:
+    return [None if not np.isfinite(v) else float(v) for v in np.atleast_1d(values)]
+
+
+def _num(value) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def name_volleys(
+    lines: list[Line], mgf_min_velocity_m_per_s: float = 20.0
+) -> list[Volley]:
+    """Volleys named by speed: of two the faster is the MGF; one by its speed."""
+    lines = sorted(lines, key=lambda v: -v.velocity_m_per_s)
+    if len(lines) >= 2:
+        names = ["mgf", "lgf"] + ["lgf"] * (len(lines) - 2)
+    elif lines:
+        fast = lines[0].velocity_m_per_s >= mgf_min_velocity_m_per_s
+        names = ["mgf" if fast else "lgf"]
     else:
-        se_slope = np.nan
-    velocity = 1.0 / slope
-    return float(velocity), float(se_slope / slope**2), float(t0)
-
-
-def _fit_rejecting_outliers(
-    positions: np.ndarray, latency: np.ndarray, tolerance_s: float, min_channels: int
-) -> tuple[np.ndarray, float, float]:
-    """Drop pairs off the propagation line, then fit the rest by least squares.
-
-    "Off" is judged against a Theil–Sen line (median of pairwise slopes), which
-    one wrong pair cannot drag: a residual artifact or the other fibre's spike
-    taken for this volley's is more than ``tolerance_s`` from it.
-    """
-    latency = latency.copy()
-    ok = np.flatnonzero(np.isfinite(latency))
-    if ok.size > min_channels:
-        x, y = positions[ok], latency[ok]
-        i, j = np.triu_indices(ok.size, k=1)
-        dx = x[j] - x[i]
-        slopes = (y[j] - y[i])[dx != 0] / dx[dx != 0]
-        if slopes.size:
-            slope = float(np.median(slopes))
-            t0 = float(np.median(y - slope * x))
-            resid = np.abs(y - (t0 + slope * x))
-            off = resid > tolerance_s
-            if (~off).sum() >= min_channels:
-                latency[ok[off]] = np.nan
-    velocity, se, _ = fit_velocity(positions, latency)
-    return latency, velocity, se
-
-
-def _parabolic(y: np.ndarray, i: int) -> float:
-    """Sub-sample position of the extremum at ``i`` (parabola through 3 points)."""
-    if i <= 0 or i >= y.size - 1:
-        return float(i)
-    y0, y1, y2 = y[i - 1], y[i], y[i + 1]
-    denom = y0 - 2 * y1 + y2
-    return float(i) if denom == 0 else i + 0.5 * (y0 - y2) / denom
-
-
-def _time_volley(
-    clean: np.ndarray, coarse: np.ndarray, snr: np.ndarray, half: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sub-sample times and peak-to-peak amplitudes of one volley at every pair."""
-    n, n_ch = clean.shape
-    times = np.full(n_ch, np.nan)
-    amps = np.full(n_ch, np.nan)
-    present = np.flatnonzero(np.isfinite(coarse))
-    if present.size == 0:
-        return times, amps
-    ref = present[np.argmax(snr[present])]
-    c = int(coarse[ref])
-    lo, hi = max(c - half, 1), min(c + half, n - 1)
-    seg = clean[lo:hi, ref]
-    k = int(np.argmax(np.abs(seg)))
-    t_ref = lo + _parabolic(np.abs(seg), k)
-    template = clean[max(round(t_ref) - half, 0) : round(t_ref) + half, ref]
-    for ch in present:
-        cc = int(coarse[ch])
-        a, b = max(cc - 2 * half, 0), min(cc + 2 * half, n)
-        window = clean[a:b, ch]
-        amps[ch] = float(np.ptp(clean[max(cc - half, 0) : cc + half, ch]))
-        if ch == ref:
-            times[ch] = t_ref
-            continue
-        if window.size < template.size:
-            continue
-        xc = np.correlate(window, template, mode="valid")
-        j = int(np.argmax(xc))
-        start_template = max(round(t_ref) - half, 0)
-        times[ch] = a + _parabolic(xc, j) + (t_ref - start_template)
-    return times, amps
+        names = []
+    return [
+        Volley(
+            name, v.latency_s, v.amplitude_uv, v.velocity_m_per_s,
+            v.velocity_se_m_per_s, v.snr, v.residual_s, v.clean, v.fitted,
+        )
+        for name, v in zip(names, lines, strict=True)
+    ]  # fmt: skip
 
 
 def analyse_stimulus(
@@ -176,75 +175,66 @@ def analyse_stimulus(
     *,
     fs_hz: float,
     onset: int,
-    duration_s: float,
+    duration_s: float | None,
     positions_m: np.ndarray,
+    clip_uv: float | np.ndarray | None = None,
+    mains_hz: float | None = None,
     noise_uv: np.ndarray | None = None,
-    threshold_sd: float = 6.0,
-    search_ms: tuple[float, float] = (0.2, 12.0),
-    min_channels: int = 2,
+    threshold_sd: float = 4.0,
+    min_pairs: int = 3,
+    velocity_range_m_per_s: tuple[float, float] = VELOCITY_RANGE_M_PER_S,
     mgf_min_velocity_m_per_s: float = 20.0,
+    pulse_memory: PulseMemory | None = None,
 ) -> StimulusResponse:
-    """Analyse one epoch whose stimulus starts at row ``onset``."""
-    clean = subtract_artifact(epoch_uv, fs_hz=fs_hz, onset=onset, duration_s=duration_s)
-    n, n_ch = clean.shape
+    """Analyse one epoch whose stimulus is said to start at row ``onset``.
+
+    ``duration_s``: the pulse's given length (None if unknown: it is found in
+    the data either way). ``positions_m``: each pair's distance from the
+    stimulation site. ``clip_uv``: the ADC's rail in µV, if known (otherwise
+    clipping is recognised by repeated extreme codes). ``noise_uv`` overrides
+    the noise measured before the stimulus (needed when there is less than
+    5 ms of signal before it). ``pulse_memory``: the stimuli's true pulse
+    lengths learnt so far (``artifact.PulseMemory``); once a length is
+    settled, a trial only finds its pulse's start (a third of the cost).
+    """
+    x = np.asarray(epoch_uv, dtype=np.float64)
+    n_ch = x.shape[1]
     positions = np.asarray(positions_m, dtype=float)
-    # The epoch's own residual gives its noise (MAD is robust to the spikes in it),
-    # so a stimulus is analysed the same way online and offline.
-    own = noise_mad(clean)
-    noise = np.maximum(own if noise_uv is None else np.asarray(noise_uv, float), 1e-9)
-    start = onset + round(search_ms[0] * 1e-3 * fs_hz)
-    stop = min(n - 1, onset + round(search_ms[1] * 1e-3 * fs_hz))
-    peaks = detect_spikes(
-        clean,
-        fs_hz=fs_hz,
-        noise=noise,
-        threshold_sd=threshold_sd,
-        refractory_ms=0.8,
-        sign=0,
-        start=start,
-        stop=stop,
+    guard = round(1e-3 * fs_hz)  # a rounded marker may be up to ±0.7 ms off
+    quiet = max(0, onset - guard)
+    dehummed, hum = remove_hum(x, fs_hz=fs_hz, quiet_until=quiet, mains_hz=mains_hz)
+    lines, art, noise = _pass(
+        dehummed, None, fs_hz=fs_hz, onset=onset, duration_s=duration_s,
+        positions=positions, clip_uv=clip_uv, noise_uv=noise_uv, quiet=quiet,
+        threshold_sd=threshold_sd, min_pairs=min_pairs,
+        velocity_range_m_per_s=velocity_range_m_per_s, memory=pulse_memory,
+    )  # fmt: skip
+    if not art.learnt:
+        # Second pass: the artifact refitted without the spikes just found
+        # (a spike riding on the pulse pulls a plain fit of its length), and
+        # the given pulse length held to the stricter test that only a
+        # spike-free fit allows (artifact.settle_pulse). Only this pass's
+        # length teaches the pulse memory.
+        spikes = _spike_mask(lines, x.shape, onset + art.onset_shift_s * fs_hz, fs_hz)
+        lines, art, noise = _pass(
+            dehummed, spikes, fs_hz=fs_hz, onset=onset, duration_s=duration_s,
+            positions=positions, clip_uv=clip_uv, noise_uv=noise_uv, quiet=quiet,
+            threshold_sd=threshold_sd, min_pairs=min_pairs,
+            velocity_range_m_per_s=velocity_range_m_per_s,
+        )  # fmt: skip
+    if pulse_memory is not None and not art.learnt:
+        pulse_memory.add(duration_s, art.pulse_duration_s)
+    volleys = name_volleys(lines, mgf_min_velocity_m_per_s)
+    polarity = lines[0].polarity if lines else np.zeros(n_ch)
+    quality = Quality(
+        noise_uv=noise,
+        blanked_s=art.blanked_s(fs_hz),
+        pulse_duration_s=art.pulse_duration_s,
+        onset_shift_s=art.onset_shift_s,
+        ringing_hz=art.ringing_hz,
+        mains_hz=hum.mains_hz,
+        polarity=polarity,
     )
-    half = max(2, round(0.5e-3 * fs_hz))
-    volleys: list[Volley] = []
-    for order in range(2):  # first and second crossing per channel
-        coarse = np.full(n_ch, np.nan)
-        snr = np.zeros(n_ch)
-        for ch in range(n_ch):
-            s = peaks.of_channel(ch)
-            if s.size > order:
-                coarse[ch] = s[order]
-                snr[ch] = np.abs(clean[s[order], ch]) / noise[ch]
-        if np.isfinite(coarse).sum() < min_channels:
-            break
-        times, amps = _time_volley(clean, coarse, snr, half)
-        latency = (times - onset) / fs_hz
-        tolerance_s = 0.1e-3 + 1.0 / fs_hz
-        latency, velocity, se = _fit_rejecting_outliers(
-            positions, latency, tolerance_s, min_channels
-        )
-        amps = np.where(np.isfinite(latency), amps, np.nan)
-        if not np.isfinite(velocity) or not 2.0 <= velocity <= 80.0:
-            continue
-        volleys.append(Volley("", latency, amps, velocity, se))
-    volleys.sort(key=lambda v: -v.conduction_velocity_m_per_s)
-    # Two volleys: the faster is the medial fibre. One: name it by its speed.
-    if len(volleys) == 2:
-        names = ("mgf", "lgf")
-    elif volleys:
-        fast = volleys[0].conduction_velocity_m_per_s >= mgf_min_velocity_m_per_s
-        names = ("mgf",) if fast else ("lgf",)
-    else:
-        names = ()
-    volleys = [
-        Volley(
-            name,
-            v.latency_s,
-            v.amplitude_uv,
-            v.conduction_velocity_m_per_s,
-            v.velocity_se_m_per_s,
-        )
-        for name, v in zip(names, volleys, strict=True)
-    ]
     first = volleys[0] if volleys else None
     nan = np.full(n_ch, np.nan)
     return StimulusResponse(
@@ -258,4 +248,88 @@ def analyse_stimulus(
         velocity_se_m_per_s=first.velocity_se_m_per_s if first else np.nan,
         volleys=tuple(volleys),
         noise_uv=noise,
+        quality=quality,
     )
+
+
+def _spike_mask(
+    lines: list[Line], shape: tuple[int, int], zero_row: float, fs_hz: float
+) -> np.ndarray:
+    """Samples within ±0.75 ms of every arrival of every volley."""
+    mask = np.zeros(shape, dtype=bool)
+    half = round(0.75e-3 * fs_hz)
+    for line in lines:
+        for c in np.flatnonzero(np.isfinite(line.latency_s)):
+            r = round(zero_row + line.latency_s[c] * fs_hz)
+            mask[max(0, r - half) : r + half + 1, c] = True
+    return mask
+
+
+def _pass(
+    dehummed: np.ndarray,
+    spikes: np.ndarray | None,
+    *,
+    fs_hz: float,
+    onset: int,
+    duration_s: float | None,
+    positions: np.ndarray,
+    clip_uv,
+    noise_uv,
+    quiet: int,
+    threshold_sd: float,
+    min_pairs: int,
+    velocity_range_m_per_s: tuple[float, float],
+    memory: PulseMemory | None = None,
+):
+    """Artifact out, band-pass, noise, volleys: one pass over the epoch."""
+    n = dehummed.shape[0]
+    clean, art = subtract_artifact(
+        dehummed, fs_hz=fs_hz, onset=onset, duration_s=duration_s, clip_uv=clip_uv,
+        spikes=spikes, memory=memory,
+    )  # fmt: skip
+    sos = bandpass_sos(fs_hz)
+    filtered = filtfilt(clean, sos)
+    artifact = filtfilt(dehummed - clean, sos)  # what was taken out, as seen
+    # The filter spreads a blanked span's edges: never search next to one.
+    spread = round(0.3e-3 * fs_hz)
+    blanked = art.blanked.copy()
+    for k in range(1, spread + 1):
+        blanked[k:] |= art.blanked[:-k]
+        blanked[:-k] |= art.blanked[k:]
+    zero_row = onset + art.onset_shift_s * fs_hz
+    edge = round(2e-3 * fs_hz)  # the filter's start-up at the epoch's edge
+    if noise_uv is not None:
+        noise = np.maximum(np.asarray(noise_uv, dtype=float), 1e-9)
+    elif quiet - edge >= round(5e-3 * fs_hz):
+        noise = _mad(filtered[edge:quiet], blanked[edge:quiet])
+    else:
+        noise = _mad(filtered[onset:], blanked[onset:])
+    search = (
+        int(zero_row + T0_RANGE_S[0] * fs_hz),
+        min(n - spread, int(zero_row + search_window_s(positions) * fs_hz) + 1),
+    )
+    lines = find_volleys(
+        filtered,
+        noise=noise,
+        blanked=blanked,
+        fs_hz=fs_hz,
+        zero_row=zero_row,
+        positions_m=positions,
+        search_rows=search,
+        velocity_range_m_per_s=velocity_range_m_per_s,
+        t0_range_s=T0_RANGE_S,
+        threshold_sd=threshold_sd,
+        min_pairs=min_pairs,
+        artifact=artifact,
+        edge_rows=(zero_row, zero_row + art.pulse_duration_s * fs_hz),
+    )
+    return lines, art, noise
+
+
+def _mad(filtered: np.ndarray, blanked: np.ndarray) -> np.ndarray:
+    """Noise SD per channel (1.4826 × MAD) over samples that are not blanked."""
+    out = np.empty(filtered.shape[1])
+    for c in range(filtered.shape[1]):
+        v = filtered[~blanked[:, c], c]
+        out[c] = 1.4826 * np.median(np.abs(v - np.median(v))) if v.size > 8 else np.inf
+    return np.maximum(out, 1e-9)

@@ -18,8 +18,9 @@ from analysis.displacement import (
     region_displacement,
     stimulus_motion,
 )
+from analysis.fibres import classify_fibres, headline
 from analysis.param_maps import fit_recruitment, fit_strength_duration, parameter_map
-from analysis.pipeline import Stimulus, analyse_stimuli, velocity_summary
+from analysis.pipeline import Stimulus, analyse_stimuli
 from rig.cli._common import fail
 
 
@@ -43,6 +44,11 @@ class Source:
     px_per_mm: float | None = None
     origin_px: float = 0.0
     lens: dict | None = None  # camera calibration: camera_matrix, dist_coeffs
+    clip_uv: Any = None  # the ADC's rail in µV (per channel or one): clipped there
+    mains_hz: float | None = None  # None: 50 or 60 Hz, whichever fits
+
+
+INT16_RAIL = 32767  # the largest count of a 16-bit sample
 
 
 def _positions(option: str | None, metadata_positions) -> np.ndarray | None:
@@ -111,6 +117,7 @@ def load_recording(path: Path, args: argparse.Namespace) -> Source:
         px_per_mm=_px_per_mm(args, meta, camera),
         origin_px=float((camera.get("origin_px") or [0.0])[0]),
         lens=None if args.px_per_mm else _calibration(meta, "camera"),
+        clip_uv=INT16_RAIL * np.abs(uv_per_count),
     )
 
 
@@ -152,7 +159,7 @@ def _uv_per_count(meta: dict) -> Any:
 
 def load_wav(path: Path, args: argparse.Namespace) -> Source:
     """A Backyard Brains Spike Recorder WAV + events pair."""
-    from rig.spike_recorder import read_spike_recorder
+    from rig.spike_recorder import read_marker_map, read_spike_recorder, select_stimuli
 
     if not args.electrode_positions_mm:
         raise ValueError(
@@ -166,11 +173,45 @@ def load_wav(path: Path, args: argparse.Namespace) -> Source:
             f"--electrode-positions-mm gives {positions.size} positions for "
             f"{data.samples.shape[1]} channels in {path.name}"
         )
+    wanted = _marker_ids(getattr(args, "stimulus_markers", None))
+    markers = select_stimuli(data, wanted)
+    if markers.ignored:
+        ignored = ", ".join(f"{k!r} ×{n}" for k, n in sorted(markers.ignored.items()))
+        print(
+            f"note: {sum(markers.ignored.values())} marker lines are not stimuli and "
+            f"were ignored ({ignored}); choose with --stimulus-markers ID[,ID]",
+            file=sys.stderr,
+        )
+    if not markers.ids:
+        raise ValueError(
+            f"{path}: no stimulus markers"
+            + (f" with IDs {','.join(wanted)}" if wanted else " (whole-number IDs)")
+            + " in the events file"
+        )
+    mapping = (
+        read_marker_map(args.marker_map) if getattr(args, "marker_map", None) else {}
+    )
+    given_ms = getattr(args, "pulse_duration_ms", None)
     fs = data.sample_rate_hz
-    duration_s = args.pulse_duration_ms / 1000.0
-    stimuli = [
-        Stimulus(round(t * fs), math.nan, duration_s) for t in data.marker_times_s
-    ]
+    stimuli = []
+    for marker, t in zip(markers.ids, markers.times_s, strict=True):
+        params = mapping.get(marker)
+        if params is None and mapping:
+            raise ValueError(
+                f"{args.marker_map}: marker ID {marker!r} is in the events file but "
+                "not in the marker map"
+            )
+        duration = params.duration_s if params and params.duration_s else None
+        if duration is None and given_ms:
+            duration = given_ms / 1000.0
+        stimuli.append(
+            Stimulus(
+                round(t * fs),
+                params.amplitude_vpp if params else math.nan,
+                math.nan if duration is None else duration,
+                params.pair if params else 0,
+            )
+        )
     scale = args.uv_per_count
     x = data.samples
 
@@ -179,7 +220,19 @@ def load_wav(path: Path, args: argparse.Namespace) -> Source:
             return None
         return x[first : first + n].astype(np.float64) * scale
 
-    return Source(str(path), fs, x.shape[1], positions, stimuli, read_uv)
+    return Source(
+        str(path), fs, x.shape[1], positions, stimuli, read_uv,
+        clip_uv=INT16_RAIL * abs(scale),
+    )  # fmt: skip
+
+
+def _marker_ids(option: str | None) -> list[str] | None:
+    if not option:
+        return None
+    ids = [v.strip() for v in option.split(",") if v.strip()]
+    if not ids:
+        raise ValueError(f"--stimulus-markers {option!r}: give marker IDs, e.g. 1,2")
+    return ids
 
 
 def _track(source: Source, progress) -> tuple[np.ndarray, np.ndarray] | None:
@@ -220,8 +273,12 @@ def analyse(source: Source, progress) -> dict[str, Any]:
         fs_hz=source.fs_hz,
         positions_m=source.positions_m,
         progress=lambda i: bar.update(1),
+        clip_uv=source.clip_uv,
+        mains_hz=source.mains_hz,
     )
     bar.close()
+    fibres = classify_fibres(responses)
+    responses = fibres.responses
     motion = _track(source, progress)
     n_ch = source.n_channels
     records = []
@@ -241,12 +298,12 @@ def analyse(source: Source, progress) -> dict[str, Any]:
             "parameters": {
                 "amplitude_vpp": _num(stim.amplitude_vpp),
                 "delivered_vpp": _num(stim.delivered_vpp),
-                "duration_s": stim.duration_s,
+                "duration_s": _num(stim.duration_s),
                 "pair": stim.pair,
                 "polarity": stim.polarity,
             },
             "amplitude_vpp": stim.amplitude_vpp,
-            "duration_s": stim.duration_s,
+            "duration_s": _num(stim.duration_s),
             "pair": stim.pair,
             "analysed": resp is not None,
         }
@@ -258,6 +315,8 @@ def analyse(source: Source, progress) -> dict[str, Any]:
                 amplitude_uv=d["amplitude_uv"],
                 conduction_velocity_m_per_s=d["conduction_velocity_m_per_s"],
                 volleys=d["volleys"],
+                fibres_recruited=[v["fibre"] for v in d["volleys"]],
+                quality=d["quality"],
             )
         else:
             rec.update(
@@ -266,6 +325,8 @@ def analyse(source: Source, progress) -> dict[str, Any]:
                 amplitude_uv=[None] * n_ch,
                 conduction_velocity_m_per_s=None,
                 volleys=[],
+                fibres_recruited=[],
+                quality=None,
             )
         if per_region:
             whole = per_region[-1][i]
@@ -281,10 +342,10 @@ def analyse(source: Source, progress) -> dict[str, Any]:
         else:
             rec["peak_displacement_mm"] = None
         records.append(rec)
-    return _summarise(source, records, responses, motion is not None)
+    return _summarise(source, records, fibres, motion is not None)
 
 
-def _summarise(source: Source, records, responses, tracked: bool) -> dict[str, Any]:
+def _summarise(source: Source, records, fibres, tracked: bool) -> dict[str, Any]:
     channels = []
     analysed = [r for r in records if r["analysed"]]
     for ch in range(source.n_channels):
@@ -309,16 +370,11 @@ def _summarise(source: Source, records, responses, tracked: bool) -> dict[str, A
                 else None,
             }
         )
-    fibres = {}
-    for name in ("mgf", "lgf"):
-        v = [
-            vo["conduction_velocity_m_per_s"]
-            for r in analysed
-            for vo in r["volleys"]
-            if vo["fibre"] == name
-        ]
-        fibres[name] = {"median": float(np.median(v)) if v else None, "n": len(v)}
-    mappable = [r for r in analysed if np.isfinite(r["amplitude_vpp"])]
+    mappable = [
+        r
+        for r in analysed
+        if np.isfinite(r["amplitude_vpp"]) and r["duration_s"] is not None
+    ]
     recruitment = []
     for duration in sorted({round(r["duration_s"], 6) for r in mappable}):
         rows = [r for r in mappable if round(r["duration_s"], 6) == duration]
@@ -355,8 +411,9 @@ def _summarise(source: Source, records, responses, tracked: bool) -> dict[str, A
         "source": source.name,
         "sample_rate_hz": source.fs_hz,
         "n_channels": source.n_channels,
-        "conduction_velocity_m_per_s": velocity_summary(responses),
-        "fibres": fibres,
+        "conduction_velocity_m_per_s": headline(fibres.fibres, len(analysed)),
+        "fibres": {name: f.to_dict() for name, f in fibres.fibres.items()},
+        "unclassified_volleys": fibres.unclassified,
         "channels": channels,
         "stimuli": records,
         "parameter_map": parameter_map(mappable),
@@ -398,6 +455,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             )
     except (ValueError, OSError, SpikeRecorderError) as exc:
         return fail(str(exc))
+    source.mains_hz = getattr(args, "mains_hz", None)
     results = analyse(source, _progress_factory(not args.quiet))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=1) + "\n")
@@ -406,12 +464,25 @@ def run_analyze(args: argparse.Namespace) -> int:
 
         index = write_report(results, source, Path(args.report))
         print(f"report: {index}")
-    cv = results["conduction_velocity_m_per_s"]
-    median = cv["median"]
-    print(
-        f"{len(source.stimuli)} stimuli, {cv['n_stimuli']} with a propagating AP; "
-        f"conduction velocity median "
-        f"{'n/a' if median is None else f'{median:.2f} m/s'}"
-        + (f" (95 % CI {cv['ci95'][0]:.2f}–{cv['ci95'][1]:.2f})" if cv["ci95"] else "")
-    )
+    print(summary_line(results))
     return 0
+
+
+def summary_line(results: dict[str, Any]) -> str:
+    """The CLI's closing line: stimuli, and each fibre's velocity or why not."""
+    n = len(results["stimuli"])
+    responded = sum(1 for r in results["stimuli"] if r.get("responded"))
+    parts = []
+    for name, label in (("mgf", "MGF"), ("lgf", "LGF")):
+        f = results["fibres"][name]
+        if f["determined"]:
+            low, high = f["ci95"]
+            parts.append(
+                f"{label} {f['median']:.2f} m/s (95 % CI {low:.2f}–{high:.2f}, "
+                f"{f['n']} sweeps)"
+            )
+        elif f["n"]:
+            parts.append(f"{label} not determined ({f['reason']})")
+        else:
+            parts.append(f"{label} not recruited")
+    return f"{n} stimuli, {responded} with a propagating AP; " + "; ".join(parts)

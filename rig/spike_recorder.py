@@ -1,11 +1,18 @@
 """Reading Backyard Brains Spike Recorder files: NAME.wav + NAME-events.txt.
 
 The WAV is 16-bit PCM, one channel per electrode pair. The events file has one
-marker per line, ``MARKER_ID,<tab>TIME_S``, and ``#`` comment lines.
+marker per line, ``MARKER_ID,<tab>TIME_S``, and ``#`` comment lines. Spike
+Recorder writes more than stimuli there: keyboard markers (digits), spike-sorter
+events (``_neuron0`` …) and others. ``select_stimuli`` keeps the stimulus
+markers (chosen IDs, or by default the keyboard markers, i.e. IDs that are
+whole numbers) and counts the rest; a marker map (TOML) gives each marker ID
+its stimulus parameters.
 """
 
 from __future__ import annotations
 
+import math
+import tomllib
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,3 +97,94 @@ def write_spike_recorder(
     lines = ["# Marker IDs can be arbitrary strings.", "# Marker ID,\tTime (in s)"]
     lines += [f"{marker},\t{time_s:.4f}" for marker, time_s in markers]
     events_path_for(wav_path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerParameters:
+    """What a marker ID stands for (SI units; NaN/None where not given)."""
+
+    amplitude_vpp: float = math.nan
+    duration_s: float | None = None
+    pair: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StimulusMarkers:
+    """The stimulus markers of an events file, and what was left out."""
+
+    ids: list[str]
+    times_s: np.ndarray
+    ignored: dict[str, int]  # other marker IDs -> how many lines
+
+
+def select_stimuli(
+    data: SpikeRecorderData, marker_ids: list[str] | None = None
+) -> StimulusMarkers:
+    """The markers that are stimuli: ``marker_ids``, or every whole-number ID."""
+    ids, times, ignored = [], [], {}
+    for marker, t in zip(data.marker_ids, data.marker_times_s, strict=True):
+        wanted = marker in marker_ids if marker_ids else marker.strip().isdigit()
+        if wanted:
+            ids.append(marker)
+            times.append(float(t))
+        else:
+            ignored[marker] = ignored.get(marker, 0) + 1
+    return StimulusMarkers(ids, np.array(times), ignored)
+
+
+_MAP_KEYS = {"amplitude_vpp", "duration_ms", "pair"}
+
+
+def read_marker_map(path: str | Path) -> dict[str, MarkerParameters]:
+    """A marker map: one TOML table per marker ID.
+
+    ```toml
+    [markers."1"]
+    amplitude_vpp = 4.0
+    duration_ms = 3.0
+    pair = 0
+    ```
+    Every key is optional; unknown keys and non-finite or negative values are
+    refused with the file, the marker and the key named.
+    """
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpikeRecorderError(f"{path}: no such marker map") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise SpikeRecorderError(f"{path}: not a TOML marker map ({exc})") from None
+    markers = doc.get("markers")
+    if not isinstance(markers, dict) or not markers:
+        raise SpikeRecorderError(
+            f'{path}: needs [markers."ID"] tables, e.g. [markers."1"] duration_ms = 3'
+        )
+    out = {}
+    for marker, table in markers.items():
+        where = f'{path}: [markers."{marker}"]'
+        if not isinstance(table, dict):
+            raise SpikeRecorderError(f"{where} must be a table")
+        unknown = set(table) - _MAP_KEYS
+        if unknown:
+            raise SpikeRecorderError(
+                f"{where}: unknown key {sorted(unknown)[0]!r}; allowed "
+                + ", ".join(sorted(_MAP_KEYS))
+            )
+        values = {}
+        for key in ("amplitude_vpp", "duration_ms"):
+            if key in table:
+                v = table[key]
+                if isinstance(v, bool) or not isinstance(v, int | float):
+                    raise SpikeRecorderError(f"{where} {key} must be a number")
+                if not math.isfinite(v) or v <= 0:
+                    raise SpikeRecorderError(f"{where} {key} = {v}: must be > 0")
+                values[key] = float(v)
+        pair = table.get("pair", 0)
+        if isinstance(pair, bool) or not isinstance(pair, int) or pair < 0:
+            raise SpikeRecorderError(f"{where} pair = {pair!r}: a whole number ≥ 0")
+        out[str(marker)] = MarkerParameters(
+            amplitude_vpp=values.get("amplitude_vpp", math.nan),
+            duration_s=values["duration_ms"] / 1e3 if "duration_ms" in values else None,
+            pair=pair,
+        )
+    return out

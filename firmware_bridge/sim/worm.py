@@ -112,22 +112,65 @@ class WormParams:
     # fraction per stimulus and recovers with the time constant (assumed).
     habituation_per_stimulus: float = 0.01
     habituation_recovery_s: float = 30.0
-    # Extracellular spike amplitude at the surface, ≲ 100 µV (handouts).
+    # Extracellular spike amplitude at the surface, ≲ 100 µV (handouts): the
+    # peak of the single-ended waveform at one electrode.
     mgf_spike_uv: float = 60.0
     lgf_spike_uv: float = 40.0
-    spike_width_s: float = 0.15e-3  # σ of the biphasic waveform, assumed
+    # Single-ended extracellular waveform at one electrode; each channel records
+    # electrode a minus electrode b. Near the cord or recorded differentially the
+    # spike is biphasic to triphasic, ~0.2–1 ms wide (PHYSIOLOGY.md: BYB,
+    # Wesleyan). "biphasic": first derivative of a Gaussian (+ then −; recorded
+    # differentially it becomes triphasic). "triphasic": a skewed second
+    # derivative (small leading +, main −, trailing +, as 0.3 : 1 : 0.6).
+    spike_shape: str = "biphasic"
+    # σ of that Gaussian at the initiation site, assumed. Each phase of the
+    # single-ended biphasic is 0.24 ms wide at half height (peaks 2σ apart).
+    # Recorded by the standard 5 mm pairs, with the dispersion below, the main
+    # phase is 0.21–0.23 ms (MGF) and 0.25–0.26 ms (LGF) wide at half height from
+    # the first pair to the last, ~1.1–1.3 ms in all. Not wider by default: at
+    # σ ≈ 0.18–0.19 ms the differential spike's side phases lie > 0.8 ms apart,
+    # and the propagation analysis (0.8 ms detector dead time) splits the spike
+    # into two volleys (docs/simulated-rig.md).
+    spike_width_s: float = 0.15e-3
+    # Temporal dispersion, assumed (PHYSIOLOGY.md: the spike "broadens along
+    # the body"; no figure): σ grows by this fraction per metre travelled from
+    # the initiation site, σ(x) = spike_width_s·(1 + k·|x − x_stim|): +18 % at
+    # the last standard pair (90 mm from the stimulus), +30 % per 150 mm body.
+    spike_dispersion_per_m: float = 2.0
     recruitment_gain: float = 0.5  # amplitude grows up to 1.5× above threshold
     # Stimulus artifact at a pair: coupling × exp(−distance / length), plus an
     # exponential tail after the pulse (assumed, sized to swamp near pairs).
+    # The board's ADC (±2.5 V after the gain: ±2.5 mV input at gain 1000) rails
+    # the nearest pair for coupling ≳ 6e-3 at 6 Vpp (2e-2 rails it from 2 Vpp).
     artifact_coupling: float = 2e-3
     artifact_length_m: float = 0.015
     artifact_tail_fraction: float = 0.2
     artifact_tail_s: float = 1.0e-3
+    # A second, slower tail of opposite sign (an AC-coupled amplifier's
+    # undershoot as it recovers; electrode polarisation), assumed; as fractions
+    # of the pulse's peak at the pair, like the first tail.
+    artifact_slow_tail_fraction: float = -0.05
+    artifact_slow_tail_s: float = 4.0e-3
+    # Ringing after the pulse's end, e^(−t/τ)·sin(2πft), as an amplifier's
+    # anti-alias/high-pass filters ring on the pulse's edge; assumed mild. Keep
+    # the frequency below fs/2 (5 kHz at the board's lowest 10 kS/s); 0 = off.
+    artifact_ringing_hz: float = 3000.0
+    artifact_ringing_fraction: float = 0.03
+    artifact_ringing_tau_s: float = 0.2e-3
     # Line hum, drift, amplifier noise (input-referred), assumed typical.
     hum_hz: float = 50.0
     hum_uv: float = 8.0
+    # Hum harmonics: amplitudes (µV) of the 2nd, 3rd, … harmonics of hum_hz,
+    # each with its own phase per channel; assumed modest (rectifier loads make
+    # mains hum rich in harmonics). Independent of hum_uv: () = none.
+    hum_harmonics_uv: tuple[float, ...] = (3.0, 2.0, 1.0)
     drift_uv: float = 20.0
     noise_uv_rms: float = 4.0
+    # Wiring errors per channel (a pair's pins swapped; a channel's gain off),
+    # applied to everything recorded on the channel. Off by default: () = all
+    # +1 / no error; otherwise one entry per channel.
+    channel_polarity: tuple[int, ...] = ()  # each +1 or −1
+    channel_gain_error: tuple[float, ...] = ()  # fractional: 0.05 = 5 % high
     # Muscle. Spike → contraction latency in Lumbricus: not found (assumed
     # 30 ms). Twitch peak ~255 ms, relaxation ~1.8 s (Branchiomma proxy).
     electromechanical_delay_s: float = 0.030
@@ -138,6 +181,36 @@ class WormParams:
     # One pulse: small twitch that antifacilitates with repetition (Drewes & Pax).
     antifacilitation: float = 0.15
     antifacilitation_recovery_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.spike_shape not in SPIKE_SHAPES:
+            raise ValueError(
+                f"spike_shape {self.spike_shape!r} is not one of {SPIKE_SHAPES}"
+            )
+        if not self.spike_width_s > 0:
+            raise ValueError(f"spike_width_s={self.spike_width_s} must be > 0")
+        if self.spike_dispersion_per_m < 0:
+            raise ValueError(
+                f"spike_dispersion_per_m={self.spike_dispersion_per_m} must be ≥ 0"
+            )
+        for name in ("artifact_tail_s", "artifact_slow_tail_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be > 0")
+        if self.artifact_ringing_hz < 0 or (
+            self.artifact_ringing_hz > 0 and not self.artifact_ringing_tau_s > 0
+        ):
+            raise ValueError(
+                f"artifact_ringing_hz={self.artifact_ringing_hz} must be ≥ 0 (0 = "
+                f"off) with artifact_ringing_tau_s={self.artifact_ringing_tau_s} > 0"
+            )
+        if any(v not in (1, -1) for v in self.channel_polarity):
+            raise ValueError(
+                f"channel_polarity {self.channel_polarity} may hold only +1 and −1"
+            )
+        if any(not -1 < g for g in self.channel_gain_error):
+            raise ValueError(
+                f"channel_gain_error {self.channel_gain_error}: each must be > −1"
+            )
 
     def to_dict(self) -> dict:
         """Plain dict (for ground truth and metadata)."""
@@ -159,10 +232,33 @@ def response_probability(
     return 0.5 * (1.0 + math.erf((amplitude_vpp - mean) / (sd * math.sqrt(2.0))))
 
 
-def spike_waveform(t_s: np.ndarray, width_s: float) -> np.ndarray:
-    """Biphasic extracellular spike (first derivative of a Gaussian), peak 1."""
+def _triphasic_constants(skew: float) -> tuple[float, float]:
+    # w(x) = (x² − 1 + skew·x)·e^(−x²/2); its main (negative) peak is the root
+    # of w' = (−x³ − skew·x² + 3x + skew)·e^(−x²/2) nearest 0.
+    roots = np.roots([-1.0, -skew, 3.0, skew])
+    x0 = float(min(roots.real, key=abs))
+    return x0, -(x0 * x0 - 1 + skew * x0) * math.exp(-0.5 * x0 * x0)
+
+
+SPIKE_SHAPES = ("biphasic", "triphasic")
+TRIPHASIC_SKEW = 0.4  # leading : main : trailing phases ≈ 0.30 : 1 : 0.60
+_TRI_X0, _TRI_PEAK = _triphasic_constants(TRIPHASIC_SKEW)
+
+
+def spike_waveform(t_s: np.ndarray, width_s, shape: str = "biphasic") -> np.ndarray:
+    """Single-ended extracellular spike, largest phase ±1, Gaussian σ ``width_s``.
+
+    "biphasic": first derivative of a Gaussian, + then −, zero crossing at t = 0.
+    "triphasic": skewed second derivative, small + / main − / larger +, the main
+    phase's peak at t = 0. Zero net area either way.
+    """
     x = t_s / width_s
-    return -x * np.exp(0.5 - 0.5 * x * x)
+    if shape == "biphasic":
+        return -x * np.exp(0.5 - 0.5 * x * x)
+    if shape != "triphasic":
+        raise ValueError(f"spike_shape {shape!r} is not one of {SPIKE_SHAPES}")
+    x = x + _TRI_X0
+    return (x * x - 1.0 + TRIPHASIC_SKEW * x) * np.exp(-0.5 * x * x) / _TRI_PEAK
 
 
 def twitch(t_s: np.ndarray, peak_s: float, relax_s: float) -> np.ndarray:
@@ -245,6 +341,28 @@ class WormModel:
         self._drift_freq = drift_rng.uniform(0.05, 0.5, size=(3, g.n_channels))
         self._drift_phase = drift_rng.uniform(0, 2 * np.pi, size=(3, g.n_channels))
         self._hum_phase = drift_rng.uniform(0, 2 * np.pi, size=g.n_channels)
+        # Hum: fundamental and harmonics as sin·A + cos·B per channel (phase per
+        # channel and harmonic), so only 2 trig calls per sample per harmonic.
+        p = self.params
+        harm_rng = np.random.default_rng(np.random.SeedSequence([seed, 3]))
+        amps = [p.hum_uv, *p.hum_harmonics_uv]
+        phases = [
+            self._hum_phase,
+            *(
+                harm_rng.uniform(0, 2 * np.pi, size=g.n_channels)
+                for _ in p.hum_harmonics_uv
+            ),
+        ]
+        self._hum_terms = [
+            (k + 1, a * 1e-6 * np.cos(ph), a * 1e-6 * np.sin(ph))
+            for k, (a, ph) in enumerate(zip(amps, phases, strict=True))
+            if a != 0
+        ]
+        # Temporal dispersion: σ at each electrode grows with distance travelled.
+        spread = p.spike_width_s * p.spike_dispersion_per_m
+        self._width_a = p.spike_width_s + spread * np.abs(self._a - stim_centre)
+        self._width_b = p.spike_width_s + spread * np.abs(self._b - stim_centre)
+        self._channel_factor = self._channel_factors(g.n_channels)
         self.outcomes: list[StimOutcome] = []
         self._noise_cache: dict[int, np.ndarray] = {}
         self._spikes: list[tuple[float, np.ndarray, float]] = []  # t0, peaks, amp
@@ -255,6 +373,24 @@ class WormModel:
         self._last_stim_s = -1e9
         self._recent_volleys = 0.0
         self._last_volley_s = -1e9
+
+    def _channel_factors(self, n_ch: int) -> np.ndarray | None:
+        """Polarity × (1 + gain error) per channel; None when all are 1."""
+        p = self.params
+        factor = np.ones(n_ch)
+        for name, values, fn in (
+            ("channel_polarity", p.channel_polarity, float),
+            ("channel_gain_error", p.channel_gain_error, lambda e: 1.0 + e),
+        ):
+            if not values:
+                continue
+            if len(values) != n_ch:
+                raise ValueError(
+                    f"{name} has {len(values)} entries; the raceway has {n_ch} "
+                    "channels (give one per channel, or none)"
+                )
+            factor *= np.array([fn(v) for v in values])
+        return None if np.all(factor == 1.0) else factor
 
     # ------------------------------------------------------------ stimulation
 
@@ -330,58 +466,87 @@ class WormModel:
     # ------------------------------------------------------------ signals
 
     def render(self, start_sample: int, n_samples: int) -> np.ndarray:
-        """Volts at the amplifier inputs, ``(n_samples, n_channels)`` float64."""
+        """Volts at the amplifier inputs, ``(n_samples, n_channels)`` float64.
+
+        Every term is a function of the sample index alone (no filter state), so
+        any chunking of the stream gives the same numbers.
+        """
         p = self.params
         n_ch = self.geometry.n_channels
+        if n_samples <= 0:
+            return np.zeros((0, n_ch))
         idx = np.arange(start_sample, start_sample + n_samples)
         t = idx / self.fs_hz
         out = self._noise(start_sample, n_samples, n_ch) * (p.noise_uv_rms * 1e-6)
-        out += (
-            p.hum_uv
-            * 1e-6
-            * np.sin(2 * np.pi * p.hum_hz * t[:, None] + self._hum_phase)
-        )
-        drift = np.zeros((n_samples, n_ch))
-        for k in range(3):
-            drift += np.sin(
-                2 * np.pi * self._drift_freq[k] * t[:, None] + self._drift_phase[k]
-            )
-        out += p.drift_uv * 1e-6 / 3 * drift
-        t_first, t_last = t[0], t[-1] if n_samples else t[0]
-        span = 6 * p.spike_width_s
+        for k, a_sin, a_cos in self._hum_terms:
+            # A·sin(kωt + φ) = A·cos φ·sin kωt + A·sin φ·cos kωt
+            phase = 2 * np.pi * k * p.hum_hz * t
+            out += np.sin(phase)[:, None] * a_sin + np.cos(phase)[:, None] * a_cos
+        if p.drift_uv:
+            drift = np.zeros((n_samples, n_ch))
+            for k in range(3):
+                drift += np.sin(
+                    2 * np.pi * self._drift_freq[k] * t[:, None] + self._drift_phase[k]
+                )
+            out += p.drift_uv * 1e-6 / 3 * drift
+        t_first, t_last = t[0], t[-1]
+        wa, wb = self._width_a, self._width_b
+        span = 6 * max(wa.max(), wb.max())
         for _, arrivals, amp_v in self._spikes:
             lo, hi = arrivals.min() - span, arrivals.max() + span
             if hi < t_first or lo > t_last:
                 continue
             sel = (t >= lo) & (t <= hi)
             ts = t[sel][:, None]
-            w = spike_waveform(ts - arrivals[0], p.spike_width_s) - spike_waveform(
-                ts - arrivals[1], p.spike_width_s
+            w = spike_waveform(ts - arrivals[0], wa, p.spike_shape) - spike_waveform(
+                ts - arrivals[1], wb, p.spike_shape
             )
             out[sel] += amp_v * w
+        self._add_artifacts(out, idx)
+        if self._channel_factor is not None:
+            out *= self._channel_factor
+        return out
+
+    def _add_artifacts(self, out: np.ndarray, idx: np.ndarray) -> None:
+        """Add every pulse's artifact: the pulse, two tails, ringing."""
+        p = self.params
+        fs = self.fs_hz
+        ringing = p.artifact_ringing_hz > 0 and p.artifact_ringing_fraction != 0
+        after_s = 8 * max(
+            p.artifact_tail_s,
+            p.artifact_slow_tail_s if p.artifact_slow_tail_fraction else 0.0,
+            p.artifact_ringing_tau_s if ringing else 0.0,
+        )
         for onset, end, amp_vpp, duration_s, polarity in self._pulses:
-            tail_end = end + 8 * p.artifact_tail_s * self.fs_hz
+            tail_end = end + after_s * fs
             if tail_end < idx[0] or onset > idx[-1]:
                 continue
             sel = (idx >= onset) & (idx < tail_end)
             k = idx[sel]
-            tk = (k - onset) / self.fs_hz
+            tk = (k - onset) / fs
             sign = -1.0 if polarity else 1.0
             during = k < end
+            half = amp_vpp / 2
             wave = np.where(
-                during, sign * amp_vpp / 2 * np.sin(2 * np.pi * tk / duration_s), 0.0
+                during, sign * half * np.sin(2 * np.pi * tk / duration_s), 0.0
             )
-            after = (k - end) / self.fs_hz
-            tail = np.where(
-                ~during,
-                p.artifact_tail_fraction
-                * amp_vpp
-                / 2
-                * np.exp(-np.maximum(after, 0) / p.artifact_tail_s),
-                0.0,
-            )
-            out[sel] += (wave + tail)[:, None] * self._artifact_gain[None, :]
-        return out
+            after = np.maximum((k - end) / fs, 0.0)
+            tail = p.artifact_tail_fraction * np.exp(-after / p.artifact_tail_s)
+            if p.artifact_slow_tail_fraction:
+                tail += p.artifact_slow_tail_fraction * np.exp(
+                    -after / p.artifact_slow_tail_s
+                )
+            tail *= half
+            if ringing:
+                tail += (
+                    sign
+                    * half
+                    * p.artifact_ringing_fraction
+                    * np.exp(-after / p.artifact_ringing_tau_s)
+                    * np.sin(2 * np.pi * p.artifact_ringing_hz * after)
+                )
+            wave += np.where(during, 0.0, tail)
+            out[sel] += wave[:, None] * self._artifact_gain[None, :]
 
     def _noise(self, start: int, n: int, n_ch: int) -> np.ndarray:
         # Noise comes in fixed pages, each seeded by (seed, page): any chunking
@@ -439,6 +604,11 @@ class WormModel:
             "fs_hz": self.fs_hz,
             "params": self.params.to_dict(),
             "geometry": self.geometry.to_dict(),
+            # σ of the spike waveform at electrodes a and b of each pair
+            # (temporal dispersion), seconds.
+            "spike_width_s_at_pairs": np.stack(
+                [self._width_a, self._width_b], axis=1
+            ).tolist(),
             "stimuli": [asdict(o) for o in self.outcomes],
             "volleys": [{"time_s": t, "strain": s} for t, s in self._volleys],
         }

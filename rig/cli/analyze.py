@@ -23,9 +23,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", dest="json_out", help="write the results as JSON")
     parser.add_argument(
         "--pulse-duration-ms",
+        type=_positive,
+        default=None,
+        help="stimulus pulse duration for a WAV's markers, ms: a hint (the pulse's "
+        "true length is found in the data either way)",
+    )
+    parser.add_argument(
+        "--stimulus-markers",
+        metavar="ID[,ID]",
+        help="which marker IDs of a WAV's events file are stimuli (default: every "
+        "whole-number ID; others, e.g. spike-sorter lines, are ignored and counted)",
+    )
+    parser.add_argument(
+        "--marker-map",
+        metavar="FILE.toml",
+        help='each marker ID\'s stimulus: [markers."1"] amplitude_vpp, duration_ms, '
+        "pair (docs/analysis.md)",
+    )
+    parser.add_argument(
+        "--mains-hz",
         type=float,
-        default=3.0,
-        help="stimulus pulse duration for a WAV's markers (default 3 ms)",
+        choices=(50.0, 60.0),
+        default=None,
+        help="mains frequency for hum removal (default: 50 or 60, whichever fits)",
     )
     parser.add_argument(
         "--uv-per-count",
@@ -43,3 +63,13 @@ def main(args: argparse.Namespace) -> int:
     from rig.analyze_command import run_analyze
 
     return run_analyze(args)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return value

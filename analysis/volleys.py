@@ -1,0 +1,433 @@
+"""Volleys found jointly across pairs: arrivals that lie on one propagation line.
+
+A giant-fibre spike starts near the stimulation site a little after the pulse
+(utilisation time ``t0``) and reaches a pair at distance ``x`` at
+``t0 + x / v``. A volley is therefore not "the first threshold crossing of each
+channel" but a line through the pairs' arrivals:
+
+1. each channel's *spike envelope*: |filtered signal| in noise SDs, widened by
+   a running maximum over ±0.25 ms, so a bi- or triphasic spike is one blob
+   whatever its polarity (a reversed channel looks the same);
+2. every plausible line (velocity 3–60 m/s, ``t0`` from −0.5 to 5 ms after the
+   pulse's start) is scored by the channels whose envelope clears the threshold
+   where the line crosses them (Numba kernel ``line_support``); the line with
+   the most such channels (then the largest capped sum) is the volley;
+3. each supporting channel's arrival is timed to a fraction of a sample by
+   cross-correlating its waveform with the strongest channel's, polarity-free
+   (the largest |correlation| within ±0.3 ms of the line, so a side lobe far
+   from the line cannot win), then the velocity is fitted by least squares
+   after dropping pairs off a Theil–Sen line;
+4. the volley's channels are cleared (±1 ms around each arrival: every phase of
+   a multiphasic spike is one arrival) and the search repeats for a second
+   fibre, which is kept only if its velocity differs from the first's by at
+   least ``distinct_ratio`` — a later phase of the same spike travels at the
+   same speed and is not a second fibre.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+from analysis._kernels import line_support
+
+ENVELOPE_HALF_WIDTH_S = 0.25e-3
+CLEAR_HALF_WIDTH_S = 1.0e-3
+OVERLAP_S = 1.2e-3  # two fibres' spikes closer than this merge on a channel
+RESIDUAL_MAX_S = 0.05e-3  # (+ half a sample) beyond this a line is not clean
+LOCAL_SNR_MIN = 5.0  # a spike this far above its surroundings times well
+ARTIFACT_RATIO = 4.0  # subtracted artifact / spike beyond which timing is suspect
+EDGE_MARGIN_S = 0.3e-3  # a spike this close to a pulse edge sits on it
+CENTROID_HALF_WIDTH_S = 0.6e-3
+PHASE_GAP_S = 0.15e-3  # phases of one spike closer than this are one spike
+TEMPLATE_HALF_WIDTH_S = 0.6e-3
+ALIGN_SEARCH_S = 0.2e-3
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One volley: per-channel arrival (s after the pulse's start, NaN if absent)."""
+
+    latency_s: np.ndarray
+    amplitude_uv: np.ndarray  # peak-to-peak of the filtered spike, per channel
+    snr: np.ndarray  # peak |filtered| / noise SD, per channel
+    polarity: np.ndarray  # +1/−1 against the strongest channel, 0 where absent
+    velocity_m_per_s: float
+    velocity_se_m_per_s: float
+    t0_s: float
+    residual_s: float  # SD of the arrivals about the fitted line (n − 2 dof)
+    clean: bool = True  # at least min_pairs of its arrivals were clean
+    fitted: np.ndarray | None = None  # the pairs the velocity was fitted on
+
+    @property
+    def n_pairs(self) -> int:
+        """Pairs the velocity was fitted on."""
+        if self.fitted is None:
+            return int(np.isfinite(self.latency_s).sum())
+        return int(self.fitted.sum())
+
+
+def spike_envelope(
+    filtered: np.ndarray, noise: np.ndarray, blanked: np.ndarray, fs_hz: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """|filtered| / noise, widened by a running maximum (for the threshold)
+    and smoothed by a running mean (peaked at a spike's centre, for ranking
+    lines); both 0 where blanked."""
+    env = np.abs(filtered) / np.maximum(noise, 1e-12)[None, :]
+    env[blanked] = 0.0
+    size = 2 * max(1, round(ENVELOPE_HALF_WIDTH_S * fs_hz)) + 1
+    widened = maximum_filter1d(env, size=size, axis=0, mode="constant")
+    smooth = uniform_filter1d(env, size=size, axis=0, mode="constant")
+    return widened, smooth
+
+
+def fit_velocity(
+    positions_m: np.ndarray, latencies_s: np.ndarray
+) -> tuple[float, float, float]:
+    """Least-squares ``latency = t0 + x / v``: (velocity, SE, t0); NaN if < 2 points.
+
+    Positions are distances from the stimulation site (m); a non-positive slope
+    has no velocity (NaN).
+    """
+    x = np.asarray(positions_m, dtype=float)
+    y = np.asarray(latencies_s, dtype=float)
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 2 or np.ptp(x) == 0:
+        return np.nan, np.nan, np.nan
+    xm, ym = x.mean(), y.mean()
+    sxx = float(np.sum((x - xm) ** 2))
+    slope = float(np.sum((x - xm) * (y - ym)) / sxx)
+    t0 = ym - slope * xm
+    if slope <= 0:
+        return np.nan, np.nan, float(t0)
+    if x.size > 2:
+        resid = y - (t0 + slope * x)
+        se_slope = np.sqrt(resid @ resid / (x.size - 2) / sxx)
+    else:
+        se_slope = np.nan
+    return 1.0 / slope, float(se_slope / slope**2), float(t0)
+
+
+def _theil_sen_inliers(x: np.ndarray, y: np.ndarray, tolerance_s: float) -> np.ndarray:
+    """Points within ``tolerance_s`` of the Theil–Sen line (median of slopes)."""
+    ok = np.isfinite(y)
+    idx = np.flatnonzero(ok)
+    if idx.size < 3:
+        return ok
+    i, j = np.triu_indices(idx.size, k=1)
+    dx = x[idx][j] - x[idx][i]
+    keep = dx != 0
+    if not keep.any():
+        return ok
+    slope = float(np.median((y[idx][j] - y[idx][i])[keep] / dx[keep]))
+    t0 = float(np.median(y[idx] - slope * x[idx]))
+    return ok & (np.abs(y - (t0 + slope * x)) <= tolerance_s)
+
+
+def _parabolic(y: np.ndarray, i: int) -> float:
+    """Sub-sample position of the extremum at ``i`` (parabola through 3 points)."""
+    if i <= 0 or i >= y.size - 1:
+        return float(i)
+    y0, y1, y2 = y[i - 1], y[i], y[i + 1]
+    denom = y0 - 2 * y1 + y2
+    return float(i) if denom == 0 else i + 0.5 * (y0 - y2) / denom
+
+
+def _time_arrivals(
+    filtered: np.ndarray,
+    rows: np.ndarray,
+    support: np.ndarray,
+    noise: np.ndarray,
+    blanked: np.ndarray,
+    fs_hz: float,
+    artifact: np.ndarray | None = None,
+    edge_rows: tuple[float, ...] = (),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sub-sample arrival rows, peak-to-peak µV, SNR, polarity per channel, and
+    whether each arrival is clean.
+
+    An arrival is not clean when the spike is less than ``LOCAL_SNR_MIN``
+    times the SD of its surroundings (1.5 ms either side, the spike and 0.5 ms
+    around it left out) — what is left of an
+    artifact — or when a blanked (clipped) sample lies within 0.5 ms of the
+    spike, or when the artifact that was subtracted there (``artifact``,
+    band-passed like the signal) is more than ``ARTIFACT_RATIO`` times the
+    spike: a few percent of misfit would then be a large part of the spike.
+    Such an arrival's timing may be pulled; it is used only if too few clean
+    arrivals remain.
+
+    The arrival is the centroid of the spike's energy (the samples beyond 3
+    noise SDs that form one run around the largest phase, within
+    ±``CENTROID_HALF_WIDTH_S`` of the line): it needs
+    neither the spike's polarity nor its number of phases, and a spike that
+    widens symmetrically along the body keeps its centre. Polarity is the sign
+    of the largest lobe's correlation with the strongest channel's spike.
+    """
+    n, n_ch = filtered.shape
+    times = np.full(n_ch, np.nan)
+    amps = np.full(n_ch, np.nan)
+    snr = np.full(n_ch, np.nan)
+    polarity = np.zeros(n_ch)
+    clean = np.zeros(n_ch, dtype=bool)
+    half = max(3, round(CENTROID_HALF_WIDTH_S * fs_hz))
+    bridge = max(1, round(PHASE_GAP_S * fs_hz))
+    near = round(0.5e-3 * fs_hz)
+    far = round(1.5e-3 * fs_hz)
+    edge_margin = round(EDGE_MARGIN_S * fs_hz)
+    for c in np.flatnonzero(support):
+        lo = max(0, int(rows[c]) - half)
+        hi = min(n, int(rows[c]) + half + 1)
+        y = filtered[lo:hi, c] / max(noise[c], 1e-12)
+        k = int(np.argmax(np.abs(y)))
+        # The spike is the run of samples beyond 3 SD around its largest
+        # phase, gaps of up to PHASE_GAP_S between phases bridged; whatever
+        # else is in the window (a residual of the artifact, another fibre's
+        # spike) is not part of it.
+        above = np.abs(y) > 3.0
+        left = k
+        while left > 0 and above[max(0, left - bridge) : left].any():
+            left -= 1
+        right = k
+        while right < y.size - 1 and above[right + 1 : right + 1 + bridge].any():
+            right += 1
+        e = np.where(above[left : right + 1], y[left : right + 1] ** 2, 0.0)
+        centre = lo + left + float(np.arange(e.size) @ e) / float(e.sum())
+        seg = filtered[lo + left : lo + right + 1, c]
+        times[c] = centre
+        amps[c] = float(np.ptp(seg))
+        snr[c] = float(np.abs(y[k]))
+        polarity[c] = np.sign(y[k])
+        a, b = max(0, lo + left - near), min(n, lo + right + near + 1)
+        around = np.concatenate(
+            [filtered[max(0, a - far) : a, c], filtered[b : b + far, c]]
+        ) / max(noise[c], 1e-12)
+        # The lower quartile of |y| (0.3186 SD for Gaussian noise) ignores
+        # another spike that fills up to half of these surroundings.
+        local = (
+            np.percentile(np.abs(around), 25) / 0.3186 if around.size > 8 else np.inf
+        )
+        # Clean: the spike still stands LOCAL_SNR_MIN times above what
+        # surrounds it, and no clipped sample is near.
+        clean[c] = abs(y[k]) >= LOCAL_SNR_MIN * local and not blanked[a:b, c].any()
+        if artifact is not None:
+            big = np.abs(artifact[a:b, c]).max(initial=0.0)
+            peak = np.abs(seg).max()
+            clean[c] &= big <= ARTIFACT_RATIO * peak
+            # On a pulse's edge the artifact model is least sure of itself (a
+            # length or start a little off leaves its misfit there): a spike
+            # on an edge whose artifact is as large as the spike is suspect.
+            on_edge = any(
+                lo + left - edge_margin <= e <= lo + right + edge_margin
+                for e in edge_rows
+            )
+            clean[c] &= not (on_edge and big > peak)
+    chans = np.flatnonzero(support)
+    if chans.size:
+        good = chans[clean[chans]] if clean[chans].any() else chans
+        ref = good[np.nanargmax(snr[good])]
+        polarity = polarity * polarity[ref]
+        times = _align_to_reference(filtered, times, chans, ref, fs_hz)
+    return times, amps, snr, polarity, clean
+
+
+def _align_to_reference(
+    filtered: np.ndarray,
+    centroids: np.ndarray,
+    chans: np.ndarray,
+    ref: int,
+    fs_hz: float,
+) -> np.ndarray:
+    """Arrival times refined by cross-correlation with the strongest channel.
+
+    The energy centroid is robust but moves with a spike's asymmetry; the
+    waveform's correlation with the strongest channel's spike, searched only
+    within ±``ALIGN_SEARCH_S`` of the centroids' lag (so a side lobe cannot
+    win) and polarity-free (largest |correlation|), times each channel as the
+    reference's shifted copy. Where the window runs off the epoch the centroid
+    stands.
+
+    (``centre`` rounds the guess, so ``xc[look]`` is the alignment the
+    centroids imply, to half a sample.)
+    """
+    n = filtered.shape[0]
+    half = max(3, round(TEMPLATE_HALF_WIDTH_S * fs_hz))
+    look = max(1, round(ALIGN_SEARCH_S * fs_hz))
+    r0 = round(centroids[ref])
+    if r0 - half < 0 or r0 + half + 1 > n:
+        return centroids
+    template = filtered[r0 - half : r0 + half + 1, ref]
+    out = centroids.copy()
+    for c in chans:
+        if c == ref:
+            continue
+        guess = centroids[c] - centroids[ref]  # lag of c behind ref, rows
+        centre = r0 + round(guess)
+        a, b = centre - half - look, centre + half + look + 1
+        if a < 0 or b > n:
+            continue
+        xc = np.correlate(filtered[a:b, c], template, mode="valid")
+        # The polarity is the sign of the correlation where the centroids put
+        # the two spikes on top of each other; the best lag is then searched
+        # with that sign, so an opposite-signed side lobe cannot win.
+        sign = 1.0 if xc[look] >= 0 else -1.0
+        k = int(np.argmax(sign * xc))
+        lag = a + _parabolic(sign * xc, k) + half - r0  # rows c lags ref
+        out[c] = centroids[ref] + lag
+    return out
+
+
+def find_volleys(
+    filtered: np.ndarray,
+    *,
+    noise: np.ndarray,
+    blanked: np.ndarray,
+    fs_hz: float,
+    zero_row: float,
+    positions_m: np.ndarray,
+    search_rows: tuple[int, int],
+    velocity_range_m_per_s: tuple[float, float] = (3.0, 60.0),
+    t0_range_s: tuple[float, float] = (-0.5e-3, 5e-3),
+    threshold_sd: float = 4.0,
+    min_pairs: int = 3,
+    max_volleys: int = 2,
+    distinct_ratio: float = 1.3,
+    cap_sd: float = 30.0,
+    artifact: np.ndarray | None = None,
+    edge_rows: tuple[float, ...] = (),
+) -> list[Line]:
+    """The volleys in one filtered, artifact-free epoch, strongest first.
+
+    ``zero_row`` is the (fractional) row of the pulse's start; latencies are
+    measured from it. Arrivals are searched in ``search_rows`` only.
+    ``artifact``: the subtracted artifact, band-passed, and ``edge_rows`` the
+    pulse's start and end (mark arrivals that sit on a large artifact, or on
+    an edge of one, as not clean).
+    """
+    n, n_ch = filtered.shape
+    x = np.abs(np.asarray(positions_m, dtype=float))
+    env, peaked = spike_envelope(filtered, noise, blanked, fs_hz)
+    lo, hi = search_rows
+    for e in (env, peaked):
+        e[: max(0, lo)] = 0.0
+        e[max(0, hi) :] = 0.0
+    v_lo, v_hi = velocity_range_m_per_s
+    # Slowness steps such that the line moves < 1/3 envelope width at the
+    # farthest pair; start steps of one sample.
+    step = max(1e-4, (ENVELOPE_HALF_WIDTH_S / 1.5) / max(float(x.max()), 1e-3))
+    slowness = np.arange(1.0 / v_hi, 1.0 / v_lo + step, step)
+    t0_rows = zero_row + np.arange(
+        round(t0_range_s[0] * fs_hz), round(t0_range_s[1] * fs_hz) + 1, 1.0
+    )
+    scaled = x * fs_hz  # rows per unit of slowness (s/m)
+    need = min(min_pairs, n_ch)
+    clear = max(1, round(CLEAR_HALF_WIDTH_S * fs_hz))
+    # 1. Candidate lines, strongest first; each clears its channels' spikes
+    #    from the envelope before the next search.
+    candidates: list[tuple[float, np.ndarray, np.ndarray]] = []
+    for _ in range(max_volleys + 2):
+        support = np.zeros((slowness.size, t0_rows.size), dtype=np.int64)
+        score = np.zeros((slowness.size, t0_rows.size))
+        line_support(
+            env, peaked, scaled, slowness, t0_rows, threshold_sd, cap_sd,
+            support, score,
+        )  # fmt: skip
+        best_support = int(support.max())
+        if best_support < need:
+            break
+        masked = np.where(support == best_support, score, -1.0)
+        i, j = np.unravel_index(int(np.argmax(masked)), masked.shape)
+        rows = np.floor(t0_rows[j] + scaled * slowness[i] + 0.5).astype(np.int64)
+        inside = (rows >= 0) & (rows < n)
+        on = np.zeros(n_ch, dtype=bool)
+        on[inside] = env[rows[inside], np.flatnonzero(inside)] >= threshold_sd
+        for c in np.flatnonzero(on):
+            env[max(0, rows[c] - clear) : rows[c] + clear + 1, c] = 0.0
+            peaked[max(0, rows[c] - clear) : rows[c] + clear + 1, c] = 0.0
+        velocity = 1.0 / slowness[i]
+        if any(
+            max(velocity, v) / min(velocity, v) < distinct_ratio
+            for v, _, _ in candidates
+        ):
+            continue  # a later phase (or echo) of a line already found
+        candidates.append((velocity, rows, on))
+    # 2. Where two lines cross a channel within OVERLAP_S of each other, their
+    #    spikes merge there: that channel times neither (if enough remain).
+    overlap = round(OVERLAP_S * fs_hz)
+    volleys: list[Line] = []
+    tolerance_s = 0.15e-3 + 1.0 / fs_hz
+    for k, (_, rows, on) in enumerate(candidates):
+        crossed = np.zeros(n_ch, dtype=bool)
+        for m, (_, other, _) in enumerate(candidates):
+            if m != k:
+                crossed |= np.abs(rows - other) < overlap
+        use = on & ~crossed if (on & ~crossed).sum() >= need else on
+        line = _fit_line(
+            filtered, rows, use, noise, blanked, fs_hz, zero_row, x, need,
+            tolerance_s, (v_lo, v_hi), artifact, edge_rows,
+        )  # fmt: skip
+        if line is not None:
+            volleys.append(line)
+        if len(volleys) == max_volleys:
+            break
+    return volleys
+
+
+def _fit_line(
+    filtered: np.ndarray,
+    rows: np.ndarray,
+    use: np.ndarray,
+    noise: np.ndarray,
+    blanked: np.ndarray,
+    fs_hz: float,
+    zero_row: float,
+    x: np.ndarray,
+    need: int,
+    tolerance_s: float,
+    velocity_range: tuple[float, float],
+    artifact: np.ndarray | None,
+    edge_rows: tuple[float, ...],
+) -> Line | None:
+    """Time a candidate line's arrivals and fit its velocity; None if it fails."""
+    n = filtered.shape[0]
+    times, amps, snr, polarity, clean = _time_arrivals(
+        filtered, np.clip(rows, 0, n - 1), use, noise, blanked, fs_hz, artifact,
+        edge_rows,
+    )  # fmt: skip
+    latency = (times - zero_row) / fs_hz
+    keep = _theil_sen_inliers(x, latency, tolerance_s)
+    if keep.sum() < need:
+        return None
+    enough_clean = (keep & clean).sum() >= need
+    # Arrivals in an artifact's remains are reported, but fitted only when
+    # too few clean ones remain.
+    fit = keep & clean if enough_clean else keep
+    latency = np.where(keep, latency, np.nan)
+    velocity, se, t0 = fit_velocity(x, np.where(fit, latency, np.nan))
+    if (
+        not np.isfinite(velocity)
+        or not velocity_range[0] <= velocity <= velocity_range[1]
+    ):
+        return None
+    resid = latency[fit] - (t0 + x[fit] / velocity)
+    # The residual SD with the line's two parameters taken out (a 3-pair
+    # line has one degree of freedom left, and its plain RMS hides an error).
+    residual_s = float(np.sqrt(np.sum(resid**2) / max(resid.size - 2, 1)))
+    # Arrivals of one volley lie on a line to a few µs; a pair timed on an
+    # artifact's remains or another spike's edge leaves a residual of tenths
+    # of a millisecond that three points cannot outvote.
+    straight = residual_s <= RESIDUAL_MAX_S + 0.5 / fs_hz
+    return Line(
+        latency_s=latency,
+        amplitude_uv=np.where(keep, amps, np.nan),
+        snr=np.where(keep, snr, np.nan),
+        polarity=np.where(keep, polarity, 0.0),
+        velocity_m_per_s=velocity,
+        velocity_se_m_per_s=se,
+        t0_s=t0,
+        residual_s=residual_s,
+        clean=bool(enough_clean and straight),
+        fitted=fit,
+    )

@@ -1,11 +1,12 @@
 """Giant fibres across a recording: which volleys are the MGF, which the LGF.
 
 One sweep alone cannot tell a lone LGF volley from a slow MGF; a recording can.
-The velocities of every volley of every sweep are pooled, and split in two only
-where the data say so: the largest gap in log-velocity must be at least
-``distinct_ratio`` (1.3×: MGF 25–35 m/s, LGF 10–17 m/s, 2–4× apart in the
-literature) and each side must hold at least ``min_share`` of the sweeps (a
-handful of odd volleys is not a fibre). The faster group is the medial giant
+The velocities of every clean volley of every sweep are pooled, and split in
+two only where the data say so: the largest gap in log-velocity must be at
+least ``distinct_ratio`` (1.3×: MGF 25–35 m/s, LGF 10–17 m/s, 2–4× apart in the
+literature), and a side that holds fewer than ``min_share`` of the sweeps is
+no fibre unless it is the larger side (a handful of odd volleys is not a
+fibre). The faster group is the medial giant
 fibre; one group is named by its speed (``mgf_min_velocity_m_per_s``).
 
 Within a group, a volley more than ``max_spread`` (10 %) from the group's
@@ -83,22 +84,26 @@ def median_ci(v: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(s[k - 1]), float(s[n - k])
 
 
-def _split(log_v: np.ndarray, distinct_ratio: float, min_count: int) -> float | None:
-    """The log-velocity between two groups, or None if there is one group."""
+def _groups(
+    log_v: np.ndarray, distinct_ratio: float, min_count: int
+) -> list[np.ndarray]:
+    """The velocity groups (log-velocities), fastest first.
+
+    The volleys split at their largest gap in log-velocity if it is at least
+    ``distinct_ratio``; a side is a group if it holds ``min_count`` volleys
+    or is the larger side (a few odd volleys beside a fibre are not a fibre;
+    two fibres seen in a handful of sweeps are two fibres).
+    """
     s = np.sort(log_v)
-    if s.size < 2 * min_count:
-        return None
+    if s.size < 2:
+        return [s]
     gaps = np.diff(s)
-    # only gaps that leave enough volleys on both sides
-    idx = np.arange(gaps.size)
-    ok = (idx + 1 >= min_count) & (s.size - idx - 1 >= min_count)
-    if not ok.any():
-        return None
-    gaps = np.where(ok, gaps, -np.inf)
     k = int(np.argmax(gaps))
     if gaps[k] < np.log(distinct_ratio):
-        return None
-    return float(0.5 * (s[k] + s[k + 1]))
+        return [s]
+    sides = [s[k + 1 :], s[: k + 1]]
+    largest = max(side.size for side in sides)
+    return [side for side in sides if side.size >= min(min_count, largest)]
 
 
 def classify_fibres(
@@ -124,15 +129,13 @@ def classify_fibres(
     min_count = max(3, int(np.ceil(min_share * max(len(analysed), 1))))
     groups: dict[str, float] = {}  # fibre -> median velocity
     if velocities.size:
-        log_v = np.log(velocities)
-        cut = _split(log_v, distinct_ratio, min_count)
-        if cut is None:
-            median = float(np.median(velocities))
-            fast = median >= mgf_min_velocity_m_per_s
-            groups["mgf" if fast else "lgf"] = median
+        found = _groups(np.log(velocities), distinct_ratio, min_count)
+        medians = [float(np.exp(np.median(g))) for g in found]
+        if len(medians) == 2:
+            groups["mgf"], groups["lgf"] = medians
         else:
-            groups["mgf"] = float(np.median(velocities[log_v > cut]))
-            groups["lgf"] = float(np.median(velocities[log_v <= cut]))
+            fast = medians[0] >= mgf_min_velocity_m_per_s
+            groups["mgf" if fast else "lgf"] = medians[0]
     named: list[StimulusResponse | None] = []
     unclassified = 0
     per_fibre: dict[str, list[float]] = {f: [] for f in FIBRES}

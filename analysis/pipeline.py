@@ -39,6 +39,7 @@ def analyse_stimuli(
     pre_ms: float = PRE_S * 1e3,
     post_ms: float | None = None,
     progress: Callable[[int], None] | None = None,
+    pulse_memory: PulseMemory | None = None,
     **analysis_kwargs,
 ) -> list[StimulusResponse | None]:
     """Analyse each stimulus's epoch, read with ``read_uv(first_sample, n)``.
@@ -48,13 +49,16 @@ def analyse_stimuli(
     The epoch runs from ``pre_ms`` before each onset (hum and noise are fitted
     there; 2 ms when the recording starts later than that) to ``post_ms``
     after it (default: the last possible arrival at the farthest pair,
-    ``propagation.search_window_s``).
+    ``propagation.search_window_s``). ``pulse_memory``: the pulse lengths
+    learnt so far, when one recording is analysed in several calls (default:
+    learnt afresh, in the order of ``stimuli``).
     """
     if post_ms is None:
         post_ms = search_window_s(positions_m) * 1e3
     pre = round(pre_ms * 1e-3 * fs_hz)
     post = round(post_ms * 1e-3 * fs_hz)
-    memory = PulseMemory()  # learnt in trial order, as the online analysis does
+    # learnt in trial order, as the online analysis does
+    memory = PulseMemory() if pulse_memory is None else pulse_memory
     results: list[StimulusResponse | None] = []
     pre_min = round(PRE_MIN_S * fs_hz)
     for i, stim in enumerate(stimuli):

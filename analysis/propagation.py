@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.artifact import PulseMemory, subtract_artifact
+from analysis.artifact import ONSET_SEARCH_S, PulseMemory, subtract_artifact
 from analysis.filters import bandpass_sos, filtfilt
 from analysis.hum import remove_hum
 from analysis.volleys import Line, find_volleys
@@ -185,6 +185,7 @@ def analyse_stimulus(
     velocity_range_m_per_s: tuple[float, float] = VELOCITY_RANGE_M_PER_S,
     mgf_min_velocity_m_per_s: float = 20.0,
     pulse_memory: PulseMemory | None = None,
+    onset_search_s: float = ONSET_SEARCH_S,
 ) -> StimulusResponse:
     """Analyse one epoch whose stimulus is said to start at row ``onset``.
 
@@ -196,6 +197,9 @@ def analyse_stimulus(
     5 ms of signal before it). ``pulse_memory``: the stimuli's true pulse
     lengths learnt so far (``artifact.PulseMemory``); once a length is
     settled, a trial only finds its pulse's start (a third of the cost).
+    ``onset_search_s``: how far the pulse may start from ``onset`` (0.1 ms for
+    a board's sample number; ``artifact.MARKER_ONSET_SEARCH_S`` for markers
+    rounded to a millisecond's fraction).
     """
     x = np.asarray(epoch_uv, dtype=np.float64)
     n_ch = x.shape[1]
@@ -208,6 +212,7 @@ def analyse_stimulus(
         positions=positions, clip_uv=clip_uv, noise_uv=noise_uv, quiet=quiet,
         threshold_sd=threshold_sd, min_pairs=min_pairs,
         velocity_range_m_per_s=velocity_range_m_per_s, memory=pulse_memory,
+        onset_search_s=onset_search_s,
     )  # fmt: skip
     if not art.learnt:
         # Second pass: the artifact refitted without the spikes just found
@@ -221,6 +226,7 @@ def analyse_stimulus(
             positions=positions, clip_uv=clip_uv, noise_uv=noise_uv, quiet=quiet,
             threshold_sd=threshold_sd, min_pairs=min_pairs,
             velocity_range_m_per_s=velocity_range_m_per_s,
+            onset_search_s=onset_search_s,
         )  # fmt: skip
     if pulse_memory is not None and not art.learnt:
         pulse_memory.add(duration_s, art.pulse_duration_s)
@@ -280,16 +286,20 @@ def _pass(
     min_pairs: int,
     velocity_range_m_per_s: tuple[float, float],
     memory: PulseMemory | None = None,
+    onset_search_s: float = ONSET_SEARCH_S,
 ):
     """Artifact out, band-pass, noise, volleys: one pass over the epoch."""
     n = dehummed.shape[0]
     clean, art = subtract_artifact(
         dehummed, fs_hz=fs_hz, onset=onset, duration_s=duration_s, clip_uv=clip_uv,
-        spikes=spikes, memory=memory,
+        spikes=spikes, memory=memory, onset_search_s=onset_search_s,
     )  # fmt: skip
     sos = bandpass_sos(fs_hz)
     filtered = filtfilt(clean, sos)
-    artifact = filtfilt(dehummed - clean, sos)  # what was taken out, as seen
+    # What was taken out, as the band-pass sees it (after the onset only).
+    artifact = np.zeros_like(clean)
+    first = max(0, onset - round(2e-3 * fs_hz))
+    artifact[first:] = filtfilt(dehummed[first:] - clean[first:], sos)
     # The filter spreads a blanked span's edges: never search next to one.
     spread = round(0.3e-3 * fs_hz)
     blanked = art.blanked.copy()
@@ -301,7 +311,8 @@ def _pass(
     if noise_uv is not None:
         noise = np.maximum(np.asarray(noise_uv, dtype=float), 1e-9)
     elif quiet - edge >= round(5e-3 * fs_hz):
-        noise = _mad(filtered[edge:quiet], blanked[edge:quiet])
+        # every other sample: the same noise to a percent, half the sorting
+        noise = _mad(filtered[edge:quiet:2], blanked[edge:quiet:2])
     else:
         noise = _mad(filtered[onset:], blanked[onset:])
     search = (
@@ -328,6 +339,10 @@ def _pass(
 
 def _mad(filtered: np.ndarray, blanked: np.ndarray) -> np.ndarray:
     """Noise SD per channel (1.4826 × MAD) over samples that are not blanked."""
+    if filtered.shape[0] > 8 and not blanked.any():
+        ft = np.ascontiguousarray(filtered.T)  # rows of a transposed copy: faster
+        dev = np.abs(ft - np.median(ft, axis=1)[:, None])
+        return np.maximum(1.4826 * np.median(dev, axis=1), 1e-9)
     out = np.empty(filtered.shape[1])
     for c in range(filtered.shape[1]):
         v = filtered[~blanked[:, c], c]

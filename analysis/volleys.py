@@ -34,6 +34,7 @@ from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from analysis._kernels import line_support
 
 ENVELOPE_HALF_WIDTH_S = 0.25e-3
+T0_STEP_S = 0.05e-3
 CLEAR_HALF_WIDTH_S = 1.0e-3
 OVERLAP_S = 1.2e-3  # two fibres' spikes closer than this merge on a channel
 RESIDUAL_MAX_S = 0.05e-3  # (+ half a sample) beyond this a line is not clean
@@ -136,6 +137,22 @@ def _parabolic(y: np.ndarray, i: int) -> float:
     return float(i) if denom == 0 else i + 0.5 * (y0 - y2) / denom
 
 
+def _run_around(above: np.ndarray, k: int, bridge: int) -> tuple[int, int]:
+    """First and last index of the run of ``above`` around ``k``, gaps shorter
+    than ``bridge`` samples bridged: the run stops where ``bridge`` samples in a
+    row are not above."""
+    n = above.size
+    cs = np.concatenate([[0], np.cumsum(above)])
+    idx = np.arange(n)
+    near_left = cs[idx] - cs[np.maximum(0, idx - bridge)] > 0
+    near_right = cs[np.minimum(n, idx + 1 + bridge)] - cs[idx + 1] > 0
+    stops = np.flatnonzero(~near_left[: k + 1])
+    left = int(stops[-1]) if stops.size else 0
+    stops = np.flatnonzero(~near_right[k:])
+    right = k + int(stops[0]) if stops.size else n - 1
+    return left, right
+
+
 def _time_arrivals(
     filtered: np.ndarray,
     rows: np.ndarray,
@@ -187,12 +204,7 @@ def _time_arrivals(
         # else is in the window (a residual of the artifact, another fibre's
         # spike) is not part of it.
         above = np.abs(y) > 3.0
-        left = k
-        while left > 0 and above[max(0, left - bridge) : left].any():
-            left -= 1
-        right = k
-        while right < y.size - 1 and above[right + 1 : right + 1 + bridge].any():
-            right += 1
+        left, right = _run_around(above, k, bridge)
         e = np.where(above[left : right + 1], y[left : right + 1] ** 2, 0.0)
         centre = lo + left + float(np.arange(e.size) @ e) / float(e.sum())
         seg = filtered[lo + left : lo + right + 1, c]
@@ -207,7 +219,9 @@ def _time_arrivals(
         # The lower quartile of |y| (0.3186 SD for Gaussian noise) ignores
         # another spike that fills up to half of these surroundings.
         local = (
-            np.percentile(np.abs(around), 25) / 0.3186 if around.size > 8 else np.inf
+            np.partition(np.abs(around), around.size // 4)[around.size // 4] / 0.3186
+            if around.size > 8
+            else np.inf
         )
         # Clean: the spike still stands LOCAL_SNR_MIN times above what
         # surrounds it, and no clipped sample is near.
@@ -308,19 +322,25 @@ def find_volleys(
     """
     n, n_ch = filtered.shape
     x = np.abs(np.asarray(positions_m, dtype=float))
-    env, peaked = spike_envelope(filtered, noise, blanked, fs_hz)
-    lo, hi = search_rows
+    lo, hi = max(0, search_rows[0]), max(0, search_rows[1])
+    margin = round(ENVELOPE_HALF_WIDTH_S * fs_hz) + 1
+    a, b = max(0, lo - margin), min(n, hi + margin)
+    env = np.zeros((n, n_ch))
+    peaked = np.zeros((n, n_ch))
+    env[a:b], peaked[a:b] = spike_envelope(filtered[a:b], noise, blanked[a:b], fs_hz)
     for e in (env, peaked):
-        e[: max(0, lo)] = 0.0
-        e[max(0, hi) :] = 0.0
+        e[:lo] = 0.0
+        e[hi:] = 0.0
     v_lo, v_hi = velocity_range_m_per_s
-    # Slowness steps such that the line moves < 1/3 envelope width at the
-    # farthest pair; start steps of one sample.
-    step = max(1e-4, (ENVELOPE_HALF_WIDTH_S / 1.5) / max(float(x.max()), 1e-3))
+    # Slowness steps such that the line moves at most half the widened
+    # envelope's width at the farthest pair, start steps of 50 µs: every
+    # line through a spike's envelope is seen (the timing comes later).
+    step = max(1e-4, ENVELOPE_HALF_WIDTH_S / max(float(x.max()), 1e-3))
     slowness = np.arange(1.0 / v_hi, 1.0 / v_lo + step, step)
+    t0_step = max(1, round(T0_STEP_S * fs_hz))
     t0_rows = zero_row + np.arange(
-        round(t0_range_s[0] * fs_hz), round(t0_range_s[1] * fs_hz) + 1, 1.0
-    )
+        round(t0_range_s[0] * fs_hz), round(t0_range_s[1] * fs_hz) + 1, t0_step
+    ).astype(np.float64)
     scaled = x * fs_hz  # rows per unit of slowness (s/m)
     need = min(min_pairs, n_ch)
     clear = max(1, round(CLEAR_HALF_WIDTH_S * fs_hz))

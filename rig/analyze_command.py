@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.artifact import MARKER_ONSET_SEARCH_S, ONSET_SEARCH_S
 from analysis.correlation import ap_displacement_correlation
 from analysis.displacement import (
     electrode_regions_mm,
@@ -46,6 +47,7 @@ class Source:
     lens: dict | None = None  # camera calibration: camera_matrix, dist_coeffs
     clip_uv: Any = None  # the ADC's rail in µV (per channel or one): clipped there
     mains_hz: float | None = None  # None: 50 or 60 Hz, whichever fits
+    onset_search_s: float = ONSET_SEARCH_S  # markers: MARKER_ONSET_SEARCH_S
 
 
 INT16_RAIL = 32767  # the largest count of a 16-bit sample
@@ -222,7 +224,7 @@ def load_wav(path: Path, args: argparse.Namespace) -> Source:
 
     return Source(
         str(path), fs, x.shape[1], positions, stimuli, read_uv,
-        clip_uv=INT16_RAIL * abs(scale),
+        clip_uv=INT16_RAIL * abs(scale), onset_search_s=MARKER_ONSET_SEARCH_S,
     )  # fmt: skip
 
 
@@ -275,6 +277,7 @@ def analyse(source: Source, progress) -> dict[str, Any]:
         progress=lambda i: bar.update(1),
         clip_uv=source.clip_uv,
         mains_hz=source.mains_hz,
+        onset_search_s=source.onset_search_s,
     )
     bar.close()
     fibres = classify_fibres(responses)
@@ -302,7 +305,7 @@ def analyse(source: Source, progress) -> dict[str, Any]:
                 "pair": stim.pair,
                 "polarity": stim.polarity,
             },
-            "amplitude_vpp": stim.amplitude_vpp,
+            "amplitude_vpp": _num(stim.amplitude_vpp),
             "duration_s": _num(stim.duration_s),
             "pair": stim.pair,
             "analysed": resp is not None,
@@ -373,7 +376,7 @@ def _summarise(source: Source, records, fibres, tracked: bool) -> dict[str, Any]
     mappable = [
         r
         for r in analysed
-        if np.isfinite(r["amplitude_vpp"]) and r["duration_s"] is not None
+        if r["amplitude_vpp"] is not None and r["duration_s"] is not None
     ]
     recruitment = []
     for duration in sorted({round(r["duration_s"], 6) for r in mappable}):
@@ -458,7 +461,9 @@ def run_analyze(args: argparse.Namespace) -> int:
     source.mains_hz = getattr(args, "mains_hz", None)
     results = analyse(source, _progress_factory(not args.quiet))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, indent=1) + "\n")
+        # allow_nan=False: a NaN left anywhere is a bug, not invalid JSON on disk
+        text = json.dumps(results, indent=1, allow_nan=False)
+        Path(args.json_out).write_text(text + "\n")
     if args.report:
         from rig.report import write_report
 

@@ -123,7 +123,10 @@ def select_stimuli(
     """The markers that are stimuli: ``marker_ids``, or every whole-number ID."""
     ids, times, ignored = [], [], {}
     for marker, t in zip(data.marker_ids, data.marker_times_s, strict=True):
-        wanted = marker in marker_ids if marker_ids else marker.strip().isdigit()
+        if marker_ids is not None:
+            wanted = marker in marker_ids
+        else:  # keyboard markers: ASCII whole numbers ('²' is a digit, not a number)
+            wanted = marker.strip().isascii() and marker.strip().isdecimal()
         if wanted:
             ids.append(marker)
             times.append(float(t))
@@ -176,6 +179,10 @@ def read_marker_map(path: str | Path) -> dict[str, MarkerParameters]:
                 v = table[key]
                 if isinstance(v, bool) or not isinstance(v, int | float):
                     raise SpikeRecorderError(f"{where} {key} must be a number")
+                try:
+                    v = float(v)  # TOML integers have no size limit
+                except OverflowError:
+                    v = math.inf
                 if not math.isfinite(v) or v <= 0:
                     raise SpikeRecorderError(f"{where} {key} = {v}: must be > 0")
                 values[key] = float(v)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import signal
 
@@ -32,3 +34,30 @@ def detect_peaks_reference(traces, thresholds, sign, refractory, start, stop):
                 out.append((i, c, v))
                 last = i
     return out
+
+
+def line_support_reference(
+    envelope, peakedness, positions, slowness, t0, threshold, cap
+):
+    """Plain-Python delay-and-sum: (support, score), each (n_slowness, n_t0).
+
+    For every line (slowness i, start j) each channel's arrival row is
+    ``t0[j] + positions[c] * slowness[i]`` rounded half up; rows off the epoch
+    are skipped. Support counts the channels whose envelope there is at least
+    ``threshold``; score sums their peakedness, each capped at ``cap``, in
+    channel order.
+    """
+    n, n_ch = envelope.shape
+    support = np.zeros((len(slowness), len(t0)), dtype=np.int64)
+    score = np.zeros((len(slowness), len(t0)))
+    for i, s in enumerate(slowness):
+        for j, start in enumerate(t0):
+            count, total = 0, 0.0
+            for c in range(n_ch):
+                row = math.floor(float(start) + float(positions[c]) * float(s) + 0.5)
+                if 0 <= row < n and envelope[row, c] >= threshold:
+                    count += 1
+                    total += min(float(peakedness[row, c]), cap)
+            support[i, j] = count
+            score[i, j] = total
+    return support, score

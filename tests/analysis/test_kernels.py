@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from analysis._kernels import detect_peaks, sosfilt_inplace
+from analysis._kernels import detect_peaks, line_support, sosfilt_inplace
 from analysis.filters import bandpass_sos, filtfilt, notch_sos
-from tests.analysis._reference import detect_peaks_reference, sosfilt_reference
+from tests.analysis._reference import (
+    detect_peaks_reference,
+    line_support_reference,
+    sosfilt_reference,
+)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -50,3 +54,51 @@ def test_peak_detector_equals_reference(sign, seed):
     got = sorted(zip(s[:n].tolist(), c[:n].tolist(), a[:n].tolist(), strict=True),
                  key=lambda t: (t[1], t[0]))  # fmt: skip
     assert got == sorted(expected, key=lambda t: (t[1], t[0]))
+
+
+def _line_inputs(seed, quantised):
+    """An epoch, its channels' scaled positions, and lines that leave it.
+
+    Start rows run from well before the epoch to well after it (fractional, as
+    ``zero_row`` is), so rows fall off either end; a quantised envelope hits
+    the threshold exactly (``>=`` is tested at the boundary).
+    """
+    rng = np.random.default_rng(seed)
+    n, n_ch = 300, 5
+    if quantised:
+        envelope = rng.integers(0, 12, (n, n_ch)) / 2.0
+    else:
+        envelope = np.abs(rng.standard_normal((n, n_ch))) * 4.0
+    envelope[rng.random((n, n_ch)) < 0.2] = 0.0  # blanked
+    peakedness = np.abs(rng.standard_normal((n, n_ch))) * 20.0
+    positions = np.sort(rng.uniform(0.004, 0.05, n_ch)) * 20_000  # rows per s/m
+    slowness = np.arange(1 / 60, 1 / 3 + 0.02, 0.02)
+    t0 = rng.uniform(-0.5, 0.5) + np.arange(-250.0, n + 50.0, 1.0)
+    return envelope, peakedness, positions, slowness, t0
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7, 8])
+@pytest.mark.parametrize("quantised", [False, True])
+@pytest.mark.parametrize(
+    ("threshold", "cap"), [(4.0, 30.0), (0.0, 30.0), (2.5, 5.0), (1e9, 30.0)]
+)
+def test_line_support_kernel_equals_reference(seed, quantised, threshold, cap):
+    env, peaked, positions, slowness, t0 = _line_inputs(seed, quantised)
+    support = np.full((slowness.size, t0.size), -1, dtype=np.int64)
+    score = np.full((slowness.size, t0.size), np.nan)
+    line_support(env, peaked, positions, slowness, t0, threshold, cap, support, score)
+    want_support, want_score = line_support_reference(
+        env, peaked, positions, slowness, t0, threshold, cap
+    )
+    np.testing.assert_array_equal(support, want_support)
+    np.testing.assert_array_equal(score, want_score)  # same sum order: exact
+    n_ch = env.shape[1]
+    if threshold >= 1e9:
+        assert support.max() == 0 and score.max() == 0.0
+    else:
+        assert support.max() >= 2 and score.max() <= cap * n_ch
+    if threshold == 0.0:
+        # Every channel whose row is in the epoch counts, so the counts show
+        # the rows that fall off: some before the start, all after the end.
+        assert support.max() == n_ch and support.min() == 0
+        assert (support[:, 0] < n_ch).all() and (support[:, -1] == 0).all()

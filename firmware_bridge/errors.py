@@ -49,6 +49,7 @@ _FIELD_UNITS: dict[Field, tuple[str, float, str]] = {
     Field.TEST_AMPLITUDE_UVPP: ("test-signal amplitude", 1e6, "Vpp"),
     Field.CAMERA_PERIOD_US: ("camera trigger period", 1e6, "s"),
     Field.LED_DURATION_US: ("LED pulse duration", 1e6, "s"),
+    Field.TEST_ENABLE: ("test-signal enable", 1.0, ""),
 }
 
 

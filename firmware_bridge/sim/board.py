@@ -207,6 +207,12 @@ class SimBoard:
         return [self._frame(fault)]
 
     @property
+    def stimulating(self) -> bool:
+        """A pulse is being delivered, or more of a train are due."""
+        pulse = self.current_pulse
+        return bool(self.pulses) or (pulse is not None and self.sample < pulse[1])
+
+    @property
     def _channel_top(self) -> int:
         """Mask of every channel the board has (all ones)."""
         return (1 << min(self.limits.max_channels, self.model.geometry.n_channels)) - 1
@@ -351,7 +357,7 @@ class SimBoard:
         flags = (
             (StatusFlag.ARMED if self.armed else 0)
             | (StatusFlag.STREAMING if self.streaming else 0)
-            | (StatusFlag.STIMULATING if self.current_pulse or self.pulses else 0)
+            | (StatusFlag.STIMULATING if self.stimulating else 0)
             | (StatusFlag.FAULT_LATCHED if self.fault else 0)
             | (StatusFlag.TEST_SIGNAL if self.test_signal else 0)
         )
@@ -416,7 +422,7 @@ class SimBoard:
             return self._nak(t, seq, NakCode.FAULT_LATCHED, text=self.fault.name)
         if not self.armed:
             return self._nak(t, seq, NakCode.NOT_ARMED)
-        if self.current_pulse is not None or self.pulses:
+        if self.stimulating:
             return self._nak(t, seq, NakCode.BUSY)
         checks = (
             (
@@ -487,14 +493,14 @@ class SimBoard:
         return self._ack(t, seq, onset)
 
     def _stop_stimulation(self) -> None:
-        """End the running pulse at its next zero crossing; drop the rest."""
-        if self.current_pulse is not None:
-            onset, end = self.current_pulse
-            half = (end - onset) / 2
-            k = math.ceil((self.sample - onset) / half) if half > 0 else 0
-            stop = min(end, onset + k * half)
-            self.model.truncate_stimulus(stop)
-            self.current_pulse = (onset, math.ceil(stop))
+        """DISARM, host loss: drop the pulses not yet started; the one being
+        delivered runs to its end.
+
+        A pulse is one full sine cycle, and only its start and its end are
+        charge-neutral: stopping at its middle zero crossing would leave one
+        phase's charge (up to max_charge_per_phase) on the electrodes. Finishing
+        it takes at most one pulse duration (max_duration_us, 10 ms).
+        """
         self.pulses.clear()
 
     # ------------------------------------------------------------ time

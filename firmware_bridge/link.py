@@ -55,7 +55,9 @@ class SerialLink:
     def __init__(self, port: serial.Serial, *, n_channels: int = 1) -> None:
         warm_up()
         self.port = port
-        self.decoder = StreamDecoder(n_channels)
+        # START/STOP_STREAM ACKs bound the stream only if this link sent the
+        # command: a forged or stray one cannot move the sample accounting.
+        self.decoder = StreamDecoder(n_channels, check_acks=True)
         self._write_lock = threading.Lock()
         self.request_log: deque[tuple[str, float, float]] = deque(maxlen=1000)
         self._pending_lock = threading.Lock()
@@ -117,6 +119,7 @@ class SerialLink:
         with self._write_lock:
             seq = self._seq
             self._seq = (self._seq + 1) & 0xFF
+            self.decoder.expect_ack(seq, message.TYPE)
             self._write(encode_message(message, seq))
         return seq
 
@@ -130,14 +133,19 @@ class SerialLink:
             self._seq = (self._seq + 1) & 0xFF
             with self._pending_lock:
                 self._pending[seq] = pending
+            self.decoder.expect_ack(seq, message.TYPE)
             try:
                 self._write(encode_message(message, seq))
             except DeviceError:
                 with self._pending_lock:
                     self._pending.pop(seq, None)
+                self.decoder.forget_ack(seq, message.TYPE)
                 raise
             written_s = time.monotonic()
-        if not pending.done.wait(timeout_s):
+        replied = pending.done.wait(timeout_s)
+        # An ACK consumed the expectation already; a NAK or a timeout did not.
+        self.decoder.forget_ack(seq, message.TYPE)
+        if not replied:
             with self._pending_lock:
                 self._pending.pop(seq, None)
             if self._error is not None:

@@ -18,6 +18,19 @@ class DeviceTimeout(DeviceError):
     """The board did not answer a command in time."""
 
 
+class LinkError(DeviceError):
+    """Something failed on the link's reader thread.
+
+    ``fatal`` False: a listener raised; the reader carried on with the next batch
+    and listener (``SerialLink.error`` stays None). ``fatal`` True: the reader
+    itself failed and stopped (``SerialLink.error`` is this error).
+    """
+
+    def __init__(self, message: str, *, fatal: bool) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
 class ProtocolVersionMismatch(DeviceError):
     """Host and board speak different protocol versions."""
 

@@ -289,7 +289,7 @@ class StreamDecoder:
                 start = int(starts[p])
                 frame = body[start : start + int(lengths[p])].tobytes()
                 if frame[0] == k.MSG_DATA:
-                    self._data(frame)  # the kernel left it to us: implausible
+                    self._data(frame)  # not plausible, or a block is held
                 else:
                     message = self._parse(frame)
                     if message is not None:
@@ -421,24 +421,26 @@ class StreamDecoder:
         if isinstance(message, Boot):
             self._on_boot()
             return message
-        if hasattr(message, "sample_index"):
-            message = dataclasses.replace(
-                message, sample_index=self.unwrap(message.sample_index)
-            )
-            self._state[k.S_REF] = message.sample_index
-            self._state[k.S_HAVE_REF] = 1
-        if isinstance(message, Ack):
-            self._on_ack(message)
+        if not hasattr(message, "sample_index"):
+            return message
+        message = dataclasses.replace(
+            message, sample_index=self.unwrap(message.sample_index)
+        )
+        if isinstance(message, Ack) and not self._on_ack(message):
+            return message  # an ignored ACK does not move the unwrap reference
+        self._state[k.S_REF] = message.sample_index
+        self._state[k.S_HAVE_REF] = 1
         return message
 
-    def _on_ack(self, ack: Ack) -> None:
+    def _on_ack(self, ack: Ack) -> bool:
+        """Apply a stream-bounding ACK; False if it was ignored as implausible."""
         if ack.cmd_type not in _STREAM_BOUNDS:
-            return
+            return True
         key = (ack.cmd_seq, ack.cmd_type)
         if self.check_acks:
             if key not in self._solicited:
                 self._bad_ack(ack, f"the host sent no such command (seq {ack.cmd_seq})")
-                return
+                return False
             self._solicited.discard(key)
         st = self._state
         index = ack.sample_index
@@ -453,7 +455,7 @@ class StreamDecoder:
                 expected = int(st[k.S_EXPECTED])
                 if not expected <= index <= expected + st[k.S_MAX_JUMP]:
                     self._bad_ack(ack, f"the stream is at {expected}")
-                    return
+                    return False
                 # The ACK says which sample would have come next: anything
                 # between the last sample we got and that one was sent and lost.
                 if index > expected:
@@ -462,11 +464,12 @@ class StreamDecoder:
         else:  # START_STREAM
             if st[k.S_HAVE_HIGH] and index < st[k.S_HIGH]:
                 self._bad_ack(ack, f"samples up to {int(st[k.S_HIGH])} were received")
-                return
+                return False
             if self._suspect is not None:
                 self._drop(*self._held_span())
             st[k.S_EXPECTED] = index
             st[k.S_HAVE_EXPECTED] = 1
+        return True
 
     def _held_span(self) -> tuple[int, int]:
         first, samples = self._take_suspect()

@@ -209,7 +209,7 @@ def test_empty_data_blocks_move_nothing():
 # ------------------------------------------------------------------ fuzz
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=300,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

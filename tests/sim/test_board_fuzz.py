@@ -34,7 +34,7 @@ from firmware_bridge.sim.board import SimBoard
 from firmware_bridge.sim.worm import WormModel
 
 FUZZ = settings(
-    max_examples=120,
+    max_examples=300,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -260,7 +260,7 @@ class Device:
         self._command(Arm())
 
     def disarm(self) -> None:
-        """Emergency stop: end any pulse at its next zero crossing; refuse pulses."""
+        """Emergency stop: no new pulse; the running one finishes (charge-balanced)."""
         self._command(Disarm())
 
     def reset_fault(self) -> None:

@@ -18,6 +18,19 @@ class DeviceTimeout(DeviceError):
     """The board did not answer a command in time."""
 
 
+class LinkError(DeviceError):
+    """Something failed on the link's reader thread.
+
+    ``fatal`` False: a listener raised; the reader carried on with the next batch
+    and listener (``SerialLink.error`` stays None). ``fatal`` True: the reader
+    itself failed and stopped (``SerialLink.error`` is this error).
+    """
+
+    def __init__(self, message: str, *, fatal: bool) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
 class ProtocolVersionMismatch(DeviceError):
     """Host and board speak different protocol versions."""
 
@@ -49,6 +62,7 @@ _FIELD_UNITS: dict[Field, tuple[str, float, str]] = {
     Field.TEST_AMPLITUDE_UVPP: ("test-signal amplitude", 1e6, "Vpp"),
     Field.CAMERA_PERIOD_US: ("camera trigger period", 1e6, "s"),
     Field.LED_DURATION_US: ("LED pulse duration", 1e6, "s"),
+    Field.TEST_ENABLE: ("test-signal enable", 1.0, ""),
 }
 
 

@@ -10,10 +10,16 @@ Threads and ownership:
 * when the port fails (unplug: pyserial raises, EIO) the reader records a
   ``DeviceDisconnected`` error, fails the pending requests and calls the error
   listeners; everything already delivered stays delivered.
+* a listener that raises does not stop the reader: the exception is counted
+  (``listener_errors``), logged and reported to the error listeners as a
+  ``LinkError(fatal=False)``, and reading goes on. Anything else that escapes on
+  the reader thread ends the link as a ``LinkError(fatal=True)``, reported like an
+  unplug, never as a thread that silently died.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -21,7 +27,12 @@ from collections.abc import Callable
 
 import serial
 
-from firmware_bridge.errors import DeviceDisconnected, DeviceError, DeviceTimeout
+from firmware_bridge.errors import (
+    DeviceDisconnected,
+    DeviceError,
+    DeviceTimeout,
+    LinkError,
+)
 from firmware_bridge.protocol import (
     Ack,
     Decoded,
@@ -34,6 +45,8 @@ from firmware_bridge.protocol import (
     encode_message,
 )
 from firmware_bridge.protocol.stream import warm_up
+
+log = logging.getLogger(__name__)
 
 SampleListener = Callable[[Decoded], None]
 ErrorListener = Callable[[DeviceError], None]
@@ -55,7 +68,9 @@ class SerialLink:
     def __init__(self, port: serial.Serial, *, n_channels: int = 1) -> None:
         warm_up()
         self.port = port
-        self.decoder = StreamDecoder(n_channels)
+        # START/STOP_STREAM ACKs bound the stream only if this link sent the
+        # command: a forged or stray one cannot move the sample accounting.
+        self.decoder = StreamDecoder(n_channels, check_acks=True)
         self._write_lock = threading.Lock()
         self.request_log: deque[tuple[str, float, float]] = deque(maxlen=1000)
         self._pending_lock = threading.Lock()
@@ -64,6 +79,7 @@ class SerialLink:
         self._listeners: list[SampleListener] = []
         self._error_listeners: list[ErrorListener] = []
         self._error: DeviceError | None = None
+        self.listener_errors = 0  # exceptions raised by listeners (reader survived)
         self._stop = threading.Event()
         self._reader = threading.Thread(
             target=self._read_loop, name="serial-reader", daemon=True
@@ -105,7 +121,9 @@ class SerialLink:
             self._listeners.remove(listener)
 
     def add_error_listener(self, listener: ErrorListener) -> None:
-        """Call ``listener(error)`` once when the link fails."""
+        """Call ``listener(error)`` once when the link fails (``error`` is then set),
+        and for each listener exception the reader survived (``LinkError`` with
+        ``fatal`` False). Called on the reader thread."""
         self._error_listeners.append(listener)
 
     # ------------------------------------------------------------------ traffic
@@ -117,6 +135,7 @@ class SerialLink:
         with self._write_lock:
             seq = self._seq
             self._seq = (self._seq + 1) & 0xFF
+            self.decoder.expect_ack(seq, message.TYPE)
             self._write(encode_message(message, seq))
         return seq
 
@@ -130,14 +149,19 @@ class SerialLink:
             self._seq = (self._seq + 1) & 0xFF
             with self._pending_lock:
                 self._pending[seq] = pending
+            self.decoder.expect_ack(seq, message.TYPE)
             try:
                 self._write(encode_message(message, seq))
             except DeviceError:
                 with self._pending_lock:
                     self._pending.pop(seq, None)
+                self.decoder.forget_ack(seq, message.TYPE)
                 raise
             written_s = time.monotonic()
-        if not pending.done.wait(timeout_s):
+        replied = pending.done.wait(timeout_s)
+        # An ACK consumed the expectation already; a NAK or a timeout did not.
+        self.decoder.forget_ack(seq, message.TYPE)
+        if not replied:
             with self._pending_lock:
                 self._pending.pop(seq, None)
             if self._error is not None:
@@ -164,6 +188,20 @@ class SerialLink:
             raise self._error from exc  # type: ignore[misc]
 
     def _read_loop(self) -> None:
+        try:
+            self._read_forever()
+        except Exception as exc:  # a bug must not leave a silently dead reader
+            log.exception("serial reader on %s failed", self.port.name)
+            self._fail(
+                LinkError(
+                    f"the serial reader on {self.port.name} failed: "
+                    f"{type(exc).__name__}: {exc}. Samples received before this "
+                    "are kept.",
+                    fatal=True,
+                )
+            )
+
+    def _read_forever(self) -> None:
         port = self.port
         while not self._stop.is_set():
             try:
@@ -187,7 +225,27 @@ class SerialLink:
                 if isinstance(message, _REPLIES):
                     self._resolve(message.cmd_seq, message)
             for listener in list(self._listeners):
-                listener(decoded)
+                try:
+                    listener(decoded)
+                except Exception as exc:
+                    self._listener_failed(listener, exc)
+
+    def _listener_failed(self, listener: SampleListener, exc: Exception) -> None:
+        self.listener_errors += 1
+        log.error("listener %r failed on the serial reader", listener, exc_info=exc)
+        error = LinkError(
+            f"a listener on {self.port.name} failed: {type(exc).__name__}: {exc}; "
+            "the link keeps reading",
+            fatal=False,
+        )
+        self._tell_error_listeners(error)
+
+    def _tell_error_listeners(self, error: DeviceError) -> None:
+        for listener in list(self._error_listeners):
+            try:
+                listener(error)
+            except Exception:
+                log.exception("error listener %r failed", listener)
 
     def _resolve(self, seq: int, reply: Message | DeviceError) -> None:
         with self._pending_lock:
@@ -206,5 +264,4 @@ class SerialLink:
         for item in pending.values():
             item.reply = error
             item.done.set()
-        for listener in list(self._error_listeners):
-            listener(error)
+        self._tell_error_listeners(error)

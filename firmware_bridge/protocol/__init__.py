@@ -46,7 +46,12 @@ from firmware_bridge.protocol.messages import (
     TestSignal,
     parse_payload,
 )
-from firmware_bridge.protocol.stream import Decoded, LinkCounters, StreamDecoder
+from firmware_bridge.protocol.stream import (
+    Decoded,
+    LinkCounters,
+    StreamAnomaly,
+    StreamDecoder,
+)
 
 
 def encode_message(message: Message, seq: int) -> bytes:
@@ -91,6 +96,7 @@ __all__ = [
     "StimDelivered",
     "Stimulate",
     "StopStream",
+    "StreamAnomaly",
     "StreamDecoder",
     "TestSignal",
     "cobs_decode",

@@ -1,7 +1,9 @@
 """Numba kernels of the stream decoder. Arrays and scalars in, no allocation inside.
 
-The plain-Python references they must match live in ``reference.py`` (and zlib for
-the CRC); tests/firmware_bridge/test_kernels.py compares them on seeded data.
+Their plain-Python references are zlib (CRC) and ``framing.cobs_decode``;
+tests/firmware_bridge/test_stream_properties.py compares them on seeded data.
+DATA frames whose sample numbers are not plausible (``plausible_first``) are left
+to the caller (stream.py), which decides whether they are corrupt.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ S_HAVE_EXPECTED = 0  # 1 when the next sample index is known
 S_EXPECTED = 1  # unwrapped index of the next sample we expect
 S_RECEIVED = 2  # samples delivered to the caller
 S_LOST = 3  # samples reported lost (gaps in sample indices)
-S_DUPLICATE = 4  # samples dropped because they had already arrived
+S_DUPLICATE = 4  # samples of DATA frames dropped as already received
 S_WRONG_CHANNELS = 5  # DATA frames with a channel count other than configured
 S_MALFORMED = 6  # DATA frames whose length does not match their header
 S_N_GAPS = 7  # gap records written to the gap arrays (this call)
@@ -33,7 +35,11 @@ S_EXPECTED_SEQ = 12  # seq byte expected on the next device frame
 S_FRAMES_LOST = 13  # device frames missing from the seq sequence
 S_FRAMES_DUPLICATE = 14  # exact repeats of the previous frame (dropped)
 S_FRAMES_OUT_OF_ORDER = 15  # seq jumped backwards (resynchronised)
-STATE_SIZE = 16
+S_HAVE_HIGH = 16  # 1 when S_HIGH is known
+S_HIGH = 17  # sample number after the newest sample delivered (never decreases)
+S_MAX_JUMP = 18  # largest forward jump of the sample numbers taken as frames lost
+S_DIVERT = 19  # 1 while the caller holds a suspect frame: it sees every DATA frame
+STATE_SIZE = 20
 
 MSG_DATA = 0x90
 MSG_BOOT = 0x95
@@ -176,6 +182,22 @@ def unwrap_index(wire, state):
 
 
 @njit(cache=True, nogil=True)
+def plausible_first(first, state):
+    """Whether a DATA block starting at host sample ``first`` can be the next one.
+
+    It must not start before the next sample expected (or, with none expected,
+    before what was already delivered), nor jump more than ``S_MAX_JUMP`` ahead.
+    """
+    if state[S_HAVE_EXPECTED] == 1:
+        ref = state[S_EXPECTED]
+    elif state[S_HAVE_HIGH] == 1:
+        ref = state[S_HIGH]
+    else:
+        return True
+    return ref <= first and first - ref <= state[S_MAX_JUMP]
+
+
+@njit(cache=True, nogil=True)
 def extract_data(
     body,
     starts,
@@ -195,11 +217,13 @@ def extract_data(
 
     ``out_bytes`` is the little-endian int16 sample buffer viewed as uint8.
     Starts at piece ``first_piece`` and stops at the first valid piece that is not
-    a DATA frame (the caller parses it, in order, then calls again from the next
-    piece). Every valid frame except BOOT passes the seq check first. Corrupt
-    pieces are skipped (the caller counts them). Returns ``(next_piece, out_fill,
-    n_blocks)``; blocks are ``(first_sample, row, n)`` rows in ``block_table``,
-    gaps ``(first_sample, n_lost)`` rows in ``gap_table`` (count in state).
+    a DATA frame, or is a DATA frame whose sample numbers are not plausible or
+    arrives while the caller holds a suspect frame (the caller handles it, in
+    order, then calls again from the next piece). Every valid frame except BOOT
+    passes the seq check first. Corrupt pieces are skipped (the caller counts
+    them). Returns ``(next_piece, out_fill, n_blocks)``; blocks are
+    ``(first_sample, row, n)`` rows in ``block_table``, gaps ``(first_sample,
+    n_lost)`` rows in ``gap_table`` (count in state).
     """
     p = first_piece
     while p < n_pieces:
@@ -246,8 +270,12 @@ def extract_data(
             state[S_WRONG_CHANNELS] += 1
             p += 1
             continue
+        if ns == 0:  # an empty block carries no samples and moves nothing
+            p += 1
+            continue
         first = unwrap_index(wire, state)
-        skip = 0
+        if state[S_DIVERT] == 1 or not plausible_first(first, state):
+            return p, out_fill, n_blocks
         if state[S_HAVE_EXPECTED] == 1:
             expected = state[S_EXPECTED]
             if first > expected:
@@ -256,24 +284,21 @@ def extract_data(
                 gap_table[g, 1] = first - expected
                 state[S_N_GAPS] = g + 1
                 state[S_LOST] += first - expected
-            elif first < expected:
-                skip = min(expected - first, ns)
-                state[S_DUPLICATE] += skip
-        if skip < ns:
-            n_new = ns - skip
-            src = s + DATA_HEADER + 2 * ch * skip
-            dst = 2 * ch * out_fill
-            n_bytes = 2 * ch * n_new
-            out_bytes[dst : dst + n_bytes] = body[src : src + n_bytes]
-            block_table[n_blocks, 0] = first + skip
-            block_table[n_blocks, 1] = out_fill
-            block_table[n_blocks, 2] = n_new
-            n_blocks += 1
-            out_fill += n_new
-            state[S_RECEIVED] += n_new
-            state[S_EXPECTED] = first + ns
-            state[S_HAVE_EXPECTED] = 1
-            state[S_REF] = first + ns
-            state[S_HAVE_REF] = 1
+        src = s + DATA_HEADER
+        dst = 2 * ch * out_fill
+        n_bytes = 2 * ch * ns
+        out_bytes[dst : dst + n_bytes] = body[src : src + n_bytes]
+        block_table[n_blocks, 0] = first
+        block_table[n_blocks, 1] = out_fill
+        block_table[n_blocks, 2] = ns
+        n_blocks += 1
+        out_fill += ns
+        state[S_RECEIVED] += ns
+        state[S_EXPECTED] = first + ns
+        state[S_HAVE_EXPECTED] = 1
+        state[S_REF] = first + ns
+        state[S_HAVE_REF] = 1
+        state[S_HIGH] = first + ns
+        state[S_HAVE_HIGH] = 1
         p += 1
     return p, out_fill, n_blocks

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: NAK value/allowed_min/allowed_max are u32 (were i32)
 
 
 class MsgType(IntEnum):
@@ -22,7 +22,7 @@ class MsgType(IntEnum):
     STOP_STREAM = 0x05  # flush the partial block, then ACK with the next sample index
     HEARTBEAT = 0x06  # keeps the host-loss watchdog fed (send every 100 ms)
     ARM = 0x07  # allow stimulation
-    DISARM = 0x08  # stop any pulse at its next zero crossing; refuse stimulation
+    DISARM = 0x08  # finish the pulse being delivered (charge-balanced), drop the rest
     RESET_FAULT = 0x09  # clear a latched fault
     STIMULATE = 0x0A  # one bipolar sinusoidal pulse or a train
     TEST_SIGNAL = 0x0B  # inject a known sine at the amplifier inputs (gain calibration)
@@ -59,6 +59,7 @@ class NakCode(IntEnum):
     CHARGE_LIMIT = 8  # charge per phase would exceed the board's limit
     ON_TIME_LIMIT = 9  # stimulation on-time in the last 60 s would exceed the limit
     INVALID_STATE = 10  # e.g. CONFIGURE while streaming
+    INTERNAL_ERROR = 11  # the firmware failed executing the command (FAULT follows)
 
 
 class Field(IntEnum):
@@ -81,6 +82,7 @@ class Field(IntEnum):
     TEST_AMPLITUDE_UVPP = 14
     CAMERA_PERIOD_US = 15
     LED_DURATION_US = 16
+    TEST_ENABLE = 17
 
 
 class FaultCode(IntEnum):
@@ -93,11 +95,16 @@ class FaultCode(IntEnum):
     BROWNOUT = 4  # supply dipped; board reset
     WATCHDOG_RESET = 5  # firmware watchdog reset the board
     TX_OVERFLOW = 6  # USB transmit buffer full: frames dropped on the board
+    FIRMWARE_ERROR = 7  # the firmware hit an unexpected error: disarmed, latched
 
     @property
     def latches(self) -> bool:
         """True when the fault disarms the board until RESET_FAULT."""
-        return self in (FaultCode.HOST_LOSS, FaultCode.OVERCURRENT)
+        return self in (
+            FaultCode.HOST_LOSS,
+            FaultCode.OVERCURRENT,
+            FaultCode.FIRMWARE_ERROR,
+        )
 
 
 class StatusFlag(IntEnum):

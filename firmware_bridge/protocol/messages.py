@@ -114,7 +114,7 @@ class Arm(_Empty):
 
 @dataclass(frozen=True, slots=True)
 class Disarm(_Empty):
-    """Stop stimulating at the next zero crossing and refuse further pulses."""
+    """Finish the pulse being delivered (both phases), drop the rest; refuse pulses."""
 
     TYPE = MsgType.DISARM
 
@@ -231,10 +231,14 @@ class Ack(Message):
 
 @dataclass(frozen=True, slots=True)
 class Nak(Message):
-    """Command refused: error code, offending field, its value and allowed range."""
+    """Command refused: error code, offending field, its value and allowed range.
+
+    ``value``, ``allowed_min`` and ``allowed_max`` are u32 (protocol version 2; they
+    were i32 in version 1), like every command field they can name.
+    """
 
     TYPE = MsgType.NAK
-    LAYOUT = struct.Struct("<BBBBiii")
+    LAYOUT = struct.Struct("<BBBBIII")
     cmd_type: int
     cmd_seq: int
     error: int

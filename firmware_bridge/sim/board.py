@@ -4,7 +4,11 @@
 sample clock on by ``n`` samples. Both return the frames the board sends, as
 ``(kind, first_sample, n_samples, bytes)`` tuples, so the transport (and the
 fault injector) know what each frame carries. The board enforces its own
-interlocks exactly as docs/protocol.md §5 says, whatever the host checked.
+interlocks exactly as docs/protocol.md §5 says, whatever the host checked: every
+field of every command is range-checked and refused with a NAK naming it. Neither
+call ever raises: an unexpected error inside the firmware becomes a NAK
+(INTERNAL_ERROR) and a latched FAULT(FIRMWARE_ERROR) that disarms the board, so
+the pacing thread, and with it the host-loss watchdog, keeps running.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from firmware_bridge.protocol import (
     StimDelivered,
     encode_frame,
 )
+from firmware_bridge.protocol.codes import HOST_TO_DEVICE
 from firmware_bridge.protocol.framing import decode_frame
 from firmware_bridge.protocol.messages import Status, parse_payload
 from firmware_bridge.sim.worm import WormModel, to_adc_counts
@@ -45,6 +50,11 @@ FIRMWARE_VERSION = (0, 1, 0)
 AMPLIFIER_GAIN_ERROR = 1.013
 HEARTBEAT_TIMEOUT_S = 0.3
 MAX_BLOCK_S = 0.010
+U32_MAX = 0xFFFFFFFF
+MAX_TRAIN_PERIOD_US = 10_000_000
+CAMERA_PERIOD_US = (1_000, 10_000_000)  # 0 = off; at most 1 kHz, at least 0.1 Hz
+LED_DURATION_US = (1, 1_000_000)
+TEST_FREQUENCY_HZ = (1, 5_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,7 @@ class BoardLimits:
     max_gain: int = 10_000
     sample_rates_hz: tuple[int, ...] = (10_000, 20_000, 30_000, 40_000)
     max_pulses: int = 1000
+    max_test_amplitude_vpp: float = 5.0  # the test-signal DAC: the ADC span at gain 1
 
 
 def delivered_vpp(commanded_vpp: float) -> float:
@@ -91,6 +102,7 @@ class SimBoard:
         self.sample = 0  # the board's sample counter (next sample to take)
         self._rx = b""
         self._seq = 0
+        self.firmware_errors = 0  # unexpected exceptions caught (a bug if not 0)
         self.reset(cause=FaultCode.NONE)
 
     # ------------------------------------------------------------ state
@@ -145,7 +157,10 @@ class SimBoard:
             except FrameError:
                 continue  # corrupt frames are dropped, never NAKed
             self.last_host_sample = self.sample  # any valid frame feeds the watchdog
-            out.extend(self._command(msg_type, seq, payload))
+            try:
+                out.extend(self._command(msg_type, seq, payload))
+            except Exception as exc:  # a firmware bug: refuse, fault, keep running
+                out.extend(self._internal_error(msg_type, seq, exc))
         if len(self._rx) > 8192:
             self._rx = b""  # garbage without a delimiter
         return out
@@ -158,19 +173,64 @@ class SimBoard:
     def _nak(
         self, msg_type, seq, error, field=Field.NONE, value=0, lo=0, hi=0, text=""
     ):
-        nak = Nak(
-            msg_type, seq, int(error), int(field), int(value), int(lo), int(hi), text
-        )
+        # value, min and max are u32 on the wire; derived quantities (charge,
+        # on-time) saturate rather than fail to encode.
+        value, lo, hi = (min(max(int(v), 0), U32_MAX) for v in (value, lo, hi))
+        nak = Nak(msg_type, seq, int(error), int(field), value, lo, hi, text)
         return self._frame(nak)
 
+    def _out_of_range(self, t, seq, checks) -> OutFrame | None:
+        """NAK OUT_OF_RANGE naming the first field outside its range, else None.
+
+        ``checks`` are ``(field, value, lo, hi)`` in the order docs/protocol.md
+        lists them for the command.
+        """
+        for field, value, lo, hi in checks:
+            if not lo <= value <= hi:
+                return self._nak(t, seq, NakCode.OUT_OF_RANGE, field, value, lo, hi)
+        return None
+
+    def _internal_error(self, msg_type: int, seq: int, exc: Exception):
+        text = f"{type(exc).__name__}: {exc}"[:200]
+        return [
+            self._nak(msg_type, seq, NakCode.INTERNAL_ERROR, text=text),
+            *self._firmware_fault(f"command {msg_type:#04x} failed: {text}"),
+        ]
+
+    def _firmware_fault(self, text: str) -> list[OutFrame]:
+        """An unexpected error: stop stimulating, disarm, latch FIRMWARE_ERROR."""
+        self.firmware_errors += 1
+        self.pulses.clear()
+        self.armed = False
+        self.fault = FaultCode.FIRMWARE_ERROR
+        fault = Fault(self.sample & U32_MAX, int(FaultCode.FIRMWARE_ERROR), text)
+        return [self._frame(fault)]
+
+    @property
+    def stimulating(self) -> bool:
+        """A pulse is being delivered, or more of a train are due."""
+        pulse = self.current_pulse
+        return bool(self.pulses) or (pulse is not None and self.sample < pulse[1])
+
+    @property
+    def _channel_top(self) -> int:
+        """Mask of every channel the board has (all ones)."""
+        return (1 << min(self.limits.max_channels, self.model.geometry.n_channels)) - 1
+
     def _command(self, msg_type: int, seq: int, payload: bytes) -> list[OutFrame]:
+        if msg_type not in HOST_TO_DEVICE:
+            return [
+                self._nak(
+                    msg_type,
+                    seq,
+                    NakCode.UNKNOWN_COMMAND,
+                    text=f"type {msg_type:#04x} is not a command",
+                )
+            ]
         try:
             message = parse_payload(msg_type, payload)
         except FrameError as exc:
-            code = (
-                NakCode.UNKNOWN_COMMAND if "unknown" in str(exc) else NakCode.BAD_LENGTH
-            )
-            return [self._nak(msg_type, seq, code, text=str(exc))]
+            return [self._nak(msg_type, seq, NakCode.BAD_LENGTH, text=str(exc))]
         t = MsgType(msg_type)
         if t == MsgType.HELLO:
             if message.protocol_version != PROTOCOL_VERSION:
@@ -217,18 +277,17 @@ class SimBoard:
         if t == MsgType.STIMULATE:
             return [self._stimulate(seq, message)]
         if t == MsgType.TEST_SIGNAL:
-            if message.enable and not 1 <= message.frequency_hz <= 5000:
-                return [
-                    self._nak(
-                        t,
-                        seq,
-                        NakCode.OUT_OF_RANGE,
-                        Field.TEST_FREQUENCY_HZ,
-                        message.frequency_hz,
-                        1,
-                        5000,
-                    )
+            checks = [(Field.TEST_ENABLE, message.enable, 0, 1)]
+            if message.enable:  # the other fields are ignored when disabling
+                max_uvpp = round(self.limits.max_test_amplitude_vpp * 1e6)
+                checks += [
+                    (Field.CHANNEL_MASK, message.channel_mask, 0, self._channel_top),
+                    (Field.TEST_AMPLITUDE_UVPP, message.amplitude_uvpp, 0, max_uvpp),
+                    (Field.TEST_FREQUENCY_HZ, message.frequency_hz, *TEST_FREQUENCY_HZ),
                 ]
+            refused = self._out_of_range(t, seq, checks)
+            if refused is not None:
+                return [refused]
             self.test_signal = (
                 (
                     message.channel_mask,
@@ -240,6 +299,11 @@ class SimBoard:
             )
             return [self._ack(t, seq)]
         if t == MsgType.LED_PULSE:
+            refused = self._out_of_range(
+                t, seq, [(Field.LED_DURATION_US, message.duration_us, *LED_DURATION_US)]
+            )
+            if refused is not None:
+                return [refused]
             onset = self.sample + 1
             self.led_until = onset + round(
                 message.duration_us * 1e-6 * self.sample_rate_hz
@@ -250,19 +314,15 @@ class SimBoard:
                 self._frame(LedFlashed(onset, message.duration_us)),
             ]
         if t == MsgType.CAMERA_TRIGGER:
+            if message.period_us:  # 0 = off
+                refused = self._out_of_range(
+                    t,
+                    seq,
+                    [(Field.CAMERA_PERIOD_US, message.period_us, *CAMERA_PERIOD_US)],
+                )
+                if refused is not None:
+                    return [refused]
             period = round(message.period_us * 1e-6 * self.sample_rate_hz)
-            if message.period_us and not 1 <= period <= 10 * self.sample_rate_hz:
-                return [
-                    self._nak(
-                        t,
-                        seq,
-                        NakCode.OUT_OF_RANGE,
-                        Field.CAMERA_PERIOD_US,
-                        message.period_us,
-                        1000,
-                        10_000_000,
-                    )
-                ]
             self.camera_period = period
             self.camera_next = self.sample + 1
             self.camera_count = 0
@@ -297,7 +357,7 @@ class SimBoard:
         flags = (
             (StatusFlag.ARMED if self.armed else 0)
             | (StatusFlag.STREAMING if self.streaming else 0)
-            | (StatusFlag.STIMULATING if self.current_pulse or self.pulses else 0)
+            | (StatusFlag.STIMULATING if self.stimulating else 0)
             | (StatusFlag.FAULT_LATCHED if self.fault else 0)
             | (StatusFlag.TEST_SIGNAL if self.test_signal else 0)
         )
@@ -329,21 +389,17 @@ class SimBoard:
                 max(lim.sample_rates_hz),
                 f"rates: {list(lim.sample_rates_hz)}",
             )
-        top = (1 << min(lim.max_channels, self.model.geometry.n_channels)) - 1
-        if msg.channel_mask == 0 or msg.channel_mask & ~top:
-            return self._nak(
-                t,
-                seq,
-                NakCode.OUT_OF_RANGE,
-                Field.CHANNEL_MASK,
-                msg.channel_mask,
-                1,
-                top,
-            )
-        if not 1 <= msg.gain <= lim.max_gain:
-            return self._nak(
-                t, seq, NakCode.OUT_OF_RANGE, Field.GAIN, msg.gain, 1, lim.max_gain
-            )
+        refused = self._out_of_range(
+            t,
+            seq,
+            [
+                # the mask of every channel is all ones: <= it means no other bit
+                (Field.CHANNEL_MASK, msg.channel_mask, 1, self._channel_top),
+                (Field.GAIN, msg.gain, 1, lim.max_gain),
+            ],
+        )
+        if refused is not None:
+            return refused
         if msg.sample_rate_hz != self.model.fs_hz:
             self.model.fs_hz = float(msg.sample_rate_hz)
         self.sample_rate_hz = msg.sample_rate_hz
@@ -366,7 +422,7 @@ class SimBoard:
             return self._nak(t, seq, NakCode.FAULT_LATCHED, text=self.fault.name)
         if not self.armed:
             return self._nak(t, seq, NakCode.NOT_ARMED)
-        if self.current_pulse is not None or self.pulses:
+        if self.stimulating:
             return self._nak(t, seq, NakCode.BUSY)
         checks = (
             (
@@ -385,21 +441,25 @@ class SimBoard:
             (Field.POLARITY, msg.polarity, 0, 1),
             (Field.N_PULSES, msg.n_pulses, 1, lim.max_pulses),
         )
-        for field, value, lo, hi in checks:
-            if not lo <= value <= hi:
-                return self._nak(t, seq, NakCode.OUT_OF_RANGE, field, value, lo, hi)
-        if msg.n_pulses > 1:
+        refused = self._out_of_range(t, seq, checks)
+        if refused is not None:
+            return refused
+        if msg.n_pulses > 1:  # a single pulse ignores train_period_us
             min_period = max(round(1e6 / lim.max_train_rate_hz), msg.duration_us + 1)
-            if not min_period <= msg.train_period_us <= 10_000_000:
-                return self._nak(
-                    t,
-                    seq,
-                    NakCode.OUT_OF_RANGE,
-                    Field.TRAIN_PERIOD_US,
-                    msg.train_period_us,
-                    min_period,
-                    10_000_000,
-                )
+            refused = self._out_of_range(
+                t,
+                seq,
+                [
+                    (
+                        Field.TRAIN_PERIOD_US,
+                        msg.train_period_us,
+                        min_period,
+                        MAX_TRAIN_PERIOD_US,
+                    )
+                ],
+            )
+            if refused is not None:
+                return refused
         vpp = msg.amplitude_mvpp / 1000
         duration = msg.duration_us * 1e-6
         charge_nc = (vpp / 2) / lim.load_ohm * duration / math.pi * 1e9
@@ -433,14 +493,14 @@ class SimBoard:
         return self._ack(t, seq, onset)
 
     def _stop_stimulation(self) -> None:
-        """End the running pulse at its next zero crossing; drop the rest."""
-        if self.current_pulse is not None:
-            onset, end = self.current_pulse
-            half = (end - onset) / 2
-            k = math.ceil((self.sample - onset) / half) if half > 0 else 0
-            stop = min(end, onset + k * half)
-            self.model.truncate_stimulus(stop)
-            self.current_pulse = (onset, math.ceil(stop))
+        """DISARM, host loss: drop the pulses not yet started; the one being
+        delivered runs to its end.
+
+        A pulse is one full sine cycle, and only its start and its end are
+        charge-neutral: stopping at its middle zero crossing would leave one
+        phase's charge (up to max_charge_per_phase) on the electrodes. Finishing
+        it takes at most one pulse duration (max_duration_us, 10 ms).
+        """
         self.pulses.clear()
 
     # ------------------------------------------------------------ time
@@ -449,6 +509,16 @@ class SimBoard:
         """Move the sample clock on by ``n`` samples; return the frames to send."""
         out: list[OutFrame] = []
         target = self.sample + n
+        try:
+            self._advance_to(target, out)
+        except Exception as exc:  # a firmware bug: fault, stop, keep the clock
+            self.sample = max(self.sample, target)
+            self.streaming = False  # do not fail again on every tick
+            text = f"{type(exc).__name__}: {exc}"[:200]
+            out.extend(self._firmware_fault(f"sample clock step failed: {text}"))
+        return out
+
+    def _advance_to(self, target: int, out: list[OutFrame]) -> None:
         while self.sample < target:
             # Step to the next event boundary so events land on exact samples.
             step_end = target
@@ -461,7 +531,6 @@ class SimBoard:
             self._watchdog(out)
             if self.streaming:
                 out.extend(self._flush_data(self.sample, partial=False))
-        return out
 
     def _events_at(self, sample: int) -> list[OutFrame]:
         out: list[OutFrame] = []

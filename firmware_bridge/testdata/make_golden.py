@@ -16,7 +16,7 @@ from pathlib import Path
 # (name, direction, type, seq, struct layout, field names, values, tail)
 # tail: extra bytes appended to the payload (text, samples, rate list).
 VECTORS = [
-    ("HELLO", "host->board", 0x01, 0, "<H", ["protocol_version"], [1], b""),
+    ("HELLO", "host->board", 0x01, 0, "<H", ["protocol_version"], [2], b""),
     ("GET_STATUS", "host->board", 0x02, 1, "<", [], [], b""),
     ("CONFIGURE", "host->board", 0x03, 2, "<IIH",
      ["sample_rate_hz", "channel_mask", "gain"], [30000, 0x0F, 1000], b""),
@@ -40,15 +40,18 @@ VECTORS = [
      [0x0A, 9, 123456], b""),
     ("ACK_WRAPPED", "board->host", 0x80, 1, "<BBI", ["cmd_type", "cmd_seq", "sample_index"],
      [0x05, 4, 0xFFFFFFFF], b""),
-    ("NAK", "board->host", 0x81, 2, "<BBBBiii",
+    ("NAK", "board->host", 0x81, 2, "<BBBBIII",
      ["cmd_type", "cmd_seq", "error", "field", "value", "allowed_min", "allowed_max"],
      [0x0A, 9, 3, 1, 9000, 1, 6000], b"amplitude too high"),
+    ("NAK_U32", "board->host", 0x81, 12, "<BBBBIII",
+     ["cmd_type", "cmd_seq", "error", "field", "value", "allowed_min", "allowed_max"],
+     [0x0A, 10, 3, 2, 0xFFFFFFFF, 500, 10000], b""),
     ("HELLO_REPLY", "board->host", 0x82, 3, "<BHBBBBBBHHIIIIIHH",
      ["cmd_seq", "protocol_version", "firmware_major", "firmware_minor", "firmware_patch",
       "max_channels", "adc_bits", "n_stim_pairs", "adc_range_mvpp", "max_amplitude_mvpp",
       "min_duration_us", "max_duration_us", "max_train_rate_mhz",
       "max_charge_per_phase_nc", "max_on_time_ms_per_min", "load_ohm", "max_gain"],
-     [0, 1, 0, 1, 0, 32, 16, 1, 5000, 6000, 500, 10000, 100000, 10000, 6000, 1000, 10000],
+     [0, 2, 0, 1, 0, 32, 16, 1, 5000, 6000, 500, 10000, 100000, 10000, 6000, 1000, 10000],
      struct.pack("<B4I", 4, 10000, 20000, 30000, 40000) + b"neurorig-sim"),
     ("STATUS", "board->host", 0x83, 4, "<BBBIIIHI",
      ["cmd_seq", "flags", "fault", "sample_index", "sample_rate_hz", "channel_mask",
@@ -69,7 +72,7 @@ VECTORS = [
      [30001, 5000], b""),
     ("BOOT", "board->host", 0x95, 0, "<HBBBB",
      ["protocol_version", "firmware_major", "firmware_minor", "firmware_patch",
-      "reset_cause"], [1, 0, 1, 0, 5], b""),
+      "reset_cause"], [2, 0, 1, 0, 5], b""),
     ("LOG", "board->host", 0x96, 11, "<IB", ["sample_index", "level"], [77, 20],
      "µ-controller ready".encode()),
 ]  # fmt: skip
@@ -105,7 +108,7 @@ def build() -> dict:
             "frame_hex": (cobs(body) + b"\x00").hex(),
         })  # fmt: skip
     return {
-        "protocol_version": 1,
+        "protocol_version": 2,
         "framing": "COBS(type u8 | seq u8 | payload | crc32 u32 LE) + 0x00",
         "crc": "CRC-32/ISO-HDLC (zlib.crc32) over type|seq|payload",
         "crc_check": {"input_ascii": "123456789", "crc32": 0xCBF43926},

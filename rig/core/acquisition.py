@@ -31,7 +31,7 @@ class AcquisitionCounters:
 
     samples_received: int
     samples_lost: int
-    frames_corrupt: int
+    frames_corrupt: int  # bad CRC, malformed, or impossible sample numbers
     frames_lost: int
     relay_queue_high_water: int  # most batches ever waiting for the relay thread
     ring_overwritten: int
@@ -76,7 +76,9 @@ class Acquisition:
         return AcquisitionCounters(
             samples_received=link.samples_received,
             samples_lost=link.samples_lost,
-            frames_corrupt=link.frames_corrupt + link.frames_malformed,
+            frames_corrupt=link.frames_corrupt
+            + link.frames_malformed
+            + link.frames_implausible,
             frames_lost=link.frames_lost,
             relay_queue_high_water=self._high_water,
             ring_overwritten=self.ring.overwritten,

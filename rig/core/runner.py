@@ -23,8 +23,8 @@ stateDiagram-v2
 
 ``cancel()`` and ``set_paused()`` take a lock and *request* a change; the loop acts
 on it at the next trial boundary, never in the middle of a stimulus.
-``emergency_stop()`` is different: it disarms the board at once (the board ends the
-pulse at its next zero crossing) from whatever thread calls it.
+``emergency_stop()`` is different: it disarms the board at once (the board lets the
+pulse being delivered finish, charge-balanced) from whatever thread calls it.
 """
 
 from __future__ import annotations

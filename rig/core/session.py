@@ -37,6 +37,7 @@ from firmware_bridge.protocol import (
     LedFlashed,
     Log,
     StimDelivered,
+    StreamAnomaly,
 )
 from firmware_bridge.protocol.messages import Boot
 from firmware_bridge.stimulus import StimPulse
@@ -497,6 +498,21 @@ class Session:
                 )
             self.events.fault_raised.emit(text)
             self.runner.fault(text)
+        elif isinstance(message, StreamAnomaly):  # dropped by the decoder
+            text = f"link: {message.message}"
+            self.faults.append(text)
+            if writer is not None:
+                self._record_safely(
+                    writer,
+                    "append_event",
+                    message.sample_index,
+                    "stream_anomaly",
+                    anomaly=message.kind,
+                    claimed_sample=message.claimed_index,
+                    n_samples=message.n_samples,
+                    message=message.message,
+                )
+            self.events.fault_raised.emit(text)
         elif isinstance(message, Log) and writer is not None:
             self._record_safely(
                 writer,

@@ -48,10 +48,10 @@ def naive_frame(body_wo_crc: bytes) -> bytes:
     return out + bytes([len(block) + 1]) + block + b"\x00"
 
 
-HELLO_SEQ0 = naive_frame(bytes([0x01, 0x00]) + struct.pack("<H", 1))
+HELLO_SEQ0 = naive_frame(bytes([0x01, 0x00]) + struct.pack("<H", 2))
 BOARD = HelloReply(
     cmd_seq=0,
-    protocol_version=1,
+    protocol_version=2,
     firmware_major=0,
     firmware_minor=1,
     firmware_patch=0,
@@ -97,12 +97,12 @@ def test_handshake_sends_exact_bytes_and_reads_capabilities_in_si():
 
 
 def test_version_mismatch_names_both_versions():
-    nak = Nak(MsgType.HELLO, 0, 7, 12, 1, 2, 2, "board speaks 2")
+    nak = Nak(MsgType.HELLO, 0, 7, 12, 2, 3, 3, "board speaks 3")
     with scripted_board([(HELLO_SEQ0, encode_message(nak, 0))]) as board:
         with pytest.raises(ProtocolVersionMismatch) as info:
             open_device(board.port)
-    assert "host speaks version 1" in str(info.value)
-    assert "board speaks version 2" in str(info.value)
+    assert "host speaks version 2" in str(info.value)
+    assert "board speaks version 3" in str(info.value)
 
 
 def test_stimulate_sends_wire_units_and_returns_onset_sample():

@@ -10,6 +10,7 @@ import pytest
 
 from firmware_bridge import Polarity, StimPulse
 from firmware_bridge.protocol import (
+    PROTOCOL_VERSION,
     MsgType,
     Stimulate,
     decode_frame,
@@ -29,6 +30,18 @@ FRAMES = {f["name"]: f for f in GOLDEN["frames"]}
 
 def test_every_message_type_has_a_golden_frame():
     assert {f["type"] for f in GOLDEN["frames"]} == {int(t) for t in MsgType}
+
+
+def test_golden_frames_are_for_the_codec_protocol_version():
+    assert GOLDEN["protocol_version"] == PROTOCOL_VERSION == 2
+    assert FRAMES["HELLO"]["fields"]["protocol_version"] == PROTOCOL_VERSION
+
+
+def test_nak_carries_u32_values_above_2_to_the_31():
+    # Version 1 carried them as i32: a refused u32 field >= 2**31 could not be
+    # encoded, and the board's NAK raised instead of being sent.
+    nak = parse_payload(0x81, bytes.fromhex(FRAMES["NAK_U32"]["payload_hex"]))
+    assert nak.value == 2**32 - 1 and nak.allowed_max == 10_000
 
 
 @pytest.mark.parametrize("name", list(FRAMES))

@@ -7,12 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import serial
 
 from firmware_bridge.sim import SimulatedRig, WormModel, WormParams, write_sim_video
+
+GOLDEN = (
+    Path(__file__).resolve().parents[2] / "firmware_bridge/testdata/golden_frames.json"
+)
 
 
 def test_sim_video_is_a_real_lossless_file_with_ground_truth(tmp_path):
@@ -61,11 +66,12 @@ def test_neurorig_sim_prints_a_port_any_program_can_open():
         stdout=subprocess.PIPE,
         text=True,
     )
+    frames = {f["name"]: f for f in json.loads(GOLDEN.read_text())["frames"]}
     try:
         port = proc.stdout.readline().strip()
         assert port.startswith("/dev/pts/")
         with serial.Serial(port, timeout=0.5) as ser:
-            ser.write(bytes.fromhex("02010201053889e38000"))  # golden HELLO
+            ser.write(bytes.fromhex(frames["HELLO"]["frame_hex"]))
             reply = ser.read_until(b"\x00")
         assert reply.endswith(b"\x00") and len(reply) > 40  # HELLO_REPLY
     finally:

@@ -1,0 +1,96 @@
+"""DISARM and host loss mid-pulse: the pulse being delivered stays charge-balanced.
+
+A pulse is one full sine cycle; its only charge-neutral points are its start and
+its end. The board lets the running pulse finish both phases and drops the rest
+of a train (docs/protocol.md §5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from firmware_bridge.protocol import (
+    Arm,
+    Disarm,
+    Fault,
+    FaultCode,
+    GetStatus,
+    StatusFlag,
+    StimDelivered,
+    Stimulate,
+    decode_frame,
+    encode_message,
+    parse_payload,
+)
+from firmware_bridge.sim.board import SimBoard
+from firmware_bridge.sim.worm import WormModel
+
+FS = 30_000
+
+
+def messages(frames) -> list:
+    out = []
+    for *_, raw in frames:
+        msg_type, _, payload = decode_frame(raw[:-1])
+        out.append(parse_payload(msg_type, payload))
+    return out
+
+
+def net_and_phase_charge(pulse) -> tuple[float, float]:
+    """Sum of the pulse's samples as delivered, and of one full phase (V·samples)."""
+    onset, end, amp_vpp, duration_s, polarity = pulse
+    k = np.arange(int(onset), int(np.ceil(end)))
+    sign = -1.0 if polarity else 1.0
+    wave = sign * amp_vpp / 2 * np.sin(2 * np.pi * (k - onset) / FS / duration_s)
+    phase = (
+        amp_vpp
+        / 2
+        * np.sin(np.pi * np.arange(round(duration_s * FS / 2)) / (duration_s * FS / 2))
+    )
+    return float(wave.sum()), float(phase.sum())
+
+
+def armed_board() -> SimBoard:
+    board = SimBoard(WormModel(seed=4))
+    board.receive(encode_message(Arm(), 0))
+    return board
+
+
+def test_disarm_in_the_first_phase_finishes_the_pulse_and_drops_the_train():
+    board = armed_board()
+    # 6 ms pulses (180 samples), a train of three at 10 Hz.
+    stim = Stimulate(4000, 6000, 0, 0, 3, 100_000)
+    board.receive(encode_message(stim, 1))
+    seen = messages(board.advance(31))  # 30 samples into the first phase
+    [first] = [m for m in seen if isinstance(m, StimDelivered)]
+    board.receive(encode_message(Disarm(), 2))
+    [status] = messages(board.receive(encode_message(GetStatus(), 3)))
+    assert not status.flags & StatusFlag.ARMED
+    assert status.flags & StatusFlag.STIMULATING  # finishing the pulse
+    seen = messages(board.advance(FS))  # one second: the rest of the train is due
+    assert not [m for m in seen if isinstance(m, StimDelivered)]
+    [status] = messages(board.receive(encode_message(GetStatus(), 4)))
+    assert not status.flags & StatusFlag.STIMULATING
+    [pulse] = board.model._pulses
+    assert pulse[0] == first.sample_index and pulse[1] - pulse[0] == 180
+    net, phase = net_and_phase_charge(pulse)
+    assert abs(net) < 1e-9 * phase
+
+
+def test_host_loss_in_the_first_phase_finishes_the_pulse():
+    board = armed_board()
+    # 10 ms pulses (300 samples) every 1480 samples: pulse 6 starts at
+    # onset + 8880 and the watchdog fires 120 samples into it (first phase).
+    stim = Stimulate(3000, 10_000, 0, 0, 100, 49_333)
+    board.receive(encode_message(stim, 1))
+    seen = []
+    for _ in range(FS // 2):
+        seen += messages(board.advance(1))
+    [fault] = [m for m in seen if isinstance(m, Fault)]
+    assert fault.code == FaultCode.HOST_LOSS
+    onsets = [m.sample_index for m in seen if isinstance(m, StimDelivered)]
+    assert len(onsets) == 7 and onsets[-1] < fault.sample_index < onsets[-1] + 150
+    last = board.model._pulses[-1]
+    assert last[0] == onsets[-1] and last[1] - last[0] == 300
+    net, phase = net_and_phase_charge(last)
+    assert abs(net) < 1e-9 * phase

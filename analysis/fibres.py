@@ -15,7 +15,8 @@ a sweep contributes at most one volley per fibre.
 
 Volleys whose timing was not clean (``Volley.clean``: fewer than three
 arrivals clear of the artifact's remains, clipping or the other fibre) are
-named like the others but left out of the statistics, and counted.
+named like the others but are not results: they move to the stimulus's
+``suspect_volleys``, are left out of the statistics, and are counted.
 
 A fibre's velocity is *determined* only when at least ``min_sweeps`` sweeps
 recruited it with clean timing, no more than two in three of its sweeps were
@@ -160,12 +161,14 @@ def classify_fibres(
                 ):
                     continue
             chosen[best] = replace(vo, fibre=best)
-        volleys = tuple(chosen[f] for f in FIBRES if f in chosen)
+        named_volleys = [chosen[f] for f in FIBRES if f in chosen]
+        # Only clean volleys are results; the others are kept aside, named.
+        volleys = tuple(vo for vo in named_volleys if vo.clean)
+        doubtful = tuple(vo for vo in named_volleys if not vo.clean)
         for vo in volleys:
-            if vo.clean:
-                per_fibre[vo.fibre].append(vo.conduction_velocity_m_per_s)
-            else:
-                suspect[vo.fibre] += 1
+            per_fibre[vo.fibre].append(vo.conduction_velocity_m_per_s)
+        for vo in doubtful:
+            suspect[vo.fibre] += 1
         first = volleys[0] if volleys else None
         nan = np.full(r.latency_s.shape, np.nan)
         named.append(
@@ -173,6 +176,7 @@ def classify_fibres(
                 r,
                 responded=first is not None,
                 volleys=volleys,
+                suspect_volleys=doubtful,
                 latency_s=first.latency_s if first else nan,
                 amplitude_uv=first.amplitude_uv if first else nan,
                 conduction_velocity_m_per_s=first.conduction_velocity_m_per_s

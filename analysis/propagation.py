@@ -108,6 +108,9 @@ class StimulusResponse:
     volleys: tuple[Volley, ...] = field(default=())
     noise_uv: np.ndarray | None = None
     quality: Quality | None = None
+    # Volleys whose timing was not clean, set aside across a recording
+    # (analysis.fibres): shown, never counted.
+    suspect_volleys: tuple[Volley, ...] = field(default=())
 
     def to_dict(self) -> dict:
         """JSON-ready dict (NaN becomes None)."""
@@ -119,6 +122,7 @@ class StimulusResponse:
             "amplitude_uv": _clean(self.amplitude_uv),
             "conduction_velocity_m_per_s": float(v) if np.isfinite(v) else None,
             "volleys": [volley_dict(vo) for vo in self.volleys],
+            "suspect_volleys": [volley_dict(vo) for vo in self.suspect_volleys],
             "quality": None if self.quality is None else self.quality.to_dict(),
         }
 

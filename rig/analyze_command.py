@@ -318,6 +318,7 @@ def analyse(source: Source, progress) -> dict[str, Any]:
                 amplitude_uv=d["amplitude_uv"],
                 conduction_velocity_m_per_s=d["conduction_velocity_m_per_s"],
                 volleys=d["volleys"],
+                suspect_volleys=d["suspect_volleys"],
                 fibres_recruited=[v["fibre"] for v in d["volleys"]],
                 quality=d["quality"],
             )
@@ -328,6 +329,7 @@ def analyse(source: Source, progress) -> dict[str, Any]:
                 amplitude_uv=[None] * n_ch,
                 conduction_velocity_m_per_s=None,
                 volleys=[],
+                suspect_volleys=[],
                 fibres_recruited=[],
                 quality=None,
             )

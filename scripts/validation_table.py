@@ -6,7 +6,7 @@ each against its truth (tests/validation/scoring.py) and prints a Markdown
 table per condition: verdicts per fibre, velocity errors, invented fibres.
 
     python scripts/validation_table.py [--seeds 3] [--random N] [--only NAME,NAME]
-        [--jobs 2] [--markdown docs/validation-table.md]
+        [--jobs 2] [--markdown FILE] [--docs docs/analysis.md]
 
 Verdicts: ok (within ±3 % of the truth), n.d. (not determined, and the data
 do not support it: right), MISSED (determinable but not reported), WRONG
@@ -64,12 +64,29 @@ def _cell(scores: list[dict], fibre: str) -> str:
     return text
 
 
+START, END = "<!-- validation-table:start -->", "<!-- validation-table:end -->"
+
+
+def _replace_block(path: Path, table: str) -> None:
+    text = path.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{path}: no {START} ... {END} block to replace")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", help="comma-separated condition names")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
+    parser.add_argument(
+        "--docs",
+        help="replace the table between the validation-table markers of this file "
+        "(docs/analysis.md)",
+    )
     parser.add_argument(
         "--random",
         type=int,
@@ -127,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
+    if args.docs:
+        _replace_block(Path(args.docs), table)
     return 1 if totals["wrong"] or crashes else 0
 
 

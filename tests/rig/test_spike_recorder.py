@@ -413,3 +413,14 @@ def test_cli_bad_pulse_duration_is_refused_by_the_parser(tmp_path, value):
     assert out.returncode == 2
     line = error_line(out.stderr)
     assert "argument --pulse-duration-ms" in line and value in line
+
+
+def test_the_marker_map_example_in_the_docs_reads(tmp_path):
+    """docs/analysis.md's marker map example is a valid map."""
+    text = (Path(__file__).parents[2] / "docs" / "analysis.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "markers.toml"
+    path.write_text(example)
+    mapping = read_marker_map(path)
+    assert mapping["1"].amplitude_vpp == 4.0 and mapping["1"].duration_s == 3e-3
+    assert mapping["2"].duration_s == 5e-3 and mapping["2"].pair == 0

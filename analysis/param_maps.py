@@ -2,7 +2,8 @@
 
 Records are dicts, one per pulse, joining delivered parameters and responses:
 ``amplitude_vpp``, ``duration_s``, ``pair``, ``responded``, ``amplitude_uv``
-(per channel), ``conduction_velocity_m_per_s``, ``peak_displacement_mm``.
+(per channel), ``volleys`` (each with ``fibre`` and
+``conduction_velocity_m_per_s``), ``peak_displacement_mm``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,22 @@ def _mean(values) -> float | None:
     v = np.array([x for x in values if x is not None], dtype=float)
     v = v[np.isfinite(v)]
     return float(v.mean()) if v.size else None
+
+
+def _fibre_volleys(record: dict, fibre: str) -> list[dict]:
+    return [v for v in record.get("volleys") or [] if v.get("fibre") == fibre]
+
+
+def _has(record: dict, fibre: str) -> bool:
+    return bool(_fibre_volleys(record, fibre))
+
+
+def _fibre_mean(records: list[dict], fibre: str) -> float | None:
+    return _mean(
+        v.get("conduction_velocity_m_per_s")
+        for r in records
+        for v in _fibre_volleys(r, fibre)
+    )
 
 
 def parameter_map(records: list[dict]) -> list[dict]:
@@ -48,11 +65,14 @@ def parameter_map(records: list[dict]) -> list[dict]:
                     np.mean([bool(r.get("responded")) for r in rs])
                 ),
                 "amplitude_uv_mean": per_channel,
-                "conduction_velocity_m_per_s": _mean(
-                    r.get("conduction_velocity_m_per_s")
-                    for r in rs
-                    if r.get("responded")
-                ),
+                # Per fibre, never mixed: the map's velocity is the MGF's.
+                "conduction_velocity_m_per_s": _fibre_mean(rs, "mgf"),
+                "conduction_velocity_m_per_s_by_fibre": {
+                    f: _fibre_mean(rs, f) for f in ("mgf", "lgf")
+                },
+                "fibre_probability": {
+                    f: float(np.mean([_has(r, f) for r in rs])) for f in ("mgf", "lgf")
+                },
                 "peak_displacement_mm": _mean(
                     r.get("peak_displacement_mm") for r in rs
                 ),

@@ -83,25 +83,3 @@ def analyse_stimuli(
         if progress is not None:
             progress(i + 1)
     return results
-
-
-def velocity_summary(responses: Sequence[StimulusResponse | None]) -> dict:
-    """Median conduction velocity and its bootstrap 95 % interval (first volley)."""
-    v = np.array(
-        [
-            r.conduction_velocity_m_per_s
-            for r in responses
-            if r is not None and r.responded
-        ]
-    )
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return {"median": None, "ci95": None, "n_stimuli": 0}
-    rng = np.random.default_rng(0)
-    boots = np.median(rng.choice(v, size=(2000, v.size)), axis=1)
-    low, high = np.percentile(boots, [2.5, 97.5])
-    return {
-        "median": float(np.median(v)),
-        "ci95": [float(low), float(high)],
-        "n_stimuli": int(v.size),
-    }

@@ -151,9 +151,11 @@ def test_analyze_recording_writes_json_and_report(tmp_path):
     } <= set(results["stimuli"][0])
     assert len(results["parameter_map"]) == 8
     responded = [s for s in results["stimuli"] if s["responded"]]
+    truth = {"mgf": 30.0, "lgf": 15.0}  # the simulated worm's fibres
+    volleys = [v for s in responded for v in s["volleys"]]
     assert responded and all(
-        s["conduction_velocity_m_per_s"] == pytest.approx(30.0, rel=0.03)
-        for s in responded
+        v["conduction_velocity_m_per_s"] == pytest.approx(truth[v["fibre"]], rel=0.03)
+        for v in volleys
     )
     moved = [s["peak_displacement_mm"] for s in responded]
     assert min(moved) > 0.2

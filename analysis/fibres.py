@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import binom
 
-from analysis.propagation import StimulusResponse, Volley
+from analysis.propagation import StimulusResponse, Volley, first_volley_fields
 
 FIBRES = ("mgf", "lgf")
 
@@ -169,20 +169,12 @@ def classify_fibres(
             per_fibre[vo.fibre].append(vo.conduction_velocity_m_per_s)
         for vo in doubtful:
             suspect[vo.fibre] += 1
-        first = volleys[0] if volleys else None
-        nan = np.full(r.latency_s.shape, np.nan)
         named.append(
             replace(
                 r,
-                responded=first is not None,
                 volleys=volleys,
                 suspect_volleys=doubtful,
-                latency_s=first.latency_s if first else nan,
-                amplitude_uv=first.amplitude_uv if first else nan,
-                conduction_velocity_m_per_s=first.conduction_velocity_m_per_s
-                if first
-                else np.nan,
-                velocity_se_m_per_s=first.velocity_se_m_per_s if first else np.nan,
+                **first_volley_fields(volleys, r.latency_s.size),
             )
         )
     fibres = {

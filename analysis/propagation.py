@@ -245,21 +245,28 @@ def analyse_stimulus(
         mains_hz=hum.mains_hz,
         polarity=polarity,
     )
-    first = volleys[0] if volleys else None
-    nan = np.full(n_ch, np.nan)
     return StimulusResponse(
         onset_sample=onset,
-        responded=first is not None,
-        latency_s=first.latency_s if first else nan,
-        amplitude_uv=first.amplitude_uv if first else nan,
-        conduction_velocity_m_per_s=first.conduction_velocity_m_per_s
-        if first
-        else np.nan,
-        velocity_se_m_per_s=first.velocity_se_m_per_s if first else np.nan,
+        **first_volley_fields(volleys, n_ch),
         volleys=tuple(volleys),
         noise_uv=noise,
         quality=quality,
     )
+
+
+def first_volley_fields(volleys, n_channels: int) -> dict:
+    """A response's headline fields: its first volley's (the MGF if present)."""
+    first = volleys[0] if volleys else None
+    nan = np.full(n_channels, np.nan)
+    return {
+        "responded": first is not None,
+        "latency_s": first.latency_s if first else nan,
+        "amplitude_uv": first.amplitude_uv if first else nan,
+        "conduction_velocity_m_per_s": first.conduction_velocity_m_per_s
+        if first
+        else np.nan,
+        "velocity_se_m_per_s": first.velocity_se_m_per_s if first else np.nan,
+    }
 
 
 def _spike_mask(

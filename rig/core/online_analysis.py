@@ -17,6 +17,7 @@ from analysis.online import OnlineStimulusAnalyzer
 from firmware_bridge.protocol import Decoded, StimDelivered
 
 RESULTS_KEPT = 1000
+INT16_RAIL = 32767  # the largest count of the board's 16-bit samples
 
 
 class OnlineResponses:
@@ -37,8 +38,13 @@ class OnlineResponses:
         # command when a stimulator calibration corrects it)
         self.requested_vpp = requested_vpp or commanded_vpp
         self.uv_per_count = uv_per_count
+        # The ADC's rail, as `neurorig analyze` takes it: clipped samples are
+        # blanked the same way online and offline.
         self.analyzer = OnlineStimulusAnalyzer(
-            fs_hz=fs_hz, n_channels=n_channels, positions_m=self.positions_m
+            fs_hz=fs_hz,
+            n_channels=n_channels,
+            positions_m=self.positions_m,
+            clip_uv=INT16_RAIL * abs(uv_per_count),
         )
         self.emit = emit
         # The newest results, for scripts (bounded: a rig runs all day).

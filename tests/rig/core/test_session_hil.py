@@ -232,8 +232,9 @@ def test_online_results_equal_offline_analysis_of_the_recording(tmp_path):
         for e in rec.events_of("stim_delivered")
     ]
     offline = analyse_stimuli(
-        read_uv, stimuli, fs_hz=30_000.0, positions_m=session.positions_m
-    )
+        read_uv, stimuli, fs_hz=30_000.0, positions_m=session.positions_m,
+        clip_uv=32767 * uv,  # as neurorig analyze reads a recording
+    )  # fmt: skip
     assert len(offline) == 4
     # The first stimulus comes 3 ms into the stream: the recording (which
     # starts a moment after the stream) may not hold its epoch.

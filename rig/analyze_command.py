@@ -65,14 +65,19 @@ def _positions(option: str | None, metadata_positions) -> np.ndarray | None:
     return None if metadata_positions is None else np.asarray(metadata_positions)
 
 
-def load_recording(path: Path, args: argparse.Namespace) -> Source:
-    """A neurorig recording folder."""
+def load_recording(
+    path: Path,
+    *,
+    electrode_positions_mm: str | None = None,
+    px_per_mm: float | None = None,
+) -> Source:
+    """A neurorig recording folder (options as ``neurorig analyze`` names them)."""
     import rig.recording
 
     rec = rig.recording.open(path)
     meta = rec.metadata
     geometry = meta.get("geometry") or {}
-    positions = _positions(args.electrode_positions_mm, geometry.get("pair_centres_m"))
+    positions = _positions(electrode_positions_mm, geometry.get("pair_centres_m"))
     if positions is None:
         raise ValueError(
             f"{path}: the recording's metadata has no electrode geometry; give "
@@ -116,9 +121,9 @@ def load_recording(path: Path, args: argparse.Namespace) -> Source:
         frames=rec.frames if has_video else None,
         frame_samples=rec.frame_samples if has_video else None,
         head_on_raceway_m=float(geometry.get("head_on_raceway_m", 0.0)),
-        px_per_mm=_px_per_mm(args, meta, camera),
+        px_per_mm=_px_per_mm(px_per_mm, meta, camera),
         origin_px=float((camera.get("origin_px") or [0.0])[0]),
-        lens=None if args.px_per_mm else _calibration(meta, "camera"),
+        lens=None if px_per_mm else _calibration(meta, "camera"),
         clip_uv=INT16_RAIL * np.abs(uv_per_count),
     )
 
@@ -129,10 +134,10 @@ def _calibration(meta: dict, kind: str) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
-def _px_per_mm(args: argparse.Namespace, meta: dict, camera: dict) -> float | None:
+def _px_per_mm(given: float | None, meta: dict, camera: dict) -> float | None:
     """--px-per-mm, else the recording's camera calibration, else nominal optics."""
-    if args.px_per_mm:
-        return float(args.px_per_mm)
+    if given:
+        return float(given)
     calibrated = _calibration(meta, "camera")
     if calibrated and calibrated.get("px_per_mm"):
         return float(calibrated["px_per_mm"])
@@ -159,23 +164,32 @@ def _uv_per_count(meta: dict) -> Any:
     return float(nominal) * 1e6
 
 
-def load_wav(path: Path, args: argparse.Namespace) -> Source:
-    """A Backyard Brains Spike Recorder WAV + events pair."""
+def load_wav(
+    path: Path,
+    *,
+    electrode_positions_mm: str | None,
+    uv_per_count: float = 1.0,
+    pulse_duration_ms: float | None = None,
+    stimulus_markers: str | None = None,
+    marker_map: str | Path | None = None,
+) -> Source:
+    """A Backyard Brains Spike Recorder WAV + events pair (options as
+    ``neurorig analyze`` names them)."""
     from rig.spike_recorder import read_marker_map, read_spike_recorder, select_stimuli
 
-    if not args.electrode_positions_mm:
+    if not electrode_positions_mm:
         raise ValueError(
             f"{path}: a WAV carries no electrode geometry; give --electrode-positions-mm "
             "A,B,... (one position per channel along the body, mm)"
         )
     data = read_spike_recorder(path)
-    positions = _positions(args.electrode_positions_mm, None)
+    positions = _positions(electrode_positions_mm, None)
     if positions.size != data.samples.shape[1]:
         raise ValueError(
             f"--electrode-positions-mm gives {positions.size} positions for "
             f"{data.samples.shape[1]} channels in {path.name}"
         )
-    wanted = _marker_ids(getattr(args, "stimulus_markers", None))
+    wanted = _marker_ids(stimulus_markers)
     markers = select_stimuli(data, wanted)
     if markers.ignored:
         ignored = ", ".join(f"{k!r} ×{n}" for k, n in sorted(markers.ignored.items()))
@@ -190,17 +204,15 @@ def load_wav(path: Path, args: argparse.Namespace) -> Source:
             + (f" with IDs {','.join(wanted)}" if wanted else " (whole-number IDs)")
             + " in the events file"
         )
-    mapping = (
-        read_marker_map(args.marker_map) if getattr(args, "marker_map", None) else {}
-    )
-    given_ms = getattr(args, "pulse_duration_ms", None)
+    mapping = read_marker_map(marker_map) if marker_map else {}
+    given_ms = pulse_duration_ms
     fs = data.sample_rate_hz
     stimuli = []
     for marker, t in zip(markers.ids, markers.times_s, strict=True):
         params = mapping.get(marker)
         if params is None and mapping:
             raise ValueError(
-                f"{args.marker_map}: marker ID {marker!r} is in the events file but "
+                f"{marker_map}: marker ID {marker!r} is in the events file but "
                 "not in the marker map"
             )
         duration = params.duration_s if params and params.duration_s else None
@@ -214,7 +226,7 @@ def load_wav(path: Path, args: argparse.Namespace) -> Source:
                 params.pair if params else 0,
             )
         )
-    scale = args.uv_per_count
+    scale = uv_per_count
     x = data.samples
 
     def read_uv(first: int, n: int):
@@ -451,16 +463,27 @@ def run_analyze(args: argparse.Namespace) -> int:
     path = Path(args.path)
     try:
         if path.suffix.lower() == ".wav":
-            source = load_wav(path, args)
+            source = load_wav(
+                path,
+                electrode_positions_mm=args.electrode_positions_mm,
+                uv_per_count=args.uv_per_count,
+                pulse_duration_ms=args.pulse_duration_ms,
+                stimulus_markers=args.stimulus_markers,
+                marker_map=args.marker_map,
+            )
         elif path.is_dir():
-            source = load_recording(path, args)
+            source = load_recording(
+                path,
+                electrode_positions_mm=args.electrode_positions_mm,
+                px_per_mm=args.px_per_mm,
+            )
         else:
             return fail(
                 f"{path}: give a neurorig recording folder or a Spike Recorder .wav"
             )
     except (ValueError, OSError, SpikeRecorderError) as exc:
         return fail(str(exc))
-    source.mains_hz = getattr(args, "mains_hz", None)
+    source.mains_hz = args.mains_hz
     results = analyse(source, _progress_factory(not args.quiet))
     if args.json_out:
         # allow_nan=False: a NaN left anywhere is a bug, not invalid JSON on disk

@@ -163,7 +163,11 @@ def efficiency_part(n_worms: int) -> dict[str, float]:
 def latency_part(n: int) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
-    from rig.selftest import external_simulator, measure_loop_latency, open_loop_session
+    from rig.procedures.latency import (
+        external_simulator,
+        measure_loop_latency,
+        open_loop_session,
+    )
 
     threadpool_limits(1, user_api="blas")  # as the neurorig CLI does
     with external_simulator(1) as port:

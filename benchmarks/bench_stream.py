@@ -29,9 +29,9 @@ from firmware_bridge.device import Device
 from firmware_bridge.sim import CameraOptics, RacewayGeometry
 from rig.core.camera import open_camera
 from rig.core.session import Session
+from rig.procedures.latency import external_simulator
 from rig.recording import RecordingWriter
 from rig.rig_file import RigDescription
-from rig.selftest import external_simulator
 
 
 def rss_mb() -> float:

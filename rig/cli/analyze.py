@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rig.cli._common import fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,9 +65,82 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the offline pipeline."""
-    from rig.analyze_command import run_analyze
-
     return run_analyze(args)
+
+
+def _progress_factory(enabled: bool):
+    from tqdm import tqdm
+
+    def progress(iterable, desc, total=None):
+        if iterable is None:
+            return tqdm(total=total, desc=desc, disable=not enabled, unit="stim")
+        return tqdm(iterable, desc=desc, disable=not enabled, unit="frame")
+
+    return progress
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """Load, analyse, write JSON and report, print a summary."""
+    from rig.offline.load import load_recording, load_wav
+    from rig.offline.pipeline import analyse
+    from rig.offline.spike_recorder import SpikeRecorderError
+
+    path = Path(args.path)
+    try:
+        if path.suffix.lower() == ".wav":
+            source = load_wav(
+                path,
+                electrode_positions_mm=args.electrode_positions_mm,
+                uv_per_count=args.uv_per_count,
+                pulse_duration_ms=args.pulse_duration_ms,
+                stimulus_markers=args.stimulus_markers,
+                marker_map=args.marker_map,
+            )
+        elif path.is_dir():
+            source = load_recording(
+                path,
+                electrode_positions_mm=args.electrode_positions_mm,
+                px_per_mm=args.px_per_mm,
+            )
+        else:
+            return fail(
+                f"{path}: give a neurorig recording folder or a Spike Recorder .wav"
+            )
+    except (ValueError, OSError, SpikeRecorderError) as exc:
+        return fail(str(exc))
+    source.mains_hz = args.mains_hz
+    results = analyse(source, _progress_factory(not args.quiet))
+    if args.json_out:
+        # allow_nan=False: a NaN left anywhere is a bug, not invalid JSON on disk
+        text = json.dumps(results, indent=1, allow_nan=False)
+        Path(args.json_out).write_text(text + "\n")
+    if args.report:
+        from rig.offline.report import write_report
+
+        index = write_report(results, source, Path(args.report))
+        print(f"report: {index}")
+    print(summary_line(results))
+    return 0
+
+
+def summary_line(results: dict[str, Any]) -> str:
+    """The CLI's closing line: stimuli, and each fibre's velocity or why not."""
+    n = len(results["stimuli"])
+    responded = sum(1 for r in results["stimuli"] if r.get("responded"))
+    parts = []
+    for name, label in (("mgf", "MGF"), ("lgf", "LGF")):
+        f = results["fibres"][name]
+        if f["determined"]:
+            low, high = f["ci95"]
+            parts.append(
+                f"{label} {f['median']:.2f} m/s (95 % CI {low:.2f}–{high:.2f}, "
+                f"{f['n']} sweeps)"
+            )
+        elif f["n"]:
+            parts.append(f"{label} not determined ({f['reason']})")
+        else:
+            parts.append(f"{label} not recruited")
+    return f"{n} stimuli, {responded} with a propagating AP; " + "; ".join(parts)
 
 
 def _positive(text: str) -> float:

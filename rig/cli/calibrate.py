@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import time
+from typing import Any
 
-from rig.cli._common import add_board_arguments
+from rig.cli._common import add_board_arguments, board_url, fail
 
 KINDS = ("camera", "gain", "stimulator", "timing")
 
@@ -28,6 +30,57 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the procedure against the board (or the simulated rig)."""
-    from rig.calibrate_command import run_calibrate
-
     return run_calibrate(args)
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Open the board, run the procedure, write the calibration file."""
+    from calibration import CalibrationError, save_calibration
+    from firmware_bridge.device import Device
+    from firmware_bridge.errors import DeviceError
+    from rig.core.camera import CameraError, open_camera
+    from rig.core.session import Session
+    from rig.procedures.calibrate import PROCEDURES
+
+    needs_camera = args.kind in ("camera", "timing")
+    try:
+        device = Device.open(board_url(args))
+    except (DeviceError, OSError, ValueError) as exc:
+        return fail(f"cannot connect to the board: {exc}")
+    try:
+        camera = None
+        if needs_camera:
+            spec = args.camera or ("sim" if args.sim else None)
+            if spec is None:
+                device.close()
+                return fail(
+                    f"{args.kind} calibration needs a camera: give --camera INDEX|FILE"
+                )
+            camera = open_camera(spec, device=device)
+    except CameraError as exc:
+        device.close()
+        return fail(str(exc))
+    session = Session(device, camera=camera)
+    try:
+        session.start()
+        time.sleep(0.3)
+        calibration: Any = PROCEDURES[args.kind](session, rig_id=args.rig_id)
+    except (CalibrationError, DeviceError) as exc:
+        return fail(f"{args.kind} calibration failed: {exc}")
+    finally:
+        session.close()
+    path = save_calibration(calibration, args.out)
+    print(f"{args.kind} calibration written to {path}")
+    for key in (
+        "px_per_mm",
+        "uv_per_count",
+        "coefficients",
+        "offset_samples",
+        "offset_s",
+        "jitter_samples",
+        "residual_rms",
+        "reprojection_error_px",
+    ):
+        if hasattr(calibration, key):
+            print(f"  {key}: {getattr(calibration, key)}")
+    return 0

@@ -46,7 +46,7 @@ def add_board_arguments_optional(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Validate, then dry-run or run."""
-    from rig.run_command import run_protocol_command
+    from rig.cli.run_protocol import run_protocol_command
 
     return run_protocol_command(args)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
-from rig.cli._common import add_board_arguments
+from rig.cli._common import add_board_arguments, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +24,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the latency self-test and print p50/p95/p99/max."""
-    from rig.selftest import run_latency_selftest
-
     return run_latency_selftest(args)
+
+
+def run_latency_selftest(args: argparse.Namespace) -> int:
+    """CLI body: open the board (or the simulated rig), measure, print."""
+    import numpy as np
+
+    from firmware_bridge.errors import DeviceError
+    from rig.procedures.latency import (
+        external_simulator,
+        measure_loop_latency,
+        open_loop_session,
+    )
+
+    positions = None
+    if args.electrode_positions_mm:
+        positions = np.array([float(v) for v in args.electrode_positions_mm.split(",")])
+        positions = positions / 1000.0
+    with contextlib.ExitStack() as stack:
+        port = (
+            stack.enter_context(external_simulator(args.seed))
+            if args.sim
+            else args.port
+        )
+        try:
+            session = open_loop_session(port, positions)
+        except (DeviceError, OSError, ValueError) as exc:
+            return fail(f"cannot connect to the board: {exc}")
+        stack.callback(session.close)
+        where = f"the simulated rig (seed {args.seed}) on {port}" if args.sim else port
+        print(f"closed-loop latency self-test: {args.n} stimuli on {where}")
+        try:
+            report = measure_loop_latency(session, n=args.n)
+        except (DeviceError, TimeoutError) as exc:
+            return fail(f"self-test stopped: {exc}")
+    print(report.format())
+    return 0

@@ -56,7 +56,7 @@ class RecordingPanel(QtWidgets.QGroupBox):
     def start(self) -> None:
         """Create a new recording folder and start recording into it."""
         from rig.recording import RecordingWriter
-        from rig.run_metadata import build_metadata
+        from rig.recording.metadata import build_metadata
 
         base = Path(self.folder.text())
         target = base / dt.datetime.now().strftime("%Y%m%d-%H%M%S")

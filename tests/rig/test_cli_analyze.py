@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from firmware_bridge.sim import RacewayGeometry, WormModel, WormParams, to_adc_counts
-from rig.spike_recorder import (
+from rig.offline.spike_recorder import (
     SpikeRecorderError,
     read_spike_recorder,
     write_spike_recorder,

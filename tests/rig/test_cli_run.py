@@ -131,7 +131,7 @@ def test_a_twitch_objective_without_a_camera_is_refused_before_recording(tmp_pat
 
 
 def test_a_board_on_a_port_runs_a_closed_loop_with_its_rig_file(tmp_path):
-    from rig.selftest import external_simulator
+    from rig.procedures.latency import external_simulator
 
     proto = tmp_path / "cl.toml"
     proto.write_text(CLOSED)

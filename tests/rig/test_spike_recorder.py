@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware_bridge.sim import RacewayGeometry, WormModel, WormParams, to_adc_counts
-from rig.spike_recorder import (
+from rig.offline.spike_recorder import (
     MarkerParameters,
     SpikeRecorderData,
     SpikeRecorderError,

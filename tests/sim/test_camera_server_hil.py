@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rig.recording
-from rig.selftest import external_simulator
+from rig.procedures.latency import external_simulator
 from tests._cli import ROOT, SHORT, neurorig
 
 

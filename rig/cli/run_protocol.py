@@ -90,7 +90,7 @@ def _run(args, protocol, plan, rig) -> int:
     from firmware_bridge.errors import DeviceError
     from rig.core.session import Session
     from rig.recording import DiskFullError, RecordingWriter
-    from rig.run_metadata import build_metadata
+    from rig.recording.metadata import build_metadata
 
     out = Path(args.out) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     calibrations = CalibrationSet.load(getattr(args, "calibrations", None))

@@ -1,13 +1,12 @@
 """Calibration procedures: collect measurements from the board (or the simulated
-rig) and fit them with ``calibration``. Used by ``neurorig calibrate``.
+rig) through a running session and fit them with ``calibration``. Used by
+``neurorig calibrate``.
 """
 
 from __future__ import annotations
 
-import argparse
 import threading
 import time
-from typing import Any
 
 import numpy as np
 
@@ -17,11 +16,9 @@ from calibration import (
     fit_gain,
     fit_stimulator,
     fit_timing,
-    save_calibration,
 )
 from firmware_bridge import StimPulse
 from firmware_bridge.protocol import LedFlashed, StimDelivered
-from rig.cli._common import board_url, fail
 
 LED_CORNER = (slice(12, 28), slice(-28, -12))  # where the simulated rig's LED is
 
@@ -204,54 +201,3 @@ PROCEDURES = {
     "timing": calibrate_timing,
     "camera": calibrate_camera,
 }
-
-
-def run_calibrate(args: argparse.Namespace) -> int:
-    """Open the board, run the procedure, write the calibration file."""
-    from firmware_bridge.device import Device
-    from firmware_bridge.errors import DeviceError
-    from rig.core.camera import CameraError, open_camera
-    from rig.core.session import Session
-
-    needs_camera = args.kind in ("camera", "timing")
-    try:
-        device = Device.open(board_url(args))
-    except (DeviceError, OSError, ValueError) as exc:
-        return fail(f"cannot connect to the board: {exc}")
-    try:
-        camera = None
-        if needs_camera:
-            spec = args.camera or ("sim" if args.sim else None)
-            if spec is None:
-                device.close()
-                return fail(
-                    f"{args.kind} calibration needs a camera: give --camera INDEX|FILE"
-                )
-            camera = open_camera(spec, device=device)
-    except CameraError as exc:
-        device.close()
-        return fail(str(exc))
-    session = Session(device, camera=camera)
-    try:
-        session.start()
-        time.sleep(0.3)
-        calibration: Any = PROCEDURES[args.kind](session, rig_id=args.rig_id)
-    except (CalibrationError, DeviceError) as exc:
-        return fail(f"{args.kind} calibration failed: {exc}")
-    finally:
-        session.close()
-    path = save_calibration(calibration, args.out)
-    print(f"{args.kind} calibration written to {path}")
-    for key in (
-        "px_per_mm",
-        "uv_per_count",
-        "coefficients",
-        "offset_samples",
-        "offset_s",
-        "jitter_samples",
-        "residual_rms",
-        "reprojection_error_px",
-    ):
-        if hasattr(calibration, key):
-            print(f"  {key}: {getattr(calibration, key)}")
-    return 0

@@ -1,4 +1,4 @@
-"""``neurorig selftest latency``: how long the closed loop takes on this host.
+"""The closed-loop latency self-test: how long the loop takes on this host.
 
 The loop measured is the one a closed-loop protocol runs: stimulate; the
 board streams the response; the host's online analysis measures it; the
@@ -19,7 +19,6 @@ inter-stimulus interval), then:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import subprocess
 import sys
@@ -29,8 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from rig.cli._common import fail
 
 
 @dataclass
@@ -211,32 +208,3 @@ def open_loop_session(port: str, positions_m=None) -> Any:
     session.start()
     time.sleep(0.3)
     return session
-
-
-def run_latency_selftest(args: argparse.Namespace) -> int:
-    """CLI body: open the board (or the simulated rig), measure, print."""
-    from firmware_bridge.errors import DeviceError
-
-    positions = None
-    if args.electrode_positions_mm:
-        positions = np.array([float(v) for v in args.electrode_positions_mm.split(",")])
-        positions = positions / 1000.0
-    with contextlib.ExitStack() as stack:
-        port = (
-            stack.enter_context(external_simulator(args.seed))
-            if args.sim
-            else args.port
-        )
-        try:
-            session = open_loop_session(port, positions)
-        except (DeviceError, OSError, ValueError) as exc:
-            return fail(f"cannot connect to the board: {exc}")
-        stack.callback(session.close)
-        where = f"the simulated rig (seed {args.seed}) on {port}" if args.sim else port
-        print(f"closed-loop latency self-test: {args.n} stimuli on {where}")
-        try:
-            report = measure_loop_latency(session, n=args.n)
-        except (DeviceError, TimeoutError) as exc:
-            return fail(f"self-test stopped: {exc}")
-    print(report.format())
-    return 0

@@ -101,8 +101,14 @@ def load_rig_file(path: str | Path | None) -> RigDescription:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RigFileError(f"rig file {where}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise RigFileError(f"{where} is not a rig file (not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as exc:
         raise RigFileError(f"rig file {where} is not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise RigFileError(
+            f"{where} is not a valid rig file (tables or lists nested too deep)"
+        ) from None
     for table, value in data.items():
         if table not in TABLES or not isinstance(value, dict):
             raise RigFileError(

@@ -22,7 +22,7 @@ from analysis.displacement import (
 from analysis.fibres import classify_fibres, headline
 from analysis.param_maps import fit_recruitment, fit_strength_duration, parameter_map
 from analysis.pipeline import Stimulus, analyse_stimuli
-from rig.cli._common import fail
+from rig.cli._common import fail, out_folder_problem
 
 
 @dataclass
@@ -449,6 +449,11 @@ def run_analyze(args: argparse.Namespace) -> int:
     from rig.spike_recorder import SpikeRecorderError
 
     path = Path(args.path)
+    problem = out_folder_problem(args.report, "--report")
+    if args.json_out and Path(args.json_out).is_dir():
+        problem = f"--json {args.json_out} is a folder; allowed: a file name"
+    if problem is not None:  # before the analysis, not after it
+        return fail(problem)
     try:
         if path.suffix.lower() == ".wav":
             source = load_wav(path, args)

@@ -21,7 +21,7 @@ from calibration import (
 )
 from firmware_bridge import StimPulse
 from firmware_bridge.protocol import LedFlashed, StimDelivered
-from rig.cli._common import board_url, fail
+from rig.cli._common import board_url, fail, out_folder_problem
 
 LED_CORNER = (slice(12, 28), slice(-28, -12))  # where the simulated rig's LED is
 
@@ -214,6 +214,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from rig.core.session import Session
 
     needs_camera = args.kind in ("camera", "timing")
+    problem = out_folder_problem(args.out, "--out")
+    if problem is not None:  # before the procedure, not after it
+        return fail(problem)
     try:
         device = Device.open(board_url(args))
     except (DeviceError, OSError, ValueError) as exc:

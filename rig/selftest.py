@@ -216,11 +216,18 @@ def open_loop_session(port: str, positions_m=None) -> Any:
 def run_latency_selftest(args: argparse.Namespace) -> int:
     """CLI body: open the board (or the simulated rig), measure, print."""
     from firmware_bridge.errors import DeviceError
+    from rig.rig_file import DEFAULT_CHANNELS, RigDescription, RigFileError
 
-    positions = None
-    if args.electrode_positions_mm:
-        positions = np.array([float(v) for v in args.electrode_positions_mm.split(",")])
-        positions = positions / 1000.0
+    try:
+        positions = (
+            RigDescription()
+            .with_positions_mm(args.electrode_positions_mm, DEFAULT_CHANNELS)
+            .pair_centres_m
+        )
+    except RigFileError as exc:
+        return fail(str(exc))
+    if positions is not None:
+        positions = np.asarray(positions)
     with contextlib.ExitStack() as stack:
         port = (
             stack.enter_context(external_simulator(args.seed))

@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated positions of the recording pairs along the body, mm "
         "(required for a WAV; overrides a recording's metadata)",
     )
-    parser.add_argument("--px-per-mm", type=float, help="camera scale, pixels per mm")
+    parser.add_argument(
+        "--px-per-mm", type=_positive, help="camera scale, pixels per mm (> 0)"
+    )
     parser.add_argument("--json", dest="json_out", help="write the results as JSON")
     parser.add_argument(
         "--pulse-duration-ms",

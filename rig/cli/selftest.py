@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rig.cli._common import add_board_arguments
+from rig.cli._common import add_board_arguments, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -12,7 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("selftest", help="latency self-test")
     parser.add_argument("test", choices=("latency",))
     add_board_arguments(parser)
-    parser.add_argument("--n", type=int, default=100, help="loop iterations")
+    parser.add_argument(
+        "--n", type=positive_int, default=100, help="loop iterations (≥ 1)"
+    )
     parser.add_argument(
         "--electrode-positions-mm",
         help="recording-pair centres along the body, A,B,C,D "

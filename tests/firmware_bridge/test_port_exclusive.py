@@ -25,3 +25,16 @@ def test_a_second_open_of_the_same_port_is_refused_and_the_first_keeps_working()
         open_port(rig.port).close()  # free again once the first session closed
     finally:
         rig.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sim://?channels=0", "channels=0: allowed 1–32"),
+        ("sim://?rate=7", "rate=7: allowed 10000, 20000, 30000, 40000 Hz"),
+        ("sim://?seed=x", "seed='x' is not a whole number"),
+    ],
+)
+def test_sim_url_options_are_checked(url, message):
+    with pytest.raises(ValueError, match=message):
+        Device.open(url)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rig.protocols import ProtocolError, load_protocol, parse_protocol
-from rig.protocols._plan import MAX_TRIALS
+from rig.protocols._parse import ORDERS
+from rig.protocols._plan import MAX_TRIALS, block_size
 from rig.rig_file import RigFileError, load_rig_file
 
 HUGE = """format_version = 1
@@ -67,3 +70,40 @@ def test_a_binary_file_is_not_a_protocol_or_rig_file(tmp_path):
         load_protocol(path)
     with pytest.raises(RigFileError, match="not a rig file"):
         load_rig_file(path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 40),  # amplitudes
+            st.integers(1, 5),  # durations
+            st.integers(1, 2),  # polarities
+            st.integers(1, 10_000),  # repeats
+            st.sampled_from(ORDERS),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_the_count_before_expanding_is_the_plan_size(blocks):
+    text = 'format_version = 1\n[protocol]\nname = "p"\n'
+    for n_amp, n_dur, n_pol, repeats, order in blocks:
+        polarities = ["positive_first", "negative_first"][:n_pol]
+        text += (
+            f"[[block]]\namplitude_vpp = {{start = 0.5, stop = 6.0, n = {n_amp}}}\n"
+            f"duration_ms = {{start = 1.0, stop = 5.0, n = {n_dur}}}\n"
+            f"polarities = {polarities!r}\nrepeats = {repeats}\n"
+            f'order = "{order}"\ninter_stimulus_interval_s = 0.2\n'
+        ).replace("'", '"')
+    expected = sum(a * d * p * r for a, d, p, r, _ in blocks)
+    try:
+        protocol = parse_protocol(text, source="p.toml")
+    except ProtocolError as exc:
+        assert expected > MAX_TRIALS
+        assert str(exc).startswith(f"p.toml: block: expands to {expected} trials")
+        return
+    assert expected <= MAX_TRIALS
+    assert sum(block_size(b) for b in protocol.blocks) == expected
+    if expected <= 5000:  # expanding is the slow part
+        assert len(protocol.expand()) == expected

@@ -9,6 +9,7 @@ allowed: a stimulator must not be driven across a network by accident.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
 
@@ -16,6 +17,10 @@ import serial
 from serial.tools import list_ports
 
 NETWORK_SCHEMES = ("socket", "rfc2217", "spy", "loop", "alt", "hwgrep", "cp2110")
+
+
+class PortInUseError(OSError):
+    """The serial port is open in another session; nothing was sent to it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ def open_port(
         Read timeout; short, so the reader thread notices a stop request quickly.
     allow_network
         Allow ``socket://`` and ``rfc2217://`` URLs (tests only).
+
+    The port is opened exclusively: ``PortInUseError`` if another session has it.
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in NETWORK_SCHEMES and not allow_network:
@@ -66,8 +73,18 @@ def open_port(
     if scheme == "sim":
         raise ValueError("sim:// URLs are opened by Device.open, which starts the rig")
     try:
-        port = serial.serial_for_url(url, timeout=timeout_s, write_timeout=1.0)
+        # exclusive: a second program (or a second Device.open) on the same port
+        # is refused here instead of interleaving its bytes with this session's
+        # and breaking its link (POSIX flock; Windows ports are always exclusive).
+        port = serial.serial_for_url(
+            url, timeout=timeout_s, write_timeout=1.0, exclusive=True
+        )
     except serial.SerialException as exc:
+        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            raise PortInUseError(
+                f"serial port {url!r} is already in use by another program or "
+                "session: close that one first (one session per board)"
+            ) from None
         raise FileNotFoundError(
             f"cannot open serial port {url!r}: {exc}. Ports seen: "
             f"{[p.device for p in list_serial_ports()] or 'none'}"

@@ -30,6 +30,10 @@ from typing import Any
 
 from rig.safety import SafetyLimits, limits_from_table
 
+# Recording pairs a session streams (rig.core.session.Session's default): one
+# electrode position per channel.
+DEFAULT_CHANNELS = 4
+
 TABLES = {
     "limits": None,  # checked by rig.safety
     "electrodes": {"pair_centres_mm"},
@@ -53,8 +57,11 @@ class RigDescription:
     px_per_mm: float | None = None
     source: str = "built-in defaults"
 
-    def with_positions_mm(self, text: str | None) -> RigDescription:
-        """These electrode positions instead (``"A,B,C,D"`` from the command line)."""
+    def with_positions_mm(
+        self, text: str | None, n_channels: int | None = None
+    ) -> RigDescription:
+        """These electrode positions instead (``"A,B,C,D"`` from the command line);
+        with ``n_channels``, exactly that many (one per recording pair)."""
         if not text:
             return self
         try:
@@ -64,6 +71,12 @@ class RigDescription:
                 f"--electrode-positions-mm {text!r}: give comma-separated numbers "
                 "(pair centres along the body, mm), e.g. 37.5,57.5,77.5,97.5"
             ) from None
+        if n_channels is not None and len(values) != n_channels:
+            raise RigFileError(
+                f"--electrode-positions-mm {text}: gives {len(values)} positions for "
+                f"{n_channels} channels; allowed exactly {n_channels}, one per "
+                "recording pair"
+            )
         return dataclasses.replace(
             self,
             pair_centres_m=_positions_m(values, "--electrode-positions-mm"),
@@ -101,8 +114,14 @@ def load_rig_file(path: str | Path | None) -> RigDescription:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RigFileError(f"rig file {where}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise RigFileError(f"{where} is not a rig file (not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as exc:
         raise RigFileError(f"rig file {where} is not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise RigFileError(
+            f"{where} is not a valid rig file (tables or lists nested too deep)"
+        ) from None
     for table, value in data.items():
         if table not in TABLES or not isinstance(value, dict):
             raise RigFileError(

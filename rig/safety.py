@@ -9,6 +9,7 @@ conservative. ``SafetyLimits.check(pulse)`` raises
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, fields
 from typing import Any
@@ -115,39 +116,93 @@ def default_safety_limits() -> SafetyLimits:
     return SafetyLimits()
 
 
+# What a rig file's [limits] may hold: (lowest, highest, unit, whole number).
+# Every limit is finite; a limit that divides or bounds from above is > 0, so a
+# NaN, an infinity, a zero or a negative never switches a check off silently.
+LIMIT_RANGES: dict[str, tuple[float, float, str, bool]] = {
+    "min_amplitude_vpp": (0.0, 20.0, "Vpp", False),
+    "max_amplitude_vpp": (0.001, 20.0, "Vpp", False),
+    "min_duration_s": (0.0, 0.05, "s", False),
+    "max_duration_s": (1e-6, 0.05, "s", False),
+    "max_n_pulses": (1, 1000, "", True),
+    "max_train_rate_hz": (0.01, 1000.0, "Hz", False),
+    "load_ohm": (1.0, 1e7, "Ω", False),
+    "max_charge_per_phase_c": (1e-12, 1e-3, "C", False),
+    "max_on_time_s_per_min": (0.001, 60.0, "s", False),
+    "min_inter_stimulus_interval_s": (0.0, 3600.0, "s", False),
+}
+MAX_PAIR = 31
+
+
+class LimitsFileError(SafetyError):
+    """A ``[limits]`` value of a rig file that is missing its mark: the file, the
+    field, the value and what is allowed, in one line."""
+
+    def __init__(self, field: str, value: Any, allowed: str, where: str = "") -> None:
+        ValueError.__init__(
+            self,
+            f"{where + ': ' if where else ''}{field} = {value!r}: allowed {allowed}",
+        )
+        self.field, self.value, self.allowed = field, value, allowed
+
+
 def limits_from_table(table: dict[str, Any], where: str) -> SafetyLimits:
-    """SafetyLimits from a TOML ``[limits]`` table; errors name ``where``."""
-    known = {f.name: f for f in fields(SafetyLimits)}
+    """SafetyLimits from a TOML ``[limits]`` table; errors name ``where``.
+
+    Every value must be finite and within ``LIMIT_RANGES`` (NaN, ±inf, zero
+    where a limit divides, and negatives are refused)."""
+    known = {f.name for f in fields(SafetyLimits)}
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in known:
-            raise SafetyError(f"limits.{key}", key, f"one of {sorted(known)}", where)
+            raise LimitsFileError(
+                f"limits.{key}", value, f"one of {', '.join(sorted(known))}", where
+            )
         if key == "allowed_pairs":
-            if not isinstance(value, list) or not all(
-                isinstance(p, int) for p in value
+            if (
+                not isinstance(value, list)
+                or not value
+                or not all(
+                    isinstance(p, int)
+                    and not isinstance(p, bool)
+                    and 0 <= p <= MAX_PAIR
+                    for p in value
+                )
             ):
-                raise SafetyError(
-                    f"limits.{key}", value, "a list of pair numbers", where
+                raise LimitsFileError(
+                    f"limits.{key}",
+                    value,
+                    f"a non-empty list of pair numbers 0–{MAX_PAIR}",
+                    where,
                 )
             values[key] = tuple(value)
-        else:
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or value < 0
-            ):
-                raise SafetyError(
-                    f"limits.{key}", value, "a non-negative number", where
-                )
-            values[key] = value
+            continue
+        low, high, unit, whole = LIMIT_RANGES[key]
+        kind = int if whole else int | float
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kind)
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
+            allowed = f"{'a whole number ' if whole else ''}{low:g}–{high:g}"
+            raise LimitsFileError(
+                f"limits.{key}", value, f"{allowed}{' ' + unit if unit else ''}", where
+            )
+        values[key] = value
     limits = SafetyLimits(**values)
-    if limits.min_amplitude_vpp > limits.max_amplitude_vpp:
-        raise SafetyError(
-            "limits.min_amplitude_vpp",
-            limits.min_amplitude_vpp,
-            f"at most max_amplitude_vpp ({limits.max_amplitude_vpp:g})",
-            where,
-        )
+    for low_key, high_key in (
+        ("min_amplitude_vpp", "max_amplitude_vpp"),
+        ("min_duration_s", "max_duration_s"),
+    ):
+        low_value, high_value = getattr(limits, low_key), getattr(limits, high_key)
+        if low_value > high_value:
+            raise LimitsFileError(
+                f"limits.{low_key}",
+                low_value,
+                f"at most {high_key} ({high_value:g})",
+                where,
+            )
     return limits
 
 

@@ -6,6 +6,7 @@ import argparse
 import signal
 import threading
 
+from firmware_bridge.sim.board import BoardLimits
 from firmware_bridge.sim.camera_server import CameraServer
 from firmware_bridge.sim.fault_plan import FaultPlan
 from firmware_bridge.sim.simulated_rig import SimulatedRig
@@ -16,6 +17,17 @@ def _stall(text: str) -> tuple[float, float]:
     return float(start), float(duration)
 
 
+def _channels(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    high = BoardLimits().max_channels
+    if not 1 <= value <= high:
+        raise argparse.ArgumentTypeError(f"{value}: allowed 1–{high} recording pairs")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Options of the simulated rig, including fault injection."""
     p = argparse.ArgumentParser(
@@ -23,8 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the simulated board on a pseudo-terminal and print its path.",
     )
     p.add_argument("--seed", type=int, default=1, help="worm and fault seed")
-    p.add_argument("--channels", type=int, default=4, help="recording pairs (1–32)")
-    p.add_argument("--rate", type=int, default=30_000, help="sample rate, Hz")
+    rates = BoardLimits().sample_rates_hz
+    p.add_argument(
+        "--channels", type=_channels, default=4, help="recording pairs (1–32)"
+    )
+    p.add_argument(
+        "--rate", type=int, choices=rates, default=30_000, metavar="HZ",
+        help=f"sample rate, Hz: one of {', '.join(map(str, rates))}",
+    )  # fmt: skip
     p.add_argument(
         "--camera-socket", metavar="PATH",
         help="also serve the simulated camera as a live grayscale YUV4MPEG2 stream "

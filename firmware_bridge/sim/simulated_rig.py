@@ -93,10 +93,29 @@ class SimulatedRig:
             raise ValueError(
                 f"unknown sim:// options {sorted(unknown)}; known: {sorted(known)}"
             )
+        values = {}
+        for key, default in (("seed", 1), ("channels", 4), ("rate", 30_000)):
+            try:
+                values[key] = int(options.get(key, default))
+            except ValueError:
+                raise ValueError(
+                    f"sim:// option {key}={options[key]!r} is not a whole number"
+                ) from None
+        board = BoardLimits()
+        if not 1 <= values["channels"] <= board.max_channels:
+            raise ValueError(
+                f"sim:// option channels={values['channels']}: allowed "
+                f"1–{board.max_channels}"
+            )
+        if values["rate"] not in board.sample_rates_hz:
+            raise ValueError(
+                f"sim:// option rate={values['rate']}: allowed "
+                f"{', '.join(map(str, board.sample_rates_hz))} Hz"
+            )
         return cls(
-            seed=int(options.get("seed", 1)),
-            n_channels=int(options.get("channels", 4)),
-            sample_rate_hz=int(options.get("rate", 30_000)),
+            seed=values["seed"],
+            n_channels=values["channels"],
+            sample_rate_hz=values["rate"],
         )
 
     def camera(self) -> SimCamera:

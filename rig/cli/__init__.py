@@ -37,7 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``neurorig`` console script."""
+    """Entry point of the ``neurorig`` console script.
+
+    A reader that stops early (``neurorig run P --dry-run | head -1``) ends the
+    command quietly, as it ends any unix tool: exit status 141 (SIGPIPE), no
+    traceback."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sim"]:  # the simulator has its own options and parser
         from firmware_bridge.sim import cli_main

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_board_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +39,35 @@ def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibrations", help="folder of calibration files to apply and record"
     )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: allowed a whole number ≥ 1")
+    return value
+
+
+def out_folder_problem(path: str | None, option: str) -> str | None:
+    """Why ``path`` cannot be the output folder of ``option`` (None if it can): it,
+    or the nearest existing folder above it, is an existing file."""
+    if path is None:
+        return None
+    folder = Path(path)
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            if candidate.is_dir():
+                return None
+            where = "is" if candidate == folder else f"is inside {candidate}, which is"
+            return (
+                f"{option} {path} {where} an existing file; allowed: a folder "
+                "(made if missing)"
+            )
+    return None
 
 
 def board_url(args: argparse.Namespace) -> str:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rig.cli._common import fail
+from rig.cli._common import fail, out_folder_problem
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated positions of the recording pairs along the body, mm "
         "(required for a WAV; overrides a recording's metadata)",
     )
-    parser.add_argument("--px-per-mm", type=float, help="camera scale, pixels per mm")
+    parser.add_argument(
+        "--px-per-mm", type=_positive, help="camera scale, pixels per mm (> 0)"
+    )
     parser.add_argument("--json", dest="json_out", help="write the results as JSON")
     parser.add_argument(
         "--pulse-duration-ms",
@@ -86,6 +88,11 @@ def run_analyze(args: argparse.Namespace) -> int:
     from rig.offline.spike_recorder import SpikeRecorderError
 
     path = Path(args.path)
+    problem = out_folder_problem(args.report, "--report")
+    if args.json_out and Path(args.json_out).is_dir():
+        problem = f"--json {args.json_out} is a folder; allowed: a file name"
+    if problem is not None:  # before the analysis, not after it
+        return fail(problem)
     try:
         if path.suffix.lower() == ".wav":
             source = load_wav(

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from rig.cli._common import add_board_arguments, board_url, fail
+from rig.cli._common import add_board_arguments, board_url, fail, out_folder_problem
 
 KINDS = ("camera", "gain", "stimulator", "timing")
 
@@ -43,6 +43,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from rig.procedures.calibrate import PROCEDURES
 
     needs_camera = args.kind in ("camera", "timing")
+    problem = out_folder_problem(args.out, "--out")
+    if problem is not None:  # before the procedure, not after it
+        return fail(problem)
     try:
         device = Device.open(board_url(args))
     except (DeviceError, OSError, ValueError) as exc:

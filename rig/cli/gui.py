@@ -36,11 +36,11 @@ def main(args: argparse.Namespace) -> int:
 
     from calibration import CalibrationSet
     from rig.cli._common import fail
-    from rig.rig_file import load_rig_file
+    from rig.rig_file import DEFAULT_CHANNELS, load_rig_file
 
     try:  # file errors now, in the terminal, before any window opens
         args.rig_description = load_rig_file(args.rig).with_positions_mm(
-            args.electrode_positions_mm
+            args.electrode_positions_mm, DEFAULT_CHANNELS
         )
     except ValueError as exc:
         return fail(str(exc))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rig.cli._common import board_url, fail
+from rig.cli._common import board_url, fail, out_folder_problem
 
 LEAD_IN_S = 0.5  # baseline recorded before the first stimulus
 TAIL_S = 1.0  # recording continues this long after the last stimulus
@@ -21,11 +21,13 @@ TAIL_S = 1.0  # recording continues this long after the last stimulus
 
 def _load(args: argparse.Namespace):
     from rig.protocols import ProtocolError, load_protocol
-    from rig.rig_file import load_rig_file
+    from rig.rig_file import DEFAULT_CHANNELS, load_rig_file
     from rig.safety import SafetyError, check_protocol
 
     try:
-        rig = load_rig_file(args.rig).with_positions_mm(args.electrode_positions_mm)
+        rig = load_rig_file(args.rig).with_positions_mm(
+            args.electrode_positions_mm, DEFAULT_CHANNELS
+        )
         protocol = load_protocol(args.protocol)
         plan = check_protocol(protocol, rig.limits)  # None for a closed loop
     except (ProtocolError, SafetyError, OSError, ValueError) as exc:
@@ -55,6 +57,9 @@ def run_protocol_command(args: argparse.Namespace) -> int:
         return 0
     if not (args.sim or args.port):
         return fail("give --port PATH or --sim (or --dry-run to only print the plan)")
+    problem = out_folder_problem(args.out, "--out")
+    if problem is not None:
+        return fail(f"{problem}\nNothing was sent to the board.")
     return _run(args, protocol, plan, rig)
 
 

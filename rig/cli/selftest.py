@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from rig.cli._common import add_board_arguments, fail
+from rig.cli._common import add_board_arguments, fail, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("selftest", help="latency self-test")
     parser.add_argument("test", choices=("latency",))
     add_board_arguments(parser)
-    parser.add_argument("--n", type=int, default=100, help="loop iterations")
+    parser.add_argument(
+        "--n", type=positive_int, default=100, help="loop iterations (≥ 1)"
+    )
     parser.add_argument(
         "--electrode-positions-mm",
         help="recording-pair centres along the body, A,B,C,D "
@@ -37,11 +39,18 @@ def run_latency_selftest(args: argparse.Namespace) -> int:
         measure_loop_latency,
         open_loop_session,
     )
+    from rig.rig_file import DEFAULT_CHANNELS, RigDescription, RigFileError
 
-    positions = None
-    if args.electrode_positions_mm:
-        positions = np.array([float(v) for v in args.electrode_positions_mm.split(",")])
-        positions = positions / 1000.0
+    try:
+        positions = (
+            RigDescription()
+            .with_positions_mm(args.electrode_positions_mm, DEFAULT_CHANNELS)
+            .pair_centres_m
+        )
+    except RigFileError as exc:
+        return fail(str(exc))
+    if positions is not None:
+        positions = np.asarray(positions)
     with contextlib.ExitStack() as stack:
         port = (
             stack.enter_context(external_simulator(args.seed))

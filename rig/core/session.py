@@ -50,6 +50,7 @@ from rig.core.online_motion import OnlineMotion
 from rig.core.realtime import tune_for_streaming
 from rig.core.runner import ProtocolRunner, RunnerStatus, RunState
 from rig.recording import DiskFullError, RecordingStopped
+from rig.rig_file import DEFAULT_CHANNELS
 from rig.safety import OnTimeBudget, SafetyLimits
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class Session:
         device: Device,
         *,
         sample_rate_hz: int = 30_000,
-        channels: int = 4,
+        channels: int = DEFAULT_CHANNELS,
         gain: int = 1000,
         camera: Any = None,
         camera_rate_hz: float = 60.0,

@@ -12,6 +12,7 @@ from firmware_bridge.stimulus import Polarity
 from rig.protocols._checks import check_keys, number_in_range
 from rig.protocols._closed_loop import ClosedLoopSpec, parse_closed_loop
 from rig.protocols._errors import ProtocolError
+from rig.protocols._plan import check_plan_size
 
 FORMAT_VERSION = 1
 BLOCK_KINDS = ("sweep",)  # a closed loop is a top-level [closed_loop] table
@@ -103,6 +104,10 @@ def load_protocol(path: str | Path) -> Protocol:
         raise ProtocolError(
             str(path), "file", f"cannot read it: {exc.strerror}"
         ) from None
+    except UnicodeDecodeError:
+        raise ProtocolError(
+            str(path), "file", "not a protocol file (not UTF-8 text)"
+        ) from None
     return parse_protocol(text, source=str(path))
 
 
@@ -112,6 +117,12 @@ def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(source, "file", f"not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise ProtocolError(
+            source,
+            "file",
+            "not a valid protocol file (tables or lists nested too deep)",
+        ) from None
     check_keys(source, "", data, TOP_KEYS)
     version = data.get("format_version")
     if version != FORMAT_VERSION:
@@ -149,6 +160,7 @@ def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
             source, "block", "no [[block]] tables; a protocol needs one"
         )
     blocks = tuple(_block(source, i, raw, defaults) for i, raw in enumerate(blocks_raw))
+    check_plan_size(source, blocks)
     return Protocol(name, str(head.get("description", "")), seed, blocks, source, text)
 
 

@@ -184,7 +184,13 @@ class SerialLink:
         try:
             self.port.write(frame)
         except (OSError, serial.SerialException) as exc:
-            self._fail(DeviceDisconnected(f"cannot write to {self.port.name}: {exc}"))
+            # Unplugged: a write may notice before the reader does; say the same.
+            self._fail(
+                DeviceDisconnected(
+                    f"serial port {self.port.name} went away (cannot write: {exc}). "
+                    "Samples received before this are kept."
+                )
+            )
             raise self._error from exc  # type: ignore[misc]
 
     def _read_loop(self) -> None:

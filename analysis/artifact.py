@@ -26,6 +26,7 @@ these smooth functions and barely moves them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -526,7 +527,8 @@ def subtract_artifact(
     n = x.shape[0]
     blanked = clipped_mask(x, clip_uv=clip_uv)
     excluded = blanked if spikes is None else blanked | spikes
-    w_all = (~blanked).all(axis=1).astype(np.float64)  # rows every channel sees
+    # rows every channel sees (numpy's stubs allow a scalar from all(axis=1))
+    w_all = cast(np.ndarray, (~blanked).all(axis=1).astype(np.float64))
     w_fit = w_all if spikes is None else (~excluded).astype(np.float64)
     quiet = x[: max(0, onset - round(1e-3 * fs_hz))]
     noise = (  # each channel's broadband noise SD, from sample-to-sample steps

@@ -44,13 +44,13 @@ def ap_displacement_correlation(records: list[dict]) -> dict:
             for r in records
             if r.get("responded")
         ]
-        lag = np.array(lag, dtype=float)
-        lag = lag[np.isfinite(lag)]
+        lags = np.array(lag, dtype=float)
+        lags = lags[np.isfinite(lags)]
         regions.append(
             {
                 "channel": ch,
                 **pearson_with_ci(amp, disp),
-                "lag_s_median": float(np.median(lag)) if lag.size else None,
+                "lag_s_median": float(np.median(lags)) if lags.size else None,
             }
         )
     mean_amp = [

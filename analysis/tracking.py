@@ -89,6 +89,7 @@ class SegmentTracker:
         if self.camera_matrix is not None and x_px.size:
             import cv2
 
+            assert self.axis_row_px is not None  # process() finds it first
             pts = np.column_stack([x_px, np.full(x_px.size, float(self.axis_row_px))])
             ideal = cv2.undistortPoints(
                 pts.reshape(-1, 1, 2).astype(np.float64),
@@ -116,6 +117,7 @@ class SegmentTracker:
         spacing = np.median(np.diff(self.reference)) if self.reference.size > 1 else 1.0
         # Predict where each band is now from its last two positions (constant
         # velocity): a fast twitch then stays matched to the right band.
+        assert self._velocity is not None  # set with the reference
         predicted = self.reference + np.nan_to_num(self._velocity)
         j = np.searchsorted(found, predicted).clip(1, found.size - 1)
         left, right = found[j - 1], found[j]

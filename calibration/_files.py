@@ -34,7 +34,7 @@ def to_dict(calibration: Any) -> dict[str, Any]:
     return out
 
 
-def from_dict(cls: type, data: dict[str, Any], source: str = "<dict>") -> Any:
+def from_dict(cls: type[Any], data: dict[str, Any], source: str = "<dict>") -> Any:
     """Build ``cls`` from a dict, checking kind, version and fields by name."""
     if data.get("kind") != cls.KIND:
         raise CalibrationError(

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import numpy as np
 
 from firmware_bridge.protocol.codes import MsgType
 from firmware_bridge.protocol.framing import MAX_PAYLOAD_BYTES, FrameError
 from firmware_bridge.stimulus import StimPulse
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 MAX_CHANNELS = 32
 
@@ -33,7 +36,9 @@ class Message:
 
     def pack(self) -> bytes:
         """Return the payload bytes of this message."""
-        return self.LAYOUT.pack(*(getattr(self, f.name) for f in fields(self)))
+        # Every concrete message is a dataclass; the base is not.
+        this = cast("DataclassInstance", self)
+        return self.LAYOUT.pack(*(getattr(self, f.name) for f in fields(this)))
 
     @classmethod
     def unpack(cls, payload: bytes) -> Message:
@@ -266,7 +271,8 @@ class Nak(Message):
         """Parse the fixed part and the trailing text."""
         _expect_length(cls, payload, cls.LAYOUT.size, at_least=True)
         head = cls.LAYOUT.unpack_from(payload)
-        return cls(*head, message=_text(payload[cls.LAYOUT.size :]))
+        # mypy cannot tell that LAYOUT yields exactly the fields before ``message``.
+        return cls(*head, message=_text(payload[cls.LAYOUT.size :]))  # type: ignore[misc]
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +321,10 @@ class HelloReply(Message):
         end = size + 1 + 4 * n_rates
         _expect_length(cls, payload, end, at_least=True)
         rates = struct.unpack_from(f"<{n_rates}I", payload, size + 1)
-        return cls(*fixed, sample_rates_hz=tuple(rates), board_id=_text(payload[end:]))
+        # mypy cannot tell that LAYOUT yields exactly the fields before the rates.
+        return cls(  # type: ignore[misc]
+            *fixed, sample_rates_hz=tuple(rates), board_id=_text(payload[end:])
+        )
 
     @property
     def firmware_version(self) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -423,8 +424,9 @@ class StreamDecoder:
             return message
         if not hasattr(message, "sample_index"):
             return message
+        stamped: Any = message  # a message dataclass with a sample_index
         message = dataclasses.replace(
-            message, sample_index=self.unwrap(message.sample_index)
+            stamped, sample_index=self.unwrap(stamped.sample_index)
         )
         if isinstance(message, Ack) and not self._on_ack(message):
             return message  # an ignored ACK does not move the unwrap reference

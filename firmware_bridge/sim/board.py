@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,19 +25,23 @@ from firmware_bridge.protocol import (
     PROTOCOL_VERSION,
     Ack,
     Boot,
+    CameraTrigger,
     CameraTriggered,
     Data,
     Fault,
     FaultCode,
     Field,
     FrameError,
+    Hello,
     HelloReply,
     LedFlashed,
+    LedPulse,
     MsgType,
     Nak,
     NakCode,
     StatusFlag,
     StimDelivered,
+    TestSignal,
     encode_frame,
 )
 from firmware_bridge.protocol.codes import HOST_TO_DEVICE
@@ -86,6 +91,10 @@ def delivered_vpp(commanded_vpp: float) -> float:
 OutFrame = tuple[str, int, int, bytes]  # kind, first sample, n samples, bytes
 
 
+def _no_camera(sample: int, count: int) -> None:
+    """The camera-trigger hook of a board with no simulated camera."""
+
+
 class SimBoard:
     """Firmware state machine driving a WormModel."""
 
@@ -103,6 +112,8 @@ class SimBoard:
         self._rx = b""
         self._seq = 0
         self.firmware_errors = 0  # unexpected exceptions caught (a bug if not 0)
+        # Hook for the simulated camera (set by SimulatedRig): sample, frame count.
+        self.on_camera_trigger: Callable[[int, int], None] = _no_camera
         self.reset(cause=FaultCode.NONE)
 
     # ------------------------------------------------------------ state
@@ -233,6 +244,7 @@ class SimBoard:
             return [self._nak(msg_type, seq, NakCode.BAD_LENGTH, text=str(exc))]
         t = MsgType(msg_type)
         if t == MsgType.HELLO:
+            assert isinstance(message, Hello)  # parse_payload's class for the type
             if message.protocol_version != PROTOCOL_VERSION:
                 return [
                     self._nak(
@@ -277,6 +289,7 @@ class SimBoard:
         if t == MsgType.STIMULATE:
             return [self._stimulate(seq, message)]
         if t == MsgType.TEST_SIGNAL:
+            assert isinstance(message, TestSignal)
             checks = [(Field.TEST_ENABLE, message.enable, 0, 1)]
             if message.enable:  # the other fields are ignored when disabling
                 max_uvpp = round(self.limits.max_test_amplitude_vpp * 1e6)
@@ -299,6 +312,7 @@ class SimBoard:
             )
             return [self._ack(t, seq)]
         if t == MsgType.LED_PULSE:
+            assert isinstance(message, LedPulse)
             refused = self._out_of_range(
                 t, seq, [(Field.LED_DURATION_US, message.duration_us, *LED_DURATION_US)]
             )
@@ -314,6 +328,7 @@ class SimBoard:
                 self._frame(LedFlashed(onset, message.duration_us)),
             ]
         if t == MsgType.CAMERA_TRIGGER:
+            assert isinstance(message, CameraTrigger)
             if message.period_us:  # 0 = off
                 refused = self._out_of_range(
                     t,
@@ -540,6 +555,7 @@ class SimBoard:
             self.pulses and self.pulses[0][0] <= sample and self.current_pulse is None
         ):
             onset, seq, index = self.pulses.popleft()
+            assert self.current_stim is not None  # set when the pulses were queued
             msg = self.current_stim["msg"]
             vpp = msg.amplitude_mvpp / 1000
             duration = msg.duration_us * 1e-6
@@ -570,9 +586,6 @@ class SimBoard:
             self.camera_count += 1
             self.camera_next += self.camera_period
         return out
-
-    def on_camera_trigger(self, sample: int, count: int) -> None:
-        """Hook for the simulated camera (set by SimulatedRig)."""
 
     def fault_frame(self, code: FaultCode, text: str) -> OutFrame:
         """A FAULT frame stamped now (used by the transport for TX overflow)."""

@@ -207,7 +207,7 @@ def write_sim_video(
     o = optics or CameraOptics()
     n = round(duration_s * fps)
     writer = cv2.VideoWriter(
-        path, cv2.VideoWriter_fourcc(*"FFV1"), fps, (o.width_px, o.height_px), False
+        path, cv2.VideoWriter.fourcc(*"FFV1"), fps, (o.width_px, o.height_px), False
     )
     if not writer.isOpened():
         raise OSError(f"cannot write a lossless video at {path}")

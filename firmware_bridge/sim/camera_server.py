@@ -111,6 +111,6 @@ class CameraServer:
             return
         try:
             connection.sendall(b"FRAME\n")
-            connection.sendall(memoryview(np.ascontiguousarray(frame)).cast("B"))
+            connection.sendall(np.ascontiguousarray(frame).data.cast("B"))
         except OSError:  # the reader left (broken pipe, reset)
             self._reader_gone.set()

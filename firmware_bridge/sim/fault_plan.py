@@ -100,8 +100,8 @@ class FaultInjector:
             self.garbage_bytes += len(burst)
             damaged = True
         if p.frame_truncate_rate and rng.random() < p.frame_truncate_rate:
-            keep = int(rng.integers(1, max(2, len(data) - 1)))
-            data = data[:keep] + b"\x00"
+            cut = int(rng.integers(1, max(2, len(data) - 1)))
+            data = data[:cut] + b"\x00"
             damaged = True
         n = len(data)
         if p.bit_flip_rate:

@@ -250,6 +250,7 @@ class BayesianSearch(_Search):
             return super().recommendation()
         self._posterior_now()  # hyper-parameters for the current observations
         x, y = self._xy()
+        assert self._prepared is not None  # _posterior_now() prepared it (n >= 3)
         mean, _ = gp_posterior(x, y, x, self._prepared.params)
         return obs.points[int(np.argmax(mean))]
 
@@ -264,6 +265,7 @@ class BayesianSearch(_Search):
             params = KernelParams.from_sklearn(self.fit(n - 1).kernel_)
             self._prepared = PreparedPosterior(x[:-1], self._unit, params)
             self._prepared_n = n - 1
+        assert self._prepared is not None  # prepared with its _prepared_n
         return self._prepared.with_newest(x[-1], y)
 
     def fit(self, n: int | None = None) -> GaussianProcessRegressor:
@@ -304,7 +306,7 @@ class BayesianSearch(_Search):
             std=std_i,
         )
 
-    def posterior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def posterior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(amplitude_vpp grid, duration_s grid, mean, std) over the space."""
         if self._posterior is None:
             if len(self.observations.points) < 2:

@@ -92,7 +92,11 @@ class Objective:
 
     def score(self, response: float, point: tuple[float, float, int]) -> float:
         """Higher is better."""
-        value = response if self.kind == "maximise" else -abs(response - self.target)
+        if self.kind == "maximise":
+            value = response
+        else:
+            assert self.target is not None  # __post_init__ checks it for "target"
+            value = -abs(response - self.target)
         if self.per_charge:
             charge_uc = (
                 ParameterSpace.pulse(point).charge_per_phase_c(self.load_ohm) * 1e6

@@ -266,8 +266,8 @@ def match_frames_to_triggers(
     """Match frames (host arrival times) to triggers ``(sample, count, host_t)``."""
     n_f, n_t = len(frame_times_s), len(triggers)
     if n_f == 0:
-        dropped = tuple(c for _, c, _ in triggers)
-        return [], FrameReport(0, n_t, 0, dropped, (), float("nan"))
+        missed = tuple(c for _, c, _ in triggers)
+        return [], FrameReport(0, n_t, 0, missed, (), float("nan"))
     trig_t = np.array([t for _, _, t in triggers])
     frame_t = np.asarray(frame_times_s)
     samples = np.array([s for s, _, _ in triggers])
@@ -288,15 +288,15 @@ def match_frames_to_triggers(
             FrameStamp(j, int(triggers[i][0]), "trigger", triggers[i][1])
             for j, i in enumerate(trigger_index.tolist())
         ]
-        dropped = tuple(triggers[i][1] for i in range(last) if i not in used)
-        return stamps, FrameReport(n_f, n_t, n_f, dropped, (), latency)
+        skipped = tuple(triggers[i][1] for i in range(last) if i not in used)
+        return stamps, FrameReport(n_f, n_t, n_f, skipped, (), latency)
     # Latency: median over frames of the delay since the latest trigger before it.
     idx = np.searchsorted(trig_t, frame_t, side="right") - 1
     valid = idx >= 0
     latency = (
         float(np.median(frame_t[valid] - trig_t[idx[valid]])) if valid.any() else 0.0
     )
-    stamps: list[FrameStamp] = []
+    stamps = []
     dropped: list[int] = []
     extra: list[int] = []
     i = 0

@@ -88,7 +88,9 @@ class LiveTracking:
                     self._wake.wait()
                 if self._stopped:
                     return
-                frame, sample = self._mailbox
+                mailbox = self._mailbox
+                assert mailbox is not None  # woken with a frame, not stopped
+                frame, sample = mailbox
                 self._mailbox = None
             self.on_frame(frame, sample)
 

@@ -9,7 +9,7 @@ samples) and published as ``events.response_measured(trial, result)``.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -61,7 +61,8 @@ class OnlineResponses:
         samples = decoded.samples
         for first, row, n in decoded.blocks:
             chunk = samples[row : row + n].astype(np.float64) * self.uv_per_count
-            for key, response in self.analyzer.process(int(first), chunk):
+            for stim_key, response in self.analyzer.process(int(first), chunk):
+                key = cast("dict[str, Any]", stim_key)  # the stimulus_key added above
                 result = {**key, **response.to_dict()}
                 amps = [a for a in result["amplitude_uv"] if a is not None]
                 result["amplitude_uv_mean"] = float(np.mean(amps)) if amps else 0.0

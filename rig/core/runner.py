@@ -127,7 +127,7 @@ class ProtocolRunner:
 
     def _set(self, **changes: Any) -> None:
         with self._lock:
-            fields = {
+            fields: dict[str, Any] = {
                 "phase": self._status.phase,
                 "trial": self._status.trial,
                 "n_trials": self._status.n_trials,

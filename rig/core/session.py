@@ -278,7 +278,9 @@ class Session:
         gain = self._calibration("gain")
         if gain is not None and len(gain.uv_per_count) == self.n_channels:
             return np.asarray(gain.uv_per_count)
-        return self.device.info.volts_per_count(self.gain) * 1e6
+        info = self.device.info
+        assert info is not None  # samples to scale come from a connected board
+        return info.volts_per_count(self.gain) * 1e6
 
     def requested_vpp(self, commanded_mvpp: int) -> float:
         """The amplitude asked for that became this command (after correction)."""

@@ -176,6 +176,7 @@ def open_recording(path: str | Path) -> Recording:
         problems.append(
             f"{f.SAMPLES}: ignored a partial last row ({size % row_bytes} bytes)"
         )
+    samples: np.ndarray
     if n_rows:
         samples = np.memmap(
             samples_path, dtype=f.SAMPLE_DTYPE, mode="r", shape=(n_rows, n_ch)

@@ -25,11 +25,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rig.recording import _format as f
+
+if TYPE_CHECKING:
+    import cv2  # imported where used: only a recording with video needs it
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -135,7 +138,7 @@ class RecordingWriter:
         self._frames_csv = _AppendFile(self.folder / f.FRAMES)
         self._frames_csv.write(b"frame_index,host_time_s\n")
         self._files = [self._samples, self._index, self._events, self._frames_csv]
-        self._video = None
+        self._video: cv2.VideoWriter | None = None  # opened at the first frame
         self._next_sample: int | None = None
         self._rows = 0
         self._gaps = 0
@@ -244,6 +247,7 @@ class RecordingWriter:
         self._check_open()
         if self._video is None:
             self._open_video(frame.shape)
+        assert self._video is not None
         self._guard(self._video.write, frame)
         self._frames_csv.write(f"{self._n_frames},{host_time_s:.6f}\n".encode())
         self._n_frames += 1
@@ -361,10 +365,11 @@ class RecordingWriter:
         height, width = shape[:2]
         path = str(self.folder / f.VIDEO)
         fps = float(self._metadata.get("camera", {}).get("trigger_rate_hz") or 60.0)
-        self._video = cv2.VideoWriter(
-            path, cv2.VideoWriter_fourcc(*"FFV1"), fps, (width, height), isColor=False
+        video = cv2.VideoWriter(
+            path, cv2.VideoWriter.fourcc(*"FFV1"), fps, (width, height), isColor=False
         )
-        if not self._video.isOpened():
+        self._video = video
+        if not video.isOpened():
             raise OSError(f"cannot open a lossless FFV1 video writer at {path}")
         self._metadata["video"] = {
             "file": f.VIDEO,

@@ -129,7 +129,9 @@ def load_rig_file(path: str | Path | None) -> RigDescription:
                 f"(allowed: {', '.join(f'[{t}]' for t in TABLES)})"
             )
         keys = TABLES[table]
-        for key in value if keys is not None else ():
+        if keys is None:  # a table whose keys are checked where it is read
+            continue
+        for key in value:
             if key not in keys:
                 raise RigFileError(
                     f"{where}: {table}.{key} is not a key of [{table}] "

@@ -197,10 +197,18 @@ def limits_from_table(table: dict[str, Any], where: str) -> SafetyLimits:
     ):
         low_value, high_value = getattr(limits, low_key), getattr(limits, high_key)
         if low_value > high_value:
+            # Name the value the file gave (the other may be the default).
+            if low_key in table or high_key not in table:
+                raise LimitsFileError(
+                    f"limits.{low_key}",
+                    low_value,
+                    f"at most {high_key} ({high_value:g})",
+                    where,
+                )
             raise LimitsFileError(
-                f"limits.{low_key}",
-                low_value,
-                f"at most {high_key} ({high_value:g})",
+                f"limits.{high_key}",
+                high_value,
+                f"at least {low_key} ({low_value:g}, the default)",
                 where,
             )
     return limits

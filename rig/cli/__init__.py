@@ -21,6 +21,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from rig.cli import analyze, calibrate, gui, run, selftest, sim
 
 COMMANDS = (sim, run, analyze, gui, calibrate, selftest)
+# Commands that open a rig: each gets a persistent session log (rig/cli/_log.py).
+SESSION_COMMANDS = ("run", "gui", "calibrate", "selftest")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +68,12 @@ def _main(argv: list[str] | None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.command in SESSION_COMMANDS and not getattr(args, "dry_run", False):
+        from rig.cli._log import start_session_log
+
+        path = start_session_log(args.command, argv)
+        if path is not None:
+            print(f"log: {path}", file=sys.stderr)
     if args.command is None:
         parser.print_help()
         return 0

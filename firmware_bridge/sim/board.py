@@ -587,6 +587,13 @@ class SimBoard:
             self.camera_next += self.camera_period
         return out
 
+    def note_host_alive(self, sample: int) -> None:
+        """Host bytes that waited while the simulator itself was not running
+        arrived by ``sample``: the watchdog measures the host's silence, not the
+        simulator's own starvation (it read them at its stale clock, then
+        caught up in one step)."""
+        self.last_host_sample = max(self.last_host_sample, sample)
+
     def fault_frame(self, code: FaultCode, text: str) -> OutFrame:
         """A FAULT frame stamped now (used by the transport for TX overflow)."""
         return self._frame(Fault(self.sample & 0xFFFFFFFF, int(code), text))

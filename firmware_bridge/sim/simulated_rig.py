@@ -243,6 +243,10 @@ class SimulatedRig:
                 rate = self.board.sample_rate_hz
                 t0, base = now, self.board.sample
             target = base + int((now - t0) * rate)
+            if ready and data and target > self.board.sample:
+                # A starved simulator catches up in one step: what the host sent
+                # meanwhile arrived by now, not at the stale sample it was read.
+                self.board.note_host_alive(target)
             if target > self.board.sample:
                 frames.extend(self.board.advance(target - self.board.sample))
             self.max_lag_s = max(self.max_lag_s, time.monotonic() - now)

@@ -44,6 +44,7 @@ def start_session_log(command: str, argv: list[str]) -> Path | None:
     except OSError as exc:
         print(f"warning: no session log ({exc})", file=sys.stderr)
         return None
+    _stop_previous()
     handler.setFormatter(
         logging.Formatter(
             "%(asctime)s %(threadName)s %(levelname)s %(name)s: %(message)s"
@@ -59,11 +60,27 @@ def start_session_log(command: str, argv: list[str]) -> Path | None:
             if other is not handler and other.level == logging.NOTSET:
                 other.setLevel(logging.WARNING)
     faulthandler.enable(file=faults, all_threads=True)
+    _active.append((handler, faults))
     logging.getLogger("rig").info(
         "neurorig %s (%s)", " ".join(argv), sys.version.split()[0]
     )
     _prune(folder)
     return path
+
+
+# The log this process writes now (a script or a test may run several
+# commands in one process: each gets its own file, the previous one is closed).
+_active: list[tuple[logging.Handler, object]] = []
+
+
+def _stop_previous() -> None:
+    while _active:
+        handler, faults = _active.pop()
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+        if faulthandler.is_enabled():
+            faulthandler.disable()
+        faults.close()  # type: ignore[attr-defined]
 
 
 def _prune(folder: Path) -> None:

@@ -94,3 +94,19 @@ def test_host_loss_in_the_first_phase_finishes_the_pulse():
     assert last[0] == onsets[-1] and last[1] - last[0] == 300
     net, phase = net_and_phase_charge(last)
     assert abs(net) < 1e-9 * phase
+
+
+def test_a_starved_simulator_does_not_mistake_its_own_stall_for_host_loss():
+    from firmware_bridge.protocol import Heartbeat
+
+    # The host sent heartbeats all along, but the simulator did not run for
+    # 0.4 s: it reads them at its stale clock, then catches up in one step.
+    starved, told = armed_board(), armed_board()
+    for board in (starved, told):
+        board.advance(FS // 10)
+        board.receive(encode_message(Heartbeat(), 2))
+    told.note_host_alive(told.sample + 4 * FS // 10)  # what SimulatedRig does
+    lost = [m for m in messages(starved.advance(4 * FS // 10)) if isinstance(m, Fault)]
+    kept = [m for m in messages(told.advance(4 * FS // 10)) if isinstance(m, Fault)]
+    assert [f.code for f in lost] == [FaultCode.HOST_LOSS]  # the failure it fixes
+    assert kept == [] and told.armed

@@ -6,22 +6,25 @@ A giant-fibre spike starts near the stimulation site a little after the pulse
 channel" but a line through the pairs' arrivals:
 
 1. each channel's *spike envelope*: |filtered signal| in noise SDs, widened by
-   a running maximum over ±0.25 ms, so a bi- or triphasic spike is one blob
-   whatever its polarity (a reversed channel looks the same);
+   a running maximum over ±0.25 ms (and, for ranking lines, smoothed by a
+   running mean so it peaks at a spike's centre): a bi- or triphasic spike is
+   one blob whatever its polarity (a reversed channel looks the same);
 2. every plausible line (velocity 3–60 m/s, ``t0`` from −0.5 to 5 ms after the
    pulse's start) is scored by the channels whose envelope clears the threshold
    where the line crosses them (Numba kernel ``line_support``); the line with
-   the most such channels (then the largest capped sum) is the volley;
-3. each supporting channel's arrival is timed to a fraction of a sample by
-   cross-correlating its waveform with the strongest channel's, polarity-free
-   (the largest |correlation| within ±0.3 ms of the line, so a side lobe far
-   from the line cannot win), then the velocity is fitted by least squares
-   after dropping pairs off a Theil–Sen line;
-4. the volley's channels are cleared (±1 ms around each arrival: every phase of
-   a multiphasic spike is one arrival) and the search repeats for a second
-   fibre, which is kept only if its velocity differs from the first's by at
-   least ``distinct_ratio`` — a later phase of the same spike travels at the
-   same speed and is not a second fibre.
+   the most such channels (then the largest capped sum) is a candidate, its
+   channels are cleared ±1 ms (every phase of a multiphasic spike is one
+   arrival) and the search repeats. A candidate within ``distinct_ratio`` of
+   the velocity of one already found is a later phase of the same spike, never
+   a second fibre;
+3. where two candidates cross a channel within ``OVERLAP_S``, their spikes
+   merge there and that channel times neither;
+4. each arrival is timed by the energy centroid of its spike, refined by
+   cross-correlation with the strongest clean channel's spike (searched with
+   the sign the centroids imply, so a side lobe cannot win); pairs off a
+   Theil–Sen line are dropped and the velocity fitted by least squares on the
+   clean arrivals (``_time_arrivals`` says which are clean) — on all of them,
+   and the volley marked not clean, when fewer than ``min_pairs`` are.
 """
 
 from __future__ import annotations

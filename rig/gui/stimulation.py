@@ -34,6 +34,7 @@ class StimulationPanel(QtWidgets.QGroupBox):
         self.rate_hz = QtWidgets.QDoubleSpinBox(
             decimals=1, minimum=0.1, maximum=1000.0, value=1.0, suffix=" Hz"
         )
+        self._bound_to_limits(getattr(session, "safety", None))
         form.addRow("amplitude", self.amplitude)
         form.addRow("duration", self.duration_ms)
         form.addRow("pair", self.pair)
@@ -63,9 +64,28 @@ class StimulationPanel(QtWidgets.QGroupBox):
         self.shortcut = QtWidgets.QShortcut(QtGui.QKeySequence("Esc"), self)
         self.shortcut.setContext(QtCore.Qt.ApplicationShortcut)
         self.shortcut.activated.connect(self.emergency_stop)
-        for box in (self.amplitude, self.duration_ms, self.n_pulses, self.rate_hz):
+        for box in (
+            self.amplitude,
+            self.duration_ms,
+            self.pair,
+            self.n_pulses,
+            self.rate_hz,
+        ):
             box.valueChanged.connect(self.validate)
         self.validate()
+
+    def _bound_to_limits(self, limits) -> None:
+        """The fields cannot hold what the rig's limits refuse (amplitude,
+        duration, pulses, rate); what depends on several fields at once
+        (charge per phase, allowed pairs, on-time) is refused by ``validate``."""
+        if limits is None:
+            return
+        self.amplitude.setRange(limits.min_amplitude_vpp, limits.max_amplitude_vpp)
+        self.duration_ms.setRange(
+            limits.min_duration_s * 1e3, limits.max_duration_s * 1e3
+        )
+        self.n_pulses.setMaximum(limits.max_n_pulses)
+        self.rate_hz.setMaximum(limits.max_train_rate_hz)
 
     def pulse(self) -> StimPulse:
         """The pulse the fields describe (not yet checked)."""

@@ -116,16 +116,26 @@ def test_single_pulse_reaches_the_board_and_fills_sweeps_and_map(qtbot, window):
     assert shown is not None and np.nanmax(shown) == result["peak_displacement_mm"]
 
 
-def test_out_of_range_amplitude_is_refused_and_nothing_is_sent(qtbot, window):
+def test_the_fields_hold_only_what_the_rig_allows(qtbot, window):
+    stim, limits = window.stimulation, window.session.safety
+    stim.amplitude.setValue(9.0)
+    assert stim.amplitude.value() == limits.max_amplitude_vpp  # 6 Vpp, not 9
+    stim.duration_ms.setValue(0.1)
+    assert stim.duration_ms.value() == limits.min_duration_s * 1e3
+    stim.n_pulses.setValue(100_000)
+    assert stim.n_pulses.value() == limits.max_n_pulses
+
+
+def test_a_refused_stimulus_is_shown_and_nothing_is_sent(qtbot, window):
     stim = window.stimulation
     arm(qtbot, window)
-    stim.amplitude.setValue(9.0)
+    stim.pair.setValue(3)  # the rig allows pair 0 only
     assert not stim.fire_button.isEnabled()
-    assert "amplitude" in stim.message.text() and "6" in stim.message.text()
+    assert "pair" in stim.message.text()
     stim.fire()  # even if called directly, the panel refuses
     qtbot.wait(500)
     assert window.session.stimuli == []
-    stim.amplitude.setValue(4.0)
+    stim.pair.setValue(0)
     assert stim.fire_button.isEnabled() and stim.message.text() == ""
 
 

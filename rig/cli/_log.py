@@ -11,6 +11,7 @@ newest ``KEEP`` logs are kept.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import faulthandler
 import logging
@@ -60,6 +61,9 @@ def start_session_log(command: str, argv: list[str]) -> Path | None:
             if other is not handler and other.level == logging.NOTSET:
                 other.setLevel(logging.WARNING)
     faulthandler.enable(file=faults, all_threads=True)
+    if not _active and not _registered:
+        atexit.register(_stop_previous)  # closed at exit, not left to the GC
+        _registered.append(True)
     _active.append((handler, faults))
     logging.getLogger("rig").info(
         "neurorig %s (%s)", " ".join(argv), sys.version.split()[0]
@@ -71,6 +75,7 @@ def start_session_log(command: str, argv: list[str]) -> Path | None:
 # The log this process writes now (a script or a test may run several
 # commands in one process: each gets its own file, the previous one is closed).
 _active: list[tuple[logging.Handler, object]] = []
+_registered: list[bool] = []
 
 
 def _stop_previous() -> None:

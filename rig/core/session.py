@@ -72,6 +72,10 @@ def _fault_latches(code: int) -> bool:
         return True  # an unknown fault is treated as serious
 
 
+class EmergencyStopHeld(RuntimeError):
+    """Arming or running was refused: an emergency stop has not been reset."""
+
+
 class _BoardActions:
     """What the runner may do to the board: arm, disarm, deliver a checked pulse."""
 
@@ -151,6 +155,8 @@ class Session:
         )
         self.stimuli: list[dict[str, Any]] = []  # delivered, as STIM_DELIVERED said
         self.faults: list[str] = []
+        # An emergency stop holds until someone resets it: no arm, no run.
+        self.emergency_latched = False
         self._failed_writer: Any = None
         self._recorded_frames: list[int] = []  # frame-clock indices being recorded
         self.latest_frame: tuple[Any, float] | None = None
@@ -257,7 +263,9 @@ class Session:
     # ------------------------------------------------------------ stimulation
 
     def arm(self) -> None:
-        """Arm the board (stimulation allowed)."""
+        """Arm the board (stimulation allowed); refused while an emergency stop
+        holds (``reset_fault`` releases it)."""
+        self._refuse_if_latched("arm")
         self.runner.arm()
 
     def disarm(self) -> None:
@@ -265,13 +273,27 @@ class Session:
         self.runner.disarm()
 
     def emergency_stop(self) -> None:
-        """Disarm now, from any thread, and stop any run."""
-        self.runner.emergency_stop()
+        """Disarm now, from any thread, and stop any run; it holds (no arm, no
+        run) until ``reset_fault``, and is recorded if recording."""
+        self.emergency_latched = True
+        try:
+            self.runner.emergency_stop()
+        finally:
+            self.record_event("emergency_stop")
 
     def reset_fault(self) -> None:
-        """Clear a latched board fault; the board stays disarmed."""
+        """Clear a latched board fault and a held emergency stop; the board
+        stays disarmed."""
         self.device.reset_fault()
         self.runner.reset_fault()
+        self.emergency_latched = False
+
+    def _refuse_if_latched(self, what: str) -> None:
+        if self.emergency_latched:
+            raise EmergencyStopHeld(
+                f"cannot {what}: the emergency stop holds until it is reset "
+                "(Session.reset_fault, neurorig reset)"
+            )
 
     def uv_per_count(self) -> Any:
         """µV per count per channel: the gain calibration's, else the board's nominal."""
@@ -364,7 +386,9 @@ class Session:
         return onset
 
     def run_protocol(self, trials: Any, *, n_trials: int = 0, wait: bool = False):
-        """Run a plan (iterable of trials) or a closed-loop chooser; arms if needed."""
+        """Run a plan (iterable of trials) or a closed-loop chooser; arms if
+        needed, never after an emergency stop that has not been reset."""
+        self._refuse_if_latched("run a protocol")
         if self.runner.status.phase == RunState.IDLE:
             self.runner.arm()
         if not n_trials and hasattr(trials, "__len__"):

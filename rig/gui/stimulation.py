@@ -49,17 +49,23 @@ class StimulationPanel(QtWidgets.QGroupBox):
         self.arm_button = QtWidgets.QPushButton("Arm")
         self.arm_button.setCheckable(True)
         self.fire_button = QtWidgets.QPushButton("Single pulse")
+        # Releases a held emergency stop or a latched board fault (the board
+        # stays disarmed: arming is a separate, deliberate step).
+        self.reset_button = QtWidgets.QPushButton("Reset")
+        self.reset_button.setEnabled(False)
         self.estop_button = QtWidgets.QPushButton("EMERGENCY STOP (Esc)")
         self.estop_button.setStyleSheet(
             "background: #b00; color: white; font-weight: bold; padding: 6px;"
         )
         buttons.addWidget(self.arm_button)
         buttons.addWidget(self.fire_button)
+        buttons.addWidget(self.reset_button)
         form.addRow(buttons)
         form.addRow(self.estop_button)
         self.arm_button.toggled.connect(self._on_arm_toggled)
         self.fire_button.clicked.connect(self.fire)
         self.estop_button.clicked.connect(self.emergency_stop)
+        self.reset_button.clicked.connect(self.reset)
         bridge.armed_changed.connect(self._show_armed)
         self.shortcut = QtWidgets.QShortcut(QtGui.QKeySequence("Esc"), self)
         self.shortcut.setContext(QtCore.Qt.ApplicationShortcut)
@@ -127,7 +133,19 @@ class StimulationPanel(QtWidgets.QGroupBox):
             self.session.emergency_stop()
         except Exception as exc:
             self._show_error(exc)
-        self.message.setText("EMERGENCY STOP: board disarmed")
+        self.message.setText("EMERGENCY STOP: board disarmed; Reset to go on")
+        self.reset_button.setEnabled(True)
+
+    def reset(self) -> None:
+        """Release the emergency stop (and a board fault); stays disarmed."""
+
+        def done(_: object = None) -> None:
+            self.reset_button.setEnabled(False)
+            self.message.setText("")
+
+        run_in_background(
+            self.session.reset_fault, on_done=done, on_error=self._show_error
+        )
 
     def _on_arm_toggled(self, checked: bool) -> None:
         action = self.session.arm if checked else self.session.disarm

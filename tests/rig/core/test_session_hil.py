@@ -159,6 +159,33 @@ def test_emergency_stop_disarms_the_board_mid_run():
             session.close()
 
 
+def test_an_emergency_stop_holds_until_reset_and_is_recorded(tmp_path):
+    from rig.core.session import EmergencyStopHeld
+
+    with SimulatedRig(seed=16) as rig_:
+        session = open_session(rig_)
+        plan = parse_protocol(PROTOCOL).expand()
+        try:
+            session.start()
+            record(session, tmp_path / "run")
+            session.arm()
+            session.emergency_stop()
+            with pytest.raises(EmergencyStopHeld, match="until it is reset"):
+                session.run_protocol(plan.trials)  # it used to re-arm by itself
+            with pytest.raises(EmergencyStopHeld):
+                session.arm()
+            assert not rig_.board.armed
+            session.reset_fault()
+            session.arm()
+            assert rig_.board.armed
+            session.disarm()
+            session.stop_recording()
+        finally:
+            session.close()
+    events = rig.recording.open(tmp_path / "run").events_of("emergency_stop")
+    assert len(events) == 1
+
+
 def test_unplug_faults_the_run_and_keeps_the_recording_readable(tmp_path):
     rig_ = SimulatedRig(seed=15)
     session = open_session(rig_)

@@ -147,6 +147,21 @@ def test_escape_key_is_an_emergency_stop_that_disarms_the_board(qtbot, window):
     qtbot.waitUntil(lambda: not window.stimulation.arm_button.isChecked(), timeout=2000)
 
 
+def test_after_an_emergency_stop_the_board_arms_again_only_after_reset(qtbot, window):
+    stim = window.stimulation
+    arm(qtbot, window)
+    qtbot.keyClick(window, QtCore.Qt.Key_Escape)
+    qtbot.waitUntil(lambda: not board_armed(window.session), timeout=2000)
+    assert stim.reset_button.isEnabled()
+    stim.arm_button.click()  # refused: the stop holds
+    qtbot.waitUntil(lambda: "until it is reset" in stim.message.text(), timeout=2000)
+    assert not board_armed(window.session) and not stim.arm_button.isChecked()
+    qtbot.mouseClick(stim.reset_button, LEFT)
+    qtbot.waitUntil(lambda: not stim.reset_button.isEnabled(), timeout=2000)
+    arm(qtbot, window)
+    assert board_armed(window.session)
+
+
 def test_protocol_run_is_recorded_and_folders_are_remembered(qtbot, window, tmp_path):
     protocol_file = tmp_path / "short.toml"
     protocol_file.write_text(SHORT)

@@ -25,13 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware_bridge.device import Device
-from firmware_bridge.sim import CameraOptics, RacewayGeometry
-from rig.core.camera import open_camera
-from rig.core.session import Session
+from rig.core.connect import open_rig, simulated_rig_description
 from rig.procedures.latency import external_simulator
 from rig.recording import RecordingWriter
-from rig.rig_file import RigDescription
 
 
 def rss_mb() -> float:
@@ -40,20 +36,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def sim_rig_geometry(n_channels: int) -> dict:
-    """What a rig file would say of the simulated rig: the session then tracks the
-    worm live, as on a real rig."""
-    raceway = RacewayGeometry.for_channels(n_channels)
-    optics = CameraOptics()
-    return RigDescription(
-        pair_centres_m=tuple(raceway.pair_centres_m()),
-        head_on_raceway_m=raceway.head_on_raceway_m,
-        raceway_origin_px=optics.origin_px[0],
-        px_per_mm=optics.px_per_mm,
-        source="the simulated rig's geometry",
-    ).geometry()
 
 
 @contextlib.contextmanager
@@ -68,9 +50,11 @@ def recording_session(n_channels: int):
         port = stack.enter_context(
             external_simulator(1, channels=n_channels, camera_socket=camera_socket)
         )
-        session = Session(
-            Device.open(port), channels=n_channels, camera=open_camera(str(camera_socket)),
-            camera_rate_hz=60.0, geometry=sim_rig_geometry(n_channels),
+        # Opened by its port and described as a rig file would (the front door
+        # for hardware), so live tracking runs as on a real rig.
+        session = open_rig(
+            port, camera=str(camera_socket), channels=n_channels,
+            rig=simulated_rig_description(n_channels), camera_rate_hz=60.0,
         )  # fmt: skip
         stack.callback(session.close)
         session.start()

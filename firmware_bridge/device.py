@@ -46,7 +46,7 @@ from firmware_bridge.protocol import (
     TestSignal,
 )
 from firmware_bridge.stimulus import StimPulse
-from firmware_bridge.transport import open_port, parse_sim_url
+from firmware_bridge.transport import open_port
 
 HEARTBEAT_PERIOD_S = 0.05  # against the board's 300 ms watchdog: 250 ms of margin
 
@@ -106,9 +106,8 @@ class BoardInfo:
 class Device:
     """The stimulator/recorder board behind one serial port."""
 
-    def __init__(self, link: SerialLink, *, owned_rig: Any = None) -> None:
+    def __init__(self, link: SerialLink) -> None:
         self.link = link
-        self.sim_rig = owned_rig  # the SimulatedRig started for a sim:// URL
         self.info: BoardInfo | None = None
         self.sample_rate_hz: int | None = None
         self.channels: tuple[int, ...] = ()
@@ -128,20 +127,11 @@ class Device:
         allow_network: bool = False,
         heartbeat: bool = True,
     ) -> Device:
-        """Open ``url`` (a port path, pyserial URL or ``sim://?seed=N``), connect."""
-        rig = None
-        if url.startswith("sim://"):
-            from firmware_bridge.sim import SimulatedRig  # only here: see DESIGN.md
-
-            rig = SimulatedRig.from_options(parse_sim_url(url))
-            url = rig.port
-        try:
-            link = SerialLink(open_port(url, allow_network=allow_network))
-        except Exception:
-            if rig is not None:
-                rig.close()
-            raise
-        device = cls(link, owned_rig=rig)
+        """Open the board on ``url`` (a port path; a pyserial URL for tests) and
+        connect. The simulated rig (``sim://``) is opened by ``rig.open_rig``,
+        which starts it on a pseudo-terminal and opens that port here."""
+        link = SerialLink(open_port(url, allow_network=allow_network))
+        device = cls(link)
         try:
             link.start()
             device.connect(timeout_s=timeout_s)
@@ -196,8 +186,6 @@ class Device:
                 except DeviceError:
                     break
         self.link.close()
-        if self.sim_rig is not None:
-            self.sim_rig.close()
 
     def __enter__(self) -> Device:
         return self

@@ -55,8 +55,8 @@ def open_port(
     Parameters
     ----------
     url
-        A device path or a pyserial URL. ``sim://`` URLs are handled by
-        ``firmware_bridge.device.Device.open``, which starts the simulator first.
+        A device path or a pyserial URL. ``sim://`` URLs are opened by
+        ``rig.open_rig``, which starts the simulator first.
     timeout_s
         Read timeout; short, so the reader thread notices a stop request quickly.
     allow_network
@@ -71,7 +71,10 @@ def open_port(
             "not allowed for a stimulator; use a local serial device path"
         )
     if scheme == "sim":
-        raise ValueError("sim:// URLs are opened by Device.open, which starts the rig")
+        raise ValueError(
+            f"{url}: the simulated rig is opened by rig.open_rig (or --sim), "
+            "which starts it and opens its port"
+        )
     try:
         # exclusive: a second program (or a second Device.open) on the same port
         # is refused here instead of interleaving its bytes with this session's

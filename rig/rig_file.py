@@ -56,6 +56,7 @@ class RigDescription:
     raceway_origin_px: float | None = None
     px_per_mm: float | None = None
     source: str = "built-in defaults"
+    simulated: bool = False  # the simulated rig (rig.core.connect), not hardware
 
     def with_positions_mm(
         self, text: str | None, n_channels: int | None = None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +127,11 @@ class Decoded:
     blocks: np.ndarray = field(default_factory=lambda: _EMPTY_BLOCKS)
     gaps: np.ndarray = field(default_factory=lambda: _EMPTY_GAPS)
     messages: list[Message] = field(default_factory=list)
+
+    def sample_blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Each run of contiguous samples as ``(first_sample_number, samples)``."""
+        for first, row, n in self.blocks:
+            yield int(first), self.samples[row : row + n]
 
 
 class StreamDecoder:

@@ -123,6 +123,26 @@ class SimCamera:
             rig.model.segment_boundaries_m(0), self.optics, noise_seed=rig.seed
         )
 
+    def show_checkerboard(
+        self,
+        squares: tuple[int, int],
+        square_mm: float,
+        poses: list[tuple[tuple[float, float], float]],
+    ) -> None:
+        """Lay a checkerboard on the raceway instead of the worm, moved to the
+        next of ``poses`` ((x_mm, y_mm), angle_rad) each frame (a camera
+        calibration's target); ``target = None`` takes it away."""
+        from firmware_bridge.sim.targets import render_checkerboard
+
+        self.target = lambda k: render_checkerboard(
+            self.optics,
+            squares=squares,
+            square_mm=square_mm,
+            offset_mm=poses[k % len(poses)][0],
+            angle_rad=poses[k % len(poses)][1],
+            noise_seed=k,
+        )
+
     def trigger(self, sample: int, count: int) -> None:
         """Called by the rig's pacing thread at each camera trigger."""
         if self.rig.faults.drop_camera_frame():

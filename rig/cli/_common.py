@@ -71,7 +71,7 @@ def out_folder_problem(path: str | None, option: str) -> str | None:
 
 
 def board_url(args: argparse.Namespace) -> str:
-    """The URL Device.open takes for these arguments."""
+    """The URL ``rig.open_rig`` takes for these arguments."""
     if args.sim:
         return f"sim://?seed={args.seed}"
     return args.port

@@ -36,34 +36,25 @@ def main(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     """Open the board, run the procedure, write the calibration file."""
     from calibration import CalibrationError, save_calibration
-    from firmware_bridge.device import Device
     from firmware_bridge.errors import DeviceError
-    from rig.core.camera import CameraError, open_camera
-    from rig.core.session import Session
+    from rig.core.connect import open_rig
     from rig.procedures.calibrate import PROCEDURES
 
     needs_camera = args.kind in ("camera", "timing")
     problem = out_folder_problem(args.out, "--out")
     if problem is not None:  # before the procedure, not after it
         return fail(problem)
+    camera = None
+    if needs_camera:
+        camera = args.camera or ("sim" if args.sim else None)
+        if camera is None:
+            return fail(
+                f"{args.kind} calibration needs a camera: give --camera INDEX|FILE"
+            )
     try:
-        device = Device.open(board_url(args))
+        session = open_rig(board_url(args), camera=camera)
     except (DeviceError, OSError, ValueError) as exc:
         return fail(f"cannot connect to the board: {exc}")
-    try:
-        camera = None
-        if needs_camera:
-            spec = args.camera or ("sim" if args.sim else None)
-            if spec is None:
-                device.close()
-                return fail(
-                    f"{args.kind} calibration needs a camera: give --camera INDEX|FILE"
-                )
-            camera = open_camera(spec, device=device)
-    except CameraError as exc:
-        device.close()
-        return fail(str(exc))
-    session = Session(device, camera=camera)
     try:
         session.start()
         time.sleep(0.3)

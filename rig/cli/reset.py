@@ -27,13 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Open the board, stop, disarm, clear; say what it was and what it is."""
-    from firmware_bridge.device import Device
     from firmware_bridge.errors import DeviceError
+    from rig.core.connect import open_rig
 
     try:
-        device = Device.open(board_url(args))
+        session = open_rig(board_url(args))
     except (DeviceError, OSError, ValueError) as exc:
         return fail(f"cannot connect to the board: {exc}")
+    device = session.device
     try:
         before = device.status()
         for step in (device.stop_stream, device.disarm, device.reset_fault):
@@ -46,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     except DeviceError as exc:
         return fail(f"reset failed: {exc}")
     finally:
-        device.close()
+        session.close()
     print(f"before: {_describe(before)}")
     print(f"after:  {_describe(after)}")
     return 0

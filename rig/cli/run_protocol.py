@@ -79,47 +79,29 @@ def _print_closed_loop_summary(loop: Any) -> None:
         )
 
 
-def _open_camera(spec: str | None, session_url: str, device: Any):
-    if spec is None:
-        return None
-    from rig.core.camera import open_camera
-
-    return open_camera(spec, device=device)
-
-
 def _run(args, protocol, plan, rig) -> int:
     from tqdm import tqdm
 
     from calibration import CalibrationSet
-    from firmware_bridge.device import Device
     from firmware_bridge.errors import DeviceError
-    from rig.core.session import Session
+    from rig.core.connect import open_rig
     from rig.recording import DiskFullError, RecordingWriter
     from rig.recording.metadata import build_metadata
+    from rig.rig_file import DEFAULT_CHANNELS
 
     out = Path(args.out) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     calibrations = CalibrationSet.load(getattr(args, "calibrations", None))
     try:
-        device = Device.open(board_url(args))
-    except (DeviceError, OSError, ValueError) as exc:
-        return fail(f"cannot connect to the board: {exc}")
-    camera = None
-    try:
-        camera = _open_camera(args.camera, board_url(args), device)
-    except (OSError, ValueError) as exc:
-        device.close()
-        return fail(str(exc))
-    try:
-        session = Session(
-            device,
-            camera=camera,
-            safety=rig.limits,
+        session = open_rig(
+            board_url(args),
+            camera=args.camera,
+            rig=rig,
             calibrations=calibrations,
-            geometry=rig.geometry(),
+            channels=DEFAULT_CHANNELS,
+            ground_truth_path=out / "ground_truth.json",  # the simulated rig's
         )
-    except ValueError as exc:
-        device.close()
-        return fail(str(exc))
+    except (DeviceError, OSError, ValueError) as exc:
+        return fail(f"cannot open the rig: {exc}")
     status = 0
     try:
         session.start()
@@ -183,9 +165,6 @@ def _run(args, protocol, plan, rig) -> int:
     finally:
         counters = session.acquisition.counters if session.acquisition else None
         session.close()
-        ground_truth = getattr(device.sim_rig, "write_ground_truth", None)
-        if ground_truth is not None and out.exists():
-            ground_truth(out / "ground_truth.json")
     if not out.exists():  # refused before recording began: nothing to point at
         return status
     summary = {

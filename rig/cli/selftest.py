@@ -31,26 +31,24 @@ def main(args: argparse.Namespace) -> int:
 
 def run_latency_selftest(args: argparse.Namespace) -> int:
     """CLI body: open the board (or the simulated rig), measure, print."""
-    import numpy as np
-
     from firmware_bridge.errors import DeviceError
+    from rig.core.connect import simulated_rig_description
     from rig.procedures.latency import (
         external_simulator,
         measure_loop_latency,
         open_loop_session,
     )
     from rig.rig_file import DEFAULT_CHANNELS, RigDescription, RigFileError
+    from rig.safety import default_safety_limits
 
+    # The standard raceway's pins (the simulated rig's too) unless given.
+    rig = simulated_rig_description(
+        DEFAULT_CHANNELS, RigDescription(default_safety_limits())
+    )
     try:
-        positions = (
-            RigDescription()
-            .with_positions_mm(args.electrode_positions_mm, DEFAULT_CHANNELS)
-            .pair_centres_m
-        )
+        rig = rig.with_positions_mm(args.electrode_positions_mm, DEFAULT_CHANNELS)
     except RigFileError as exc:
         return fail(str(exc))
-    if positions is not None:
-        positions = np.asarray(positions)
     with contextlib.ExitStack() as stack:
         port = (
             stack.enter_context(external_simulator(args.seed))
@@ -58,7 +56,7 @@ def run_latency_selftest(args: argparse.Namespace) -> int:
             else args.port
         )
         try:
-            session = open_loop_session(port, positions)
+            session = open_loop_session(port, rig)
         except (DeviceError, OSError, ValueError) as exc:
             return fail(f"cannot connect to the board: {exc}")
         stack.callback(session.close)

@@ -103,14 +103,14 @@ class ClosedLoop:
         self.spec = spec
         self.search = search or make_search(spec, seed=seed)
         self.space = self.search.space
-        check_space_is_safe(self.space, spec.inter_stimulus_interval_s, session.safety)
+        check_space_is_safe(self.space, spec.inter_stimulus_interval_s, session.limits)
         o = spec.objective
         self.objective = Objective(
             measure=o.measure,
             kind=o.kind,
             target=o.target,
             per_charge=o.per_charge,
-            load_ohm=session.safety.load_ohm if session.safety else 1000.0,
+            load_ohm=session.limits.load_ohm if session.limits else 1000.0,
         )
         self.interval_s = spec.inter_stimulus_interval_s
         # Wait for a response at most this long: most of the interval, so a lost
@@ -144,14 +144,13 @@ class ClosedLoop:
     def start(self) -> None:
         """Start the run through the session's protocol runner."""
         self._responses.connect(self._on_response)
-        self.session.trial_listeners.append(self._on_trial)
+        self.session.events.trial_delivered.connect(self._on_trial)
         self.session.run_protocol(self.next_trial, n_trials=self.spec.n_stimuli)
 
     def finish(self) -> None:
         """Disconnect from the session (after the run ended)."""
         self._responses.disconnect(self._on_response)
-        if self._on_trial in self.session.trial_listeners:
-            self.session.trial_listeners.remove(self._on_trial)
+        self.session.events.trial_delivered.disconnect(self._on_trial)
 
     def run(self, timeout_s: float | None = None) -> Any:
         """Start, wait for the run to end, disconnect; return the final status."""
@@ -177,8 +176,8 @@ class ClosedLoop:
                 f"is outside the search space {a0:g}–{a1:g} Vpp × "
                 f"{d0 * 1e3:g}–{d1 * 1e3:g} ms, pairs {list(self.space.pairs)}"
             )
-        if self.session.safety is not None:
-            self.session.safety.check(ParameterSpace.pulse(point), where="override")
+        if self.session.limits is not None:
+            self.session.limits.check(ParameterSpace.pulse(point), where="override")
         with self._cond:
             self._override = point
         self._answer("override")

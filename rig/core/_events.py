@@ -19,9 +19,12 @@ log = logging.getLogger(__name__)
 class Signal:
     """A list of callbacks; ``emit`` calls each, isolating their exceptions."""
 
-    def __init__(self, name: str, *arg_names: str) -> None:
+    def __init__(self, name: str, *arg_names: str, high_rate: bool = False) -> None:
         self.name = name
         self.arg_names = arg_names
+        # A high-rate signal (every camera frame) is for code on the emitting
+        # thread; bridges that forward to a GUI skip it (the GUI pulls frames).
+        self.high_rate = high_rate
         self._callbacks: list[Callable[..., Any]] = []
         self._lock = threading.Lock()
 
@@ -51,7 +54,7 @@ class Signal:
 
 
 class RigEvents:
-    """All low-rate events of a Session. Samples and frames are pulled, not pushed."""
+    """All events of a Session. Samples are pulled (the ring), not pushed."""
 
     def __init__(self) -> None:
         # (sample: int, fields: dict) — delivered parameters in SI
@@ -72,7 +75,16 @@ class RigEvents:
         self.armed_changed = Signal("armed_changed", "armed")
         # (state: dict) — closed-loop optimiser decided (observations, proposal)
         self.optimiser_updated = Signal("optimiser_updated", "state")
+        # (trial, onset_sample: int) — the runner delivered a trial (runner thread)
+        self.trial_delivered = Signal("trial_delivered", "trial", "onset_sample")
+        # (frame: ndarray, host_time_s: float, frame_index: int) — every camera
+        # frame, on the camera thread: keep listeners quick
+        self.frame_captured = Signal(
+            "frame_captured", "frame", "host_time_s", "frame_index", high_rate=True
+        )
 
     def all(self) -> list[Signal]:
-        """Every signal, for bridges that forward them all."""
-        return [v for v in vars(self).values() if isinstance(v, Signal)]
+        """Every low-rate signal, for bridges that forward them all."""
+        return [
+            v for v in vars(self).values() if isinstance(v, Signal) and not v.high_rate
+        ]

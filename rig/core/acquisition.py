@@ -106,9 +106,8 @@ class Acquisition:
 
     def _on_batch(self, decoded: Decoded) -> None:
         # Reader thread: copy into the ring and hand over; nothing slow here.
-        samples = decoded.samples
-        for first, row, n in decoded.blocks:
-            self.ring.write(int(first), samples[row : row + n])
+        for first, block in decoded.sample_blocks():
+            self.ring.write(first, block)
         if decoded.blocks.size or decoded.gaps.size or decoded.messages:
             self._queue.append((decoded, time.monotonic()))
             self._batches_queued += 1

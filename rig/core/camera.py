@@ -110,14 +110,12 @@ class OpenCVCamera(ThreadedCamera):
             self._deliver(on_frame, frame)
 
 
-def open_camera(spec: str, *, device: Any = None) -> Any:
-    """A camera for ``spec``: an index (``"0"``), a video file, a named pipe or
-    Unix socket carrying live YUV4MPEG2 video, or ``"sim"``."""
+def open_camera(spec: str) -> Any:
+    """A camera for ``spec``: an index (``"0"``), a video file, or a named pipe
+    or Unix socket carrying live YUV4MPEG2 video. (``"sim"``, the simulated
+    rig's camera, comes with the simulated rig from ``rig.open_rig``.)"""
     if spec == "sim":
-        rig = getattr(device, "sim_rig", None)
-        if rig is None:
-            raise CameraError("--camera sim needs the simulated rig (--sim)")
-        return rig.camera()
+        raise CameraError("--camera sim needs the simulated rig (--sim)")
     if spec.isdigit():
         return OpenCVCamera(int(spec))
     from rig.core.stream_camera import StreamCamera, is_stream  # imports this module

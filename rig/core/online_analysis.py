@@ -58,10 +58,9 @@ class OnlineResponses:
                 key = stimulus_key(message, self._n_stimuli, self.requested_vpp)
                 self._n_stimuli += 1
                 self.analyzer.add_stimulus(message.sample_index, key["duration_s"], key)
-        samples = decoded.samples
-        for first, row, n in decoded.blocks:
-            chunk = samples[row : row + n].astype(np.float64) * self.uv_per_count
-            for stim_key, response in self.analyzer.process(int(first), chunk):
+        for first, block in decoded.sample_blocks():
+            chunk = block.astype(np.float64) * self.uv_per_count
+            for stim_key, response in self.analyzer.process(first, chunk):
                 key = cast("dict[str, Any]", stim_key)  # the stimulus_key added above
                 result = {**key, **response.to_dict()}
                 amps = [a for a in result["amplitude_uv"] if a is not None]

@@ -79,8 +79,8 @@ class TrialLike(Protocol):
     onset_s: float
 
 
-class Stimulator(Protocol):
-    """What the runner needs of the session: deliver one checked pulse."""
+class StimulatorLike(Protocol):
+    """What the runner needs to stimulate (rig.core.stimulator.Stimulator has it)."""
 
     def stimulate(self, pulse: StimPulse) -> int: ...
 
@@ -98,7 +98,7 @@ class ProtocolRunner:
 
     def __init__(
         self,
-        stimulator: Stimulator,
+        stimulator: StimulatorLike,
         *,
         on_status: Callable[[RunnerStatus], None] | None = None,
         on_trial: TrialCallback | None = None,
@@ -233,6 +233,15 @@ class ProtocolRunner:
     # ------------------------------------------------------------ the loop
 
     def _run(self, trials: Iterable[Any] | NextTrial) -> None:
+        # The thread's top: whatever escapes (a malformed calibration's
+        # TypeError, a bug) must not leave the run "running" with the board
+        # armed: it becomes a fault, which disarms (the session's fail-safe).
+        try:
+            self._run_trials(trials)
+        except BaseException as exc:
+            self.fault(f"the protocol runner failed: {type(exc).__name__}: {exc}")
+
+    def _run_trials(self, trials: Iterable[Any] | NextTrial) -> None:
         self._started = self._clock()
         self._paused_for = 0.0
         delivered = 0

@@ -13,7 +13,8 @@ from pyqtgraph.Qt import QtCore
 class QtBridge(QtCore.QObject):
     """One Qt signal per RigEvents signal, same arguments."""
 
-    stim_delivered = QtCore.pyqtSignal(int, dict)
+    # Sample numbers as object: a C int overflows after ~20 h at 30 kHz.
+    stim_delivered = QtCore.pyqtSignal(object, dict)
     run_state_changed = QtCore.pyqtSignal(object)
     response_measured = QtCore.pyqtSignal(int, dict)
     motion_measured = QtCore.pyqtSignal(int, dict)
@@ -22,6 +23,7 @@ class QtBridge(QtCore.QObject):
     recording_changed = QtCore.pyqtSignal(object)
     armed_changed = QtCore.pyqtSignal(bool)
     optimiser_updated = QtCore.pyqtSignal(dict)
+    trial_delivered = QtCore.pyqtSignal(object, object)
 
     def __init__(self, events, parent=None) -> None:
         super().__init__(parent)

@@ -19,27 +19,16 @@ def default_session_factory(
     (limits and geometry; default: the built-in limits). ``calibrations``: a
     ``CalibrationSet``.
     """
-    from firmware_bridge.device import Device
-    from rig.core.camera import open_camera
-    from rig.core.session import Session
-    from rig.rig_file import RigDescription
+    from rig.core.connect import SIM_SCHEME, open_rig
 
-    rig = rig or RigDescription()
-    device = Device.open(url)
+    if camera is None and url.startswith(SIM_SCHEME):
+        camera = "sim"
+    session = open_rig(url, camera=camera, rig=rig, calibrations=calibrations)
     try:
-        spec = camera or ("sim" if device.sim_rig else None)
-        cam = open_camera(spec, device=device) if spec else None
-        session = Session(
-            device,
-            camera=cam,
-            safety=rig.limits,
-            geometry=rig.geometry(),
-            calibrations=calibrations,
-        )
-    except Exception:
-        device.close()  # a camera or rig-file error must not leave the port open
+        session.start()
+    except BaseException:
+        session.close()
         raise
-    session.start()
     return session
 
 

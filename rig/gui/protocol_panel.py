@@ -66,7 +66,7 @@ class ProtocolPanel(QtWidgets.QGroupBox):
 
         try:
             protocol = load_protocol(path)
-            plan = check_protocol(protocol, self.session.safety)  # None: closed loop
+            plan = check_protocol(protocol, self.session.limits)  # None: closed loop
         except (ProtocolError, ValueError, OSError) as exc:
             self.plan = None
             self.protocol = None

@@ -34,7 +34,7 @@ class StimulationPanel(QtWidgets.QGroupBox):
         self.rate_hz = QtWidgets.QDoubleSpinBox(
             decimals=1, minimum=0.1, maximum=1000.0, value=1.0, suffix=" Hz"
         )
-        self._bound_to_limits(getattr(session, "safety", None))
+        self._bound_to_limits(session.limits)
         form.addRow("amplitude", self.amplitude)
         form.addRow("duration", self.duration_ms)
         form.addRow("pair", self.pair)
@@ -106,7 +106,7 @@ class StimulationPanel(QtWidgets.QGroupBox):
 
     def validate(self) -> bool:
         """Check the fields against the safety limits; show why when refused."""
-        limits = self.session.safety
+        limits = self.session.limits
         try:
             if limits is not None:
                 limits.check(self.pulse())

@@ -109,7 +109,7 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
             m.sample_index for m in decoded.messages if isinstance(m, LedFlashed)
         )
 
-    session.frame_listeners.append(on_frame)
+    session.events.frame_captured.connect(on_frame)
     session.device.add_listener(on_batch)
     period_s = 1.0 / session.camera_rate_hz
     try:
@@ -126,7 +126,7 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
             session.device.led_pulse(led_s)
         time.sleep(0.3)
     finally:
-        session.frame_listeners.remove(on_frame)
+        session.events.frame_captured.disconnect(on_frame)
         session.device.remove_listener(on_batch)
     stamps, _ = session.frame_clock.match()
     sample_of = {s.frame_index: s.sample for s in stamps}
@@ -156,23 +156,16 @@ def calibrate_camera(
     session, *, n_frames=12, squares=(9, 6), square_mm=10.0, rig_id="rig-1", seed=0
 ):
     """Frames of a checkerboard on the raceway (moved between frames)."""
-    rig = getattr(session.device, "sim_rig", None)
-    if rig is not None:  # the simulated rig lays a board on its raceway for us
-        from firmware_bridge.sim.targets import render_checkerboard
-
+    # The simulated camera can lay a board on its raceway for us; on a real rig
+    # someone moves a printed one under the camera.
+    show_checkerboard = getattr(session.camera, "show_checkerboard", None)
+    if show_checkerboard is not None:
         rng = np.random.default_rng(seed)
         poses = [
             ((rng.uniform(-5, 90), rng.uniform(-60, -5)), rng.uniform(-0.3, 0.3))
             for _ in range(n_frames)
         ]
-        rig.camera().target = lambda k: render_checkerboard(
-            rig.optics,
-            squares=squares,
-            square_mm=square_mm,
-            offset_mm=poses[k % n_frames][0],
-            angle_rad=poses[k % n_frames][1],
-            noise_seed=k,
-        )
+        show_checkerboard(squares, square_mm, poses)
     collected: list[np.ndarray] = []
     last = [0.0]
 
@@ -181,15 +174,15 @@ def calibrate_camera(
             collected.append(frame)
             last[0] = host_time
 
-    session.frame_listeners.append(on_frame)
+    session.events.frame_captured.connect(on_frame)
     try:
         deadline = time.monotonic() + 10 + n_frames * 0.2
         while len(collected) < n_frames and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        session.frame_listeners.remove(on_frame)
-        if rig is not None:
-            rig.camera().target = None
+        session.events.frame_captured.disconnect(on_frame)
+        if show_checkerboard is not None:
+            session.camera.target = None
     return fit_camera(
         collected, squares=squares, square_size_mm=square_mm, rig_id=rig_id
     )

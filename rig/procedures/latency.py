@@ -86,7 +86,7 @@ class _WindowWatch:
             self._target, self._arrived = sample, None
 
     def consume(self, decoded: Any, host_time: float) -> None:
-        end = max((int(first) + int(n) for first, _, n in decoded.blocks), default=0)
+        end = max((first + len(b) for first, b in decoded.sample_blocks()), default=0)
         with self._cond:
             if self._target is not None and self._arrived is None:
                 if end >= self._target:
@@ -106,7 +106,7 @@ def measure_loop_latency(
     from rig.closed_loop import BayesianSearch, Objective, ParameterSpace
     from rig.closed_loop.measures import response_value
 
-    safety = session.safety
+    safety = session.limits
     if safety is not None:
         window_s = max(window_s, safety.min_inter_stimulus_interval_s * 1.1)
     search = BayesianSearch(ParameterSpace(), seed=seed)
@@ -193,18 +193,16 @@ def external_simulator(seed: int = 1, *, channels: int = 4, camera_socket=None):
         child.stdout.close()
 
 
-def open_loop_session(port: str, positions_m=None) -> Any:
-    """A started Session on ``port`` with the online analysis on."""
-    from firmware_bridge.device import Device
-    from firmware_bridge.sim.worm import RacewayGeometry
-    from rig.core.session import Session
+def open_loop_session(port: str, rig: Any = None) -> Any:
+    """A started Session on ``port`` with the online analysis on; ``rig``: its
+    RigDescription (default: the simulated rig's, as ``neurorig sim`` serves)."""
+    from rig.core.connect import open_rig, simulated_rig_description
+    from rig.rig_file import RigDescription
     from rig.safety import default_safety_limits
 
-    if positions_m is None:  # the standard raceway (the simulator's default too)
-        positions_m = RacewayGeometry().pair_centres_m()
-    session = Session(
-        Device.open(port), safety=default_safety_limits(), positions_m=positions_m
-    )
+    if rig is None:
+        rig = simulated_rig_description(rig=RigDescription(default_safety_limits()))
+    session = open_rig(port, rig=rig)
     session.start()
     time.sleep(0.3)
     return session

@@ -309,7 +309,7 @@ class RecordingWriter:
             self._last_fsync = time.monotonic()
 
     @_serialised
-    def close(self, status: str = "complete") -> None:
+    def close(self, status: str = "completed") -> None:
         """Flush, fsync, finalise metadata (idempotent)."""
         if self._closed:
             return
@@ -330,7 +330,7 @@ class RecordingWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close("complete" if exc[0] is None else "aborted")
+        self.close("completed" if exc[0] is None else "crashed")
 
     @property
     def stats(self) -> WriterStats:

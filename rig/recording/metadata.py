@@ -46,12 +46,7 @@ def build_metadata(session: Any, *, protocol_path: str | None = None) -> dict[st
     """Metadata for a new recording of ``session``."""
     device = session.device
     info = device.info.to_dict() if device.info is not None else None
-    rig = getattr(device, "sim_rig", None)
-    geometry = None
-    if rig is not None and hasattr(rig, "geometry_dict"):
-        geometry = rig.geometry_dict()
-    elif getattr(session, "geometry", None) is not None:
-        geometry = session.geometry
+    rig = session.rig  # rig.rig_file.RigDescription: the one geometry
     calibrations = getattr(session, "calibrations", None)
     return {
         "created_utc": dt.datetime.now(dt.UTC).isoformat(),
@@ -63,7 +58,7 @@ def build_metadata(session: Any, *, protocol_path: str | None = None) -> dict[st
             "host": platform.node(),
         },
         "board": info,
-        "simulated": rig is not None,
+        "simulated": rig.simulated,
         "acquisition": {
             "sample_rate_hz": session.sample_rate_hz,
             "n_channels": session.n_channels,
@@ -72,7 +67,7 @@ def build_metadata(session: Any, *, protocol_path: str | None = None) -> dict[st
                 device.info.volts_per_count(session.gain) if device.info else None
             ),
         },
-        "geometry": geometry,
+        "geometry": rig.geometry(),
         "calibrations": calibrations.to_metadata() if calibrations else None,
         "protocol_file": Path(protocol_path).name if protocol_path else None,
         "camera": {

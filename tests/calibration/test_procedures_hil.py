@@ -66,6 +66,6 @@ def test_written_files_load_as_a_set_without_warnings(tmp_path):
 
 
 def test_no_board_on_the_port_is_refused_clearly(capsys):
-    status = neurorig(["calibrate", "camera", "--port", "/dev/null", "--out", "x"])
+    status = neurorig(["calibrate", "gain", "--port", "/dev/null", "--out", "x"])
     assert status == 2
     assert "cannot connect to the board" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import pytest
 from firmware_bridge.device import Device
 from firmware_bridge.sim import SimulatedRig
 from firmware_bridge.transport import PortInUseError, open_port
+from rig.core.connect import open_rig
 
 
 def test_a_second_open_of_the_same_port_is_refused_and_the_first_keeps_working():
@@ -37,4 +38,4 @@ def test_a_second_open_of_the_same_port_is_refused_and_the_first_keeps_working()
 )
 def test_sim_url_options_are_checked(url, message):
     with pytest.raises(ValueError, match=message):
-        Device.open(url)
+        open_rig(url)

@@ -47,7 +47,7 @@ def test_run_on_the_simulated_rig_records_every_stimulus(tmp_path):
     assert "warning: gain: no calibration" in out.stderr
     folder = Path(out.stdout.strip().splitlines()[-1].removeprefix("recording: "))
     rec = rig.recording.open(folder)
-    assert rec.status == "complete"
+    assert rec.status == "completed"
     stimuli = rec.events_of("stim_delivered")
     assert len(stimuli) == 2
     # The stimulator calibration corrects each command so the worm gets what the

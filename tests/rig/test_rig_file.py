@@ -18,7 +18,7 @@ from firmware_bridge.transport import open_port
 from rig.closed_loop.loop import ClosedLoop
 from rig.core.session import Session
 from rig.protocols import ClosedLoopSpec, ObjectiveSpec
-from rig.rig_file import RigFileError, load_rig_file
+from rig.rig_file import RigDescription, RigFileError, load_rig_file
 from rig.safety import SafetyError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,21 +72,15 @@ def test_command_line_positions_replace_the_files_and_are_checked():
 
 
 def board_session(rig_, **kwargs):
-    """A session that knows only the port, as with hardware (no owned rig)."""
-    link = SerialLink(open_port(rig_.port))
-    device = Device(link)
-    link.start()
-    device.connect(timeout_s=2.0)
-    return Session(device, **kwargs)
+    """A session that knows only the port, as with hardware."""
+    return Session(Device.open(rig_.port, timeout_s=2.0), **kwargs)
 
 
 def test_a_board_described_by_its_rig_file_gets_online_analysis_and_tracking():
     rig_ = SimulatedRig(seed=5)
     rig = load_rig_file(EXAMPLE)
-    session = board_session(
-        rig_, camera=rig_.camera(), safety=rig.limits, geometry=rig.geometry()
-    )
-    assert session.device.sim_rig is None  # the host does not know it is simulated
+    session = board_session(rig_, camera=rig_.camera(), rig=rig)
+    assert not session.rig.simulated  # the host does not know it is simulated
     responses, twitches = [], []
     session.events.response_measured.connect(lambda t, r: responses.append(r))
     session.events.motion_measured.connect(lambda t, r: twitches.append(r))
@@ -126,7 +120,7 @@ def test_a_rig_file_with_too_few_positions_for_the_channels_is_refused():
     link = SerialLink(open_port(rig_.port))
     try:
         with pytest.raises(ValueError, match="gives 3 electrode positions for 4"):
-            Session(Device(link), geometry={"pair_centres_m": [0.03, 0.05, 0.07]})
+            Session(Device(link), rig=RigDescription(pair_centres_m=(0.03, 0.05, 0.07)))
     finally:
         link.close()
         rig_.close()

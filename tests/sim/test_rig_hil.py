@@ -32,15 +32,15 @@ class Collector:
     def samples(self, n_channels):
         rows, firsts = [], []
         for b in self.batches:
-            for first, row, n in b.blocks:
-                rows.append(b.samples[row : row + n])
+            for first, block in b.sample_blocks():
+                rows.append(block)
                 firsts.append(first)
         return firsts[0], np.concatenate(rows).reshape(-1, n_channels)
 
 
 def connect(rig, **kwargs):
     link = SerialLink(open_port(rig.port))
-    device = Device(link, owned_rig=None)
+    device = Device(link)
     link.start()
     device.connect(timeout_s=2.0)
     if kwargs.get("heartbeat", True):

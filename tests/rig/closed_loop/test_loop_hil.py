@@ -11,14 +11,12 @@ import numpy as np
 import pytest
 
 import rig.recording
-from firmware_bridge.device import Device
 from rig.closed_loop import BayesianSearch, ParameterSpace, replay
 from rig.closed_loop.loop import ClosedLoop
-from rig.core.camera import open_camera
-from rig.core.session import Session
+from rig.core.connect import open_rig
 from rig.protocols import ClosedLoopSpec, ObjectiveSpec
 from rig.recording import RecordingWriter
-from rig.safety import SafetyError, SafetyLimits
+from rig.safety import SafetyError
 
 SPEC = ClosedLoopSpec(
     strategy="bayesian",
@@ -30,7 +28,7 @@ SPEC = ClosedLoopSpec(
 
 @pytest.fixture
 def session():
-    s = Session(Device.open("sim://?seed=21"), safety=SafetyLimits())
+    s = open_rig("sim://?seed=21")
     s.start()
     yield s
     s.close()
@@ -138,10 +136,7 @@ def test_a_twitch_objective_needs_the_camera_and_time_for_the_twitch(session):
 
 
 def test_a_twitch_objective_scores_each_stimulus_by_its_filmed_displacement():
-    device = Device.open("sim://?seed=21")
-    session = Session(
-        device, camera=open_camera("sim", device=device), safety=SafetyLimits()
-    )
+    session = open_rig("sim://?seed=21", camera="sim")
     twitch = ObjectiveSpec(measure="peak_displacement_mm")
     spec = dataclasses.replace(
         SPEC, n_stimuli=5, inter_stimulus_interval_s=1.0, objective=twitch

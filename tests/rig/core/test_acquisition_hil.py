@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from firmware_bridge.device import Device
+from firmware_bridge.sim import SimulatedRig
 from rig.core.acquisition import Acquisition
 
 
@@ -12,7 +13,8 @@ def test_drain_waits_for_the_batch_the_consumers_are_still_in():
     # stop_recording drains, then closes the writer: a batch the relay has taken
     # off the queue but not yet written must count, or its samples land after
     # the recording's metadata was finalised.
-    device = Device.open("sim://?seed=2", heartbeat=False)
+    simulator = SimulatedRig(seed=2)
+    device = Device.open(simulator.port, heartbeat=False)
     acquisition = Acquisition(device, 4)
     release, entered = threading.Event(), threading.Event()
 
@@ -31,3 +33,4 @@ def test_drain_waits_for_the_batch_the_consumers_are_still_in():
         release.set()
         acquisition.close()
         device.close()
+        simulator.close()

@@ -38,4 +38,4 @@ def test_missing_cameras_are_named():
     with pytest.raises(CameraError, match="cannot open camera index 57"):
         open_camera("57")
     with pytest.raises(CameraError, match="needs the simulated rig"):
-        open_camera("sim", device=None)
+        open_camera("sim")

@@ -11,17 +11,14 @@ import pytest
 
 from analysis.displacement import stimulus_motion
 from firmware_bridge import StimPulse
-from firmware_bridge.device import Device
-from rig.core.camera import open_camera
-from rig.core.session import Session
-from rig.safety import SafetyLimits
+from firmware_bridge.sim import SimulatedRig
+from rig.core.connect import open_rig
+from tests._rigs import session_on
 
 
 def test_peak_displacement_per_stimulus_matches_the_worms_true_twitch():
-    device = Device.open("sim://?seed=21")
-    session = Session(
-        device, camera=open_camera("sim", device=device), safety=SafetyLimits()
-    )
+    simulator = SimulatedRig(seed=21)  # the test reads its worm's true motion
+    session = session_on(simulator, camera=simulator.camera())
     motion, electrical = [], []
     session.events.motion_measured.connect(lambda trial, r: motion.append(r))
     session.events.response_measured.connect(lambda trial, r: electrical.append(r))
@@ -33,7 +30,7 @@ def test_peak_displacement_per_stimulus_matches_the_worms_true_twitch():
             session.stimulate(StimPulse(amplitude, 3e-3))
             time.sleep(1.0)
         times_s, _, whole_mm = session.tracking.motion_series()
-        model = device.sim_rig.model
+        model = simulator.model
     finally:
         session.close()
     assert [r["trial"] for r in motion] == [0, 1, 2]
@@ -55,7 +52,7 @@ def test_peak_displacement_per_stimulus_matches_the_worms_true_twitch():
 
 
 def test_no_camera_means_no_motion_measures():
-    session = Session(Device.open("sim://?seed=21"), safety=SafetyLimits())
+    session = open_rig("sim://?seed=21")
     try:
         session.start()
         assert session.tracking is None and session.motion is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import os
 import time
 
 import numpy as np
@@ -11,14 +11,13 @@ import pytest
 import rig.recording
 from firmware_bridge import StimPulse
 from firmware_bridge.device import Device
-from firmware_bridge.link import SerialLink
 from firmware_bridge.sim import FaultPlan, SimulatedRig
-from firmware_bridge.transport import open_port
+from rig.core.connect import open_rig
 from rig.core.runner import FinishReason, RunState
-from rig.core.session import Session
 from rig.protocols import parse_protocol
 from rig.recording import RecordingWriter
-from rig.safety import SafetyError, SafetyLimits
+from rig.safety import SafetyError
+from tests._rigs import session_on
 
 PROTOCOL = """format_version = 1
 [protocol]
@@ -32,13 +31,8 @@ inter_stimulus_interval_s = 0.25
 """
 
 
-def open_session(rig, **kwargs):
-    link = SerialLink(open_port(rig.port))
-    device = Device(link, owned_rig=rig)
-    link.start()
-    device.connect(timeout_s=2.0)
-    device.start_heartbeat()
-    return Session(device, safety=SafetyLimits(), **kwargs)
+def open_session(simulator, **kwargs):
+    return session_on(simulator, **kwargs)
 
 
 def record(session, folder):
@@ -209,18 +203,34 @@ def test_unplug_faults_the_run_and_keeps_the_recording_readable(tmp_path):
     assert len(rec.events_of("stim_delivered")) >= 2
 
 
-def test_device_open_with_sim_url_starts_and_stops_the_rig():
-    device = Device.open("sim://?seed=16&channels=8")
-    rig_ = device.sim_rig
+def test_open_rig_with_sim_url_starts_and_stops_the_rig():
+    session = open_rig("sim://?seed=16&channels=8", camera="sim")
     try:
-        assert rig_.model.geometry.n_channels == 8
-        done = threading.Event()
-        device.add_error_listener(lambda e: done.set())
+        assert session.n_channels == 8
+        assert session.rig.simulated and len(session.positions_m) == 8
+        assert session.rig.raceway_origin_px == 40.0  # the simulated optics
+        port = session.device.link.port.port
+        assert port.startswith("/dev/pts/")  # a real pseudo-terminal
+        session.start()
+        time.sleep(0.2)
+        assert session.acquisition.ring.end > 0
     finally:
-        device.close()
-    assert rig_.unplugged
+        session.close()
+    assert not os.path.exists(port)  # the simulator went with the session
     with pytest.raises(ValueError, match=r"unknown sim:// options \['speed'\]"):
-        Device.open("sim://?speed=3")
+        open_rig("sim://?speed=3")
+    with pytest.raises(ValueError, match="open_rig"):
+        Device.open("sim://?seed=1")  # the device knows no simulator
+
+
+def test_open_rig_refuses_a_bad_camera_and_leaves_the_port_free():
+    with SimulatedRig(seed=1) as simulator:  # a board on a port, to open_rig
+        with pytest.raises(OSError, match="--camera sim needs the simulated rig"):
+            open_rig(simulator.port, camera="sim")
+        with pytest.raises(OSError, match="does not exist"):
+            open_rig(simulator.port, camera="no-such-video.avi")
+        # Opened exclusively: this succeeds only if the failures closed the port.
+        Device.open(simulator.port).close()
 
 
 def test_online_results_equal_offline_analysis_of_the_recording(tmp_path):
@@ -304,7 +314,7 @@ def test_starting_a_session_tunes_the_interpreter_for_its_reader_thread():
 
     sys.setswitchinterval(0.005)  # CPython's default
     gc.unfreeze()
-    session = Session(Device.open("sim://?seed=2"))
+    session = open_rig("sim://?seed=2")
     try:
         session.start()
         assert sys.getswitchinterval() == pytest.approx(0.0005)

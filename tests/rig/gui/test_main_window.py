@@ -13,9 +13,11 @@ from pyqtgraph.Qt import QtCore
 
 import rig.recording
 from firmware_bridge.protocol import StatusFlag
+from firmware_bridge.sim import SimulatedRig
 from rig.gui.app import default_session_factory
 from rig.gui.connection import SIM_CHOICE
 from rig.gui.main_window import MainWindow
+from tests._rigs import session_on
 
 SHORT = """format_version = 1
 [protocol]
@@ -117,7 +119,7 @@ def test_single_pulse_reaches_the_board_and_fills_sweeps_and_map(qtbot, window):
 
 
 def test_the_fields_hold_only_what_the_rig_allows(qtbot, window):
-    stim, limits = window.stimulation, window.session.safety
+    stim, limits = window.stimulation, window.session.limits
     stim.amplitude.setValue(9.0)
     assert stim.amplitude.value() == limits.max_amplitude_vpp  # 6 Vpp, not 9
     stim.duration_ms.setValue(0.1)
@@ -167,7 +169,7 @@ def test_protocol_run_is_recorded_and_folders_are_remembered(qtbot, window, tmp_
     protocol_file.write_text(SHORT)
     window.recording.folder.setText(str(tmp_path / "runs"))
     qtbot.mouseClick(window.recording.button, LEFT)
-    qtbot.waitUntil(lambda: window.session.recorder is not None, timeout=5000)
+    qtbot.waitUntil(lambda: window.session.recorder.writer is not None, timeout=5000)
     assert window.protocol.load(str(protocol_file))
     assert "2 stimuli" in window.protocol.summary.text()
     qtbot.mouseClick(window.protocol.run_button, LEFT)
@@ -178,9 +180,9 @@ def test_protocol_run_is_recorded_and_folders_are_remembered(qtbot, window, tmp_
     )
     path = window.recording.path_label.text()
     qtbot.mouseClick(window.recording.button, LEFT)
-    qtbot.waitUntil(lambda: window.session.recorder is None, timeout=5000)
+    qtbot.waitUntil(lambda: window.session.recorder.writer is None, timeout=5000)
     rec = rig.recording.open(path)
-    assert rec.status == "complete"
+    assert rec.status == "completed"
     amplitudes = [e["requested_vpp"] for e in rec.events_of("stim_delivered")]
     assert amplitudes == [3.0, 5.0]
     # Every 60 fps trigger has its frame, or is reported as dropped.
@@ -200,8 +202,20 @@ def test_protocol_run_is_recorded_and_folders_are_remembered(qtbot, window, tmp_
     assert again.settings.value("protocol_folder") == str(tmp_path)
 
 
-def test_unplugging_the_board_is_shown_in_the_window(qtbot, window):
-    window.session.device.sim_rig.unplug()
+def test_unplugging_the_board_is_shown_in_the_window(qtbot, tmp_path):
+    simulator = SimulatedRig(seed=4)  # held here, to pull its plug
+
+    def factory(url):
+        session = session_on(simulator, camera=simulator.camera())
+        session.start()
+        return session
+
+    window = MainWindow(session_factory=factory, settings=settings_in(tmp_path))
+    qtbot.addWidget(window)
+    window.show()
+    window.connect_to("the simulated board's port")
+    qtbot.waitUntil(lambda: window.session is not None, timeout=20_000)
+    simulator.unplug()
     qtbot.waitUntil(lambda: "went away" in window.error_label.text(), timeout=5000)
     # The window still runs its event loop and redraws.
     drawn = window.frames_drawn

@@ -41,7 +41,7 @@ def test_samples_gaps_events_frames_and_attachments_round_trip(tmp_path):
         )
         writer.attach_file("mapping.toml", tmp_path / "mapping.toml")
     rec = rig.recording.open(tmp_path / "run")
-    assert rec.status == "complete" and rec.problems == []
+    assert rec.status == "completed" and rec.problems == []
     np.testing.assert_array_equal(rec.samples, np.concatenate([a, b, c]))
     numbers = rec.sample_numbers()
     assert numbers[0] == 1_000 and numbers[799] == 1_799 and numbers[800] == 1_900

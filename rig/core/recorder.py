@@ -1,0 +1,191 @@
+"""Recorder: puts what the session sees into one recording at a time.
+
+Samples, gaps and events are written on the thread that hands them over (the
+acquisition relay, the runner); frames go to a frame-writer thread because video
+encoding is slow and must never hold up the camera. Every write goes through
+``_write``, which turns a full disk or a writer that stopped into one call of
+``on_failure`` — the session's fail-safe rule (disarm, latch, say so) — and
+stops recording; what reached the disk before stays readable.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from firmware_bridge.protocol import Decoded
+from rig.core.frame_clock import FrameClock
+from rig.recording import DiskFullError, RecordingStopped
+
+log = logging.getLogger(__name__)
+
+FailureHandler = Callable[[Exception], None]
+
+
+class Recorder:
+    """Holds the writer of the recording in progress (or none); thread-safe."""
+
+    def __init__(self, on_failure: FailureHandler) -> None:
+        self._on_failure = on_failure
+        self._lock = threading.Lock()
+        self._writer: Any = None  # rig.recording.RecordingWriter while recording
+        self._failed: Any = None  # a writer that stopped, kept to close it
+        self.failure: Exception | None = None  # why the last recording stopped
+        self._frame_indices: list[int] = []  # frame-clock indices recorded
+        self.first_sample: int | None = None
+        self._frames: queue.Queue = queue.Queue()
+        self._frame_thread = threading.Thread(
+            target=self._frame_loop, name="frame-writer", daemon=True
+        )
+        self._frame_thread.start()
+
+    @property
+    def writer(self) -> Any:
+        """The writer being recorded into, or None."""
+        with self._lock:
+            return self._writer
+
+    @property
+    def busy(self) -> bool:
+        """True from ``start`` until ``stop``, a failed recording included (the
+        frame history must be kept until its frame table is written)."""
+        with self._lock:
+            return self._writer is not None or self._failed is not None
+
+    def start(self, writer: Any, first_sample: int | None) -> None:
+        """Record into ``writer`` from ``first_sample`` (board samples) on."""
+        with self._lock:
+            self._writer = writer
+            self._failed = None
+            self.failure = None
+            self._frame_indices = []
+            self.first_sample = first_sample
+
+    def stop(self) -> tuple[Any, list[int]]:
+        """Stop recording once every frame handed over is written; return the
+        writer (None if none) and the frame-clock indices it holds. The caller
+        writes the frame table and closes the writer."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        self._frames.join()
+        with self._lock:
+            if writer is None:
+                writer, self._failed = self._failed, None
+            else:
+                self._failed = None
+            return writer, list(self._frame_indices)
+
+    def close(self) -> None:
+        """End the frame-writer thread (after ``stop``)."""
+        self._frames.put(None)
+
+    # ------------------------------------------------------------ writing
+
+    def record_batch(self, decoded: Decoded) -> None:
+        """Samples and gaps of one decoded batch (relay thread)."""
+        writer = self.writer
+        if writer is None:
+            return
+        for first, block in decoded.sample_blocks():
+            with self._write(writer):
+                writer.append_samples(first, block)
+        for first, n_lost in decoded.gaps:
+            with self._write(writer):
+                writer.append_gap(int(first), int(n_lost))
+
+    def record_event(self, sample: int, kind: str, **fields: Any) -> None:
+        """One event at ``sample`` (board samples), if recording."""
+        writer = self.writer
+        if writer is not None:
+            with self._write(writer):
+                writer.append_event(int(sample), kind, **fields)
+
+    def record_frame(self, index: int, frame: Any, host_time_s: float) -> None:
+        """Queue frame ``index`` (frame-clock numbering) for the frame writer."""
+        with self._lock:
+            writer = self._writer
+            if writer is None:
+                return
+            self._frame_indices.append(index)
+        self._frames.put((writer, frame, host_time_s))
+
+    def write_frame_table(
+        self,
+        writer: Any,
+        clock: FrameClock,
+        frame_indices: list[int],
+        offset_samples: int,
+    ) -> None:
+        """Stamp the recorded frames on the board's clock; report drops."""
+        stamps, report = clock.match()
+        by_index = {st.frame_index: st for st in stamps}
+        recorded = [by_index[i] for i in frame_indices if i in by_index]
+        rows = [
+            (
+                k,
+                None if st.sample is None else st.sample + offset_samples,
+                st.source,
+                st.trigger_count,
+            )
+            for k, st in enumerate(recorded)
+        ]
+        with self._write(writer, quiet=True):
+            writer.write_frame_samples(rows)
+        by_count = {c: smp for smp, c, _ in clock.triggers()}
+        start = self.first_sample or 0
+        dropped = [c for c in report.dropped_triggers if by_count.get(c, -1) >= start]
+        with self._write(writer, quiet=True):
+            writer.append_event(
+                recorded[-1].sample if recorded and recorded[-1].sample else start,
+                "frame_report",
+                n_frames=len(recorded),
+                n_triggers=sum(1 for smp in by_count.values() if smp >= start),
+                dropped_triggers=dropped,
+                extra_frames=[k for k, st in enumerate(recorded) if st.sample is None],
+                timing_source="trigger" if report.n_triggers else "host-clock",
+                latency_s=report.latency_s,
+            )
+
+    # ------------------------------------------------------------ internals
+
+    @contextmanager
+    def _write(self, writer: Any, *, quiet: bool = False) -> Iterator[None]:
+        """Run one write; a full disk or a stopped writer ends the recording."""
+        try:
+            yield
+        except (DiskFullError, RecordingStopped) as exc:
+            if quiet:  # closing a recording that already failed
+                log.warning("recording: %s", exc)
+                return
+            with self._lock:
+                if self._writer is not writer:
+                    return  # already failed (another thread got there first)
+                self._writer, self._failed = None, writer
+                self.failure = exc
+            self._on_failure(exc)
+
+    def _frame_loop(self) -> None:
+        """Encode and write frames off the camera thread."""
+        while True:
+            item = self._frames.get()
+            try:
+                if item is None:
+                    return
+                writer, frame, host_time_s = item
+                with self._write(writer):
+                    writer.append_frame(frame, None, host_time_s)
+            except Exception as exc:  # an encoder error: stop recording, say so
+                log.exception("writing a frame failed")
+                with self._lock:
+                    failed = self._writer is writer
+                    if failed:
+                        self._writer, self._failed = None, writer
+                        self.failure = exc
+                if failed:
+                    self._on_failure(exc)
+            finally:
+                self._frames.task_done()

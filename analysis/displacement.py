@@ -1,5 +1,12 @@
 """Displacement and strain per body region, and per-stimulus motion measures.
 
+One rule for the rest position, batch and online: a band's rest position is
+the mean of its tracked positions in the first ``rest_frames`` frames
+(``REST_FRAMES``); displacement is position minus rest. ``displacement`` applies
+it to a whole track (the offline analysis); ``OnlineDisplacement`` applies it a
+frame at a time (the live tracking) and gives, after every frame, exactly what
+``displacement`` gives on the frames so far.
+
 Successive twitches at 1 pulse/s overlap (relaxation ~1.8 s), so a response is
 never measured from an absolute baseline: each stimulus's response is the
 deviation from the trajectory the region was already on, a straight line fitted
@@ -18,9 +25,14 @@ import numpy as np
 
 # Each electrode pair's body region: its centre ± this, along the body axis.
 REGION_HALF_WIDTH_MM = 10.0
+# A band's rest position: the mean of its positions in this many first frames.
+REST_FRAMES = 3
 # Online, each twitch is read this long after its stimulus: past the peak
-# (~0.255 s, PHYSIOLOGY.md) and short enough for a 1 pulse/s loop to wait for it.
+# (~0.255 s, docs/simulated-rig.md) and short enough for a 1 pulse/s loop to
+# wait for it.
 ONLINE_TWITCH_WINDOW_S = 0.4
+# The trend a twitch is measured against: fitted over this long before it.
+TWITCH_BASELINE_S = 0.15
 
 
 def electrode_regions_mm(
@@ -30,35 +42,158 @@ def electrode_regions_mm(
     return [(float(c) - half_width_mm, float(c) + half_width_mm) for c in centres_mm]
 
 
+@dataclass(frozen=True, slots=True)
+class Displacement:
+    """Per frame: each region's displacement and strain, and the whole body's.
+
+    Rows are frames ``first_frame, first_frame + 1, ...`` of the frames given
+    (0 for a batch call; online, the frames whose values a new frame changed).
+    """
+
+    region_mm: np.ndarray  # (n, n_regions): mean band displacement in the region
+    strain: np.ndarray  # (n, n_regions): length change / rest length (< 0: shorter)
+    body_mm: np.ndarray  # (n,): mean displacement of every tracked band
+    first_frame: int = 0
+
+
+def _finite_mean(x: np.ndarray, axis: int) -> np.ndarray:
+    """Mean of the finite values along ``axis``; NaN (no warning) where none.
+
+    Summed by a running sum: it adds in one order whatever the array's shape
+    (``np.sum``'s pairwise order depends on it), so a frame's values are the
+    same bits alone (online) as among all the frames (batch).
+    """
+    finite = np.isfinite(x)
+    count = finite.sum(axis=axis)
+    if x.shape[axis] == 0:
+        total = np.zeros(count.shape)
+    else:
+        running = np.cumsum(np.where(finite, x, 0.0), axis=axis)
+        total = np.take(running, -1, axis=axis)
+    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+
+
+def _as_track(positions_mm: np.ndarray) -> np.ndarray:
+    pos = np.asarray(positions_mm, dtype=float)
+    if pos.ndim != 2:
+        raise ValueError(f"positions_mm must be (n_frames, n_bands), got {pos.shape}")
+    return pos
+
+
+class _Rule:
+    """The rest positions and which bands each region and the body average."""
+
+    def __init__(self, first_frames: np.ndarray, regions_mm) -> None:
+        self.rest = _finite_mean(first_frames, axis=0)
+        # Bands never seen while resting have no rest position: they count nowhere.
+        self.tracked = np.flatnonzero(np.isfinite(self.rest))
+        self.members = [
+            np.flatnonzero((self.rest >= lo) & (self.rest <= hi))
+            for lo, hi in regions_mm
+        ]
+
+    def apply(self, pos: np.ndarray, first_frame: int = 0) -> Displacement:
+        """The displacement rows of ``pos`` (n, ≥ bands at rest)."""
+        pos = pos[:, : self.rest.size]
+        n = pos.shape[0]
+        region = np.full((n, len(self.members)), np.nan)
+        strain = np.full((n, len(self.members)), np.nan)
+        disp = pos - self.rest
+        for k, inside in enumerate(self.members):
+            if inside.size == 0:
+                continue
+            region[:, k] = _finite_mean(disp[:, inside], axis=1)
+            if inside.size >= 2:
+                a, b = inside[0], inside[-1]
+                strain[:, k] = (pos[:, b] - pos[:, a]) / (
+                    self.rest[b] - self.rest[a]
+                ) - 1.0
+        body = _finite_mean(disp[:, self.tracked], axis=1)
+        return Displacement(region, strain, body, first_frame)
+
+
+def displacement(
+    positions_mm: np.ndarray,
+    regions_mm: list[tuple[float, float]],
+    *,
+    rest_frames: int = REST_FRAMES,
+) -> Displacement:
+    """Displacement (mm) and strain of each region, and of the body, over time.
+
+    ``positions_mm``: tracked band positions (n_frames, n_bands), NaN where a
+    band was lost. A band's rest position is the mean of its finite positions
+    in the first ``rest_frames`` frames (all of them if fewer). A region is an
+    interval of rest positions (mm). Region displacement: the mean displacement
+    of its bands found in that frame; strain: the change of the region's length
+    (its first to last band) over its rest length; body: the mean displacement
+    of every band found. NaN where nothing was found.
+    """
+    pos = _as_track(positions_mm)
+    return _Rule(pos[:rest_frames], regions_mm).apply(pos)
+
+
 def region_displacement(
     positions_mm: np.ndarray,
     regions_mm: list[tuple[float, float]],
     *,
-    rest_frames: int = 3,
+    rest_frames: int = REST_FRAMES,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Displacement (mm) and strain of each region over time.
+    """``(displacement, strain)`` per region, each (n_frames, n_regions).
 
-    ``positions_mm``: tracked band positions (n_frames, n_bands). A region is an
-    interval of the bands' rest positions (mean of the first ``rest_frames``).
-    Displacement: mean band displacement in the region; strain: change of the
-    region's length (first to last band) over its rest length (negative =
-    contraction). Returns ``(displacement, strain)``, each (n_frames, n_regions).
+    See ``displacement``, whose region columns these are.
     """
-    pos = np.asarray(positions_mm, dtype=float)
-    rest = np.nanmean(pos[:rest_frames], axis=0)
-    disp = pos - rest
-    n = pos.shape[0]
-    displacement = np.full((n, len(regions_mm)), np.nan)
-    strain = np.full((n, len(regions_mm)), np.nan)
-    for k, (lo, hi) in enumerate(regions_mm):
-        inside = np.flatnonzero((rest >= lo) & (rest <= hi))
-        if inside.size == 0:
-            continue
-        displacement[:, k] = np.nanmean(disp[:, inside], axis=1)
-        if inside.size >= 2:
-            a, b = inside[0], inside[-1]
-            strain[:, k] = (pos[:, b] - pos[:, a]) / (rest[b] - rest[a]) - 1.0
-    return displacement, strain
+    d = displacement(positions_mm, regions_mm, rest_frames=rest_frames)
+    return d.region_mm, d.strain
+
+
+class OnlineDisplacement:
+    """``displacement`` a frame at a time: after every frame, the same values.
+
+    Until ``rest_frames`` frames have come, the rest positions are the mean of
+    the frames so far, so each new frame changes every earlier frame's values:
+    ``process`` then returns all the rows (``first_frame`` 0). From then on the
+    rest positions are fixed and it returns one row, the new frame's.
+    """
+
+    def __init__(
+        self, regions_mm: list[tuple[float, float]], *, rest_frames: int = REST_FRAMES
+    ) -> None:
+        if rest_frames < 1:
+            raise ValueError(f"rest_frames must be ≥ 1, got {rest_frames}")
+        self.regions_mm = list(regions_mm)
+        self.rest_frames = rest_frames
+        self.n_frames = 0
+        self._first: list[np.ndarray] = []  # the frames the rest comes from
+        self._rule: _Rule | None = None
+
+    @property
+    def rest_mm(self) -> np.ndarray | None:
+        """Each band's rest position, once fixed (None before)."""
+        return None if self._rule is None else self._rule.rest
+
+    def process(self, positions_mm: np.ndarray) -> Displacement:
+        """Add one frame's band positions (mm, NaN = lost); return changed rows."""
+        row = np.asarray(positions_mm, dtype=float).ravel()
+        self.n_frames += 1
+        if self._rule is not None:
+            width = self._rule.rest.size
+            pos = np.full((1, width), np.nan)
+            pos[0, : min(width, row.size)] = row[:width]
+            return self._rule.apply(pos, self.n_frames - 1)
+        self._first.append(row)
+        track = _pad(self._first)
+        rule = _Rule(track, self.regions_mm)
+        if self.n_frames == self.rest_frames:
+            self._rule, self._first = rule, []
+        return rule.apply(track)
+
+
+def _pad(rows: list[np.ndarray]) -> np.ndarray:
+    """Rows of band positions as one (n, widest) array, NaN-padded."""
+    track = np.full((len(rows), max(r.size for r in rows)), np.nan)
+    for i, r in enumerate(rows):
+        track[i, : r.size] = r
+    return track
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +210,7 @@ def stimulus_motion(
     frame_times_s: np.ndarray,
     onsets_s: np.ndarray,
     *,
-    baseline_s: float = 0.15,
+    baseline_s: float = TWITCH_BASELINE_S,
     window_s: float = 0.9,
     onset_threshold_mm: float = 0.05,
 ) -> list[MotionResponse]:

@@ -80,11 +80,24 @@ def _step_state(sos_bytes: bytes, n_sections: int) -> np.ndarray:
 
 
 class CausalFilter:
-    """Causal filtering of a stream chunk by chunk (state carried between calls)."""
+    """Causal filtering of a stream chunk by chunk (state carried between calls).
 
-    def __init__(self, sos: np.ndarray, n_channels: int) -> None:
+    ``initial``: the stream's first sample per channel, to start as if the
+    input had always been that value (no start-up transient from an offset,
+    as ``filtfilt`` starts); by default the filter starts at rest (zero state).
+    """
+
+    def __init__(
+        self, sos: np.ndarray, n_channels: int, *, initial: np.ndarray | None = None
+    ) -> None:
         self.sos = np.ascontiguousarray(sos, dtype=np.float64)
-        self.zi = np.zeros((self.sos.shape[0], n_channels, 2))
+        n_sections = self.sos.shape[0]
+        if initial is None:
+            self.zi = np.zeros((n_sections, n_channels, 2))
+        else:
+            x0 = np.asarray(initial, dtype=np.float64).reshape(n_channels)
+            step = _step_state(self.sos.tobytes(), n_sections)  # (n_sections, 2)
+            self.zi = np.ascontiguousarray(step[:, None, :] * x0[None, :, None])
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Filter the next chunk; returns float64 ``(n, n_channels)``."""

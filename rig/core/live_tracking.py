@@ -4,7 +4,10 @@ electrode region, frame by frame, with the same tracker the offline analysis use
 Runs on its own thread, fed from the camera thread through a one-frame mailbox:
 the camera thread never waits for tracking (a late camera thread would make its
 frames look dropped to the frame clock), and under load the display skips
-frames rather than falling behind. The GUI pulls ``latest_bands_px`` and
+frames rather than falling behind. Displacement follows the offline rule
+(``analysis.displacement.OnlineDisplacement``: rest = the mean of the first
+frames tracked), so the series equals ``analysis.displacement.displacement`` on
+the frames tracked. The GUI pulls ``latest_bands_px`` and
 ``displacement_series`` at display rate. Times are device seconds: the newest
 camera trigger's sample when the frame arrived (readout takes less than a frame
 period). The recording's frame table is exact; this is for display and for the
@@ -20,7 +23,7 @@ from collections import deque
 
 import numpy as np
 
-from analysis.displacement import electrode_regions_mm
+from analysis.displacement import OnlineDisplacement, electrode_regions_mm
 from analysis.tracking import SegmentTracker
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,8 @@ class LiveTracking:
         self.origin_px = origin_px
         self.sample_rate_hz = sample_rate_hz
         self.regions_mm = electrode_regions_mm(region_centres_mm)
+        # The offline analysis's displacement rule, a frame at a time.
+        self.displacement = OnlineDisplacement(self.regions_mm)
         self.tracker = SegmentTracker(
             px_per_mm=px_per_mm, origin_px=origin_px, **(lens or {})
         )
@@ -53,8 +58,6 @@ class LiveTracking:
         # listener(newest_time_s), on the tracking thread after each tracked frame
         self.listeners: list = []
         self._bands_px: np.ndarray | None = None
-        self._rest_mm: np.ndarray | None = None
-        self._members: list[np.ndarray] = []
         self.frames_tracked = 0
         self.frames_skipped = 0
         self.failures = 0
@@ -102,28 +105,18 @@ class LiveTracking:
             self.failures += 1
             log.debug("tracking failed on a frame: %s", exc)
             return
-        if self._rest_mm is None:
-            # Regions own the bands whose first-frame position lies inside them.
-            self._rest_mm = positions_mm.copy()
-            self._members = [
-                np.flatnonzero((positions_mm >= lo) & (positions_mm <= hi))
-                for lo, hi in self.regions_mm
-            ]
-        disp = positions_mm - self._rest_mm[: positions_mm.size]
-        per_region = np.full(len(self._members), np.nan)
-        for k, members in enumerate(self._members):
-            values = disp[members[members < disp.size]]
-            values = values[np.isfinite(values)]
-            if values.size:  # a region whose bands were all lost stays NaN
-                per_region[k] = values.mean()
-        finite = disp[np.isfinite(disp)]
-        whole = float(finite.mean()) if finite.size else np.nan  # as offline
+        rows = self.displacement.process(positions_mm)
         t = np.nan if sample is None else sample / self.sample_rate_hz
         with self._lock:
             self._bands_px = positions_mm * self.px_per_mm + self.origin_px
+            # Until the rest positions are fixed, a frame revises the earlier ones.
+            revised = self.frames_tracked - rows.first_frame
+            for _ in range(min(revised, len(self._disp_mm))):
+                self._disp_mm.pop()
+                self._whole_mm.pop()
             self._times_s.append(t)
-            self._disp_mm.append(per_region)
-            self._whole_mm.append(whole)
+            self._disp_mm.extend(rows.region_mm)
+            self._whole_mm.extend(rows.body_mm.tolist())
             self.frames_tracked += 1
         for listener in list(self.listeners):
             try:

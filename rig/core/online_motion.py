@@ -2,11 +2,13 @@
 
 The electrical response of a stimulus is complete within a few tens of ms
 (``rig.core.online_analysis``); its twitch peaks about 0.25 s after the stimulus
-(PHYSIOLOGY.md), so motion is measured separately, once the live tracking has
+(docs/simulated-rig.md), so motion is measured separately, once the live tracking has
 tracked a frame ``window_s`` after the onset. The measure is the offline one
 (``analysis.displacement.stimulus_motion``: peak deviation from the trend of the
 ``baseline_s`` before the stimulus, so an overlapping earlier twitch is not
-counted), on the live tracking's displacement history, and is published as
+counted; the window ends at the next stimulus if that comes first), on the live
+tracking's displacement history (the offline displacement rule, frame by
+frame: ``analysis.displacement.OnlineDisplacement``), and is published as
 ``events.motion_measured(trial, result)`` with the same trial numbers and
 stimulus fields as ``response_measured``.
 
@@ -27,6 +29,7 @@ import numpy as np
 
 from analysis.displacement import (
     ONLINE_TWITCH_WINDOW_S,
+    TWITCH_BASELINE_S,
     MotionResponse,
     stimulus_motion,
 )
@@ -34,7 +37,7 @@ from firmware_bridge.protocol import Decoded, StimDelivered
 from rig.core.live_tracking import LiveTracking
 from rig.core.online_analysis import RESULTS_KEPT, commanded_vpp, stimulus_key
 
-BASELINE_S = 0.15
+BASELINE_S = TWITCH_BASELINE_S  # the offline analysis's
 MAX_PENDING = 64  # stimuli waiting for frames (tracking lost: oldest dropped)
 
 
@@ -91,11 +94,16 @@ class OnlineMotion:
             ):
                 n_due += 1
             due, self._pending = self._pending[:n_due], self._pending[n_due:]
+            following = self._pending[:1]
         if not due:
             return
         times, regions, whole = self.tracking.motion_series()
-        for key in due:
-            onset_s = np.array([key["stimulus_sample"] / self.fs_hz])
+        for i, key in enumerate(due):
+            # As offline, a twitch's window ends at the next stimulus.
+            later = due[i + 1 : i + 2] or following
+            onset_s = np.array(
+                [s["stimulus_sample"] / self.fs_hz for s in [key, *later]]
+            )
             per_region = [self._measure(regions[:, k], times, onset_s)
                           for k in range(regions.shape[1])]  # fmt: skip
             body = self._measure(whole, times, onset_s)

@@ -1,5 +1,9 @@
 """Stimulus-locked view: last N sweeps per channel with the detected AP marked,
-and latency against electrode position with the live conduction velocity."""
+and latency against electrode position with the live conduction velocity.
+
+Sweeps are scaled by ``session.uv_per_count()`` (the gain calibration's, else
+the board's nominal gain), as the live traces and the online analysis are.
+"""
 
 from __future__ import annotations
 
@@ -83,8 +87,9 @@ class SweepsWidget(QtWidgets.QWidget):
         fs = self.session.sample_rate_hz
         pre = int(-self.window_ms[0] * fs / 1000)
         post = int(self.window_ms[1] * fs / 1000)
-        info = self.session.device.info
-        volts = info.volts_per_count(self.session.gain) if info else 1.0
+        # As the traces and the online analysis (whose AP marks these are):
+        # the gain calibration's µV per count per channel, else the nominal.
+        volts = np.asarray(self.session.uv_per_count(), dtype=np.float64) * 1e-6
         t = np.arange(-pre, post) / fs
         stimuli = [s["sample"] for s in self.session.stimuli[-self.n_sweeps :]]
         self._ensure_plots(acquisition.ring.n_channels)
@@ -93,7 +98,7 @@ class SweepsWidget(QtWidgets.QWidget):
                 epoch = acquisition.ring.read(onset - pre, pre + post)
             except LookupError:
                 continue  # not yet complete, or already overwritten
-            epoch = epoch.astype(np.float32) * volts
+            epoch = epoch * volts
             epoch -= epoch[:pre].mean(axis=0) if pre else 0
             for ch in range(epoch.shape[1]):
                 self.curves[ch][k].setData(t, epoch[:, ch], skipFiniteCheck=True)

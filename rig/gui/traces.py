@@ -1,11 +1,21 @@
-"""Live traces: all channels scrolling, µV scale bar, window/gain/autoscale/filter."""
+"""Live traces: all channels scrolling, µV scale bar, window/gain/autoscale/filter.
+
+Samples are scaled by ``session.uv_per_count()`` (the gain calibration's µV per
+count, else the board's nominal gain), as the sweeps and the online analysis
+are. The band-pass is the analysis's (``analysis.filters.bandpass_sos``),
+designed once per settings change and run causally on the samples new since the
+last refresh, with its state carried over (``CausalFilter``): the filtered
+window is one pass over the stream, with no seam at a refresh and no start-up
+transient at the window's left edge.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtWidgets
-from scipy import signal
+
+from analysis.filters import CausalFilter, bandpass_sos
 
 
 class LiveTracesWidget(QtWidgets.QWidget):
@@ -49,6 +59,12 @@ class LiveTracesWidget(QtWidgets.QWidget):
         self.plot.addItem(self.scale_text)
         self.markers: list[pg.InfiniteLine] = []
         self._layout: tuple | None = None  # (window s, spacing µV, channels) drawn
+        # With the filter on: the filtered newest window, µV (n, channels).
+        self.window_uv: np.ndarray | None = None
+        self._filter: CausalFilter | None = None
+        self._filter_key: tuple | None = None  # the settings it was designed for
+        self._filtered_from = 0  # the first sample through this filter
+        self._filtered_end = 0  # the sample after the newest filtered
 
     def refresh(self) -> None:
         """Pull the newest window from the ring and redraw (called at ~30 Hz)."""
@@ -57,17 +73,17 @@ class LiveTracesWidget(QtWidgets.QWidget):
             return
         fs = self.session.sample_rate_hz
         n = int(self.window_s.value() * fs)
-        first, block = ring.latest(n)
-        if block.shape[0] < 2:
-            return
         # µV per count: the gain calibration's per channel, else the nominal gain
-        data = block.astype(np.float32) * np.float32(self.session.uv_per_count())
-        if self.filter.isChecked() and data.shape[0] > 64:
-            sos = signal.butter(
-                2, (300, min(5000, 0.45 * fs)), "bandpass", fs=fs, output="sos"
-            )
-            data = signal.sosfilt(sos, data, axis=0).astype(np.float32)
-        data -= np.median(data[::50], axis=0)  # baseline; a subsample is enough
+        uv_per_count = np.float32(self.session.uv_per_count())
+        if self.filter.isChecked():
+            first, data = self._filtered(ring, n, fs, uv_per_count)
+        else:
+            self._filter = None
+            first, block = ring.latest(n)
+            data = block.astype(np.float32) * uv_per_count
+        if data.shape[0] < 2:
+            return
+        data = data - np.median(data[::50], axis=0)  # baseline; a subsample is enough
         spacing = self.spacing_uv.value()
         if self.autoscale.isChecked():
             spacing = float(max(6 * np.percentile(np.abs(data), 99.5), 1.0))
@@ -94,6 +110,38 @@ class LiveTracesWidget(QtWidgets.QWidget):
             self.scale_text.setText(f"{spacing / 2:.0f} µV")
             self.scale_text.setPos(x0, spacing / 4)
         self._draw_markers(end, -data.shape[0] / fs)
+
+    def _filtered(
+        self, ring, n: int, fs: float, uv_per_count: np.ndarray
+    ) -> tuple[int, np.ndarray]:
+        """The newest ``n`` samples (µV), band-passed in one causal pass."""
+        key = (fs, n, ring.n_channels, uv_per_count.tobytes())
+        new = None
+        if self._filter is not None and key == self._filter_key:
+            try:  # only the samples new since the last refresh
+                new = ring.read(self._filtered_end, ring.end - self._filtered_end)
+            except LookupError:  # overwritten while we were away: start again
+                new = None
+        if new is None:
+            self._filtered_from, new = ring.latest(n)
+            self._filtered_end = self._filtered_from
+            self.window_uv = np.zeros((n, ring.n_channels), dtype=np.float32)
+            # Designed once per settings change; started as if the input had
+            # always been its first sample (no swoop from the amplifier's offset).
+            first_uv = new[0] * uv_per_count if new.shape[0] else None
+            self._filter = CausalFilter(
+                bandpass_sos(fs), ring.n_channels, initial=first_uv
+            )
+            self._filter_key = key
+        assert self._filter is not None and self.window_uv is not None
+        if new.shape[0]:
+            filtered = self._filter.process(new * uv_per_count)
+            k = min(filtered.shape[0], n)
+            self.window_uv[: n - k] = self.window_uv[k:]
+            self.window_uv[n - k :] = filtered[-k:]
+            self._filtered_end += new.shape[0]
+        valid = min(n, self._filtered_end - self._filtered_from)
+        return self._filtered_end - valid, self.window_uv[n - valid :]
 
     def _draw_markers(self, end_sample: int, t0: float) -> None:
         fs = self.session.sample_rate_hz

@@ -11,8 +11,8 @@ import numpy as np
 
 from analysis.correlation import ap_displacement_correlation
 from analysis.displacement import (
+    displacement,
     electrode_regions_mm,
-    region_displacement,
     stimulus_motion,
 )
 from analysis.fibres import classify_fibres, headline
@@ -42,9 +42,9 @@ def _track(source: Source, progress) -> tuple[np.ndarray, np.ndarray] | None:
         track[i, : p.size] = p
     centres_mm = (source.head_on_raceway_m + source.positions_m) * 1000
     regions = electrode_regions_mm(centres_mm)
-    disp, _ = region_displacement(track, regions)
-    whole = np.nanmean(track - np.nanmean(track[:3], axis=0), axis=1)
-    series = np.column_stack([disp, whole])
+    # The live tracking's rule too (OnlineDisplacement): live = offline.
+    moved = displacement(track, regions)
+    series = np.column_stack([moved.region_mm, moved.body_mm])
     samples = np.asarray(source.frame_samples[: len(positions)], dtype=float)
     keep = samples >= 0
     return series[keep], samples[keep]

@@ -1,0 +1,105 @@
+"""With a gain calibration, the live traces and the sweeps both show its µV.
+
+Real widgets (offscreen) over a real Session on the simulated rig's
+pseudo-terminal, with a gain calibration whose µV per count differs from the
+board's nominal gain on every channel (by 1.5–3x, so the nominal scale cannot
+pass). One stimulus is delivered, the stream is stopped so the ring holds
+still, and what each view draws is checked against the ring's counts times the
+calibrated µV per count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from calibration import CalibrationSet, GainCalibration
+from firmware_bridge import StimPulse
+from firmware_bridge.device import Device
+from rig.core.session import Session
+from rig.gui._bridge import QtBridge
+from rig.gui.sweeps import SweepsWidget
+from rig.gui.traces import LiveTracesWidget
+from rig.safety import SafetyLimits
+
+SCALE = np.array([1.5, 2.0, 2.5, 3.0])  # calibrated / nominal, per channel
+
+
+def gain_calibration(uv_per_count: np.ndarray) -> GainCalibration:
+    return GainCalibration(
+        uv_per_count=[float(u) for u in uv_per_count],
+        offset_counts=[0.0] * 4,
+        noise_uv_rms=[2.0] * 4,
+        test_amplitude_uvpp=1000.0,
+        test_frequency_hz=1000.0,
+        fitted_at="2025-01-01T00:00:00+00:00",
+        rig_id="test",
+        residual_rms=2.0,
+        n_measurements=30_000,
+    )
+
+
+@pytest.fixture
+def session():
+    device = Device.open("sim://?seed=5")
+    nominal_uv = device.info.volts_per_count(1000) * 1e6
+    calibrations = CalibrationSet({"gain": gain_calibration(nominal_uv * SCALE)}, [])
+    session = Session(device, safety=SafetyLimits(), calibrations=calibrations)
+    yield session, nominal_uv
+    session.close()
+
+
+def test_traces_and_sweeps_both_show_the_calibrated_uv(qtbot, session):
+    session, nominal_uv = session
+    uv = np.asarray(session.uv_per_count())
+    np.testing.assert_allclose(uv, nominal_uv * SCALE)  # the calibration is in force
+    bridge = QtBridge(session.events)
+    sweeps = SweepsWidget(session, bridge)
+    traces = LiveTracesWidget(session)
+    for widget in (sweeps, traces):
+        qtbot.addWidget(widget)
+    traces.resize(1800, 400)  # wider than the window's samples: each one drawn
+    traces.show()
+    qtbot.waitExposed(traces)
+    traces.window_s.setValue(0.05)
+
+    session.start()
+    ring = session.acquisition.ring
+    fs = session.sample_rate_hz
+    # A stimulus with its pre-stimulus samples in the ring.
+    qtbot.waitUntil(
+        lambda: ring.end is not None and ring.end - ring.oldest > fs // 10,
+        timeout=5000,
+    )
+    session.arm()
+    session.stimulate(StimPulse(5.0, 3e-3))
+    qtbot.waitUntil(lambda: len(session.stimuli) == 1, timeout=5000)
+    onset = session.stimuli[0]["sample"]
+    pre, post = int(2e-3 * fs), int(12e-3 * fs)
+    qtbot.waitUntil(lambda: ring.end >= onset + post + fs // 10, timeout=5000)
+    session.stop()  # the ring holds still from here
+
+    sweeps.refresh()
+    counts = ring.read(onset - pre, pre + post).astype(float)
+    expected_v = counts * uv * 1e-6
+    expected_v -= expected_v[:pre].mean(axis=0)
+    for ch in range(4):
+        np.testing.assert_allclose(
+            sweeps.curves[ch][0].yData, expected_v[:, ch], rtol=1e-9, atol=1e-15
+        )
+    # The stimulus artifact: hundreds of µV at the calibrated scale.
+    assert np.ptp(sweeps.curves[0][0].yData) * 1e6 == pytest.approx(
+        np.ptp(counts[:, 0]) * uv[0], rel=1e-9
+    )
+
+    traces.refresh()
+    n = int(0.05 * fs)
+    _, block = ring.latest(n)
+    expected_uv = block.astype(np.float32) * uv.astype(np.float32)
+    expected_uv -= np.median(expected_uv[::50], axis=0)
+    spacing = traces.spacing_uv.value()
+    for ch, curve in enumerate(traces.curves):
+        assert curve.yData.size == n
+        np.testing.assert_allclose(
+            curve.yData + ch * spacing, expected_uv[:, ch], rtol=0, atol=1e-3
+        )

@@ -15,12 +15,11 @@ import pytest
 
 from calibration import CalibrationSet, GainCalibration
 from firmware_bridge import StimPulse
-from firmware_bridge.device import Device
-from rig.core.session import Session
+from firmware_bridge.sim import BoardLimits
+from rig.core.connect import open_rig
 from rig.gui._bridge import QtBridge
 from rig.gui.sweeps import SweepsWidget
 from rig.gui.traces import LiveTracesWidget
-from rig.safety import SafetyLimits
 
 SCALE = np.array([1.5, 2.0, 2.5, 3.0])  # calibrated / nominal, per channel
 
@@ -41,10 +40,11 @@ def gain_calibration(uv_per_count: np.ndarray) -> GainCalibration:
 
 @pytest.fixture
 def session():
-    device = Device.open("sim://?seed=5")
-    nominal_uv = device.info.volts_per_count(1000) * 1e6
+    board = BoardLimits()  # what the simulated board reports; checked below
+    nominal_uv = board.adc_range_vpp / 2**board.adc_bits / 1000 * 1e6
     calibrations = CalibrationSet({"gain": gain_calibration(nominal_uv * SCALE)}, [])
-    session = Session(device, safety=SafetyLimits(), calibrations=calibrations)
+    session = open_rig("sim://?seed=5", calibrations=calibrations)
+    assert session.device.info.volts_per_count(1000) * 1e6 == pytest.approx(nominal_uv)
     yield session, nominal_uv
     session.close()
 

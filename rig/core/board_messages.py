@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from firmware_bridge.protocol import (
+    Boot,
     CameraTriggered,
     Fault,
     FaultCode,
@@ -52,6 +53,18 @@ def stimulus_fields(
     }
 
 
+def trial_fields(trial: Any) -> dict[str, Any]:
+    """A delivered trial's parameters for its ``trial`` event (SI)."""
+    pulse = trial.pulse
+    return {
+        "index": int(trial.index),
+        "amplitude_vpp": pulse.amplitude_vpp,
+        "duration_s": pulse.duration_s,
+        "pair": pulse.pair,
+        "polarity": int(pulse.polarity),
+    }
+
+
 def event_record(
     message: Message, requested_vpp: Callable[[int], float]
 ) -> tuple[int, str, dict[str, Any]] | None:
@@ -79,3 +92,55 @@ def event_record(
         fields = {"level": message.level, "message": message.message}
         return message.sample_index, "log", fields
     return None  # Boot has no sample of its own: the session records it
+
+
+class BoardMessages:
+    """Acts on each message from the board: records it, keeps the delivered
+    stimuli and the camera triggers, and trips the fail-safe on a latching
+    fault or a reboot (relay thread)."""
+
+    def __init__(
+        self,
+        *,
+        recorder: Any,
+        frame_clock: Any,
+        events: Any,
+        fail_safe: Any,
+        requested_vpp: Callable[[int], float],
+        record_now: Callable[..., None],
+    ) -> None:
+        self._recorder = recorder
+        self._frame_clock = frame_clock
+        self._events = events
+        self._fail_safe = fail_safe
+        self._requested_vpp = requested_vpp
+        self._record_now = record_now  # an event at the newest sample
+        self.stimuli: list[dict[str, Any]] = []  # delivered, as STIM_DELIVERED said
+
+    def handle(self, message: Message, host_time_s: float) -> None:
+        """Record ``message`` and act on it."""
+        record = event_record(message, self._requested_vpp)
+        if record is not None:
+            sample, kind, fields = record
+            self._recorder.record_event(sample, kind, **fields)
+        if isinstance(message, StimDelivered):
+            fields = stimulus_fields(message, self._requested_vpp)
+            self.stimuli.append({"sample": message.sample_index, **fields})
+            self._events.stim_delivered.emit(message.sample_index, fields)
+        elif isinstance(message, CameraTriggered):
+            self._frame_clock.add_trigger(
+                message.sample_index, message.trigger_count, host_time_s
+            )
+        elif isinstance(message, Fault):
+            name = fault_name(message.code)
+            text = f"board fault {name}: {message.message}"
+            if fault_latches(message.code):
+                self._fail_safe.trip(text, f"fault:{name}")
+            else:
+                self._fail_safe.note(text)
+        elif isinstance(message, Boot):
+            self._record_now("board_rebooted", host_time=host_time_s)
+            text = "the board rebooted: its sample counter restarted"
+            self._fail_safe.trip(text, "fault:BOARD_REBOOTED")
+        elif isinstance(message, StreamAnomaly):
+            self._fail_safe.note(f"link: {message.message}")

@@ -60,6 +60,7 @@ class FrameClock:
         self._frames: list[float] = []  # host arrival time per frame
         self._progress: list[tuple[float, int]] = []  # host t, stream end sample
         self._first_frame = 0  # absolute index of self._frames[0]
+        self._last_prune_s = 0.0
 
     def add_trigger(self, sample: int, trigger_count: int, host_time_s: float) -> None:
         """Record a CAMERA_TRIGGERED event (host time = when it arrived)."""
@@ -114,6 +115,13 @@ class FrameClock:
                 report, extra_frames=tuple(j + base for j in report.extra_frames)
             )
         return stamps, report
+
+    def keep_recent(self, now_s: float, history_s: float) -> None:
+        """Forget what is older than ``history_s`` (checked every sixth of it),
+        so that memory stays flat all day while nothing is recorded."""
+        if now_s - self._last_prune_s > history_s / 6:
+            self._last_prune_s = now_s
+            self.forget_before(now_s - history_s)
 
     def forget_before(self, host_time_s: float) -> None:
         """Drop frames, triggers and progress older than ``host_time_s``.

@@ -79,6 +79,18 @@ class Recorder:
                 self._failed = None
             return writer, list(self._frame_indices)
 
+    def finish(self, clock: FrameClock, *, offset_samples: int, status: str) -> Any:
+        """Stop, write the frame table (if the recording had not failed), close
+        the writer with ``status``; return it (None if not recording)."""
+        failed = self.failure is not None
+        writer, frame_indices = self.stop()
+        if writer is None:
+            return None
+        if not failed:
+            self.write_frame_table(writer, clock, frame_indices, offset_samples)
+        writer.close(status)
+        return writer
+
     def close(self) -> None:
         """End the frame-writer thread (after ``stop``)."""
         self._frames.put(None)

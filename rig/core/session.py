@@ -7,10 +7,8 @@ one with ``rig.open_rig`` (the one front door, rig.core.connect); everything
 the GUI can do, a script can do through these methods and ``session.events``.
 
 Fail safe, never silent: whatever stops the recording, kills a worker thread or
-blinds the host (disk full, a writer or runner error, the link lost, a latching
-board fault) goes through ``_fail_safe``: the board is disarmed at once, a
-host-side fault latches (no arm, no run until ``reset_fault``), the recording
-keeps the outcome, and ``events.fault_raised`` says why.
+blinds the host goes through one rule (rig.core.fail_safe): disarm at once,
+latch, record the outcome, say why.
 
 Threads: the serial reader (firmware_bridge.link) fills the ring; the relay
 thread (Acquisition) records and emits events; the runner thread delivers
@@ -27,38 +25,28 @@ from typing import Any
 import numpy as np
 
 from firmware_bridge.device import Device
-from firmware_bridge.errors import DeviceDisconnected, DeviceError
-from firmware_bridge.protocol import CameraTriggered, Decoded, Fault, StimDelivered
-from firmware_bridge.protocol.messages import Boot
+from firmware_bridge.errors import DeviceError
+from firmware_bridge.protocol import Decoded
 from firmware_bridge.stimulus import StimPulse
+from rig.core import fail_safe as outcomes
 from rig.core._events import RigEvents
 from rig.core.acquisition import Acquisition
-from rig.core.board_messages import (
-    event_record,
-    fault_latches,
-    fault_name,
-    stimulus_fields,
-)
+from rig.core.board_messages import BoardMessages, trial_fields
+from rig.core.fail_safe import EmergencyStopHeld, FailSafe
 from rig.core.frame_clock import FrameClock
-from rig.core.live_tracking import LiveTracking
-from rig.core.online_analysis import OnlineResponses
-from rig.core.online_motion import OnlineMotion
+from rig.core.live_analysis import LiveAnalysis
 from rig.core.realtime import tune_for_streaming
 from rig.core.recorder import Recorder
 from rig.core.runner import FinishReason, ProtocolRunner, RunnerStatus, RunState
 from rig.core.stimulator import Stimulator
-from rig.core.tracking_setup import live_tracking_for
-from rig.recording import DiskFullError
 from rig.rig_file import DEFAULT_CHANNELS, RigDescription
+
+__all__ = ["EmergencyStopHeld", "Session"]
 
 log = logging.getLogger(__name__)
 
 FRAME_HISTORY_S = 60.0  # camera/trigger history kept while not recording
 ARMED_PHASES = (RunState.ARMED, RunState.RUNNING, RunState.PAUSED)
-
-
-class EmergencyStopHeld(RuntimeError):
-    """Arming or running was refused: an emergency stop has not been reset."""
 
 
 class Session:
@@ -86,11 +74,8 @@ class Session:
             )
         self.device = device
         self.events = RigEvents()
-        self.sample_rate_hz = sample_rate_hz
-        self.n_channels = channels
-        self.gain = gain
-        self.camera = camera
-        self.camera_rate_hz = camera_rate_hz
+        self.sample_rate_hz, self.n_channels, self.gain = sample_rate_hz, channels, gain
+        self.camera, self.camera_rate_hz = camera, camera_rate_hz
         self.ring_seconds = ring_seconds
         # Calibrations in force (calibration.CalibrationSet): gain for µV,
         # stimulator correction on every command, timing offset on frame stamps.
@@ -102,33 +87,33 @@ class Session:
         self.runner = ProtocolRunner(
             self.stimulator, on_status=self._on_run_status, on_trial=self._on_trial
         )
+        self.fail_safe = FailSafe(device, self.runner, self.events, self.record_event)
         self.frame_clock = FrameClock(sample_rate_hz)
+        self.messages = BoardMessages(
+            recorder=self.recorder,
+            frame_clock=self.frame_clock,
+            events=self.events,
+            fail_safe=self.fail_safe,
+            requested_vpp=self.stimulator.requested_vpp,
+            record_now=self.record_event,
+        )
         self.acquisition: Acquisition | None = None
-        self.online: OnlineResponses | None = None
-        self.tracking: LiveTracking | None = None  # set up by start() with a camera
-        self.motion: OnlineMotion | None = None  # per-stimulus twitch, with tracking
-        self.stimuli: list[dict[str, Any]] = []  # delivered, as STIM_DELIVERED said
-        self.faults: list[str] = []
-        self.emergency_latched = False  # holds until reset: no arm, no run
-        self.outcome: str | None = None  # why the recording in progress ended early
+        self.live: LiveAnalysis | None = None  # set up by start()
         self.latest_frame: tuple[Any, float] | None = None
         self.frame_history_s = FRAME_HISTORY_S
-        self._last_prune_s = 0.0
         self._last_finish: FinishReason | None = None
-        self._armed = False
-        self._closed = False
+        self._armed = self._closed = False
         self._resources = list(resources)  # closed after the device (a simulator)
-        device.add_error_listener(self._on_link_error)
+        device.add_error_listener(self.fail_safe.on_link_error)
 
-    @property
-    def limits(self) -> Any:
-        """The host's safety limits (rig.safety.SafetyLimits)."""
-        return self.stimulator.limits
-
-    @property
-    def positions_m(self) -> Any:
-        """Recording-pair centres along the body (m), or None if unknown."""
-        return self.rig.pair_centres_m
+    limits = property(lambda self: self.stimulator.limits, doc="rig.safety limits")
+    positions_m = property(lambda self: self.rig.pair_centres_m, doc="pair centres, m")
+    stimuli = property(lambda self: self.messages.stimuli, doc="delivered stimuli")
+    faults = property(lambda self: self.fail_safe.faults, doc="faults, in order")
+    online = property(lambda self: self.live.online if self.live else None)
+    tracking = property(lambda self: self.live.tracking if self.live else None)
+    motion = property(lambda self: self.live.motion if self.live else None)
+    emergency_latched = property(lambda self: self.fail_safe.emergency_latched)
 
     # ----------------------------------------------------------- lifecycle
 
@@ -144,33 +129,21 @@ class Session:
         self.device.configure(
             sample_rate_hz=self.sample_rate_hz, channels=self.n_channels, gain=self.gain
         )
-        acquisition = Acquisition(
+        self.acquisition = Acquisition(
             self.device, self.n_channels, ring_seconds=self.ring_seconds
         )
-        self.acquisition = acquisition
-        acquisition.add_consumer(self._consume)
-        if self.positions_m is not None and self.device.info is not None:
-            self.online = OnlineResponses(
-                fs_hz=self.sample_rate_hz,
-                n_channels=self.n_channels,
-                positions_m=self.positions_m,
-                uv_per_count=self.uv_per_count(),
-                emit=self.events.response_measured.emit,
-                requested_vpp=self.stimulator.requested_vpp,
-            )
-            acquisition.add_consumer(self.online.consume)
-        if self.camera is not None:
-            self.tracking = live_tracking_for(
-                self.rig, self._calibration("camera"), self.sample_rate_hz
-            )
-        if self.tracking is not None:
-            self.motion = OnlineMotion(
-                self.tracking,
-                fs_hz=self.sample_rate_hz,
-                emit=self.events.motion_measured.emit,
-                requested_vpp=self.stimulator.requested_vpp,
-            )
-            acquisition.add_consumer(self.motion.consume)
+        self.acquisition.add_consumer(self._consume)
+        self.live = LiveAnalysis(
+            self.rig,
+            self.acquisition,
+            self.events,
+            fs_hz=self.sample_rate_hz,
+            n_channels=self.n_channels,
+            uv_per_count=self.uv_per_count(),
+            requested_vpp=self.stimulator.requested_vpp,
+            camera=self.camera,
+            camera_calibration=self._calibration("camera"),
+        )
         self.device.start_stream()
         if self.camera is not None:
             self.camera.start(self._on_frame)
@@ -187,8 +160,8 @@ class Session:
                 log.warning("stopping the stream: %s", exc)
         if self.camera is not None:
             self.camera.stop()
-        if self.tracking is not None:
-            self.tracking.close()
+        if self.live is not None:
+            self.live.close()
         if self.acquisition is not None:
             self.acquisition.drain()
 
@@ -200,7 +173,7 @@ class Session:
         if self.runner.status.phase in (RunState.RUNNING, RunState.PAUSED):
             self.runner.cancel()
             self.runner.wait(5.0)
-        self._disarm_quietly()
+        self.fail_safe.disarm_quietly()
         self.stop()
         self.stop_recording()
         self.recorder.close()
@@ -214,7 +187,7 @@ class Session:
 
     def arm(self) -> None:
         """Arm the board; refused while an emergency stop or a fault holds."""
-        self._refuse_if_latched("arm")
+        self.fail_safe.refuse_if_latched("arm")
         self.runner.arm()
 
     def disarm(self) -> None:
@@ -232,23 +205,17 @@ class Session:
     def emergency_stop(self) -> None:
         """Disarm now, from any thread, and stop any run; it holds (no arm, no
         run) until ``reset_fault``, and is recorded if recording."""
-        self.emergency_latched = True
-        self.outcome = self.outcome or "emergency_stop"
-        try:
-            self.runner.emergency_stop()
-        finally:
-            self.record_event("emergency_stop")
+        self.fail_safe.emergency_stop()
 
     def reset_fault(self) -> None:
         """Clear a latched board fault and a held emergency stop (stays disarmed)."""
         self.device.reset_fault()
-        self.runner.reset_fault()
-        self.emergency_latched = False
+        self.fail_safe.reset()
 
     def run_protocol(self, trials: Any, *, n_trials: int = 0, wait: bool = False):
         """Run a plan (iterable of trials) or a closed-loop chooser; arms if
         needed, never after an emergency stop that has not been reset."""
-        self._refuse_if_latched("run a protocol")
+        self.fail_safe.refuse_if_latched("run a protocol")
         if self.runner.status.phase == RunState.IDLE:
             self.runner.arm()
         if not n_trials and hasattr(trials, "__len__"):
@@ -256,19 +223,12 @@ class Session:
         self.runner.start(trials, n_trials=n_trials)
         return self.runner.wait() if wait else self.runner.status
 
-    def _refuse_if_latched(self, what: str) -> None:
-        if self.emergency_latched:
-            raise EmergencyStopHeld(
-                f"cannot {what}: the emergency stop holds until it is reset "
-                "(Session.reset_fault, neurorig reset)"
-            )
-
     # ------------------------------------------------------------ recording
 
     def start_recording(self, writer: Any) -> None:
         """Record everything from now on into ``writer`` (a RecordingWriter)."""
         ring = self.acquisition.ring if self.acquisition else None
-        self.outcome = None
+        self.fail_safe.new_recording()
         self._last_finish = None
         self.recorder.start(writer, ring.end if ring else None)
         self.events.recording_changed.emit(str(writer.folder))
@@ -279,17 +239,16 @@ class Session:
         if self.acquisition is not None:
             self.acquisition.drain()
         was_recording = self.recorder.writer is not None
-        writer, frame_indices = self.recorder.stop()
-        if writer is None:
-            return None
+        timing = self._calibration("timing")
+        cancelled = self._last_finish == FinishReason.CANCELLED
+        finished = outcomes.CANCELLED if cancelled else outcomes.COMPLETED
+        writer = self.recorder.finish(
+            self.frame_clock,
+            offset_samples=round(timing.offset_samples) if timing else 0,
+            status=self.fail_safe.outcome or finished,
+        )
         if was_recording:
-            timing = self._calibration("timing")
-            offset = round(timing.offset_samples) if timing is not None else 0
-            self.recorder.write_frame_table(
-                writer, self.frame_clock, frame_indices, offset
-            )
             self.events.recording_changed.emit(None)
-        writer.close(self.outcome or self._finish_status())
         return writer
 
     def record_event(self, kind: str, sample: int | None = None, **fields: Any) -> None:
@@ -298,11 +257,6 @@ class Session:
             ring = self.acquisition.ring if self.acquisition else None
             sample = ring.end if ring is not None and ring.end is not None else 0
         self.recorder.record_event(sample, kind, **fields)
-
-    def _finish_status(self) -> str:
-        if self._last_finish == FinishReason.CANCELLED:
-            return "cancelled"
-        return "completed"
 
     # ------------------------------------------------------------ what the rig can do
 
@@ -317,103 +271,30 @@ class Session:
 
     def setup_warnings(self) -> list[str]:
         """What this session cannot do for want of a calibration or the rig file
-        (after ``start``): shown in the GUI's status bar and by ``neurorig run``."""
-        warnings = list(getattr(self.calibrations, "warnings", []))
-        if self.positions_m is None:
-            warnings.append(
-                "no electrode positions (rig file [electrodes] or "
-                "--electrode-positions-mm): no online analysis or closed loop"
-            )
-        if self.camera is not None and self.tracking is None:
-            warnings.append(
-                "no live segment tracking: the rig file's [camera] places the "
-                "raceway in the image"
-            )
-        return warnings
+        (after ``start``)."""
+        assert self.live is not None, "setup_warnings() after start()"
+        return self.live.warnings(self.calibrations, self.camera)
 
     def _calibration(self, kind: str) -> Any:
         return self.calibrations.get(kind) if self.calibrations is not None else None
 
-    # ------------------------------------------------------------ fail safe
-
-    def _fail_safe(self, reason: str, outcome: str) -> None:
-        """Disarm at once, latch a host-side fault, record why, say so."""
-        self._disarm_quietly()
-        self.outcome = self.outcome or outcome
-        self.faults.append(reason)
-        self.record_event("fail_safe", outcome=outcome, reason=reason)
-        if self.runner.status.phase != RunState.FAULT:
-            self.runner.fault(reason)
-        self.events.fault_raised.emit(reason)
-
-    def _disarm_quietly(self) -> None:
-        if self.device.error is None:
-            try:
-                self.device.disarm()
-            except DeviceError as exc:
-                log.warning("disarming: %s", exc)
-
-    def _on_recording_failed(self, error: Exception) -> None:
-        outcome = "disk_full" if isinstance(error, DiskFullError) else "fault:recording"
-        self.events.error_occurred.emit(error)
-        self.events.recording_changed.emit(None)
-        self._fail_safe(f"recording stopped: {error}", outcome)
-
-    def _on_link_error(self, error: DeviceError) -> None:
-        unplugged = isinstance(error, DeviceDisconnected)
-        self.events.error_occurred.emit(error)
-        self._fail_safe(str(error), "unplugged" if unplugged else "fault:link")
-
     # ------------------------------------------------------------ callbacks
 
     def _consume(self, decoded: Decoded, host_time: float) -> None:
-        """Relay thread: record the batch and turn messages into events."""
+        """Relay thread: record the batch and act on the board's messages."""
         try:
-            self._note_progress(host_time)
+            ring = self.acquisition.ring if self.acquisition else None
+            if ring is not None and ring.end is not None:
+                self.frame_clock.add_progress(host_time, ring.end)
+            if not self.recorder.busy:  # a recording needs its frames' history
+                self.frame_clock.keep_recent(host_time, self.frame_history_s)
             self.recorder.record_batch(decoded)
             for message in decoded.messages:
-                self._on_message(message, host_time)
+                self.messages.handle(message, host_time)
         except Exception as exc:  # a bug here would blind the host: fail safe
             log.exception("handling a batch from the board failed")
-            self._fail_safe(f"the host failed on the board's data: {exc!r}", "crashed")
-
-    def _note_progress(self, host_time: float) -> None:
-        ring = self.acquisition.ring if self.acquisition else None
-        if ring is not None and ring.end is not None:
-            self.frame_clock.add_progress(host_time, ring.end)
-        if host_time - self._last_prune_s > self.frame_history_s / 6:
-            self._last_prune_s = host_time
-            if not self.recorder.busy:  # all day: memory stays flat
-                self.frame_clock.forget_before(host_time - self.frame_history_s)
-
-    def _on_message(self, message: Any, host_time: float) -> None:
-        record = event_record(message, self.stimulator.requested_vpp)
-        if record is not None:
-            sample, kind, fields = record
-            self.recorder.record_event(sample, kind, **fields)
-        if isinstance(message, StimDelivered):
-            fields = stimulus_fields(message, self.stimulator.requested_vpp)
-            self.stimuli.append({"sample": message.sample_index, **fields})
-            self.events.stim_delivered.emit(message.sample_index, fields)
-        elif isinstance(message, CameraTriggered):
-            self.frame_clock.add_trigger(
-                message.sample_index, message.trigger_count, host_time
-            )
-        elif isinstance(message, Fault):
-            text = f"board fault {fault_name(message.code)}: {message.message}"
-            if fault_latches(message.code):
-                self._fail_safe(text, f"fault:{fault_name(message.code)}")
-            else:
-                self.faults.append(text)
-                self.events.fault_raised.emit(text)
-        elif isinstance(message, Boot):
-            self.record_event("board_rebooted", host_time=host_time)
-            text = "the board rebooted: its sample counter restarted"
-            self._fail_safe(text, "fault:BOARD_REBOOTED")
-        elif record is not None and record[1] == "stream_anomaly":
-            text = f"link: {message.message}"
-            self.faults.append(text)
-            self.events.fault_raised.emit(text)
+            reason = f"the host failed on the board's data: {exc!r}"
+            self.fail_safe.trip(reason, outcomes.CRASHED)
 
     def _on_frame(self, frame: Any, host_time: float) -> None:
         """Camera thread: count the frame; the recorder's thread writes it."""
@@ -427,25 +308,19 @@ class Session:
 
     def _on_trial(self, trial: Any, onset: int) -> None:
         self.events.trial_delivered.emit(trial, onset)
-        pulse = trial.pulse
-        self.recorder.record_event(
-            onset,
-            "trial",
-            index=int(trial.index),
-            amplitude_vpp=pulse.amplitude_vpp,
-            duration_s=pulse.duration_s,
-            pair=pulse.pair,
-            polarity=int(pulse.polarity),
-        )
+        self.recorder.record_event(onset, "trial", **trial_fields(trial))
 
     def _on_run_status(self, status: RunnerStatus) -> None:
         if status.finish_reason is not None:
             self._last_finish = status.finish_reason
         if status.phase == RunState.FAULT:
-            self._disarm_quietly()  # the runner's own faults (refused, crashed)
-            self.outcome = self.outcome or "fault:runner"
+            self.fail_safe.on_runner_fault(status.message)
         armed = status.phase in ARMED_PHASES
         if armed != self._armed:
             self._armed = armed
             self.events.armed_changed.emit(armed)
         self.events.run_state_changed.emit(status)
+
+    def _on_recording_failed(self, error: Exception) -> None:
+        self.events.recording_changed.emit(None)
+        self.fail_safe.on_recording_failed(error)

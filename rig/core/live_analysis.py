@@ -1,0 +1,84 @@
+"""Live analysis of a session: APs per stimulus, and, with a camera, its twitch.
+
+What can run depends on what the rig description gives: electrode positions
+for the online AP analysis (and the closed loop); the raceway placed in the
+image as well for live segment tracking and per-stimulus motion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from rig.core._events import RigEvents
+from rig.core.acquisition import Acquisition
+from rig.core.live_tracking import LiveTracking
+from rig.core.online_analysis import OnlineResponses
+from rig.core.online_motion import OnlineMotion
+from rig.core.tracking_setup import live_tracking_for
+from rig.rig_file import RigDescription
+
+
+class LiveAnalysis:
+    """The online consumers of one session's acquisition (any may be None)."""
+
+    def __init__(
+        self,
+        rig: RigDescription,
+        acquisition: Acquisition,
+        events: RigEvents,
+        *,
+        fs_hz: float,
+        n_channels: int,
+        uv_per_count: Any,
+        requested_vpp: Callable[[int], float],
+        camera: Any = None,
+        camera_calibration: Any = None,
+    ) -> None:
+        self.online: OnlineResponses | None = None
+        self.tracking: LiveTracking | None = None
+        self.motion: OnlineMotion | None = None
+        if rig.pair_centres_m is None:
+            return  # nothing to measure a propagation or a region against
+        self.online = OnlineResponses(
+            fs_hz=fs_hz,
+            n_channels=n_channels,
+            positions_m=np.asarray(rig.pair_centres_m),
+            uv_per_count=uv_per_count,
+            emit=events.response_measured.emit,
+            requested_vpp=requested_vpp,
+        )
+        acquisition.add_consumer(self.online.consume)
+        if camera is not None:
+            self.tracking = live_tracking_for(rig, camera_calibration, fs_hz)
+        if self.tracking is not None:
+            self.motion = OnlineMotion(
+                self.tracking,
+                fs_hz=fs_hz,
+                emit=events.motion_measured.emit,
+                requested_vpp=requested_vpp,
+            )
+            acquisition.add_consumer(self.motion.consume)
+
+    def warnings(self, calibrations: Any, camera: Any) -> list[str]:
+        """What the session cannot do for want of a calibration or the rig file:
+        shown in the GUI's status bar and by ``neurorig run``."""
+        warnings = list(getattr(calibrations, "warnings", []))
+        if self.online is None:
+            warnings.append(
+                "no electrode positions (rig file [electrodes] or "
+                "--electrode-positions-mm): no online analysis or closed loop"
+            )
+        if camera is not None and self.tracking is None:
+            warnings.append(
+                "no live segment tracking: the rig file's [camera] places the "
+                "raceway in the image"
+            )
+        return warnings
+
+    def close(self) -> None:
+        """Stop the tracking thread."""
+        if self.tracking is not None:
+            self.tracking.close()

@@ -7,7 +7,14 @@ from scipy import stats
 
 
 def pearson_with_ci(x, y, *, confidence: float = 0.95) -> dict:
-    """Pearson r, its CI (Fisher z), p-value and n, over pairs where both are finite."""
+    """Pearson r, its CI (Fisher z), p-value and n, over pairs where both are finite.
+
+    >>> result = pearson_with_ci([1, 2, 3, 4, 5, 6], [1.1, 1.9, 3.2, 3.9, 5.1, np.nan])
+    >>> round(result["r"], 3), [round(c, 2) for c in result["ci"]], result["n"]
+    (0.996, [0.94, 1.0], 5)
+    >>> pearson_with_ci([1, 2, 3], [2, 4, 6])["r"] is None  # too few pairs
+    True
+    """
     a = np.asarray(x, dtype=float)
     b = np.asarray(y, dtype=float)
     ok = np.isfinite(a) & np.isfinite(b)

@@ -95,7 +95,14 @@ class RecruitmentFit:
 
 
 def fit_recruitment(amplitudes_vpp, responded) -> RecruitmentFit:
-    """Maximum-likelihood logistic fit of responses (0/1) against amplitude."""
+    """Maximum-likelihood logistic fit of responses (0/1) against amplitude.
+
+    >>> amplitudes = np.repeat([2.0, 3.0, 4.0, 5.0, 6.0], 4)
+    >>> responded = [0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    >>> fit = fit_recruitment(amplitudes, responded)
+    >>> round(fit.threshold_vpp, 1), fit.n  # 50 % response
+    (3.5, 20)
+    """
     a = np.asarray(amplitudes_vpp, dtype=float)
     y = np.asarray(responded, dtype=float)
     if a.size < 3 or y.min() == y.max():
@@ -130,7 +137,16 @@ class StrengthDurationFit:
 
 
 def fit_strength_duration(durations_s, thresholds_vpp) -> StrengthDurationFit:
-    """Least-squares fit of thresholds measured at several pulse durations."""
+    """Least-squares fit of thresholds measured at several pulse durations.
+
+    Weiss's law V50(d) = rheobase·(1 + chronaxie/d), with the simulated worm's
+    MGF (docs/simulated-rig.md):
+
+    >>> d = np.array([2.0, 3.3, 5.0, 6.7]) * 1e-3
+    >>> fit = fit_strength_duration(d, 2.9 * (1 + 0.06e-3 / d))
+    >>> round(fit.rheobase_vpp, 6), round(fit.chronaxie_s * 1e3, 6)
+    (2.9, 0.06)
+    """
     d = np.asarray(durations_s, dtype=float)
     t = np.asarray(thresholds_vpp, dtype=float)
     if d.size < 2 or np.unique(d).size < 2:

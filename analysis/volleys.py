@@ -94,6 +94,11 @@ def fit_velocity(
 
     Positions are distances from the stimulation site (m); a non-positive slope
     has no velocity (NaN).
+
+    >>> x = np.array([37.5, 57.5, 77.5, 97.5]) * 1e-3  # the standard pairs, m
+    >>> v, se, t0 = fit_velocity(x, 0.5e-3 + x / 30.0)  # an MGF spike at 30 m/s
+    >>> round(v, 6), round(t0 * 1e3, 6)
+    (30.0, 0.5)
     """
     x = np.asarray(positions_m, dtype=float)
     y = np.asarray(latencies_s, dtype=float)

@@ -140,7 +140,14 @@ def fit_camera_scale_from_ruler(
     image_size_px: tuple[int, int],
     rig_id: str,
 ) -> CameraCalibration:
-    """Quick scale from two marks a known distance apart (no distortion model)."""
+    """Quick scale from two marks a known distance apart (no distortion model).
+
+    >>> ruler = fit_camera_scale_from_ruler(
+    ...     (100, 240), (420, 240), 100.0, image_size_px=(640, 480), rig_id="rig-1"
+    ... )
+    >>> ruler.px_per_mm
+    3.2
+    """
     length = float(np.hypot(mark_b_px[0] - mark_a_px[0], mark_b_px[1] - mark_a_px[1]))
     if length <= 0 or distance_mm <= 0:
         raise CalibrationError(

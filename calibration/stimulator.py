@@ -56,7 +56,20 @@ class StimulatorCalibration:
 def fit_stimulator(
     commanded_vpp, delivered_vpp, *, rig_id: str
 ) -> StimulatorCalibration:
-    """Quadratic fit of the stimulus monitor's readings against the commands."""
+    """Quadratic fit of the stimulus monitor's readings against the commands.
+
+    An output stage that compresses at high amplitude (the simulated board's):
+
+    >>> commanded = np.linspace(1.0, 6.0, 11)
+    >>> delivered = commanded * (1 - 0.03 * (commanded / 6) ** 2)
+    >>> fit = fit_stimulator(commanded, delivered, rig_id="rig-1")
+    >>> command = fit.command_for(4.0)  # what to send for 4.0 Vpp at the electrodes
+    >>> round(command, 2), round(fit.delivered_for(command), 6)
+    (4.06, 4.0)
+    >>> fit.command_for(9.0)  # beyond what it can deliver
+    Traceback (most recent call last):
+    calibration._files.CalibrationError: 9 Vpp is outside the calibrated output ...
+    """
     c = np.asarray(commanded_vpp, dtype=float)
     d = np.asarray(delivered_vpp, dtype=float)
     if c.size < 4 or np.unique(c).size < 3:

@@ -54,6 +54,10 @@ class StimPulse:
 
         For ``v(t) = (Vpp/2)·sin(2πt/T)`` into ``R``, one half-cycle carries
         ``∫ i dt = (Vpp/2R)·T/π``.
+
+        >>> pulse = StimPulse(amplitude_vpp=4.0, duration_s=3e-3)
+        >>> round(pulse.charge_per_phase_c(load_ohm=1000.0) * 1e6, 3)  # µC
+        1.91
         """
         return (self.amplitude_vpp / 2.0) / load_ohm * self.duration_s / math.pi
 
@@ -62,7 +66,11 @@ class StimPulse:
         return self.duration_s * self.n_pulses
 
     def train_length_s(self) -> float:
-        """Time from the first pulse's onset to the end of the last pulse, seconds."""
+        """Time from the first pulse's onset to the end of the last pulse, seconds.
+
+        >>> StimPulse(4.0, 3e-3, n_pulses=5, rate_hz=50.0).train_length_s()
+        0.083
+        """
         if self.n_pulses <= 1:
             return self.duration_s
         return (self.n_pulses - 1) / self.rate_hz + self.duration_s

@@ -42,7 +42,11 @@ def list_serial_ports() -> list[PortInfo]:
 
 
 def parse_sim_url(url: str) -> dict[str, str]:
-    """Options of a ``sim://?key=value&...`` URL as a flat dict of strings."""
+    """Options of a ``sim://?key=value&...`` URL as a flat dict of strings.
+
+    >>> parse_sim_url("sim://?seed=3&channels=4&rate=30000")
+    {'seed': '3', 'channels': '4', 'rate': '30000'}
+    """
     query = parse_qs(urlparse(url).query)
     return {key: values[-1] for key, values in query.items()}
 

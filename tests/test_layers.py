@@ -1,4 +1,5 @@
-"""Only rig.gui may import Qt or pyqtgraph (DESIGN.md); checked on the source text."""
+"""Only rig.gui may import Qt or pyqtgraph (docs/architecture.md, "Import layering");
+checked on the source text."""
 
 from __future__ import annotations
 

@@ -55,7 +55,17 @@ from firmware_bridge.protocol.stream import (
 
 
 def encode_message(message: Message, seq: int) -> bytes:
-    """Return the wire bytes (frame with delimiter) of ``message`` with ``seq``."""
+    """Return the wire bytes (frame with delimiter) of ``message`` with ``seq``.
+
+    >>> from firmware_bridge import StimPulse
+    >>> command = Stimulate.from_pulse(StimPulse(amplitude_vpp=4.0, duration_s=3e-3))
+    >>> command.amplitude_mvpp, command.duration_us  # wire units
+    (4000, 3000)
+    >>> wire = encode_message(command, seq=1)
+    >>> msg_type, seq, payload = decode_frame(wire[:-1])
+    >>> parse_payload(msg_type, payload) == command
+    True
+    """
     return encode_frame(message.TYPE, seq, message.pack())
 
 

@@ -147,6 +147,23 @@ class StreamDecoder:
     check_acks
         Let START_STREAM/STOP_STREAM ACKs set the stream's bounds only when the
         host announced the command with ``expect_ack`` (the link does).
+
+    Bytes in, sample blocks and gaps out, whatever the reads' split:
+
+    >>> from firmware_bridge.protocol import Data, encode_message
+    >>> two = np.array([[1, -1], [2, -2], [3, -3]], dtype=np.int16)
+    >>> wire = encode_message(Data(100, two), seq=0)  # samples 100-102
+    >>> wire += encode_message(Data(105, two[:1] * 4), seq=1)  # 103, 104 lost
+    >>> decoder = StreamDecoder(n_channels=2)
+    >>> decoder.feed(wire[:7]).samples.shape  # half a frame: nothing yet
+    (0, 2)
+    >>> out = decoder.feed(wire[7:])
+    >>> out.samples.tolist()
+    [[1, -1], [2, -2], [3, -3], [4, -4]]
+    >>> out.blocks.tolist()  # (first sample number, row in samples, n)
+    [[100, 0, 3], [105, 3, 1]]
+    >>> out.gaps.tolist()  # (first sample number, n lost)
+    [[103, 2]]
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """The simulated earthworm on the raceway: giant fibres, recording pairs, muscle.
 
 Every parameter is a documented field with its unit and its source (see
-../shared/PHYSIOLOGY.md and docs/simulated-rig.md); where no published figure
+docs/simulated-rig.md, "Sources"); where no published figure
 exists the field says "assumed" and why. The model is deterministic by seed and
 independent of how the stream is chunked: ``render(0, 1000)`` equals
 ``render(0, 300)`` followed by ``render(300, 700)``.
@@ -118,8 +118,8 @@ class WormParams:
     lgf_spike_uv: float = 40.0
     # Single-ended extracellular waveform at one electrode; each channel records
     # electrode a minus electrode b. Near the cord or recorded differentially the
-    # spike is biphasic to triphasic, ~0.2–1 ms wide (PHYSIOLOGY.md: BYB,
-    # Wesleyan). "biphasic": first derivative of a Gaussian (+ then −; recorded
+    # spike is biphasic to triphasic, ~0.2–1 ms wide (docs/simulated-rig.md,
+    # Sources: BYB, Wesleyan). "biphasic": first derivative of a Gaussian (+ then −; recorded
     # differentially it becomes triphasic). "triphasic": a skewed second
     # derivative (small leading +, main −, trailing +, as 0.3 : 1 : 0.6).
     spike_shape: str = "biphasic"
@@ -132,8 +132,8 @@ class WormParams:
     # and the propagation analysis (0.8 ms detector dead time) splits the spike
     # into two volleys (docs/simulated-rig.md).
     spike_width_s: float = 0.15e-3
-    # Temporal dispersion, assumed (PHYSIOLOGY.md: the spike "broadens along
-    # the body"; no figure): σ grows by this fraction per metre travelled from
+    # Temporal dispersion, assumed (docs/simulated-rig.md, Sources: the spike
+    # "broadens along the body"; no figure): σ grows by this fraction per metre travelled from
     # the initiation site, σ(x) = spike_width_s·(1 + k·|x − x_stim|): +18 % at
     # the last standard pair (90 mm from the stimulus), +30 % per 150 mm body.
     spike_dispersion_per_m: float = 2.0

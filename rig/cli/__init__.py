@@ -26,7 +26,12 @@ SESSION_COMMANDS = ("run", "gui", "calibrate", "selftest", "reset")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level argument parser with one sub-command per job."""
+    """Return the top-level argument parser with one sub-command per job.
+
+    >>> args = build_parser().parse_args(["run", "protocols/mapping.toml", "--sim"])
+    >>> args.command, args.protocol, args.sim, args.out, args.dry_run
+    ('run', 'protocols/mapping.toml', True, 'runs', False)
+    """
     parser = argparse.ArgumentParser(
         prog="neurorig",
         description="Closed-loop neuromuscular testbed controller.",

@@ -161,7 +161,16 @@ class RandomSearch(_Search):
 
 
 class BayesianSearch(_Search):
-    """GP-UCB over the space, with an optional expanding safe set."""
+    """GP-UCB over the space, with an optional expanding safe set.
+
+    With a safe set the first proposal is the gentlest stimulus of the space:
+
+    >>> search = BayesianSearch(ParameterSpace(), safe_radius=0.35, seed=1)
+    >>> point = search.propose()
+    >>> [float(v) for v in point[:2]], search.last_decision.reason
+    ([2.0, 0.002], 'initial design point 1')
+    >>> search.observe(point, 0.0)  # its score: nothing fired
+    """
 
     name = "bayesian"
 

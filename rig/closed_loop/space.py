@@ -16,6 +16,12 @@ class ParameterSpace:
 
     Points are ``(amplitude_vpp, duration_s, pair)``; the search works on the
     unit square of (amplitude, duration) per pair.
+
+    >>> space = ParameterSpace(amplitude_vpp=(2.0, 6.0), duration_s=(2e-3, 6.7e-3))
+    >>> space.from_unit(0.5, 0.0)
+    (4.0, 0.002)
+    >>> space.contains(7.0, 3e-3, pair=0)
+    False
     """
 
     amplitude_vpp: tuple[float, float] = (2.0, 6.0)
@@ -73,6 +79,12 @@ class Objective:
     ``target`` (score ``-|response - target|``). ``per_charge = True`` divides
     the score by the charge per phase (µC, into ``load_ohm``), to find the most
     efficient stimulus rather than the strongest.
+
+    >>> efficiency = Objective(measure="amplitude_uv_mean", per_charge=True)
+    >>> round(efficiency.score(95.5, (4.0, 3e-3, 0)), 1)  # 95.5 µV / 1.91 µC
+    50.0
+    >>> Objective(kind="target", target=40.0).score(35.0, (4.0, 3e-3, 0))
+    -5.0
     """
 
     measure: str = "peak_displacement_mm"

@@ -141,14 +141,21 @@ _MAP_KEYS = {"amplitude_vpp", "duration_ms", "pair"}
 def read_marker_map(path: str | Path) -> dict[str, MarkerParameters]:
     """A marker map: one TOML table per marker ID.
 
-    ```toml
-    [markers."1"]
-    amplitude_vpp = 4.0
-    duration_ms = 3.0
-    pair = 0
-    ```
     Every key is optional; unknown keys and non-finite or negative values are
     refused with the file, the marker and the key named.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder, "markers.toml")
+    ...     _ = path.write_text('''
+    ... [markers."1"]
+    ... amplitude_vpp = 4.0
+    ... duration_ms = 3.0
+    ... pair = 0
+    ... ''')
+    ...     markers = read_marker_map(path)
+    >>> markers["1"]  # SI units
+    MarkerParameters(amplitude_vpp=4.0, duration_s=0.003, pair=0)
     """
     path = Path(path)
     try:

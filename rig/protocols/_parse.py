@@ -112,7 +112,26 @@ def load_protocol(path: str | Path) -> Protocol:
 
 
 def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
-    """Validate protocol ``text``; raise ProtocolError naming field, value, range."""
+    """Validate protocol ``text``; raise ProtocolError naming field, value, range.
+
+    >>> protocol = parse_protocol('''
+    ... format_version = 1
+    ... [protocol]
+    ... name = "two amplitudes"
+    ... [[block]]
+    ... amplitude_vpp = [3.0, 5.0]
+    ... duration_ms = 3.0
+    ... repeats = 2
+    ... ''')
+    >>> plan = protocol.expand()
+    >>> [(t.onset_s, t.pulse.amplitude_vpp, t.pulse.duration_s) for t in plan]
+    [(0.0, 3.0, 0.003), (1.0, 5.0, 0.003), (2.0, 3.0, 0.003), (3.0, 5.0, 0.003)]
+    >>> try:
+    ...     parse_protocol(protocol.text.replace("amplitude_vpp", "amplitude"))
+    ... except ProtocolError as exc:
+    ...     print(exc.path, "->", str(exc).split("; ")[1][:30])
+    block[0].amplitude -> did you mean 'amplitude_vpp'?
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

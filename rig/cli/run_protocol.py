@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rig.cli._common import board_url, fail, out_folder_problem
-
-LEAD_IN_S = 0.5  # baseline recorded before the first stimulus
-TAIL_S = 1.0  # recording continues this long after the last stimulus
 
 
 def _load(args: argparse.Namespace):
@@ -85,12 +79,11 @@ def _run(args, protocol, plan, rig) -> int:
     from calibration import CalibrationSet
     from firmware_bridge.errors import DeviceError
     from rig.core.connect import open_rig
-    from rig.recording import DiskFullError, RecordingWriter
-    from rig.recording.metadata import build_metadata
+    from rig.core.experiment import Experiment
     from rig.rig_file import DEFAULT_CHANNELS
 
-    out = Path(args.out) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     calibrations = CalibrationSet.load(getattr(args, "calibrations", None))
+    folder: list[Path] = []  # the recording's, once it exists
     try:
         session = open_rig(
             board_url(args),
@@ -98,82 +91,56 @@ def _run(args, protocol, plan, rig) -> int:
             rig=rig,
             calibrations=calibrations,
             channels=DEFAULT_CHANNELS,
-            ground_truth_path=out / "ground_truth.json",  # the simulated rig's
+            # the simulated rig writes its truth beside the recording
+            ground_truth_to=lambda: folder[0] / "ground_truth.json" if folder else None,
         )
     except (DeviceError, OSError, ValueError) as exc:
         return fail(f"cannot open the rig: {exc}")
-    status = 0
+    result = None
     try:
         session.start()
         for warning in session.setup_warnings():  # calibration ones go in metadata
             print(f"warning: {warning}", file=sys.stderr)
-        loop = None
-        if plan is None:
-            from rig.closed_loop.loop import ClosedLoop
-
-            # Before recording: refuses an objective this session cannot measure.
-            loop = ClosedLoop(session, protocol.closed_loop, seed=protocol.seed)
-        metadata = build_metadata(session, protocol_path=args.protocol)
-        writer = RecordingWriter.create(
-            out,
-            n_channels=session.n_channels,
-            sample_rate_hz=session.sample_rate_hz,
-            metadata=metadata,
+        # Refuses an objective this session cannot measure before recording.
+        experiment = Experiment(
+            session, protocol, out_root=args.out, protocol_path=args.protocol
         )
-        writer.attach_file(Path(args.protocol).name, Path(args.protocol))
-        session.start_recording(writer)
-        done = threading.Event()
-        n_trials = plan.n_trials if plan else protocol.closed_loop.n_stimuli
-        bar = tqdm(total=n_trials, unit="stim", desc=protocol.name, file=sys.stdout)
-
-        def on_status(st):
-            bar.n = st.trial
-            bar.refresh()
-            if st.finish_reason is not None and st.phase.value in (
-                "armed",
-                "idle",
-                "fault",
-            ):
-                done.set()
-
-        session.events.run_state_changed.connect(on_status)
-        time.sleep(LEAD_IN_S)  # a pre-stimulus baseline for the first trial
-        if loop is not None:
-            loop.start()
-        else:
-            session.run_protocol(plan.trials, n_trials=plan.n_trials)
-        while not done.wait(0.2):
-            if session.device.error is not None:
-                break
+        bar = tqdm(
+            total=experiment.n_trials, unit="stim", desc=protocol.name, file=sys.stdout
+        )
+        session.events.run_state_changed.connect(
+            lambda status: (setattr(bar, "n", status.trial), bar.refresh())
+        )
+        experiment.start()
+        assert experiment.folder is not None
+        folder.append(experiment.folder)
+        result = experiment.wait()
         bar.close()
-        if loop is not None:
-            loop.finish()
-            _print_closed_loop_summary(loop)
-        # Keep recording after the last stimulus: its APs (ms) and its twitch
-        # (peak ~0.3 s, relaxing for seconds) belong to the run.
-        time.sleep(TAIL_S)
-        final = session.runner.status
-        if final.finish_reason is None or final.finish_reason.value != "completed":
-            print(f"run ended: {final.phase.value} {final.message}", file=sys.stderr)
-            status = 1
-    except DiskFullError as exc:
-        status = fail(str(exc))
+        if experiment.loop is not None:
+            _print_closed_loop_summary(experiment.loop)
     except ValueError as exc:  # a closed-loop objective this rig cannot measure
-        status = fail(str(exc))
+        error = str(exc)
     except DeviceError as exc:
-        status = fail(f"board: {exc}")
+        error = f"board: {exc}"
+    else:
+        error = None
     finally:
         counters = session.acquisition.counters if session.acquisition else None
         session.close()
-    if not out.exists():  # refused before recording began: nothing to point at
-        return status
+    if error is not None or result is None:
+        return fail(error or "the run did not end")
     summary = {
-        "recording": str(out),
-        "stimuli_delivered": len(session.stimuli),
+        "recording": str(result.folder),
+        "status": result.status,
+        "stimuli_delivered": result.stimuli_delivered,
         "samples_received": counters.samples_received if counters else 0,
         "samples_lost": counters.samples_lost if counters else 0,
-        "faults": session.faults,
+        "faults": result.faults,
     }
     print(json.dumps(summary, indent=2))
-    print(f"recording: {out}")
-    return status
+    print(f"recording: {result.folder}")
+    if result.ok:
+        return 0
+    why = result.error or result.runner.message or result.status
+    print(f"neurorig: run ended {result.status}: {why}", file=sys.stderr)
+    return 1

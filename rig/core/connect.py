@@ -42,7 +42,7 @@ def open_rig(
     rig: RigDescription | None = None,
     calibrations: Any = None,
     channels: int | None = None,
-    ground_truth_path: str | Path | None = None,
+    ground_truth_to: Callable[[], str | Path | None] | None = None,
     timeout_s: float = 1.0,
     heartbeat: bool = True,
     **session_options: Any,
@@ -55,8 +55,8 @@ def open_rig(
     ``rig``: limits and geometry (``rig.rig_file.load_rig_file``); on the
     simulated rig its geometry fills in what the description leaves out.
     ``channels``: recording channels (default: the simulated rig's, else 4).
-    ``ground_truth_path``: the simulated rig writes its ground truth there when
-    the session closes (if that folder exists by then).
+    ``ground_truth_to``: called when the session closes, gives where the
+    simulated rig writes its ground truth (None: nowhere).
     Other keywords go to ``Session`` (``sample_rate_hz``, ``gain``, ...).
     """
     rig = rig or RigDescription()
@@ -66,7 +66,7 @@ def open_rig(
     if url.startswith(SIM_SCHEME):
         simulator = _start_simulator(url)
         port = simulator.port
-        closers.append(_simulator_closer(simulator, ground_truth_path))
+        closers.append(_simulator_closer(simulator, ground_truth_to))
         if channels is None:
             channels = simulator.model.geometry.n_channels
         rig = simulated_rig_description(channels, rig, simulator=simulator)
@@ -137,14 +137,14 @@ def _describe(
     return dataclasses.replace(rig, **changes)
 
 
-def _simulator_closer(simulator: Any, ground_truth_path: str | Path | None):
+def _simulator_closer(
+    simulator: Any, ground_truth_to: Callable[[], str | Path | None] | None
+) -> Callable[[], None]:
     def close() -> None:
         try:
-            if (
-                ground_truth_path is not None
-                and Path(ground_truth_path).parent.is_dir()
-            ):
-                simulator.write_ground_truth(ground_truth_path)
+            path = ground_truth_to() if ground_truth_to is not None else None
+            if path is not None and Path(path).parent.is_dir():
+                simulator.write_ground_truth(path)
         finally:
             simulator.close()
 

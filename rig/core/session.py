@@ -100,6 +100,7 @@ class Session:
         self.acquisition: Acquisition | None = None
         self.live: LiveAnalysis | None = None  # set up by start()
         self.latest_frame: tuple[Any, float] | None = None
+        self.recording_status: str | None = None  # the last recording's status
         self.frame_history_s = FRAME_HISTORY_S
         self._last_finish: FinishReason | None = None
         self._armed = self._closed = False
@@ -242,11 +243,14 @@ class Session:
         timing = self._calibration("timing")
         cancelled = self._last_finish == FinishReason.CANCELLED
         finished = outcomes.CANCELLED if cancelled else outcomes.COMPLETED
+        status = self.fail_safe.outcome or finished
         writer = self.recorder.finish(
             self.frame_clock,
             offset_samples=round(timing.offset_samples) if timing else 0,
-            status=self.fail_safe.outcome or finished,
+            status=status,
         )
+        if writer is not None:
+            self.recording_status = status
         if was_recording:
             self.events.recording_changed.emit(None)
         return writer

@@ -6,6 +6,8 @@ import time
 
 from pyqtgraph.Qt import QtWidgets
 
+from rig.core.runner import RunState
+
 
 class ProtocolPanel(QtWidgets.QGroupBox):
     """Loads a protocol through rig.protocols and runs it through the session."""
@@ -102,34 +104,31 @@ class ProtocolPanel(QtWidgets.QGroupBox):
         """Start the loaded plan (or closed loop)."""
         if self.protocol is None:
             return
+        from rig.core.experiment import Experiment
+
         self._started = time.monotonic()
+        panel = self.closed_loop_panel
         try:
-            if self.plan is None:
-                self._run_closed_loop()
-            else:
-                self.session.run_protocol(self.plan.trials, n_trials=self.plan.n_trials)
+            # Recorded by the recording panel, if it records: no folder of its own.
+            experiment = Experiment(
+                self.session,
+                self.protocol,
+                out_root=None,
+                lead_in_s=0.0,
+                tail_s=0.0,
+                require_approval=bool(panel and panel.approval.isChecked()),
+            )
+            self.loop = experiment.loop
+            if panel is not None and self.loop is not None:
+                panel.attach(self.loop)
+            experiment.start()
         except (RuntimeError, ValueError) as exc:
             self.summary.setText(f"<span style='color:#e66'>{exc}</span>")
-
-    def _run_closed_loop(self) -> None:
-        from rig.closed_loop.loop import ClosedLoop
-
-        panel = self.closed_loop_panel
-        self.loop = ClosedLoop(
-            self.session,
-            self.protocol.closed_loop,
-            seed=self.protocol.seed,
-            require_approval=bool(panel and panel.approval.isChecked()),
-        )
-        if panel is not None:
-            panel.attach(self.loop)
-        self.loop.start()
 
     def _on_status(self, status) -> None:
         self.progress.setValue(status.trial)
         if status.finish_reason is not None and self.loop is not None:
-            self.loop.finish()
-            self.loop = None
+            self.loop = None  # the experiment disconnects it
             if self.closed_loop_panel is not None:
                 self.closed_loop_panel.detach()
         if status.finish_reason is not None:
@@ -147,7 +146,7 @@ class ProtocolPanel(QtWidgets.QGroupBox):
         self._update_buttons(status)
 
     def _update_buttons(self, status) -> None:
-        running = status.phase.value in ("running", "paused")
+        running = status.phase in (RunState.RUNNING, RunState.PAUSED)
         self.run_button.setEnabled(self.protocol is not None and not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import time
 from pathlib import Path
@@ -55,18 +54,11 @@ class RecordingPanel(QtWidgets.QGroupBox):
 
     def start(self) -> None:
         """Create a new recording folder and start recording into it."""
-        from rig.recording import RecordingWriter
-        from rig.recording.metadata import build_metadata
+        from rig.core.experiment import new_recording
 
         base = Path(self.folder.text())
-        target = base / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         try:
-            writer = RecordingWriter.create(
-                target,
-                n_channels=self.session.n_channels,
-                sample_rate_hz=self.session.sample_rate_hz,
-                metadata=build_metadata(self.session),
-            )
+            writer = new_recording(self.session, base)
         except OSError as exc:
             self.path_label.setText(f"<span style='color:#e66'>{exc}</span>")
             self.button.setChecked(False)

@@ -141,3 +141,127 @@ def line_support(
                     total += min(peakedness[row, c], cap)
             support[i, j] = count
             score[i, j] = total
+
+
+@njit(cache=True, nogil=True)
+def _led_mismatch(obs, exp, j, t, cost):
+    """Emission cost of frame j shown as trigger t (0 when either bit is unknown)."""
+    o = obs[j]
+    x = exp[t]
+    if o >= 0 and x >= 0 and o != x:
+        return cost
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def sync_forward(obs, exp, repeat, lo, hi, mismatch, gap, stay, fwd):
+    """Forward pass of the frame-to-trigger alignment (min-cost, monotone paths).
+
+    Frame ``j`` may be assigned a trigger ``t`` in its band ``lo[j] <= t <
+    hi[j]``; ``fwd[j, t - lo[j]]`` (float32 ``(n_frames, width)``, written here)
+    is the least cost of frames ``0..j`` with frame ``j`` at ``t``. Steps from
+    frame ``j - 1`` at ``t'``: ``t = t' + 1`` costs 0, ``t = t'`` (a repeat)
+    costs ``stay`` (0 and the only step allowed when ``repeat[j]``), ``t > t' +
+    1`` (triggers without a frame) costs ``gap`` whatever its length. Each frame
+    adds ``mismatch`` when its bit and the trigger's expected bit are both known
+    (0/1, not -1) and differ. The first frame may sit anywhere (a late start).
+    """
+    n_frames = obs.shape[0]
+    width = fwd.shape[1]
+    inf = np.inf
+    prefix = np.empty(width)
+    for k in range(hi[0] - lo[0]):
+        fwd[0, k] = _led_mismatch(obs, exp, 0, lo[0] + k, mismatch)
+    for j in range(1, n_frames):
+        plo = lo[j - 1]
+        pn = hi[j - 1] - plo
+        running = inf
+        for k in range(pn):
+            v = fwd[j - 1, k]
+            if v < running:
+                running = v
+            prefix[k] = running
+        for t in range(lo[j], hi[j]):
+            k = t - plo
+            same = fwd[j - 1, k] if 0 <= k < pn else inf
+            if repeat[j]:
+                best = same
+            else:
+                best = same + stay
+                if 0 <= k - 1 < pn:
+                    diag = fwd[j - 1, k - 1]
+                    if diag < best:
+                        best = diag
+                if k - 2 >= 0 and pn > 0:
+                    jump = prefix[min(k - 2, pn - 1)] + gap
+                    if jump < best:
+                        best = jump
+            fwd[j, t - lo[j]] = best + _led_mismatch(obs, exp, j, t, mismatch)
+
+
+@njit(cache=True, nogil=True)
+def sync_marginals(
+    obs, exp, repeat, lo, hi, mismatch, gap, stay, fwd, best_t, best_cost, second
+):
+    """Backward pass: each frame's best trigger and the cost of any other.
+
+    With ``fwd`` from ``sync_forward``, the least cost of a whole path that puts
+    frame ``j`` at ``t`` is ``fwd[j, t - lo[j]]`` plus the least cost of frames
+    ``j + 1..`` after it. Writes, per frame, the ``t`` where that is least
+    (``best_t``, the lowest on a tie), its cost (``best_cost``: the optimum, the
+    same for every frame) and the least cost with frame ``j`` anywhere else
+    (``second``, ``inf`` if the band holds one trigger). A frame is proven to
+    be at ``best_t`` by ``second - best_cost``: every other placement needs that
+    much more mismatch, gap or repeat cost.
+    """
+    n_frames = obs.shape[0]
+    width = fwd.shape[1]
+    inf = np.inf
+    after = np.zeros(width)  # cost of frames j + 1.. given frame j at lo[j] + k
+    nxt = np.zeros(width)  # ``after`` of frame j + 1
+    head = np.empty(width)  # emission + after, of the next frame
+    suffix = np.empty(width + 1)
+    for j in range(n_frames - 1, -1, -1):
+        if j == n_frames - 1:
+            for k in range(hi[j] - lo[j]):
+                after[k] = 0.0
+        else:
+            nlo = lo[j + 1]
+            nn = hi[j + 1] - nlo
+            for k in range(nn):
+                head[k] = _led_mismatch(obs, exp, j + 1, nlo + k, mismatch) + nxt[k]
+            suffix[nn] = inf
+            for k in range(nn - 1, -1, -1):
+                suffix[k] = min(suffix[k + 1], head[k])
+            for t in range(lo[j], hi[j]):
+                k = t - nlo
+                same = head[k] if 0 <= k < nn else inf
+                if repeat[j + 1]:
+                    best = same
+                else:
+                    best = same + stay
+                    if 0 <= k + 1 < nn:
+                        diag = head[k + 1]
+                        if diag < best:
+                            best = diag
+                    if k + 2 < nn:
+                        jump = suffix[max(k + 2, 0)] + gap
+                        if jump < best:
+                            best = jump
+                after[t - lo[j]] = best
+        b_t = -1
+        b = inf
+        s = inf
+        for k in range(hi[j] - lo[j]):
+            v = fwd[j, k] + after[k]
+            if v < b:
+                s = b
+                b = v
+                b_t = lo[j] + k
+            elif v < s:
+                s = v
+        best_t[j] = b_t
+        best_cost[j] = b
+        second[j] = s
+        for k in range(hi[j] - lo[j]):
+            nxt[k] = after[k]

@@ -14,6 +14,11 @@ from calibration.camera import (
     fit_camera_scale_from_ruler,
 )
 from calibration.gain import GainCalibration, fit_gain
+from calibration.led_region import (
+    LedRegionCalibration,
+    fit_led_region,
+    load_led_region,
+)
 from calibration.stimulator import StimulatorCalibration, fit_stimulator
 from calibration.timing import TimingCalibration, fit_timing
 
@@ -24,13 +29,16 @@ __all__ = [
     "CalibrationSet",
     "CameraCalibration",
     "GainCalibration",
+    "LedRegionCalibration",
     "StimulatorCalibration",
     "TimingCalibration",
     "fit_camera",
     "fit_camera_scale_from_ruler",
     "fit_gain",
+    "fit_led_region",
     "fit_stimulator",
     "fit_timing",
     "load_calibration",
+    "load_led_region",
     "save_calibration",
 ]

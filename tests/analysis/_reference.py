@@ -61,3 +61,60 @@ def line_support_reference(
             support[i, j] = count
             score[i, j] = total
     return support, score
+
+
+def sync_marginals_reference(obs, exp, repeat, lo, hi, mismatch, gap, stay):
+    """Plain DP over every (frame, trigger) cell: (best_t, best_cost, second).
+
+    Cells outside a frame's band ``[lo[j], hi[j])`` are infinite. A step from
+    trigger ``a`` (frame j - 1) to ``b`` (frame j) costs 0 if ``b = a + 1``,
+    ``stay`` if ``b = a`` (0, and the only step, if ``repeat[j]``), ``gap`` if
+    ``b > a + 1``; every other step is forbidden. Each frame costs ``mismatch``
+    where its bit and the trigger's are both known and differ. The least cost of
+    a path through (j, t) is forward + backward; per frame, the best t (lowest
+    on a tie), its cost, and the least cost of any other t.
+    """
+    n, n_trig = len(obs), len(exp)
+    inf = math.inf
+
+    def emit(j, t):
+        known = obs[j] >= 0 and exp[t] >= 0
+        return mismatch if known and obs[j] != exp[t] else 0.0
+
+    def step(j, a, b):
+        if repeat[j]:
+            return 0.0 if b == a else inf
+        if b == a + 1:
+            return 0.0
+        if b == a:
+            return stay
+        return gap if b > a + 1 else inf
+
+    inside = np.zeros((n, n_trig), dtype=bool)
+    for j in range(n):
+        inside[j, lo[j] : hi[j]] = True
+    fwd = np.full((n, n_trig), inf)
+    bwd = np.full((n, n_trig), inf)
+    for t in range(n_trig):
+        if inside[0, t]:
+            fwd[0, t] = emit(0, t)
+    for j in range(1, n):
+        for b in range(n_trig):
+            if inside[j, b]:
+                fwd[j, b] = emit(j, b) + min(
+                    fwd[j - 1, a] + step(j, a, b) for a in range(n_trig)
+                )
+    bwd[n - 1, inside[n - 1]] = 0.0
+    for j in range(n - 2, -1, -1):
+        for a in range(n_trig):
+            if inside[j, a]:
+                bwd[j, a] = min(
+                    step(j + 1, a, b) + emit(j + 1, b) + bwd[j + 1, b]
+                    for b in range(n_trig)
+                )
+    total = fwd + bwd
+    best_t = np.argmin(total, axis=1)
+    best = total[np.arange(n), best_t]
+    others = total.copy()
+    others[np.arange(n), best_t] = inf
+    return best_t, best, others.min(axis=1)

@@ -146,7 +146,7 @@ def _run_sim_code(seed, n_slots):
         frames = []
         camera.start(lambda frame, t: frames.append(frame))
         link = SerialLink(open_port(rig.port))
-        device = Device(link, owned_rig=None)
+        device = Device(link)
         messages = []
         device.add_listener(lambda batch: messages.extend(batch.messages))
         link.start()

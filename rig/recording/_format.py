@@ -6,12 +6,15 @@ FORMAT_NAME = "neurorig-recording"
 SCHEMA_VERSION = 1
 
 METADATA = "metadata.json"  # replaced atomically (write temp, fsync, rename)
+LOCK = "samples.i16"  # a live writer holds an exclusive flock on it
 SAMPLES = "samples.i16"  # int16 little-endian, interleaved (n_rows, n_channels)
 INDEX = "index.jsonl"  # runs of contiguous samples and gaps, one JSON per line
 EVENTS = "events.jsonl"  # one JSON object per line: sample, kind, fields
 VIDEO = "video.mkv"  # FFV1 (lossless) grayscale frames
 FRAMES = "frames.csv"  # frame_index, host_time_s (appended as frames arrive)
 FRAME_SAMPLES = "frame_samples.csv"  # frame_index, sample, source, trigger_count
+# (appended as rows are established, the last row of a frame wins; or written whole)
+RESERVE = "metadata.reserve"  # disk space held for the last metadata; gone at close
 ATTACHMENTS = "attachments"  # copies of protocol and calibration files
 
 SAMPLE_DTYPE = "<i2"

@@ -1,8 +1,11 @@
 """Reading a recording back: memory-mapped samples, gaps, events, frames.
 
 A recording that was cut short (crash, SIGKILL, full disk) opens too: a partial
-last sample row and a partial last JSON line are ignored and listed in
-``problems``.
+last sample row, a partial last JSON or CSV line are ignored and listed in
+``problems``; its ``status`` is ``crashed`` (metadata still says ``recording``
+and no live writer holds the recording's lock); frames that ``frames.csv`` lists
+but the video file does not hold (the encoder's last buffer) are dropped from
+the frame times and the frame table.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from rig.recording import _format as f
+from rig.recording._files import is_locked_by_a_writer
+from rig.recording._video import count_video_frames
 
 
 class RecordingFormatError(ValueError):
@@ -104,11 +109,23 @@ class Recording:
     frame_times: np.ndarray  # host time of each frame, s
     frame_samples: np.ndarray | None  # device sample number of each frame (-1: none)
     problems: list[str] = field(default_factory=list)
+    writer_alive: bool = False  # a live writer is still recording into it
 
     @property
     def status(self) -> str:
-        """``complete``, ``truncated: ...``, or ``recording`` (it never closed)."""
-        return str(self.metadata.get("status", "unknown"))
+        """How the recording ended (docs/recording-format.md): ``completed``,
+        ``cancelled``, ``emergency_stop``, ``fault:<NAME>``, ``unplugged``,
+        ``disk_full``, ``recording`` (a live writer is still at it) or
+        ``crashed`` (it never closed: its process died)."""
+        status = str(self.metadata.get("status", "unknown"))
+        if status == "recording" and not self.writer_alive:
+            return "crashed"
+        return status
+
+    @property
+    def crashed(self) -> bool:
+        """The process recording it died before closing it (SIGKILL, crash, power)."""
+        return self.status == "crashed"
 
     @property
     def sample_rate_hz(self) -> float:
@@ -204,12 +221,29 @@ def open_recording(path: str | Path) -> Recording:
         dtype=np.int64,
     ).reshape(-1, 2)
     events = _read_jsonl(path / f.EVENTS, problems)
+    open_status = metadata.get("status") == "recording"
+    writer_alive = open_status and is_locked_by_a_writer(path / f.LOCK)
     frame_times = _read_frame_times(path / f.FRAMES, problems)
-    frame_samples = _read_frame_samples(path / f.FRAME_SAMPLES, len(frame_times))
-    if metadata.get("status") == "recording":
+    if len(frame_times) and (path / f.VIDEO).exists():
+        in_video = _video_frame_count(path / f.VIDEO, finished=not open_status)
+        if in_video < len(frame_times):
+            problems.append(
+                f"{f.FRAMES} lists {len(frame_times)} frames, {f.VIDEO} holds "
+                f"{in_video}: the last {len(frame_times) - in_video} were dropped"
+            )
+            frame_times = frame_times[:in_video]
+    frame_samples = _read_frame_samples(
+        path / f.FRAME_SAMPLES, len(frame_times), problems
+    )
+    if open_status and not writer_alive:
         problems.append(
-            "the recording was not closed (crash or kill): data up to the "
-            "last flush is here"
+            "the recording was not closed (crash or kill): status crashed; data "
+            "up to the last flush is here"
+        )
+    elif open_status:
+        problems.append(
+            "the recording is not closed yet (a live writer holds it): data up "
+            "to the last flush is here"
         )
     return Recording(
         path,
@@ -221,7 +255,24 @@ def open_recording(path: str | Path) -> Recording:
         frame_times,
         frame_samples,
         problems,
+        writer_alive,
     )
+
+
+def _video_frame_count(path: Path, *, finished: bool) -> int:
+    """Frames ``path`` holds: from its header when the writer finished it, else
+    (or if the header has no count) by reading its packets."""
+    if finished:
+        import cv2
+
+        capture = cv2.VideoCapture(str(path))
+        try:
+            count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        finally:
+            capture.release()
+        if np.isfinite(count) and 0 < count < 2**31:
+            return round(float(count))
+    return count_video_frames(path)
 
 
 def _read_frame_times(path: Path, problems: list[str]) -> np.ndarray:
@@ -241,13 +292,26 @@ def _read_frame_times(path: Path, problems: list[str]) -> np.ndarray:
     return np.array(times)
 
 
-def _read_frame_samples(path: Path, n_frames: int) -> np.ndarray | None:
+def _read_frame_samples(
+    path: Path, n_frames: int, problems: list[str]
+) -> np.ndarray | None:
+    """The frame table; the last row of a frame wins (rows are appended as they
+    are established, and may be corrected later)."""
     if not path.exists():
         return None
     out = np.full(n_frames, -1, dtype=np.int64)
-    with open(path, encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    torn = bool(lines) and lines[-1] != ""  # a kill mid-line leaves no newline
+    rows = list(csv.DictReader(lines[:-1] if torn else lines))
+    if torn and lines[-1].strip():
+        problems.append(f"{path.name}: ignored a partial last line")
+    for number, row in enumerate(rows, start=2):
+        try:
             index = int(row["frame_index"])
-            if index < n_frames and row["sample"]:
-                out[index] = int(row["sample"])
+            sample = int(row["sample"]) if row["sample"] else -1
+        except (KeyError, TypeError, ValueError):
+            raise RecordingFormatError(f"{path}: bad line {number}") from None
+        if 0 <= index < n_frames:
+            out[index] = sample
     return out

@@ -1,15 +1,32 @@
 """RecordingWriter: append-only, crash-safe writing of one recording folder.
 
-Durability: data handed to the writer is written to the OS (``flush``) at least
-every ``flush_interval_s`` (100 ms) and forced to disk (``fsync``) at least every
-``fsync_interval_s`` (1 s). A process killed with SIGKILL therefore loses at most
-the last 100 ms handed over; a power cut at most the last second. The index line
-that starts a new run of samples is written and flushed *before* the samples it
-describes, so a torn recording never assigns samples to the wrong sample number.
+Durability (docs/recording-format.md, "Durability"):
 
-Called from one thread (the session's relay thread). A full disk raises
-``DiskFullError`` once; the writer is then stopped and every earlier byte stays
-readable.
+* Samples, gaps, frame times and frame-table rows are buffered and handed to the
+  OS by a timer thread every ``flush_interval_s`` (20 ms), whether or not more
+  data comes, so a SIGKILL loses at most that much of what the writer was given.
+* An event reaches the OS before ``append_event`` returns.
+* Everything is forced to disk (``fsync``) every ``fsync_interval_s`` (1 s), off
+  the appending threads' lock: a power cut loses at most that much.
+* The index line that starts a run of samples reaches the OS before its samples,
+  so a torn recording never assigns samples to the wrong sample number.
+* A live writer holds a lock on ``samples.i16``: a reader tells a recording in
+  progress from one whose process died (``Recording.status == "crashed"``).
+
+Disk full: every write (samples, index, events, frame times, frame table, video,
+metadata) turns ENOSPC, EDQUOT and EFBIG into ``DiskFullError`` naming the
+file. Before that, the free-space guard stops the recording while there is
+still room (``free_space_reserve_s`` of recording at the measured rate, at least
+``free_space_floor_bytes``), so every file is finished and readable and
+``metadata.json`` says why (``status: disk_full``, ``stop_reason``).
+A small ``metadata.reserve`` file holds room for that last metadata even when
+something else fills the disk; it is removed when the recording ends.
+
+Threads: samples and events come from the session's relay thread, frames from
+its frame-writer thread, trials from the runner, ``close`` from the caller, the
+flush timer from its own thread. One lock serialises the files; the video has
+its own lock (encoding a frame takes milliseconds and must not hold up samples
+and events). Lock order: video, then files.
 """
 
 from __future__ import annotations
@@ -19,7 +36,6 @@ import errno
 import functools
 import io
 import json
-import os
 import shutil
 import threading
 import time
@@ -30,15 +46,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rig.recording import _format as f
+from rig.recording._files import (
+    DISK_FULL_ERRNOS,
+    AppendFile,
+    atomic_write,
+    free_bytes,
+    make_reserve,
+)
+from rig.recording._space import SpaceGuard
+from rig.recording._video import VideoFile
 
 if TYPE_CHECKING:
-    import cv2  # imported where used: only a recording with video needs it
+    from collections.abc import Iterable
 
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+RESERVE_BYTES = 256 << 10  # room kept for the final metadata.json
+FrameRow = tuple[int, "int | None", str, "int | None"]
 
 
 def _serialised(method):
-    """Run a RecordingWriter method under the writer's lock."""
+    """Run a RecordingWriter method under the writer's file lock."""
 
     @functools.wraps(method)
     def under_lock(self, *args, **kwargs):
@@ -49,7 +75,9 @@ def _serialised(method):
 
 
 class DiskFullError(OSError):
-    """The disk filled up; the recording was stopped and what came before is kept."""
+    """The disk filled up (or nearly): the recording was stopped, what came
+    before is kept. ``filename`` names the file that could not be written (the
+    folder when the free-space guard stopped it first)."""
 
 
 class RecordingStopped(RuntimeError):
@@ -68,36 +96,8 @@ class WriterStats:
     bytes_written: int
     last_flush_s: float
     last_fsync_s: float
-
-
-class _AppendFile:
-    """An unbuffered append-only file with our own buffer and flush clock."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self.buffer = bytearray()
-        self.written = 0
-
-    def write(self, data: bytes) -> None:
-        self.buffer += data
-
-    def flush(self) -> None:
-        data, self.buffer = bytes(self.buffer), bytearray()
-        done = 0
-        try:
-            while done < len(data):
-                done += os.write(self.fd, data[done:])
-        finally:
-            self.written += done
-            if done < len(data):  # keep what did not reach the OS (disk full)
-                self.buffer = bytearray(data[done:])
-
-    def fsync(self) -> None:
-        os.fsync(self.fd)
-
-    def close(self) -> None:
-        os.close(self.fd)
+    buffered_bytes: int = 0  # handed to the writer, not yet to the OS
+    frame_table_rows: int = 0
 
 
 class RecordingWriter:
@@ -110,14 +110,22 @@ class RecordingWriter:
         n_channels: int,
         sample_rate_hz: float,
         metadata: dict[str, Any],
-        flush_interval_s: float = 0.1,
+        flush_interval_s: float = 0.02,
         fsync_interval_s: float = 1.0,
+        free_space_reserve_s: float = 10.0,
+        free_space_floor_bytes: int = 50_000_000,
     ) -> None:
         self.folder = Path(folder)
         self.n_channels = int(n_channels)
         self.sample_rate_hz = float(sample_rate_hz)
-        self.flush_interval_s = flush_interval_s
-        self.fsync_interval_s = fsync_interval_s
+        self.flush_interval_s = float(flush_interval_s)
+        self.fsync_interval_s = float(fsync_interval_s)
+        self._guard_space = SpaceGuard(
+            self.folder,
+            nominal_bytes_per_s=2 * self.n_channels * self.sample_rate_hz,
+            reserve_s=free_space_reserve_s,
+            floor_bytes=free_space_floor_bytes,
+        )
         self._metadata = {
             "format": f.FORMAT_NAME,
             "schema_version": f.SCHEMA_VERSION,
@@ -125,35 +133,54 @@ class RecordingWriter:
             "n_channels": self.n_channels,
             "sample_rate_hz": self.sample_rate_hz,
             "sample_dtype": f.SAMPLE_DTYPE,
-            "flush_interval_s": flush_interval_s,
-            "fsync_interval_s": fsync_interval_s,
+            "flush_interval_s": self.flush_interval_s,
+            "fsync_interval_s": self.fsync_interval_s,
+            "free_space_reserve_s": float(free_space_reserve_s),
+            "free_space_floor_bytes": int(free_space_floor_bytes),
             **metadata,
         }
+        self._lock = threading.RLock()
+        self._video_lock = threading.Lock()
+        self._error: BaseException | None = None
+        self._error_reported = False
+        self._closed = False
+        self._stop_timer = threading.Event()
+        self._timer: threading.Thread | None = None
+        self._check_space_before_start()
         self.folder.mkdir(parents=True, exist_ok=False)
         (self.folder / f.ATTACHMENTS).mkdir()
-        self._write_metadata()
-        self._samples = _AppendFile(self.folder / f.SAMPLES)
-        self._index = _AppendFile(self.folder / f.INDEX)
-        self._events = _AppendFile(self.folder / f.EVENTS)
-        self._frames_csv = _AppendFile(self.folder / f.FRAMES)
-        self._frames_csv.write(b"frame_index,host_time_s\n")
-        self._files = [self._samples, self._index, self._events, self._frames_csv]
-        self._video: cv2.VideoWriter | None = None  # opened at the first frame
+        self._reserve = self.folder / f.RESERVE
+        self._files: list[AppendFile] = []
+        try:
+            make_reserve(self._reserve, RESERVE_BYTES)
+            self._write_metadata()
+            self._samples = self._open(f.SAMPLES)
+            self._samples.lock_exclusive()
+            self._index = self._open(f.INDEX)
+            self._events = self._open(f.EVENTS)
+            self._frames_csv = self._open(f.FRAMES)
+            self._frames_csv.write(b"frame_index,host_time_s\n")
+            self._flush_files()
+        except OSError as exc:
+            self._abandon_start()
+            raise self._as_disk_full(exc, self.folder / f.METADATA) from exc
+        self._frame_table: AppendFile | None = None  # opened at the first row
+        self._video: VideoFile | None = None  # opened at the first frame
+        self._video_pending_release = False
         self._next_sample: int | None = None
         self._rows = 0
         self._gaps = 0
         self._lost = 0
         self._n_events = 0
         self._n_frames = 0
+        self._n_table_rows = 0
         now = time.monotonic()
         self._last_flush = now
         self._last_fsync = now
-        self._error: BaseException | None = None
-        self._closed = False
-        # The session writes from several threads (samples and events from the
-        # relay, video from the frame writer, trials from the runner, close from
-        # the caller): one at a time, so close() never interleaves an append.
-        self._lock = threading.RLock()
+        self._timer = threading.Thread(
+            target=self._timer_loop, name=f"flush {self.folder.name}", daemon=True
+        )
+        self._timer.start()
 
     @classmethod
     def create(cls, folder: str | Path, **kwargs: Any) -> RecordingWriter:
@@ -188,12 +215,11 @@ class RecordingWriter:
                     )
                 self._add_gap(self._next_sample, first_sample - self._next_sample)
             # A new run: its index line reaches the OS before its samples do.
-            self._guard(
-                self._write_line,
+            self._write_line(
                 self._index,
                 {"kind": "run", "row": self._rows, "first_sample": first_sample},
             )
-            self._guard(self._index.flush)
+            self._flush_now(self._samples, self._index)
         self._samples.write(np.ascontiguousarray(samples, dtype="<i2").tobytes())
         self._rows += samples.shape[0]
         self._next_sample = first_sample + samples.shape[0]
@@ -211,120 +237,226 @@ class RecordingWriter:
         if self._next_sample is not None and first_sample == self._next_sample:
             self._add_gap(first_sample, n_lost)
             self._next_sample = first_sample + n_lost
-            self._guard(
-                self._write_line,
+            self._write_line(
                 self._index,
                 {"kind": "run", "row": self._rows, "first_sample": self._next_sample},
             )
-            self._guard(self._index.flush)
+            self._flush_now(self._samples, self._index)
         elif self._next_sample is None:
             self._add_gap(first_sample, n_lost)
 
     def _add_gap(self, first_sample: int, n_lost: int) -> None:
         self._gaps += 1
         self._lost += n_lost
-        self._guard(
-            self._write_line,
+        self._write_line(
             self._index,
             {"kind": "gap", "first_sample": first_sample, "n_lost": n_lost},
         )
 
     @_serialised
     def append_event(self, sample: int, kind: str, **fields: Any) -> None:
-        """Append one event stamped with a device sample number."""
+        """Append one event stamped with a device sample number; it reaches the
+        OS before this returns (a SIGKILL right after cannot lose it)."""
         self._check_open()
         record = {"sample": int(sample), "kind": kind, "host_time_s": time.time()}
         record.update(fields)
-        self._guard(self._write_line, self._events, record)
+        self._write_line(self._events, record)
+        self._flush_now(self._events)
         self._n_events += 1
         self._maybe_flush()
 
-    @_serialised
     def append_frame(
         self, frame: np.ndarray, sample: int | None, host_time_s: float
     ) -> None:
-        """Append one grayscale frame (its sample number is resolved at close)."""
+        """Append one grayscale frame (its sample number goes in the frame table:
+        ``append_frame_samples`` or ``write_frame_samples``)."""
+        with self._video_lock:
+            with self._lock:
+                self._check_open()
+                if self._video is None:
+                    self._open_video(frame.shape)
+                video = self._video
+            assert video is not None
+            try:
+                video.write(frame)
+            except OSError as exc:
+                with self._lock:
+                    error = self._fail(exc, video.path)
+                    self._release_video_after_error()
+                raise error from exc
+            with self._lock:
+                if self._error is not None and self._video_pending_release:
+                    self._release_video_after_error()  # stopped while encoding
+                self._check_open()
+                self._frames_csv.write(
+                    f"{self._n_frames},{host_time_s:.6f}\n".encode("ascii")
+                )
+                self._n_frames += 1
+                self._maybe_flush()
+
+    @_serialised
+    def append_frame_samples(self, rows: Iterable[FrameRow]) -> None:
+        """Append rows ``(frame_index, sample, source, trigger_count)`` of the
+        frame table as they are established (flushed like samples).
+
+        A later row for the same frame replaces an earlier one; the close-time
+        ``write_frame_samples`` replaces them all.
+        """
         self._check_open()
-        if self._video is None:
-            self._open_video(frame.shape)
-        assert self._video is not None
-        self._guard(self._video.write, frame)
-        self._frames_csv.write(f"{self._n_frames},{host_time_s:.6f}\n".encode())
-        self._n_frames += 1
+        table = self._frame_table_file()
+        text = _frame_rows_csv(rows)
+        table.write(text.encode("utf-8"))
+        self._n_table_rows += text.count("\n")
         self._maybe_flush()
+
+    @_serialised
+    def write_frame_samples(self, rows: list[FrameRow]) -> None:
+        """Write the whole frame → sample table at once (atomically replaced)."""
+        if self._frame_table is not None:  # superseded: its rows are in ``rows``
+            self._files.remove(self._frame_table)
+            self._frame_table.close()
+            self._frame_table = None
+        text = _FRAME_HEADER + _frame_rows_csv(rows)
+        self._n_table_rows = len(rows)
+        self._atomic(self.folder / f.FRAME_SAMPLES, text)
 
     @_serialised
     def attach_file(self, name: str, data: bytes | str | Path) -> None:
         """Copy a protocol or calibration file into ``attachments/``."""
         self._check_open()
         target = self.folder / f.ATTACHMENTS / Path(name).name
-        if isinstance(data, bytes):
-            self._guard(target.write_bytes, data)
-        else:
-            self._guard(shutil.copyfile, data, target)
-
-    @_serialised
-    def write_frame_samples(
-        self, rows: list[tuple[int, int | None, str, int | None]]
-    ) -> None:
-        """Write the frame → sample table: (frame_index, sample, source, trigger)."""
-        buffer = io.StringIO()
-        out = csv.writer(buffer, lineterminator="\n")
-        out.writerow(["frame_index", "sample", "source", "trigger_count"])
-        for index, sample, source, trigger in rows:
-            out.writerow(
-                [
-                    index,
-                    "" if sample is None else sample,
-                    source,
-                    "" if trigger is None else trigger,
-                ]
-            )
-        self._guard(
-            self._atomic_write, self.folder / f.FRAME_SAMPLES, buffer.getvalue()
-        )
+        try:
+            if isinstance(data, bytes):
+                atomic_write(target, data)
+            else:
+                atomic_write(target, Path(data).read_bytes())
+        except OSError as exc:
+            raise self._as_disk_full(exc, target, stop=True) from exc
 
     @_serialised
     def update_metadata(self, **fields: Any) -> None:
-        """Merge ``fields`` into metadata.json (atomically replaced)."""
-        self._metadata.update(fields)
-        self._guard(self._write_metadata)
+        """Merge ``fields`` into metadata.json (atomically replaced); on a full
+        disk the fields are dropped and the recording stops."""
+        kept = self._metadata
+        self._metadata = {**kept, **fields}
+        try:
+            self._write_metadata()
+        except OSError as exc:
+            self._metadata = kept
+            raise self._as_disk_full(exc, self.folder / f.METADATA, stop=True) from exc
 
     # ------------------------------------------------------------ durability
 
     def _maybe_flush(self) -> None:
-        now = time.monotonic()
-        if now - self._last_flush >= self.flush_interval_s:
-            self.flush(fsync=now - self._last_fsync >= self.fsync_interval_s)
+        if time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self._flush_files()
 
     @_serialised
     def flush(self, *, fsync: bool = False) -> None:
         """Write buffered data to the OS; with ``fsync``, force it to disk."""
-        for file in self._files:
-            self._guard(file.flush)
-        self._last_flush = time.monotonic()
+        if self._error is not None or self._closed:
+            return
+        self._flush_files()
         if fsync:
             for file in self._files:
-                self._guard(file.fsync)
+                self._try(file.fsync, file.path)
             self._last_fsync = time.monotonic()
 
-    @_serialised
-    def close(self, status: str = "completed") -> None:
-        """Flush, fsync, finalise metadata (idempotent)."""
-        if self._closed:
+    def _flush_files(self) -> None:
+        self._flush_now(*self._files)
+        self._last_flush = time.monotonic()
+
+    def _flush_now(self, *files: AppendFile) -> None:
+        for file in files:
+            self._try(file.flush, file.path)
+
+    def _timer_loop(self) -> None:
+        """Flush on a clock, check the free space, fsync off the lock."""
+        while not self._stop_timer.wait(self.flush_interval_s):
+            with self._lock:
+                if self._error is not None or self._closed:
+                    return
+                try:
+                    self._flush_files()
+                    self._check_space()
+                except OSError:
+                    return  # stored in self._error: the next append raises it
+                due = time.monotonic() - self._last_fsync >= self.fsync_interval_s
+                files = list(self._files) if due else []
+            for file in files:  # fsync can take long: not under the lock
+                try:
+                    file.fsync()
+                except (OSError, TypeError):
+                    pass  # closed meanwhile, or the next flush will say
+            if due:
+                self._last_fsync = time.monotonic()
+
+    def _check_space(self) -> None:
+        if not self._guard_space.enabled:
             return
-        self._closed = True
-        try:
-            if self._error is None:
-                self.flush(fsync=True)
-        finally:
-            if self._video is not None:
-                self._video.release()
+        video = self._video
+        total = sum(fl.written for fl in self._files) + (video.size() if video else 0)
+        check = self._guard_space.check(total)
+        if check.low:
+            exc = DiskFullError(
+                errno.ENOSPC,
+                f"disk full while recording into {self.folder}: "
+                f"{check.describe()}; the reserve is "
+                f"{self._guard_space.describe_settings()}",
+                str(self.folder),
+            )
+            raise self._fail(exc, self.folder)
+
+    def _check_space_before_start(self) -> None:
+        guard = self._guard_space
+        if guard.floor_bytes <= 0:
+            return
+        free = free_bytes(self.folder)
+        if free < guard.floor_bytes:
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"cannot start a recording in {self.folder}: only {free / 1e6:.3g} MB "
+                f"free, the reserve is {guard.describe_settings()}",
+                str(self.folder),
+            )
+
+    # ------------------------------------------------------------ closing
+
+    def close(self, status: str = "completed") -> None:
+        """Flush, fsync, finish the video and the metadata (idempotent).
+
+        After the recording was stopped by an error, its status (``disk_full``,
+        ``fault:recording``) is kept.
+        """
+        self._stop_timer.set()
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.join()
+        with self._video_lock, self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._error is not None:
+                self._release_video_after_error()
+                return
+            try:
+                self._flush_files()
+                for file in self._files:
+                    self._try(file.fsync, file.path)
+                if self._video is not None:
+                    self._video.release()
+                    problem = self._video.disk_problem()
+                    if problem is not None:  # its cues did not fit: frames are kept
+                        raise self._fail(problem, self._video.path)
+            except OSError:
+                return  # _fail finished everything it could
             for file in self._files:
                 file.close()
-        if self._error is None:
+            self._reserve.unlink(missing_ok=True)
             self._metadata.update(self._summary(status))
-            self._write_metadata()
+            try:
+                self._atomic_metadata()
+            except OSError:
+                pass  # the reader says "crashed" for a recording left "recording"
 
     def __enter__(self) -> RecordingWriter:
         return self
@@ -344,6 +476,8 @@ class RecordingWriter:
             bytes_written=sum(fl.written for fl in self._files),
             last_flush_s=self._last_flush,
             last_fsync_s=self._last_fsync,
+            buffered_bytes=sum(len(fl.buffer) for fl in self._files),
+            frame_table_rows=self._n_table_rows,
         )
 
     # ------------------------------------------------------------ internals
@@ -360,71 +494,164 @@ class RecordingWriter:
         }
 
     def _open_video(self, shape: tuple[int, ...]) -> None:
-        import cv2
-
-        height, width = shape[:2]
-        path = str(self.folder / f.VIDEO)
+        path = self.folder / f.VIDEO
         fps = float(self._metadata.get("camera", {}).get("trigger_rate_hz") or 60.0)
-        video = cv2.VideoWriter(
-            path, cv2.VideoWriter.fourcc(*"FFV1"), fps, (width, height), isColor=False
-        )
-        self._video = video
-        if not video.isOpened():
-            raise OSError(f"cannot open a lossless FFV1 video writer at {path}")
+        try:
+            self._video = VideoFile(path, shape, fps)
+        except OSError as exc:
+            raise self._fail(exc, path) from exc
         self._metadata["video"] = {
             "file": f.VIDEO,
             "codec": "FFV1",
-            "width": width,
-            "height": height,
+            "width": self._video.width,
+            "height": self._video.height,
             "nominal_fps": fps,
+            "gop": 1,
         }
-        self._guard(self._write_metadata)
+        self._atomic_metadata()
 
-    def _write_line(self, file: _AppendFile, record: dict[str, Any]) -> None:
+    def _frame_table_file(self) -> AppendFile:
+        if self._frame_table is None:
+            path = self.folder / f.FRAME_SAMPLES
+            fresh = not path.exists() or path.stat().st_size == 0
+            table = AppendFile(path)
+            if fresh:
+                table.write(_FRAME_HEADER.encode("ascii"))
+            self._frame_table = table
+            self._files.append(table)
+        return self._frame_table
+
+    def _write_line(self, file: AppendFile, record: dict[str, Any]) -> None:
         file.write((json.dumps(record, separators=(",", ":")) + "\n").encode())
 
     def _write_metadata(self) -> None:
         text = json.dumps(self._metadata, indent=2, default=str)
-        self._atomic_write(self.folder / f.METADATA, text)
+        atomic_write(self.folder / f.METADATA, text)
 
-    @staticmethod
-    def _atomic_write(path: Path, text: str) -> None:
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+    def _atomic_metadata(self) -> None:
+        self._atomic(self.folder / f.METADATA, None)
+
+    def _atomic(self, path: Path, text: str | None) -> None:
+        """Replace ``path`` (metadata when ``text`` is None) or stop on disk full."""
+        try:
+            if text is None:
+                self._write_metadata()
+            else:
+                atomic_write(path, text)
+        except OSError as exc:
+            raise self._as_disk_full(exc, path, stop=True) from exc
 
     def _check_open(self) -> None:
         if self._error is not None:
+            if not self._error_reported:  # found by the timer: say it once
+                self._error_reported = True
+                raise self._error
             raise RecordingStopped(f"recording {self.folder} stopped: {self._error}")
         if self._closed:
             raise RecordingStopped(f"recording {self.folder} is closed")
 
-    def _guard(self, fn, *args):
+    def _try(self, fn, path: Path) -> None:
         try:
-            return fn(*args)
+            fn()
         except OSError as exc:
-            if exc.errno not in _DISK_FULL:
-                raise
-            free = shutil.disk_usage(self.folder).free
-            error = DiskFullError(
-                exc.errno,
-                f"disk full while recording into {self.folder} ({free} bytes free): "
-                f"recording stopped; {self._rows} sample rows, {self._n_events} events "
-                f"and {self._n_frames} frames before this point are saved",
-            )
-            self._error = error
-            self._stop_after_error()
-            raise error from exc
+            raise self._fail(exc, path) from exc
 
-    def _stop_after_error(self) -> None:
-        # Keep what reached the OS; try to mark the recording as truncated.
+    def _as_disk_full(
+        self, exc: OSError, path: Path, *, stop: bool = False
+    ) -> Exception:
+        """``exc`` as a DiskFullError naming ``path`` if it is one (stopping the
+        recording when ``stop``), else ``exc``."""
+        if exc.errno not in DISK_FULL_ERRNOS or isinstance(exc, DiskFullError):
+            return exc
+        if stop:
+            return self._fail(exc, path)
+        return DiskFullError(
+            exc.errno,
+            f"disk full while recording into {self.folder}: cannot write "
+            f"{path.name} ({free_bytes(path.parent)} bytes free)",
+            str(path),
+        )
+
+    def _fail(self, exc: OSError, path: Path) -> Exception:
+        """Stop the recording after ``exc`` (on ``path``), keep what is written,
+        say why in metadata; return the error to raise."""
+        if self._error is not None:
+            return RecordingStopped(f"recording {self.folder} stopped: {self._error}")
+        if exc.errno in DISK_FULL_ERRNOS and not isinstance(exc, DiskFullError):
+            free = shutil.disk_usage(self.folder).free
+            exc = DiskFullError(
+                exc.errno,
+                f"disk full while recording into {self.folder}: cannot write "
+                f"{path.name} ({free} bytes free): {exc.strerror}",
+                str(path),
+            )
+        saved = (
+            f"recording stopped; {self._rows} sample rows, {self._n_events} events "
+            f"and {self._n_frames} frames before this point are saved"
+        )
+        if isinstance(exc, DiskFullError):
+            exc = DiskFullError(exc.errno, f"{exc.strerror}; {saved}", exc.filename)
+            status = "disk_full"
+        else:
+            status = "fault:recording"
+        self._error = exc
+        # Found by the flush timer: nobody was told; the next append raises it.
+        self._error_reported = threading.current_thread() is not self._timer
+        # Keep what reached the OS; hand over the rest while there is room (the
+        # guard stops before the disk is full), drop it if there is none.
         for file in self._files:
-            file.buffer.clear()
+            try:
+                file.flush()
+                file.fsync()
+            except OSError:
+                file.buffer.clear()
+            file.close()
+        if self._video_lock.acquire(blocking=False):  # else: at the frame's end
+            try:
+                self._release_video_after_error()
+            finally:
+                self._video_lock.release()
+        else:
+            self._video_pending_release = True
+        self._reserve.unlink(missing_ok=True)  # room for the last metadata
+        self._metadata.update(self._summary(status))
+        self._metadata["stop_reason"] = str(exc)
         try:
-            self._metadata.update(self._summary("truncated: disk full"))
             self._write_metadata()
         except OSError:
-            pass  # the reader treats status "recording" after a crash the same way
+            pass  # the reader says "crashed" for a recording left "recording"
+        return exc
+
+    def _release_video_after_error(self) -> None:
+        if self._video is not None:
+            self._video.release()
+        self._video_pending_release = False
+
+    def _open(self, name: str) -> AppendFile:
+        file = AppendFile(self.folder / name)
+        self._files.append(file)
+        return file
+
+    def _abandon_start(self) -> None:
+        """The recording could not start: remove the folder we just made."""
+        for file in self._files:
+            file.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_FRAME_HEADER = "frame_index,sample,source,trigger_count\n"
+
+
+def _frame_rows_csv(rows: Iterable[FrameRow]) -> str:
+    buffer = io.StringIO()
+    out = csv.writer(buffer, lineterminator="\n")
+    for index, sample, source, trigger in rows:
+        out.writerow(
+            [
+                int(index),
+                "" if sample is None else int(sample),
+                source,
+                "" if trigger is None else int(trigger),
+            ]
+        )
+    return buffer.getvalue()

@@ -55,7 +55,8 @@ def test_sigkill_loses_at_most_100_ms(tmp_path):
         child.wait(10)
         child.stdout.close()
     rec = rig.recording.open(folder)
-    assert rec.status == "recording"  # it never closed
+    assert rec.status == "crashed"  # it never closed, its process is gone
+    assert rec.metadata["status"] == "recording"
     kept = int(rec.sample_numbers()[-1]) + 1
     assert handed - kept <= FS // 10  # at most 100 ms of what was handed over
     rng = np.random.default_rng(1)  # the child's blocks, drawn the same way
@@ -91,6 +92,8 @@ def test_full_disk_stops_cleanly_and_keeps_everything_before(tiny_disk):
         sample_rate_hz=30_000.0,
         metadata={},
         flush_interval_s=0.0,
+        free_space_reserve_s=0,  # no guard: the disk really fills
+        free_space_floor_bytes=0,
     )
     rng = np.random.default_rng(2)
     blocks = []
@@ -102,6 +105,7 @@ def test_full_disk_stops_cleanly_and_keeps_everything_before(tiny_disk):
             writer.append_event(300 * k, "marker", k=k)
     message = str(info.value)
     assert "disk full while recording" in message and "saved" in message
+    assert info.value.filename.endswith(("samples.i16", "index.jsonl", "events.jsonl"))
     with pytest.raises(RecordingStopped, match="disk full"):
         writer.append_event(0, "after")
     writer.close()

@@ -73,6 +73,12 @@ class FrameClock:
             self._frames.append(host_time_s)
             return self._first_frame + len(self._frames) - 1
 
+    def frame_time(self, frame_index: int) -> float:
+        """Host arrival time of frame ``frame_index`` (inf if forgotten or unknown)."""
+        with self._lock:
+            k = frame_index - self._first_frame
+            return self._frames[k] if 0 <= k < len(self._frames) else float("inf")
+
     def add_progress(self, host_time_s: float, end_sample: int) -> None:
         """Record that samples up to ``end_sample`` had arrived at ``host_time_s``."""
         with self._lock:

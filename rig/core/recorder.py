@@ -25,6 +25,15 @@ log = logging.getLogger(__name__)
 
 FailureHandler = Callable[[Exception], None]
 
+# Frames waiting for the encoder (2 s at 60 fps): beyond it the camera thread
+# would wait, or memory would grow and a crash lose seconds of video; a frame
+# that does not fit is dropped, counted and recorded as an event.
+MAX_QUEUED_FRAMES = 120
+# A frame's row goes into the frame table once its trigger is this old: the
+# match around it is settled (later triggers can no longer move it).
+FRAME_TABLE_SETTLE_S = 1.0
+FRAME_TABLE_EVERY_S = 0.5  # how often settled rows are appended
+
 
 class Recorder:
     """Holds the writer of the recording in progress (or none); thread-safe."""
@@ -36,8 +45,11 @@ class Recorder:
         self._failed: Any = None  # a writer that stopped, kept to close it
         self.failure: Exception | None = None  # why the last recording stopped
         self._frame_indices: list[int] = []  # frame-clock indices recorded
+        self._table_written: dict[int, tuple] = {}  # frame k -> its row on disk
+        self._next_table_s = 0.0
+        self.frames_dropped = 0  # frames the writer could not keep up with
         self.first_sample: int | None = None
-        self._frames: queue.Queue = queue.Queue()
+        self._frames: queue.Queue = queue.Queue(maxsize=MAX_QUEUED_FRAMES)
         self._frame_thread = threading.Thread(
             target=self._frame_loop, name="frame-writer", daemon=True
         )
@@ -63,6 +75,8 @@ class Recorder:
             self._failed = None
             self.failure = None
             self._frame_indices = []
+            self._table_written = {}
+            self.frames_dropped = 0
             self.first_sample = first_sample
 
     def stop(self) -> tuple[Any, list[int]]:
@@ -116,14 +130,47 @@ class Recorder:
             with self._write(writer):
                 writer.append_event(int(sample), kind, **fields)
 
-    def record_frame(self, index: int, frame: Any, host_time_s: float) -> None:
-        """Queue frame ``index`` (frame-clock numbering) for the frame writer."""
+    def record_frame(self, index: int, frame: Any, host_time_s: float) -> bool:
+        """Queue frame ``index`` (frame-clock numbering) for the frame writer;
+        False if it had to be dropped (the encoder is 2 s behind)."""
         with self._lock:
             writer = self._writer
             if writer is None:
-                return
+                return True
+            try:
+                self._frames.put_nowait((writer, frame, host_time_s))
+            except queue.Full:
+                self.frames_dropped += 1
+                return False
             self._frame_indices.append(index)
-        self._frames.put((writer, frame, host_time_s))
+            return True
+
+    def record_frame_table(
+        self, clock: FrameClock, offset_samples: int, now_s: float
+    ) -> None:
+        """Append the frame-table rows settled since the last call (crash-safe:
+        a killed recording keeps its table up to ~``FRAME_TABLE_SETTLE_S``)."""
+        writer = self.writer
+        if writer is None or now_s < self._next_table_s:
+            return
+        self._next_table_s = now_s + FRAME_TABLE_EVERY_S
+        stamps, _ = clock.match()
+        with self._lock:
+            indices = list(self._frame_indices)
+        by_index = {st.frame_index: st for st in stamps}
+        settled = now_s - FRAME_TABLE_SETTLE_S
+        rows = []
+        for k, index in enumerate(indices):
+            st = by_index.get(index)
+            if st is None or st.sample is None or clock.frame_time(index) > settled:
+                continue
+            row = (k, st.sample + offset_samples, st.source, st.trigger_count)
+            if self._table_written.get(k) != row:
+                self._table_written[k] = row
+                rows.append(row)
+        if rows:
+            with self._write(writer):
+                writer.append_frame_samples(rows)
 
     def write_frame_table(
         self,
@@ -169,7 +216,7 @@ class Recorder:
         """Run one write; a full disk or a stopped writer ends the recording."""
         try:
             yield
-        except (DiskFullError, RecordingStopped) as exc:
+        except (DiskFullError, RecordingStopped, OSError) as exc:
             if quiet:  # closing a recording that already failed
                 log.warning("recording: %s", exc)
                 return

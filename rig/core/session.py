@@ -81,7 +81,10 @@ class Session:
         # stimulator correction on every command, timing offset on frame stamps.
         self.calibrations = calibrations
         self.stimulator = Stimulator(
-            device, limits=rig.limits, calibration=self._calibration("stimulator")
+            device,
+            limits=rig.limits,
+            calibration=self._calibration("stimulator"),
+            before_send=self._on_stimulus_requested,
         )
         self.recorder = Recorder(on_failure=self._on_recording_failed)
         self.runner = ProtocolRunner(
@@ -240,13 +243,12 @@ class Session:
         if self.acquisition is not None:
             self.acquisition.drain()
         was_recording = self.recorder.writer is not None
-        timing = self._calibration("timing")
         cancelled = self._last_finish == FinishReason.CANCELLED
         finished = outcomes.CANCELLED if cancelled else outcomes.COMPLETED
         status = self.fail_safe.outcome or finished
         writer = self.recorder.finish(
             self.frame_clock,
-            offset_samples=round(timing.offset_samples) if timing else 0,
+            offset_samples=self._timing_offset_samples(),
             status=status,
         )
         if writer is not None:
@@ -279,6 +281,11 @@ class Session:
         assert self.live is not None, "setup_warnings() after start()"
         return self.live.warnings(self.calibrations, self.camera)
 
+    def _timing_offset_samples(self) -> int:
+        """Trigger to exposure, from the timing calibration (0 without one)."""
+        timing = self._calibration("timing")
+        return round(timing.offset_samples) if timing is not None else 0
+
     def _calibration(self, kind: str) -> Any:
         return self.calibrations.get(kind) if self.calibrations is not None else None
 
@@ -293,6 +300,10 @@ class Session:
             if not self.recorder.busy:  # a recording needs its frames' history
                 self.frame_clock.keep_recent(host_time, self.frame_history_s)
             self.recorder.record_batch(decoded)
+            if self.camera is not None:
+                self.recorder.record_frame_table(
+                    self.frame_clock, self._timing_offset_samples(), host_time
+                )
             for message in decoded.messages:
                 self.messages.handle(message, host_time)
         except Exception as exc:  # a bug here would blind the host: fail safe
@@ -308,7 +319,18 @@ class Session:
         if self.tracking is not None:
             trigger = self.frame_clock.latest_trigger()
             self.tracking.submit(frame, None if trigger is None else trigger[0])
-        self.recorder.record_frame(index, frame, host_time)
+        if not self.recorder.record_frame(index, frame, host_time):
+            self.record_event("frame_dropped_by_host", frame_host_time_s=host_time)
+
+    def _on_stimulus_requested(self, pulse: StimPulse, command: StimPulse) -> None:
+        self.record_event(
+            "stim_requested",
+            amplitude_vpp=pulse.amplitude_vpp,
+            commanded_vpp=command.amplitude_vpp,
+            duration_s=pulse.duration_s,
+            pair=pulse.pair,
+            n_pulses=pulse.n_pulses,
+        )
 
     def _on_trial(self, trial: Any, onset: int) -> None:
         self.events.trial_delivered.emit(trial, onset)

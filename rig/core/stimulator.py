@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from firmware_bridge.stimulus import StimPulse
@@ -29,8 +30,13 @@ class Stimulator:
         *,
         limits: SafetyLimits | None,
         calibration: Any = None,
+        before_send: Callable[[StimPulse, StimPulse], None] | None = None,
     ) -> None:
         self.device = device
+        # Called with (requested, command) once the checks pass, before the
+        # command goes out: the session records it, so a host killed right
+        # after the board delivered still leaves the stimulus on disk.
+        self.before_send = before_send
         self.limits = limits
         # The on-time budget is a running sum over the last minute: shared by
         # every caller, so two callers together cannot exceed it.
@@ -69,6 +75,8 @@ class Stimulator:
                 self._requested[round(command.amplitude_vpp * 1000)] = (
                     pulse.amplitude_vpp
                 )
+            if self.before_send is not None:
+                self.before_send(pulse, command)
             onset = int(self.device.stimulate(command))
             if self.on_time is not None:
                 self.on_time.record(pulse, now_s)

@@ -30,6 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "simulated camera)",
     )
     parser.add_argument("--out", default="runs", help="folder for recordings")
+    parser.add_argument(
+        "--resume",
+        metavar="RECORDING",
+        help="a recording of this protocol that stopped early (fault, unplug, "
+        "crash): run only the trials it did not deliver, into a new recording "
+        "linked to it (metadata resumed_from)",
+    )
     add_rig_arguments(parser)
     parser.set_defaults(func=main)
 

@@ -54,6 +54,13 @@ def run_protocol_command(args: argparse.Namespace) -> int:
     problem = out_folder_problem(args.out, "--out")
     if problem is not None:
         return fail(f"{problem}\nNothing was sent to the board.")
+    if getattr(args, "resume", None):
+        from rig.core.resume import ResumeError, resume_plan
+
+        try:  # before the board is opened
+            resume_plan(args.resume, args.protocol, plan)
+        except ResumeError as exc:
+            return fail(f"{exc}\nNothing was sent to the board.")
     return _run(args, protocol, plan, rig)
 
 
@@ -103,8 +110,18 @@ def _run(args, protocol, plan, rig) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         # Refuses an objective this session cannot measure before recording.
         experiment = Experiment(
-            session, protocol, out_root=args.out, protocol_path=args.protocol
+            session,
+            protocol,
+            out_root=args.out,
+            protocol_path=args.protocol,
+            resume_from=getattr(args, "resume", None),
         )
+        if experiment.resumption is not None:
+            print(
+                f"resuming {experiment.resumption.recording} at trial "
+                f"{experiment.resumption.first_trial} of {len(plan or [])}",
+                file=sys.stderr,
+            )
         bar = tqdm(
             total=experiment.n_trials, unit="stim", desc=protocol.name, file=sys.stdout
         )

@@ -17,12 +17,14 @@ first.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rig.core.resume import resume_plan
 from rig.core.runner import FinishReason, RunnerStatus, RunState
 from rig.recording import RecordingWriter
 from rig.recording.metadata import build_metadata
@@ -34,7 +36,11 @@ ENDED = (RunState.ARMED, RunState.IDLE, RunState.FAULT)
 
 
 def new_recording(
-    session: Any, out_root: str | Path, *, protocol_path: str | Path | None = None
+    session: Any,
+    out_root: str | Path,
+    *,
+    protocol_path: str | Path | None = None,
+    extra_metadata: dict[str, Any] | None = None,
 ) -> RecordingWriter:
     """A recording of ``session`` in a new timestamped folder under ``out_root``
     (``-2``, ``-3``… when one of that second exists), with its metadata and the
@@ -49,9 +55,13 @@ def new_recording(
         folder,
         n_channels=session.n_channels,
         sample_rate_hz=session.sample_rate_hz,
-        metadata=build_metadata(
-            session, protocol_path=None if protocol_path is None else str(protocol_path)
-        ),
+        metadata={
+            **build_metadata(
+                session,
+                protocol_path=None if protocol_path is None else str(protocol_path),
+            ),
+            **(extra_metadata or {}),
+        },
     )
     if protocol_path is not None:
         writer.attach_file(Path(protocol_path).name, Path(protocol_path))
@@ -89,14 +99,24 @@ class Experiment:
         lead_in_s: float = LEAD_IN_S,
         tail_s: float = TAIL_S,
         require_approval: bool = False,
+        resume_from: str | Path | None = None,
     ) -> None:
         """``out_root``: where the new recording goes; None records nothing new
         (into the session's recording, if any). Raises ValueError (named
         field) for a protocol the rig's limits refuse or a closed-loop
-        objective this session cannot measure, before anything is recorded."""
+        objective this session cannot measure, before anything is recorded.
+        ``resume_from``: a recording of this protocol that stopped early: run
+        only the trials it did not deliver (rig.core.resume; needs
+        ``protocol_path``)."""
         self.session = session
         self.protocol = protocol
         self.plan = check_protocol(protocol, session.limits)  # None: closed loop
+        self.resumption = None
+        if resume_from is not None:
+            if protocol_path is None:
+                raise ValueError("resume_from needs protocol_path (to compare them)")
+            self.resumption = resume_plan(resume_from, protocol_path, self.plan)
+            self.plan = dataclasses.replace(self.plan, trials=self.resumption.trials)
         self.out_root, self.protocol_path = out_root, protocol_path
         self.lead_in_s, self.tail_s = lead_in_s, tail_s
         self.loop: Any = None
@@ -130,8 +150,14 @@ class Experiment:
         Without a lead-in the run starts here, so a refusal (an emergency stop
         not reset, a fault) raises here."""
         if self.out_root is not None:
+            resumed = self.resumption
             writer = new_recording(
-                self.session, self.out_root, protocol_path=self.protocol_path
+                self.session,
+                self.out_root,
+                protocol_path=self.protocol_path,
+                extra_metadata={"resumed_from": resumed.metadata()}
+                if resumed
+                else None,
             )
             self.folder = writer.folder
             self.session.start_recording(writer)

@@ -144,3 +144,39 @@ def test_how_a_run_ended_is_the_recordings_status(tmp_path, act, status):
     finally:
         session.close()
     assert rig.recording.open(tmp_path / "run").status == status
+
+
+def test_a_full_disk_stops_the_stimulation_and_the_recording_says_so(tiny_fs):
+    # A real 6 MiB filesystem: 30 kS/s x 4 ch and 60 fps video fill it in seconds.
+    disk = tiny_fs(6 * 1024 * 1024)
+    simulator = SimulatedRig(seed=8)
+    session, said = started(simulator, camera=simulator.camera())
+    try:
+        session.start_recording(
+            RecordingWriter.create(
+                disk / "run",
+                n_channels=4,
+                sample_rate_hz=session.sample_rate_hz,
+                metadata={},
+                free_space_reserve_s=1.0,
+                free_space_floor_bytes=1024 * 1024,
+            )
+        )
+        long_plan = parse_protocol(PLAN.replace("repeats = 4", "repeats = 40"))
+        session.run_protocol(long_plan.expand().trials)
+        wait_for(lambda: any("disk" in text for text in said), 30.0)
+        wait_for(lambda: session.runner.status.phase == RunState.FAULT)
+        assert not simulator.board.armed  # disarmed at once, not at the plan's end
+        delivered = len(session.stimuli)
+        time.sleep(0.6)  # two more trial periods: nothing more is delivered
+        assert len(session.stimuli) == delivered
+        with pytest.raises(RuntimeError, match="cannot arm while fault"):
+            session.arm()
+        assert session.acquisition.ring.end > 0  # acquisition goes on
+    finally:
+        session.close()
+    rec = rig.recording.open(disk / "run")
+    assert rec.status == "disk_full"
+    # No room for a fail_safe event: the metadata's stop_reason says why.
+    assert "free" in rec.metadata["stop_reason"]
+    assert not list((disk / "run").rglob("*.tmp"))

@@ -16,7 +16,9 @@ table or key is refused, so a typo is never silently ignored.
 ``[camera]``
     ``raceway_origin_px``: image x (px) of the raceway's x = 0, and
     ``px_per_mm``: the nominal scale (a camera calibration replaces it). With
-    both, the live view tracks segments on a real rig too.
+    both, the live view tracks segments on a real rig too. ``led_region_px``:
+    ``[top, bottom, left, right]`` of the timing LED in the image; with it the
+    frames are aligned to the triggers by the optical sync code.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ TABLES = {
     "limits": None,  # checked by rig.safety
     "electrodes": {"pair_centres_mm"},
     "raceway": {"head_on_raceway_mm"},
-    "camera": {"raceway_origin_px", "px_per_mm"},
+    "camera": {"raceway_origin_px", "px_per_mm", "led_region_px"},
 }
 
 
@@ -56,6 +58,9 @@ class RigDescription:
     raceway_origin_px: float | None = None
     px_per_mm: float | None = None
     source: str = "built-in defaults"
+    # Where the timing LED shows in the image: (top, bottom, left, right) px.
+    # With it the session blinks the optical sync code (docs/optical-sync.md).
+    led_region_px: tuple[int, int, int, int] | None = None
     simulated: bool = False  # the simulated rig (rig.core.connect), not hardware
 
     def with_positions_mm(
@@ -157,8 +162,29 @@ def load_rig_file(path: str | Path | None) -> RigDescription:
         / 1000,
         raceway_origin_px=_number(data, "camera.raceway_origin_px", where, -1e5, 1e5),
         px_per_mm=_number(data, "camera.px_per_mm", where, 0.01, 1000),
+        led_region_px=_region(data.get("camera", {}), where),
         source=where,
     )
+
+
+def _region(camera: dict, where: str) -> tuple[int, int, int, int] | None:
+    """``[camera] led_region_px = [top, bottom, left, right]``, or None."""
+    if "led_region_px" not in camera:
+        return None
+    value = camera["led_region_px"]
+    ok = (
+        isinstance(value, list)
+        and len(value) == 4
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and 0 <= value[0] < value[1] <= 100_000
+        and 0 <= value[2] < value[3] <= 100_000
+    )
+    if not ok:
+        raise RigFileError(
+            f"{where}: camera.led_region_px = {value!r}: allowed [top, bottom, left, "
+            "right], whole pixels, top < bottom and left < right"
+        )
+    return (value[0], value[1], value[2], value[3])
 
 
 def _positions_m(values: list, where: str) -> tuple[float, ...]:

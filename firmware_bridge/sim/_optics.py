@@ -31,6 +31,11 @@ class CameraOptics:
     k1: float = 0.0
     k2: float = 0.0
 
+    @property
+    def led_region_px(self) -> tuple[int, int, int, int]:
+        """Where the timing LED is drawn: (top, bottom, left, right), top right."""
+        return (12, 28, self.width_px - 28, self.width_px - 12)
+
     def camera_matrix(self) -> np.ndarray:
         """OpenCV 3×3 intrinsic matrix (principal point at the image centre)."""
         cx = (self.width_px - 1) / 2.0

@@ -139,6 +139,10 @@ class SimBoard:
         self.camera_count = 0
         self.test_signal: tuple[int, float, float] | None = None  # mask, vpp, hz
         self.led_until = -1
+        self.led_onset = 0
+        # Recent flashes (onset, until): a frame rendered late must still show
+        # what was lit at its exposure, not only the newest flash.
+        self.led_history: deque[tuple[int, int]] = deque(maxlen=64)
         self.sent_samples = 0  # ground truth: samples put into DATA frames
         boot = Boot(PROTOCOL_VERSION, *FIRMWARE_VERSION, int(cause))
         return [self._frame(boot)]
@@ -323,6 +327,7 @@ class SimBoard:
                 message.duration_us * 1e-6 * self.sample_rate_hz
             )
             self.led_onset = onset
+            self.led_history.append((onset, self.led_until))
             return [
                 self._ack(t, seq, onset),
                 self._frame(LedFlashed(onset, message.duration_us)),

@@ -87,7 +87,8 @@ def render_worm_frame(
         body[None, :] * np.clip(shading, 0.4, 1.0) - background
     )
     if led_on:
-        image[12:28, w - 28 : w - 12] = 255.0
+        top, bottom, left, right = o.led_region_px
+        image[top:bottom, left:right] = 255.0
     image = image.astype(np.float32)
     maps = _undistort_maps(o)
     if maps is not None:

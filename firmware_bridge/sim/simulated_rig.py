@@ -202,8 +202,8 @@ class SimulatedRig:
             self._camera.trigger(exposed, count)
 
     def led_lit_at(self, sample: int) -> bool:
-        """Whether the timing LED is on at ``sample`` (as far as the board knows now)."""
-        return self.board.led_until > sample >= getattr(self.board, "led_onset", 0)
+        """Whether the timing LED was on at ``sample`` (as far as the board knows now)."""
+        return any(on <= sample < until for on, until in list(self.board.led_history))
 
     def _run(self) -> None:
         t0 = time.monotonic()

@@ -52,7 +52,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
                 f"{args.kind} calibration needs a camera: give --camera INDEX|FILE"
             )
     try:
-        session = open_rig(board_url(args), camera=camera)
+        # The timing calibration flashes the LED itself: no sync code beside it.
+        session = open_rig(board_url(args), camera=camera, optical_sync=False)
     except (DeviceError, OSError, ValueError) as exc:
         return fail(f"cannot connect to the board: {exc}")
     try:

@@ -108,7 +108,9 @@ class BoardMessages:
         fail_safe: Any,
         requested_vpp: Callable[[int], float],
         record_now: Callable[..., None],
+        fs_hz: float,
     ) -> None:
+        self._fs_hz = fs_hz
         self._recorder = recorder
         self._frame_clock = frame_clock
         self._events = events
@@ -130,6 +132,11 @@ class BoardMessages:
         elif isinstance(message, CameraTriggered):
             self._frame_clock.add_trigger(
                 message.sample_index, message.trigger_count, host_time_s
+            )
+        elif isinstance(message, LedFlashed):
+            n_samples = round(message.duration_us * 1e-6 * self._fs_hz)
+            self._frame_clock.add_led_flash(
+                message.sample_index, n_samples, host_time_s
             )
         elif isinstance(message, Fault):
             name = fault_name(message.code)

@@ -132,6 +132,8 @@ def _describe(
     if rig.raceway_origin_px is None:
         changes["raceway_origin_px"] = float(optics.origin_px[0])
         changes["px_per_mm"] = float(optics.px_per_mm)
+    if rig.led_region_px is None:  # where the simulated camera draws its LED
+        changes["led_region_px"] = optics.led_region_px
     if rig.source == RigDescription().source:
         changes["source"] = "the simulated rig's geometry"
     return dataclasses.replace(rig, **changes)

@@ -61,11 +61,22 @@ class FrameClock:
         self._progress: list[tuple[float, int]] = []  # host t, stream end sample
         self._first_frame = 0  # absolute index of self._frames[0]
         self._last_prune_s = 0.0
+        self._flashes: list[tuple[int, int, float]] = []  # onset, samples, host t
 
     def add_trigger(self, sample: int, trigger_count: int, host_time_s: float) -> None:
         """Record a CAMERA_TRIGGERED event (host time = when it arrived)."""
         with self._lock:
             self._triggers.append((sample, trigger_count, host_time_s))
+
+    def add_led_flash(self, onset: int, n_samples: int, host_time_s: float) -> None:
+        """Record an LED_FLASHED event: lit from ``onset`` for ``n_samples``."""
+        with self._lock:
+            self._flashes.append((onset, n_samples, host_time_s))
+
+    def led_flashes(self) -> list[tuple[int, int, float]]:
+        """Every LED flash held: (onset sample, duration in samples, host time)."""
+        with self._lock:
+            return list(self._flashes)
 
     def add_frame(self, host_time_s: float) -> int:
         """Record a frame's arrival; return its frame index."""
@@ -158,6 +169,8 @@ class FrameClock:
             del self._triggers[:n_triggers]
             times = [t for t, _ in self._progress]
             del self._progress[: bisect.bisect_left(times, host_time_s)]
+            flash_times = [t for _, _, t in self._flashes]
+            del self._flashes[: bisect.bisect_left(flash_times, host_time_s)]
 
     def held(self) -> tuple[int, int]:
         """How many frames and triggers are held (for tests and soak figures)."""

@@ -17,8 +17,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from firmware_bridge.protocol import Decoded
-from rig.core.frame_clock import FrameClock
+from rig.core.frame_alignment import align_recorded_frames
+from rig.core.frame_clock import FrameClock, FrameStamp
 from rig.recording import DiskFullError, RecordingStopped
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ class Recorder:
         self._failed: Any = None  # a writer that stopped, kept to close it
         self.failure: Exception | None = None  # why the last recording stopped
         self._frame_indices: list[int] = []  # frame-clock indices recorded
+        self._frame_led: list[float | None] = []  # LED brightness in each
+        self._frame_repeat: list[bool] = []  # identical to the frame before
         self._table_written: dict[int, tuple] = {}  # frame k -> its row on disk
         self._next_table_s = 0.0
         self.frames_dropped = 0  # frames the writer could not keep up with
@@ -62,6 +67,13 @@ class Recorder:
             return self._writer
 
     @property
+    def frame_indices(self) -> list[int]:
+        """Frame-clock indices of the frames recorded so far (frame k of the
+        video is the k-th)."""
+        with self._lock:
+            return list(self._frame_indices)
+
+    @property
     def busy(self) -> bool:
         """True from ``start`` until ``stop``, a failed recording included (the
         frame history must be kept until its frame table is written)."""
@@ -75,6 +87,8 @@ class Recorder:
             self._failed = None
             self.failure = None
             self._frame_indices = []
+            self._frame_led = []
+            self._frame_repeat = []
             self._table_written = {}
             self.frames_dropped = 0
             self.first_sample = first_sample
@@ -130,9 +144,19 @@ class Recorder:
             with self._write(writer):
                 writer.append_event(int(sample), kind, **fields)
 
-    def record_frame(self, index: int, frame: Any, host_time_s: float) -> bool:
-        """Queue frame ``index`` (frame-clock numbering) for the frame writer;
-        False if it had to be dropped (the encoder is 2 s behind)."""
+    def record_frame(
+        self,
+        index: int,
+        frame: Any,
+        host_time_s: float,
+        *,
+        led_brightness: float | None = None,
+        repeat: bool = False,
+    ) -> bool:
+        """Queue frame ``index`` (frame-clock numbering) for the frame writer,
+        with the LED's brightness in it and whether it repeats the frame
+        before (the optical sync's evidence); False if it had to be dropped
+        (the encoder is 2 s behind)."""
         with self._lock:
             writer = self._writer
             if writer is None:
@@ -143,6 +167,8 @@ class Recorder:
                 self.frames_dropped += 1
                 return False
             self._frame_indices.append(index)
+            self._frame_led.append(led_brightness)
+            self._frame_repeat.append(repeat)
             return True
 
     def record_frame_table(
@@ -179,10 +205,14 @@ class Recorder:
         frame_indices: list[int],
         offset_samples: int,
     ) -> None:
-        """Stamp the recorded frames on the board's clock; report drops."""
+        """Stamp the recorded frames on the board's clock (by the LED code where
+        it proves them, else by arrival: ``source`` says which); report drops."""
         stamps, report = clock.match()
         by_index = {st.frame_index: st for st in stamps}
-        recorded = [by_index[i] for i in frame_indices if i in by_index]
+        # Frame k of the video is the k-th frame handed to the writer.
+        recorded = [
+            by_index.get(i) or FrameStamp(i, None, "unmatched") for i in frame_indices
+        ]
         rows = [
             (
                 k,
@@ -192,6 +222,11 @@ class Recorder:
             )
             for k, st in enumerate(recorded)
         ]
+        led = self._led_evidence(len(frame_indices))
+        if led is not None:
+            rows = self._rows_by_led_code(
+                writer, clock, frame_indices, rows, led, offset_samples
+            )
         with self._write(writer, quiet=True):
             writer.write_frame_samples(rows)
         by_count = {c: smp for smp, c, _ in clock.triggers()}
@@ -208,6 +243,55 @@ class Recorder:
                 timing_source="trigger" if report.n_triggers else "host-clock",
                 latency_s=report.latency_s,
             )
+
+    def _led_evidence(self, n_frames: int) -> tuple[list[float], list[bool]] | None:
+        with self._lock:
+            led, repeats = list(self._frame_led), list(self._frame_repeat)
+        if len(led) != n_frames or any(b is None for b in led):
+            return None  # no LED in view (no region): arrival times only
+        return [float(b) for b in led if b is not None], repeats
+
+    def _rows_by_led_code(
+        self,
+        writer: Any,
+        clock: FrameClock,
+        frame_indices: list[int],
+        rows: list[tuple],
+        led: tuple[list[float], list[bool]],
+        offset_samples: int,
+    ) -> list[tuple]:
+        """Rows whose frame the LED code proves; the rest marked unproven."""
+        triggers = clock.triggers()
+        times = np.array([clock.frame_time(i) for i in frame_indices])
+        aligned = align_recorded_frames(
+            times,
+            np.asarray(led[0]),
+            np.asarray(led[1]),
+            triggers,
+            clock.led_flashes(),
+            fs_hz=clock.sample_rate_hz,
+            delay_samples=offset_samples,
+        )
+        out, agree, disagree = [], 0, 0
+        for (k, sample, source, count), t in zip(
+            rows, aligned.trigger_index, strict=True
+        ):
+            if t < 0:  # not determined: keep the arrival-time guess, say so
+                out.append((k, sample, "unproven" if sample is not None else source,
+                            count))  # fmt: skip
+                continue
+            trig_sample, trig_count, _ = triggers[t]
+            agree += count == trig_count
+            disagree += count is not None and count != trig_count
+            out.append((k, trig_sample + offset_samples, "led_code", trig_count))
+        record = {
+            **aligned.record,
+            "arrival_agreed": agree,
+            "arrival_disagreed": disagree,
+        }
+        with self._write(writer, quiet=True):
+            writer.update_metadata(frame_alignment=record)
+        return out
 
     # ------------------------------------------------------------ internals
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.sync_code import led_brightness
 from firmware_bridge.device import Device
 from firmware_bridge.errors import DeviceError
 from firmware_bridge.protocol import Decoded
@@ -39,6 +40,7 @@ from rig.core.realtime import tune_for_streaming
 from rig.core.recorder import Recorder
 from rig.core.runner import FinishReason, ProtocolRunner, RunnerStatus, RunState
 from rig.core.stimulator import Stimulator
+from rig.core.sync_led import SyncLed
 from rig.rig_file import DEFAULT_CHANNELS, RigDescription
 
 __all__ = ["EmergencyStopHeld", "Session"]
@@ -65,6 +67,7 @@ class Session:
         camera_rate_hz: float = 60.0,
         ring_seconds: float = 60.0,
         resources: Iterable[Callable[[], None]] = (),
+        optical_sync: bool = True,
     ) -> None:
         self.rig = rig = rig or RigDescription()
         if rig.pair_centres_m is not None and len(rig.pair_centres_m) != channels:
@@ -99,10 +102,15 @@ class Session:
             fail_safe=self.fail_safe,
             requested_vpp=self.stimulator.requested_vpp,
             record_now=self.record_event,
+            fs_hz=sample_rate_hz,
         )
         self.acquisition: Acquisition | None = None
         self.live: LiveAnalysis | None = None  # set up by start()
         self.latest_frame: tuple[Any, float] | None = None
+        # The optical sync code on the timing LED, where the rig says where
+        # the LED shows in the image (rig.core.sync_led, docs/optical-sync.md).
+        self._led_region = rig.led_region_px if optical_sync else None
+        self.sync_led: SyncLed | None = None
         self.recording_status: str | None = None  # the last recording's status
         self.frame_history_s = FRAME_HISTORY_S
         self._last_finish: FinishReason | None = None
@@ -152,9 +160,16 @@ class Session:
         if self.camera is not None:
             self.camera.start(self._on_frame)
             self.device.set_camera_trigger(self.camera_rate_hz)
+            if self._led_region is not None:
+                self.sync_led = SyncLed(
+                    self.device, self.frame_clock, camera_rate_hz=self.camera_rate_hz
+                )
+                self.sync_led.start()
 
     def stop(self) -> None:
         """Stop the camera and streaming; drain what arrived."""
+        if self.sync_led is not None:
+            self.sync_led.stop()
         if self.device.error is None:
             try:
                 if self.camera is not None:
@@ -314,12 +329,20 @@ class Session:
     def _on_frame(self, frame: Any, host_time: float) -> None:
         """Camera thread: count the frame; the recorder's thread writes it."""
         index = self.frame_clock.add_frame(host_time)
+        led, repeat = None, False
+        if self._led_region is not None:  # the sync code's evidence, ~50 µs
+            led = float(led_brightness(frame[None], self._led_region)[0])
+            previous = self.latest_frame
+            repeat = previous is not None and np.array_equal(previous[0], frame)
         self.latest_frame = (frame, host_time)
         self.events.frame_captured.emit(frame, host_time, index)
         if self.tracking is not None:
             trigger = self.frame_clock.latest_trigger()
             self.tracking.submit(frame, None if trigger is None else trigger[0])
-        if not self.recorder.record_frame(index, frame, host_time):
+        kept = self.recorder.record_frame(
+            index, frame, host_time, led_brightness=led, repeat=repeat
+        )
+        if not kept:
             self.record_event("frame_dropped_by_host", frame_host_time_s=host_time)
 
     def _on_stimulus_requested(self, pulse: StimPulse, command: StimPulse) -> None:

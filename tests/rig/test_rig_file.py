@@ -45,8 +45,10 @@ def test_the_example_rig_file_describes_the_standard_raceway():
         ("[electrode]\npair_centres_mm = [1]\n",
          r"\[electrode\] is not a rig-file table \(allowed: \[limits\], \[electrodes\]"),
         ("[camera]\norigin_px = 4\n",
-         r"camera.origin_px is not a key of \[camera\] \(allowed: px_per_mm, "
-         r"raceway_origin_px\)"),
+         r"camera.origin_px is not a key of \[camera\] \(allowed: led_region_px, "
+         r"px_per_mm, raceway_origin_px\)"),
+        ("[camera]\nled_region_px = [12, 8, 0, 4]\n",
+         r"camera.led_region_px = \[12, 8, 0, 4\]: allowed \[top, bottom, left, right\]"),
         ("[electrodes]\npair_centres_mm = [30, -5]\n",
          r"pair_centres_mm = \[30, -5\]: allowed 1–32 different positions, each "
          r"0–1000 mm"),

@@ -5,7 +5,8 @@ The simulated rig knows its own geometry; a real one is described here
 table or key is refused, so a typo is never silently ignored.
 
 ``[limits]``
-    the host's safety limits (``rig.safety``; conservative defaults).
+    the host's safety limits (``rig.safety``; conservative defaults, stated in
+    ``rigs/safety-default.toml``).
 ``[electrodes]``
     ``pair_centres_mm``: centre of each recording pair along the body, mm from
     the head, one per channel. Without it the session has no online analysis

@@ -132,8 +132,21 @@ class StrengthDurationFit:
 
     rheobase_vpp: float
     chronaxie_s: float
-    rheobase_se_vpp: float
+    rheobase_se_vpp: float  # NaN: two durations leave no residual to estimate it
     chronaxie_se_s: float
+
+    def threshold_vpp(self, duration_s):
+        """The fitted 50 % threshold at ``duration_s``."""
+        return self.rheobase_vpp * (1 + self.chronaxie_s / np.asarray(duration_s))
+
+    def to_dict(self) -> dict:
+        """JSON-ready (an undefined standard error becomes None)."""
+        return {
+            "rheobase_vpp": self.rheobase_vpp,
+            "chronaxie_s": self.chronaxie_s,
+            "rheobase_se_vpp": _finite(self.rheobase_se_vpp),
+            "chronaxie_se_s": _finite(self.chronaxie_se_s),
+        }
 
 
 def fit_strength_duration(durations_s, thresholds_vpp) -> StrengthDurationFit:
@@ -167,3 +180,7 @@ def fit_strength_duration(durations_s, thresholds_vpp) -> StrengthDurationFit:
         else float("nan")
     )
     return StrengthDurationFit(float(b), float(c), se_b, se_c)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None

@@ -1,13 +1,7 @@
 """Calibration fits: measurements in, versioned calibration files out. Pure maths."""
 
-from calibration._files import (
-    KINDS,
-    SCHEMA_VERSION,
-    CalibrationError,
-    CalibrationSet,
-    load_calibration,
-    save_calibration,
-)
+from calibration._files import SCHEMA_VERSION, CalibrationError, save_calibration
+from calibration._set import KINDS, CalibrationSet, load_calibration
 from calibration.camera import (
     CameraCalibration,
     fit_camera,

@@ -5,7 +5,8 @@ The simulated rig knows its own geometry; a real one is described here
 table or key is refused, so a typo is never silently ignored.
 
 ``[limits]``
-    the host's safety limits (``rig.safety``; conservative defaults).
+    the host's safety limits (``rig.safety``; conservative defaults, stated in
+    ``rigs/safety-default.toml``).
 ``[electrodes]``
     ``pair_centres_mm``: centre of each recording pair along the body, mm from
     the head, one per channel. Without it the session has no online analysis
@@ -70,22 +71,9 @@ class RigDescription:
         with ``n_channels``, exactly that many (one per recording pair)."""
         if not text:
             return self
-        try:
-            values = [float(v) for v in text.split(",")]
-        except ValueError:
-            raise RigFileError(
-                f"--electrode-positions-mm {text!r}: give comma-separated numbers "
-                "(pair centres along the body, mm), e.g. 37.5,57.5,77.5,97.5"
-            ) from None
-        if n_channels is not None and len(values) != n_channels:
-            raise RigFileError(
-                f"--electrode-positions-mm {text}: gives {len(values)} positions for "
-                f"{n_channels} channels; allowed exactly {n_channels}, one per "
-                "recording pair"
-            )
         return dataclasses.replace(
             self,
-            pair_centres_m=_positions_m(values, "--electrode-positions-mm"),
+            pair_centres_m=positions_from_option(text, n_channels),
             source=f"{self.source}, electrodes from --electrode-positions-mm",
         )
 
@@ -108,6 +96,35 @@ class RigDescription:
                 "note": "rig file: raceway x = 0 in the image, nominal scale",
             }
         return geometry
+
+
+def positions_from_option(
+    text: str, n_channels: int | None = None
+) -> tuple[float, ...]:
+    """Pair centres in metres from ``--electrode-positions-mm A,B,C,D`` (mm).
+
+    The one reader of the option (``run``, ``gui``, ``selftest`` through
+    ``RigDescription.with_positions_mm``, and ``neurorig analyze``): numbers
+    separated by commas, each in the rig file's range, all different; with
+    ``n_channels``, exactly that many (one per recording pair).
+
+    >>> positions_from_option("37.5,57.5, 77.5,97.5")
+    (0.0375, 0.0575, 0.0775, 0.0975)
+    """
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise RigFileError(
+            f"--electrode-positions-mm {text!r}: give comma-separated numbers "
+            "(pair centres along the body, mm), e.g. 37.5,57.5,77.5,97.5"
+        ) from None
+    if n_channels is not None and len(values) != n_channels:
+        raise RigFileError(
+            f"--electrode-positions-mm {text}: gives {len(values)} positions for "
+            f"{n_channels} channels; allowed exactly {n_channels}, one per "
+            "recording pair"
+        )
+    return _positions_m(values, "--electrode-positions-mm")
 
 
 def load_rig_file(path: str | Path | None) -> RigDescription:

@@ -1,8 +1,9 @@
 """Host-side safety limits, checked before every command (the board checks too).
 
-The limits are the ``[limits]`` table of the rig file (``rig.rig_file``;
-``protocols/safety-default.toml`` shows every key); the built-in defaults are
-conservative. ``SafetyLimits.check(pulse)`` raises
+The limits are the ``[limits]`` table of the rig file (``rig.rig_file``); the
+built-in defaults, conservative, are ``SafetyLimits``'s and fill any key a rig file
+leaves out. ``rigs/safety-default.toml`` states every one of them, beside the rig
+files (a test keeps it equal to ``default_safety_limits()``). ``SafetyLimits.check(pulse)`` raises
 ``SafetyError`` naming the field, the value and the allowed range.
 ``OnTimeBudget`` tracks stimulation on-time over the trailing minute.
 """
@@ -112,7 +113,7 @@ class SafetyLimits:
 
 
 def default_safety_limits() -> SafetyLimits:
-    """The conservative built-in limits."""
+    """The conservative built-in limits (``rigs/safety-default.toml`` states them)."""
     return SafetyLimits()
 
 

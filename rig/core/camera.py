@@ -8,59 +8,20 @@ board's camera-trigger events.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from rig.core._camera_source import CameraError, FrameCallback, ThreadedCamera
+from rig.core.stream_camera import StreamCamera, is_stream
 
-FrameCallback = Callable[[np.ndarray, float], None]
-
-
-class CameraError(OSError):
-    """The camera could not be opened or stopped delivering frames."""
-
-
-class ThreadedCamera:
-    """What every host camera source shares: a thread running ``_loop`` that
-    reads frames, counts them, keeps the latest and hands each to ``on_frame``;
-    ``stop()`` ends it and releases the source (``_release``)."""
-
-    def __init__(self, source: int | str) -> None:
-        self.source = source
-        self.frames_read = 0
-        self.error: CameraError | None = None
-        self.latest: tuple[np.ndarray, float] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self, on_frame: FrameCallback) -> None:
-        """Start delivering frames on a background thread."""
-        self._thread = threading.Thread(
-            target=self._loop, args=(on_frame,), name="camera", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop delivering frames and release the source."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-        self._release()
-
-    def _deliver(self, on_frame: FrameCallback, frame: np.ndarray) -> None:
-        now = time.monotonic()
-        self.frames_read += 1
-        self.latest = (frame, now)
-        on_frame(frame, now)
-
-    def _loop(self, on_frame: FrameCallback) -> None:
-        raise NotImplementedError
-
-    def _release(self) -> None:
-        raise NotImplementedError
+__all__ = [
+    "CameraError",
+    "FrameCallback",
+    "OpenCVCamera",
+    "ThreadedCamera",
+    "open_camera",
+]
 
 
 class OpenCVCamera(ThreadedCamera):
@@ -118,8 +79,6 @@ def open_camera(spec: str) -> Any:
         raise CameraError("--camera sim needs the simulated rig (--sim)")
     if spec.isdigit():
         return OpenCVCamera(int(spec))
-    from rig.core.stream_camera import StreamCamera, is_stream  # imports this module
-
     if is_stream(spec):
         return StreamCamera(spec)
     return OpenCVCamera(spec)

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from rig.core.camera import CameraError, FrameCallback, ThreadedCamera
+from rig.core._camera_source import CameraError, FrameCallback, ThreadedCamera
 
 # How long a stream may stay silent after it is opened before it is refused.
 OPEN_TIMEOUT_S = 5.0

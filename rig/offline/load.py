@@ -14,6 +14,7 @@ import numpy as np
 
 from analysis.artifact import MARKER_ONSET_SEARCH_S, ONSET_SEARCH_S
 from analysis.pipeline import Stimulus
+from rig.rig_file import positions_from_option
 
 
 @dataclass
@@ -44,18 +45,6 @@ class Source:
 INT16_RAIL = 32767  # the largest count of a 16-bit sample
 
 
-def _positions(option: str | None, metadata_positions) -> np.ndarray | None:
-    if option:
-        try:
-            return np.array([float(v) for v in option.split(",")]) / 1000.0
-        except ValueError:
-            raise ValueError(
-                f"--electrode-positions-mm {option!r}: give numbers separated by commas, "
-                "e.g. 37.5,57.5,77.5,97.5"
-            ) from None
-    return None if metadata_positions is None else np.asarray(metadata_positions)
-
-
 def load_recording(
     path: Path,
     *,
@@ -68,8 +57,13 @@ def load_recording(
     rec = rig.recording.open(path)
     meta = rec.metadata
     geometry = meta.get("geometry") or {}
-    positions = _positions(electrode_positions_mm, geometry.get("pair_centres_m"))
-    if positions is None:
+    if electrode_positions_mm:
+        positions = np.array(
+            positions_from_option(electrode_positions_mm, rec.n_channels)
+        )
+    elif geometry.get("pair_centres_m") is not None:
+        positions = np.asarray(geometry["pair_centres_m"], dtype=float)
+    else:
         raise ValueError(
             f"{path}: the recording's metadata has no electrode geometry; give "
             "--electrode-positions-mm A,B,C,D (pair centres along the body, mm)"
@@ -178,12 +172,8 @@ def load_wav(
             "A,B,... (one position per channel along the body, mm)"
         )
     data = read_spike_recorder(path)
-    positions = _positions(electrode_positions_mm, None)
-    if positions.size != data.samples.shape[1]:
-        raise ValueError(
-            f"--electrode-positions-mm gives {positions.size} positions for "
-            f"{data.samples.shape[1]} channels in {path.name}"
-        )
+    n_channels = data.samples.shape[1]
+    positions = np.array(positions_from_option(electrode_positions_mm, n_channels))
     wanted = _marker_ids(stimulus_markers)
     markers = select_stimuli(data, wanted)
     if markers.ignored:

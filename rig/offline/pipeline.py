@@ -15,9 +15,11 @@ from analysis.displacement import (
     electrode_regions_mm,
     stimulus_motion,
 )
-from analysis.fibres import classify_fibres, headline
-from analysis.param_maps import fit_recruitment, fit_strength_duration, parameter_map
+from analysis.fibres import FibreClassification, classify_fibres, headline
+from analysis.param_maps import parameter_map
 from analysis.pipeline import analyse_stimuli
+from analysis.propagation import StimulusResponse
+from analysis.summary import summarise
 from rig.offline.load import Source
 
 
@@ -131,83 +133,52 @@ def analyse(source: Source, progress) -> dict[str, Any]:
         else:
             rec["peak_displacement_mm"] = None
         records.append(rec)
-    return _summarise(source, records, fibres, motion is not None)
+    return _results(source, responses, records, fibres, motion is not None)
 
 
-def _summarise(source: Source, records, fibres, tracked: bool) -> dict[str, Any]:
-    channels = []
+def _results(
+    source: Source,
+    responses: list[StimulusResponse | None],
+    records: list[dict[str, Any]],
+    fibres: FibreClassification,
+    tracked: bool,
+) -> dict[str, Any]:
+    """The JSON-ready results: the summary maths (``analysis.summary``) over the
+    analysed stimuli, beside the per-stimulus records."""
+    n_ch = source.n_channels
+    rows = [
+        (stim, resp)
+        for stim, resp in zip(source.stimuli, responses, strict=True)
+        if resp is not None
+    ]
+    summary = summarise(
+        latency_s=np.array([r.latency_s for _, r in rows], float).reshape(-1, n_ch),
+        amplitude_uv=np.array([r.amplitude_uv for _, r in rows], float).reshape(
+            -1, n_ch
+        ),
+        responded=np.array([r.responded for _, r in rows], bool),
+        amplitudes_vpp=np.array([s.amplitude_vpp for s, _ in rows], float),
+        durations_s=np.array([s.duration_s for s, _ in rows], float),
+        positions_m=source.positions_m,
+    ).to_dict()
     analysed = [r for r in records if r["analysed"]]
-    for ch in range(source.n_channels):
-        lat = [
-            r["latency_s"][ch]
-            for r in analysed
-            if r["responded"] and r["latency_s"][ch] is not None
-        ]
-        amp = [
-            r["amplitude_uv"][ch]
-            for r in analysed
-            if r["responded"] and r["amplitude_uv"][ch] is not None
-        ]
-        channels.append(
-            {
-                "index": ch,
-                "position_mm": float(source.positions_m[ch] * 1000),
-                "latency_s_median": float(np.median(lat)) if lat else None,
-                "amplitude_uv_median": float(np.median(amp)) if amp else None,
-                "response_probability": (len(lat) / len(analysed))
-                if analysed
-                else None,
-            }
-        )
     mappable = [
         r
         for r in analysed
         if r["amplitude_vpp"] is not None and r["duration_s"] is not None
     ]
-    recruitment = []
-    for duration in sorted({round(r["duration_s"], 6) for r in mappable}):
-        rows = [r for r in mappable if round(r["duration_s"], 6) == duration]
-        try:
-            fit = fit_recruitment(
-                [r["amplitude_vpp"] for r in rows], [r["responded"] for r in rows]
-            )
-        except ValueError:
-            continue
-        recruitment.append(
-            {
-                "duration_s": duration,
-                "threshold_vpp": fit.threshold_vpp,
-                "slope_vpp": fit.slope_vpp,
-                "n": fit.n,
-            }
-        )
-    sd = None
-    if len(recruitment) >= 2:
-        try:
-            fit = fit_strength_duration(
-                [r["duration_s"] for r in recruitment],
-                [r["threshold_vpp"] for r in recruitment],
-            )
-            sd = {
-                "rheobase_vpp": fit.rheobase_vpp,
-                "chronaxie_s": fit.chronaxie_s,
-                "rheobase_se_vpp": _num(fit.rheobase_se_vpp),
-                "chronaxie_se_s": _num(fit.chronaxie_se_s),
-            }
-        except ValueError:
-            sd = None
     return {
         "source": source.name,
         "sample_rate_hz": source.fs_hz,
-        "n_channels": source.n_channels,
+        "n_channels": n_ch,
         "conduction_velocity_m_per_s": headline(fibres.fibres, len(analysed)),
         "fibres": {name: f.to_dict() for name, f in fibres.fibres.items()},
         "unclassified_volleys": fibres.unclassified,
-        "channels": channels,
+        "channels": summary["channels"],
         "stimuli": records,
         "parameter_map": parameter_map(mappable),
-        "recruitment": recruitment,
-        "strength_duration": sd,
+        "recruitment": summary["recruitment"],
+        "strength_duration": summary["strength_duration"],
         "correlation": ap_displacement_correlation(analysed) if tracked else None,
         "motion": {"tracked": tracked},
     }

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
+
+from analysis.param_maps import StrengthDurationFit
+from analysis.summary import RecruitmentCurve
 
 
 def _figure(path: Path, draw) -> str:
@@ -114,7 +117,7 @@ def write_report(results: dict[str, Any], source: Any, folder: Path) -> Path:
                 levels = np.unique(amps)
                 ax1.plot(levels, [resp[amps == a].mean() for a in levels], "o")
                 xs = np.linspace(levels.min(), levels.max(), 100)
-                p = expit((xs - fit["threshold_vpp"]) / fit["slope_vpp"])
+                p = RecruitmentCurve(**fit).probability(xs)
                 ax1.plot(
                     xs, p, label=f"{d * 1000:.1f} ms: {fit['threshold_vpp']:.2f} V"
                 )
@@ -127,9 +130,12 @@ def write_report(results: dict[str, Any], source: Any, folder: Path) -> Path:
             sd = results["strength_duration"]
             if sd:
                 xs = np.linspace(d.min(), d.max(), 100)
+                weiss = StrengthDurationFit(
+                    sd["rheobase_vpp"], sd["chronaxie_s"], math.nan, math.nan
+                )
                 ax2.plot(
                     xs * 1000,
-                    sd["rheobase_vpp"] * (1 + sd["chronaxie_s"] / xs),
+                    weiss.threshold_vpp(xs),
                     "r-",
                     label=f"rheobase {sd['rheobase_vpp']:.2f} V, "
                     f"chronaxie {sd['chronaxie_s'] * 1000:.3f} ms",

@@ -35,7 +35,7 @@ def test_the_example_rig_file_describes_the_standard_raceway():
     assert geometry["camera"]["origin_px"] == [40.0]
     assert geometry["source"] == str(EXAMPLE)
     # The safety-limits file alone is a rig file with only [limits].
-    only_limits = load_rig_file(ROOT / "protocols" / "safety-default.toml")
+    only_limits = load_rig_file(ROOT / "rigs" / "safety-default.toml")
     assert only_limits.pair_centres_m is None and only_limits.geometry() is None
 
 

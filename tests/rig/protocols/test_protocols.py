@@ -149,7 +149,7 @@ def test_total_charge_matches_hand_calculation():
     "name", ["mapping", "recruitment", "strength-duration", "trains"]
 )
 def test_every_shipped_protocol_loads_and_passes_the_default_limits(name):
-    limits = load_rig_file(ROOT / "protocols" / "safety-default.toml").limits
+    limits = load_rig_file(ROOT / "rigs" / "safety-default.toml").limits
     plan = load_protocol(ROOT / "protocols" / f"{name}.toml").expand()
     check_plan(plan, limits)
     assert plan.n_trials > 0

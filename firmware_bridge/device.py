@@ -4,8 +4,12 @@
 version check, capabilities) and starts the heartbeat. Commands raise
 ``CommandRefused`` (with the field and allowed range in SI) when the board NAKs,
 ``DeviceTimeout`` when it does not answer, ``DeviceDisconnected`` once the port is
-gone. Samples and events reach listeners registered with ``add_listener`` (called
-on the reader thread; keep them quick).
+gone. Idempotent commands are retried by the link; a stimulus whose ACK is late or
+lost is reconciled from the board's STIM_DELIVERED, never sent twice blindly, and
+``CommandOutcomeUnknown`` (a ``DeviceTimeout``) says when that was not possible
+(docs/protocol.md §9; ``request_counters`` counts it all). Samples and events
+reach listeners registered with ``add_listener`` (called on the reader thread;
+keep them quick).
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from firmware_bridge.errors import (
     DeviceError,
     ProtocolVersionMismatch,
 )
-from firmware_bridge.link import ErrorListener, SampleListener, SerialLink
+from firmware_bridge.link import (
+    ErrorListener,
+    RequestCounters,
+    RetryPolicy,
+    SampleListener,
+    SerialLink,
+)
 from firmware_bridge.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -126,11 +136,13 @@ class Device:
         timeout_s: float = 1.0,
         allow_network: bool = False,
         heartbeat: bool = True,
+        retry: RetryPolicy | None = None,
     ) -> Device:
         """Open the board on ``url`` (a port path; a pyserial URL for tests) and
         connect. The simulated rig (``sim://``) is opened by ``rig.open_rig``,
-        which starts it on a pseudo-terminal and opens that port here."""
-        link = SerialLink(open_port(url, allow_network=allow_network))
+        which starts it on a pseudo-terminal and opens that port here.
+        ``timeout_s`` is per attempt; ``retry`` bounds the link's retries."""
+        link = SerialLink(open_port(url, allow_network=allow_network), retry=retry)
         device = cls(link)
         try:
             link.start()
@@ -213,6 +225,11 @@ class Device:
         return self.link.counters
 
     @property
+    def request_counters(self) -> RequestCounters:
+        """Commands sent, retried, reconciled, timed out (docs/protocol.md §9)."""
+        return self.link.request_counters
+
+    @property
     def error(self) -> DeviceError | None:
         """The error that ended the link, if any."""
         return self.link.error
@@ -256,7 +273,14 @@ class Device:
         self._command(ResetFault())
 
     def stimulate(self, pulse: StimPulse) -> int:
-        """Deliver ``pulse``; return the sample number of its onset."""
+        """Deliver ``pulse``; return the sample number of its onset.
+
+        Never sent twice blindly. If the ACK is late or lost, the onset comes from
+        the late ACK or from the board's STIM_DELIVERED for this command; if
+        neither comes, ``CommandOutcomeUnknown`` says the stimulus may or may not
+        have been delivered (the recording's STIM_DELIVERED events tell). A
+        command the board provably never received is sent once more.
+        """
         return self._command(Stimulate.from_pulse(pulse)).sample_index
 
     def test_signal(

@@ -15,7 +15,23 @@ class DeviceDisconnected(DeviceError):
 
 
 class DeviceTimeout(DeviceError):
-    """The board did not answer a command in time."""
+    """The board did not answer a command in time (after any retries)."""
+
+
+class CommandOutcomeUnknown(DeviceTimeout):
+    """A command with an effect of its own (a stimulus, an LED flash) went
+    unanswered, and the link could not tell whether the board executed it.
+
+    The link never resends such a command blindly (docs/protocol.md §9): the
+    recording's events (STIM_DELIVERED, LED_FLASHED, CAMERA_TRIGGERED) say what
+    the board did. ``command`` is the command's name, ``seqs`` the seqs it was
+    sent with.
+    """
+
+    def __init__(self, message: str, *, command: str, seqs: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.command = command
+        self.seqs = seqs
 
 
 class LinkError(DeviceError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from collections.abc import Callable
 
 from firmware_bridge.sim.board import BoardLimits
 from firmware_bridge.sim.camera_server import CameraServer
@@ -15,6 +16,21 @@ from firmware_bridge.sim.simulated_rig import SimulatedRig
 def _stall(text: str) -> tuple[float, float]:
     start, _, duration = text.partition(":")
     return float(start), float(duration)
+
+
+def _named(kind: type[int] | type[float]) -> Callable[[str], tuple[str, float]]:
+    """Parser of ``NAME:VALUE`` options (a frame kind or command, a number)."""
+
+    def parse(text: str) -> tuple[str, float]:
+        name, _, value = text.rpartition(":")
+        try:
+            return name.upper(), kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected NAME:{kind.__name__}"
+            ) from None
+
+    return parse
 
 
 def _channels(text: str) -> int:
@@ -63,6 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--unplug-at", type=float, help="the port vanishes at this time, s")
     f.add_argument("--reboot-at", type=float, help="the board resets at this time, s")
     f.add_argument("--camera-drop-rate", type=float, default=0.0, help="per frame")
+    f.add_argument(
+        "--damage", type=_named(int), action="append", default=[], metavar="KIND:N",
+        help="flip a bit in the N-th (from 0) board frame of KIND (HELLO_REPLY, "
+        "STATUS, STIM_DELIVERED, ACK:STIMULATE, ...); repeatable",
+    )  # fmt: skip
+    f.add_argument(
+        "--lose", type=_named(int), action="append", default=[], metavar="COMMAND:N",
+        help="the N-th (from 0) host COMMAND never reaches the board; repeatable",
+    )  # fmt: skip
+    f.add_argument(
+        "--stall-after", type=_named(float), action="append", default=[],
+        metavar="COMMAND:SECONDS",
+        help="no output for SECONDS (0.05–5) once the board has answered the "
+        "first COMMAND; repeatable",
+    )  # fmt: skip
     return p
 
 
@@ -81,6 +112,9 @@ def plan_from_args(args: argparse.Namespace) -> FaultPlan:
         unplug_at_s=args.unplug_at,
         reboot_at_s=args.reboot_at,
         camera_drop_rate=args.camera_drop_rate,
+        damage_frames=tuple(args.damage),
+        lose_commands=tuple(args.lose),
+        stall_after=tuple(args.stall_after),
     )
 
 

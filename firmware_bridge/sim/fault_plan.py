@@ -2,14 +2,52 @@
 
 Byte- and frame-level faults act on what the board sends, as a bad USB cable,
 a noisy ground or a busy hub would; stalls, unplug and reboot act on the board
-and its port. Every fault is an option of ``neurorig sim`` too.
+and its port. Targeted faults hit one named frame: damage the n-th board frame
+of a kind, lose the n-th host command of a type on its way in, stall the
+board's output right after it answers a command. Every fault is an option of
+``neurorig sim`` too.
 """
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from firmware_bridge.protocol import FrameError, MsgType, decode_frame
+
+HOST_COMMANDS = frozenset(t.name for t in MsgType if t < 0x80)
+BOARD_FRAMES = frozenset(t.name for t in MsgType if t >= 0x80)
+
+
+def frame_label(encoded: bytes) -> str | None:
+    """``"STATUS"``, ``"ACK:STIMULATE"`` (an ACK/NAK names its command), or None
+    for a frame that does not decode. ``encoded`` is one COBS frame, with or
+    without its 0x00 delimiter."""
+    try:
+        msg_type, _, payload = decode_frame(encoded.rstrip(b"\x00"))
+        name = MsgType(msg_type).name
+        if msg_type in (MsgType.ACK, MsgType.NAK) and payload:
+            name += ":" + MsgType(payload[0]).name
+    except (FrameError, ValueError):
+        return None
+    return name
+
+
+def _check_label(label: str, *, host: bool) -> None:
+    kind, _, command = label.partition(":")
+    if host:
+        ok = not command and kind in HOST_COMMANDS
+        allowed = ", ".join(sorted(HOST_COMMANDS))
+    else:
+        ok = kind in BOARD_FRAMES and (
+            not command or (kind in ("ACK", "NAK") and command in HOST_COMMANDS)
+        )
+        allowed = f"{', '.join(sorted(BOARD_FRAMES))}, or ACK:<command>"
+    if not ok:
+        raise ValueError(f"unknown frame kind {label!r}: allowed {allowed}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +66,14 @@ class FaultPlan:
     unplug_at_s: float | None = None  # the port vanishes (host gets EIO)
     reboot_at_s: float | None = None  # board resets: counter to 0, BOOT banner
     camera_drop_rate: float = 0.0  # probability that a triggered frame is lost
+    # Targeted, one frame each; n counts from 0 per kind, whatever ``enabled``:
+    # (board frame kind, n): one bit flipped, e.g. ("HELLO_REPLY", 0), ("ACK:ARM", 1)
+    damage_frames: tuple[tuple[str, int], ...] = ()
+    # (command, n): the n-th such host frame never reaches the board
+    lose_commands: tuple[tuple[str, int], ...] = ()
+    # (command, duration_s): no output for that long once the board has
+    # answered the first such command (its answer included)
+    stall_after: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -41,6 +87,16 @@ class FaultPlan:
             if not 0.05 <= duration <= 5.0:
                 raise ValueError(
                     f"stall of {duration} s at {start} s: allowed durations 0.05–5 s"
+                )
+        for label, _ in self.damage_frames:
+            _check_label(label, host=False)
+        for label, _ in self.lose_commands:
+            _check_label(label, host=True)
+        for label, duration in self.stall_after:
+            _check_label(label, host=True)
+            if not 0.05 <= duration <= 5.0:
+                raise ValueError(
+                    f"stall of {duration} s after {label}: allowed durations 0.05–5 s"
                 )
 
     @property
@@ -74,6 +130,60 @@ class FaultInjector:
         # stream arrive; the plan itself applies whenever this is True.
         self.enabled = True
         self._bursts_due = 0
+        self.commands_lost = 0
+        self.stall_until = 0.0  # monotonic time a stall_after stall ends
+        self._damage = set(plan.damage_frames)
+        self._lose = set(plan.lose_commands)
+        self._stall_after = dict(plan.stall_after)
+        self._seen_out: Counter[str] = Counter()
+        self._seen_in: Counter[str] = Counter()
+        self._rx = b""
+
+    @property
+    def targeted(self) -> bool:
+        """True when the plan names frames to damage, lose or stall after."""
+        return bool(self._damage or self._lose or self._stall_after)
+
+    def from_host(self, data: bytes) -> bytes:
+        """What of the host's bytes reaches the board (lose_commands)."""
+        if not self._lose:
+            return data
+        self._rx += data
+        *frames, self._rx = self._rx.split(b"\x00")
+        out = bytearray()
+        for raw in frames:
+            label = frame_label(raw) if raw else None
+            if label is not None:
+                n = self._seen_in[label]
+                self._seen_in[label] += 1
+                if (label, n) in self._lose:
+                    self.commands_lost += 1
+                    continue
+            out += raw + b"\x00"
+        return bytes(out)
+
+    def _targeted(self, frame: bytes) -> tuple[bytes, bool]:
+        """Apply damage_frames and stall_after to one outgoing frame."""
+        label = frame_label(frame)
+        if label is None:
+            return frame, False
+        damaged = False
+        labels = [label, label.partition(":")[0]] if ":" in label else [label]
+        for name in labels:
+            n = self._seen_out[name]
+            self._seen_out[name] += 1
+            if (name, n) in self._damage:
+                damaged = True
+        kind, _, command = label.partition(":")
+        answered = command or {"HELLO_REPLY": "HELLO", "STATUS": "GET_STATUS"}.get(kind)
+        if answered in self._stall_after:
+            self.stall_until = time.monotonic() + self._stall_after.pop(answered)
+        if not damaged:
+            return frame, False
+        data = bytearray(frame)
+        i = len(data) // 2  # not the delimiter; stays non-zero: one bad frame
+        data[i] ^= 0x02 if data[i] == 0x01 else 0x01
+        return bytes(data), True
 
     def tick(self, dt_s: float) -> None:
         """Let ``dt_s`` of time pass: garbage bursts fall due at their rate."""
@@ -85,8 +195,12 @@ class FaultInjector:
     def apply(self, frame: bytes) -> tuple[bytes, bool]:
         """Return (bytes to send, damaged?) for one frame."""
         p = self.plan
+        hit = False
+        if self.targeted:
+            frame, hit = self._targeted(frame)
+            self.frames_damaged += hit
         if not p.corrupts_bytes or not self.enabled:
-            return frame, False
+            return frame, hit
         rng = self.rng
         data = bytearray(frame)
         damaged = False
@@ -121,9 +235,9 @@ class FaultInjector:
         out = bytes(data)
         if p.frame_duplicate_rate and rng.random() < p.frame_duplicate_rate:
             out = out + out
-        if damaged:
+        if damaged and not hit:
             self.frames_damaged += 1
-        return out, damaged
+        return out, damaged or hit
 
     def drop_camera_frame(self) -> bool:
         """True when the camera should miss this trigger."""

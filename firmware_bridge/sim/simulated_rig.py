@@ -169,6 +169,7 @@ class SimulatedRig:
         data["data_frames"] = self.frames_log
         data["fault_plan"] = self.plan.to_dict()
         data["frames_damaged"] = self.faults.frames_damaged
+        data["commands_lost"] = self.faults.commands_lost
         data["frames_dropped_tx"] = self.frames_dropped_tx
         data["camera_frames_dropped"] = (
             list(self._camera.dropped) if self._camera else []
@@ -224,6 +225,7 @@ class SimulatedRig:
                     if exc.errno not in (errno.EIO, errno.EAGAIN):
                         raise
                     data = b""
+                data = self.faults.from_host(data)
                 if data:
                     frames.extend(self.board.receive(data))
             now = time.monotonic()
@@ -254,6 +256,8 @@ class SimulatedRig:
             last = now
 
     def _stalled(self, elapsed: float) -> bool:
+        if time.monotonic() < self.faults.stall_until:  # a stall_after stall
+            return True
         return any(s <= elapsed < s + d for s, d in self.plan.stalls)
 
     def _send(self, frames, dt_s: float, elapsed: float) -> None:

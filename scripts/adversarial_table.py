@@ -570,7 +570,7 @@ def protocol_cases(d: Path) -> list[Case]:
     # the file itself
     add("missing-file", d / "no-such.toml", field_=None, quick=True)
     add("a-folder", d, field_=None)
-    add("dev-null", Path("/dev/null"), field_="format_version")
+    add("dev-null", Path("/dev/null"), field_="file")
     add("fifo", fifo(d / "fifo.toml"), field_=None, quick=True)
     return cases
 
@@ -1986,14 +1986,14 @@ def cli_cases(d: Path) -> list[Case]:
         ("rate-float", ["--rate", "30000.5"], ("--rate",)),
         ("seed-text", ["--seed", "x"], ("--seed",)),
         ("seed-negative", ["--seed", "-1"], ("--seed",)),
-        ("bit-flip-2", ["--bit-flip-rate", "2"], ("bit_flip_rate",)),
-        ("bit-flip-nan", ["--bit-flip-rate", "nan"], ("bit_flip_rate",)),
-        ("byte-drop-negative", ["--byte-drop-rate", "-0.1"], ("byte_drop_rate",)),
-        ("camera-drop-inf", ["--camera-drop-rate", "inf"], ("camera_drop_rate",)),
-        ("stall-long", ["--stall", "1:100"], ("stall",)),
+        ("bit-flip-2", ["--bit-flip-rate", "2"], ("--bit-flip-rate",)),
+        ("bit-flip-nan", ["--bit-flip-rate", "nan"], ("--bit-flip-rate",)),
+        ("byte-drop-negative", ["--byte-drop-rate", "-0.1"], ("--byte-drop-rate",)),
+        ("camera-drop-inf", ["--camera-drop-rate", "inf"], ("--camera-drop-rate",)),
+        ("stall-long", ["--stall", "1:100"], ("--stall",)),
         ("stall-text", ["--stall", "soon"], ("--stall",)),
-        ("stall-nan", ["--stall", "1:nan"], ("stall",)),
-        ("stall-negative-start", ["--stall", "-5:1"], ("stall",)),
+        ("stall-nan", ["--stall", "1:nan"], ("--stall",)),
+        ("stall-negative-start", ["--stall", "-5:1"], ("--stall",)),
         (
             "garbage-rate-negative",
             ["--garbage-burst-rate", "-1"],

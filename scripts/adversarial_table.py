@@ -1392,15 +1392,18 @@ def recording_cases(d: Path, env: dict[str, str]) -> list[Case]:
     )
 
     def stim_with(label, **changes):
+        # the last stimulus for one beyond the recording (still in order)
+        which = stim[-1] if label == "sample-beyond" else stim[0]
+
         def mutate(folder: Path) -> None:
             lines = list(events)
-            e = json.loads(lines[stim[0]])
+            e = json.loads(lines[which])
             for key, value in changes.items():
                 if value is _DROP:
                     e.pop(key, None)
                 else:
                     e[key] = value
-            lines[stim[0]] = json.dumps(e)
+            lines[which] = json.dumps(e)
             put(folder / "events.jsonl", "\n".join(lines) + "\n")
 
         return mutate

@@ -312,7 +312,7 @@ def _block(source: str, i: int, raw: Any, defaults: dict[str, Any]) -> Block:
         )
     polarities = []
     for k, p in enumerate(pol_raw):
-        if p not in POLARITIES:
+        if not isinstance(p, str) or p not in POLARITIES:
             raise ProtocolError(
                 source,
                 f"{where('polarities')}[{k}]",

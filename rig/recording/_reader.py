@@ -209,8 +209,10 @@ STIM_FIELDS = ("amplitude_vpp", "commanded_vpp", "requested_vpp")
 
 def _check_stimuli(path: Path, events: list[dict[str, Any]]) -> None:
     """Each stim_delivered event has a sample number, and a duration and numbers
-    where it has them; no two at one sample (a board delivers one at a time)."""
-    seen: set[int] = set()
+    where it has them; in order, no two at one sample (a board delivers one at
+    a time)."""
+    seen: set[tuple[int, int]] = set()
+    last = 0
     for k, e in enumerate(events, start=1):
         if e.get("kind") != "stim_delivered":
             continue
@@ -239,13 +241,19 @@ def _check_stimuli(path: Path, events: list[dict[str, Any]]) -> None:
                 raise RecordingFormatError(
                     f"{where}: {key} = {value!r}; allowed a whole number ≥ 0"
                 )
-        key_ = sample * 4096 + e.get("pulse_index", 0)
+        key_ = (sample, e.get("pulse_index", 0))
         if key_ in seen:
             raise RecordingFormatError(
                 f"{where}: a second stim_delivered at sample {sample}; a board "
                 "delivers one stimulus at a time"
             )
+        if seen and sample < last:  # the analysis reads stimuli in order
+            raise RecordingFormatError(
+                f"{where}: sample {sample} comes after a stimulus at sample {last}; "
+                "allowed: stimuli in the order they were delivered"
+            )
         seen.add(key_)
+        last = sample
 
 
 class VideoFrames:

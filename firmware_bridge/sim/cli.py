@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
+import sys
 import threading
 from collections.abc import Callable
 
@@ -12,10 +14,55 @@ from firmware_bridge.sim.camera_server import CameraServer
 from firmware_bridge.sim.fault_plan import FaultPlan
 from firmware_bridge.sim.simulated_rig import SimulatedRig
 
+# Each option's value is checked by its argparse type, so a bad one gets
+# argparse's one line naming the option ("argument --rate: ...") and exit 2.
+
+
+def _number(text: str, low: float, high: float, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise argparse.ArgumentTypeError(f"{text}: allowed {what}")
+    return value
+
+
+def _whole(text: str, low: int, high: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text}: allowed {what}")
+    return value
+
+
+def _probability(text: str) -> float:
+    return _number(text, 0.0, 1.0, "a probability 0–1")
+
+
+def _time(text: str) -> float:
+    return _number(text, 0.0, 1e6, "a time ≥ 0 s")
+
+
+def _rate_hz(text: str) -> float:
+    return _number(text, 0.0, 1e3, "0–1000 per second")
+
+
+def _seed(text: str) -> int:
+    return _whole(text, 0, 2**63 - 1, "a whole number ≥ 0")
+
+
+def _burst_bytes(text: str) -> int:
+    return _whole(text, 1, 1 << 20, "1–1048576 bytes")
+
 
 def _stall(text: str) -> tuple[float, float]:
-    start, _, duration = text.partition(":")
-    return float(start), float(duration)
+    start, colon, duration = text.partition(":")
+    if not colon:
+        raise argparse.ArgumentTypeError(f"{text!r}: give START:SECONDS, e.g. 2:0.5")
+    return _time(start), _number(duration, 0.05, 5.0, "SECONDS 0.05–5")
 
 
 def _named(kind: type[int] | type[float]) -> Callable[[str], tuple[str, float]]:
@@ -50,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="neurorig sim",
         description="Run the simulated board on a pseudo-terminal and print its path.",
     )
-    p.add_argument("--seed", type=int, default=1, help="worm and fault seed")
+    p.add_argument("--seed", type=_seed, default=1, help="worm and fault seed (≥ 0)")
     rates = BoardLimits().sample_rates_hz
     p.add_argument(
         "--channels", type=_channels, default=4, help="recording pairs (1–32)"
@@ -65,20 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
         "on a Unix socket made at PATH (the host opens it with --camera PATH)",
     )  # fmt: skip
     f = p.add_argument_group("fault injection (deterministic by --seed)")
-    f.add_argument("--bit-flip-rate", type=float, default=0.0, help="per byte")
-    f.add_argument("--byte-drop-rate", type=float, default=0.0, help="per byte")
-    f.add_argument("--byte-duplicate-rate", type=float, default=0.0, help="per byte")
-    f.add_argument("--frame-truncate-rate", type=float, default=0.0, help="per frame")
-    f.add_argument("--frame-duplicate-rate", type=float, default=0.0, help="per frame")
-    f.add_argument("--garbage-burst-rate", type=float, default=0.0, help="bursts/s")
-    f.add_argument("--garbage-burst-bytes", type=int, default=4096)
+    for name, per in (
+        ("--bit-flip-rate", "per byte"),
+        ("--byte-drop-rate", "per byte"),
+        ("--byte-duplicate-rate", "per byte"),
+        ("--frame-truncate-rate", "per frame"),
+        ("--frame-duplicate-rate", "per frame"),
+    ):
+        f.add_argument(name, type=_probability, default=0.0, help=f"{per} (0–1)")
+    f.add_argument(
+        "--garbage-burst-rate", type=_rate_hz, default=0.0, help="bursts/s (0–1000)"
+    )
+    f.add_argument("--garbage-burst-bytes", type=_burst_bytes, default=4096)
     f.add_argument(
         "--stall", type=_stall, action="append", default=[], metavar="START:SECONDS",
         help="no output from START s for SECONDS (0.05–5); repeatable",
     )  # fmt: skip
-    f.add_argument("--unplug-at", type=float, help="the port vanishes at this time, s")
-    f.add_argument("--reboot-at", type=float, help="the board resets at this time, s")
-    f.add_argument("--camera-drop-rate", type=float, default=0.0, help="per frame")
+    f.add_argument("--unplug-at", type=_time, help="the port vanishes at this time, s")
+    f.add_argument("--reboot-at", type=_time, help="the board resets at this time, s")
+    f.add_argument(
+        "--camera-drop-rate", type=_probability, default=0.0, help="per frame (0–1)"
+    )
     f.add_argument(
         "--damage", type=_named(int), action="append", default=[], metavar="KIND:N",
         help="flip a bit in the N-th (from 0) board frame of KIND (HELLO_REPLY, "
@@ -124,7 +178,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     try:
         plan = plan_from_args(args)
     except ValueError as exc:
-        print(f"neurorig sim: error: {exc}")
+        print(f"neurorig sim: error: {exc}", file=sys.stderr)
         return 2
     # Nothing here writes the ground truth out: do not keep it (~10 MB a minute).
     rig = SimulatedRig(
@@ -133,11 +187,14 @@ def cli_main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     camera_server = None
     if args.camera_socket:
+        path = args.camera_socket
         try:
-            camera_server = CameraServer(rig, args.camera_socket)
+            camera_server = CameraServer(rig, path)
         except (OSError, ValueError) as exc:
             rig.close()
-            print(f"neurorig sim: error: {exc}")
+            # ValueErrors name the option; an OSError (no such folder) does not
+            where = "" if isinstance(exc, ValueError) else f"--camera-socket {path}: "
+            print(f"neurorig sim: error: {where}{exc}", file=sys.stderr)
             return 2
     print(rig.port, flush=True)
     done = threading.Event()

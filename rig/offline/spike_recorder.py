@@ -12,6 +12,7 @@ its stimulus parameters.
 from __future__ import annotations
 
 import math
+import struct
 import tomllib
 import wave
 from dataclasses import dataclass
@@ -40,8 +41,16 @@ def events_path_for(wav: Path) -> Path:
 
 
 def read_spike_recorder(wav_path: str | Path) -> SpikeRecorderData:
-    """Read the WAV and its events file."""
+    """Read the WAV and its events file.
+
+    Refused, with the file named: a file that is not a regular file (a pipe
+    nobody writes would never end), a WAV that is not 16-bit PCM or holds no
+    samples or has no sample rate, an events file that is not UTF-8 text, a
+    line that is not ``MARKER_ID,<tab>TIME_S``, a time that is not a number
+    ≥ 0, and an events file with no marker at all.
+    """
     wav_path = Path(wav_path)
+    _regular_file(wav_path, "no such file")
     try:
         with wave.open(str(wav_path), "rb") as w:
             if w.getsampwidth() != 2:
@@ -51,33 +60,66 @@ def read_spike_recorder(wav_path: str | Path) -> SpikeRecorderData:
                 )
             n_ch, rate, n = w.getnchannels(), w.getframerate(), w.getnframes()
             raw = w.readframes(n)
-    except (wave.Error, EOFError) as exc:
+    except (wave.Error, EOFError, struct.error) as exc:
         raise SpikeRecorderError(
             f"{wav_path}: not a readable PCM WAV file ({exc})"
         ) from None
-    except FileNotFoundError:
-        raise SpikeRecorderError(f"{wav_path}: no such file") from None
-    samples = np.frombuffer(raw, dtype="<i2").reshape(-1, n_ch).copy()
-    events = events_path_for(wav_path)
-    if not events.exists():
+    if n_ch < 1 or rate < 1:
         raise SpikeRecorderError(
-            f"{events}: missing; Spike Recorder writes the markers there "
-            "(lines 'MARKER_ID,<tab>TIME_S')"
+            f"{wav_path}: {n_ch} channels at {rate} Hz in its header; allowed ≥ 1 "
+            "channel at a sample rate > 0"
         )
+    whole = len(raw) // (2 * n_ch) * 2 * n_ch  # a file cut mid-frame: whole frames
+    samples = np.frombuffer(raw[:whole], dtype="<i2").reshape(-1, n_ch).copy()
+    if not len(samples):
+        raise SpikeRecorderError(f"{wav_path}: holds no samples")
+    events = events_path_for(wav_path)
+    _regular_file(
+        events,
+        "missing; Spike Recorder writes the markers there "
+        "(lines 'MARKER_ID,<tab>TIME_S')",
+    )
+    try:
+        lines = events.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise SpikeRecorderError(
+            f"{events}: not UTF-8 text; allowed lines 'MARKER_ID,<tab>TIME_S'"
+        ) from None
     ids, times = [], []
-    for number, line in enumerate(events.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        parts = [p.strip() for p in text.split(",")]
+        # A marker ID may hold commas ("arbitrary strings"): the time is last.
+        marker, comma, time_text = text.rpartition(",")
         try:
-            ids.append(parts[0])
-            times.append(float(parts[1]))
-        except (IndexError, ValueError):
+            time_s = float(time_text) if comma else math.nan
+        except ValueError:
+            time_s = math.nan
+        if not marker.strip() or not math.isfinite(time_s):
             raise SpikeRecorderError(
-                f"{events}: line {number} {line!r} is not 'MARKER_ID,<tab>TIME_S'"
-            ) from None
+                f"{events}: line {number} {line[:80]!r} is not 'MARKER_ID,<tab>TIME_S'"
+            )
+        if time_s < 0:  # (one beyond the end is the analysis's to report)
+            raise SpikeRecorderError(
+                f"{events}: line {number}: time {time_s:g} s; allowed ≥ 0 s"
+            )
+        ids.append(marker.strip())
+        times.append(time_s)
+    if not ids:
+        raise SpikeRecorderError(
+            f"{events}: no markers; allowed lines 'MARKER_ID,<tab>TIME_S'"
+        )
     return SpikeRecorderData(samples, float(rate), ids, np.array(times))
+
+
+def _regular_file(path: Path, missing: str) -> None:
+    if not path.exists():
+        raise SpikeRecorderError(f"{path}: {missing}")
+    if not path.is_file():
+        raise SpikeRecorderError(
+            f"{path}: not a regular file (a folder, pipe or device)"
+        )
 
 
 def write_spike_recorder(
@@ -158,6 +200,7 @@ def read_marker_map(path: str | Path) -> dict[str, MarkerParameters]:
     MarkerParameters(amplitude_vpp=4.0, duration_s=0.003, pair=0)
     """
     path = Path(path)
+    _regular_file(path, "no such marker map")
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

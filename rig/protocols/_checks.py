@@ -22,16 +22,19 @@ def number_in_range(
     source: str, path: str, value: Any, low: float, high: float, unit: str
 ) -> float:
     """``value`` is a number (not a bool, not NaN) within ``low``–``high``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or math.isnan(value)
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError(source, path, f"{value!r} is not a number")
-    if not low <= value <= high:
+    if isinstance(value, float) and math.isnan(value):
+        raise ProtocolError(source, path, f"{value!r} is not a number")
+    if not low <= value <= high:  # TOML integers have no size limit: no float()
+        shown = (
+            f"{value:g}"
+            if isinstance(value, float) or abs(value) < 1e15
+            else (f"{str(value)[:12]}… ({len(str(abs(value)))} digits)")
+        )
         raise ProtocolError(
             source,
             path,
-            f"{value:g} is outside the allowed {low:g}–{high:g} {unit}".rstrip(),
+            f"{shown} is outside the allowed {low:g}–{high:g} {unit}".rstrip(),
         )
     return float(value)

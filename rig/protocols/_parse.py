@@ -98,6 +98,12 @@ class Protocol:
 def load_protocol(path: str | Path) -> Protocol:
     """Read and validate a protocol file."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a pipe nobody writes never ends
+        raise ProtocolError(
+            str(path),
+            "file",
+            "not a regular file (a folder, pipe or device); give a protocol file",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -144,7 +150,7 @@ def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
         ) from None
     check_keys(source, "", data, TOP_KEYS)
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # not 1.0, not true
         raise ProtocolError(
             source,
             "format_version",
@@ -158,8 +164,10 @@ def parse_protocol(text: str, *, source: str = "<string>") -> Protocol:
             source, "protocol.name", "missing; give the protocol a name"
         )
     seed = head.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ProtocolError(source, "protocol.seed", f"{seed!r} is not an integer")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ProtocolError(
+            source, "protocol.seed", f"{seed!r}; allowed a whole number ≥ 0"
+        )
     defaults = data.get("defaults", {})
     check_keys(source, "defaults", defaults, SETTING_KEYS)
     blocks_raw = data.get("block")
@@ -209,8 +217,14 @@ def _values(source: str, path: str, value: Any, key: str) -> tuple[float, ...]:
                 raise ProtocolError(source, f"{path}.n", f"{n!r}; allowed 1–1000")
             return tuple(float(v) for v in _linspace(start, stop, n))
         step = value["step"]
-        if isinstance(step, bool) or not isinstance(step, int | float) or step <= 0:
-            raise ProtocolError(source, f"{path}.step", f"{step!r}; must be > 0")
+        if (
+            isinstance(step, bool)
+            or not isinstance(step, int | float)
+            or not 0 < step <= 1e9  # not NaN, inf or an integer beyond float
+        ):
+            raise ProtocolError(
+                source, f"{path}.step", f"{step!r:.40}; allowed a number > 0"
+            )
         count = math.floor((stop - start) / step + 1e-9) + 1
         if count < 1 or count > 1000:
             raise ProtocolError(source, path, f"gives {count} values; allowed 1–1000")
@@ -280,15 +294,25 @@ def _block(source: str, i: int, raw: Any, defaults: dict[str, Any]) -> Block:
         )
     pairs_raw = merged.get("pairs", [0])
     pairs_raw = pairs_raw if isinstance(pairs_raw, list) else [pairs_raw]
+    if not pairs_raw:  # no pair: a block of no trials
+        raise ProtocolError(
+            source, where("pairs"), "an empty list; give at least one pair"
+        )
     pairs = tuple(
         _integer(source, f"{where('pairs')}[{k}]", p, "pair")
         for k, p in enumerate(pairs_raw)
     )
     pol_raw = merged.get("polarities", ["positive_first"])
     pol_raw = pol_raw if isinstance(pol_raw, list) else [pol_raw]
+    if not pol_raw:
+        raise ProtocolError(
+            source,
+            where("polarities"),
+            f"an empty list; give at least one of {sorted(POLARITIES)}",
+        )
     polarities = []
     for k, p in enumerate(pol_raw):
-        if p not in POLARITIES:
+        if not isinstance(p, str) or p not in POLARITIES:
             raise ProtocolError(
                 source,
                 f"{where('polarities')}[{k}]",

@@ -11,7 +11,9 @@ the frame times and the frame table.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,24 +30,230 @@ class RecordingFormatError(ValueError):
     """The folder is not a recording this reader can read."""
 
 
-def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+MAX_CHANNELS = 1024  # of the format; a board streams at most 32
+MAX_SAMPLE_NUMBER = 2**62  # unwrapped sample numbers are int64 and never near this
+
+
+def _regular_file(path: Path, *, required: bool) -> bool:
+    """True if ``path`` is a file to read; refuse a folder, pipe or device (a
+    pipe nobody writes would block the reader forever), and a missing required
+    file. False for a missing optional one."""
     if not path.exists():
-        return []
+        if required:
+            raise RecordingFormatError(
+                f"{path}: missing; every recording has it (docs/recording-format.md)"
+            )
+        return False
+    if not path.is_file():
+        raise RecordingFormatError(
+            f"{path}: not a regular file (a folder, pipe or device)"
+        )
+    return True
+
+
+def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+    _regular_file(path, required=True)
     lines = path.read_bytes().split(b"\n")
     records = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             if number == len(lines):  # only the last line may be torn
                 problems.append(f"{path.name}: ignored a partial last line")
-            else:
-                raise RecordingFormatError(
-                    f"{path}: line {number} is not valid JSON"
-                ) from None
+                continue
+            raise RecordingFormatError(
+                f"{path}: line {number} is not valid JSON"
+            ) from None
+        if not isinstance(record, dict):
+            raise RecordingFormatError(
+                f"{path}: line {number} is {type(record).__name__}; allowed: a JSON "
+                "object per line"
+            )
+        records.append(record)
     return records
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def _finite(value: Any, low: float, high: float) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    )
+
+
+def _read_metadata(meta_path: Path) -> dict[str, Any]:
+    """metadata.json, parsed and its layout keys checked (file, key, allowed)."""
+    _regular_file(meta_path, required=True)
+    try:
+        metadata = json.loads(meta_path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 JSON"
+        raise RecordingFormatError(
+            f"{meta_path}: not valid JSON ({why}); allowed: the JSON object the "
+            "recorder writes"
+        ) from None
+    if not isinstance(metadata, dict):
+        raise RecordingFormatError(
+            f"{meta_path}: a JSON {type(metadata).__name__}; allowed: a JSON object"
+        )
+    if metadata.get("format") != f.FORMAT_NAME:
+        raise RecordingFormatError(f"{meta_path}: format is {metadata.get('format')!r}")
+    version = metadata.get("schema_version")
+    if type(version) is not int or version > f.SCHEMA_VERSION:
+        raise RecordingFormatError(
+            f"{meta_path}: schema_version {version!r} is newer than this reader "
+            f"understands (up to {f.SCHEMA_VERSION}); update neurorig"
+        )
+    n_ch = metadata.get("n_channels")
+    if not _whole(n_ch, 1, MAX_CHANNELS):
+        raise RecordingFormatError(
+            f"{meta_path}: n_channels = {n_ch!r}; allowed a whole number "
+            f"1–{MAX_CHANNELS}"
+        )
+    rate = metadata.get("sample_rate_hz")
+    if not _finite(rate, 1.0, 1e7):
+        raise RecordingFormatError(
+            f"{meta_path}: sample_rate_hz = {rate!r}; allowed a number 1–1e7 Hz"
+        )
+    acquisition = metadata.get("acquisition")
+    if acquisition is not None:
+        if not isinstance(acquisition, dict):
+            raise RecordingFormatError(
+                f"{meta_path}: acquisition = {acquisition!r:.60}; allowed a JSON object"
+            )
+        volts = acquisition.get("volts_per_count_nominal")
+        if volts is not None and not _finite(volts, 1e-30, 1e3):
+            raise RecordingFormatError(
+                f"{meta_path}: acquisition.volts_per_count_nominal = {volts!r}; "
+                "allowed a finite number > 0"
+            )
+    geometry = metadata.get("geometry")
+    if geometry is not None:
+        if not isinstance(geometry, dict):
+            raise RecordingFormatError(
+                f"{meta_path}: geometry = {geometry!r:.60}; allowed a JSON object"
+            )
+        centres = geometry.get("pair_centres_m")
+        if centres is not None and not (
+            isinstance(centres, list)
+            and len(centres) == n_ch
+            and all(_finite(c, -10.0, 10.0) for c in centres)
+            and len(set(centres)) == n_ch
+        ):
+            raise RecordingFormatError(
+                f"{meta_path}: geometry.pair_centres_m = {centres!r:.80}; allowed "
+                f"n_channels = {n_ch} different positions in metres, one per channel"
+            )
+    return metadata
+
+
+def _read_index(
+    path: Path, n_rows: int, problems: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(runs, gaps) of index.jsonl, checked: runs start at row 0, rows and sample
+    numbers increase; every sample number a whole number ≥ 0."""
+    runs, gaps = [], []
+    for k, record in enumerate(_read_jsonl(path, problems), start=1):
+        kind = record.get("kind")
+        first = record.get("first_sample")
+        if kind == "run":
+            row = record.get("row")
+            if not _whole(row, 0, 2**62) or not _whole(first, 0, MAX_SAMPLE_NUMBER):
+                raise RecordingFormatError(
+                    f"{path}: record {k}: run row = {row!r}, first_sample = "
+                    f"{first!r}; allowed whole numbers ≥ 0"
+                )
+            runs.append((row, first))
+        elif kind == "gap":
+            n_lost = record.get("n_lost")
+            if not _whole(first, 0, MAX_SAMPLE_NUMBER) or not _whole(
+                n_lost, 1, MAX_SAMPLE_NUMBER
+            ):
+                raise RecordingFormatError(
+                    f"{path}: record {k}: gap first_sample = {first!r}, n_lost = "
+                    f"{n_lost!r}; allowed whole numbers, n_lost ≥ 1"
+                )
+            gaps.append((first, n_lost))
+        else:
+            raise RecordingFormatError(
+                f"{path}: record {k}: kind = {kind!r}; allowed 'run' or 'gap'"
+            )
+    runs_a = np.array(runs, dtype=np.int64).reshape(-1, 2)
+    runs_a = runs_a[runs_a[:, 0] < n_rows]  # a run whose rows never arrived
+    if n_rows and (not len(runs_a) or runs_a[0, 0] != 0):
+        raise RecordingFormatError(
+            f"{path}: no run starts at row 0; the sample numbers of "
+            f"{f.SAMPLES}'s first rows are unknown"
+        )
+    for (row0, first0), (row1, first1) in itertools.pairwise(runs_a):
+        # a run of no rows is followed by the next at the same row: that one wins
+        if row1 < row0 or first1 < first0 + (row1 - row0):
+            raise RecordingFormatError(
+                f"{path}: run at row {row1} (first_sample {first1}) does not follow "
+                f"the run at row {row0} (first_sample {first0}); allowed: rows and "
+                "sample numbers that increase"
+            )
+    return runs_a, np.array(gaps, dtype=np.int64).reshape(-1, 2)
+
+
+STIM_FIELDS = ("amplitude_vpp", "commanded_vpp", "requested_vpp")
+
+
+def _check_stimuli(path: Path, events: list[dict[str, Any]]) -> None:
+    """Each stim_delivered event has a sample number, and a duration and numbers
+    where it has them; in order, no two at one sample (a board delivers one at
+    a time)."""
+    seen: set[tuple[int, int]] = set()
+    last = 0
+    for k, e in enumerate(events, start=1):
+        if e.get("kind") != "stim_delivered":
+            continue
+        where = f"{path}: event {k} (stim_delivered)"
+        sample = e.get("sample")
+        if not _whole(sample, 0, MAX_SAMPLE_NUMBER):
+            raise RecordingFormatError(
+                f"{where}: sample = {sample!r}; allowed a whole number ≥ 0"
+            )
+        duration = e.get("duration_s", 1.0)  # the analysis asks for it if missing
+        if not _finite(duration, 1e-7, 10.0):
+            raise RecordingFormatError(
+                f"{where}: duration_s = {duration!r}; allowed a number > 0 s"
+            )
+        for key in STIM_FIELDS:
+            value = e.get(key)
+            if value is not None and not (
+                isinstance(value, int | float) and not isinstance(value, bool)
+            ):
+                raise RecordingFormatError(
+                    f"{where}: {key} = {value!r}; allowed a number (Vpp)"
+                )
+        for key in ("pair", "polarity", "pulse_index"):
+            value = e.get(key, 0)
+            if not _whole(value, 0, 2**31):
+                raise RecordingFormatError(
+                    f"{where}: {key} = {value!r}; allowed a whole number ≥ 0"
+                )
+        key_ = (sample, e.get("pulse_index", 0))
+        if key_ in seen:
+            raise RecordingFormatError(
+                f"{where}: a second stim_delivered at sample {sample}; a board "
+                "delivers one stimulus at a time"
+            )
+        if seen and sample < last:  # the analysis reads stimuli in order
+            raise RecordingFormatError(
+                f"{where}: sample {sample} comes after a stimulus at sample {last}; "
+                "allowed: stimuli in the order they were delivered"
+            )
+        seen.add(key_)
+        last = sample
 
 
 class VideoFrames:
@@ -184,19 +392,12 @@ def open_recording(path: str | Path) -> Recording:
         raise RecordingFormatError(
             f"{path} is not a neurorig recording: no {f.METADATA}"
         )
-    metadata = json.loads(meta_path.read_text(encoding="utf-8"))
-    if metadata.get("format") != f.FORMAT_NAME:
-        raise RecordingFormatError(f"{meta_path}: format is {metadata.get('format')!r}")
-    version = metadata.get("schema_version")
-    if not isinstance(version, int) or version > f.SCHEMA_VERSION:
-        raise RecordingFormatError(
-            f"{meta_path}: schema_version {version!r} is newer than this reader "
-            f"understands (up to {f.SCHEMA_VERSION}); update neurorig"
-        )
+    metadata = _read_metadata(meta_path)
     problems: list[str] = []
     n_ch = int(metadata["n_channels"])
     samples_path = path / f.SAMPLES
-    size = samples_path.stat().st_size if samples_path.exists() else 0
+    _regular_file(samples_path, required=True)
+    size = samples_path.stat().st_size
     row_bytes = 2 * n_ch
     n_rows = size // row_bytes
     if size % row_bytes:
@@ -210,22 +411,19 @@ def open_recording(path: str | Path) -> Recording:
         )
     else:
         samples = np.zeros((0, n_ch), dtype=np.int16)
-    index = _read_jsonl(path / f.INDEX, problems)
-    runs = np.array(
-        [(r["row"], r["first_sample"]) for r in index if r["kind"] == "run"],
-        dtype=np.int64,
-    ).reshape(-1, 2)
-    runs = runs[runs[:, 0] < max(n_rows, 1)] if n_rows else runs[:0]
-    gaps = np.array(
-        [(r["first_sample"], r["n_lost"]) for r in index if r["kind"] == "gap"],
-        dtype=np.int64,
-    ).reshape(-1, 2)
+    runs, gaps = _read_index(path / f.INDEX, n_rows, problems)
     events = _read_jsonl(path / f.EVENTS, problems)
+    _check_stimuli(path / f.EVENTS, events)
     open_status = metadata.get("status") == "recording"
     writer_alive = open_status and is_locked_by_a_writer(path / f.LOCK)
     frame_times = _read_frame_times(path / f.FRAMES, problems)
-    if len(frame_times) and (path / f.VIDEO).exists():
-        in_video = _video_frame_count(path / f.VIDEO, finished=not open_status)
+    if len(frame_times):
+        video = path / f.VIDEO
+        in_video = (
+            _video_frame_count(video, finished=not open_status)
+            if _regular_file(video, required=False)
+            else 0
+        )
         if in_video < len(frame_times):
             problems.append(
                 f"{f.FRAMES} lists {len(frame_times)} frames, {f.VIDEO} holds "
@@ -276,14 +474,19 @@ def _video_frame_count(path: Path, *, finished: bool) -> int:
 
 
 def _read_frame_times(path: Path, problems: list[str]) -> np.ndarray:
-    if not path.exists():
+    if not _regular_file(path, required=False):
         return np.zeros(0)
-    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    except UnicodeDecodeError:
+        raise RecordingFormatError(f"{path}: not UTF-8 text") from None
     times = []
     for i, line in enumerate(lines):
         parts = line.split(",")
         try:
             times.append(float(parts[1]))
+            if not math.isfinite(times[-1]):
+                raise ValueError
         except (IndexError, ValueError):
             if i == len(lines) - 1:
                 problems.append(f"{path.name}: ignored a partial last line")
@@ -297,10 +500,13 @@ def _read_frame_samples(
 ) -> np.ndarray | None:
     """The frame table; the last row of a frame wins (rows are appended as they
     are established, and may be corrected later)."""
-    if not path.exists():
+    if not _regular_file(path, required=False):
         return None
     out = np.full(n_frames, -1, dtype=np.int64)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RecordingFormatError(f"{path}: not UTF-8 text") from None
     lines = text.split("\n")
     torn = bool(lines) and lines[-1] != ""  # a kill mid-line leaves no newline
     rows = list(csv.DictReader(lines[:-1] if torn else lines))
@@ -312,6 +518,10 @@ def _read_frame_samples(
             sample = int(row["sample"]) if row["sample"] else -1
         except (KeyError, TypeError, ValueError):
             raise RecordingFormatError(f"{path}: bad line {number}") from None
+        if not 0 <= sample < MAX_SAMPLE_NUMBER and sample != -1:
+            raise RecordingFormatError(
+                f"{path}: line {number}: sample {sample}; allowed a whole number ≥ 0"
+            )
         if 0 <= index < n_frames:
             out[index] = sample
     return out

@@ -90,7 +90,7 @@ def test_sim_rejects_bad_fault_options_by_name():
         timeout=60,
     )
     assert out.returncode == 2
-    assert "bit_flip_rate=3.0 is not a probability (allowed 0–1)" in out.stdout
+    assert "argument --bit-flip-rate: 3: allowed a probability 0–1" in out.stderr
 
 
 @pytest.mark.parametrize("option", ["speed", "color"])

@@ -217,7 +217,7 @@ def _check_stimuli(path: Path, events: list[dict[str, Any]]) -> None:
         if e.get("kind") != "stim_delivered":
             continue
         where = f"{path}: event {k} (stim_delivered)"
-        sample = e.get("sample")
+        sample: Any = e.get("sample")
         if not _whole(sample, 0, MAX_SAMPLE_NUMBER):
             raise RecordingFormatError(
                 f"{where}: sample = {sample!r}; allowed a whole number ≥ 0"

@@ -1,6 +1,6 @@
-"""Frame layer: COBS byte stuffing, 0x00 delimiter, CRC-32 per frame. Pure, no I/O.
+r"""Frame layer: COBS byte stuffing, 0x00 delimiter, CRC-32 per frame. Pure, no I/O.
 
-A frame on the wire is ``COBS(body) + b"\\x00"`` where
+A frame on the wire is ``COBS(body) + b"\x00"`` where
 
     body = type (u8) | seq (u8) | payload (0..MAX_PAYLOAD_BYTES) | crc32 (u32, LE)
 
@@ -10,11 +10,11 @@ COBS guarantees the encoded body holds no 0x00 byte, so a receiver that loses
 sync discards bytes up to the next 0x00 and is back in step with the next frame.
 See docs/protocol.md for the full specification.
 
->>> wire = encode_frame(0x10, seq=7, payload=b"\\x01\\x00\\x02")
+>>> wire = encode_frame(0x10, seq=7, payload=b"\x01\x00\x02")
 >>> wire  # no 0x00 but the delimiter
-b'\\x04\\x10\\x07\\x01\\x06\\x02=S\\xd9\\xd4\\x00'
+b'\x04\x10\x07\x01\x06\x02=S\xd9\xd4\x00'
 >>> decode_frame(wire[:-1])  # (type, seq, payload)
-(16, 7, b'\\x01\\x00\\x02')
+(16, 7, b'\x01\x00\x02')
 >>> hex(zlib.crc32(b"123456789"))  # the CRC's check value
 '0xcbf43926'
 """

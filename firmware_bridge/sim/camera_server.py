@@ -1,9 +1,9 @@
-"""The simulated camera as a live video stream on a Unix socket (YUV4MPEG2, grayscale).
+r"""The simulated camera as a live video stream on a Unix socket (YUV4MPEG2, grayscale).
 
 ``neurorig sim --camera-socket PATH`` listens on a Unix socket at PATH and sends
 each program that connects the simulated camera's frames as they are rendered
 (one per camera trigger, see ``camera.SimCamera``), as a YUV4MPEG2 stream with
-the ``Cmono`` colour space: a header line, then ``FRAME\\n`` and the raw 8-bit
+the ``Cmono`` colour space: a header line, then ``FRAME\n`` and the raw 8-bit
 pixels of each frame. neurorig's ``--camera PATH`` reads it as a live camera
 (``rig.core.stream_camera``).
 

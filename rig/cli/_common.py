@@ -42,7 +42,7 @@ def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1."""
+    """Argparse type: a whole number ≥ 1."""
     try:
         value = int(text)
     except ValueError:

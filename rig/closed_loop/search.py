@@ -140,6 +140,7 @@ class GridSearch(_Search):
             self.points = [self.points[i] for i in order]
 
     def decide(self) -> Decision:
+        """The next grid point, in the shuffled order."""
         i = len(self.observations.points) % len(self.points)
         return Decision(self.points[i], f"grid point {i + 1} of {len(self.points)}")
 
@@ -154,6 +155,7 @@ class RandomSearch(_Search):
         self._rng = np.random.default_rng(seed)
 
     def decide(self) -> Decision:
+        """A point drawn uniformly from the space."""
         u, v = self._rng.random(2)
         amplitude, duration = self.space.from_unit(u, v)
         pair = int(self._rng.choice(self.space.pairs))
@@ -290,6 +292,7 @@ class BayesianSearch(_Search):
         return gp
 
     def decide(self) -> Decision:
+        """The point the acquisition function prefers (or an initial one)."""
         pair = self.space.pairs[0]
         k = len(self.observations.points)
         if k < self.n_initial:

@@ -72,9 +72,12 @@ class OpenCVCamera(ThreadedCamera):
 
 
 def open_camera(spec: str) -> Any:
-    """A camera for ``spec``: an index (``"0"``), a video file, or a named pipe
-    or Unix socket carrying live YUV4MPEG2 video. (``"sim"``, the simulated
-    rig's camera, comes with the simulated rig from ``rig.open_rig``.)"""
+    """A camera for ``spec``: an index, a file, a live YUV4MPEG2 stream.
+
+    ``spec``: an index (``"0"``), a video file, or a named pipe or Unix socket
+    carrying live YUV4MPEG2 video. (``"sim"``, the simulated rig's camera,
+    comes with the simulated rig from ``rig.open_rig``.)
+    """
     if spec == "sim":
         raise CameraError("--camera sim needs the simulated rig (--sim)")
     if spec.isdigit():

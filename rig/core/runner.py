@@ -82,11 +82,17 @@ class TrialLike(Protocol):
 class StimulatorLike(Protocol):
     """What the runner needs to stimulate (rig.core.stimulator.Stimulator has it)."""
 
-    def stimulate(self, pulse: StimPulse) -> int: ...
+    def stimulate(self, pulse: StimPulse) -> int:
+        """Deliver a checked pulse; return its onset sample."""
+        ...
 
-    def arm(self) -> None: ...
+    def arm(self) -> None:
+        """Allow stimulation."""
+        ...
 
-    def disarm(self) -> None: ...
+    def disarm(self) -> None:
+        """Stop allowing stimulation."""
+        ...
 
 
 TrialCallback = Callable[[Any, int], None]  # (trial, onset_sample)

@@ -89,10 +89,12 @@ class ClosedLoopPanel(QtWidgets.QWidget):
             w.setEnabled(running)
 
     def accept(self) -> None:
+        """Accept the proposed stimulus."""
         if self.loop is not None:
             self.loop.accept()
 
     def override(self) -> None:
+        """Deliver the fields' stimulus instead of the proposal."""
         if self.loop is None:
             return
         try:
@@ -106,6 +108,7 @@ class ClosedLoopPanel(QtWidgets.QWidget):
         self.message.setText("")
 
     def stop(self) -> None:
+        """End the closed loop at the next decision."""
         if self.loop is not None:
             self.loop.stop()
 
@@ -115,6 +118,7 @@ class ClosedLoopPanel(QtWidgets.QWidget):
         self.redraw()
 
     def redraw(self) -> None:
+        """Draw the latest decision's posterior and observations."""
         state = self.state
         if state is None:
             return

@@ -175,6 +175,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.error_label.setText(str(error))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Remember the window's geometry, then close the session."""
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.timer.stop()

@@ -183,8 +183,8 @@ def limits_from_table(table: dict[str, Any], where: str) -> SafetyLimits:
         if (
             isinstance(value, bool)
             or not isinstance(value, kind)
+            or not low <= value <= high  # first: NaN fails it; huge ints too
             or not math.isfinite(value)
-            or not low <= value <= high
         ):
             allowed = f"{'a whole number ' if whole else ''}{low:g}–{high:g}"
             raise LimitsFileError(

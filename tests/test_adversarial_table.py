@@ -41,10 +41,8 @@ KNOWN = {
     "calibration/px-per-mm-nan": "calibration/camera.py",
     "calibration/gain-json-is-a-fifo": "calibration/_files.py",
     "recording/positions-reversed": "rig/offline/load.py",
-    "recording/option-positions-three": "rig/offline/load.py",
     "recording/stim-sample-beyond": "rig/offline/pipeline.py / rig/cli/analyze.py",
     "wav/events-time-beyond": "rig/offline/load.py",
-    "wav/positions-nan": "rig/offline/load.py",
     "wav/uv-per-count-nan": "rig/cli/analyze.py",
 }
 

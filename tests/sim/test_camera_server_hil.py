@@ -63,9 +63,9 @@ def test_a_camera_socket_path_that_cannot_be_a_socket_is_refused(tmp_path):
     taken.write_text("a regular file")
     out = neurorig("sim", "--camera-socket", str(taken))
     assert out.returncode == 2
-    assert "exists and is not a socket" in out.stdout
+    assert "exists and is not a socket" in out.stderr
     assert taken.read_text() == "a regular file"  # left alone
     long_path = "/tmp/" + "x" * 120 + ".sock"
     out = neurorig("sim", "--camera-socket", long_path)
     assert out.returncode == 2
-    assert "a Unix socket path has at most 107" in out.stdout
+    assert "a Unix socket path has at most 107" in out.stderr

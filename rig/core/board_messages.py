@@ -122,11 +122,11 @@ class BoardMessages:
     def handle(self, message: Message, host_time_s: float) -> None:
         """Record ``message`` and act on it."""
         record = event_record(message, self._requested_vpp)
+        fields: dict[str, Any] = {}
         if record is not None:
             sample, kind, fields = record
             self._recorder.record_event(sample, kind, **fields)
-        if isinstance(message, StimDelivered):
-            fields = stimulus_fields(message, self._requested_vpp)
+        if isinstance(message, StimDelivered):  # fields: stimulus_fields(message)
             self.stimuli.append({"sample": message.sample_index, **fields})
             self._events.stim_delivered.emit(message.sample_index, fields)
         elif isinstance(message, CameraTriggered):

@@ -32,7 +32,6 @@ from rig.safety import check_protocol
 
 LEAD_IN_S = 0.5  # baseline recorded before the first stimulus
 TAIL_S = 1.0  # recording continues this long after the last stimulus
-ENDED = (RunState.ARMED, RunState.IDLE, RunState.FAULT)
 
 
 def new_recording(
@@ -142,7 +141,6 @@ class Experiment:
         self.error: Exception | None = None  # why the run could not start
         self._began = False
         self._stop = threading.Event()
-        self._ended = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -161,12 +159,10 @@ class Experiment:
             )
             self.folder = writer.folder
             self.session.start_recording(writer)
-        self.session.events.run_state_changed.connect(self._on_status)
         if self.lead_in_s <= 0:
             try:
                 self._begin_run()
             except BaseException:
-                self.session.events.run_state_changed.disconnect(self._on_status)
                 if self.out_root is not None:
                     self.session.stop_recording()
                 raise
@@ -189,10 +185,6 @@ class Experiment:
 
     # ------------------------------------------------------------ internals
 
-    def _on_status(self, status: RunnerStatus) -> None:
-        if status.finish_reason is not None and status.phase in ENDED:
-            self._ended.set()
-
     def _begin_run(self) -> None:
         self._began = True
         if self.loop is not None:
@@ -205,9 +197,8 @@ class Experiment:
         try:
             if not self._began and not self._stop.wait(self.lead_in_s):
                 self._begin_run()
-            while self._began and not self._ended.wait(0.1):
-                if session.device.error is not None:
-                    break
+            if self._began:  # the runner's thread ends with the run (or a fault)
+                session.runner.wait()
             if session.runner.status.phase != RunState.FAULT:
                 threading.Event().wait(self.tail_s)
         except Exception as exc:  # refused to arm (an emergency stop held), …
@@ -216,7 +207,6 @@ class Experiment:
         finally:
             if self.loop is not None:
                 self.loop.finish()
-            session.events.run_state_changed.disconnect(self._on_status)
             self._finish()
 
     def _finish(self) -> None:

@@ -50,7 +50,7 @@ class Recorder:
         self._frame_indices: list[int] = []  # frame-clock indices recorded
         self._frame_led: list[float | None] = []  # LED brightness in each
         self._frame_repeat: list[bool] = []  # identical to the frame before
-        self._table_written: dict[int, tuple] = {}  # frame k -> its row on disk
+        self._table_from = 0  # frame k from which the table is not yet written
         self._next_table_s = 0.0
         self.frames_dropped = 0  # frames the writer could not keep up with
         self.first_sample: int | None = None
@@ -89,7 +89,7 @@ class Recorder:
             self._frame_indices = []
             self._frame_led = []
             self._frame_repeat = []
-            self._table_written = {}
+            self._table_from = 0
             self.frames_dropped = 0
             self.first_sample = first_sample
 
@@ -182,18 +182,22 @@ class Recorder:
         self._next_table_s = now_s + FRAME_TABLE_EVERY_S
         stamps, _ = clock.match()
         with self._lock:
-            indices = list(self._frame_indices)
+            first = self._table_from
+            indices = self._frame_indices[first:]
         by_index = {st.frame_index: st for st in stamps}
         settled = now_s - FRAME_TABLE_SETTLE_S
         rows = []
-        for k, index in enumerate(indices):
+        k = first
+        for index in indices:  # in arrival order: stop at the first unsettled
+            if clock.frame_time(index) > settled:
+                break
             st = by_index.get(index)
-            if st is None or st.sample is None or clock.frame_time(index) > settled:
-                continue
-            row = (k, st.sample + offset_samples, st.source, st.trigger_count)
-            if self._table_written.get(k) != row:
-                self._table_written[k] = row
-                rows.append(row)
+            if st is not None and st.sample is not None:  # else: left to the close
+                rows.append(
+                    (k, st.sample + offset_samples, st.source, st.trigger_count)
+                )
+            k += 1
+        self._table_from = k
         if rows:
             with self._write(writer):
                 writer.append_frame_samples(rows)
@@ -304,12 +308,16 @@ class Recorder:
             if quiet:  # closing a recording that already failed
                 log.warning("recording: %s", exc)
                 return
-            with self._lock:
-                if self._writer is not writer:
-                    return  # already failed (another thread got there first)
-                self._writer, self._failed = None, writer
-                self.failure = exc
-            self._on_failure(exc)
+            self._fail(writer, exc)
+
+    def _fail(self, writer: Any, exc: Exception) -> None:
+        """Stop recording into ``writer`` and tell the session, once."""
+        with self._lock:
+            if self._writer is not writer:
+                return  # already failed (another thread got there first)
+            self._writer, self._failed = None, writer
+            self.failure = exc
+        self._on_failure(exc)
 
     def _frame_loop(self) -> None:
         """Encode and write frames off the camera thread."""
@@ -323,12 +331,6 @@ class Recorder:
                     writer.append_frame(frame, None, host_time_s)
             except Exception as exc:  # an encoder error: stop recording, say so
                 log.exception("writing a frame failed")
-                with self._lock:
-                    failed = self._writer is writer
-                    if failed:
-                        self._writer, self._failed = None, writer
-                        self.failure = exc
-                if failed:
-                    self._on_failure(exc)
+                self._fail(writer, exc)
             finally:
                 self._frames.task_done()

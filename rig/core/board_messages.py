@@ -53,6 +53,18 @@ def stimulus_fields(
     }
 
 
+def requested_fields(pulse: Any, command: Any) -> dict[str, Any]:
+    """A ``stim_requested`` event's fields: the pulse asked for and the command
+    sent for it (after the stimulator calibration's correction), SI."""
+    return {
+        "amplitude_vpp": pulse.amplitude_vpp,
+        "commanded_vpp": command.amplitude_vpp,
+        "duration_s": pulse.duration_s,
+        "pair": pulse.pair,
+        "n_pulses": pulse.n_pulses,
+    }
+
+
 def trial_fields(trial: Any) -> dict[str, Any]:
     """A delivered trial's parameters for its ``trial`` event (SI)."""
     pulse = trial.pulse

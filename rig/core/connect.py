@@ -8,15 +8,17 @@ else (``/dev/ttyACM0``, ``COM3``) it opens the board and takes the geometry from
 the rig file. Either way the rest of neurorig sees one ``Device`` on one serial
 port, one ``RigDescription`` and one camera.
 
-Example (the simulated rig: a real serial port, a simulated worm)::
+Example (the simulated rig: a real serial port, a simulated worm; run by
+tests/test_doctests.py):
 
-    from firmware_bridge.stimulus import StimPulse
-    from rig import open_rig
-
-    with open_rig("sim://?seed=3", camera="sim") as session:
-        session.start()
-        session.arm()
-        onset = session.stimulate(StimPulse(amplitude_vpp=4.0, duration_s=3e-3))
+>>> from firmware_bridge.stimulus import StimPulse
+>>> from rig import open_rig
+>>> with open_rig("sim://?seed=3", camera="sim") as session:
+...     session.start()
+...     session.arm()
+...     onset = session.stimulate(StimPulse(amplitude_vpp=4.0, duration_s=3e-3))
+>>> [stimulus["sample"] for stimulus in session.stimuli] == [onset]
+True
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 
 from firmware_bridge.errors import DeviceDisconnected, DeviceError
 from rig.core._events import RigEvents
-from rig.core.runner import ProtocolRunner, RunState
+from rig.core.runner import FinishReason, ProtocolRunner, RunnerStatus, RunState
 from rig.recording import DiskFullError
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class FailSafe:
         self.faults: list[str] = []  # every fault and trip, in order
         self.outcome: str | None = None  # the first trip since the recording began
         self.emergency_latched = False
+        self._last_finish: FinishReason | None = None  # of the last run
 
     def trip(self, reason: str, outcome: str) -> None:
         """Disarm now, latch a host-side fault, record why, say so."""
@@ -104,6 +105,22 @@ class FailSafe:
         """Outcomes belong to one recording: forget the last one's."""
         with self._lock:
             self.outcome = None
+            self._last_finish = None
+
+    def recording_outcome(self) -> str:
+        """The recording's ``metadata.status``: the first trip or emergency
+        stop, else how the last run finished."""
+        if self.outcome is not None:
+            return self.outcome
+        cancelled = self._last_finish == FinishReason.CANCELLED
+        return CANCELLED if cancelled else COMPLETED
+
+    def on_run_status(self, status: RunnerStatus) -> None:
+        """Keep how a run finished; a runner FAULT goes to ``on_runner_fault``."""
+        if status.finish_reason is not None:
+            self._last_finish = status.finish_reason
+        if status.phase == RunState.FAULT:
+            self.on_runner_fault(status.message)
 
     def on_recording_failed(self, error: Exception) -> None:
         """The recording stopped (a full disk, a writer error): trip."""

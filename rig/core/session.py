@@ -24,23 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from analysis.sync_code import led_brightness
 from firmware_bridge.device import Device
 from firmware_bridge.errors import DeviceError
-from firmware_bridge.protocol import Decoded
 from firmware_bridge.stimulus import StimPulse
-from rig.core import fail_safe as outcomes
 from rig.core._events import RigEvents
 from rig.core.acquisition import Acquisition
-from rig.core.board_messages import BoardMessages, trial_fields
+from rig.core.board_messages import BoardMessages, requested_fields, trial_fields
+from rig.core.camera_intake import CameraIntake
 from rig.core.fail_safe import EmergencyStopHeld, FailSafe
 from rig.core.frame_clock import FrameClock
 from rig.core.live_analysis import LiveAnalysis
 from rig.core.realtime import tune_for_streaming
 from rig.core.recorder import Recorder
-from rig.core.runner import FinishReason, ProtocolRunner, RunnerStatus, RunState
+from rig.core.relay import BoardRelay
+from rig.core.runner import ProtocolRunner, RunnerStatus, RunState
 from rig.core.stimulator import Stimulator
-from rig.core.sync_led import SyncLed
 from rig.rig_file import DEFAULT_CHANNELS, RigDescription
 
 __all__ = ["EmergencyStopHeld", "Session"]
@@ -49,6 +47,26 @@ log = logging.getLogger(__name__)
 
 FRAME_HISTORY_S = 60.0  # camera/trigger history kept while not recording
 ARMED_PHASES = (RunState.ARMED, RunState.RUNNING, RunState.PAUSED)
+
+
+def calibration_of(calibrations: Any, kind: str) -> Any:
+    """The calibration of ``kind`` in force, or None."""
+    return calibrations.get(kind) if calibrations is not None else None
+
+
+def timing_offset_samples(calibrations: Any) -> int:
+    """Trigger to exposure, from the timing calibration (0 without one)."""
+    timing = calibration_of(calibrations, "timing")
+    return round(timing.offset_samples) if timing is not None else 0
+
+
+def _one_position_per_pair(rig: RigDescription, channels: int) -> RigDescription:
+    if rig.pair_centres_m is not None and len(rig.pair_centres_m) != channels:
+        raise ValueError(
+            f"{rig.source} gives {len(rig.pair_centres_m)} electrode positions "
+            f"for {channels} channels; allowed exactly {channels}, one per pair"
+        )
+    return rig
 
 
 class Session:
@@ -69,12 +87,7 @@ class Session:
         resources: Iterable[Callable[[], None]] = (),
         optical_sync: bool = True,
     ) -> None:
-        self.rig = rig = rig or RigDescription()
-        if rig.pair_centres_m is not None and len(rig.pair_centres_m) != channels:
-            raise ValueError(
-                f"{rig.source} gives {len(rig.pair_centres_m)} electrode positions "
-                f"for {channels} channels; allowed exactly {channels}, one per pair"
-            )
+        self.rig = rig = _one_position_per_pair(rig or RigDescription(), channels)
         self.device = device
         self.events = RigEvents()
         self.sample_rate_hz, self.n_channels, self.gain = sample_rate_hz, channels, gain
@@ -86,8 +99,10 @@ class Session:
         self.stimulator = Stimulator(
             device,
             limits=rig.limits,
-            calibration=self._calibration("stimulator"),
-            before_send=self._on_stimulus_requested,
+            calibration=calibration_of(self.calibrations, "stimulator"),
+            before_send=lambda pulse, command: self.record_event(
+                "stim_requested", **requested_fields(pulse, command)
+            ),
         )
         self.recorder = Recorder(on_failure=self._on_recording_failed)
         self.runner = ProtocolRunner(
@@ -106,14 +121,24 @@ class Session:
         )
         self.acquisition: Acquisition | None = None
         self.live: LiveAnalysis | None = None  # set up by start()
-        self.latest_frame: tuple[Any, float] | None = None
-        # The optical sync code on the timing LED, where the rig says where
-        # the LED shows in the image (rig.core.sync_led, docs/optical-sync.md).
-        self._led_region = rig.led_region_px if optical_sync else None
-        self.sync_led: SyncLed | None = None
+        self.camera_intake = (
+            None
+            if camera is None
+            else CameraIntake(
+                camera,
+                device,
+                frame_clock=self.frame_clock,
+                recorder=self.recorder,
+                events=self.events,
+                rate_hz=camera_rate_hz,
+                # the optical sync code needs to know where the LED shows
+                led_region_px=rig.led_region_px if optical_sync else None,
+                tracking=lambda: self.tracking,
+                record_event=self.record_event,
+            )
+        )
         self.recording_status: str | None = None  # the last recording's status
         self.frame_history_s = FRAME_HISTORY_S
-        self._last_finish: FinishReason | None = None
         self._armed = self._closed = False
         self._resources = list(resources)  # closed after the device (a simulator)
         device.add_error_listener(self.fail_safe.on_link_error)
@@ -144,7 +169,18 @@ class Session:
         self.acquisition = Acquisition(
             self.device, self.n_channels, ring_seconds=self.ring_seconds
         )
-        self.acquisition.add_consumer(self._consume)
+        self.acquisition.add_consumer(
+            BoardRelay(
+                self.acquisition.ring,
+                frame_clock=self.frame_clock,
+                recorder=self.recorder,
+                messages=self.messages,
+                fail_safe=self.fail_safe,
+                with_camera=self.camera is not None,
+                frame_offset_samples=timing_offset_samples(self.calibrations),
+                frame_history_s=self.frame_history_s,
+            )
+        )
         self.live = LiveAnalysis(
             self.rig,
             self.acquisition,
@@ -154,31 +190,24 @@ class Session:
             uv_per_count=self.uv_per_count(),
             requested_vpp=self.stimulator.requested_vpp,
             camera=self.camera,
-            camera_calibration=self._calibration("camera"),
+            camera_calibration=calibration_of(self.calibrations, "camera"),
         )
         self.device.start_stream()
-        if self.camera is not None:
-            self.camera.start(self._on_frame)
-            self.device.set_camera_trigger(self.camera_rate_hz)
-            if self._led_region is not None:
-                self.sync_led = SyncLed(
-                    self.device, self.frame_clock, camera_rate_hz=self.camera_rate_hz
-                )
-                self.sync_led.start()
+        if self.camera_intake is not None:
+            self.camera_intake.start()
 
     def stop(self) -> None:
         """Stop the camera and streaming; drain what arrived."""
-        if self.sync_led is not None:
-            self.sync_led.stop()
+        intake = self.camera_intake
+        if intake is not None:
+            intake.stop_sync_code_and_trigger()
         if self.device.error is None:
             try:
-                if self.camera is not None:
-                    self.device.set_camera_trigger(0)
                 self.device.stop_stream()
             except DeviceError as exc:
                 log.warning("stopping the stream: %s", exc)
-        if self.camera is not None:
-            self.camera.stop()
+        if intake is not None:
+            intake.stop_camera()
         if self.live is not None:
             self.live.close()
         if self.acquisition is not None:
@@ -217,10 +246,6 @@ class Session:
         """Check ``pulse`` against the limits, deliver it, return its onset."""
         return self.stimulator.stimulate(pulse)
 
-    def requested_vpp(self, commanded_mvpp: int) -> float:
-        """The amplitude asked for that became this command (after correction)."""
-        return self.stimulator.requested_vpp(commanded_mvpp)
-
     def emergency_stop(self) -> None:
         """Disarm now, from any thread, and stop any run; it holds (no arm, no
         run) until ``reset_fault``, and is recorded if recording."""
@@ -248,7 +273,6 @@ class Session:
         """Record everything from now on into ``writer`` (a RecordingWriter)."""
         ring = self.acquisition.ring if self.acquisition else None
         self.fail_safe.new_recording()
-        self._last_finish = None
         self.recorder.start(writer, ring.end if ring else None)
         self.events.recording_changed.emit(str(writer.folder))
 
@@ -258,12 +282,10 @@ class Session:
         if self.acquisition is not None:
             self.acquisition.drain()
         was_recording = self.recorder.writer is not None
-        cancelled = self._last_finish == FinishReason.CANCELLED
-        finished = outcomes.CANCELLED if cancelled else outcomes.COMPLETED
-        status = self.fail_safe.outcome or finished
+        status = self.fail_safe.recording_outcome()
         writer = self.recorder.finish(
             self.frame_clock,
-            offset_samples=self._timing_offset_samples(),
+            offset_samples=timing_offset_samples(self.calibrations),
             status=status,
         )
         if writer is not None:
@@ -283,7 +305,7 @@ class Session:
 
     def uv_per_count(self) -> Any:
         """µV per count per channel: the gain calibration's, else the board's nominal."""
-        gain = self._calibration("gain")
+        gain = calibration_of(self.calibrations, "gain")
         if gain is not None and len(gain.uv_per_count) == self.n_channels:
             return np.asarray(gain.uv_per_count)
         info = self.device.info
@@ -296,74 +318,14 @@ class Session:
         assert self.live is not None, "setup_warnings() after start()"
         return self.live.warnings(self.calibrations, self.camera)
 
-    def _timing_offset_samples(self) -> int:
-        """Trigger to exposure, from the timing calibration (0 without one)."""
-        timing = self._calibration("timing")
-        return round(timing.offset_samples) if timing is not None else 0
-
-    def _calibration(self, kind: str) -> Any:
-        return self.calibrations.get(kind) if self.calibrations is not None else None
-
     # ------------------------------------------------------------ callbacks
-
-    def _consume(self, decoded: Decoded, host_time: float) -> None:
-        """Relay thread: record the batch and act on the board's messages."""
-        try:
-            ring = self.acquisition.ring if self.acquisition else None
-            if ring is not None and ring.end is not None:
-                self.frame_clock.add_progress(host_time, ring.end)
-            if not self.recorder.busy:  # a recording needs its frames' history
-                self.frame_clock.keep_recent(host_time, self.frame_history_s)
-            self.recorder.record_batch(decoded)
-            if self.camera is not None:
-                self.recorder.record_frame_table(
-                    self.frame_clock, self._timing_offset_samples(), host_time
-                )
-            for message in decoded.messages:
-                self.messages.handle(message, host_time)
-        except Exception as exc:  # a bug here would blind the host: fail safe
-            log.exception("handling a batch from the board failed")
-            reason = f"the host failed on the board's data: {exc!r}"
-            self.fail_safe.trip(reason, outcomes.CRASHED)
-
-    def _on_frame(self, frame: Any, host_time: float) -> None:
-        """Camera thread: count the frame; the recorder's thread writes it."""
-        index = self.frame_clock.add_frame(host_time)
-        led, repeat = None, False
-        if self._led_region is not None:  # the sync code's evidence, ~50 µs
-            led = float(led_brightness(frame[None], self._led_region)[0])
-            previous = self.latest_frame
-            repeat = previous is not None and np.array_equal(previous[0], frame)
-        self.latest_frame = (frame, host_time)
-        self.events.frame_captured.emit(frame, host_time, index)
-        if self.tracking is not None:
-            trigger = self.frame_clock.latest_trigger()
-            self.tracking.submit(frame, None if trigger is None else trigger[0])
-        kept = self.recorder.record_frame(
-            index, frame, host_time, led_brightness=led, repeat=repeat
-        )
-        if not kept:
-            self.record_event("frame_dropped_by_host", frame_host_time_s=host_time)
-
-    def _on_stimulus_requested(self, pulse: StimPulse, command: StimPulse) -> None:
-        self.record_event(
-            "stim_requested",
-            amplitude_vpp=pulse.amplitude_vpp,
-            commanded_vpp=command.amplitude_vpp,
-            duration_s=pulse.duration_s,
-            pair=pulse.pair,
-            n_pulses=pulse.n_pulses,
-        )
 
     def _on_trial(self, trial: Any, onset: int) -> None:
         self.events.trial_delivered.emit(trial, onset)
         self.recorder.record_event(onset, "trial", **trial_fields(trial))
 
     def _on_run_status(self, status: RunnerStatus) -> None:
-        if status.finish_reason is not None:
-            self._last_finish = status.finish_reason
-        if status.phase == RunState.FAULT:
-            self.fail_safe.on_runner_fault(status.message)
+        self.fail_safe.on_run_status(status)
         armed = status.phase in ARMED_PHASES
         if armed != self._armed:
             self._armed = armed

@@ -35,7 +35,10 @@ def test_frames_are_placed_by_the_led_code_and_never_wrongly(
         time.sleep(5.0)
         indices = session.recorder.frame_indices
         session.stop_recording()
-        assert session.sync_led is not None and session.sync_led.pulses_sent > 60
+        assert (
+            session.camera_intake.sync_led is not None
+            and session.camera_intake.sync_led.pulses_sent > 60
+        )
     finally:
         session.close()
     rec = rig.recording.open(tmp_path / "run")

@@ -76,7 +76,8 @@ def _print_closed_loop_summary(loop: Any) -> None:
         ms = np.array(loop.host_latency_s) * 1e3
         print(
             f"closed loop host latency: p50 {np.percentile(ms, 50):.2f} ms, "
-            f"max {ms.max():.2f} ms; {loop.missed_responses} responses missed"
+            f"max {ms.max():.2f} ms; {loop.missed_responses} responses missed, "
+            f"{loop.late_responses} learnt from late"
         )
 
 

@@ -6,6 +6,7 @@ from rig.closed_loop.search import (
     GridSearch,
     RandomSearch,
     replay,
+    replay_recorded,
 )
 from rig.closed_loop.space import Objective, ParameterSpace
 
@@ -17,4 +18,5 @@ __all__ = [
     "ParameterSpace",
     "RandomSearch",
     "replay",
+    "replay_recorded",
 ]

@@ -87,6 +87,12 @@ def check_space_is_safe(space: ParameterSpace, isi_s: float, safety: Any) -> Non
         )
 
 
+# With approval on, how long to wait for the previous response before proposing.
+APPROVAL_WAIT_S = 3.0
+# At the end of a run, how long to wait for the responses still to come.
+FINISH_WAIT_S = 1.0
+
+
 class ClosedLoop:
     """A search driven by the session's online responses."""
 
@@ -116,6 +122,8 @@ class ClosedLoop:
         # Wait for a response at most this long: most of the interval, so a lost
         # response costs one observation, not the schedule.
         self.response_timeout_s = max(0.05, 0.8 * self.interval_s)
+        if require_approval:  # a person decides: no schedule to keep
+            self.response_timeout_s = max(self.response_timeout_s, APPROVAL_WAIT_S)
         if getattr(session, "positions_m", None) is None:
             raise ValueError(
                 "a closed loop needs the online analysis, which needs the recording "
@@ -129,7 +137,12 @@ class ClosedLoop:
         self.require_approval = require_approval
         self.host_latency_s: list[float] = []
         self.decision_s: list[float] = []
-        self.missed_responses = 0
+        self.missed_responses = 0  # not there when their decision was made
+        self.late_responses = 0  # of those, observed at a later decision
+        self._late: list[int] = []  # trials whose response may still come
+        self._decided_with: set[int] = set()  # trials whose response was awaited
+        # late responses learnt since the last decision was recorded (it says so)
+        self.late_observed: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []  # one entry per decision
         self._cond = threading.Condition()
         self._results: dict[int, tuple[dict, float]] = {}  # onset sample -> result
@@ -148,7 +161,18 @@ class ClosedLoop:
         self.session.run_protocol(self.next_trial, n_trials=self.spec.n_stimuli)
 
     def finish(self) -> None:
-        """Disconnect from the session (after the run ended)."""
+        """Learn from the responses still to come (the last stimulus's, late
+        ones), then disconnect from the session (after the run ended)."""
+        with self._cond:
+            unanswered = [i for i in self._onsets if i not in self._decided_with]
+        self._late.extend(i for i in unanswered if i not in self._late)
+        self.missed_responses += len(unanswered)  # until they arrive
+        deadline = time.monotonic() + min(self.response_timeout_s, FINISH_WAIT_S)
+        while self._late and time.monotonic() < deadline:
+            self._observe_late_arrivals()
+            with self._cond:
+                self._cond.wait(0.01)
+        self._observe_late_arrivals()
         self._responses.disconnect(self._on_response)
         self.session.events.trial_delivered.disconnect(self._on_trial)
 
@@ -234,27 +258,57 @@ class ClosedLoop:
         prepare = getattr(self.search, "prepare", None)
         if prepare is not None:
             prepare()  # the slow part of a decision, while the response comes in
+        self._observe_late_arrivals()
+        self._decided_with.add(index)
         deadline = time.monotonic() + self.response_timeout_s
         with self._cond:
             while True:
-                onset = self._onsets.get(index)
-                if onset is not None and onset in self._results:
-                    result, t_arrived = self._results.pop(onset)
+                result_at = self._result_of(index)
+                if result_at is not None:
+                    result, t_arrived = result_at
                     break
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    # Decide without it (the schedule holds); a busy host's late
+                    # response is still learnt from at a later decision.
                     self.missed_responses += 1
+                    self._late.append(index)
                     return None, time.monotonic()
                 self._cond.wait(left)
+        return self._learn(index, result), t_arrived
+
+    def _result_of(self, index: int) -> tuple[dict, float] | None:
+        """Trial ``index``'s response and when it arrived, if it has (locked)."""
+        onset = self._onsets.get(index)
+        if onset is None or onset not in self._results:
+            return None
+        return self._results.pop(onset)
+
+    def _observe_late_arrivals(self) -> None:
+        """Learn from responses that came after their own decision was made."""
+        with self._cond:
+            arrived = [(i, self._result_of(i)) for i in self._late]
+        for index, result_at in arrived:
+            if result_at is not None:
+                self._late.remove(index)
+                self.missed_responses -= 1
+                self.late_responses += 1
+                learnt = self._learn(index, result_at[0])
+                if learnt is not None:
+                    self.late_observed.append(learnt)
+
+    def _learn(self, index: int, result: dict) -> dict | None:
+        """Score trial ``index``'s response and tell the search (None: no
+        measurable response, no observation)."""
         point = self._points[index]
         response = response_value(result, self.objective.measure)
         if not math.isfinite(response):  # no twitch measurable: no observation
             self.missed_responses += 1
-            return None, t_arrived
+            return None
         score = self.objective.score(response, point)
         self.search.observe(point, score)
         return {"trial": index, "point": list(point), "response": response,
-                "score": score}, t_arrived  # fmt: skip
+                "score": score}  # fmt: skip
 
     def _await_approval(self, point, reason, state):
         with self._cond:
@@ -269,6 +323,10 @@ class ClosedLoop:
             return override, "user override"
         return point, reason
 
+    def _take_late_observed(self) -> list[dict[str, Any]]:
+        late, self.late_observed = self.late_observed, []
+        return late
+
     def _publish(self, index, point, reason, observed) -> dict[str, Any]:
         """Record the decision with the recording and tell the GUI."""
         best, best_score = self.search.observations.best()
@@ -282,6 +340,7 @@ class ClosedLoop:
             "mean": _finite(decision.mean) if decision else None,
             "std": _finite(decision.std) if decision else None,
             "observed": observed,
+            "observed_late": self._take_late_observed(),
             "n_observations": len(self.search.observations.points),
             "best_point": list(best) if best else None,
             "best_score": _finite(best_score),

@@ -346,8 +346,25 @@ class BayesianSearch(_Search):
         return state
 
 
+def replay_recorded(search: _Search, decisions: list[dict]) -> list[Decision]:
+    """Replay a recording's ``optimiser`` events through a fresh search: before
+    each decision, the observations it was made with (late ones first, as the
+    loop learnt them); return the search's decisions in turn."""
+    replayed = []
+    for event in decisions:
+        learnt = list(event.get("observed_late") or [])
+        if event.get("observed"):
+            learnt.append(event["observed"])
+        for observation in learnt:
+            search.observe(tuple(observation["point"]), observation["score"])
+        search.propose()
+        replayed.append(search.last_decision)
+    return replayed  # type: ignore[return-value]
+
+
 def replay(search: _Search, points: list[Point], scores: list[float]) -> list[Decision]:
-    """Feed recorded observations to a fresh search; return its decisions in turn."""
+    """Feed observations to a fresh search, one before each decision after the
+    first; return its decisions in turn (``replay_recorded`` reads a recording)."""
     decisions = []
     for point, score in zip(points, scores, strict=True):
         search.propose()

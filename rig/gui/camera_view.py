@@ -6,6 +6,8 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtWidgets
 
+from rig.gui._widgets import wrapping_label
+
 
 class CameraWidget(QtWidgets.QWidget):
     """Shows the session camera's latest frame and the displacement per region."""
@@ -34,7 +36,7 @@ class CameraWidget(QtWidgets.QWidget):
         self.trace_curves: list[pg.PlotDataItem] = []
         self.region_labels: list[pg.TextItem] = []
         self.regions_text = ""
-        self.status = QtWidgets.QLabel("no camera")
+        self.status = wrapping_label("no camera")
         layout.addWidget(self.status)
 
     def refresh(self) -> None:

@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtWidgets
 
 from rig.gui._heatmap import AmplitudeDurationHeatmap
+from rig.gui._widgets import wrapping_label
 
 
 class ClosedLoopPanel(QtWidgets.QWidget):
@@ -40,8 +41,7 @@ class ClosedLoopPanel(QtWidgets.QWidget):
         self.plot.addItem(self.observed)
         self.plot.addItem(self.proposal)
         layout.addWidget(self.plot, 1)
-        self.reason = QtWidgets.QLabel("no closed-loop run")
-        self.reason.setWordWrap(True)
+        self.reason = wrapping_label("no closed-loop run")
         layout.addWidget(self.reason)
         controls = QtWidgets.QHBoxLayout()
         self.accept_button = QtWidgets.QPushButton("Accept")
@@ -62,7 +62,7 @@ class ClosedLoopPanel(QtWidgets.QWidget):
         ):
             controls.addWidget(w)
         layout.addLayout(controls)
-        self.message = QtWidgets.QLabel("")
+        self.message = wrapping_label("")
         self.message.setStyleSheet("color: #e66;")
         layout.addWidget(self.message)
         self.accept_button.clicked.connect(self.accept)

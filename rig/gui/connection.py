@@ -4,31 +4,36 @@ from __future__ import annotations
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
+from rig.gui._widgets import ElidedLabel
+
 SIM_CHOICE = "simulated rig (sim://)"
 
 
-class ConnectionPanel(QtWidgets.QGroupBox):
+class ConnectionPanel(QtWidgets.QWidget):
     """Choose a port and ask the main window to connect to it."""
 
     connect_requested = QtCore.pyqtSignal(str)
     disconnect_requested = QtCore.pyqtSignal()
 
     def __init__(self, settings=None, *, parent=None) -> None:
-        super().__init__("Connection", parent)
+        super().__init__(parent)  # the dock shows the title
         self.settings = settings
-        layout = QtWidgets.QFormLayout(self)
+        # One row (the window's tool bar): port, refresh, connect, identity.
+        row = QtWidgets.QHBoxLayout(self)
+        row.setContentsMargins(4, 2, 4, 2)
         self.ports = QtWidgets.QComboBox()
+        self.ports.setMinimumContentsLength(18)
         self.refresh_button = QtWidgets.QPushButton("↻")
         self.refresh_button.setToolTip("refresh the list of serial ports")
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.ports, 1)
+        self.connect_button = QtWidgets.QPushButton("Disconnect")
+        self.connect_button.setMinimumWidth(self.connect_button.sizeHint().width())
+        self.connect_button.setText("Connect")
+        self.identity = ElidedLabel("not connected", mode=QtCore.Qt.ElideRight)
+        row.addWidget(QtWidgets.QLabel("port"))
+        row.addWidget(self.ports)
         row.addWidget(self.refresh_button)
-        layout.addRow("port", row)
-        self.connect_button = QtWidgets.QPushButton("Connect")
-        layout.addRow(self.connect_button)
-        self.identity = QtWidgets.QLabel("not connected")
-        self.identity.setWordWrap(True)
-        layout.addRow(self.identity)
+        row.addWidget(self.connect_button)
+        row.addWidget(self.identity, 1)
         self.refresh_button.clicked.connect(self.refresh_ports)
         self.connect_button.clicked.connect(self._clicked)
         self.connected = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from rig.gui._bridge import QtBridge
+from rig.gui._widgets import ElidedLabel, scrolling
 from rig.gui._worker import run_in_background
 from rig.gui.camera_view import CameraWidget
 from rig.gui.closed_loop_panel import ClosedLoopPanel
@@ -36,13 +37,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.connection = ConnectionPanel(self.settings)
         self.connection.connect_requested.connect(self.connect_to)
         self.connection.disconnect_requested.connect(self.disconnect)
-        self._dock("Connection", self.connection, QtCore.Qt.LeftDockWidgetArea)
+        toolbar = self.addToolBar("Connection")
+        toolbar.setObjectName("Connection")
+        toolbar.setMovable(False)
+        toolbar.addWidget(self.connection)
         placeholder = QtWidgets.QLabel("Connect to a board or the simulated rig.")
         placeholder.setAlignment(QtCore.Qt.AlignCenter)
         self.setCentralWidget(placeholder)
         self.link_label = QtWidgets.QLabel("no link")
         self.statusBar().addPermanentWidget(self.link_label)
-        self.error_label = QtWidgets.QLabel("")
+        # One line in the status bar; a long message is elided, whole in the tooltip.
+        self.error_label = ElidedLabel(mode=QtCore.Qt.ElideRight)
         self.error_label.setStyleSheet("color: #e66;")
         self.statusBar().addWidget(self.error_label, 1)
         self.timer = QtCore.QTimer(self)
@@ -58,10 +63,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
 
-    def _dock(self, title, widget, area):
+    def _dock(self, title, widget, area, *, scroll=True):
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(title)
-        dock.setWidget(widget)
+        dock.setWidget(scrolling(widget) if scroll else widget)
         self.addDockWidget(area, dock)
         return dock
 
@@ -102,12 +107,21 @@ class MainWindow(QtWidgets.QMainWindow):
         tabs.addTab(self.param_map, "Parameter map")
         tabs.addTab(self.closed_loop, "Closed loop")
         self.setCentralWidget(tabs)
+        left = QtCore.Qt.LeftDockWidgetArea
         self.docks = [
-            self._dock("Stimulation", self.stimulation, QtCore.Qt.LeftDockWidgetArea),
-            self._dock("Protocol", self.protocol, QtCore.Qt.LeftDockWidgetArea),
-            self._dock("Recording", self.recording, QtCore.Qt.LeftDockWidgetArea),
-            self._dock("Camera", self.camera, QtCore.Qt.RightDockWidgetArea),
+            self._dock("Stimulation", self.stimulation, left),
+            self._dock("Protocol", self.protocol, left),
+            self._dock("Recording", self.recording, left),
+            self._dock(
+                "Camera", self.camera, QtCore.Qt.RightDockWidgetArea, scroll=False
+            ),
         ]
+        # Protocol and Recording share a place: the stimulation panel (with its
+        # emergency stop) keeps its whole height on a 768-pixel screen.
+        self.tabifyDockWidget(self.docks[1], self.docks[2])
+        self.docks[1].raise_()
+        # The stimulation panel takes no more than it needs; the rest goes below.
+        self.docks[0].widget().setMaximumHeight(self.stimulation.sizeHint().height())
         state = self.settings.value("window_state")
         if state is not None:
             self.restoreState(state)

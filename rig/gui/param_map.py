@@ -6,6 +6,7 @@ import numpy as np
 from pyqtgraph.Qt import QtWidgets
 
 from rig.gui._heatmap import AmplitudeDurationHeatmap
+from rig.gui._widgets import wrapping_label
 
 MEASURES = {
     "response probability": "responded",
@@ -29,7 +30,7 @@ class ParameterMapWidget(QtWidgets.QWidget):
         self.plot = AmplitudeDurationHeatmap()
         self.image = self.plot.image
         layout.addWidget(self.plot)
-        self.count = QtWidgets.QLabel("0 trials")
+        self.count = wrapping_label("0 trials")
         layout.addWidget(self.count)
         self._motion: dict[int, dict] = {}  # stimulus sample -> twitch result
         bridge.response_measured.connect(self._on_result)

@@ -7,15 +7,16 @@ import time
 from pyqtgraph.Qt import QtWidgets
 
 from rig.core.runner import RunState
+from rig.gui._widgets import ElidedLabel, wrapping_label
 
 
-class ProtocolPanel(QtWidgets.QGroupBox):
+class ProtocolPanel(QtWidgets.QWidget):
     """Loads a protocol through rig.protocols and runs it through the session."""
 
     def __init__(
         self, session, bridge, settings=None, *, closed_loop_panel=None, parent=None
     ) -> None:
-        super().__init__("Protocol", parent)
+        super().__init__(parent)  # the dock shows the title
         self.session = session
         self.settings = settings
         self.plan = None
@@ -26,12 +27,11 @@ class ProtocolPanel(QtWidgets.QGroupBox):
         layout = QtWidgets.QVBoxLayout(self)
         row = QtWidgets.QHBoxLayout()
         self.open_button = QtWidgets.QPushButton("Open…")
-        self.file_label = QtWidgets.QLabel("no protocol")
+        self.file_label = ElidedLabel("no protocol")  # a path: the tooltip has it all
         row.addWidget(self.open_button)
         row.addWidget(self.file_label, 1)
         layout.addLayout(row)
-        self.summary = QtWidgets.QLabel("")
-        self.summary.setWordWrap(True)
+        self.summary = wrapping_label()
         layout.addWidget(self.summary)
         buttons = QtWidgets.QHBoxLayout()
         self.run_button = QtWidgets.QPushButton("Run")
@@ -42,9 +42,10 @@ class ProtocolPanel(QtWidgets.QGroupBox):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         self.progress = QtWidgets.QProgressBar()
-        self.remaining = QtWidgets.QLabel("")
+        self.remaining = wrapping_label("")
         layout.addWidget(self.progress)
         layout.addWidget(self.remaining)
+        layout.addStretch(1)  # the controls stay together at the top
         self.open_button.clicked.connect(self.choose_file)
         self.run_button.clicked.connect(self.run)
         self.pause_button.toggled.connect(self.session.runner.set_paused)

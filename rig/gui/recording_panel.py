@@ -8,14 +8,16 @@ from pathlib import Path
 
 from pyqtgraph.Qt import QtWidgets
 
+from rig.gui._widgets import ElidedLabel, wrapping_label
+
 LOW_DISK_BYTES = 2 * 1024**3  # warn below 2 GiB free (~15 min of 32 ch at 30 kS/s)
 
 
-class RecordingPanel(QtWidgets.QGroupBox):
+class RecordingPanel(QtWidgets.QWidget):
     """Starts and stops the session's recording into a chosen folder."""
 
     def __init__(self, session, bridge, settings=None, *, parent=None) -> None:
-        super().__init__("Recording", parent)
+        super().__init__(parent)  # the dock shows the title
         self.session = session
         self.settings = settings
         self._started: float | None = None
@@ -30,13 +32,14 @@ class RecordingPanel(QtWidgets.QGroupBox):
         self.button = QtWidgets.QPushButton("Start recording")
         self.button.setCheckable(True)
         layout.addRow(self.button)
-        self.elapsed = QtWidgets.QLabel("not recording")
-        self.disk = QtWidgets.QLabel("")
+        self.elapsed = wrapping_label("not recording")
+        self.disk = wrapping_label("")
         layout.addRow("elapsed", self.elapsed)
         layout.addRow("disk free", self.disk)
-        self.path_label = QtWidgets.QLabel("")
-        self.path_label.setWordWrap(True)
+        self.path_label = ElidedLabel()  # a path: the tooltip has it all
         layout.addRow(self.path_label)
+        self.message = wrapping_label(style="color: #e66;")
+        layout.addRow(self.message)
         browse.clicked.connect(self._browse)
         self.button.toggled.connect(self._toggled)
         bridge.recording_changed.connect(self._on_recording_changed)
@@ -60,11 +63,12 @@ class RecordingPanel(QtWidgets.QGroupBox):
         try:
             writer = new_recording(self.session, base)
         except OSError as exc:
-            self.path_label.setText(f"<span style='color:#e66'>{exc}</span>")
+            self.message.setText(str(exc))
             self.button.setChecked(False)
             return
         if self.settings is not None:
             self.settings.setValue("record_folder", str(base))
+        self.message.setText("")
         self.session.start_recording(writer)
 
     def _on_recording_changed(self, path) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from firmware_bridge.stimulus import Polarity, StimPulse
+from rig.gui._widgets import wrapping_label
 from rig.gui._worker import run_in_background
 
 
-class StimulationPanel(QtWidgets.QGroupBox):
+class StimulationPanel(QtWidgets.QWidget):
     """Amplitude, duration, pair, polarity, train; arm/disarm; single pulse; E-stop.
 
     A value outside the rig's safety limits is refused when the pulse is built,
@@ -16,7 +17,7 @@ class StimulationPanel(QtWidgets.QGroupBox):
     """
 
     def __init__(self, session, bridge, *, parent=None) -> None:
-        super().__init__("Stimulation", parent)
+        super().__init__(parent)  # the dock shows the title
         self.session = session
         form = QtWidgets.QFormLayout(self)
         self.amplitude = QtWidgets.QDoubleSpinBox(
@@ -41,9 +42,7 @@ class StimulationPanel(QtWidgets.QGroupBox):
         form.addRow("polarity", self.polarity)
         form.addRow("pulses", self.n_pulses)
         form.addRow("train rate", self.rate_hz)
-        self.message = QtWidgets.QLabel("")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #e66;")
+        self.message = wrapping_label(style="color: #e66;")
         form.addRow(self.message)
         buttons = QtWidgets.QHBoxLayout()
         self.arm_button = QtWidgets.QPushButton("Arm")

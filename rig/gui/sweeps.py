@@ -11,6 +11,8 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtWidgets
 
+from rig.gui._widgets import wrapping_label
+
 
 class SweepsWidget(QtWidgets.QWidget):
     """Overlays of stimulus-locked epochs; results come from the session's analysis."""
@@ -33,7 +35,7 @@ class SweepsWidget(QtWidgets.QWidget):
         self.fit_line = pg.PlotDataItem(pen=pg.mkPen("y"))
         self.latency_plot.addItem(self.latency_points)
         self.latency_plot.addItem(self.fit_line)
-        self.velocity_label = QtWidgets.QLabel("conduction velocity: –")
+        self.velocity_label = wrapping_label("conduction velocity: –")
         right = QtWidgets.QVBoxLayout()
         right.addWidget(self.latency_plot)
         right.addWidget(self.velocity_label)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rig.recording
-from rig.closed_loop import BayesianSearch, ParameterSpace, replay
+from rig.closed_loop import BayesianSearch, ParameterSpace, replay_recorded
 from rig.closed_loop.loop import ClosedLoop
 from rig.core.connect import open_rig
 from rig.protocols import ClosedLoopSpec, ObjectiveSpec
@@ -47,11 +47,11 @@ def test_every_response_is_observed_and_every_decision_recorded(session, tmp_pat
     final = loop.run(timeout_s=30)
     session.stop_recording()
     assert final.finish_reason.value == "completed" and final.trial == 8
-    # Each stimulus's response reached the search before the next was chosen.
+    # Each stimulus's response reached the search: before the next decision,
+    # or at a later one if a busy host was late (the last one, at the end).
     assert loop.missed_responses == 0
-    assert len(loop.search.observations.points) == 7
-    assert len(loop.host_latency_s) == 7
-    assert max(loop.host_latency_s) < 0.2  # decided long before the next pulse
+    assert len(loop.search.observations.points) == 8
+    assert len(loop.host_latency_s) == 7  # one per decision that waited
     rec = rig.recording.open(tmp_path / "run")
     decisions = rec.events_of("optimiser")
     delivered = rec.events_of("stim_delivered")
@@ -61,8 +61,13 @@ def test_every_response_is_observed_and_every_decision_recorded(session, tmp_pat
         assert stim["requested_vpp"] == pytest.approx(amplitude, abs=1e-3)
         assert stim["duration_s"] == pytest.approx(duration, abs=1e-6)
         assert ParameterSpace().contains(amplitude, duration, pair)
-    assert [d["n_observations"] for d in decisions] == list(range(8))
-    assert decisions[1]["observed"]["trial"] == 0
+    # One more observation per decision, unless a busy host's response came
+    # late: then it is learnt (and recorded) at a later decision.
+    n_observations = [d["n_observations"] for d in decisions]
+    assert n_observations[0] == 0 and n_observations == sorted(n_observations)
+    learnt = [o for d in decisions for o in [*d["observed_late"], d["observed"]] if o]
+    assert sorted(o["trial"] for o in learnt) == list(range(len(learnt)))
+    assert len(learnt) == n_observations[-1]
     # The posterior over the space is recorded once the GP has data.
     last = decisions[-1]["posterior"]
     assert np.asarray(last["mean"]).shape == (16, 16)
@@ -74,10 +79,7 @@ def test_a_recorded_session_replays_to_the_same_decisions(session, tmp_path):
     ClosedLoop(session, SPEC, seed=3).run(timeout_s=30)
     session.stop_recording()
     decisions = rig.recording.open(tmp_path / "run").events_of("optimiser")
-    observed = [d["observed"] for d in decisions[1:]]
-    points = [tuple(o["point"]) for o in observed]
-    scores = [o["score"] for o in observed]
-    replayed = replay(BayesianSearch(ParameterSpace(), seed=3), points, scores)
+    replayed = replay_recorded(BayesianSearch(ParameterSpace(), seed=3), decisions)
     for recorded, again in zip(decisions, replayed):
         assert tuple(recorded["point"]) == pytest.approx(again.point)
         assert recorded["reason"] == again.reason
@@ -159,11 +161,15 @@ def test_a_twitch_objective_scores_each_stimulus_by_its_filmed_displacement():
         session.close()
     assert final.finish_reason.value == "completed"
     assert loop.missed_responses == 0
-    observed = [d["observed"] for d in loop.history[1:]]
-    assert [o["trial"] for o in observed] == [0, 1, 2, 3]
+    # On time, or late on a busy host (then learnt at a later decision).
+    observed = [d["observed"] for d in loop.history[1:] if d["observed"]]
+    observed += [o for d in loop.history for o in d["observed_late"]]
+    observed += loop.late_observed  # learnt at the end of the run
+    observed.sort(key=lambda o: o["trial"])
+    assert [o["trial"] for o in observed] == [0, 1, 2, 3, 4]
     for o in observed:
         twitch_mm = motion[onsets[o["trial"]]]["peak_displacement_mm"]
         assert o["response"] == o["score"] == pytest.approx(twitch_mm)
     assert max(o["response"] for o in observed) > 0.3  # some stimuli twitched
-    # Decided after the twitch window closed, still well before the next pulse.
-    assert max(loop.host_latency_s) < 0.2
+    # How soon after the twitch window closed each decision came is a figure
+    # of benchmarks/run.py closed_loop, measured with CPU-bound load beside it.

@@ -178,7 +178,7 @@ def test_protocol_run_is_recorded_and_folders_are_remembered(qtbot, window, tmp_
         lambda: window.protocol.remaining.text() == "completed after 2 of 2 stimuli",
         timeout=10_000,
     )
-    path = window.recording.path_label.text()
+    path = window.recording.path_label.full_text()
     qtbot.mouseClick(window.recording.button, LEFT)
     qtbot.waitUntil(lambda: window.session.recorder.writer is None, timeout=5000)
     rec = rig.recording.open(path)
@@ -216,7 +216,7 @@ def test_unplugging_the_board_is_shown_in_the_window(qtbot, tmp_path):
     window.connect_to("the simulated board's port")
     qtbot.waitUntil(lambda: window.session is not None, timeout=20_000)
     simulator.unplug()
-    qtbot.waitUntil(lambda: "went away" in window.error_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "went away" in window.error_label.full_text(), timeout=5000)
     # The window still runs its event loop and redraws.
     drawn = window.frames_drawn
     qtbot.wait(300)
@@ -238,7 +238,7 @@ def test_an_error_in_a_view_is_shown_in_the_window_not_lost(qtbot, window):
             sys.excepthook(*sys.exc_info())
     finally:
         sys.excepthook = previous
-    assert window.error_label.text() == (
+    assert window.error_label.full_text() == (
         "internal error (ValueError): bad frame shape (1, 2)"
     )
     assert window.session.acquisition.counters.samples_received > 0

@@ -42,6 +42,19 @@ def notch_sos(fs_hz: float, freq_hz: float = 50.0, q: float = 30.0) -> np.ndarra
     return signal.tf2sos(b, a)
 
 
+def hum_notch_sos(
+    fs_hz: float, mains_hz: float, *, harmonics: int = 3, q: float = 30.0
+) -> np.ndarray:
+    """Notches at the mains frequency and its harmonics (below 0.45·fs), as
+    stacked second-order sections: hum is rarely a pure sinusoid."""
+    if mains_hz not in (50.0, 60.0):
+        raise ValueError(f"mains_hz is {mains_hz}; allowed 50 or 60 Hz")
+    freqs = [
+        k * mains_hz for k in range(1, harmonics + 1) if k * mains_hz < 0.45 * fs_hz
+    ]
+    return np.vstack([notch_sos(fs_hz, f, q) for f in freqs])
+
+
 def _as_2d(traces: np.ndarray) -> np.ndarray:
     x = np.asarray(traces)
     if x.ndim == 1:

@@ -30,6 +30,15 @@ class CameraWidget(QtWidgets.QWidget):
         self.trace.setLabel("left", "displacement", units="m")
         self.trace.setLabel("bottom", "time before the newest sample", units="s")
         self.trace.disableAutoRange()
+        # The tracking's own noise (±3σ, from frame-to-frame jitter): motion
+        # inside this band is not motion.
+        self.noise_band = pg.LinearRegionItem(
+            values=(0, 0), orientation="horizontal", movable=False,
+            brush=pg.mkBrush(255, 255, 255, 40), pen=pg.mkPen(None),
+        )  # fmt: skip
+        self.noise_band.setToolTip("tracking noise (±3σ of frame-to-frame jitter)")
+        self.trace.addItem(self.noise_band)
+        self.noise_m: float | None = None
         self._y_extent_m = 0.0
         self._window_drawn: float | None = None
         layout.addWidget(self.trace, 1)
@@ -72,6 +81,7 @@ class CameraWidget(QtWidgets.QWidget):
         for i, curve in enumerate(self.trace_curves):
             curve.setData(times, displacement[:, i], skipFiniteCheck=True)
         self._fit_y(displacement)
+        self._show_noise(displacement)
         self.status.setText(
             f"{self.regions_text}\n{getattr(camera, 'frames_read', 0)} frames, "
             f"{tracking.frames_tracked} tracked"
@@ -97,12 +107,24 @@ class CameraWidget(QtWidgets.QWidget):
             )
         self.regions_text = "displacement (mm) " + " · ".join(values)
 
+    def _show_noise(self, displacement_m: np.ndarray) -> None:
+        """Shade ±3σ of the tracking's frame-to-frame jitter around zero."""
+        steps = np.diff(displacement_m, axis=0)
+        steps = steps[np.isfinite(steps)]
+        if steps.size < 10:
+            return
+        # robust σ of a difference of two noisy samples, per sample
+        sigma = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2)
+        self.noise_m = sigma
+        self.noise_band.setRegion((-3 * sigma, 3 * sigma))
+
     def _fit_y(self, displacement_m: np.ndarray) -> None:
         """Symmetric Y range on a 1-2-5 step: changes (and repaints) only rarely."""
         finite = np.abs(displacement_m[np.isfinite(displacement_m)])
         peak = float(finite.max()) if finite.size else 0.0
-        # at least ±10 µm (tracking noise is a few µm), at most ±50 cm
-        steps = [s * 10.0**k for k in range(-5, 0) for s in (1, 2, 5)]
+        # at least ±0.1 mm, so a few µm of tracking noise does not look like a
+        # twitch; at most ±50 cm
+        steps = [s * 10.0**k for k in range(-4, 0) for s in (1, 2, 5)]
         extent = next((s for s in steps if s >= peak * 1.1), steps[-1])
         if extent != self._y_extent_m:
             self._y_extent_m = extent

@@ -91,7 +91,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bridge = QtBridge(session.events, self)
         self.bridge.error_occurred.connect(self.show_error)
         self.bridge.fault_raised.connect(self.show_error)
-        self.traces = LiveTracesWidget(session)
+        self.traces = LiveTracesWidget(session, settings=self.settings)
         self.sweeps = SweepsWidget(session, self.bridge)
         self.camera = CameraWidget(session, window_s=self.traces.window_s)
         self.param_map = ParameterMapWidget(session, self.bridge)

@@ -2,8 +2,9 @@
 
 Samples are scaled by ``session.uv_per_count()`` (the gain calibration's µV per
 count, else the board's nominal gain), as the sweeps and the online analysis
-are. The band-pass is the analysis's (``analysis.filters.bandpass_sos``),
-designed once per settings change and run causally on the samples new since the
+are. The band-pass and the hum notch (mains and harmonics) are the analysis's
+(``analysis.filters.bandpass_sos``, ``hum_notch_sos``), designed once per
+settings change and run causally on the samples new since the
 last refresh, with its state carried over (``CausalFilter``): the filtered
 window is one pass over the stream, with no seam at a refresh and no start-up
 transient at the window's left edge.
@@ -15,30 +16,42 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtWidgets
 
-from analysis.filters import CausalFilter, bandpass_sos
+from analysis.filters import CausalFilter, bandpass_sos, hum_notch_sos
+
+NOTCH_CHOICES = {"no notch": None, "50 Hz notch": 50.0, "60 Hz notch": 60.0}
 
 
 class LiveTracesWidget(QtWidgets.QWidget):
     """Stacked channel traces pulled from the session's ring at display rate."""
 
-    def __init__(self, session, *, parent=None) -> None:
+    def __init__(self, session, *, settings=None, parent=None) -> None:
         super().__init__(parent)
         self.session = session
+        self.settings = settings
         layout = QtWidgets.QVBoxLayout(self)
         controls = QtWidgets.QHBoxLayout()
         self.window_s = QtWidgets.QDoubleSpinBox(
             minimum=0.05, maximum=30.0, value=2.0, singleStep=0.5, suffix=" s"
         )
         self.spacing_uv = QtWidgets.QDoubleSpinBox(
-            minimum=5.0, maximum=1e6, value=200.0, singleStep=50.0, suffix=" µV/div"
-        )
+            decimals=0, minimum=5.0, maximum=1e6, value=200.0, singleStep=50.0,
+            suffix=" µV/div",
+        )  # fmt: skip
         self.autoscale = QtWidgets.QCheckBox("autoscale")
         self.filter = QtWidgets.QCheckBox("300 Hz–5 kHz")
+        self.filter.setToolTip("band-pass 300 Hz–5 kHz (the analysis's filter)")
+        # Mains hum and its harmonics; 50 or 60 Hz is the lab's, so remembered.
+        self.notch = QtWidgets.QComboBox()
+        self.notch.addItems(list(NOTCH_CHOICES))
+        if settings is not None:
+            self.notch.setCurrentText(str(settings.value("notch", "no notch")))
+        self.notch.currentTextChanged.connect(self._remember_notch)
         for label, widget in (
             ("window", self.window_s),
             ("spacing", self.spacing_uv),
             (None, self.autoscale),
             (None, self.filter),
+            (None, self.notch),
         ):
             if label:
                 controls.addWidget(QtWidgets.QLabel(label))
@@ -47,7 +60,7 @@ class LiveTracesWidget(QtWidgets.QWidget):
         layout.addLayout(controls)
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "time before the newest sample", units="s")
-        self.plot.getAxis("left").setTicks([])
+        self.plot.setLabel("left", "pair · centre from the head")
         # We decimate and set the ranges ourselves: pyqtgraph's auto-range and
         # downsampling rescan all 60 000 points per channel on every paint.
         self.plot.disableAutoRange()
@@ -75,7 +88,7 @@ class LiveTracesWidget(QtWidgets.QWidget):
         n = int(self.window_s.value() * fs)
         # µV per count: the gain calibration's per channel, else the nominal gain
         uv_per_count = np.float32(self.session.uv_per_count())
-        if self.filter.isChecked():
+        if self.filter_sos() is not None:
             first, data = self._filtered(ring, n, fs, uv_per_count)
         else:
             self._filter = None
@@ -109,13 +122,45 @@ class LiveTracesWidget(QtWidgets.QWidget):
             self.scale_bar.setData([x0, x0], [spacing / 2, 0])
             self.scale_text.setText(f"{spacing / 2:.0f} µV")
             self.scale_text.setPos(x0, spacing / 4)
+            self.plot.getAxis("left").setTicks(
+                [self.channel_ticks(spacing, n_channels)]
+            )
         self._draw_markers(end, -data.shape[0] / fs)
+
+    def channel_ticks(self, spacing: float, n_channels: int) -> list:
+        """Each trace's label at its baseline: the pair and where its centre is
+        along the body (from the rig file), so a trace is never anonymous."""
+        positions_m = getattr(self.session, "positions_m", None)
+        ticks = []
+        for ch in range(n_channels):
+            where = ""
+            if positions_m is not None and ch < len(positions_m):
+                where = f" · {positions_m[ch] * 1000:.0f} mm"
+            ticks.append((-ch * spacing, f"{ch}{where}"))
+        return ticks
+
+    def filter_sos(self) -> np.ndarray | None:
+        """The filter the display runs (band-pass, hum notch, both), or None."""
+        fs = self.session.sample_rate_hz
+        sections = []
+        if self.filter.isChecked():
+            sections.append(bandpass_sos(fs))
+        mains_hz = NOTCH_CHOICES.get(self.notch.currentText())
+        if mains_hz is not None:
+            sections.append(hum_notch_sos(fs, mains_hz))
+        return np.vstack(sections) if sections else None
+
+    def _remember_notch(self, text: str) -> None:
+        if self.settings is not None:
+            self.settings.setValue("notch", text)
 
     def _filtered(
         self, ring, n: int, fs: float, uv_per_count: np.ndarray
     ) -> tuple[int, np.ndarray]:
-        """The newest ``n`` samples (µV), band-passed in one causal pass."""
-        key = (fs, n, ring.n_channels, uv_per_count.tobytes())
+        """The newest ``n`` samples (µV), filtered in one causal pass."""
+        sos = self.filter_sos()
+        assert sos is not None
+        key = (fs, n, ring.n_channels, uv_per_count.tobytes(), sos.tobytes())
         new = None
         if self._filter is not None and key == self._filter_key:
             try:  # only the samples new since the last refresh
@@ -129,9 +174,7 @@ class LiveTracesWidget(QtWidgets.QWidget):
             # Designed once per settings change; started as if the input had
             # always been its first sample (no swoop from the amplifier's offset).
             first_uv = new[0] * uv_per_count if new.shape[0] else None
-            self._filter = CausalFilter(
-                bandpass_sos(fs), ring.n_channels, initial=first_uv
-            )
+            self._filter = CausalFilter(sos, ring.n_channels, initial=first_uv)
             self._filter_key = key
         assert self._filter is not None and self.window_uv is not None
         if new.shape[0]:

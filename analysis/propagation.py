@@ -111,6 +111,10 @@ class StimulusResponse:
     # Volleys whose timing was not clean, set aside across a recording
     # (analysis.fibres): shown, never counted.
     suspect_volleys: tuple[Volley, ...] = field(default=())
+    # The epoch as the detector saw it (hum and artifact out, band-passed, µV;
+    # clipped samples NaN), when asked for (``keep_cleaned``): what a live view
+    # draws is what was analysed. Never in ``to_dict``.
+    cleaned_uv: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (NaN becomes None)."""
@@ -190,6 +194,7 @@ def analyse_stimulus(
     mgf_min_velocity_m_per_s: float = 20.0,
     pulse_memory: PulseMemory | None = None,
     onset_search_s: float = ONSET_SEARCH_S,
+    keep_cleaned: bool = False,
 ) -> StimulusResponse:
     """Analyse one epoch whose stimulus is said to start at row ``onset``.
 
@@ -203,7 +208,8 @@ def analyse_stimulus(
     settled, a trial only finds its pulse's start (a third of the cost).
     ``onset_search_s``: how far the pulse may start from ``onset`` (0.1 ms for
     a board's sample number; ``artifact.MARKER_ONSET_SEARCH_S`` for markers
-    rounded to a millisecond's fraction).
+    rounded to a millisecond's fraction). ``keep_cleaned``: keep the epoch as
+    the detector saw it in ``StimulusResponse.cleaned_uv``.
     """
     x = np.asarray(epoch_uv, dtype=np.float64)
     n_ch = x.shape[1]
@@ -211,7 +217,7 @@ def analyse_stimulus(
     guard = round(1e-3 * fs_hz)  # a rounded marker may be up to ±0.7 ms off
     quiet = max(0, onset - guard)
     dehummed, hum = remove_hum(x, fs_hz=fs_hz, quiet_until=quiet, mains_hz=mains_hz)
-    lines, art, noise = _pass(
+    lines, art, noise, filtered = _pass(
         dehummed, None, fs_hz=fs_hz, onset=onset, duration_s=duration_s,
         positions=positions, clip_uv=clip_uv, noise_uv=noise_uv, quiet=quiet,
         threshold_sd=threshold_sd, min_pairs=min_pairs,
@@ -225,7 +231,7 @@ def analyse_stimulus(
         # spike-free fit allows (artifact.settle_pulse). Only this pass's
         # length teaches the pulse memory.
         spikes = _spike_mask(lines, x.shape, onset + art.onset_shift_s * fs_hz, fs_hz)
-        lines, art, noise = _pass(
+        lines, art, noise, filtered = _pass(
             dehummed, spikes, fs_hz=fs_hz, onset=onset, duration_s=duration_s,
             positions=positions, clip_uv=clip_uv, noise_uv=noise_uv, quiet=quiet,
             threshold_sd=threshold_sd, min_pairs=min_pairs,
@@ -245,12 +251,17 @@ def analyse_stimulus(
         mains_hz=hum.mains_hz,
         polarity=polarity,
     )
+    cleaned = None
+    if keep_cleaned:
+        cleaned = filtered.astype(np.float32)
+        cleaned[art.blanked] = np.nan
     return StimulusResponse(
         onset_sample=onset,
         **first_volley_fields(volleys, n_ch),
         volleys=tuple(volleys),
         noise_uv=noise,
         quality=quality,
+        cleaned_uv=cleaned,
     )
 
 
@@ -345,7 +356,7 @@ def _pass(
         artifact=artifact,
         edge_rows=(zero_row, zero_row + art.pulse_duration_s * fs_hz),
     )
-    return lines, art, noise
+    return lines, art, noise, filtered
 
 
 def _mad(filtered: np.ndarray, blanked: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from analysis.online import OnlineStimulusAnalyzer
 from firmware_bridge.protocol import Decoded, StimDelivered
 
 RESULTS_KEPT = 1000
+SWEEPS_KEPT = 50  # cleaned epochs kept for the live view (~50 kB each)
 INT16_RAIL = 32767  # the largest count of the board's 16-bit samples
 
 
@@ -45,10 +46,14 @@ class OnlineResponses:
             n_channels=n_channels,
             positions_m=self.positions_m,
             clip_uv=INT16_RAIL * abs(uv_per_count),
+            keep_cleaned=True,  # the live view draws what was analysed
         )
         self.emit = emit
         # The newest results, for scripts (bounded: a rig runs all day).
         self.results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)
+        # stimulus sample -> (rows before the onset, cleaned epoch µV): the
+        # epochs as the detector saw them, for the stimulus-locked view
+        self.sweeps: dict[int, tuple[int, np.ndarray]] = {}
         self._n_stimuli = 0
 
     def consume(self, decoded: Decoded, host_time: float) -> None:
@@ -62,6 +67,7 @@ class OnlineResponses:
             chunk = block.astype(np.float64) * self.uv_per_count
             for stim_key, response in self.analyzer.process(first, chunk):
                 key = cast("dict[str, Any]", stim_key)  # the stimulus_key added above
+                self._keep_sweep(key["stimulus_sample"], response.cleaned_uv)
                 result = {**key, **response.to_dict()}
                 amps = [a for a in result["amplitude_uv"] if a is not None]
                 result["amplitude_uv_mean"] = float(np.mean(amps)) if amps else 0.0
@@ -74,6 +80,14 @@ class OnlineResponses:
                 result["window_received_s"] = host_time
                 self.results.append(result)
                 self.emit(result["trial"], result)
+
+    def _keep_sweep(self, onset_sample: int, cleaned_uv: np.ndarray | None) -> None:
+        if cleaned_uv is None:
+            return
+        pre = cleaned_uv.shape[0] - self.analyzer.post  # the epoch's rows before onset
+        self.sweeps[int(onset_sample)] = (pre, cleaned_uv)
+        while len(self.sweeps) > SWEEPS_KEPT:
+            del self.sweeps[next(iter(self.sweeps))]
 
 
 def commanded_vpp(commanded_mvpp: int) -> float:

@@ -94,6 +94,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces = LiveTracesWidget(session, settings=self.settings)
         self.sweeps = SweepsWidget(session, self.bridge)
         self.camera = CameraWidget(session, window_s=self.traces.window_s)
+        self.camera.setMinimumWidth(260)  # room for the displacement axis
         self.param_map = ParameterMapWidget(session, self.bridge)
         self.stimulation = StimulationPanel(session, self.bridge)
         self.closed_loop = ClosedLoopPanel(session, self.bridge)

@@ -1,8 +1,14 @@
-"""Stimulus-locked view: last N sweeps per channel with the detected AP marked,
-and latency against electrode position with the live conduction velocity.
+"""Stimulus-locked view: the last sweeps per pair as the analysis saw them, each
+fibre's arrival marked on its waveform, and latency against position with the
+live conduction velocity.
 
-Sweeps are scaled by ``session.uv_per_count()`` (the gain calibration's, else
-the board's nominal gain), as the live traces and the online analysis are.
+The sweeps are the online analysis's own cleaned epochs (hum and stimulus
+artifact removed, band-passed: ``analysis.propagation.analyse_stimulus`` with
+``keep_cleaned``), so what is drawn is what was analysed; an arrival's mark
+sits on the waveform at its latency. Sweeps are coloured by condition
+(amplitude × duration), with a legend. Without an online analysis (no
+electrode positions) the raw epochs are shown, baseline-subtracted, and the
+view says so. Times in ms from the stimulus, voltages in µV, positions in mm.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtWidgets
 
 from rig.gui._widgets import wrapping_label
+
+# A symbol and colour per fibre, the same on every pair.
+FIBRE_STYLE = {"mgf": ("x", "r"), "lgf": ("o", "c"), "volley": ("t", "y")}
 
 
 class SweepsWidget(QtWidgets.QWidget):
@@ -26,11 +35,15 @@ class SweepsWidget(QtWidgets.QWidget):
         self.window_ms = window_ms
         self.results: dict[int, dict] = {}  # stimulus sample -> analysis result
         layout = QtWidgets.QHBoxLayout(self)
+        left = QtWidgets.QVBoxLayout()
         self.graphics = pg.GraphicsLayoutWidget()
-        layout.addWidget(self.graphics, 3)
+        left.addWidget(self.graphics, 1)
+        self.source_label = wrapping_label("")
+        left.addWidget(self.source_label)
+        layout.addLayout(left, 3)
         self.latency_plot = pg.PlotWidget(title="latency vs position")
-        self.latency_plot.setLabel("bottom", "position", units="m")
-        self.latency_plot.setLabel("left", "latency", units="s")
+        self.latency_plot.setLabel("bottom", "pair centre from the head (mm)")
+        self.latency_plot.setLabel("left", "latency (ms)")
         self.latency_points = pg.ScatterPlotItem(size=8, brush="c")
         self.fit_line = pg.PlotDataItem(pen=pg.mkPen("y"))
         self.latency_plot.addItem(self.latency_points)
@@ -43,24 +56,32 @@ class SweepsWidget(QtWidgets.QWidget):
         self.plots: list[pg.PlotItem] = []
         self.curves: list[list[pg.PlotDataItem]] = []
         self.ap_marks: list[pg.ScatterPlotItem] = []
+        self.legend: pg.LegendItem | None = None
+        self.conditions: list[tuple[float, float]] = []  # colour index = position
         bridge.response_measured.connect(self._on_result)
 
     def _ensure_plots(self, n_channels: int) -> None:
+        positions_m = getattr(self.session, "positions_m", None)
         while len(self.plots) < n_channels:
             ch = len(self.plots)
             plot = self.graphics.addPlot(row=ch, col=0)
-            plot.setLabel("left", f"ch {ch}", units="V")
-            if ch == n_channels - 1:
-                plot.setLabel("bottom", "time from stimulus", units="s")
-            curves = [
-                plot.plot(pen=pg.mkPen((200, 200, 255, 60)))
-                for _ in range(self.n_sweeps)
-            ]
-            marks = pg.ScatterPlotItem(size=9, brush="r", symbol="x")
+            where = ""
+            if positions_m is not None and ch < len(positions_m):
+                where = f" · {positions_m[ch] * 1000:.0f} mm"
+            plot.setTitle(f"pair {ch}{where}", size="9pt")
+            plot.setLabel("left", "µV")
+            plot.setLabel("bottom", "time from stimulus (ms)")
+            plot.setXRange(*self.window_ms, padding=0)
+            if ch:
+                plot.setXLink(self.plots[0])
+            curves = [plot.plot() for _ in range(self.n_sweeps)]
+            marks = pg.ScatterPlotItem(size=11)
             plot.addItem(marks)
             self.plots.append(plot)
             self.curves.append(curves)
             self.ap_marks.append(marks)
+        if self.legend is None and self.plots:
+            self.legend = self.plots[0].addLegend(offset=(-10, 5))
 
     def _on_result(self, trial: int, result: dict) -> None:
         self.results[int(result.get("stimulus_sample", trial))] = result
@@ -70,51 +91,105 @@ class SweepsWidget(QtWidgets.QWidget):
         positions = result.get("positions_m")
         if latencies is None or positions is None:
             return
-        lat = np.asarray(latencies, dtype=float)
-        pos = np.asarray(positions, dtype=float)
-        ok = np.isfinite(lat)
-        self.latency_points.setData(pos[ok], lat[ok])
+        lat_ms = _floats(latencies) * 1e3
+        pos_mm = np.asarray(positions, dtype=float) * 1e3
+        ok = np.isfinite(lat_ms)
+        self.latency_points.setData(pos_mm[ok], lat_ms[ok])
         velocity = result.get("conduction_velocity_m_per_s")
         if velocity and np.isfinite(velocity) and ok.sum() >= 2:
-            slope, intercept = np.polyfit(pos[ok], lat[ok], 1)
-            xs = np.array([pos.min(), pos.max()])
+            slope, intercept = np.polyfit(pos_mm[ok], lat_ms[ok], 1)
+            xs = np.array([pos_mm.min(), pos_mm.max()])
             self.fit_line.setData(xs, slope * xs + intercept)
             self.velocity_label.setText(f"conduction velocity: {velocity:.1f} m/s")
 
+    def _condition_pen(self, stimulus: dict) -> pg.QtGui.QPen:
+        """One colour per (amplitude, duration) condition, listed in the legend."""
+        condition = (
+            round(float(stimulus.get("requested_vpp", stimulus["amplitude_vpp"])), 3),
+            round(float(stimulus["duration_s"]) * 1e3, 3),
+        )
+        if condition not in self.conditions:
+            self.conditions.append(condition)
+            if self.legend is not None:
+                colour = pg.intColor(len(self.conditions) - 1, hues=8, alpha=255)
+                sample = pg.PlotDataItem(pen=pg.mkPen(colour, width=2))
+                self.legend.addItem(
+                    sample, f"{condition[0]:g} Vpp × {condition[1]:g} ms"
+                )
+        index = self.conditions.index(condition)
+        return pg.mkPen(pg.intColor(index, hues=8, alpha=110))
+
     def refresh(self) -> None:
-        """Pull the last sweeps from the ring and redraw (called at ~10 Hz)."""
+        """Draw the last sweeps and the newest arrivals (called at ~2 Hz)."""
         acquisition = self.session.acquisition
         if acquisition is None or not self.session.stimuli:
             return
         fs = self.session.sample_rate_hz
+        online = getattr(self.session, "online", None)
+        cleaned = online.sweeps.copy() if online is not None else {}  # atomic copy
+        self.source_label.setText(
+            "as analysed: hum and stimulus artifact removed, 300 Hz–5 kHz"
+            if online is not None
+            else "raw sweeps (no online analysis: give the electrode positions)"
+        )
+        self._ensure_plots(acquisition.ring.n_channels)
+        stimuli = self.session.stimuli[-self.n_sweeps :]
+        for k, stimulus in enumerate(stimuli):
+            onset = stimulus["sample"]
+            sweep = self._sweep(onset, cleaned, acquisition.ring, fs)
+            if sweep is None:
+                continue  # not yet analysed or complete, or already overwritten
+            t_ms, epoch_uv = sweep
+            pen = self._condition_pen(stimulus)
+            for ch in range(epoch_uv.shape[1]):
+                self.curves[ch][k].setData(t_ms, epoch_uv[:, ch], pen=pen)
+        newest = stimuli[-1]["sample"]
+        self._mark_arrivals(self.results.get(newest), cleaned.get(newest), fs)
+
+    def _sweep(self, onset: int, cleaned: dict, ring, fs: float):
+        """(time ms, µV) of the epoch around ``onset``: the analysis's cleaned
+        epoch if there is one, else the raw samples less their baseline."""
+        if onset in cleaned:
+            pre, epoch_uv = cleaned[onset]
+            t_ms = (np.arange(epoch_uv.shape[0]) - pre) / fs * 1e3
+            shown = (t_ms >= self.window_ms[0]) & (t_ms <= self.window_ms[1])
+            return t_ms[shown], epoch_uv[shown]
+        if getattr(self.session, "online", None) is not None:
+            return None  # wait for the analysis rather than flash a raw sweep
         pre = int(-self.window_ms[0] * fs / 1000)
         post = int(self.window_ms[1] * fs / 1000)
-        # As the traces and the online analysis (whose AP marks these are):
-        # the gain calibration's µV per count per channel, else the nominal.
-        volts = np.asarray(self.session.uv_per_count(), dtype=np.float64) * 1e-6
-        t = np.arange(-pre, post) / fs
-        stimuli = [s["sample"] for s in self.session.stimuli[-self.n_sweeps :]]
-        self._ensure_plots(acquisition.ring.n_channels)
-        for k, onset in enumerate(stimuli):
-            try:
-                epoch = acquisition.ring.read(onset - pre, pre + post)
-            except LookupError:
-                continue  # not yet complete, or already overwritten
-            epoch = epoch * volts
-            epoch -= epoch[:pre].mean(axis=0) if pre else 0
-            for ch in range(epoch.shape[1]):
-                self.curves[ch][k].setData(t, epoch[:, ch], skipFiniteCheck=True)
-        latest = self.results.get(stimuli[-1]) if stimuli else None
-        if latest and latest.get("latency_s") is not None:
-            # Per channel; None where that channel did not respond.
-            latencies = _floats(latest["latency_s"])
-            amplitudes = _floats(latest.get("amplitude_uv") or [None] * len(latencies))
-            for ch, marks in enumerate(self.ap_marks[: len(latencies)]):
-                if np.isfinite(latencies[ch]):
-                    amp_v = amplitudes[ch] * 1e-6 if np.isfinite(amplitudes[ch]) else 0
-                    marks.setData([latencies[ch]], [amp_v])
-                else:
-                    marks.setData([], [])
+        try:
+            counts = ring.read(onset - pre, pre + post)
+        except LookupError:
+            return None
+        uv = counts * np.asarray(self.session.uv_per_count(), dtype=np.float64)
+        uv -= uv[:pre].mean(axis=0) if pre else 0
+        return np.arange(-pre, post) / fs * 1e3, uv
+
+    def _mark_arrivals(self, result: dict | None, sweep, fs: float) -> None:
+        """Each fibre's arrival on each pair, on the waveform at its latency."""
+        if not result or sweep is None:
+            for marks in self.ap_marks:
+                marks.setData([], [])
+            return
+        pre, epoch_uv = sweep
+        shift_s = ((result.get("quality") or {}).get("onset_shift_s")) or 0.0
+        points: list[list[dict]] = [[] for _ in self.ap_marks]
+        for volley in result.get("volleys") or []:
+            symbol, colour = FIBRE_STYLE.get(volley["fibre"], FIBRE_STYLE["volley"])
+            for ch, latency in enumerate(_floats(volley["latency_s"])):
+                if ch >= len(points) or not np.isfinite(latency):
+                    continue
+                t_s = shift_s + latency  # from the stated onset
+                row = int(np.rint(pre + t_s * fs))
+                if 0 <= row < epoch_uv.shape[0] and np.isfinite(epoch_uv[row, ch]):
+                    points[ch].append(
+                        {"pos": (t_s * 1e3, float(epoch_uv[row, ch])),
+                         "symbol": symbol, "brush": colour, "pen": colour,
+                         "data": volley["fibre"].upper()}
+                    )  # fmt: skip
+        for marks, spots in zip(self.ap_marks, points, strict=True):
+            marks.setData(spots)
 
 
 def _floats(values) -> np.ndarray:

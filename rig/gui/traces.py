@@ -31,10 +31,10 @@ class LiveTracesWidget(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         controls = QtWidgets.QHBoxLayout()
         self.window_s = QtWidgets.QDoubleSpinBox(
-            minimum=0.05, maximum=30.0, value=2.0, singleStep=0.5, suffix=" s"
+            minimum=0.05, maximum=30.0, value=2.0, singleStep=0.5, suffix=" s shown"
         )
         self.spacing_uv = QtWidgets.QDoubleSpinBox(
-            decimals=0, minimum=5.0, maximum=1e6, value=200.0, singleStep=50.0,
+            decimals=0, minimum=5.0, maximum=50_000.0, value=200.0, singleStep=50.0,
             suffix=" µV/div",
         )  # fmt: skip
         self.autoscale = QtWidgets.QCheckBox("autoscale")
@@ -43,18 +43,19 @@ class LiveTracesWidget(QtWidgets.QWidget):
         # Mains hum and its harmonics; 50 or 60 Hz is the lab's, so remembered.
         self.notch = QtWidgets.QComboBox()
         self.notch.addItems(list(NOTCH_CHOICES))
+        self.notch.setToolTip("mains hum and its 2nd and 3rd harmonics")
         if settings is not None:
             self.notch.setCurrentText(str(settings.value("notch", "no notch")))
         self.notch.currentTextChanged.connect(self._remember_notch)
-        for label, widget in (
-            ("window", self.window_s),
-            ("spacing", self.spacing_uv),
-            (None, self.autoscale),
-            (None, self.filter),
-            (None, self.notch),
+        self.window_s.setToolTip("how much of the newest signal is shown")
+        self.spacing_uv.setToolTip("vertical distance between the traces")
+        for widget in (
+            self.window_s,
+            self.spacing_uv,
+            self.autoscale,
+            self.filter,
+            self.notch,
         ):
-            if label:
-                controls.addWidget(QtWidgets.QLabel(label))
             controls.addWidget(widget)
         controls.addStretch(1)
         layout.addLayout(controls)

@@ -5,7 +5,7 @@ pseudo-terminal, with a gain calibration whose µV per count differs from the
 board's nominal gain on every channel (by 1.5–3x, so the nominal scale cannot
 pass). One stimulus is delivered, the stream is stopped so the ring holds
 still, and what each view draws is checked against the ring's counts times the
-calibrated µV per count.
+calibrated µV per count (the sweeps: as the analysis cleaned them).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from analysis.propagation import analyse_stimulus
 from calibration import CalibrationSet, GainCalibration
 from firmware_bridge import StimPulse
 from firmware_bridge.sim import BoardLimits
@@ -75,22 +76,30 @@ def test_traces_and_sweeps_both_show_the_calibrated_uv(qtbot, session):
     session.stimulate(StimPulse(5.0, 3e-3))
     qtbot.waitUntil(lambda: len(session.stimuli) == 1, timeout=5000)
     onset = session.stimuli[0]["sample"]
-    pre, post = int(2e-3 * fs), int(12e-3 * fs)
+    post = int(12e-3 * fs)
     qtbot.waitUntil(lambda: ring.end >= onset + post + fs // 10, timeout=5000)
     session.stop()  # the ring holds still from here
 
+    qtbot.waitUntil(lambda: onset in session.online.sweeps, timeout=5000)
     sweeps.refresh()
-    counts = ring.read(onset - pre, pre + post).astype(float)
-    expected_v = counts * uv * 1e-6
-    expected_v -= expected_v[:pre].mean(axis=0)
+    # The sweep drawn is the online analysis's cleaned epoch, and that is the
+    # analysis of the ring's counts at the calibrated µV per count.
+    rows_before, cleaned = session.online.sweeps[onset]
+    counts = ring.read(onset - rows_before, cleaned.shape[0]).astype(float)
+
+    def analysed(uv_per_count):
+        return analyse_stimulus(
+            counts * uv_per_count, fs_hz=fs, onset=rows_before, duration_s=3e-3,
+            positions_m=session.positions_m, clip_uv=32767 * uv_per_count,
+            keep_cleaned=True,
+        ).cleaned_uv  # fmt: skip
+
+    np.testing.assert_allclose(cleaned, analysed(uv), rtol=1e-5, atol=1e-3)
+    assert not np.allclose(cleaned, analysed(uv / SCALE), rtol=0.1, equal_nan=True)
+    t_ms = (np.arange(cleaned.shape[0]) - rows_before) / fs * 1e3
+    shown = (t_ms >= -2.0) & (t_ms <= 12.0)
     for ch in range(4):
-        np.testing.assert_allclose(
-            sweeps.curves[ch][0].yData, expected_v[:, ch], rtol=1e-9, atol=1e-15
-        )
-    # The stimulus artifact: hundreds of µV at the calibrated scale.
-    assert np.ptp(sweeps.curves[0][0].yData) * 1e6 == pytest.approx(
-        np.ptp(counts[:, 0]) * uv[0], rel=1e-9
-    )
+        np.testing.assert_allclose(sweeps.curves[ch][0].yData, cleaned[shown, ch])
 
     traces.refresh()
     n = int(0.05 * fs)

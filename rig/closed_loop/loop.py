@@ -90,7 +90,7 @@ def check_space_is_safe(space: ParameterSpace, isi_s: float, safety: Any) -> Non
 # With approval on, how long to wait for the previous response before proposing.
 APPROVAL_WAIT_S = 3.0
 # At the end of a run, how long to wait for the responses still to come.
-FINISH_WAIT_S = 1.0
+FINISH_WAIT_S = 2.0
 
 
 class ClosedLoop:
@@ -167,7 +167,7 @@ class ClosedLoop:
             unanswered = [i for i in self._onsets if i not in self._decided_with]
         self._late.extend(i for i in unanswered if i not in self._late)
         self.missed_responses += len(unanswered)  # until they arrive
-        deadline = time.monotonic() + min(self.response_timeout_s, FINISH_WAIT_S)
+        deadline = time.monotonic() + FINISH_WAIT_S
         while self._late and time.monotonic() < deadline:
             self._observe_late_arrivals()
             with self._cond:
@@ -242,9 +242,12 @@ class ClosedLoop:
             self.host_latency_s.append(time.monotonic() - t_ready)
         state = self._publish(delivered, point, reason, observed)
         if self.require_approval:
+            proposed = point
             point, reason = self._await_approval(point, reason, state)
             if point is None:
                 return None
+            if point != proposed:
+                self._record_override(state, point)
         self._points[delivered] = point
         return ClosedLoopTrial(
             index=delivered,
@@ -313,15 +316,28 @@ class ClosedLoop:
     def _await_approval(self, point, reason, state):
         with self._cond:
             self._approval = None
-            while self._approval is None:
+            # A stop pressed before this proposal was shown still stops it.
+            while self._approval is None and not self._stopped:
                 self._cond.wait(0.1)
-            answer, self._approval = self._approval, None
+            answer = "stop" if self._stopped else self._approval
+            self._approval = None
             override, self._override = self._override, None
         if answer == "stop":
             return None, reason
         if answer == "override" and override is not None:
             return override, "user override"
         return point, reason
+
+    def _record_override(self, state: dict[str, Any], point) -> None:
+        """The user delivered ``point`` instead of the decision's proposal: the
+        record says so (event ``optimiser_override``)."""
+        state["overridden_by"] = list(point)
+        self.session.record_event(
+            "optimiser_override",
+            trial=state["trial"],
+            proposed=state["point"],
+            delivered=list(point),
+        )
 
     def _take_late_observed(self) -> list[dict[str, Any]]:
         late, self.late_observed = self.late_observed, []
@@ -344,6 +360,7 @@ class ClosedLoop:
             "n_observations": len(self.search.observations.points),
             "best_point": list(best) if best else None,
             "best_score": _finite(best_score),
+            "recommended_point": _point(self.search.recommendation()),
             "objective": {
                 "measure": self.objective.measure,
                 "kind": self.objective.kind,
@@ -405,6 +422,10 @@ def _check_motion_possible(session: Any, measure: str, wait_s: float) -> None:
             f"stimulus: closed_loop.inter_stimulus_interval_s must be at least "
             f"{needed_s / 0.8:.2g} s for the next stimulus to wait for it"
         )
+
+
+def _point(point) -> list | None:
+    return None if point is None else [float(v) for v in point]
 
 
 def _finite(value: float | None) -> float | None:

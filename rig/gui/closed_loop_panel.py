@@ -25,6 +25,7 @@ class ClosedLoopPanel(QtWidgets.QWidget):
         self.session = session
         self.loop = None  # the running rig.closed_loop.ClosedLoop, if any
         self.state: dict | None = None
+        self.override_points: list[list[float]] = []  # delivered instead
         layout = QtWidgets.QVBoxLayout(self)
         row = QtWidgets.QHBoxLayout()
         self.show_std = QtWidgets.QComboBox()
@@ -38,8 +39,10 @@ class ClosedLoopPanel(QtWidgets.QWidget):
         self.image = self.plot.image
         self.observed = pg.ScatterPlotItem(size=7, brush="w", pen="k")
         self.proposal = pg.ScatterPlotItem(size=16, symbol="star", brush="r")
-        self.plot.addItem(self.observed)
-        self.plot.addItem(self.proposal)
+        self.recommended = pg.ScatterPlotItem(size=18, symbol="o", brush=None, pen="y")
+        self.overrides = pg.ScatterPlotItem(size=12, symbol="d", brush="m")
+        for item in (self.observed, self.proposal, self.recommended, self.overrides):
+            self.plot.addItem(item)
         layout.addWidget(self.plot, 1)
         self.reason = wrapping_label("no closed-loop run")
         layout.addWidget(self.reason)
@@ -73,16 +76,34 @@ class ClosedLoopPanel(QtWidgets.QWidget):
         self._enable(False)
 
     def attach(self, loop) -> None:
-        """Follow (and control) a ClosedLoop that is about to start."""
+        """Follow (and control) a ClosedLoop that is about to start: the last
+        run's map, points and text are cleared (it may have had another
+        objective)."""
         self.loop = loop
         self.state = None
+        self.override_points: list[list[float]] = []
         self.message.setText("")
+        self.plot.clear_map()
+        for item in (self.observed, self.proposal, self.recommended, self.overrides):
+            item.setData([], [])
+        self.reason.setText("closed-loop run starting…")
         self._enable(True)
 
     def detach(self) -> None:
-        """The run ended."""
-        self.loop = None
+        """The run ended: show what it recommends, not a next proposal."""
+        loop, self.loop = self.loop, None
         self._enable(False)
+        self.proposal.setData([], [])
+        best = loop.search.recommendation() if loop is not None else None
+        n = len(loop.search.observations.points) if loop is not None else 0
+        if best is None:
+            self.reason.setText(f"run ended: no recommendation ({n} observations)")
+            return
+        self.recommended.setData([best[0]], [best[1] * 1e3])
+        self.reason.setText(
+            f"run ended: recommended {best[0]:.2f} Vpp × {best[1] * 1e3:.2f} ms, "
+            f"pair {best[2]} (from {n} observed stimuli)"
+        )
 
     def _enable(self, running: bool) -> None:
         for w in (self.accept_button, self.override_button, self.stop_button):
@@ -106,6 +127,12 @@ class ClosedLoopPanel(QtWidgets.QWidget):
             self.message.setText(str(exc))
             return
         self.message.setText("")
+        point = [
+            self.override_amplitude.value(),
+            self.override_duration_ms.value() / 1e3,
+        ]
+        self.override_points.append([*point, 0])  # marked on the map
+        self.redraw()
 
     def stop(self) -> None:
         """End the closed loop at the next decision."""
@@ -124,7 +151,14 @@ class ClosedLoopPanel(QtWidgets.QWidget):
             return
         posterior = state.get("posterior")
         if posterior is not None:
-            key = "std" if self.show_std.currentIndex() == 1 else "mean"
+            std = self.show_std.currentIndex() == 1
+            key = "std" if std else "mean"
+            objective = state.get("objective") or {}
+            measure = objective.get("measure", "response")
+            self.plot.set_measure(
+                f"{'uncertainty (std) of ' if std else ''}score: "
+                f"{objective.get('kind', '')} {measure}".strip()
+            )
             self.plot.show_grid(
                 posterior["amplitude_vpp"],
                 posterior["duration_s"],
@@ -133,13 +167,23 @@ class ClosedLoopPanel(QtWidgets.QWidget):
         if self.loop is not None:
             pts = self.loop.search.observations.points
             if pts:
-                self.observed.setData([p[0] for p in pts], [p[1] for p in pts])
+                self.observed.setData([p[0] for p in pts], [p[1] * 1e3 for p in pts])
+        if self.override_points:
+            self.overrides.setData(
+                [p[0] for p in self.override_points],
+                [p[1] * 1e3 for p in self.override_points],
+            )
         amplitude, duration, pair = state["point"]
-        self.proposal.setData([amplitude], [duration])
+        self.proposal.setData([amplitude], [duration * 1e3])
+        recommended = state.get("recommended_point")
+        if recommended:
+            self.recommended.setData([recommended[0]], [recommended[1] * 1e3])
         wait = " (waiting for approval)" if self.approval.isChecked() else ""
-        best = state.get("best_point")
         best_text = (
-            f"; best so far {best[0]:.2f} Vpp × {best[1] * 1e3:.2f} ms" if best else ""
+            f"; recommended now {recommended[0]:.2f} Vpp × "
+            f"{recommended[1] * 1e3:.2f} ms"
+            if recommended
+            else ""
         )
         self.reason.setText(
             f"trial {state['trial']}: next {amplitude:.2f} Vpp × "

@@ -44,7 +44,8 @@ class MainWindow(QtWidgets.QMainWindow):
         placeholder = QtWidgets.QLabel("Connect to a board or the simulated rig.")
         placeholder.setAlignment(QtCore.Qt.AlignCenter)
         self.setCentralWidget(placeholder)
-        self.link_label = QtWidgets.QLabel("no link")
+        self.link_label = ElidedLabel("no link", mode=QtCore.Qt.ElideRight)
+        self.link_label.setMinimumWidth(440)
         self.statusBar().addPermanentWidget(self.link_label)
         # One line in the status bar; a long message is elided, whole in the tooltip.
         self.error_label = ElidedLabel(mode=QtCore.Qt.ElideRight)

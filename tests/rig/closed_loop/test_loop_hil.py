@@ -85,7 +85,8 @@ def test_a_recorded_session_replays_to_the_same_decisions(session, tmp_path):
         assert recorded["reason"] == again.reason
 
 
-def test_approval_override_and_stop_are_obeyed(session):
+def test_approval_override_and_stop_are_obeyed(session, tmp_path):
+    record(session, tmp_path / "run")
     spec = dataclasses.replace(SPEC, n_stimuli=5, inter_stimulus_interval_s=0.2)
     loop = ClosedLoop(session, spec, seed=1, require_approval=True)
     proposals = []
@@ -113,7 +114,12 @@ def test_approval_override_and_stop_are_obeyed(session):
     helper.start()
     final = loop.run(timeout_s=30)
     helper.join(5)
+    session.stop_recording()
     assert final.trial == 2
+    # The decision record says the second proposal was overridden, and by what.
+    [override] = rig.recording.open(tmp_path / "run").events_of("optimiser_override")
+    assert override["trial"] == 1 and override["delivered"] == [3.0, 0.002, 0]
+    assert override["proposed"] == proposals[1]["point"]
     assert delivered[0]["requested_vpp"] == pytest.approx(proposals[0]["point"][0])
     assert delivered[1]["requested_vpp"] == 3.0
     assert delivered[1]["duration_s"] == 0.002
@@ -173,3 +179,19 @@ def test_a_twitch_objective_scores_each_stimulus_by_its_filmed_displacement():
     assert max(o["response"] for o in observed) > 0.3  # some stimuli twitched
     # How soon after the twitch window closed each decision came is a figure
     # of benchmarks/run.py closed_loop, measured with CPU-bound load beside it.
+
+
+def test_a_stop_pressed_just_before_a_proposal_is_shown_still_stops(session):
+    """Stop pressed after the loop chose its proposal but before it waits for
+    the answer ends the run; it once left the runner waiting for ever."""
+    spec = dataclasses.replace(SPEC, n_stimuli=5, inter_stimulus_interval_s=0.2)
+    loop = ClosedLoop(session, spec, seed=1, require_approval=True)
+    loop.stop()  # the race: the answer comes before the wait begins
+    answered = []
+    waiting = threading.Thread(
+        target=lambda: answered.append(loop._await_approval((3.0, 2e-3, 0), "r", {})),
+        daemon=True,
+    )
+    waiting.start()
+    waiting.join(timeout=5.0)
+    assert answered == [(None, "r")]  # stopped, not waiting for an answer

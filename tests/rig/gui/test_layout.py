@@ -82,7 +82,7 @@ def test_the_window_holds_its_size_and_clips_or_overlaps_nothing(
     win.show()
     win.connect_to("sim://?seed=1")
     qtbot.waitUntil(lambda: win.session is not None, timeout=20_000)
-    qtbot.waitUntil(lambda: "received" in win.link_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "received" in win.link_label.full_text(), timeout=5000)
     win.protocol.file_label.setText(
         "/home/lab/protocols/" + "long-name-" * 20 + ".toml"
     )

@@ -159,6 +159,14 @@ class Experiment:
             )
             self.folder = writer.folder
             self.session.start_recording(writer)
+        elif self.protocol_path is not None and self.session.recorder.writer:
+            # Run inside a recording made elsewhere (the GUI's): it keeps the
+            # protocol too, and when it began.
+            path = Path(self.protocol_path)
+            self.session.recorder.attach_protocol(path)
+            self.session.record_event(
+                "protocol_started", protocol_file=path.name, name=self.protocol.name
+            )
         if self.lead_in_s <= 0:
             try:
                 self._begin_run()

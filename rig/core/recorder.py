@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -144,6 +145,19 @@ class Recorder:
         if writer is not None:
             with self._write(writer):
                 writer.append_event(int(sample), kind, **fields)
+
+    def attach_protocol(self, path: Path) -> None:
+        """A protocol run during this recording: its file in the recording's
+        attachments, named in the metadata (the first one as
+        ``protocol_file``, every one in ``protocol_files``)."""
+        writer = self.writer
+        if writer is None:
+            return
+        with self._write(writer):
+            writer.attach_file(path.name, path)
+            files = [*writer.metadata.get("protocol_files", []), path.name]
+            first = writer.metadata.get("protocol_file") or path.name
+            writer.update_metadata(protocol_file=first, protocol_files=files)
 
     def record_frame(
         self,

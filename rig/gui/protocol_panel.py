@@ -21,6 +21,7 @@ class ProtocolPanel(QtWidgets.QWidget):
         self.settings = settings
         self.plan = None
         self.protocol = None
+        self.path: str | None = None
         self.closed_loop_panel = closed_loop_panel  # shows and controls a search
         self.loop = None  # the running ClosedLoop
         self._started = None
@@ -78,6 +79,7 @@ class ProtocolPanel(QtWidgets.QWidget):
             return False
         self.plan = plan
         self.protocol = protocol
+        self.path = path
         self.file_label.setText(path)
         if self.settings is not None:
             import os
@@ -115,6 +117,7 @@ class ProtocolPanel(QtWidgets.QWidget):
                 self.session,
                 self.protocol,
                 out_root=None,
+                protocol_path=self.path,
                 lead_in_s=0.0,
                 tail_s=0.0,
                 require_approval=bool(panel and panel.approval.isChecked()),

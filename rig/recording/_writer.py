@@ -320,6 +320,12 @@ class RecordingWriter:
         self._n_table_rows = len(rows)
         self._atomic(self.folder / f.FRAME_SAMPLES, text)
 
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """A copy of the metadata as written so far."""
+        with self._lock:
+            return dict(self._metadata)
+
     @_serialised
     def attach_file(self, name: str, data: bytes | str | Path) -> None:
         """Copy a protocol or calibration file into ``attachments/``."""

@@ -186,6 +186,12 @@ def test_protocol_run_is_recorded_and_folders_are_remembered(qtbot, window, tmp_
     assert rec.status == "completed"
     amplitudes = [e["requested_vpp"] for e in rec.events_of("stim_delivered")]
     assert amplitudes == [3.0, 5.0]
+    # The protocol run during the GUI's recording is kept with it.
+    assert rec.metadata["protocol_file"] == "short.toml"
+    assert rec.attachments["short.toml"].read_text() == SHORT
+    [started] = rec.events_of("protocol_started")
+    assert started["name"] == "gui-short"
+    assert started["sample"] < rec.events_of("stim_delivered")[0]["sample"]
     # Every 60 fps trigger has its frame, or is reported as dropped.
     recorded_s = rec.samples.shape[0] / rec.sample_rate_hz
     [report] = rec.events_of("frame_report")

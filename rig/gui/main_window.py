@@ -10,14 +10,27 @@ from rig.gui._worker import run_in_background
 from rig.gui.camera_view import CameraWidget
 from rig.gui.closed_loop_panel import ClosedLoopPanel
 from rig.gui.connection import ConnectionPanel
+from rig.gui.figures import export_view
+from rig.gui.notes_panel import NotesPanel
 from rig.gui.param_map import ParameterMapWidget
 from rig.gui.protocol_panel import ProtocolPanel
 from rig.gui.recording_panel import RecordingPanel
 from rig.gui.stimulation import StimulationPanel
 from rig.gui.sweeps import SweepsWidget
+from rig.gui.themes import THEMES, apply_theme
 from rig.gui.traces import LiveTracesWidget
 
 DISPLAY_HZ = 33  # a little over 30, so timer slack still leaves ≥ 30 redraws/s
+
+# Every keyboard shortcut, for the Help menu's list (and its test).
+SHORTCUTS = (
+    ("Esc", "emergency stop: disarm now, stop any run (holds until Reset)"),
+    ("M", "mark this moment in the recording (a 'mark' event)"),
+    ("Ctrl+N", "write a note (recorded as a 'note' event)"),
+    ("Ctrl+E", "export the plots of the current tab (PNG or SVG)"),
+    ("Ctrl+T", "switch between the dark and the light theme"),
+    ("F1", "this list"),
+)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -60,9 +73,96 @@ class MainWindow(QtWidgets.QMainWindow):
         self.slow_timer.timeout.connect(self.refresh_slow)
         self.frames_drawn = 0
         self._last_counts = None
+        self._build_menus()
         geometry = self.settings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
+
+    def _build_menus(self) -> None:
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        self.export_action = file_menu.addAction("Export figure…")
+        self.export_action.setShortcut("Ctrl+E")
+        self.export_action.triggered.connect(self.choose_export)
+        view_menu = menus.addMenu("&View")
+        self.theme_actions = {}
+        group = QtWidgets.QActionGroup(self)
+        for theme in THEMES:
+            action = view_menu.addAction(f"{theme.capitalize()} theme")
+            action.setCheckable(True)
+            action.triggered.connect(lambda _, t=theme: self.set_theme(t))
+            group.addAction(action)
+            self.theme_actions[theme] = action
+        toggle = view_menu.addAction("Switch theme")
+        toggle.setShortcut("Ctrl+T")
+        toggle.triggered.connect(
+            lambda: self.set_theme("light" if self.theme == "dark" else "dark")
+        )
+        rig_menu = menus.addMenu("&Rig")
+        self.mark_action = rig_menu.addAction("Mark this moment")
+        self.mark_action.setShortcut("M")
+        self.mark_action.triggered.connect(self.mark)
+        self.note_action = rig_menu.addAction("Write a note")
+        self.note_action.setShortcut("Ctrl+N")
+        self.note_action.triggered.connect(self.focus_note)
+        for action in (self.mark_action, self.note_action, self.export_action):
+            action.setEnabled(False)  # until a session is attached
+        help_menu = menus.addMenu("&Help")
+        shortcuts = help_menu.addAction("Keyboard shortcuts")
+        shortcuts.setShortcut("F1")
+        shortcuts.triggered.connect(self.show_shortcuts)
+        self.theme = ""
+        self.set_theme(str(self.settings.value("theme", "dark")))
+
+    def set_theme(self, theme: str) -> None:
+        """Dark or light, remembered in the settings."""
+        if theme not in THEMES:
+            theme = "dark"
+        apply_theme(self, theme)
+        self.theme = theme
+        self.theme_actions[theme].setChecked(True)
+        self.settings.setValue("theme", theme)
+
+    def show_shortcuts(self) -> None:
+        """A dialog listing every keyboard shortcut."""
+        dialog = QtWidgets.QDialog(self)
+        dialog.setWindowTitle("Keyboard shortcuts")
+        layout = QtWidgets.QFormLayout(dialog)
+        for keys, what in SHORTCUTS:
+            layout.addRow(f"<b>{keys}</b>", QtWidgets.QLabel(what))
+        self.shortcuts_dialog = dialog
+        dialog.show()
+
+    def mark(self) -> None:
+        """Mark this moment in the recording (M)."""
+        if self.session is not None:
+            self.notes.mark()
+
+    def focus_note(self) -> None:
+        """Show the notes and put the cursor in its line (Ctrl+N)."""
+        if self.session is not None:
+            self.docks[3].raise_()
+            self.notes.focus()
+
+    def choose_export(self) -> None:
+        """Ask for a file and export the current tab's plots to it."""
+        folder = str(self.settings.value("figure_folder", ""))
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export figure", folder, "PNG image (*.png);;SVG drawing (*.svg)"
+        )
+        if path:
+            self.export_current(path)
+
+    def export_current(self, path: str) -> list:
+        """Write the current tab's plots to ``path`` (.png or .svg)."""
+        try:
+            written = export_view(self.centralWidget().currentWidget(), path)
+        except (ValueError, OSError) as exc:
+            self.show_error(f"cannot export: {exc}")
+            return []
+        self.settings.setValue("figure_folder", str(written[0].parent))
+        self.error_label.setText(f"exported {', '.join(p.name for p in written)}")
+        return written
 
     def _dock(self, title, widget, area, *, scroll=True):
         dock = QtWidgets.QDockWidget(title, self)
@@ -103,6 +203,7 @@ class MainWindow(QtWidgets.QMainWindow):
             session, self.bridge, self.settings, closed_loop_panel=self.closed_loop
         )
         self.recording = RecordingPanel(session, self.bridge, self.settings)
+        self.notes = NotesPanel(session)
         tabs = QtWidgets.QTabWidget()
         tabs.addTab(self.traces, "Live traces")
         tabs.addTab(self.sweeps, "Stimulus-locked")
@@ -114,6 +215,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._dock("Stimulation", self.stimulation, left),
             self._dock("Protocol", self.protocol, left),
             self._dock("Recording", self.recording, left),
+            self._dock("Notes", self.notes, left),
             self._dock(
                 "Camera", self.camera, QtCore.Qt.RightDockWidgetArea, scroll=False
             ),
@@ -121,6 +223,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # Protocol and Recording share a place: the stimulation panel (with its
         # emergency stop) keeps its whole height on a 768-pixel screen.
         self.tabifyDockWidget(self.docks[1], self.docks[2])
+        self.tabifyDockWidget(self.docks[2], self.docks[3])
         self.docks[1].raise_()
         # The stimulation panel takes no more than it needs; the rest goes below.
         self.docks[0].widget().setMaximumHeight(self.stimulation.sizeHint().height())
@@ -130,6 +233,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.views = [self.traces, self.camera]
         self.connection.show_connected(session.device.info)
         self.error_label.setText("; ".join(session.setup_warnings()))
+        for action in (self.mark_action, self.note_action, self.export_action):
+            action.setEnabled(True)
+        apply_theme(self, self.theme)  # the new plots too
         self.timer.start()
         self.slow_timer.start()
         self.session_opened.emit(session)
@@ -145,6 +251,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.removeDockWidget(dock)
             dock.deleteLater()
         self.docks = []
+        for action in (self.mark_action, self.note_action, self.export_action):
+            action.setEnabled(False)
         self.setCentralWidget(QtWidgets.QLabel("disconnected"))
         self.connection.show_connected(None)
         if session is not None:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Qt needs to run offscreen (and under Xvfb), if missing.
+# Installs the Debian packages Qt needs to run offscreen and under Xvfb (with xdotool
+# to press its keys), if missing.
 # Idempotent: checks each package with dpkg first and does nothing when all are present.
 set -euo pipefail
 pkgs=(libgl1 libglx0 libegl1 libglib2.0-0 libfontconfig1 libfreetype6 libx11-6 libxext6
       libxcb1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libxcb-icccm4 libxcb-keysyms1
       libxcb-xinerama0 libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0
-      libxcb-xfixes0 libxcb-xkb1)
+      libxcb-xfixes0 libxcb-xkb1
+      xvfb xdotool)  # a real X server and real key presses for the real-window test
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_rig_arguments(parser)
     parser.add_argument(
+        "--protocol", help="a protocol file to load once connected (F5 runs it)"
+    )
+    parser.add_argument(
         "--screenshot", help="render the running window to this PNG and exit"
     )
     parser.add_argument(

@@ -83,6 +83,7 @@ class FailSafe:
         with self._lock:
             self.emergency_latched = True
             self.outcome = self.outcome or EMERGENCY_STOP
+        log.warning("emergency stop: disarming; holds until reset")
         try:
             self._runner.emergency_stop()
         finally:
@@ -100,6 +101,7 @@ class FailSafe:
         """Release a held emergency stop and the runner's fault (board: separately)."""
         self._runner.reset_fault()
         self.emergency_latched = False
+        log.warning("reset: emergency stop and faults released (board disarmed)")
 
     def new_recording(self) -> None:
         """Outcomes belong to one recording: forget the last one's."""

@@ -22,8 +22,8 @@ class ElidedLabel(QtWidgets.QLabel):
         super().__init__(parent)
         self._full = ""
         self._mode = mode
-        self.setSizePolicy(Ignored, Preferred)  # never asks for its text's width
-        self.setMinimumWidth(40)
+        # Takes the room it is given, never asks for its text's width.
+        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, Preferred)
         self.setText(text)
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt override
@@ -31,6 +31,14 @@ class ElidedLabel(QtWidgets.QLabel):
         self._full = text
         self.setToolTip(text)
         self._elide()
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt override
+        """A small width: the text is elided to whatever the layout gives."""
+        return QtCore.QSize(60, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt override
+        """As small as an ellipsis and a few letters."""
+        return QtCore.QSize(40, super().minimumSizeHint().height())
 
     def full_text(self) -> str:
         """The whole text, however much is shown."""

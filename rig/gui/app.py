@@ -57,7 +57,8 @@ def run_app(args) -> int:
             camera=args.camera,
             rig=args.rig_description,
             calibrations=args.calibration_set,
-        )
+        ),
+        protocol=getattr(args, "protocol", None),
     )
     install_error_hook(window)
     window.show()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from rig.gui._bridge import QtBridge
@@ -20,16 +22,21 @@ from rig.gui.sweeps import SweepsWidget
 from rig.gui.themes import THEMES, apply_theme
 from rig.gui.traces import LiveTracesWidget
 
+log = logging.getLogger(__name__)
+
 DISPLAY_HZ = 33  # a little over 30, so timer slack still leaves ≥ 30 redraws/s
 
 # Every keyboard shortcut, for the Help menu's list (and its test).
 SHORTCUTS = (
     ("Esc", "emergency stop: disarm now, stop any run (holds until Reset)"),
+    ("Ctrl+Shift+R", "reset: release an emergency stop or a fault (stays disarmed)"),
+    ("F5", "run the loaded protocol"),
     ("M", "mark this moment in the recording (a 'mark' event)"),
     ("Ctrl+N", "write a note (recorded as a 'note' event)"),
     ("Ctrl+E", "export the plots of the current tab (PNG or SVG)"),
     ("Ctrl+T", "switch between the dark and the light theme"),
     ("F1", "this list"),
+    ("Ctrl+Q", "quit (disarms the board first)"),
 )
 
 
@@ -38,8 +45,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     session_opened = QtCore.pyqtSignal(object)
 
-    def __init__(self, *, session_factory, settings=None, parent=None) -> None:
+    def __init__(
+        self, *, session_factory, settings=None, protocol=None, parent=None
+    ) -> None:
+        """``protocol``: a protocol file to load once connected (``--protocol``)."""
         super().__init__(parent)
+        self.protocol_to_load = protocol
         self.setWindowTitle("neurorig")
         self.resize(1400, 900)
         self.settings = settings or QtCore.QSettings("neurorig", "neurorig")
@@ -58,7 +69,7 @@ class MainWindow(QtWidgets.QMainWindow):
         placeholder.setAlignment(QtCore.Qt.AlignCenter)
         self.setCentralWidget(placeholder)
         self.link_label = ElidedLabel("no link", mode=QtCore.Qt.ElideRight)
-        self.link_label.setMinimumWidth(440)
+        self.link_label.setFixedWidth(480)  # elided within it; the tooltip has all
         self.statusBar().addPermanentWidget(self.link_label)
         # One line in the status bar; a long message is elided, whole in the tooltip.
         self.error_label = ElidedLabel(mode=QtCore.Qt.ElideRight)
@@ -84,6 +95,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.export_action = file_menu.addAction("Export figure…")
         self.export_action.setShortcut("Ctrl+E")
         self.export_action.triggered.connect(self.choose_export)
+        quit_action = file_menu.addAction("Quit")
+        quit_action.setShortcut("Ctrl+Q")
+        quit_action.triggered.connect(self.close)
         view_menu = menus.addMenu("&View")
         self.theme_actions = {}
         group = QtWidgets.QActionGroup(self)
@@ -105,7 +119,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.note_action = rig_menu.addAction("Write a note")
         self.note_action.setShortcut("Ctrl+N")
         self.note_action.triggered.connect(self.focus_note)
-        for action in (self.mark_action, self.note_action, self.export_action):
+        self.run_action = rig_menu.addAction("Run the loaded protocol")
+        self.run_action.setShortcut("F5")
+        self.run_action.triggered.connect(lambda: self.protocol.run())
+        self.reset_action = rig_menu.addAction("Reset (release a stop or a fault)")
+        self.reset_action.setShortcut("Ctrl+Shift+R")
+        self.reset_action.triggered.connect(lambda: self.stimulation.reset())
+        self.session_actions = (
+            self.mark_action, self.note_action, self.export_action,
+            self.run_action, self.reset_action,
+        )  # fmt: skip
+        for action in self.session_actions:
             action.setEnabled(False)  # until a session is attached
         help_menu = menus.addMenu("&Help")
         shortcuts = help_menu.addAction("Keyboard shortcuts")
@@ -232,9 +256,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreState(state)
         self.views = [self.traces, self.camera]
         self.connection.show_connected(session.device.info)
+        log.info("connected: %s", self.connection.identity.full_text())
         self.error_label.setText("; ".join(session.setup_warnings()))
-        for action in (self.mark_action, self.note_action, self.export_action):
+        for action in self.session_actions:
             action.setEnabled(True)
+        if self.protocol_to_load:
+            self.protocol.load(self.protocol_to_load)
         apply_theme(self, self.theme)  # the new plots too
         self.timer.start()
         self.slow_timer.start()
@@ -251,7 +278,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.removeDockWidget(dock)
             dock.deleteLater()
         self.docks = []
-        for action in (self.mark_action, self.note_action, self.export_action):
+        for action in self.session_actions:
             action.setEnabled(False)
         self.setCentralWidget(QtWidgets.QLabel("disconnected"))
         self.connection.show_connected(None)

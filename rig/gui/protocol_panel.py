@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from pyqtgraph.Qt import QtWidgets
 
 from rig.core.runner import RunState
 from rig.gui._widgets import ElidedLabel, wrapping_label
+
+log = logging.getLogger(__name__)
 
 
 class ProtocolPanel(QtWidgets.QWidget):
@@ -104,13 +107,14 @@ class ProtocolPanel(QtWidgets.QWidget):
         return True
 
     def run(self) -> None:
-        """Start the loaded plan (or closed loop)."""
-        if self.protocol is None:
+        """Start the loaded plan (or closed loop); nothing while one runs."""
+        if self.protocol is None or not self.run_button.isEnabled():
             return
         from rig.core.experiment import Experiment
 
         self._started = time.monotonic()
         panel = self.closed_loop_panel
+        log.info("protocol %s: started", getattr(self.protocol, "name", "?"))
         try:
             # Recorded by the recording panel, if it records: no folder of its own.
             experiment = Experiment(
@@ -138,9 +142,9 @@ class ProtocolPanel(QtWidgets.QWidget):
         if status.finish_reason is not None:
             reason = status.finish_reason.value.replace("_", " ")
             detail = f": {status.message}" if status.message else ""
-            self.remaining.setText(
-                f"{reason} after {status.trial} of {status.n_trials} stimuli{detail}"
-            )
+            text = f"{reason} after {status.trial} of {status.n_trials} stimuli{detail}"
+            self.remaining.setText(text)
+            log.info("protocol %s: %s", getattr(self.protocol, "name", "?"), text)
         elif self.plan is not None and self._started and status.trial:
             elapsed = time.monotonic() - self._started
             left = elapsed / status.trial * (self.plan.n_trials - status.trial)

@@ -27,6 +27,16 @@ def _palette(theme: str) -> QtGui.QPalette:
     }  # fmt: skip
     for role, colour in colours.items():
         palette.setColor(role, QtGui.QColor(colour))
+    # A disabled control must look disabled (a Run button with no protocol).
+    for role in (
+        QtGui.QPalette.ButtonText,
+        QtGui.QPalette.Text,
+        QtGui.QPalette.WindowText,
+    ):
+        palette.setColor(QtGui.QPalette.Disabled, role, QtGui.QColor("#7a7a7a"))
+    palette.setColor(
+        QtGui.QPalette.Disabled, QtGui.QPalette.Button, QtGui.QColor("#303030")
+    )
     return palette
 
 

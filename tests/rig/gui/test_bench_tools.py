@@ -104,3 +104,11 @@ def test_the_shortcut_list_is_the_keys_the_window_answers(qtbot, window):
     bound = {a.shortcut().toString() for a in window.findChildren(QtWidgets.QAction)}
     bound |= {s.key().toString() for s in window.findChildren(QtWidgets.QShortcut)}
     assert {keys for keys, _ in SHORTCUTS} <= bound
+
+
+def test_the_readme_lists_every_shortcut():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    for keys, _ in SHORTCUTS:
+        assert f"\n| {keys} | " in readme, keys

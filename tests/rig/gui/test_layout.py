@@ -48,6 +48,26 @@ def clipped_texts(window: QtWidgets.QWidget) -> list[str]:
     return problems
 
 
+def outside_the_window(window: QtWidgets.QWidget) -> list[str]:
+    """Visible labels and buttons placed (partly) beyond the window's edges
+    (widgets in a scroll area may scroll out of view: not counted)."""
+    problems = []
+    for widget in window.findChildren((QtWidgets.QLabel, QtWidgets.QAbstractButton)):
+        if not widget.isVisibleTo(window) or widget.width() <= 1 or not widget.text():
+            continue
+        parent, scrolled = widget.parentWidget(), False
+        while parent is not None and parent is not window:
+            scrolled |= isinstance(parent, QtWidgets.QAbstractScrollArea)
+            parent = parent.parentWidget()
+        if scrolled:
+            continue
+        top_left = widget.mapTo(window, QtCore.QPoint(0, 0))
+        box = QtCore.QRect(top_left, widget.size())
+        if not window.rect().adjusted(-1, -1, 1, 1).contains(box):
+            problems.append(f"{type(widget).__name__} {widget.text()!r} at {box}")
+    return problems
+
+
 def overlapping_siblings(window: QtWidgets.QWidget) -> list[str]:
     """Pairs of visible widgets laid out by the same layout that overlap."""
     problems = []
@@ -95,6 +115,7 @@ def test_the_window_holds_its_size_and_clips_or_overlaps_nothing(
             name = tabs.tabText(index)
             assert (win.width(), win.height()) == (width, height), name
             assert clipped_texts(win) == [], name
+            assert outside_the_window(win) == [], name
             assert overlapping_siblings(win) == [], name
     finally:
         win.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from firmware_bridge.sim import RacewayGeometry, WormModel, WormParams, to_adc_counts
-from rig.recording import RecordingWriter
+from rig.recording import RecordingWriter, schemas
 
 FS = 30_000
 GAIN = 1000
@@ -99,7 +99,8 @@ def worm_recording(
                 polarity=0,
                 pulse_index=0,
             )
-            writer.append_event(onset + 10, "log", level="info", message=f"pulse {k}")
+            writer.append_event(onset + 10, "log", level=20, message=f"pulse {k}")
+    assert schemas.recording_problems(folder) == []  # every example follows the schemas
     return WormRecording(
         folder,
         first_sample,

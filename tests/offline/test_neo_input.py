@@ -16,6 +16,7 @@ import pytest
 import rig.recording
 from rig.export.openephys import export_openephys
 from rig.offline.neo_input import NeoInputError, load_neo
+from rig.recording import schemas
 from tests.offline._recordings import FS, LGF_M_PER_S, MGF_M_PER_S, worm_recording
 
 pytest.importorskip("neo")
@@ -65,6 +66,7 @@ def round_trip(tmp_path_factory):
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
         results[name] = json.loads((folder / f"{name}.json").read_text())
+        assert schemas.problems(results[name], "analysis") == []
     return worm, folder, results
 
 
@@ -157,6 +159,7 @@ def test_analyze_reads_an_edf_file_written_by_pyedflib(tmp_path):
     assert "1 events of 'Epoch' are not stimuli" in out.stderr  # the note
     edf_results = json.loads((tmp_path / "edf.json").read_text())
     native_results = json.loads((tmp_path / "native.json").read_text())
+    assert schemas.problems(edf_results, "analysis") == []
     assert [s["sample"] for s in edf_results["stimuli"]] == worm.onsets
     for fibre, truth in (("mgf", MGF_M_PER_S), ("lgf", LGF_M_PER_S)):
         got = edf_results["fibres"][fibre]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from rig.offline.tables import columns
+from rig.recording import schemas
 from tests.offline._recordings import worm_recording
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +33,7 @@ def outputs(tmp_path_factory):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     results = json.loads((folder / "r.json").read_text())
+    assert schemas.problems(results, "analysis") == []
     with open(folder / "r.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return results, rows, folder / "r.mat"

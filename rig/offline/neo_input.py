@@ -111,12 +111,12 @@ def load_neo(
 ) -> Source:
     """A file or folder neo reads (options as ``neurorig analyze`` names them)."""
     path = Path(path)
+    reader = rawio_for(path)  # first: what the input is not is the first thing to say
     if not electrode_positions_mm:
         raise NeoInputError(
             f"{path}: a file of another system carries no electrode geometry; give "
             "--electrode-positions-mm A,B,... (one position per channel, mm)"
         )
-    reader = rawio_for(path)
     try:
         reader.parse_header()
     except Exception as exc:  # a third-party reader raises anything on a bad file

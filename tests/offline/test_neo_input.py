@@ -213,8 +213,10 @@ def test_files_no_reader_knows_are_refused_in_one_line(tmp_path):
     out = analyze(tmp_path / "data.xyz", "--electrode-positions-mm", "1,2")
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "nor a format neo recognises" in out.stderr
-    out = analyze(tmp_path, "--electrode-positions-mm", "1,2")  # an empty folder
-    assert out.returncode == 2 and "not a neurorig recording" in out.stderr
+    for folder_args in ((), ("--electrode-positions-mm", "1,2")):  # an empty folder
+        out = analyze(tmp_path, *folder_args)
+        assert out.returncode == 2 and "not a neurorig recording" in out.stderr
+        assert "(no metadata.json)" in out.stderr
     (tmp_path / "bad.edf").write_bytes(b"0       not an EDF header")
     out = analyze(tmp_path / "bad.edf", "--electrode-positions-mm", "1,2")
     assert out.returncode == 2 and out.stderr.count("\n") == 1

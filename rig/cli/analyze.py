@@ -15,19 +15,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "analyze",
         help="analyse a recording (AP propagation, displacement, parameter maps)",
-        description="Analyse a neurorig recording folder, or a Backyard Brains Spike "
-        "Recorder NAME.wav + NAME-events.txt pair.",
+        description="Analyse a neurorig recording folder, a Backyard Brains Spike "
+        "Recorder NAME.wav + NAME-events.txt pair, or any file neo reads (Open Ephys, "
+        "Intan .rhd/.rhs, Spike2 .smr, ABF, EDF, ...; needs neurorig[neo]) with an "
+        "event channel as the stimuli.",
     )
-    parser.add_argument("path", help="recording folder or .wav file")
+    parser.add_argument(
+        "path", help="recording folder, .wav file, or a file or folder neo reads"
+    )
     parser.add_argument(
         "--electrode-positions-mm",
         help="comma-separated positions of the recording pairs along the body, mm "
-        "(required for a WAV; overrides a recording's metadata)",
+        "(required for a WAV or a neo file; overrides a recording's metadata)",
     )
     parser.add_argument(
         "--px-per-mm", type=_positive, help="camera scale, pixels per mm (> 0)"
     )
     parser.add_argument("--json", dest="json_out", help="write the results as JSON")
+    parser.add_argument(
+        "--csv",
+        dest="csv_out",
+        metavar="OUT.csv",
+        help="write a table: one row per stimulus and fibre (docs/analysis.md)",
+    )
+    parser.add_argument(
+        "--mat",
+        dest="mat_out",
+        metavar="OUT.mat",
+        help="write the results for MATLAB (a .mat file, loadable with load())",
+    )
     parser.add_argument(
         "--pulse-duration-ms",
         type=_positive,
@@ -38,8 +54,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--stimulus-markers",
         metavar="ID[,ID]",
-        help="which marker IDs of a WAV's events file are stimuli (default: every "
-        "whole-number ID; others, e.g. spike-sorter lines, are ignored and counted)",
+        help="which marker IDs of a WAV's events file, or labels of a neo file's "
+        "stimulus channel, are stimuli (default for a WAV: every whole-number ID; "
+        "for a neo file: every event; others are ignored and counted)",
+    )
+    parser.add_argument(
+        "--stimulus-channel",
+        metavar="NAME",
+        help="a neo file's event channel that marks the stimuli (default: its only "
+        "one, or one named 'stimuli' as neurorig's Open Ephys export names it)",
+    )
+    parser.add_argument(
+        "--stream",
+        metavar="NAME",
+        help="a neo file's signal stream to analyse (default: its only one)",
+    )
+    parser.add_argument(
+        "--channels",
+        metavar="A,B,...",
+        help="a neo file's recording channels, by name, id or index within the "
+        "stream (default: all of it), one per --electrode-positions-mm value",
     )
     parser.add_argument(
         "--marker-map",
@@ -84,13 +118,16 @@ def _progress_factory(enabled: bool):
 def run_analyze(args: argparse.Namespace) -> int:
     """Load, analyse, write JSON and report, print a summary."""
     from rig.offline.load import load_recording, load_wav
+    from rig.offline.neo_input import NeoInputError, load_neo
     from rig.offline.pipeline import analyse
     from rig.offline.spike_recorder import SpikeRecorderError
 
     path = Path(args.path)
     problem = out_folder_problem(args.report, "--report")
-    if args.json_out and Path(args.json_out).is_dir():
-        problem = f"--json {args.json_out} is a folder; allowed: a file name"
+    for option, out in (("--json", args.json_out), ("--csv", args.csv_out),
+                        ("--mat", args.mat_out)):  # fmt: skip
+        if out and Path(out).is_dir():
+            problem = f"{option} {out} is a folder; allowed: a file name"
     if problem is not None:  # before the analysis, not after it
         return fail(problem)
     try:
@@ -103,17 +140,24 @@ def run_analyze(args: argparse.Namespace) -> int:
                 stimulus_markers=args.stimulus_markers,
                 marker_map=args.marker_map,
             )
-        elif path.is_dir():
+        elif path.is_dir() and (path / "metadata.json").exists():
             source = load_recording(
                 path,
                 electrode_positions_mm=args.electrode_positions_mm,
                 px_per_mm=args.px_per_mm,
             )
-        else:
-            return fail(
-                f"{path}: give a neurorig recording folder or a Spike Recorder .wav"
+        else:  # any other file or folder: a format neo reads
+            source = load_neo(
+                path,
+                electrode_positions_mm=args.electrode_positions_mm,
+                stimulus_channel=args.stimulus_channel,
+                stimulus_markers=args.stimulus_markers,
+                marker_map=args.marker_map,
+                pulse_duration_ms=args.pulse_duration_ms,
+                stream=args.stream,
+                channels=args.channels,
             )
-    except (ValueError, OSError, SpikeRecorderError) as exc:
+    except (ValueError, OSError, SpikeRecorderError, NeoInputError) as exc:
         return fail(str(exc))
     source.mains_hz = args.mains_hz
     results = analyse(source, _progress_factory(not args.quiet))
@@ -121,6 +165,13 @@ def run_analyze(args: argparse.Namespace) -> int:
         # allow_nan=False: a NaN left anywhere is a bug, not invalid JSON on disk
         text = json.dumps(results, indent=1, allow_nan=False)
         Path(args.json_out).write_text(text + "\n")
+    if args.csv_out or args.mat_out:
+        from rig.offline.tables import write_csv, write_mat
+
+        if args.csv_out:
+            write_csv(results, Path(args.csv_out))
+        if args.mat_out:
+            write_mat(results, Path(args.mat_out))
     if args.report:
         from rig.offline.report import write_report
 

@@ -8,11 +8,17 @@ import the format and this module imports them: imports point one way.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
-from calibration._files import CalibrationError, from_dict, to_dict
+from calibration._files import (
+    CalibrationError,
+    as_object,
+    from_dict,
+    read_json,
+    shown,
+    to_dict,
+)
 from calibration.camera import CameraCalibration
 from calibration.gain import GainCalibration
 from calibration.stimulator import StimulatorCalibration
@@ -23,19 +29,19 @@ CLASSES = (CameraCalibration, GainCalibration, StimulatorCalibration, TimingCali
 KINDS = tuple(c.KIND for c in CLASSES)
 
 
-def load_calibration(path: str | Path) -> Any:
-    """Read a calibration file, dispatching on its ``kind``."""
+def load_calibration(path: str | Path, kind: str | None = None) -> Any:
+    """Read a calibration file, dispatching on its ``kind`` (with ``kind``, the
+    file must hold that kind). Every value is checked (``from_dict``); any
+    problem is a CalibrationError naming the file and the field."""
     classes = {c.KIND: c for c in CLASSES}
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CalibrationError(
-            f"{path}: cannot read a calibration file ({exc})"
-        ) from None
-    kind = data.get("kind")
-    if kind not in classes:
-        raise CalibrationError(f"{path}: kind {kind!r} is not one of {sorted(classes)}")
+    data = as_object(read_json(path), str(path))
+    if kind is None:
+        kind = data.get("kind")
+        if not isinstance(kind, str) or kind not in classes:
+            raise CalibrationError(
+                f"{path}: kind = {shown(kind)}; allowed one of {sorted(classes)}"
+            )
     return from_dict(classes[kind], data, str(path))
 
 
@@ -65,10 +71,11 @@ class CalibrationSet:
                 )
                 continue
             try:
-                cal = load_calibration(path)
+                cal = load_calibration(path, kind)
             except CalibrationError as exc:
                 warnings.append(f"{kind}: {exc}; nominal values used")
                 continue
+            # checked: ISO 8601 with a time zone, not in the future
             age = now - dt.datetime.fromisoformat(cal.fitted_at)
             if age.days > max_age_days:
                 warnings.append(

@@ -10,11 +10,43 @@ undistortion by fitting a similarity transform from board to image.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from calibration._files import CalibrationError, now_utc
+from calibration._files import CalibrationError, Rule, now_utc, number
+
+
+def _camera_matrix(value: Any) -> bool:
+    """``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``, finite, fx and fy > 0."""
+    if not (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(row, list) and len(row) == 3 for row in value)
+    ):
+        return False
+    if not all(number(-1e7, 1e7).ok(v) for row in value for v in row):
+        return False
+    return value[0][0] > 0 and value[1][1] > 0 and value[2] == [0, 0, 1]
+
+
+def _image_size(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(type(v) is int and 1 <= v <= 100_000 for v in value)
+    )
+
+
+def _dist_coeffs(value: Any) -> bool:
+    # the lengths OpenCV's distortion models take
+    return (
+        isinstance(value, list)
+        and len(value) in (4, 5, 8, 12, 14)
+        and all(number(-1e4, 1e4).ok(v) for v in value)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +57,28 @@ class CameraCalibration:
     px_per_mm: float
     camera_matrix: list[list[float]]
     dist_coeffs: list[float]
-    reprojection_error_px: float
-    square_size_mm: float
+    reprojection_error_px: float | None  # None: not measured (a ruler)
+    square_size_mm: float | None  # None: no checkerboard (a ruler)
     image_size_px: list[int]
     fitted_at: str
     rig_id: str
-    residual_rms: float  # px, scale-fit residual after undistortion
+    residual_rms: float | None  # px, scale-fit residual after undistortion
     n_measurements: int
+
+    # What a file may hold (calibration._files.from_dict checks every field).
+    RULES: ClassVar[dict[str, Rule]] = {
+        "px_per_mm": number(0.01, 1000),  # as the rig file's [camera] px_per_mm
+        "camera_matrix": Rule(
+            _camera_matrix,
+            "[[fx, 0, cx], [0, fy, cy], [0, 0, 1]], finite numbers, fx and fy > 0",
+        ),
+        "dist_coeffs": Rule(
+            _dist_coeffs, "a list of 4, 5, 8, 12 or 14 finite numbers (OpenCV's)"
+        ),
+        "reprojection_error_px": number(0, 1e4, optional=True),
+        "square_size_mm": number(0, 1000, low_open=True, optional=True),
+        "image_size_px": Rule(_image_size, "[width, height], whole pixels 1–100000"),
+    }
 
     def undistort_points(self, points_px: np.ndarray) -> np.ndarray:
         """Undistorted pixel coordinates of ``(n, 2)`` image points."""
@@ -124,7 +171,7 @@ def fit_camera(
         dist_coeffs=dist.ravel().tolist(),
         reprojection_error_px=float(rms),
         square_size_mm=square_size_mm,
-        image_size_px=[w, h],
+        image_size_px=[int(w), int(h)],
         fitted_at=now_utc(),
         rig_id=rig_id,
         residual_rms=float(np.mean(residuals)),
@@ -149,7 +196,7 @@ def fit_camera_scale_from_ruler(
     3.2
     """
     length = float(np.hypot(mark_b_px[0] - mark_a_px[0], mark_b_px[1] - mark_a_px[1]))
-    if length <= 0 or distance_mm <= 0:
+    if not (length > 0 and math.isfinite(length)) or not 0 < distance_mm < math.inf:
         raise CalibrationError(
             "the two ruler marks must be distinct and the distance > 0"
         )
@@ -159,11 +206,11 @@ def fit_camera_scale_from_ruler(
         px_per_mm=length / distance_mm,
         camera_matrix=k,
         dist_coeffs=[0.0] * 5,
-        reprojection_error_px=float("nan"),
-        square_size_mm=float("nan"),
-        image_size_px=[w, h],
+        reprojection_error_px=None,  # not measured: no lens model
+        square_size_mm=None,
+        image_size_px=[int(w), int(h)],
         fitted_at=now_utc(),
         rig_id=rig_id,
-        residual_rms=float("nan"),
+        residual_rms=None,
         n_measurements=2,
     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from calibration._files import CalibrationError, now_utc
+from calibration._files import CalibrationError, Rule, now_utc, number, numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,27 @@ class GainCalibration:
     rig_id: str
     residual_rms: float  # µV, the sine fit's residual (noise), worst channel
     n_measurements: int
+
+    # What a file may hold (calibration._files.from_dict checks every field):
+    # a scale of 0 would silence a channel, a negative one is not a fit's.
+    RULES: ClassVar[dict[str, Rule]] = {
+        "uv_per_count": numbers(0, 1e6, low_open=True),
+        "offset_counts": numbers(-65536, 65536),
+        "noise_uv_rms": numbers(0, 1e6),
+        "test_amplitude_uvpp": number(0, 1e7, low_open=True),
+        "test_frequency_hz": number(0, 1e6, low_open=True),
+    }
+
+    def inconsistency(self) -> str | None:
+        """What disagrees between fields (one value per channel), or None."""
+        n = len(self.uv_per_count)
+        if len(self.offset_counts) != n or len(self.noise_uv_rms) != n:
+            return (
+                f"uv_per_count, offset_counts and noise_uv_rms have "
+                f"{n}, {len(self.offset_counts)} and {len(self.noise_uv_rms)} "
+                "values; allowed one per channel in each"
+            )
+        return None
 
     def counts_to_uv(self, counts: np.ndarray) -> np.ndarray:
         """Counts ``(n, channels)`` to µV at the electrodes."""

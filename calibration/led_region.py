@@ -18,11 +18,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
-from calibration._files import CalibrationError, from_dict, now_utc
+from calibration._files import (
+    CalibrationError,
+    Rule,
+    from_dict,
+    now_utc,
+    number,
+    read_json,
+    whole,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,33 @@ class LedRegionCalibration:
     rig_id: str
     residual_rms: float  # √(fraction of frames misread or ambiguous through the region)
     n_measurements: int  # frames
+
+    # What a file may hold (calibration._files.from_dict checks every field).
+    RULES: ClassVar[dict[str, Rule]] = {
+        "top_px": whole(0, 100_000),
+        "bottom_px": whole(1, 100_000),
+        "left_px": whole(0, 100_000),
+        "right_px": whole(1, 100_000),
+        "correlation": number(-1, 1),
+        "separation": number(-1e12, 1e12),
+        "image_size_px": Rule(
+            lambda v: (
+                isinstance(v, list)
+                and len(v) == 2
+                and all(type(x) is int and 1 <= x <= 100_000 for x in v)
+            ),
+            "[width, height], whole pixels 1–100000",
+        ),
+    }
+
+    def inconsistency(self) -> str | None:
+        """What disagrees between fields, or None: a region is not empty."""
+        if not (self.top_px < self.bottom_px and self.left_px < self.right_px):
+            return (
+                f"region (top, bottom, left, right) = {self.region}: allowed "
+                "top_px < bottom_px and left_px < right_px"
+            )
+        return None
 
     @property
     def region(self) -> tuple[int, int, int, int]:
@@ -164,14 +199,8 @@ def _read_back(
 
 def load_led_region(path: str | Path) -> LedRegionCalibration:
     """Read ``led_region.json`` (written by ``calibration.save_calibration``)."""
-    import json
-
     path = Path(path)
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CalibrationError(
-            f"{path}: cannot read a calibration file ({exc})"
-        ) from None
-    cal: LedRegionCalibration = from_dict(LedRegionCalibration, data, str(path))
+    cal: LedRegionCalibration = from_dict(
+        LedRegionCalibration, read_json(path), str(path)
+    )
     return cal

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from calibration._files import CalibrationError, now_utc
+from calibration._files import CalibrationError, Rule, now_utc, number, numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,32 @@ class StimulatorCalibration:
     rig_id: str
     residual_rms: float  # Vpp
     n_measurements: int
+
+    # What a file may hold (calibration._files.from_dict checks every field).
+    RULES: ClassVar[dict[str, Rule]] = {
+        "coefficients": numbers(-1e3, 1e3, length=(3, 3)),
+        "commanded_min_vpp": number(0, 100),
+        "commanded_max_vpp": number(0, 100, low_open=True),
+    }
+
+    def inconsistency(self) -> str | None:
+        """What disagrees between fields, or None: the range must be a range and
+        the output must rise with the command over it (``command_for`` inverts
+        the fit there; a flat or falling fit has no inverse)."""
+        lo, hi = self.commanded_min_vpp, self.commanded_max_vpp
+        if not lo < hi:
+            return (
+                f"commanded_min_vpp = {lo!r}, commanded_max_vpp = {hi!r}: allowed "
+                "commanded_min_vpp < commanded_max_vpp"
+            )
+        _, c1, c2 = self.coefficients
+        # the slope c1 + 2·c2·x is linear: positive at both ends, positive between
+        if not (c1 + 2 * c2 * lo > 0 and c1 + 2 * c2 * hi > 0):
+            return (
+                f"coefficients = {self.coefficients!r}: the delivered Vpp must rise "
+                f"with the command over {lo:g}–{hi:g} Vpp"
+            )
+        return None
 
     def delivered_for(self, commanded_vpp: float) -> float:
         """What the stimulator delivers for a command."""

@@ -17,10 +17,11 @@ middle of that range; events outside it are counted as inconsistent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from calibration._files import CalibrationError, now_utc
+from calibration._files import CalibrationError, Rule, now_utc, number
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,15 @@ class TimingCalibration:
     rig_id: str
     residual_rms: float  # samples
     n_measurements: int
+
+    # What a file may hold (calibration._files.from_dict checks every field):
+    # an offset of up to a minute either way, a frame period of up to 10 min.
+    RULES: ClassVar[dict[str, Rule]] = {
+        "offset_samples": number(-1e7, 1e7),
+        "offset_s": number(-60, 60),
+        "jitter_samples": number(0, 1e7),
+        "frame_period_samples": number(0, 1e8, low_open=True),
+    }
 
 
 def fit_timing(

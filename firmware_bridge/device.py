@@ -60,6 +60,26 @@ from firmware_bridge.transport import open_port
 
 HEARTBEAT_PERIOD_S = 0.05  # against the board's 300 ms watchdog: 250 ms of margin
 
+# What a HELLO_REPLY's capabilities may be (wire units, inclusive). A board
+# claiming otherwise is broken or speaks another protocol, and its numbers
+# would reach the session silently (an ADC range of 0 makes every µV 0, and
+# the recording's nominal gain 0 is then refused by its reader).
+CAPABILITY_RANGES = {
+    "max_channels": (1, 32),  # CONFIGURE's channel mask is 32 bits
+    "adc_bits": (8, 32),
+    "n_stim_pairs": (1, 32),
+    "adc_range_mvpp": (1, 100_000),
+    "max_amplitude_mvpp": (1, 100_000),
+    "min_duration_us": (0, 10_000_000),
+    "max_duration_us": (1, 10_000_000),
+    "max_train_rate_mhz": (1, 2**32 - 1),
+    "max_charge_per_phase_nc": (1, 2**32 - 1),
+    "max_on_time_ms_per_min": (1, 60_000),
+    "load_ohm": (1, 2**32 - 1),
+    "max_gain": (1, 65_535),
+}
+MAX_SAMPLE_RATE_HZ = 10_000_000  # a recording's reader allows 1–1e7 Hz
+
 
 @dataclass(frozen=True, slots=True)
 class BoardInfo:
@@ -111,6 +131,26 @@ class BoardInfo:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for recording metadata."""
         return {name: getattr(self, name) for name in self.__slots__}
+
+
+def capability_problem(reply: HelloReply) -> str | None:
+    """What is out of range in a HELLO_REPLY's capabilities, or None."""
+    for name, (low, high) in CAPABILITY_RANGES.items():
+        value = getattr(reply, name)
+        if not low <= value <= high:
+            return f"{name} = {value}; allowed {low}–{high}"
+    if reply.min_duration_us > reply.max_duration_us:
+        return (
+            f"min_duration_us = {reply.min_duration_us} > max_duration_us = "
+            f"{reply.max_duration_us}; allowed min ≤ max"
+        )
+    rates = reply.sample_rates_hz
+    if not rates or not all(1 <= r <= MAX_SAMPLE_RATE_HZ for r in rates):
+        return (
+            f"sample_rates_hz = {list(rates)[:8]}; allowed one or more rates, "
+            f"each 1–{MAX_SAMPLE_RATE_HZ} Hz"
+        )
+    return None
 
 
 class Device:
@@ -165,6 +205,12 @@ class Device:
             raise DeviceError(f"unexpected reply to HELLO: {reply!r}")
         if reply.protocol_version != PROTOCOL_VERSION:
             raise ProtocolVersionMismatch(PROTOCOL_VERSION, reply.protocol_version)
+        problem = capability_problem(reply)
+        if problem is not None:
+            raise DeviceError(
+                f"HELLO_REPLY on {self.link.port.name}: {problem} (a broken board, "
+                "or not one this host can use)"
+            )
         self.info = BoardInfo.from_reply(reply)
         return self.info
 

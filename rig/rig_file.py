@@ -127,12 +127,24 @@ def positions_from_option(
     return _positions_m(values, "--electrode-positions-mm")
 
 
-def load_rig_file(path: str | Path | None) -> RigDescription:
-    """Read a rig file; ``None`` gives the built-in defaults (no geometry)."""
+def load_rig_file(
+    path: str | Path | None, n_channels: int | None = DEFAULT_CHANNELS
+) -> RigDescription:
+    """Read a rig file; ``None`` gives the built-in defaults (no geometry).
+
+    ``n_channels``: the recording pairs the session streams; the file's
+    ``pair_centres_mm`` must give exactly one position per channel (None: any
+    number, 1–32).
+    """
     if path is None:
         return RigDescription()
     path = Path(path)
     where = str(path)
+    if path.exists() and not path.is_file():  # a pipe nobody writes never ends
+        raise RigFileError(
+            f"rig file {where}: not a regular file (a folder, pipe or device); "
+            "give a rig file (TOML)"
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -170,6 +182,12 @@ def load_rig_file(path: str | Path | None) -> RigDescription:
                 "numbers (mm), one per recording pair"
             )
         positions = _positions_m(values, f"{where}: electrodes.pair_centres_mm")
+        if n_channels is not None and len(positions) != n_channels:
+            raise RigFileError(
+                f"{where}: electrodes.pair_centres_mm = {values!r}: gives "
+                f"{len(positions)} positions for {n_channels} channels; allowed "
+                f"exactly {n_channels}, one per recording pair"
+            )
     return RigDescription(
         limits=limits_from_table(data.get("limits", {}), where),
         pair_centres_m=positions,

@@ -24,7 +24,7 @@ the field and what is allowed, never a traceback; nothing silently wrong.
         [--quick] [--keep DIR] [--show OUTCOME,..]
 
 Exit status 1 if any case is a traceback, a hang or a silent wrong result.
-A benchmark-like script (about a minute or two on 2 busy cores), not a test:
+A benchmark-like script (3 min on 2 cores, 14 min when they are shared), not a test:
 ``tests/test_adversarial_table.py`` runs a quick subset (``--quick``).
 """
 

@@ -90,9 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--uv-per-count",
-        type=float,
+        type=_positive,
         default=1.0,
-        help="µV per WAV sample unit (Spike Recorder stores raw units; default 1)",
+        help="µV per WAV sample unit, > 0 (Spike Recorder stores raw units; default 1)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--report", help="write an HTML report into this folder")
@@ -117,6 +117,7 @@ def _progress_factory(enabled: bool):
 
 def run_analyze(args: argparse.Namespace) -> int:
     """Load, analyse, write JSON and report, print a summary."""
+    from rig.offline.direction import PositionsContradicted
     from rig.offline.load import load_recording, load_wav
     from rig.offline.neo_input import NeoInputError, load_neo
     from rig.offline.pipeline import analyse
@@ -160,7 +161,10 @@ def run_analyze(args: argparse.Namespace) -> int:
     except (ValueError, OSError, SpikeRecorderError, NeoInputError) as exc:
         return fail(str(exc))
     source.mains_hz = args.mains_hz
-    results = analyse(source, _progress_factory(not args.quiet))
+    try:
+        results = analyse(source, _progress_factory(not args.quiet))
+    except PositionsContradicted as exc:
+        return fail(str(exc))
     if args.json_out:
         # allow_nan=False: a NaN left anywhere is a bug, not invalid JSON on disk
         text = json.dumps(results, indent=1, allow_nan=False)

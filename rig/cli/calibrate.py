@@ -64,7 +64,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
         return fail(f"{args.kind} calibration failed: {exc}")
     finally:
         session.close()
-    path = save_calibration(calibration, args.out)
+    try:  # a fit that came out NaN or out of range is refused, not written
+        path = save_calibration(calibration, args.out)
+    except CalibrationError as exc:
+        return fail(f"{args.kind} calibration failed: {exc}")
     print(f"{args.kind} calibration written to {path}")
     for key in (
         "px_per_mm",

@@ -23,9 +23,12 @@ def _load(args: argparse.Namespace):
             args.electrode_positions_mm, DEFAULT_CHANNELS
         )
         protocol = load_protocol(args.protocol)
-        plan = check_protocol(protocol, rig.limits)  # None for a closed loop
     except (ProtocolError, SafetyError, OSError, ValueError) as exc:
         return None, None, None, str(exc)
+    try:
+        plan = check_protocol(protocol, rig.limits)  # None for a closed loop
+    except SafetyError as exc:  # the protocol file's fault: named
+        return None, None, None, f"{args.protocol}: {exc}"
     return protocol, plan, rig, None
 
 

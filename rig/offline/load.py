@@ -14,7 +14,12 @@ import numpy as np
 
 from analysis.artifact import MARKER_ONSET_SEARCH_S, ONSET_SEARCH_S
 from analysis.pipeline import Stimulus
+from analysis.propagation import PRE_MIN_S, search_window_s
+from calibration import CameraCalibration, GainCalibration
+from calibration._files import rules_of
 from rig.rig_file import positions_from_option
+
+OPTION = "--electrode-positions-mm"
 
 
 @dataclass
@@ -40,6 +45,8 @@ class Source:
     clip_uv: Any = None  # the ADC's rail in µV (per channel or one): clipped there
     mains_hz: float | None = None  # None: 50 or 60 Hz, whichever fits
     onset_search_s: float = ONSET_SEARCH_S  # markers: MARKER_ONSET_SEARCH_S
+    # where positions_m came from, for messages about them
+    positions_from: str = OPTION
 
 
 INT16_RAIL = 32767  # the largest count of a 16-bit sample
@@ -57,43 +64,89 @@ def load_recording(
     rec = rig.recording.open(path)
     meta = rec.metadata
     geometry = meta.get("geometry") or {}
+    meta_path = path / "metadata.json"
     if electrode_positions_mm:
         positions = np.array(
             positions_from_option(electrode_positions_mm, rec.n_channels)
         )
+        positions_from = OPTION
     elif geometry.get("pair_centres_m") is not None:
+        # checked by the reader: finite, different, one per channel
         positions = np.asarray(geometry["pair_centres_m"], dtype=float)
+        positions_from = f"{meta_path}: geometry.pair_centres_m"
     else:
         raise ValueError(
             f"{path}: the recording's metadata has no electrode geometry; give "
             "--electrode-positions-mm A,B,C,D (pair centres along the body, mm)"
         )
-    uv_per_count = _uv_per_count(meta)
+    for problem in rec.problems:  # what the reader tolerated, said
+        print(f"warning: {path}: {problem}", file=sys.stderr)
+    uv_per_count = _uv_per_count(meta, meta_path, rec.n_channels)
     numbers = rec.sample_numbers()
 
-    def read_uv(first: int, n: int):
+    def here(first: int, n: int) -> bool:
+        """Samples ``first … first + n − 1`` are all in the recording."""
         row = int(np.searchsorted(numbers, first))
-        if (
-            row + n > len(numbers)
+        return not (
+            first < 0
+            or row + n > len(numbers)
             or numbers[row] != first
             or numbers[row + n - 1] != first + n - 1
-        ):
+        )
+
+    def read_uv(first: int, n: int):
+        if not here(first, n):
             return None  # part of the epoch was lost
+        row = int(np.searchsorted(numbers, first))
         return np.asarray(rec.samples[row : row + n], dtype=np.float64) * uv_per_count
 
-    stimuli = [
+    events_path = path / "events.jsonl"
+    stimuli = []
+    for k, e in enumerate(rec.events, start=1):
+        if e.get("kind") != "stim_delivered":
+            continue
+        if "duration_s" not in e:  # the reader leaves the asking to the analysis
+            raise ValueError(
+                f"{events_path}: event {k} (stim_delivered at sample {e['sample']}) "
+                "has no duration_s; allowed a number > 0 s (the pulse's length)"
+            )
         # Map on the requested levels (the protocol's grid); keep what was delivered.
-        Stimulus(
-            e["sample"],
-            e.get("requested_vpp", e.get("commanded_vpp", e.get("amplitude_vpp"))),
-            e["duration_s"],
-            e.get("pair", 0),
-            e.get("polarity", 0),
-            e.get("amplitude_vpp", math.nan),
+        stimuli.append(
+            Stimulus(
+                e["sample"],
+                e.get("requested_vpp", e.get("commanded_vpp", e.get("amplitude_vpp"))),
+                e["duration_s"],
+                e.get("pair", 0),
+                e.get("polarity", 0),
+                e.get("amplitude_vpp", math.nan),
+            )
         )
-        for e in rec.events_of("stim_delivered")
-    ]
+    if numbers.size:
+        recorded = f"samples {numbers[0]}–{numbers[-1]}"
+        if rec.gaps.size:
+            recorded += f", with {len(rec.gaps)} gap(s) of lost samples"
+    else:
+        recorded = "no samples: samples.i16 is empty"
+    _say_unanalysable(
+        stimuli, here, rec.sample_rate_hz, positions, events_path, recorded
+    )
     camera = geometry.get("camera") or {}
+    if not isinstance(camera, dict):
+        raise ValueError(
+            f"{meta_path}: geometry.camera = {camera!r:.60}; allowed a JSON object"
+        )
+    origin = camera.get("origin_px") or [0.0]
+    if not isinstance(origin, list) or not _number_in(origin[0], -1e5, 1e5):
+        raise ValueError(
+            f"{meta_path}: geometry.camera.origin_px = {origin!r:.60}; allowed "
+            "[x] or [x, y], pixels within ±1e5"
+        )
+    head = geometry.get("head_on_raceway_m", 0.0)
+    if not _number_in(head, 0.0, 1.0):
+        raise ValueError(
+            f"{meta_path}: geometry.head_on_raceway_m = {head!r:.60}; allowed "
+            "0–1 m (as the rig file's head_on_raceway_mm)"
+        )
     has_video = len(rec.frame_times) > 0 and rec.frame_samples is not None
     return Source(
         name=str(path),
@@ -105,11 +158,41 @@ def load_recording(
         first_sample=int(numbers[0]) if numbers.size else 0,
         frames=rec.frames if has_video else None,
         frame_samples=rec.frame_samples if has_video else None,
-        head_on_raceway_m=float(geometry.get("head_on_raceway_m", 0.0)),
-        px_per_mm=_px_per_mm(px_per_mm, meta, camera),
-        origin_px=float((camera.get("origin_px") or [0.0])[0]),
-        lens=None if px_per_mm else _calibration(meta, "camera"),
+        head_on_raceway_m=float(head),
+        px_per_mm=_px_per_mm(px_per_mm, meta, camera, meta_path),
+        origin_px=float(origin[0]),
+        lens=None if px_per_mm else _lens(meta, meta_path),
         clip_uv=INT16_RAIL * np.abs(uv_per_count),
+        positions_from=positions_from,
+    )
+
+
+def _say_unanalysable(
+    stimuli: list[Stimulus],
+    here: Any,
+    fs_hz: float,
+    positions_m: np.ndarray,
+    where: Path,
+    recorded: str,
+) -> None:
+    """Warn, naming the events file, of each stimulus whose epoch is not all in
+    the recording (the analysis gives it no result): never a silent drop.
+
+    The shortest epoch the analysis reads (``analysis.pipeline``): from
+    ``PRE_MIN_S`` before the onset to the last possible arrival at the
+    farthest pair.
+    """
+    pre = round(PRE_MIN_S * fs_hz)
+    n = pre + round(search_window_s(positions_m) * fs_hz)
+    missing = [s.onset_sample for s in stimuli if not here(s.onset_sample - pre, n)]
+    if not missing:
+        return
+    shown = ", ".join(str(m) for m in missing[:5]) + (", …" if len(missing) > 5 else "")
+    print(
+        f"warning: {where}: {len(missing)} of {len(stimuli)} stimuli not analysed: "
+        f"the samples of their responses are outside the recording ({recorded}) "
+        f"or were lost; stimuli at sample {shown}",
+        file=sys.stderr,
     )
 
 
@@ -119,28 +202,77 @@ def _calibration(meta: dict, kind: str) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
-def _px_per_mm(given: float | None, meta: dict, camera: dict) -> float | None:
+def _calibrated(meta: dict, meta_path: Path, cls: type, key: str) -> Any:
+    """``calibrations.<kind>.<key>`` of the metadata, checked by the rule a
+    calibration file's value keeps (``calibration``); None if absent."""
+    found = _calibration(meta, cls.KIND)
+    if found is None or found.get(key) is None:
+        return None
+    value = found[key]
+    rule = rules_of(cls)[key]
+    if not rule.ok(value):
+        raise ValueError(
+            f"{meta_path}: calibrations.{cls.KIND}.{key} = {value!r:.60}: allowed "
+            f"{rule.allowed}"
+        )
+    return value
+
+
+def _lens(meta: dict, meta_path: Path) -> dict | None:
+    """The camera calibration's lens model (checked), or None."""
+    matrix = _calibrated(meta, meta_path, CameraCalibration, "camera_matrix")
+    coefficients = _calibrated(meta, meta_path, CameraCalibration, "dist_coeffs")
+    if matrix is None or coefficients is None:
+        return None
+    return {"camera_matrix": matrix, "dist_coeffs": coefficients}
+
+
+def _px_per_mm(
+    given: float | None, meta: dict, camera: dict, meta_path: Path
+) -> float | None:
     """--px-per-mm, else the recording's camera calibration, else nominal optics."""
     if given:
         return float(given)
-    calibrated = _calibration(meta, "camera")
-    if calibrated and calibrated.get("px_per_mm"):
-        return float(calibrated["px_per_mm"])
-    if camera.get("px_per_mm"):
+    calibrated = _calibrated(meta, meta_path, CameraCalibration, "px_per_mm")
+    if calibrated is not None:
+        return float(calibrated)
+    nominal = camera.get("px_per_mm")
+    if nominal is None:
+        return None
+    if not _number_in(nominal, 0.01, 1000):  # the rig file's range
         print(
-            "calibration warning: no camera calibration in the recording; "
-            f"displacement uses the nominal {camera['px_per_mm']} px/mm",
+            f"warning: {meta_path}: geometry.camera.px_per_mm = {nominal!r:.60} is "
+            "not a scale (allowed 0.01–1000 px/mm): displacement not measured; "
+            "give --px-per-mm",
             file=sys.stderr,
         )
-        return float(camera["px_per_mm"])
-    return None
+        return None
+    print(
+        "calibration warning: no camera calibration in the recording; "
+        f"displacement uses the nominal {nominal} px/mm",
+        file=sys.stderr,
+    )
+    return float(nominal)
 
 
-def _uv_per_count(meta: dict) -> Any:
+def _number_in(value: Any, low: float, high: float) -> bool:
+    """A JSON number (not a boolean), finite, in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return low <= value <= high  # False for NaN; an integer of any size compares
+
+
+def _uv_per_count(meta: dict, meta_path: Path, n_channels: int) -> Any:
     """µV per count: the gain calibration's (one per channel), else nominal."""
-    gain = _calibration(meta, "gain")
-    if gain and gain.get("uv_per_count"):
-        return np.asarray(gain["uv_per_count"], dtype=np.float64)
+    gain = _calibrated(meta, meta_path, GainCalibration, "uv_per_count")
+    if gain is not None:
+        if len(gain) != n_channels:
+            raise ValueError(
+                f"{meta_path}: calibrations.gain.uv_per_count has {len(gain)} "
+                f"values for {n_channels} channels; allowed one per channel"
+            )
+        return np.asarray(gain, dtype=np.float64)
+    # checked by the reader: finite, > 0
     nominal = (meta.get("acquisition") or {}).get("volts_per_count_nominal")
     if nominal is None:
         raise ValueError(
@@ -161,11 +293,17 @@ def load_wav(
     """A Backyard Brains Spike Recorder WAV + events pair (options as
     ``neurorig analyze`` names them)."""
     from rig.offline.spike_recorder import (
+        events_path_for,
         read_marker_map,
         read_spike_recorder,
         select_stimuli,
     )
 
+    if not (isinstance(uv_per_count, int | float) and 0 < uv_per_count < math.inf):
+        raise ValueError(
+            f"--uv-per-count {uv_per_count}: allowed a finite number > 0 "
+            "(µV per WAV sample unit)"
+        )
     if not electrode_positions_mm:
         raise ValueError(
             f"{path}: a WAV carries no electrode geometry; give --electrode-positions-mm "
@@ -176,6 +314,7 @@ def load_wav(
     positions = np.array(positions_from_option(electrode_positions_mm, n_channels))
     wanted = _marker_ids(stimulus_markers)
     markers = select_stimuli(data, wanted)
+    events = events_path_for(path)
     if markers.ignored:
         ignored = ", ".join(f"{k!r} ×{n}" for k, n in sorted(markers.ignored.items()))
         print(
@@ -185,13 +324,25 @@ def load_wav(
         )
     if not markers.ids:
         raise ValueError(
-            f"{path}: no stimulus markers"
+            f"{events}: no stimulus markers"
             + (f" with IDs {','.join(wanted)}" if wanted else " (whole-number IDs)")
-            + " in the events file"
+            + f" for {path}; choose them with --stimulus-markers ID[,ID]"
+        )
+    fs = data.sample_rate_hz
+    duration_s = data.samples.shape[0] / fs
+    beyond = [
+        (m, t) for m, t in zip(markers.ids, markers.times_s, strict=True)
+        if t * fs >= data.samples.shape[0]
+    ]  # fmt: skip
+    if beyond:  # the events file of another recording, or a longer one cut short
+        marker, t = beyond[0]
+        raise ValueError(
+            f"{events}: {len(beyond)} stimulus marker(s) after the end of "
+            f"{path.name}, the first {marker!r} at {t:g} s; allowed times "
+            f"0–{duration_s:g} s (is it this WAV's events file?)"
         )
     mapping = read_marker_map(marker_map) if marker_map else {}
     given_ms = pulse_duration_ms
-    fs = data.sample_rate_hz
     stimuli = []
     for marker, t in zip(markers.ids, markers.times_s, strict=True):
         params = mapping.get(marker)
@@ -214,11 +365,17 @@ def load_wav(
     scale = uv_per_count
     x = data.samples
 
+    def here(first: int, n: int) -> bool:
+        return 0 <= first and first + n <= x.shape[0]
+
     def read_uv(first: int, n: int):
-        if first < 0 or first + n > x.shape[0]:
+        if not here(first, n):
             return None
         return x[first : first + n].astype(np.float64) * scale
 
+    _say_unanalysable(
+        stimuli, here, fs, positions, events, f"0–{duration_s:g} s of {path.name}"
+    )
     return Source(
         str(path), fs, x.shape[1], positions, stimuli, read_uv,
         clip_uv=INT16_RAIL * abs(scale), onset_search_s=MARKER_ONSET_SEARCH_S,

@@ -20,6 +20,7 @@ from analysis.param_maps import parameter_map
 from analysis.pipeline import analyse_stimuli
 from analysis.propagation import StimulusResponse
 from analysis.summary import summarise
+from rig.offline.direction import check_direction
 from rig.offline.load import Source
 
 
@@ -66,6 +67,7 @@ def analyse(source: Source, progress) -> dict[str, Any]:
         onset_search_s=source.onset_search_s,
     )
     bar.close()
+    check_direction(source, responses)  # positions against the data: refused
     fibres = classify_fibres(responses)
     responses = fibres.responses
     motion = _track(source, progress)

@@ -117,7 +117,7 @@ def test_files_round_trip_and_errors_name_the_problem(tmp_path):
     data = json.loads(path.read_text())
     data["schema_version"] = 7
     path.write_text(json.dumps(data))
-    with pytest.raises(CalibrationError, match="schema_version 7"):
+    with pytest.raises(CalibrationError, match="schema_version = 7"):
         load_calibration(path)
     data["schema_version"] = 1
     del data["px_per_mm"]

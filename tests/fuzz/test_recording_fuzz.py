@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rig.recording
+from rig.offline.load import load_recording
 from rig.recording import RecordingFormatError
 from tests.fuzz._toml import FUZZ, SCALARS
 
@@ -24,8 +25,23 @@ METADATA = {
     "n_channels": N_CH,
     "sample_rate_hz": 30000.0,
     "acquisition": {"volts_per_count_nominal": 7.6e-8, "gain": 1000},
-    "geometry": {"pair_centres_m": [0.0375, 0.0575, 0.0775, 0.0975]},
-}
+    "geometry": {
+        "pair_centres_m": [0.0375, 0.0575, 0.0775, 0.0975],
+        "head_on_raceway_m": 0.01,
+        "camera": {"px_per_mm": 3.2, "origin_px": [40.0]},
+    },
+    "calibrations": {
+        "gain": {"uv_per_count": [0.0763] * N_CH},
+        "camera": {"px_per_mm": 3.2, "camera_matrix": [[900.0, 0, 320],
+                   [0, 900.0, 240], [0, 0, 1]], "dist_coeffs": [0.0] * 5},
+    },
+}  # fmt: skip
+# Nested values the offline analysis reads (rig.offline.load)
+NESTED = ["geometry.pair_centres_m", "geometry.head_on_raceway_m", "geometry.camera",
+          "geometry.camera.px_per_mm", "geometry.camera.origin_px",
+          "acquisition.volts_per_count_nominal", "calibrations.gain",
+          "calibrations.gain.uv_per_count", "calibrations.camera.px_per_mm",
+          "calibrations.camera.camera_matrix", "calibrations.camera.dist_coeffs"]  # fmt: skip
 JSON_SCALARS = st.one_of(
     SCALARS.filter(lambda v: not (isinstance(v, int) and abs(v) > 2**70)), st.none()
 )
@@ -34,6 +50,7 @@ JSON_VALUES = st.recursive(
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
         st.dictionaries(st.sampled_from(["pair_centres_m", "volts_per_count_nominal",
+                                         "uv_per_count", "px_per_mm", "origin_px",
                                          "x"]), inner, max_size=3),
     ),
     max_leaves=6,
@@ -55,6 +72,7 @@ def opens_or_refuses(folder) -> None:
     except RecordingFormatError as exc:
         assert str(folder) in str(exc)
         return
+    loads_for_analysis_or_refuses(folder)
     assert rec.n_channels >= 1 and math.isfinite(rec.sample_rate_hz)
     assert rec.sample_rate_hz > 0
     numbers = rec.sample_numbers()
@@ -62,6 +80,23 @@ def opens_or_refuses(folder) -> None:
     for e in rec.events_of("stim_delivered"):
         assert type(e["sample"]) is int and e["sample"] >= 0
         assert e.get("duration_s", 1.0) > 0
+
+
+def loads_for_analysis_or_refuses(folder) -> None:
+    """What ``neurorig analyze`` reads of an opened recording: a ValueError
+    naming the folder, or a source whose numbers the analysis can use."""
+    try:
+        source = load_recording(folder)
+    except ValueError as exc:
+        assert str(folder) in str(exc)
+        return
+    assert source.fs_hz > 0 and source.n_channels == source.positions_m.size
+    assert np.isfinite(source.positions_m).all()
+    assert np.isfinite(source.clip_uv).all() and (source.clip_uv > 0).all()
+    assert math.isfinite(source.head_on_raceway_m) and math.isfinite(source.origin_px)
+    assert source.px_per_mm is None or 0 < source.px_per_mm < math.inf
+    for stim in source.stimuli:
+        assert type(stim.onset_sample) is int and stim.duration_s > 0
 
 
 RUN = json.dumps({"kind": "run", "row": 0, "first_sample": FIRST})
@@ -72,16 +107,17 @@ STIM = {"sample": FIRST + 100, "kind": "stim_delivered", "amplitude_vpp": 4.0,
 @FUZZ
 @given(
     changes=st.dictionaries(
-        st.sampled_from([*METADATA, "geometry.pair_centres_m",
-                         "acquisition.volts_per_count_nominal"]),
+        st.sampled_from([*METADATA, *NESTED, *NESTED]),
         JSON_VALUES, max_size=3,
     )
 )  # fmt: skip
 def test_metadata_values_open_or_are_refused(tmp_path_factory, changes):
     metadata = json.loads(json.dumps(METADATA))
     for key, value in changes.items():
-        table, _, leaf = key.rpartition(".")
-        target = metadata[table] if table else metadata
+        *tables, leaf = key.split(".")
+        target = metadata
+        for table in tables:  # (an earlier change may have replaced a table)
+            target = target.get(table) if isinstance(target, dict) else None
         if isinstance(target, dict):
             target[leaf] = value
     folder = tmp_path_factory.mktemp("rec") / "r"

@@ -8,11 +8,14 @@ whole file: tables, keys, electrode positions, raceway and camera values.
 from __future__ import annotations
 
 import math
+import os
+import threading
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rig.rig_file import TABLES, RigFileError, load_rig_file
+from rig.rig_file import DEFAULT_CHANNELS, TABLES, RigFileError, load_rig_file
 from rig.safety import LIMIT_RANGES, SafetyError
 from tests.fuzz._toml import EDGES, FUZZ, SCALARS, VALUES, keys, toml_table
 
@@ -47,7 +50,7 @@ def loads_or_refuses(path):
         assert str(path) in str(exc)
         return
     if rig.pair_centres_m is not None:
-        assert 1 <= len(rig.pair_centres_m) <= 32
+        assert len(rig.pair_centres_m) == DEFAULT_CHANNELS  # one per channel
         assert all(math.isfinite(p) and p > 0 for p in rig.pair_centres_m)
     for value in (rig.head_on_raceway_m, rig.raceway_origin_px, rig.px_per_mm):
         assert value is None or math.isfinite(value)
@@ -69,3 +72,47 @@ def test_any_bytes_load_or_are_refused(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("rig") / "rig.toml"
     path.write_bytes(data)
     loads_or_refuses(path)
+
+
+def test_positions_for_another_number_of_channels_are_refused(tmp_path):
+    path = tmp_path / "rig.toml"
+    path.write_text("[electrodes]\npair_centres_mm = [37.5, 57.5, 77.5]\n")
+    with pytest.raises(RigFileError) as info:
+        load_rig_file(path)
+    assert str(info.value) == (
+        f"{path}: electrodes.pair_centres_mm = [37.5, 57.5, 77.5]: gives 3 "
+        "positions for 4 channels; allowed exactly 4, one per recording pair"
+    )
+    # a session of three channels takes them
+    rig = load_rig_file(path, n_channels=3)
+    assert rig.pair_centres_m == pytest.approx((0.0375, 0.0575, 0.0775))
+
+
+@pytest.mark.parametrize("what", ["fifo", "folder"])
+def test_a_rig_file_that_is_not_a_regular_file_is_refused_without_blocking(
+    tmp_path, what
+):
+    path = tmp_path / "rig.toml"
+    if what == "fifo":
+        os.mkfifo(path)  # nobody writes it: a reader would wait forever
+    else:
+        path.mkdir()
+    outcome: list = []
+
+    def load():
+        try:
+            load_rig_file(path)
+        except RigFileError as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(5.0)
+    if thread.is_alive():  # unblock it, then fail
+        with open(path, "wb"):
+            pass
+        pytest.fail("load_rig_file blocked on a named pipe")
+    assert outcome == [
+        f"rig file {path}: not a regular file (a folder, pipe or device); give a "
+        "rig file (TOML)"
+    ]

@@ -97,10 +97,14 @@ def export_openephys(
     _check_out_dir(out)
     try:
         uv_per_count = np.broadcast_to(
-            np.asarray(_uv_per_count(rec.metadata), dtype=np.float64), (rec.n_channels,)
+            np.asarray(
+                _uv_per_count(rec.metadata, source / f.METADATA, rec.n_channels),
+                dtype=np.float64,
+            ),
+            (rec.n_channels,),
         )
-    except ValueError as exc:
-        raise OpenEphysExportError(f"{source / f.METADATA}: {exc}") from None
+    except ValueError as exc:  # the message names metadata.json already
+        raise OpenEphysExportError(str(exc)) from None
     edges = _stimulus_edges(rec, source / f.EVENTS)
     runs = _runs(rec)
     out.parent.mkdir(parents=True, exist_ok=True)

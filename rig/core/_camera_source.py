@@ -8,6 +8,7 @@ imports the other back.
 
 from __future__ import annotations
 
+import abc
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ class CameraError(OSError):
     """The camera could not be opened or stopped delivering frames."""
 
 
-class ThreadedCamera:
+class ThreadedCamera(abc.ABC):
     """What every host camera source shares: a thread running ``_loop`` that
     reads frames, counts them, keeps the latest and hands each to ``on_frame``;
     ``stop()`` ends it and releases the source (``_release``)."""
@@ -54,8 +55,10 @@ class ThreadedCamera:
         self.latest = (frame, now)
         on_frame(frame, now)
 
+    @abc.abstractmethod
     def _loop(self, on_frame: FrameCallback) -> None:
-        raise NotImplementedError
+        """Read frames until ``_stop`` is set, each through ``_deliver``."""
 
+    @abc.abstractmethod
     def _release(self) -> None:
-        raise NotImplementedError
+        """Release the source (the device, the file, the socket)."""

@@ -77,6 +77,8 @@ class LiveTracesWidget(QtWidgets.QWidget):
         self.window_uv: np.ndarray | None = None
         self._filter: CausalFilter | None = None
         self._filter_key: tuple | None = None  # the settings it was designed for
+        self._sos: np.ndarray | None = None  # filter_sos()'s design, and for what
+        self._sos_settings: tuple | None = None
         self._filtered_from = 0  # the first sample through this filter
         self._filtered_end = 0  # the sample after the newest filtered
 
@@ -141,15 +143,18 @@ class LiveTracesWidget(QtWidgets.QWidget):
         return ticks
 
     def filter_sos(self) -> np.ndarray | None:
-        """The filter the display runs (band-pass, hum notch, both), or None."""
+        """The filter the display runs (band-pass, hum notch, both), or None;
+        designed again only when a setting changes (refresh runs at 30 Hz)."""
         fs = self.session.sample_rate_hz
-        sections = []
-        if self.filter.isChecked():
-            sections.append(bandpass_sos(fs))
         mains_hz = NOTCH_CHOICES.get(self.notch.currentText())
-        if mains_hz is not None:
-            sections.append(hum_notch_sos(fs, mains_hz))
-        return np.vstack(sections) if sections else None
+        settings = (fs, self.filter.isChecked(), mains_hz)
+        if settings != self._sos_settings:
+            sections = [bandpass_sos(fs)] if self.filter.isChecked() else []
+            if mains_hz is not None:
+                sections.append(hum_notch_sos(fs, mains_hz))
+            self._sos = np.vstack(sections) if sections else None
+            self._sos_settings = settings
+        return self._sos
 
     def _remember_notch(self, text: str) -> None:
         if self.settings is not None:

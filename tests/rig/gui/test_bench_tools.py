@@ -12,28 +12,8 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 import rig.recording
 from rig.gui.app import default_session_factory
-from rig.gui.connection import SIM_CHOICE
 from rig.gui.main_window import SHORTCUTS, MainWindow
-
-LEFT = QtCore.Qt.LeftButton
-
-
-def settings_in(folder):
-    return QtCore.QSettings(str(folder / "settings.ini"), QtCore.QSettings.IniFormat)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    win = MainWindow(
-        session_factory=default_session_factory, settings=settings_in(tmp_path)
-    )
-    qtbot.addWidget(win)
-    win.show()
-    win.connection.ports.setCurrentText(SIM_CHOICE)
-    qtbot.mouseClick(win.connection.connect_button, LEFT)
-    qtbot.waitUntil(lambda: win.session is not None, timeout=20_000)
-    yield win
-    win.close()
+from tests.rig.gui.conftest import LEFT, settings_in
 
 
 def test_notes_and_marks_are_recorded_on_the_boards_clock(qtbot, window, tmp_path):

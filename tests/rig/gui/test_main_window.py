@@ -18,6 +18,7 @@ from rig.gui.app import default_session_factory
 from rig.gui.connection import SIM_CHOICE
 from rig.gui.main_window import MainWindow
 from tests._rigs import session_on
+from tests.rig.gui.conftest import LEFT, settings_in
 
 SHORT = """format_version = 1
 [protocol]
@@ -28,25 +29,6 @@ amplitude_vpp = [3.0, 5.0]
 duration_ms = 4.0
 inter_stimulus_interval_s = 0.3
 """
-LEFT = QtCore.Qt.LeftButton
-
-
-def settings_in(folder):
-    return QtCore.QSettings(str(folder / "settings.ini"), QtCore.QSettings.IniFormat)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    win = MainWindow(
-        session_factory=default_session_factory, settings=settings_in(tmp_path)
-    )
-    qtbot.addWidget(win)
-    win.show()
-    win.connection.ports.setCurrentText(SIM_CHOICE)
-    qtbot.mouseClick(win.connection.connect_button, LEFT)
-    qtbot.waitUntil(lambda: win.session is not None, timeout=20_000)
-    yield win
-    win.close()
 
 
 def board_armed(session) -> bool:

@@ -8,9 +8,10 @@ tail-first is described by its positions, and is analysed right). Positions
 listed in the reverse order of the channels contradict the data: the AP then
 seems to reach the far pairs first, no line fits, and every stimulus would read
 "no propagating AP", a confident wrong result. So when most analysed stimuli
-show no AP, a few of them are analysed again with the positions in the reverse
-order of distance; if the AP is found there, the positions are refused with a
-message naming where they came from.
+show no AP, a few stimuli spread over the recording are analysed again with
+the positions in the reverse order of distance; if clearly more of them show
+an AP that way than as given (at least two, and over three times as many), the
+positions are refused with a message naming where they came from.
 """
 
 from __future__ import annotations
@@ -54,12 +55,16 @@ def check_direction(
     silent = [stim for stim, r in analysed if not r.responded]
     if source.positions_m.size < 2 or not silent or 2 * len(silent) <= len(analysed):
         return  # most stimuli show an AP: the positions fit the data
-    picks = np.unique(np.linspace(0, len(silent) - 1, min(N_TRIED, len(silent))))
-    tried = [silent[int(i)] for i in picks]
+    # The same stimuli both ways: spread over all of them, responders with the
+    # given positions included, so a worm near threshold (many stimuli rightly
+    # silent, a chance line in the reversed order now and then) is not refused.
+    picks = np.unique(np.linspace(0, len(analysed) - 1, min(N_TRIED, len(analysed))))
+    tried = [analysed[int(i)] for i in picks]
+    as_given = sum(r.responded for _, r in tried)
     flipped = reversed_order(source.positions_m)
     again = analyse_stimuli(
         source.read_uv,
-        tried,
+        [stim for stim, _ in tried],
         fs_hz=source.fs_hz,
         positions_m=flipped,
         clip_uv=source.clip_uv,
@@ -67,8 +72,8 @@ def check_direction(
         onset_search_s=source.onset_search_s,
     )
     found = [r for r in again if r is not None and r.responded]
-    if not found or 2 * len(found) < len(tried):
-        return  # no AP either way: the worm did not respond, or the data say nothing
+    if len(found) < max(2, 3 * as_given + 1):
+        return  # not clearly better reversed: the worm did not respond, or noise
     latency = np.asarray(found[0].latency_s, dtype=float)
     first = ""
     if np.isfinite(latency).any():
@@ -81,7 +86,8 @@ def check_direction(
     raise PositionsContradicted(
         f"{source.positions_from} = [{given_mm}] mm contradicts the data: "
         f"{len(silent)} of {len(analysed)} stimuli show no propagating AP with "
-        f"these positions, but {len(found)} of {len(tried)} tried do with the "
-        f"positions in the reverse order{first}; give the positions in channel "
+        f"these positions; of {len(tried)} tried, {as_given} do with them but "
+        f"{len(found)} with the positions in the reverse order{first}; give the "
+        "positions in channel "
         "order (--electrode-positions-mm)"
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hdmf.data_utils import DataChunkIterator
+from hdmf.data_utils import GenericDataChunkIterator
 from pynwb import NWBFile
 from pynwb.ecephys import ElectricalSeries
 
@@ -20,6 +20,29 @@ CHUNK_ROWS = 2**16
 # Rows handed to HDF5 at a time: the memory-mapped samples are never all loaded.
 BUFFER_ROWS = 2**20
 GZIP_LEVEL = 4  # gzip is what every HDF5 reader has (DANDI's advice)
+
+
+class _Rows(GenericDataChunkIterator):  # type: ignore[misc]
+    """A block of rows of the memory-mapped samples handed to HDF5 at a time
+    (hdmf's DataChunkIterator would take them one row at a time: 20× slower)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._array = array
+        n_rows, n_ch = array.shape
+        super().__init__(
+            chunk_shape=(min(CHUNK_ROWS, n_rows), n_ch),
+            buffer_shape=(min(BUFFER_ROWS, n_rows), n_ch),
+            display_progress=False,
+        )
+
+    def _get_data(self, selection: tuple[slice, ...]) -> np.ndarray:
+        return np.asarray(self._array[selection])
+
+    def _get_maxshape(self) -> tuple[int, ...]:
+        return tuple(self._array.shape)
+
+    def _get_dtype(self) -> np.dtype:
+        return self._array.dtype
 
 
 def add_board(nwbfile: NWBFile, rec: Recording) -> Any:
@@ -122,13 +145,8 @@ def add_samples(
         zip(runs.starts, runs.stops, runs.firsts, strict=True)
     ):
         data = rec.samples[start:stop]
-        chunks = (min(CHUNK_ROWS, len(data)), rec.n_channels)
         wrapped = H5DataIO(
-            DataChunkIterator(data=data, buffer_size=BUFFER_ROWS),
-            compression="gzip",
-            compression_opts=GZIP_LEVEL,
-            shuffle=True,
-            chunks=chunks,
+            _Rows(data), compression="gzip", compression_opts=GZIP_LEVEL, shuffle=True
         )
         series = ElectricalSeries(
             name="ElectricalSeries" if single else f"ElectricalSeries_run{k}",

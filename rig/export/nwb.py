@@ -112,13 +112,13 @@ def export_nwb(
     warnings += video_warnings
     analysed = False
     if analysis:
-        results, motion, why_not = _analyse(Path(recording), progress)
+        results, motion, why_not = _analyse(rec, progress)
         if results is not None:
             _nwb_results.add_analysis(nwbfile, results, rec.sample_rate_hz, first)
             analysed = True
         else:
             warnings.append(f"no analysis in the file: {why_not}")
-        if motion is not None:
+        if motion is not None and len(motion[0]):
             _nwb_results.add_displacement(nwbfile, motion, rec.sample_rate_hz, first)
     partial = out.with_suffix(".partial.nwb")  # renamed when whole
     try:
@@ -228,13 +228,23 @@ def _subject(pynwb: Any, subject: Subject) -> Any:
     )
 
 
-def _analyse(path: Path, progress: Any) -> tuple[Any, Any, str]:
+def _analyse(rec: Recording, progress: Any) -> tuple[Any, Any, str]:
     """(results, motion or None, why not) of the offline pipeline."""
     from rig.offline.load import load_recording
     from rig.offline.pipeline import analyse
 
+    geometry = rec.metadata.get("geometry") or {}
+    if geometry.get("pair_centres_m") is None:
+        return (
+            None,
+            None,
+            (
+                "the recording has no electrode positions (neurorig analyze "
+                "--electrode-positions-mm can analyse it)"
+            ),
+        )
     try:
-        source = load_recording(path)
+        source = load_recording(rec.path)
     except ValueError as exc:
         return None, None, str(exc)
     results = analyse(source, progress or _quiet)

@@ -309,3 +309,45 @@ def test_the_cli_exports_and_refuses(recording, tmp_path):
     missing = neurorig("export", str(tmp_path / "nope"), "--nwb", str(out))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert Path(out).stat().st_size > 0
+
+
+def test_a_bare_recording_exports_and_says_what_is_missing(tmp_path):
+    """No subject, geometry, stimuli or video: the samples still go out, and
+    the warnings say what DANDI and the analysis lack."""
+    import datetime as dt
+
+    from rig.export import ExportError, export_nwb
+    from rig.recording import RecordingWriter
+
+    writer = RecordingWriter.create(
+        tmp_path / "bare",
+        n_channels=2,
+        sample_rate_hz=1000,
+        metadata={
+            "created_utc": dt.datetime.now(dt.UTC).isoformat(),
+            "acquisition": {"volts_per_count_nominal": 1e-6},
+        },
+    )
+    counts = np.arange(-100, 100, dtype=np.int16).reshape(100, 2)
+    writer.append_samples(10, counts)
+    writer.close()
+    result = export_nwb(tmp_path / "bare", tmp_path / "bare.nwb")
+    assert (result.n_series, result.n_stimuli, result.n_frames) == (1, 0, 0)
+    assert not result.analysed
+    assert any("DANDI refuses" in w for w in result.warnings)
+    assert "no analysis in the file: the recording has no electrode positions" in (
+        " ".join(result.warnings)
+    )
+    io, nwb = _read(tmp_path / "bare.nwb")
+    with io:
+        np.testing.assert_array_equal(
+            nwb.acquisition["ElectricalSeries"].data[:], counts
+        )
+        assert nwb.subject is None
+    # A metadata.json edited by hand into a bad subject is refused in one line.
+    meta_path = tmp_path / "bare" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["subject"] = {"species": "worm"}
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ExportError, match=r"metadata.json subject.species = 'worm'"):
+        export_nwb(tmp_path / "bare", tmp_path / "again.nwb")

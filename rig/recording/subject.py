@@ -68,7 +68,8 @@ SUBJECT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _NUM = r"\d+(?:\.\d+)?"
 DURATION_RE = re.compile(
     rf"P(?!$)(?:{_NUM}Y)?(?:{_NUM}M)?(?:{_NUM}W)?(?:{_NUM}D)?"
-    rf"(?:T(?=\d)(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?"
+    rf"(?:T(?=\d)(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?",
+    re.ASCII,  # digits 0–9 only, as every ISO 8601 reader expects
 )
 _DAYS = {"Y": 365.25, "M": 30.44, "W": 7.0, "D": 1.0}
 MAX_NAME = 200  # a name, a lab, an institution

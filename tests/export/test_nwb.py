@@ -247,7 +247,22 @@ def test_the_analysis_and_displacement_are_in_processing_modules(recording, expo
         ]
         assert moved.unit == "m"
         assert moved.data.shape[1] == 5  # four regions and the whole body
-        assert np.nanmax(np.abs(moved.data[:])) < 0.05  # a twitch, not metres
+        data_m, times_s = moved.data[:], moved.timestamps[:]
+    # The offline pipeline's series (mm, at frames' board samples), in SI.
+    from rig.offline.load import load_recording
+    from rig.offline.pipeline import analyse
+
+    class Bar:
+        update = close = staticmethod(lambda *a: None)
+
+    source = load_recording(recording)
+    analyse(source, lambda it, desc, total=None: Bar() if it is None else it)
+    t, series_mm = source.motion_series
+    rec = rig.recording.open(recording)
+    first = _runs(rec)[0][1]
+    np.testing.assert_array_equal(data_m, series_mm / 1e3)
+    expected_s = (np.rint(t * rec.sample_rate_hz) - first) / rec.sample_rate_hz
+    np.testing.assert_allclose(times_s, expected_s, rtol=0, atol=1e-9)
 
 
 def test_spikeinterface_recovers_gains_and_positions(recording, exported):

@@ -20,6 +20,10 @@ table or key is refused, so a typo is never silently ignored.
     both, the live view tracks segments on a real rig too. ``led_region_px``:
     ``[top, bottom, left, right]`` of the timing LED in the image; with it the
     frames are aligned to the triggers by the optical sync code.
+``[subject]``, ``[session]``
+    defaults for every recording's subject (species, sex, age, …) and session
+    (experimenter, lab, institution, …); ``neurorig run`` options replace
+    them (rig.recording.subject, docs/rig-file.md).
 """
 
 from __future__ import annotations
@@ -31,6 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rig.recording.subject import (
+    MetadataError,
+    SessionInfo,
+    Subject,
+    session_from_user,
+    subject_from_user,
+)
 from rig.safety import SafetyLimits, limits_from_table
 
 # Recording pairs a session streams (rig.core.session.Session's default): one
@@ -42,6 +53,8 @@ TABLES = {
     "electrodes": {"pair_centres_mm"},
     "raceway": {"head_on_raceway_mm"},
     "camera": {"raceway_origin_px", "px_per_mm", "led_region_px"},
+    "subject": None,  # checked by _subject_defaults
+    "session": None,
 }
 
 
@@ -63,6 +76,9 @@ class RigDescription:
     # With it the session blinks the optical sync code (docs/optical-sync.md).
     led_region_px: tuple[int, int, int, int] | None = None
     simulated: bool = False  # the simulated rig (rig.core.connect), not hardware
+    # Defaults for every recording's subject and session ([subject], [session]).
+    subject: Subject = field(default_factory=Subject)
+    session_info: SessionInfo = field(default_factory=SessionInfo)
 
     def with_positions_mm(
         self, text: str | None, n_channels: int | None = None
@@ -199,6 +215,7 @@ def load_rig_file(
         px_per_mm=_number(data, "camera.px_per_mm", where, 0.01, 1000),
         led_region_px=_region(data.get("camera", {}), where),
         source=where,
+        **_subject_defaults(data, where),
     )
 
 
@@ -251,3 +268,41 @@ def _number(data: dict, name: str, where: str, low: float, high: float):
     ):
         raise RigFileError(f"{where}: {name} = {value!r}: allowed {low:g}–{high:g}")
     return float(value)
+
+
+# ------------------------------------------------ subject and session defaults
+
+SUBJECT_KEYS = (
+    "subject_id", "species", "sex", "description", "age", "date_of_birth",
+    "weight_g", "length_mm",
+)  # fmt: skip
+SESSION_KEYS = ("experimenter", "lab", "institution", "description", "notes")
+
+
+def _subject_defaults(data: dict, where: str) -> dict[str, Any]:
+    """``[subject]`` and ``[session]`` as RigDescription fields (each value
+    checked by rig.recording.subject; an unknown key refused)."""
+    out: dict[str, Any] = {}
+    try:
+        if "subject" in data:
+            _known_keys(data["subject"], "subject", SUBJECT_KEYS, where)
+            out["subject"] = subject_from_user(
+                data["subject"], lambda key: f"{where}: subject.{key}"
+            )
+        if "session" in data:
+            _known_keys(data["session"], "session", SESSION_KEYS, where)
+            out["session_info"] = session_from_user(
+                data["session"], lambda key: f"{where}: session.{key}"
+            )
+    except MetadataError as exc:
+        raise RigFileError(str(exc)) from None
+    return out
+
+
+def _known_keys(values: dict, table: str, keys: tuple[str, ...], where: str) -> None:
+    for key in values:
+        if key not in keys:
+            raise RigFileError(
+                f"{where}: {table}.{key} is not a key of [{table}] "
+                f"(allowed: {', '.join(keys)})"
+            )

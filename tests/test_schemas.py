@@ -43,7 +43,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 PINNED = {
     "analysis": "43d8ec5df06899c3a64dc80533cc4134fd322faee0b26b0156c13ccffe064f3a",
     "events": "99f83df4c04ef4e373210370ff64ca9054ffa9db070915564d968966e1a6f849",
-    "metadata": "10a272528f71d8cb5a424c0789436ac39fecaa2164e3e32a7178a84f55da668d",
+    "metadata": "7650fb7e1a431f8d395e973b9791220279eda3a9a1e174570d829a3afcbfb77a",
 }
 CLOSED_LOOP = """format_version = 1
 [protocol]

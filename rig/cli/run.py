@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rig.cli._common import add_board_arguments, add_rig_arguments
+from rig.cli._subject import add_subject_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "linked to it (metadata resumed_from)",
     )
     add_rig_arguments(parser)
+    add_subject_arguments(parser)
     parser.set_defaults(func=main)
 
 

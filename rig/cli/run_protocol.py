@@ -14,6 +14,7 @@ from rig.cli._common import board_url, fail, out_folder_problem
 
 
 def _load(args: argparse.Namespace):
+    from rig.cli._subject import describe_from_args
     from rig.protocols import ProtocolError, load_protocol
     from rig.rig_file import DEFAULT_CHANNELS, load_rig_file
     from rig.safety import SafetyError, check_protocol
@@ -22,6 +23,7 @@ def _load(args: argparse.Namespace):
         rig = load_rig_file(args.rig).with_positions_mm(
             args.electrode_positions_mm, DEFAULT_CHANNELS
         )
+        rig = describe_from_args(args, rig)  # subject and session: options win
         protocol = load_protocol(args.protocol)
     except (ProtocolError, SafetyError, OSError, ValueError) as exc:
         return None, None, None, str(exc)

@@ -77,6 +77,8 @@ class RigEvents:
         self.optimiser_updated = Signal("optimiser_updated", "state")
         # (trial, onset_sample: int) — the runner delivered a trial (runner thread)
         self.trial_delivered = Signal("trial_delivered", "trial", "onset_sample")
+        # (sample: int, text: str) — a timestamped note went into the recording
+        self.note_added = Signal("note_added", "sample", "text")
         # (frame: ndarray, host_time_s: float, frame_index: int) — every camera
         # frame, on the camera thread: keep listeners quick
         self.frame_captured = Signal(

@@ -39,6 +39,7 @@ from rig.core.recorder import Recorder
 from rig.core.relay import BoardRelay
 from rig.core.runner import ProtocolRunner, RunnerStatus, RunState
 from rig.core.stimulator import Stimulator
+from rig.recording.subject import SessionInfo, Subject, check_note
 from rig.rig_file import DEFAULT_CHANNELS, RigDescription
 
 __all__ = ["EmergencyStopHeld", "Session"]
@@ -138,6 +139,11 @@ class Session:
             )
         )
         self.recording_status: str | None = None  # the last recording's status
+        # Who is recorded, by whom and why: written into each new recording's
+        # metadata (rig.recording.subject); the rig file's defaults until a
+        # script, the CLI or a form sets them.
+        self.subject: Subject = rig.subject
+        self.session_info: SessionInfo = rig.session_info
         self.frame_history_s = FRAME_HISTORY_S
         self._armed = self._closed = False
         self._resources = list(resources)  # closed after the device (a simulator)
@@ -300,6 +306,26 @@ class Session:
             ring = self.acquisition.ring if self.acquisition else None
             sample = ring.end if ring is not None and ring.end is not None else 0
         self.recorder.record_event(sample, kind, **fields)
+
+    def note(self, text: str) -> int:
+        """Add a timestamped note to the recording in progress: an event
+        ``note`` (``text``) in events.jsonl at the newest sample, on the board's
+        clock; returns that sample. Any thread (a form's worker, a script).
+
+        Raises ``MetadataError`` (a ValueError) for an empty or over-long note
+        (1–2000 characters) and ``RuntimeError`` when nothing is being recorded
+        (a note belongs to a recording)."""
+        text = check_note(text)
+        if self.recorder.writer is None:
+            raise RuntimeError(
+                "note: no recording in progress; a note is kept in a recording's "
+                "events.jsonl (start a recording first)"
+            )
+        ring = self.acquisition.ring if self.acquisition else None
+        sample = ring.end if ring is not None and ring.end is not None else 0
+        self.recorder.record_event(sample, "note", text=text)
+        self.events.note_added.emit(sample, text)
+        return sample
 
     # ------------------------------------------------------------ what the rig can do
 

@@ -24,6 +24,7 @@ class QtBridge(QtCore.QObject):
     armed_changed = QtCore.pyqtSignal(bool)
     optimiser_updated = QtCore.pyqtSignal(dict)
     trial_delivered = QtCore.pyqtSignal(object, object)
+    note_added = QtCore.pyqtSignal(object, str)
 
     def __init__(self, events, parent=None) -> None:
         super().__init__(parent)

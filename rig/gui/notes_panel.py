@@ -35,11 +35,18 @@ class NotesPanel(QtWidgets.QWidget):
         self.text.returnPressed.connect(self.add_note)
 
     def add_note(self) -> None:
-        """Record the typed note as a ``note`` event, now."""
+        """Record the typed note as a ``note`` event, now (``Session.note``).
+
+        A note the session refuses (no recording, over 2000 characters) stays
+        in the line, and the reason is shown: nothing typed is lost."""
         text = self.text.text().strip()
         if not text:
             return
-        self.session.record_event("note", text=text)
+        try:
+            self.session.note(text)
+        except (ValueError, RuntimeError) as exc:  # MetadataError is a ValueError
+            self.status.setText(str(exc))
+            return
         self._show(f"note: {text}")
         self.text.clear()
 

@@ -9,6 +9,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from rig.recording.subject import SessionInfo, Subject
+
 
 def software_version() -> str:
     """Installed neurorig version."""
@@ -70,6 +72,7 @@ def build_metadata(session: Any, *, protocol_path: str | None = None) -> dict[st
         "geometry": rig.geometry(),
         "calibrations": calibrations.to_metadata() if calibrations else None,
         "protocol_file": Path(protocol_path).name if protocol_path else None,
+        **subject_metadata(session),
         "camera": {
             "source": str(getattr(session.camera, "source", None))
             if session.camera is not None
@@ -79,3 +82,12 @@ def build_metadata(session: Any, *, protocol_path: str | None = None) -> dict[st
             else None,
         },
     }
+
+
+def subject_metadata(session: Any) -> dict[str, Any]:
+    """``subject`` and ``session`` for metadata.json: what ``session`` (a
+    rig.core Session) says of the worm and the run, from the rig file's
+    defaults, the ``run`` options or a script (rig.recording.subject)."""
+    subject = getattr(session, "subject", None) or Subject()
+    info = getattr(session, "session_info", None) or SessionInfo()
+    return {"subject": subject.to_dict(), "session": info.to_dict()}

@@ -92,3 +92,13 @@ def test_the_readme_lists_every_shortcut():
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     for keys, _ in SHORTCUTS:
         assert f"\n| {keys} | " in readme, keys
+
+
+def test_a_refused_note_stays_in_the_line_with_the_reason(qtbot, window):
+    """No recording: Session.note refuses; the text is not lost."""
+    assert window.session.recorder.writer is None
+    window.notes.text.setText("electrode 2 dry")
+    window.notes.add_note()
+    assert window.notes.text.text() == "electrode 2 dry"
+    assert "no recording in progress" in window.notes.status.text()
+    assert window.notes.history.count() == 0

@@ -102,7 +102,10 @@ def main(args: argparse.Namespace) -> int:
     from rig.recording import RecordingFormatError
 
     if not Path(args.recording).is_dir():
-        return fail(f"{args.recording}: not a neurorig recording folder (allowed: a folder neurorig run wrote)")
+        return fail(
+            f"{args.recording}: not a neurorig recording folder "
+            "(allowed: a folder neurorig run wrote)"
+        )
     for dest, (option, _, _, write) in FORMATS.items():
         destination = getattr(args, dest)
         if destination is None:

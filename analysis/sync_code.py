@@ -53,6 +53,11 @@ Region = tuple[int, int, int, int]  # (top, bottom, left, right) pixels, half-op
 # Cells of the (frame, trigger) table the aligner will fill (float32: 4 bytes
 # each); beyond this, pass a band (``band_from_times``).
 MAX_CELLS = 50_000_000
+# Frames whose trigger lies up to this far outside the triggers given may
+# still be numbered by the camera; they stay unassigned (no trigger to name).
+FRAME_NUMBER_OVERHANG = 64
+# How far a slipped frame counter is looked for around each frame, triggers.
+FRAME_NUMBER_SLIP = 8
 
 
 # ------------------------------------------------------------------ the code
@@ -412,8 +417,21 @@ def align_frames_to_triggers(
     trig = _drop_short_runs(trig, min_run)
     if fn is not None and offset is not None:
         by_number = fn + offset
-        trusted = _confirmed_by_code(trig, by_number, local_window)
-        disagreements = int(((trig >= 0) & (trig != by_number)).sum())
+        fits, better = _window_proof(
+            fresh_obs, exp, by_number, local_window, margin * mismatch_cost
+        )
+        # A frame keeps its number's trigger where the code placed it there,
+        # or, where the code placed it nowhere (drops too dense for the path
+        # alone), where the bits of its ±local_window frames prove the number
+        # against a slip of up to FRAME_NUMBER_SLIP triggers either way; else
+        # where the nearest frames the code placed agree on both sides.
+        trusted = np.where(
+            trig >= 0,
+            trig == by_number,
+            fits | _confirmed_by_code(trig, by_number, local_window),
+        )
+        trusted &= ~better
+        disagreements = int((((trig >= 0) & (trig != by_number)) | better).sum())
         if disagreements:
             notes.append(
                 f"{disagreements} frame(s) where the code and the camera's frame "
@@ -477,7 +495,8 @@ def _assign(
     second = np.empty(n)
     sync_marginals(obs, exp, rep, lo, hi, mismatch, gap, stay, fwd, best_t, best,
                    second)  # fmt: skip
-    gain = second - best
+    with np.errstate(invalid="ignore"):  # inf − inf where no path reaches a frame
+        gain = second - best
     gain[~np.isfinite(best)] = 0.0
     return best_t, gain
 
@@ -490,8 +509,14 @@ def _frame_number_offset(
         return None, None
     base = int(fn[0])
     span = int(fn[-1]) - base + 1
-    if span > exp.size:
+    # The first or last frames' triggers may be missing from the list (the
+    # host's trigger history began after the camera's first frame, or ended
+    # before its last): placements may overhang the triggers by up to
+    # FRAME_NUMBER_OVERHANG, where frames compare with nothing and cost nothing.
+    pad = FRAME_NUMBER_OVERHANG
+    if span > exp.size + 2 * pad:
         return None, "frame numbers span more frames than there were triggers"
+    padded = np.concatenate([np.full(pad, -1), exp, np.full(pad, -1)])
     seen_on = np.zeros(span)
     seen_off = np.zeros(span)
     np.add.at(seen_on, fn - base, obs == 1)
@@ -500,8 +525,8 @@ def _frame_number_offset(
 
     # Mismatches at each placement of the frame numbers' start on the triggers.
     cost = np.rint(
-        correlate((exp == 0).astype(float), seen_on, mode="valid", method="auto")
-        + correlate((exp == 1).astype(float), seen_off, mode="valid", method="auto")
+        correlate((padded == 0).astype(float), seen_on, mode="valid", method="auto")
+        + correlate((padded == 1).astype(float), seen_off, mode="valid", method="auto")
     )
     start = int(np.argmin(cost))
     others = np.delete(cost, start)
@@ -511,7 +536,45 @@ def _frame_number_offset(
             f"(best placement only {others.min() - cost[start]:g} mismatches "
             "better than the next)"
         )
-    return start - base, None
+    return start - pad - base, None
+
+
+def _window_proof(
+    obs: np.ndarray, exp: np.ndarray, by_number: np.ndarray, window: int, margin: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: whether the bits on each side prove its numbered trigger.
+
+    Proven: the ``window`` frames before it, and those after it (each side
+    alone, the frame in both), mismatch its numbered trigger at least
+    ``margin`` less than any shift of up to ``FRAME_NUMBER_SLIP`` triggers.
+    Second array: some shift fits ``margin`` better on either side (the
+    counter slipped there).
+
+    Each side alone, so that a slip between the frame and a far side cannot
+    hide behind the frames on the near side: with numbers that never go back,
+    a slip is for good, and one of the frame's sides holds only slipped frames.
+    """
+    n = obs.size
+    shifts = np.arange(-FRAME_NUMBER_SLIP, FRAME_NUMBER_SLIP + 1)
+    idx = np.arange(n)
+    sides = [  # [a, b) frame ranges: before (with the frame), after (with it)
+        (np.maximum(idx - window, 0), idx + 1),
+        (idx, np.minimum(idx + window + 1, n)),
+    ]
+    cost = np.empty((2, shifts.size, n))
+    for j, d in enumerate(shifts):
+        t = by_number + d
+        inside = (t >= 0) & (t < exp.size)
+        e = np.where(inside, exp[np.clip(t, 0, max(exp.size - 1, 0))], -1)
+        wrong = (obs >= 0) & (e >= 0) & (obs != e)
+        c = np.concatenate([[0], np.cumsum(wrong)])
+        for k, (a, b) in enumerate(sides):
+            cost[k, j] = c[b] - c[a]
+    own = cost[:, FRAME_NUMBER_SLIP]
+    others = np.delete(cost, FRAME_NUMBER_SLIP, axis=1).min(axis=1)
+    inside = (by_number >= 0) & (by_number < exp.size)
+    proven = inside & np.all(others - own >= margin, axis=0)
+    return proven, np.any(others + margin <= own, axis=0)
 
 
 def _confirmed_by_code(

@@ -51,6 +51,7 @@ class Recorder:
         self._frame_indices: list[int] = []  # frame-clock indices recorded
         self._frame_led: list[float | None] = []  # LED brightness in each
         self._frame_repeat: list[bool] = []  # identical to the frame before
+        self._frame_numbers: list[int | None] = []  # the camera's own numbers
         self._table_from = 0  # frame k from which the table is not yet written
         self._next_table_s = 0.0
         self.frames_dropped = 0  # frames the writer could not keep up with
@@ -90,6 +91,7 @@ class Recorder:
             self._frame_indices = []
             self._frame_led = []
             self._frame_repeat = []
+            self._frame_numbers = []
             self._table_from = 0
             self.frames_dropped = 0
             self.first_sample = first_sample
@@ -153,23 +155,25 @@ class Recorder:
         *,
         led_brightness: float | None = None,
         repeat: bool = False,
+        frame_number: int | None = None,
     ) -> bool:
         """Queue frame ``index`` (frame-clock numbering) for the frame writer,
-        with the LED's brightness in it and whether it repeats the frame
-        before (the optical sync's evidence); False if it had to be dropped
-        (the encoder is 2 s behind)."""
+        with the LED's brightness in it, whether it repeats the frame before
+        and the camera's own number of it (the optical sync's evidence); False
+        if it had to be dropped (the encoder is 2 s behind)."""
         with self._lock:
             writer = self._writer
             if writer is None:
                 return True
             try:
-                self._frames.put_nowait((writer, frame, host_time_s))
+                self._frames.put_nowait((writer, frame, host_time_s, frame_number))
             except queue.Full:
                 self.frames_dropped += 1
                 return False
             self._frame_indices.append(index)
             self._frame_led.append(led_brightness)
             self._frame_repeat.append(repeat)
+            self._frame_numbers.append(frame_number)
             return True
 
     def record_frame_table(
@@ -253,12 +257,15 @@ class Recorder:
                 latency_s=report.latency_s,
             )
 
-    def _led_evidence(self, n_frames: int) -> tuple[list[float], list[bool]] | None:
+    def _led_evidence(
+        self, n_frames: int
+    ) -> tuple[list[float], list[bool], list[int | None]] | None:
         with self._lock:
             led, repeats = list(self._frame_led), list(self._frame_repeat)
+            numbers = list(self._frame_numbers)
         if len(led) != n_frames or any(b is None for b in led):
             return None  # no LED in view (no region): arrival times only
-        return [float(b) for b in led if b is not None], repeats
+        return [float(b) for b in led if b is not None], repeats, numbers
 
     def _rows_by_led_code(
         self,
@@ -266,7 +273,7 @@ class Recorder:
         clock: FrameClock,
         frame_indices: list[int],
         rows: list[tuple],
-        led: tuple[list[float], list[bool]],
+        led: tuple[list[float], list[bool], list[int | None]],
         offset_samples: int,
     ) -> list[tuple]:
         """Rows whose frame the LED code proves; the rest marked unproven."""
@@ -280,12 +287,21 @@ class Recorder:
             clock.led_flashes(),
             fs_hz=clock.sample_rate_hz,
             delay_samples=offset_samples,
+            frame_numbers=led[2],
         )
         out, agree, disagree = [], 0, 0
+        # Where the code aligned the recording, a frame it could not place has
+        # no sample ("not determined"): arrival times get such frames wrong
+        # more often than not. Where it aligned nothing (no LED seen), every
+        # frame keeps its arrival-time guess, marked unproven.
+        code_ran = aligned.record.get("verdict") in ("aligned", "partial")
         for (k, sample, source, count), t in zip(
             rows, aligned.trigger_index, strict=True
         ):
-            if t < 0:  # not determined: keep the arrival-time guess, say so
+            if t < 0 and code_ran:
+                out.append((k, None, "not_determined", None))
+                continue
+            if t < 0:  # keep the arrival-time guess, say so
                 out.append((k, sample, "unproven" if sample is not None else source,
                             count))  # fmt: skip
                 continue
@@ -331,9 +347,11 @@ class Recorder:
             try:
                 if item is None:
                     return
-                writer, frame, host_time_s = item
+                writer, frame, host_time_s, number = item
                 with self._write(writer):
-                    writer.append_frame(frame, None, host_time_s)
+                    writer.append_frame(
+                        frame, None, host_time_s, camera_frame_number=number
+                    )
             except Exception as exc:  # an encoder error: stop recording, say so
                 log.exception("writing a frame failed")
                 self._fail(writer, exc)

@@ -56,6 +56,15 @@ def test_runs_on_a_port_record_the_sim_cameras_frames_on_the_device_clock(
         assert np.all(steps > 0) and np.all(steps % 500 == 0)
         assert np.count_nonzero(steps > 500) == len(report["dropped_triggers"])
         assert len(report["dropped_triggers"]) <= len(samples) // 20
+        # The camera's own frame numbers came over the stream (FRAME
+        # Xsequence=N) and were recorded: one per frame, counting up. (Where
+        # they skip, the camera lost frames; the arrival-time table above may
+        # place such a drop a few frames off: the example rig has no LED in
+        # view, so nothing proves it. docs/optical-sync.md.)
+        numbers = rec.camera_frame_numbers
+        assert numbers is not None and numbers.size == samples.size
+        assert np.all(numbers >= 0) and np.all(np.diff(numbers) >= 1)
+        assert np.sum(np.diff(numbers) == 1) >= 0.9 * (numbers.size - 1)
 
 
 def test_a_camera_socket_path_that_cannot_be_a_socket_is_refused(tmp_path):

@@ -53,8 +53,13 @@ Region = tuple[int, int, int, int]  # (top, bottom, left, right) pixels, half-op
 # Cells of the (frame, trigger) table the aligner will fill (float32: 4 bytes
 # each); beyond this, pass a band (``band_from_times``).
 MAX_CELLS = 50_000_000
-# Frames whose trigger lies up to this far outside the triggers given may
-# still be numbered by the camera; they stay unassigned (no trigger to name).
+# An exposure's edges are known to within this (the timing calibration's
+# uncertainty and the trigger's jitter): an LED edge closer than this to an
+# exposure makes that trigger's expected state "uncertain", not a wrong bit.
+EDGE_MARGIN_S = 0.5e-3
+# Frames whose trigger lies outside the triggers given (by this much, or by
+# as much as the frame numbers span more than the triggers) may still be
+# numbered by the camera; they stay unassigned (no trigger to name).
 FRAME_NUMBER_OVERHANG = 64
 # How far a slipped frame counter is looked for around each frame, triggers.
 FRAME_NUMBER_SLIP = 8
@@ -120,6 +125,32 @@ def make_sync_code(
             bits[i] ^= 1
             run = 1
     return SyncCode(bits, seed, slot_periods, float(pulse_periods), max_run)
+
+
+def fill_lost_triggers(
+    trigger_samples: np.ndarray, trigger_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every trigger from the first count to the last: ``(samples, counts,
+    lost)``, the triggers whose event never arrived filled in between their
+    neighbours (the board triggers at a constant period; exact when the period
+    is a whole number of samples, else within a sample), ``lost`` marking them.
+
+    The camera still exposed on a trigger whose CAMERA_TRIGGERED the host lost
+    (a full USB buffer drops board frames): without it every later frame's
+    trigger index, and the constant between frame numbers and triggers, would
+    be off by the number lost. Counts that do not increase (the board
+    restarted its count) are returned as they are, nothing filled.
+    """
+    samples = np.asarray(trigger_samples, dtype=np.int64)
+    counts = np.asarray(trigger_counts, dtype=np.int64)
+    if samples.shape != counts.shape:
+        raise ValueError("trigger_samples and trigger_counts differ in length")
+    if counts.size < 2 or np.any(np.diff(counts) <= 0):
+        return samples, counts, np.zeros(counts.size, dtype=bool)
+    full = np.arange(counts[0], counts[-1] + 1, dtype=np.int64)
+    filled = np.rint(np.interp(full, counts, samples)).astype(np.int64)
+    lost = ~np.isin(full, counts)
+    return filled, full, lost
 
 
 def led_states_from_flashes(
@@ -504,18 +535,24 @@ def _assign(
 def _frame_number_offset(
     obs: np.ndarray, exp: np.ndarray, fn: np.ndarray, margin: float
 ) -> tuple[int | None, str | None]:
-    """The constant c with trigger = frame number + c that the code proves."""
+    """The constant c with trigger = frame number + c that the code proves.
+
+    Each placement of the frame numbers on the triggers is scored by the bits
+    that agree less those that disagree: a wrong placement scores about 0 however
+    many frames it overlaps, the right one about every frame compared. Frames
+    may overhang the triggers at either end (the host's trigger history began
+    after the camera's first recorded frame, or its events lagged the frames
+    at the end, found by the sync benchmark under load): they compare with
+    nothing. The best must beat the next by ``margin`` mismatches (2·margin in
+    score, as one mismatch more is one agreement less).
+    """
     if fn.size == 0:
         return None, None
     base = int(fn[0])
     span = int(fn[-1]) - base + 1
-    # The first or last frames' triggers may be missing from the list (the
-    # host's trigger history began after the camera's first frame, or ended
-    # before its last): placements may overhang the triggers by up to
-    # FRAME_NUMBER_OVERHANG, where frames compare with nothing and cost nothing.
-    pad = FRAME_NUMBER_OVERHANG
-    if span > exp.size + 2 * pad:
-        return None, "frame numbers span more frames than there were triggers"
+    pad = FRAME_NUMBER_OVERHANG + max(0, span - exp.size)
+    if span > 4 * (exp.size + FRAME_NUMBER_OVERHANG):
+        return None, "frame numbers span far more frames than there were triggers"
     padded = np.concatenate([np.full(pad, -1), exp, np.full(pad, -1)])
     seen_on = np.zeros(span)
     seen_off = np.zeros(span)
@@ -523,17 +560,23 @@ def _frame_number_offset(
     np.add.at(seen_off, fn - base, obs == 0)
     from scipy.signal import correlate
 
-    # Mismatches at each placement of the frame numbers' start on the triggers.
-    cost = np.rint(
-        correlate((padded == 0).astype(float), seen_on, mode="valid", method="auto")
-        + correlate((padded == 1).astype(float), seen_off, mode="valid", method="auto")
+    def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return correlate(a.astype(float), b, mode="valid", method="auto")
+
+    on, off = (padded == 1), (padded == 0)
+    # Agreements less mismatches at each placement of the numbers' start.
+    score = np.rint(
+        overlap(on, seen_on)
+        + overlap(off, seen_off)
+        - overlap(off, seen_on)
+        - overlap(on, seen_off)
     )
-    start = int(np.argmin(cost))
-    others = np.delete(cost, start)
-    if others.size and others.min() - cost[start] < margin:
+    start = int(np.argmax(score))
+    others = np.delete(score, start)
+    if others.size and score[start] - others.max() < 2 * margin:
         return None, (
             "the code does not prove the offset of the camera's frame numbers "
-            f"(best placement only {others.min() - cost[start]:g} mismatches "
+            f"(best placement only {(score[start] - others.max()) / 2:g} mismatches "
             "better than the next)"
         )
     return start - pad - base, None

@@ -20,31 +20,33 @@ used, and the record's ``notes`` say why.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from analysis.sync_code import (
+    EDGE_MARGIN_S,
     align_frames_to_triggers,
     band_from_times,
     classify_led,
+    fill_lost_triggers,
     led_states_from_flashes,
 )
 
-# An exposure's edges are known to within this (the timing calibration's
-# uncertainty and the trigger's jitter): an LED edge closer than this to an
-# exposure makes that trigger's expected state "uncertain", not a wrong bit.
-EDGE_MARGIN_S = 0.5e-3
 BAND_SLACK_S = 2.0  # arrival times bound the search only; the code decides
 
 
 @dataclass(frozen=True)
 class FrameAlignment:
-    """Per recorded frame: the trigger (index into the triggers given) or -1."""
+    """Per recorded frame: the trigger (an index into ``trigger_samples`` and
+    ``trigger_counts``: the triggers given, with any whose event was lost
+    filled in) or -1."""
 
     trigger_index: np.ndarray
     record: dict[str, Any]
+    trigger_samples: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    trigger_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def align_recorded_frames(
@@ -72,8 +74,13 @@ def align_recorded_frames(
             "notes": [why],
         }
         return FrameAlignment(np.full(n, -1, dtype=np.int64), record)
-    trigger_samples = np.array([t[0] for t in triggers], dtype=np.int64)
+    given_counts = np.array([t[1] for t in triggers], dtype=np.int64)
+    trigger_samples, trigger_counts, lost = fill_lost_triggers(
+        np.array([t[0] for t in triggers], dtype=np.int64), given_counts
+    )
     trigger_times = np.array([t[2] for t in triggers], dtype=np.float64)
+    if lost.any():  # arrival times of the lost ones: in line with the rest
+        trigger_times = np.interp(trigger_counts, given_counts, trigger_times)
     onsets = np.array([f[0] for f in flashes], dtype=np.int64)
     durations = np.array([f[1] for f in flashes], dtype=np.int64)
     expected = led_states_from_flashes(
@@ -103,7 +110,10 @@ def align_recorded_frames(
     record["delay_samples"] = int(delay_samples)
     record["exposure_samples"] = int(exposure_samples)
     record["edge_margin_s"] = EDGE_MARGIN_S
-    return FrameAlignment(np.asarray(index, dtype=np.int64), record)
+    record["n_trigger_events_lost"] = int(lost.sum())
+    return FrameAlignment(
+        np.asarray(index, dtype=np.int64), record, trigger_samples, trigger_counts
+    )
 
 
 def usable_frame_numbers(

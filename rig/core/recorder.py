@@ -47,6 +47,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._writer: Any = None  # rig.recording.RecordingWriter while recording
         self._failed: Any = None  # a writer that stopped, kept to close it
+        self._finishing = False  # between stop and the frame table written
         self.failure: Exception | None = None  # why the last recording stopped
         self._frame_indices: list[int] = []  # frame-clock indices recorded
         self._frame_led: list[float | None] = []  # LED brightness in each
@@ -77,10 +78,12 @@ class Recorder:
 
     @property
     def busy(self) -> bool:
-        """True from ``start`` until ``stop``, a failed recording included (the
-        frame history must be kept until its frame table is written)."""
+        """True from ``start`` until the frame table is written (``finish``),
+        a failed recording included: the frame history must be kept until then."""
         with self._lock:
-            return self._writer is not None or self._failed is not None
+            return (
+                self._writer is not None or self._failed is not None or self._finishing
+            )
 
     def start(self, writer: Any, first_sample: int | None) -> None:
         """Record into ``writer`` from ``first_sample`` (board samples) on."""
@@ -114,13 +117,23 @@ class Recorder:
         """Stop, write the frame table (if the recording had not failed), close
         the writer with ``status``; return it (None if not recording)."""
         failed = self.failure is not None
-        writer, frame_indices = self.stop()
-        if writer is None:
-            return None
-        if not failed:
-            self.write_frame_table(writer, clock, frame_indices, offset_samples)
-        writer.close(status)
-        return writer
+        with self._lock:
+            # Until the table is written, the session must not prune the frame
+            # clock (found by benchmarks/bench_sync.py: while the encoder's
+            # queue drained under load the history was forgotten, and the
+            # alignment saw no LED at all).
+            self._finishing = True
+        try:
+            writer, frame_indices = self.stop()
+            if writer is None:
+                return None
+            if not failed:
+                self.write_frame_table(writer, clock, frame_indices, offset_samples)
+            writer.close(status)
+            return writer
+        finally:
+            with self._lock:
+                self._finishing = False
 
     def close(self) -> None:
         """End the frame-writer thread (after ``stop``)."""
@@ -305,7 +318,8 @@ class Recorder:
                 out.append((k, sample, "unproven" if sample is not None else source,
                             count))  # fmt: skip
                 continue
-            trig_sample, trig_count, _ = triggers[t]
+            trig_sample = int(aligned.trigger_samples[t])
+            trig_count = int(aligned.trigger_counts[t])
             agree += count == trig_count
             disagree += count is not None and count != trig_count
             out.append((k, trig_sample + offset_samples, "led_code", trig_count))

@@ -533,3 +533,17 @@ def test_frame_numbers_carry_frames_through_drops_too_dense_for_the_code():
     assert record.frame_number_offset == -7
     assert record.n_aligned > max(by_code.n_aligned, 0.9 * truth.size)
     assert record.frame_number_disagreements == 0
+
+
+def test_lost_trigger_events_are_filled_in_from_the_period():
+    samples, counts, lost = sync_code.fill_lost_triggers(
+        np.array([1000, 1500, 3000, 3500]), np.array([1, 2, 5, 6])
+    )
+    assert samples.tolist() == [1000, 1500, 2000, 2500, 3000, 3500]
+    assert counts.tolist() == [1, 2, 3, 4, 5, 6]
+    assert lost.tolist() == [False, False, True, True, False, False]
+    # A count that starts again (the board restarted it): nothing is filled.
+    samples, counts, lost = sync_code.fill_lost_triggers(
+        np.array([1000, 1500, 9000]), np.array([7, 8, 1])
+    )
+    assert counts.tolist() == [7, 8, 1] and not lost.any()

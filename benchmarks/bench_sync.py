@@ -14,9 +14,10 @@ sent frames less any the host dropped), so its true trigger sample comes from
 outside the host's process and code. Figures:
 
 * ``frame_alignment_errors``: recorded frames whose sample in
-  ``frame_samples.csv`` is not the true trigger's sample (no timing
-  calibration in force: the frame table holds trigger samples), whatever the
-  row's ``source``; ``frame_alignment_errors_proven`` counts those among the
+  ``frame_samples.csv`` is not the true trigger's sample plus the timing
+  calibration's delay in force (``optical_sync.delay_samples``: the recording
+  runs with the calibration measured first, below), whatever the row's
+  ``source``; ``frame_alignment_errors_proven`` counts those among the
   rows the code proved (``source = led_code``), ``frames_unproven`` the rows
   it did not, ``frames_without_sample`` the rows with none;
 * ``frames_checked`` (and ``frames_seconds``), ``frames_dropped_by_camera``
@@ -31,9 +32,10 @@ outside the host's process and code. Figures:
   numbers, 0 by the code alone), ``alignment_frame_number_disagreements``,
   ``alignment_mismatch_fraction``.
 
-Then the timing calibration (``neurorig calibrate timing``'s procedure,
-``rig.procedures.calibrate.calibrate_timing``) runs 10 times (``--quick``: 3)
-against the same simulator under the same load. The simulated camera exposes
+Before the recording, the timing calibration (``neurorig calibrate timing``'s
+procedure, ``rig.procedures.calibrate.calibrate_timing``) runs 10 times
+(``--quick``: 3) against the same simulator under the same load; the recording
+uses the last one within spec. The simulated camera exposes
 ``EXPOSURE_DELAY_S`` (2 ms = 60 samples) after its trigger; the stated
 accuracy is 50 samples (docs/calibration.md). Figures:
 ``timing_calibration_within_spec`` (of ``timing_calibration_attempts``),
@@ -53,11 +55,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import rig.recording
-from calibration import CalibrationError
+from calibration import CalibrationError, CalibrationSet
+from firmware_bridge.errors import DeviceError
 from firmware_bridge.sim.camera import EXPOSURE_DELAY_S, frame_digest
 from rig.core.connect import open_rig, simulated_rig_description
 from rig.recording import RecordingWriter
@@ -114,12 +118,15 @@ def simulator(work: Path, seed: int):
         child.stdout.close()
 
 
-def record(port: str, sock: Path, folder: Path, seconds: float) -> dict[str, int]:
-    """Record ``seconds`` of 60 fps video with the sync code on; the session's
-    own counts."""
+def record(
+    port: str, sock: Path, folder: Path, seconds: float, timing: Any
+) -> dict[str, int]:
+    """Record ``seconds`` of 60 fps video with the sync code on, with the timing
+    calibration ``timing`` in force (None: none); the session's own counts."""
+    calibrations = CalibrationSet({"timing": timing}, []) if timing else None
     session = open_rig(
         port, camera=str(sock), rig=simulated_rig_description(4),
-        camera_rate_hz=CAMERA_HZ,
+        camera_rate_hz=CAMERA_HZ, calibrations=calibrations,
     )  # fmt: skip
     try:
         session.start()
@@ -182,6 +189,32 @@ def match_in_order(recorded: list[str], sent: list[str]) -> list[int]:
     return [e if e == x else AMBIGUOUS for e, x in zip(earliest, latest, strict=True)]
 
 
+def resolve_by_number(
+    matched: list[int],
+    recorded: list[str],
+    truth: list[dict[str, str]],
+    numbers: np.ndarray | None,
+) -> int:
+    """Settle ambiguous matches (in place) with the camera's frame number the
+    host recorded, where the simulator sent that number with these very pixels
+    and at a place the order allows; return how many were settled."""
+    if numbers is None:
+        return 0
+    at = {int(row["frame_number"]): k for k, row in enumerate(truth)}
+    known = np.array(matched)
+    idx = np.where(known >= 0, known, -1)
+    before = np.maximum.accumulate(np.r_[-1, idx[:-1]])  # last match before i
+    nxt = np.where(known >= 0, known, len(truth))
+    after = np.minimum.accumulate(np.r_[nxt[1:], len(truth)][::-1])[::-1]
+    settled = 0
+    for i in np.flatnonzero(known == AMBIGUOUS):
+        k = at.get(int(numbers[i]), -1)
+        if before[i] < k < after[i] and truth[k]["digest"] == recorded[i]:
+            matched[i] = k
+            settled += 1
+    return settled
+
+
 def check_recording(folder: Path, truth: list[dict[str, str]]) -> dict[str, float]:
     """Every recorded frame recognised in the simulator's log by its pixels; its
     recorded sample against the truth."""
@@ -191,8 +224,11 @@ def check_recording(folder: Path, truth: list[dict[str, str]]) -> dict[str, floa
     digests = [row["digest"] for row in truth]
     recorded = [frame_digest(frame) for frame in rec.frames]
     matched = match_in_order(recorded, digests)
+    resolved = resolve_by_number(matched, recorded, truth, rec.camera_frame_numbers)
     known = [(i, m) for i, m in enumerate(matched) if m >= 0]
-    true_sample = {i: int(truth[m]["trigger_sample"]) for i, m in known}
+    # The frame table holds trigger + the timing calibration's delay.
+    delay = int((rec.metadata.get("optical_sync") or {}).get("delay_samples", 0))
+    true_sample = {i: int(truth[m]["trigger_sample"]) + delay for i, m in known}
     errors = [i for i, _ in known if samples[i] >= 0 and samples[i] != true_sample[i]]
     proven = [i for i in errors if sources[i] == "led_code"]
     numbers = rec.camera_frame_numbers
@@ -220,8 +256,10 @@ def check_recording(folder: Path, truth: list[dict[str, str]]) -> dict[str, floa
     print(f"  alignment: {json.dumps(alignment)}", flush=True)
     ambiguous = sum(1 for m in matched if m == AMBIGUOUS)
     return {
+        "timing_delay_in_force_samples": delay,
         "frames_checked": len(known),
         "frames_ambiguous": ambiguous,
+        "frames_resolved_by_number": resolved,
         "frames_seconds": len(known) / CAMERA_HZ,
         "frame_alignment_errors": len(errors),
         "frame_alignment_errors_proven": len(proven),
@@ -244,11 +282,12 @@ def check_recording(folder: Path, truth: list[dict[str, str]]) -> dict[str, floa
     }
 
 
-def timing_attempts(port: str, sock: Path, n: int) -> list[float]:
-    """The timing calibration's offset, ``n`` times (nan where it failed)."""
+def timing_attempts(port: str, sock: Path, n: int) -> tuple[list[float], Any]:
+    """The timing calibration's offset, ``n`` times (nan where it failed), and
+    the last calibration within spec (None if none was)."""
     from rig.procedures.calibrate import calibrate_timing
 
-    offsets = []
+    offsets, good = [], None
     for k in range(n):
         # As ``neurorig calibrate timing``: the LED is the calibration's own.
         session = open_rig(
@@ -258,15 +297,18 @@ def timing_attempts(port: str, sock: Path, n: int) -> list[float]:
         try:
             session.start()
             time.sleep(0.3)
-            offset = calibrate_timing(session).offset_samples
-        except CalibrationError as exc:
+            calibration = calibrate_timing(session)
+            offset = calibration.offset_samples
+            if abs(offset - TIMING_TRUTH_SAMPLES) <= TIMING_ACCURACY_SAMPLES:
+                good = calibration
+        except (CalibrationError, DeviceError) as exc:  # counts as out of spec
             print(f"  timing {k + 1}/{n}: failed: {exc}", flush=True)
             offset = float("nan")
         finally:
             session.close()
         print(f"  timing {k + 1}/{n}: offset {offset:.1f} samples", flush=True)
         offsets.append(offset)
-    return offsets
+    return offsets, good
 
 
 def run(quick: bool = False) -> dict[str, float]:
@@ -276,8 +318,10 @@ def run(quick: bool = False) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="neurorig-sync-"))
     try:
         with cpu_hogs(2), simulator(work, seed=16) as (port, sock, truth_path):
-            counts = record(port, sock, work / "run", seconds)
-            offsets = timing_attempts(port, sock, n_timing)
+            # Calibrated first, as a rig is: the recording then runs with the
+            # timing calibration measured here under the same load.
+            offsets, timing = timing_attempts(port, sock, n_timing)
+            counts = record(port, sock, work / "run", seconds, timing)
         figures = check_recording(work / "run", read_truth(truth_path))
     finally:
         if os.environ.get("NEURORIG_BENCH_KEEP"):  # to look into a failure

@@ -250,6 +250,16 @@ class Session:
         self.fail_safe.new_recording()
         self._last_finish = None
         self.recorder.start(writer, ring.end if ring else None)
+        if self._led_region is not None and self.camera is not None:
+            # What an offline reader needs to align the frames by the LED code
+            # itself, should this recording be cut short before it is closed
+            # (docs/recording-format.md, "optical_sync").
+            writer.update_metadata(
+                optical_sync={
+                    "led_region_px": [int(v) for v in self._led_region],
+                    "delay_samples": self._timing_offset_samples(),
+                }
+            )
         self.events.recording_changed.emit(str(writer.folder))
 
     def stop_recording(self) -> Any:

@@ -14,6 +14,7 @@ import numpy as np
 
 from analysis.artifact import MARKER_ONSET_SEARCH_S, ONSET_SEARCH_S
 from analysis.pipeline import Stimulus
+from rig.offline.realign import realign_frames
 from rig.rig_file import positions_from_option
 
 
@@ -33,6 +34,10 @@ class Source:
         None  # (frame times s, (n_frames, n_regions + 1) mm), for reports
     )
     frame_samples: np.ndarray | None = None
+    # How each frame's sample was found (frame_samples.csv's source), and the
+    # recording's alignment record (metadata.frame_alignment; None: not stated)
+    frame_sources: list[str] | None = None
+    frame_alignment: dict | None = None
     head_on_raceway_m: float = 0.0
     px_per_mm: float | None = None
     origin_px: float = 0.0
@@ -94,7 +99,12 @@ def load_recording(
         for e in rec.events_of("stim_delivered")
     ]
     camera = geometry.get("camera") or {}
-    has_video = len(rec.frame_times) > 0 and rec.frame_samples is not None
+    frame_samples, frame_sources = rec.frame_samples, rec.frame_sources
+    alignment = _alignment_record(meta)
+    realigned = realign_frames(rec)  # a cut-short recording: align it now
+    if realigned is not None:
+        frame_samples, frame_sources, alignment = realigned
+    has_video = len(rec.frame_times) > 0 and frame_samples is not None
     return Source(
         name=str(path),
         fs_hz=rec.sample_rate_hz,
@@ -104,13 +114,21 @@ def load_recording(
         read_uv=read_uv,
         first_sample=int(numbers[0]) if numbers.size else 0,
         frames=rec.frames if has_video else None,
-        frame_samples=rec.frame_samples if has_video else None,
+        frame_samples=frame_samples if has_video else None,
+        frame_sources=frame_sources if has_video else None,
+        frame_alignment=alignment,
         head_on_raceway_m=float(geometry.get("head_on_raceway_m", 0.0)),
         px_per_mm=_px_per_mm(px_per_mm, meta, camera),
         origin_px=float((camera.get("origin_px") or [0.0])[0]),
         lens=None if px_per_mm else _calibration(meta, "camera"),
         clip_uv=INT16_RAIL * np.abs(uv_per_count),
     )
+
+
+def _alignment_record(meta: dict) -> dict | None:
+    """metadata.frame_alignment if it is a JSON object (else: not stated)."""
+    record = meta.get("frame_alignment")
+    return record if isinstance(record, dict) else None
 
 
 def _calibration(meta: dict, kind: str) -> dict | None:

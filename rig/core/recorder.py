@@ -302,7 +302,8 @@ class Recorder:
             delay_samples=offset_samples,
             frame_numbers=led[2],
         )
-        out, agree, disagree = [], 0, 0
+        out: list[tuple] = []
+        agree = disagree = 0
         # Where the code aligned the recording, a frame it could not place has
         # no sample ("not determined"): arrival times get such frames wrong
         # more often than not. Where it aligned nothing (no LED seen), every

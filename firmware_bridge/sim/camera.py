@@ -186,8 +186,6 @@ class SimCamera:
     def trigger(self, sample: int, count: int) -> None:
         """Called by the rig's pacing thread at each camera trigger (``sample``:
         the exposure's)."""
-        if self._first_count is None:
-            self._first_count = count  # the first exposure since start()
         if self.rig.faults.drop_camera_frame():
             self.dropped.append(count)
             return
@@ -199,8 +197,6 @@ class SimCamera:
     def start(self, on_frame: FrameCallback) -> None:
         """Deliver frames to ``on_frame`` from a camera thread."""
         self._first_count = None  # numbering starts again, as a stream's does
-        while not self._queue.empty():  # a stream starts with its first exposure
-            self._queue.get_nowait()
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._loop, args=(on_frame,), name="sim-camera", daemon=True
@@ -220,6 +216,8 @@ class SimCamera:
                 sample, count, t_trigger = self._queue.get(timeout=0.05)
             except queue.Empty:
                 continue
+            if self._first_count is None:  # frame number 0: the first exposure
+                self._first_count = count  # this stream takes (queued in order)
             if time.monotonic() - t_trigger > FRAME_BUFFER_S:
                 self.dropped.append(count)
                 continue

@@ -206,7 +206,8 @@ def cli_main(argv: list[str] | None = None) -> int:
             rig.close()
             # ValueErrors name the option; an OSError (no such folder) does not
             where = "" if isinstance(exc, ValueError) else f"--camera-socket {path}: "
-            if isinstance(exc, OSError) and exc.filename == args.camera_truth:
+            truth = args.camera_truth
+            if isinstance(exc, OSError) and truth and exc.filename == truth:
                 where = f"--camera-truth {args.camera_truth}: "
             print(f"neurorig sim: error: {where}{exc}", file=sys.stderr)
             return 2

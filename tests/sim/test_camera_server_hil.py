@@ -78,3 +78,18 @@ def test_a_camera_socket_path_that_cannot_be_a_socket_is_refused(tmp_path):
     out = neurorig("sim", "--camera-socket", long_path)
     assert out.returncode == 2
     assert "a Unix socket path has at most 107" in out.stderr
+
+
+def test_a_camera_truth_file_needs_the_socket_and_a_folder_that_exists(
+    tmp_path, short_dir
+):
+    out = neurorig("sim", "--camera-truth", str(tmp_path / "t.csv"))
+    assert out.returncode == 2
+    assert "--camera-truth needs --camera-socket" in out.stderr
+    out = neurorig(
+        "sim", "--camera-socket", str(short_dir / "c.sock"),
+        "--camera-truth", str(tmp_path / "missing" / "t.csv"),
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "--camera-truth" in out.stderr and "No such file" in out.stderr
+    assert not (short_dir / "c.sock").exists()  # the socket is cleaned up

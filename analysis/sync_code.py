@@ -53,6 +53,16 @@ Region = tuple[int, int, int, int]  # (top, bottom, left, right) pixels, half-op
 # Cells of the (frame, trigger) table the aligner will fill (float32: 4 bytes
 # each); beyond this, pass a band (``band_from_times``).
 MAX_CELLS = 50_000_000
+# An exposure's edges are known to within this (the timing calibration's
+# uncertainty and the trigger's jitter): an LED edge closer than this to an
+# exposure makes that trigger's expected state "uncertain", not a wrong bit.
+EDGE_MARGIN_S = 0.5e-3
+# Frames whose trigger lies outside the triggers given (by this much, or by
+# as much as the frame numbers span more than the triggers) may still be
+# numbered by the camera; they stay unassigned (no trigger to name).
+FRAME_NUMBER_OVERHANG = 64
+# How far a slipped frame counter is looked for around each frame, triggers.
+FRAME_NUMBER_SLIP = 8
 
 
 # ------------------------------------------------------------------ the code
@@ -115,6 +125,32 @@ def make_sync_code(
             bits[i] ^= 1
             run = 1
     return SyncCode(bits, seed, slot_periods, float(pulse_periods), max_run)
+
+
+def fill_lost_triggers(
+    trigger_samples: np.ndarray, trigger_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every trigger from the first count to the last: ``(samples, counts,
+    lost)``, the triggers whose event never arrived filled in between their
+    neighbours (the board triggers at a constant period; exact when the period
+    is a whole number of samples, else within a sample), ``lost`` marking them.
+
+    The camera still exposed on a trigger whose CAMERA_TRIGGERED the host lost
+    (a full USB buffer drops board frames): without it every later frame's
+    trigger index, and the constant between frame numbers and triggers, would
+    be off by the number lost. Counts that do not increase (the board
+    restarted its count) are returned as they are, nothing filled.
+    """
+    samples = np.asarray(trigger_samples, dtype=np.int64)
+    counts = np.asarray(trigger_counts, dtype=np.int64)
+    if samples.shape != counts.shape:
+        raise ValueError("trigger_samples and trigger_counts differ in length")
+    if counts.size < 2 or np.any(np.diff(counts) <= 0):
+        return samples, counts, np.zeros(counts.size, dtype=bool)
+    full = np.arange(counts[0], counts[-1] + 1, dtype=np.int64)
+    filled = np.rint(np.interp(full, counts, samples)).astype(np.int64)
+    lost = ~np.isin(full, counts)
+    return filled, full, lost
 
 
 def led_states_from_flashes(
@@ -412,8 +448,21 @@ def align_frames_to_triggers(
     trig = _drop_short_runs(trig, min_run)
     if fn is not None and offset is not None:
         by_number = fn + offset
-        trusted = _confirmed_by_code(trig, by_number, local_window)
-        disagreements = int(((trig >= 0) & (trig != by_number)).sum())
+        fits, better = _window_proof(
+            fresh_obs, exp, by_number, local_window, margin * mismatch_cost
+        )
+        # A frame keeps its number's trigger where the code placed it there,
+        # or, where the code placed it nowhere (drops too dense for the path
+        # alone), where the bits of its ±local_window frames prove the number
+        # against a slip of up to FRAME_NUMBER_SLIP triggers either way; else
+        # where the nearest frames the code placed agree on both sides.
+        trusted = np.where(
+            trig >= 0,
+            trig == by_number,
+            fits | _confirmed_by_code(trig, by_number, local_window),
+        )
+        trusted &= ~better
+        disagreements = int((((trig >= 0) & (trig != by_number)) | better).sum())
         if disagreements:
             notes.append(
                 f"{disagreements} frame(s) where the code and the camera's frame "
@@ -477,7 +526,8 @@ def _assign(
     second = np.empty(n)
     sync_marginals(obs, exp, rep, lo, hi, mismatch, gap, stay, fwd, best_t, best,
                    second)  # fmt: skip
-    gain = second - best
+    with np.errstate(invalid="ignore"):  # inf − inf where no path reaches a frame
+        gain = second - best
     gain[~np.isfinite(best)] = 0.0
     return best_t, gain
 
@@ -485,33 +535,89 @@ def _assign(
 def _frame_number_offset(
     obs: np.ndarray, exp: np.ndarray, fn: np.ndarray, margin: float
 ) -> tuple[int | None, str | None]:
-    """The constant c with trigger = frame number + c that the code proves."""
+    """The constant c with trigger = frame number + c that the code proves.
+
+    Each placement of the frame numbers on the triggers is scored by the bits
+    that agree less those that disagree: a wrong placement scores about 0 however
+    many frames it overlaps, the right one about every frame compared. Frames
+    may overhang the triggers at either end (the host's trigger history began
+    after the camera's first recorded frame, or its events lagged the frames
+    at the end, found by the sync benchmark under load): they compare with
+    nothing. The best must beat the next by ``margin`` mismatches (2·margin in
+    score, as one mismatch more is one agreement less).
+    """
     if fn.size == 0:
         return None, None
     base = int(fn[0])
     span = int(fn[-1]) - base + 1
-    if span > exp.size:
-        return None, "frame numbers span more frames than there were triggers"
+    pad = FRAME_NUMBER_OVERHANG + max(0, span - exp.size)
+    if span > 4 * (exp.size + FRAME_NUMBER_OVERHANG):
+        return None, "frame numbers span far more frames than there were triggers"
+    padded = np.concatenate([np.full(pad, -1), exp, np.full(pad, -1)])
     seen_on = np.zeros(span)
     seen_off = np.zeros(span)
     np.add.at(seen_on, fn - base, obs == 1)
     np.add.at(seen_off, fn - base, obs == 0)
     from scipy.signal import correlate
 
-    # Mismatches at each placement of the frame numbers' start on the triggers.
-    cost = np.rint(
-        correlate((exp == 0).astype(float), seen_on, mode="valid", method="auto")
-        + correlate((exp == 1).astype(float), seen_off, mode="valid", method="auto")
+    def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return correlate(a.astype(float), b, mode="valid", method="auto")
+
+    on, off = (padded == 1), (padded == 0)
+    # Agreements less mismatches at each placement of the numbers' start.
+    score = np.rint(
+        overlap(on, seen_on)
+        + overlap(off, seen_off)
+        - overlap(off, seen_on)
+        - overlap(on, seen_off)
     )
-    start = int(np.argmin(cost))
-    others = np.delete(cost, start)
-    if others.size and others.min() - cost[start] < margin:
+    start = int(np.argmax(score))
+    others = np.delete(score, start)
+    if others.size and score[start] - others.max() < 2 * margin:
         return None, (
             "the code does not prove the offset of the camera's frame numbers "
-            f"(best placement only {others.min() - cost[start]:g} mismatches "
+            f"(best placement only {(score[start] - others.max()) / 2:g} mismatches "
             "better than the next)"
         )
-    return start - base, None
+    return start - pad - base, None
+
+
+def _window_proof(
+    obs: np.ndarray, exp: np.ndarray, by_number: np.ndarray, window: int, margin: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: whether the bits on each side prove its numbered trigger.
+
+    Proven: the ``window`` frames before it, and those after it (each side
+    alone, the frame in both), mismatch its numbered trigger at least
+    ``margin`` less than any shift of up to ``FRAME_NUMBER_SLIP`` triggers.
+    Second array: some shift fits ``margin`` better on either side (the
+    counter slipped there).
+
+    Each side alone, so that a slip between the frame and a far side cannot
+    hide behind the frames on the near side: with numbers that never go back,
+    a slip is for good, and one of the frame's sides holds only slipped frames.
+    """
+    n = obs.size
+    shifts = np.arange(-FRAME_NUMBER_SLIP, FRAME_NUMBER_SLIP + 1)
+    idx = np.arange(n)
+    sides = [  # [a, b) frame ranges: before (with the frame), after (with it)
+        (np.maximum(idx - window, 0), idx + 1),
+        (idx, np.minimum(idx + window + 1, n)),
+    ]
+    cost = np.empty((2, shifts.size, n))
+    for j, d in enumerate(shifts):
+        t = by_number + d
+        inside = (t >= 0) & (t < exp.size)
+        e = np.where(inside, exp[np.clip(t, 0, max(exp.size - 1, 0))], -1)
+        wrong = (obs >= 0) & (e >= 0) & (obs != e)
+        c = np.concatenate([[0], np.cumsum(wrong)])
+        for k, (a, b) in enumerate(sides):
+            cost[k, j] = c[b] - c[a]
+    own = cost[:, FRAME_NUMBER_SLIP]
+    others = np.delete(cost, FRAME_NUMBER_SLIP, axis=1).min(axis=1)
+    inside = (by_number >= 0) & (by_number < exp.size)
+    proven = inside & np.all(others - own >= margin, axis=0)
+    return proven, np.any(others + margin <= own, axis=0)
 
 
 def _confirmed_by_code(

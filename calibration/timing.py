@@ -12,10 +12,21 @@ is about P/n wide for n events (averaging the lag instead gives only P/√(12·n
 A frame that is late or an LED that is seen late would make the brackets
 disagree, so the fit takes the delay consistent with the most events, and the
 middle of that range; events outside it are counted as inconsistent.
+
+A frame stamped with the wrong trigger, a whole number k of periods off (the
+host guessed its trigger from arrival times on a busy machine, issue 16),
+moves its event's bracket by k·P: the events stamped alike still agree with
+each other, on a delay k·P away. A triggered camera exposes after its trigger
+and before the next one, so the fit brings the delay into the window
+``delay_window_periods`` (−1/8 to 7/8 of a period: room for the estimate's own
+scatter around a delay of nearly 0) by whole periods. The delay is thus known
+modulo the period from the brackets, and its whole periods from the physics,
+never from which trigger the host guessed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -55,8 +66,13 @@ def fit_timing(
     frame_period_samples: float,
     fs_hz: float,
     rig_id: str,
+    delay_window_periods: tuple[float, float] = (-0.125, 0.875),
 ) -> TimingCalibration:
-    """Delay from trigger to exposure, from LED onsets and the first frame showing each."""
+    """Delay from trigger to exposure, from LED onsets and the first frame showing each.
+
+    The delay is brought into ``delay_window_periods`` (in frame periods, one
+    period wide) by whole periods: see the module's docstring.
+    """
     led = np.asarray(led_onsets, dtype=float)
     first = np.asarray(first_frame_samples, dtype=float)
     if led.size < 5 or led.size != first.size:
@@ -64,8 +80,19 @@ def fit_timing(
             "timing fit needs ≥ 5 LED events each with its first frame; "
             f"got {led.size} events and {first.size} frames"
         )
-    lag = first - led  # in [-delay, -delay + P)
-    delay = _most_consistent_delay(-lag, frame_period_samples)
+    low, high = delay_window_periods
+    if not math.isclose(high - low, 1.0):
+        raise CalibrationError(
+            f"delay_window_periods={delay_window_periods}: must be one period wide"
+        )
+    period = float(frame_period_samples)
+    lag = first - led  # in [-delay, -delay + P) when each frame's trigger is right
+    delay = _most_consistent_delay(-lag, period)
+    delay -= period * math.floor(delay / period - low)  # into the window
+    # Each event's lag by whole periods to the fitted delay's frame (a frame
+    # stamped k triggers off is k periods off): the scatter left is the phase's
+    # and the jitter's.
+    lag = lag - period * np.floor((lag + delay) / period)
     phase_sd = frame_period_samples / np.sqrt(12)
     resid = lag - lag.mean()
     jitter = float(np.sqrt(max(resid.var() - phase_sd**2, 0.0)))

@@ -6,15 +6,25 @@ optics of ``CameraOptics`` (scale, placement, radial lens distortion). A frame i
 rendered for each CAMERA_TRIGGERED the board emits, at that sample's segment
 positions, and delivered after a fixed readout latency, as a hardware-triggered
 camera would; the fault plan may drop some.
+
+Like a V4L2 camera's buffer sequence numbers, every frame carries the camera's
+own frame number (``frame_number``, set before ``on_frame`` is called): the
+exposures counted since the camera started, so a frame lost on the way leaves
+a gap in the numbers. ``log_truth_to`` writes what each delivered frame truly
+shows (its trigger, the exposure sample, the LED, a digest of its pixels), for
+benchmarks that check the host's frame table from outside its process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -98,6 +108,16 @@ def render_worm_frame(
 
 
 FrameCallback = Callable[[np.ndarray, float], None]
+TRUTH_HEADER = (
+    "frame_number,trigger_count,trigger_sample,exposure_sample,led_on,digest\n"
+)
+
+
+def frame_digest(frame: np.ndarray) -> str:
+    """A short digest of a frame's pixels (16 hex digits), to recognise it in a
+    decoded lossless video."""
+    data = np.ascontiguousarray(frame, dtype=np.uint8).data
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 class SimCamera:
@@ -112,6 +132,10 @@ class SimCamera:
         # Ground truth of every delivered frame: trigger count, sample, boundaries.
         self.truth: list[tuple[int, int, np.ndarray]] = []
         self.latest: tuple[np.ndarray, float] | None = None
+        # The frame being delivered: exposures since start() (None before any).
+        self.frame_number: int | None = None
+        self._first_count: int | None = None  # trigger count of frame number 0
+        self._truth_log: TextIO | None = None
         # A calibration target shown instead of the worm: frame index -> image.
         self.target: Callable[[int], np.ndarray] | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=1024)
@@ -144,8 +168,24 @@ class SimCamera:
             noise_seed=k,
         )
 
+    def log_truth_to(self, path: str | Path) -> None:
+        """Append a line per delivered frame to the CSV file ``path``
+        (``TRUTH_HEADER``; flushed per line): its frame number, the trigger that
+        exposed it, that trigger's sample, the exposure's sample, whether the
+        LED was lit and ``frame_digest`` of its pixels."""
+        log = open(path, "w", encoding="ascii", buffering=1)
+        log.write(TRUTH_HEADER)
+        self._truth_log = log
+
+    def close_truth_log(self) -> None:
+        """Stop logging (closes the file)."""
+        log, self._truth_log = self._truth_log, None
+        if log is not None:
+            log.close()
+
     def trigger(self, sample: int, count: int) -> None:
-        """Called by the rig's pacing thread at each camera trigger."""
+        """Called by the rig's pacing thread at each camera trigger (``sample``:
+        the exposure's)."""
         if self.rig.faults.drop_camera_frame():
             self.dropped.append(count)
             return
@@ -156,6 +196,7 @@ class SimCamera:
 
     def start(self, on_frame: FrameCallback) -> None:
         """Deliver frames to ``on_frame`` from a camera thread."""
+        self._first_count = None  # numbering starts again, as a stream's does
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._loop, args=(on_frame,), name="sim-camera", daemon=True
@@ -175,6 +216,8 @@ class SimCamera:
                 sample, count, t_trigger = self._queue.get(timeout=0.05)
             except queue.Empty:
                 continue
+            if self._first_count is None:  # frame number 0: the first exposure
+                self._first_count = count  # this stream takes (queued in order)
             if time.monotonic() - t_trigger > FRAME_BUFFER_S:
                 self.dropped.append(count)
                 continue
@@ -185,9 +228,10 @@ class SimCamera:
             while self.rig.board.sample < sample and time.monotonic() < deadline:
                 time.sleep(0.0005)
             led_on = self.rig.led_lit_at(sample)
+            number = count - (self._first_count or 0)
             if self.target is not None:  # a calibration target lies on the raceway
                 frame = self.target(count)
-                self._deliver(on_frame, frame, t_trigger)
+                self._deliver(on_frame, frame, t_trigger, number)
                 continue
             bounds = model.segment_boundaries_m(sample)
             if self.rig.keep_ground_truth:
@@ -196,10 +240,25 @@ class SimCamera:
                 bounds, self.optics, frame_index=count, led_on=led_on,
                 noise_seed=self.rig.seed,
             )  # fmt: skip
-            self._deliver(on_frame, frame, t_trigger)
+            log = self._truth_log
+            if log is not None:
+                delay = round(EXPOSURE_DELAY_S * self.rig.board.sample_rate_hz)
+                line = (
+                    f"{number},{count},{sample - delay},{sample},{int(led_on)},"
+                    f"{frame_digest(frame)}\n"
+                )
+                try:
+                    log.write(line)
+                except ValueError:  # closed meanwhile by close_truth_log
+                    pass
+            self._deliver(on_frame, frame, t_trigger, number)
 
     def _deliver(
-        self, on_frame: FrameCallback, frame: np.ndarray, t_trigger: float
+        self,
+        on_frame: FrameCallback,
+        frame: np.ndarray,
+        t_trigger: float,
+        number: int,
     ) -> None:
         delay = t_trigger + READOUT_LATENCY_S - time.monotonic()
         if delay > 0:
@@ -207,6 +266,7 @@ class SimCamera:
         now = time.monotonic()
         self.frames_read += 1
         self.latest = (frame, now)
+        self.frame_number = number
         on_frame(frame, now)
 
 

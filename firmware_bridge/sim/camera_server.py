@@ -3,9 +3,15 @@ r"""The simulated camera as a live video stream on a Unix socket (YUV4MPEG2, gra
 ``neurorig sim --camera-socket PATH`` listens on a Unix socket at PATH and sends
 each program that connects the simulated camera's frames as they are rendered
 (one per camera trigger, see ``camera.SimCamera``), as a YUV4MPEG2 stream with
-the ``Cmono`` colour space: a header line, then ``FRAME\n`` and the raw 8-bit
-pixels of each frame. neurorig's ``--camera PATH`` reads it as a live camera
-(``rig.core.stream_camera``).
+the ``Cmono`` colour space: a header line, then a ``FRAME`` line and the raw
+8-bit pixels of each frame. neurorig's ``--camera PATH`` reads it as a live
+camera (``rig.core.stream_camera``).
+
+Each ``FRAME`` line carries the camera's own frame number as an
+application parameter, ``FRAME Xsequence=N`` (as a V4L2 camera's buffer
+sequence numbers: exposures counted since the stream started, with a gap where
+a frame was lost on the way). YUV4MPEG2 allows such parameters on frame lines
+and readers that do not know them skip them (ffmpeg does).
 
 This puts the simulated board *and* its camera in their own process, as real
 hardware is: the host pays only for receiving and recording the video, not for
@@ -39,12 +45,23 @@ def y4m_header(width_px: int, height_px: int, fps: int = NOMINAL_FPS) -> bytes:
     return f"YUV4MPEG2 W{width_px} H{height_px} F{fps}:1 Ip A1:1 Cmono\n".encode()
 
 
+def frame_line(frame_number: int | None) -> bytes:
+    """A y4m FRAME line, with the camera's frame number if it has one."""
+    if frame_number is None:
+        return b"FRAME\n"
+    return f"FRAME Xsequence={frame_number}\n".encode("ascii")
+
+
 class CameraServer:
     """Serves ``rig``'s simulated camera on a Unix socket at ``path``."""
 
-    def __init__(self, rig, path: str | Path) -> None:
+    def __init__(
+        self, rig, path: str | Path, *, truth_path: str | Path | None = None
+    ) -> None:
         self.rig = rig
         self.path = Path(path)
+        # Where the camera logs what each frame truly shows (SimCamera.log_truth_to)
+        self.truth_path = None if truth_path is None else Path(truth_path)
         if self.path.exists() or self.path.is_symlink():
             if not stat.S_ISSOCK(self.path.lstat().st_mode):
                 raise ValueError(
@@ -61,6 +78,13 @@ class CameraServer:
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self.path))
         self._listener.listen(1)
+        if self.truth_path is not None:
+            try:
+                rig.camera().log_truth_to(self.truth_path)
+            except OSError:
+                self._listener.close()
+                self.path.unlink(missing_ok=True)
+                raise
         self._stop = threading.Event()
         self._reader_gone = threading.Event()
         self._thread = threading.Thread(
@@ -75,6 +99,8 @@ class CameraServer:
         self._thread.join(timeout=5.0)
         self._listener.close()
         self.path.unlink(missing_ok=True)
+        if self.truth_path is not None:
+            self.rig.camera().close_truth_log()
 
     def _serve(self) -> None:
         header = y4m_header(self.rig.optics.width_px, self.rig.optics.height_px)
@@ -92,7 +118,7 @@ class CameraServer:
             connection.sendall(header)
         except OSError:
             return  # gone before the header
-        camera.start(functools.partial(self._send_frame, connection))
+        camera.start(functools.partial(self._send_frame, connection, camera))
         try:
             while not self._reader_gone.is_set() and not self._stop.is_set():
                 # A reader never sends: readable means it closed its end.
@@ -105,12 +131,16 @@ class CameraServer:
             camera.stop()
 
     def _send_frame(
-        self, connection: socket.socket, frame: np.ndarray, _host_time_s: float
+        self,
+        connection: socket.socket,
+        camera,
+        frame: np.ndarray,
+        _host_time_s: float,
     ) -> None:
         if self._reader_gone.is_set():
             return
         try:
-            connection.sendall(b"FRAME\n")
+            connection.sendall(frame_line(camera.frame_number))
             connection.sendall(np.ascontiguousarray(frame).data.cast("B"))
         except OSError:  # the reader left (broken pipe, reset)
             self._reader_gone.set()

@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also serve the simulated camera as a live grayscale YUV4MPEG2 stream "
         "on a Unix socket made at PATH (the host opens it with --camera PATH)",
     )  # fmt: skip
+    p.add_argument(
+        "--camera-truth", metavar="FILE.csv",
+        help="with --camera-socket: write what each frame sent truly shows (its "
+        "frame number, trigger, exposure sample, LED, pixel digest), a line per "
+        "frame, for checking a host's frame table from outside",
+    )  # fmt: skip
     f = p.add_argument_group("fault injection (deterministic by --seed)")
     for name, per in (
         ("--bit-flip-rate", "per byte"),
@@ -186,14 +192,23 @@ def cli_main(argv: list[str] | None = None) -> int:
         faults=plan, keep_ground_truth=False,
     )  # fmt: skip
     camera_server = None
+    if args.camera_truth and not args.camera_socket:
+        rig.close()
+        print(
+            "neurorig sim: error: --camera-truth needs --camera-socket", file=sys.stderr
+        )
+        return 2
     if args.camera_socket:
         path = args.camera_socket
         try:
-            camera_server = CameraServer(rig, path)
+            camera_server = CameraServer(rig, path, truth_path=args.camera_truth)
         except (OSError, ValueError) as exc:
             rig.close()
             # ValueErrors name the option; an OSError (no such folder) does not
             where = "" if isinstance(exc, ValueError) else f"--camera-socket {path}: "
+            truth = args.camera_truth
+            if isinstance(exc, OSError) and truth and exc.filename == truth:
+                where = f"--camera-truth {args.camera_truth}: "
             print(f"neurorig sim: error: {where}{exc}", file=sys.stderr)
             return 2
     print(rig.port, flush=True)

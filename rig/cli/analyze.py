@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1.0,
         help="µV per WAV sample unit, > 0 (Spike Recorder stores raw units; default 1)",
     )
+    parser.add_argument(
+        "--accept-unproven-alignment",
+        action="store_true",
+        help="measure motion even from frames whose trigger the optical sync "
+        "did not prove (their samples come from arrival times, which a busy "
+        "host gets wrong by whole frames); the results say so",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--report", help="write an HTML report into this folder")
     parser.set_defaults(func=main)
@@ -162,9 +170,16 @@ def run_analyze(args: argparse.Namespace) -> int:
         return fail(str(exc))
     source.mains_hz = args.mains_hz
     try:
-        results = analyse(source, _progress_factory(not args.quiet))
+        results = analyse(
+            source,
+            _progress_factory(not args.quiet),
+            accept_unproven_alignment=args.accept_unproven_alignment,
+        )
     except PositionsContradicted as exc:
         return fail(str(exc))
+    warning = alignment_warning(results)
+    if warning:
+        print(warning, file=sys.stderr)
     if args.json_out:
         # allow_nan=False: a NaN left anywhere is a bug, not invalid JSON on disk
         text = json.dumps(results, indent=1, allow_nan=False)
@@ -183,6 +198,24 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"report: {index}")
     print(summary_line(results))
     return 0
+
+
+def alignment_warning(results: dict[str, Any]) -> str | None:
+    """One line on the console when motion was refused, or measured from
+    frames whose alignment is unproven; None otherwise."""
+    alignment = (results.get("motion") or {}).get("alignment")
+    if not alignment or alignment["proven"]:
+        return None
+    if alignment["unproven_accepted"]:
+        return (
+            "warning: motion measured from frames whose alignment to the board's "
+            f"clock is unproven ({alignment['reason']}); displacement times may "
+            "be whole frames off"
+        )
+    return (
+        f"motion not measured: {alignment['reason']}. Give "
+        "--accept-unproven-alignment to measure it anyway (flagged in the results)"
+    )
 
 
 def summary_line(results: dict[str, Any]) -> str:

@@ -25,10 +25,17 @@ class CameraError(OSError):
 class ThreadedCamera(abc.ABC):
     """What every host camera source shares: a thread running ``_loop`` that
     reads frames, counts them, keeps the latest and hands each to ``on_frame``;
-    ``stop()`` ends it and releases the source (``_release``)."""
+    ``stop()`` ends it and releases the source (``_release``).
+
+    ``frame_number`` is the camera's own number of the frame being handed over
+    (a V4L2 buffer sequence number, a stream's ``Xsequence``), set before
+    ``on_frame`` is called on the camera thread; None where the source gives
+    none. The optical sync cross-checks it (docs/optical-sync.md).
+    """
 
     def __init__(self, source: int | str) -> None:
         self.source = source
+        self.frame_number: int | None = None
         self.frames_read = 0
         self.error: CameraError | None = None
         self.latest: tuple[np.ndarray, float] | None = None
@@ -49,10 +56,16 @@ class ThreadedCamera(abc.ABC):
             self._thread.join(timeout=2.0)
         self._release()
 
-    def _deliver(self, on_frame: FrameCallback, frame: np.ndarray) -> None:
+    def _deliver(
+        self,
+        on_frame: FrameCallback,
+        frame: np.ndarray,
+        frame_number: int | None = None,
+    ) -> None:
         now = time.monotonic()
         self.frames_read += 1
         self.latest = (frame, now)
+        self.frame_number = frame_number
         on_frame(frame, now)
 
     @abc.abstractmethod

@@ -93,7 +93,13 @@ class CameraIntake:
             trigger = self.frame_clock.latest_trigger()
             tracking.submit(frame, None if trigger is None else trigger[0])
         kept = self.recorder.record_frame(
-            index, frame, host_time, led_brightness=led, repeat=repeat
+            index,
+            frame,
+            host_time,
+            led_brightness=led,
+            repeat=repeat,
+            # the camera's own number of this frame, where it gives one
+            frame_number=getattr(self.camera, "frame_number", None),
         )
         if not kept:
             self._record_event("frame_dropped_by_host", frame_host_time_s=host_time)

@@ -7,35 +7,46 @@ board's own LED_FLASHED events predict for each trigger's exposure
 (``led_states_from_flashes``); frames the code cannot place are "not
 determined" and keep their arrival-time stamp, marked as unproven. The record
 of how it went goes into the recording's metadata (``frame_alignment``).
+
+Where the camera numbers its own frames (V4L2 buffer sequence numbers, the
+simulated camera's ``Xsequence``), the numbers go in too: the code proves the
+constant between frame number and trigger, then checks every frame's number
+against it, and disagreements are counted in the record
+(``frame_number_disagreements``) and those frames left unproven. Numbers that
+are missing for some frames or go backwards (the camera restarted) are not
+used, and the record's ``notes`` say why.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from analysis.sync_code import (
+    EDGE_MARGIN_S,
     align_frames_to_triggers,
     band_from_times,
     classify_led,
+    fill_lost_triggers,
     led_states_from_flashes,
 )
 
-# An exposure's edges are known to within this (the timing calibration's
-# uncertainty and the trigger's jitter): an LED edge closer than this to an
-# exposure makes that trigger's expected state "uncertain", not a wrong bit.
-EDGE_MARGIN_S = 0.5e-3
 BAND_SLACK_S = 2.0  # arrival times bound the search only; the code decides
 
 
 @dataclass(frozen=True)
 class FrameAlignment:
-    """Per recorded frame: the trigger (index into the triggers given) or -1."""
+    """Per recorded frame: the trigger (an index into ``trigger_samples`` and
+    ``trigger_counts``: the triggers given, with any whose event was lost
+    filled in) or -1."""
 
     trigger_index: np.ndarray
     record: dict[str, Any]
+    trigger_samples: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    trigger_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def align_recorded_frames(
@@ -48,9 +59,11 @@ def align_recorded_frames(
     fs_hz: float,
     delay_samples: int = 0,
     exposure_samples: int = 1,
+    frame_numbers: Sequence[int | None] | None = None,
 ) -> FrameAlignment:
     """Align recorded frames to ``triggers`` (sample, count, host time) by the
-    LED code the ``flashes`` (onset, samples, host time) made."""
+    LED code the ``flashes`` (onset, samples, host time) made, cross-checked
+    with the camera's ``frame_numbers`` where it gave them."""
     n = len(frame_times_s)
     record: dict[str, Any]
     if n == 0 or not triggers or not flashes:
@@ -61,8 +74,13 @@ def align_recorded_frames(
             "notes": [why],
         }
         return FrameAlignment(np.full(n, -1, dtype=np.int64), record)
-    trigger_samples = np.array([t[0] for t in triggers], dtype=np.int64)
+    given_counts = np.array([t[1] for t in triggers], dtype=np.int64)
+    trigger_samples, trigger_counts, lost = fill_lost_triggers(
+        np.array([t[0] for t in triggers], dtype=np.int64), given_counts
+    )
     trigger_times = np.array([t[2] for t in triggers], dtype=np.float64)
+    if lost.any():  # arrival times of the lost ones: in line with the rest
+        trigger_times = np.interp(trigger_counts, given_counts, trigger_times)
     onsets = np.array([f[0] for f in flashes], dtype=np.int64)
     durations = np.array([f[1] for f in flashes], dtype=np.int64)
     expected = led_states_from_flashes(
@@ -77,12 +95,43 @@ def align_recorded_frames(
     band = band_from_times(
         np.asarray(frame_times_s, dtype=np.float64), trigger_times, slack_s=BAND_SLACK_S
     )
+    numbers, note = usable_frame_numbers(frame_numbers, n)
     index, alignment = align_frames_to_triggers(
-        reading.bits, expected, repeats=np.asarray(repeats, dtype=bool), band=band
+        reading.bits,
+        expected,
+        repeats=np.asarray(repeats, dtype=bool),
+        band=band,
+        frame_numbers=numbers,
     )
     record = alignment.to_dict()
+    if note:
+        record["notes"] = [*record["notes"], note]
     record["led_separation"] = reading.separation
     record["delay_samples"] = int(delay_samples)
     record["exposure_samples"] = int(exposure_samples)
     record["edge_margin_s"] = EDGE_MARGIN_S
-    return FrameAlignment(np.asarray(index, dtype=np.int64), record)
+    record["n_trigger_events_lost"] = int(lost.sum())
+    return FrameAlignment(
+        np.asarray(index, dtype=np.int64), record, trigger_samples, trigger_counts
+    )
+
+
+def usable_frame_numbers(
+    numbers: Sequence[int | None] | None, n_frames: int
+) -> tuple[np.ndarray | None, str | None]:
+    """The camera's frame numbers as an array if every frame has one and they
+    never go back; else None and why (the code alone then aligns)."""
+    if numbers is None or n_frames == 0 or all(x is None for x in numbers):
+        return None, None
+    if len(numbers) != n_frames or any(x is None for x in numbers):
+        return None, (
+            "the camera numbered only some frames: its frame numbers are not used"
+        )
+    array = np.asarray(numbers, dtype=np.int64)
+    if np.any(np.diff(array) < 0):
+        back = int(np.flatnonzero(np.diff(array) < 0)[0]) + 1
+        return None, (
+            f"the camera's frame numbers go back at frame {back} (it restarted?): "
+            "not used"
+        )
+    return array, None

@@ -48,10 +48,12 @@ class Recorder:
         self._lock = threading.Lock()
         self._writer: Any = None  # rig.recording.RecordingWriter while recording
         self._failed: Any = None  # a writer that stopped, kept to close it
+        self._finishing = False  # between stop and the frame table written
         self.failure: Exception | None = None  # why the last recording stopped
         self._frame_indices: list[int] = []  # frame-clock indices recorded
         self._frame_led: list[float | None] = []  # LED brightness in each
         self._frame_repeat: list[bool] = []  # identical to the frame before
+        self._frame_numbers: list[int | None] = []  # the camera's own numbers
         self._table_from = 0  # frame k from which the table is not yet written
         self._next_table_s = 0.0
         self.frames_dropped = 0  # frames the writer could not keep up with
@@ -77,10 +79,12 @@ class Recorder:
 
     @property
     def busy(self) -> bool:
-        """True from ``start`` until ``stop``, a failed recording included (the
-        frame history must be kept until its frame table is written)."""
+        """True from ``start`` until the frame table is written (``finish``),
+        a failed recording included: the frame history must be kept until then."""
         with self._lock:
-            return self._writer is not None or self._failed is not None
+            return (
+                self._writer is not None or self._failed is not None or self._finishing
+            )
 
     def start(self, writer: Any, first_sample: int | None) -> None:
         """Record into ``writer`` from ``first_sample`` (board samples) on."""
@@ -91,6 +95,7 @@ class Recorder:
             self._frame_indices = []
             self._frame_led = []
             self._frame_repeat = []
+            self._frame_numbers = []
             self._table_from = 0
             self.frames_dropped = 0
             self.first_sample = first_sample
@@ -113,13 +118,23 @@ class Recorder:
         """Stop, write the frame table (if the recording had not failed), close
         the writer with ``status``; return it (None if not recording)."""
         failed = self.failure is not None
-        writer, frame_indices = self.stop()
-        if writer is None:
-            return None
-        if not failed:
-            self.write_frame_table(writer, clock, frame_indices, offset_samples)
-        writer.close(status)
-        return writer
+        with self._lock:
+            # Until the table is written, the session must not prune the frame
+            # clock (found by benchmarks/bench_sync.py: while the encoder's
+            # queue drained under load the history was forgotten, and the
+            # alignment saw no LED at all).
+            self._finishing = True
+        try:
+            writer, frame_indices = self.stop()
+            if writer is None:
+                return None
+            if not failed:
+                self.write_frame_table(writer, clock, frame_indices, offset_samples)
+            writer.close(status)
+            return writer
+        finally:
+            with self._lock:
+                self._finishing = False
 
     def close(self) -> None:
         """End the frame-writer thread (after ``stop``)."""
@@ -167,23 +182,25 @@ class Recorder:
         *,
         led_brightness: float | None = None,
         repeat: bool = False,
+        frame_number: int | None = None,
     ) -> bool:
         """Queue frame ``index`` (frame-clock numbering) for the frame writer,
-        with the LED's brightness in it and whether it repeats the frame
-        before (the optical sync's evidence); False if it had to be dropped
-        (the encoder is 2 s behind)."""
+        with the LED's brightness in it, whether it repeats the frame before
+        and the camera's own number of it (the optical sync's evidence); False
+        if it had to be dropped (the encoder is 2 s behind)."""
         with self._lock:
             writer = self._writer
             if writer is None:
                 return True
             try:
-                self._frames.put_nowait((writer, frame, host_time_s))
+                self._frames.put_nowait((writer, frame, host_time_s, frame_number))
             except queue.Full:
                 self.frames_dropped += 1
                 return False
             self._frame_indices.append(index)
             self._frame_led.append(led_brightness)
             self._frame_repeat.append(repeat)
+            self._frame_numbers.append(frame_number)
             return True
 
     def record_frame_table(
@@ -267,12 +284,15 @@ class Recorder:
                 latency_s=report.latency_s,
             )
 
-    def _led_evidence(self, n_frames: int) -> tuple[list[float], list[bool]] | None:
+    def _led_evidence(
+        self, n_frames: int
+    ) -> tuple[list[float], list[bool], list[int | None]] | None:
         with self._lock:
             led, repeats = list(self._frame_led), list(self._frame_repeat)
+            numbers = list(self._frame_numbers)
         if len(led) != n_frames or any(b is None for b in led):
             return None  # no LED in view (no region): arrival times only
-        return [float(b) for b in led if b is not None], repeats
+        return [float(b) for b in led if b is not None], repeats, numbers
 
     def _rows_by_led_code(
         self,
@@ -280,7 +300,7 @@ class Recorder:
         clock: FrameClock,
         frame_indices: list[int],
         rows: list[tuple],
-        led: tuple[list[float], list[bool]],
+        led: tuple[list[float], list[bool], list[int | None]],
         offset_samples: int,
     ) -> list[tuple]:
         """Rows whose frame the LED code proves; the rest marked unproven."""
@@ -294,16 +314,27 @@ class Recorder:
             clock.led_flashes(),
             fs_hz=clock.sample_rate_hz,
             delay_samples=offset_samples,
+            frame_numbers=led[2],
         )
-        out, agree, disagree = [], 0, 0
+        out: list[tuple] = []
+        agree = disagree = 0
+        # Where the code aligned the recording, a frame it could not place has
+        # no sample ("not determined"): arrival times get such frames wrong
+        # more often than not. Where it aligned nothing (no LED seen), every
+        # frame keeps its arrival-time guess, marked unproven.
+        code_ran = aligned.record.get("verdict") in ("aligned", "partial")
         for (k, sample, source, count), t in zip(
             rows, aligned.trigger_index, strict=True
         ):
-            if t < 0:  # not determined: keep the arrival-time guess, say so
+            if t < 0 and code_ran:
+                out.append((k, None, "not_determined", None))
+                continue
+            if t < 0:  # keep the arrival-time guess, say so
                 out.append((k, sample, "unproven" if sample is not None else source,
                             count))  # fmt: skip
                 continue
-            trig_sample, trig_count, _ = triggers[t]
+            trig_sample = int(aligned.trigger_samples[t])
+            trig_count = int(aligned.trigger_counts[t])
             agree += count == trig_count
             disagree += count is not None and count != trig_count
             out.append((k, trig_sample + offset_samples, "led_code", trig_count))
@@ -345,9 +376,11 @@ class Recorder:
             try:
                 if item is None:
                     return
-                writer, frame, host_time_s = item
+                writer, frame, host_time_s, number = item
                 with self._write(writer):
-                    writer.append_frame(frame, None, host_time_s)
+                    writer.append_frame(
+                        frame, None, host_time_s, camera_frame_number=number
+                    )
             except Exception as exc:  # an encoder error: stop recording, say so
                 log.exception("writing a frame failed")
                 self._fail(writer, exc)

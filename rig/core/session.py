@@ -280,6 +280,17 @@ class Session:
         ring = self.acquisition.ring if self.acquisition else None
         self.fail_safe.new_recording()
         self.recorder.start(writer, ring.end if ring else None)
+        intake = self.camera_intake
+        if intake is not None and intake.led_region_px is not None:
+            # What an offline reader needs to align the frames by the LED code
+            # itself, should this recording be cut short before it is closed
+            # (docs/recording-format.md, "optical_sync").
+            writer.update_metadata(
+                optical_sync={
+                    "led_region_px": [int(v) for v in intake.led_region_px],
+                    "delay_samples": timing_offset_samples(self.calibrations),
+                }
+            )
         self.events.recording_changed.emit(str(writer.folder))
 
     def stop_recording(self) -> Any:

@@ -8,6 +8,11 @@ YUV4MPEG2 ("y4m") is the plain uncompressed stream ffmpeg writes with
 line and the raw planes, luma first. The luma plane *is* the grayscale image, so
 a frame costs one copy and no conversion.
 
+A ``FRAME`` line may carry parameters; ``Xsequence=N`` (as ``neurorig sim
+--camera-socket`` sends) is the camera's own frame number, handed on as
+``frame_number`` for the optical sync to cross-check. Other parameters are
+ignored.
+
 OpenCV can read y4m too, but it reads ahead to probe the stream when opened,
 which blocks until frames flow; a hardware-triggered camera sends none until
 the board triggers it, after the session has started. Reading the stream here
@@ -76,6 +81,17 @@ def parse_y4m_header(line: bytes) -> tuple[int, int, float, str]:
     return width, height, fps, colour
 
 
+def frame_sequence(line: bytes) -> int | None:
+    """The camera's frame number on a y4m ``FRAME`` line (``Xsequence=N``), or
+    None if it has none (or not a whole number ≥ 0)."""
+    for word in line.split()[1:]:
+        if word.startswith(b"Xsequence="):
+            value = word[len(b"Xsequence=") :]
+            # a whole number ≥ 0 that fits in 63 bits, else none
+            return int(value) if value.isdigit() and len(value) <= 18 else None
+    return None
+
+
 class StreamCamera(ThreadedCamera):
     """Frames from a live YUV4MPEG2 stream (luma = grayscale) in a named pipe or
     on a Unix socket."""
@@ -142,7 +158,12 @@ class StreamCamera(ThreadedCamera):
                 return
             frame = np.frombuffer(self._pending, np.uint8, count=luma).copy()
             del self._pending[: self._frame_bytes]
-            self._deliver(on_frame, frame.reshape(self.height_px, self.width_px))
+            assert line is not None
+            self._deliver(
+                on_frame,
+                frame.reshape(self.height_px, self.width_px),
+                frame_sequence(line),
+            )
 
     def _read_line(self, deadline: float | None) -> bytes | None:
         """The next header or FRAME line; None on stop, deadline or end of stream."""

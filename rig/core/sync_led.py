@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from analysis.sync_code import make_sync_code
-from firmware_bridge.errors import DeviceError
+from firmware_bridge.errors import DeviceError, DeviceTimeout
 from rig.core.frame_clock import FrameClock
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class SyncLed:
         self.period_s = 1.0 / camera_rate_hz
         self.code = make_sync_code(CODE_SLOTS, seed=seed)
         self.pulses_sent = 0
+        self.pulses_unanswered = 0  # no reply in time (they may have happened)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -75,6 +76,11 @@ class SyncLed:
             try:
                 self.device.led_pulse(self.period_s * self.code.pulse_periods)
                 self.pulses_sent += 1
+            except DeviceTimeout:
+                # A late reply on a busy host: the board's LED_FLASHED events
+                # say whether the pulse happened, so the code goes on (stopping
+                # here left the rest of a recording unprovable).
+                self.pulses_unanswered += 1
             except DeviceError as exc:  # the link is gone or the board refused
                 log.warning("sync LED stopped: %s", exc)
                 return

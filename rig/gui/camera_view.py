@@ -58,7 +58,9 @@ class CameraWidget(QtWidgets.QWidget):
         self.image.setImage(frame.T, autoLevels=False, levels=(0, 255))
         tracking = getattr(self.session, "tracking", None)
         if tracking is None:
-            self.status.setText(f"{getattr(camera, 'frames_read', 0)} frames")
+            self.status.setText(
+                f"{getattr(camera, 'frames_read', 0)} frames\n{self.clock_text()}"
+            )
             return
         bands_px, row_px = tracking.latest_bands_px()
         if bands_px is not None:
@@ -84,7 +86,20 @@ class CameraWidget(QtWidgets.QWidget):
         self._show_noise(displacement)
         self.status.setText(
             f"{self.regions_text}\n{getattr(camera, 'frames_read', 0)} frames, "
-            f"{tracking.frames_tracked} tracked"
+            f"{tracking.frames_tracked} tracked\n{self.clock_text()}"
+        )
+
+    def clock_text(self) -> str:
+        """Whether the frames' times can be proven (docs/optical-sync.md): live
+        they come from arrival times, which a busy host gets wrong by whole
+        frames; the LED code proves them when a recording closes."""
+        intake = self.session.camera_intake
+        sync = intake.sync_led if intake is not None else None
+        if sync is None:
+            return "frame times: arrival only, UNPROVEN (no LED code in view)"
+        return (
+            "frame times: arrival live; LED code on "
+            f"({sync.pulses_sent} pulses), proven when the recording closes"
         )
 
     def _label_regions(self, tracking, displacement, row_px: int) -> None:

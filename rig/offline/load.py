@@ -17,6 +17,7 @@ from analysis.pipeline import Stimulus
 from analysis.propagation import PRE_MIN_S, search_window_s
 from calibration import CameraCalibration, GainCalibration
 from calibration._files import rules_of
+from rig.offline.realign import realign_frames
 from rig.rig_file import positions_from_option
 
 OPTION = "--electrode-positions-mm"
@@ -38,6 +39,10 @@ class Source:
         None  # (frame times s, (n_frames, n_regions + 1) mm), for reports
     )
     frame_samples: np.ndarray | None = None
+    # How each frame's sample was found (frame_samples.csv's source), and the
+    # recording's alignment record (metadata.frame_alignment; None: not stated)
+    frame_sources: list[str] | None = None
+    frame_alignment: dict | None = None
     head_on_raceway_m: float = 0.0
     px_per_mm: float | None = None
     origin_px: float = 0.0
@@ -147,7 +152,12 @@ def load_recording(
             f"{meta_path}: geometry.head_on_raceway_m = {head!r:.60}; allowed "
             "0–1 m (as the rig file's head_on_raceway_mm)"
         )
-    has_video = len(rec.frame_times) > 0 and rec.frame_samples is not None
+    frame_samples, frame_sources = rec.frame_samples, rec.frame_sources
+    alignment = _alignment_record(meta)
+    realigned = realign_frames(rec)  # a cut-short recording: align it now
+    if realigned is not None:
+        frame_samples, frame_sources, alignment = realigned
+    has_video = len(rec.frame_times) > 0 and frame_samples is not None
     return Source(
         name=str(path),
         fs_hz=rec.sample_rate_hz,
@@ -157,7 +167,9 @@ def load_recording(
         read_uv=read_uv,
         first_sample=int(numbers[0]) if numbers.size else 0,
         frames=rec.frames if has_video else None,
-        frame_samples=rec.frame_samples if has_video else None,
+        frame_samples=frame_samples if has_video else None,
+        frame_sources=frame_sources if has_video else None,
+        frame_alignment=alignment,
         head_on_raceway_m=float(head),
         px_per_mm=_px_per_mm(px_per_mm, meta, camera, meta_path),
         origin_px=float(origin[0]),
@@ -194,6 +206,12 @@ def _say_unanalysable(
         f"or were lost; stimuli at sample {shown}",
         file=sys.stderr,
     )
+
+
+def _alignment_record(meta: dict) -> dict | None:
+    """metadata.frame_alignment if it is a JSON object (else: not stated)."""
+    record = meta.get("frame_alignment")
+    return record if isinstance(record, dict) else None
 
 
 def _calibration(meta: dict, kind: str) -> dict | None:

@@ -1,7 +1,15 @@
 """The offline pipeline: every stimulus of a ``Source`` analysed (the same
 per-stimulus analysis as online), fibres named across the recording, motion
 tracked from the video, and the results gathered into the JSON-ready dict
-that ``neurorig analyze`` writes (docs/analysis.md)."""
+that ``neurorig analyze`` writes (docs/analysis.md).
+
+Motion is measured only on frames whose trigger is proven: those the optical
+sync code placed (``frame_samples.csv`` source ``led_code``,
+docs/optical-sync.md). A recording whose alignment is unproven (its metadata
+has no ``frame_alignment``, or the code placed no frame) gets no motion
+unless the caller accepts that (``accept_unproven_alignment``, the CLI's
+``--accept-unproven-alignment``); then every frame with a sample is used and
+the results say so (``motion.alignment.proven`` false)."""
 
 from __future__ import annotations
 
@@ -23,9 +31,52 @@ from analysis.summary import summarise
 from rig.offline.direction import check_direction
 from rig.offline.load import Source
 
+PROVEN_SOURCE = "led_code"  # the frame table's source of a frame the code placed
 
-def _track(source: Source, progress) -> tuple[np.ndarray, np.ndarray] | None:
-    """Region displacement series (mm) at each frame's sample number."""
+
+def frame_alignment_status(source: Source) -> dict[str, Any] | None:
+    """How the source's frames were put on the board's clock, and whether
+    that is proven (None without video)."""
+    if source.frames is None or source.frame_samples is None:
+        return None
+    record = source.frame_alignment
+    sources = list(source.frame_sources or [])
+    n_frames = len(source.frame_samples)
+    n_proven = sum(1 for s in sources if s == PROVEN_SOURCE)
+    verdict = record.get("verdict") if record else None
+    reason = None
+    if record is None:
+        reason = (
+            "the recording does not say how its frames were aligned to the "
+            "board's clock (no frame_alignment in its metadata: it was cut "
+            "short, no LED code was in view, or it predates the optical sync); "
+            "its frame samples come from arrival times, which a busy host gets "
+            "wrong by whole frames"
+        )
+    elif n_proven == 0:
+        notes = "; ".join(str(n) for n in record.get("notes") or [])
+        reason = (
+            f"the LED code placed none of its frames (verdict {verdict}"
+            + (f": {notes}" if notes else "")
+            + ")"
+        )
+    return {
+        "proven": reason is None,
+        "method": record.get("method") if record else None,
+        "verdict": verdict,
+        "n_frames": n_frames,
+        "n_proven": n_proven,
+        "mismatch_fraction": _num(record.get("mismatch_fraction")) if record else None,
+        "reason": reason,
+        "unproven_accepted": False,
+    }
+
+
+def _track(
+    source: Source, progress, use: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Region displacement series (mm) at the sample number of each frame in
+    ``use`` (a mask over the frames)."""
     if source.frames is None or source.px_per_mm is None:
         return None
     from analysis.tracking import SegmentTracker
@@ -49,12 +100,18 @@ def _track(source: Source, progress) -> tuple[np.ndarray, np.ndarray] | None:
     moved = displacement(track, regions)
     series = np.column_stack([moved.region_mm, moved.body_mm])
     samples = np.asarray(source.frame_samples[: len(positions)], dtype=float)
-    keep = samples >= 0
+    keep = (samples >= 0) & use[: len(positions)]
     return series[keep], samples[keep]
 
 
-def analyse(source: Source, progress) -> dict[str, Any]:
-    """Run the whole pipeline; return the JSON-ready results."""
+def analyse(
+    source: Source, progress, *, accept_unproven_alignment: bool = False
+) -> dict[str, Any]:
+    """Run the whole pipeline; return the JSON-ready results.
+
+    Motion comes only from frames the optical sync proved, unless
+    ``accept_unproven_alignment`` (see the module's docstring).
+    """
     bar = progress(None, "stimuli", total=len(source.stimuli))
     responses = analyse_stimuli(
         source.read_uv,
@@ -70,7 +127,15 @@ def analyse(source: Source, progress) -> dict[str, Any]:
     check_direction(source, responses)  # positions against the data: refused
     fibres = classify_fibres(responses)
     responses = fibres.responses
-    motion = _track(source, progress)
+    alignment = frame_alignment_status(source)
+    motion = None
+    if alignment is not None and alignment["proven"]:
+        proven = [s == PROVEN_SOURCE for s in source.frame_sources or []]
+        motion = _track(source, progress, np.array(proven, dtype=bool))
+    elif alignment is not None and accept_unproven_alignment:
+        alignment["unproven_accepted"] = True
+        everything = np.ones(alignment["n_frames"], dtype=bool)
+        motion = _track(source, progress, everything)
     n_ch = source.n_channels
     records = []
     onsets_s = np.array([s.onset_sample for s in source.stimuli]) / source.fs_hz
@@ -135,7 +200,9 @@ def analyse(source: Source, progress) -> dict[str, Any]:
         else:
             rec["peak_displacement_mm"] = None
         records.append(rec)
-    return _results(source, responses, records, fibres, motion is not None)
+    results = _results(source, responses, records, fibres, motion is not None)
+    results["motion"]["alignment"] = alignment
+    return results
 
 
 def _results(

@@ -218,6 +218,7 @@ def write_report(results: dict[str, Any], source: Any, folder: Path) -> Path:
         )
 
     cv = results["conduction_velocity_m_per_s"]
+    banner = _alignment_banner(results)
     rows = "".join(
         f"<tr><td>{c['index']}</td><td>{c['position_mm']:.1f}</td>"
         f"<td>{_fmt(c['latency_s_median'], 1000, 3)}</td>"
@@ -234,7 +235,7 @@ def write_report(results: dict[str, Any], source: Any, folder: Path) -> Path:
 <style>body{{font-family:sans-serif;max-width:900px;margin:auto}}td,th{{padding:2px 10px}}
 img{{max-width:100%}}</style></head><body>
 <h1>Analysis of {html.escape(results["source"])}</h1>
-<p>{len(stimuli)} stimuli; {cv["n_stimuli"]} with a propagating action potential.
+{banner}<p>{len(stimuli)} stimuli; {cv["n_stimuli"]} with a propagating action potential.
 Conduction velocity (first volley) median <b>{_fmt(cv["median"], 1, 2)} m/s</b>
 {f"(95 % CI {ci[0]:.2f}–{ci[1]:.2f})" if ci else ""}.
 MGF {_fmt(results["fibres"]["mgf"]["median"], 1, 2)} m/s (n = {results["fibres"]["mgf"]["n"]}),
@@ -245,6 +246,24 @@ LGF {_fmt(results["fibres"]["lgf"]["median"], 1, 2)} m/s (n = {results["fibres"]
     index = folder / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def _alignment_banner(results: dict[str, Any]) -> str:
+    """A warning box when motion was refused or is unproven (else nothing)."""
+    alignment = (results.get("motion") or {}).get("alignment")
+    if not alignment or alignment["proven"]:
+        return ""
+    what = (
+        "Motion below is measured from frames whose alignment to the board's "
+        "clock is <b>unproven</b>: displacement times may be whole frames off."
+        if alignment["unproven_accepted"]
+        else "Motion was <b>not measured</b>: the frames' alignment to the "
+        "board's clock is unproven."
+    )
+    return (
+        "<p class='unproven' style='border:2px solid #c00;padding:6px'>"
+        f"{what} ({html.escape(str(alignment['reason']))})</p>"
+    )
 
 
 def _fmt(value, scale: float, digits: int) -> str:

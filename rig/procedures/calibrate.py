@@ -97,12 +97,25 @@ def calibrate_stimulator(
 
 
 def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
-    """Flash the LED at spread phases; find the first frame showing each flash."""
-    frames: list[tuple[int, float]] = []  # frame-clock index, LED brightness
+    """Flash the LED at spread phases; find the first frame showing each flash.
+
+    Which trigger exposed each frame: from the camera's own frame numbers where
+    it gives them (trigger count = frame number + a constant, so a dropped
+    frame cannot shift the frames after it), else from arrival times
+    (``FrameClock.match``). Either way the constant, or the arrival-time
+    guess, may be whole frames off on a busy host; ``fit_timing`` brings the
+    delay into its physical window by whole periods, so that does not matter.
+    A flash whose first lit frame follows a gap in the frame numbers (the
+    frame before it was lost) is left out: the frame that saw the flash first
+    may be the lost one.
+    """
+    frames: list[tuple[int, float, int | None]] = []  # index, LED, frame number
     leds: list[int] = []
+    region = _led_slices(session)
 
     def on_frame(frame, host_time, index):
-        frames.append((index, float(frame[LED_CORNER].mean())))
+        number = getattr(session.camera, "frame_number", None)  # camera thread
+        frames.append((index, float(frame[region].mean()), number))
 
     def on_batch(decoded):
         leds.extend(
@@ -128,21 +141,15 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
     finally:
         session.events.frame_captured.disconnect(on_frame)
         session.device.remove_listener(on_batch)
-    stamps, _ = session.frame_clock.match()
-    sample_of = {s.frame_index: s.sample for s in stamps}
-    lit = np.array([brightness > 180 for _, brightness in frames])
-    samples = np.array(
-        [np.nan if sample_of.get(i) is None else sample_of[i] for i, _ in frames]
-    )
     period = session.sample_rate_hz / session.camera_rate_hz
-    firsts, onsets = [], []
-    for onset in leds:
-        after = np.flatnonzero(
-            lit & (samples >= onset - period) & (samples < onset + 2 * period)
-        )
-        if after.size:
-            firsts.append(samples[after[0]])
-            onsets.append(onset)
+    samples, after_gap = _frame_samples(session.frame_clock, frames)
+    lit = np.array([brightness > 180 for _, brightness, _ in frames])
+    # The first frame of each run of lit frames, and the flash it shows.
+    starts = np.flatnonzero(lit & ~np.r_[False, lit[:-1]])
+    starts = starts[np.isfinite(samples[starts]) & ~after_gap[starts]]
+    onsets, firsts = pair_runs_with_flashes(
+        samples[starts], np.array(sorted(leds), dtype=float), period
+    )
     return fit_timing(
         np.array(onsets),
         np.array(firsts),
@@ -150,6 +157,86 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
         fs_hz=session.sample_rate_hz,
         rig_id=rig_id,
     )
+
+
+def pair_runs_with_flashes(
+    run_samples: np.ndarray, onsets: np.ndarray, period: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair each lit run's first frame (its trigger sample as stamped) with the
+    LED flash it shows: ``(onsets, firsts)`` of the pairs.
+
+    Stamps may all be whole frames off (the host's guess of the trigger), so
+    a run is not paired with the nearest flash: the lag g (run − flash) that
+    the most runs share to within a period is found first (flashes are some
+    ten frames apart, so only the true lag, whole frames off as every stamp
+    is, gathers them), and each run is paired with the flash whose lag is
+    within a period of g. A flash is used once.
+    """
+    runs = np.asarray(run_samples, dtype=float)
+    leds = np.asarray(onsets, dtype=float)
+    if runs.size == 0 or leds.size == 0:
+        return np.zeros(0), np.zeros(0)
+    candidates = (runs[:, None] - leds[None, :]).ravel()
+    lag = runs[:, None] - leds[None, :]  # (run, flash)
+    scores = [int(np.any(np.abs(lag - g) <= period, axis=1).sum()) for g in candidates]
+    best = np.array(scores) == max(scores)
+    g = float(np.median(candidates[best]))
+    pair_onsets, firsts, used = [], [], set()
+    for j, run in enumerate(runs):
+        i = int(np.argmin(np.abs(lag[j] - g)))
+        if abs(lag[j, i] - g) <= period and i not in used:
+            used.add(i)
+            pair_onsets.append(leds[i])
+            firsts.append(run)
+    return np.array(pair_onsets), np.array(firsts)
+
+
+def _led_slices(session) -> tuple[slice, slice]:
+    """Where the LED is in the image: the rig file's region, else the
+    simulated rig's corner."""
+    region = getattr(getattr(session, "rig", None), "led_region_px", None)
+    if region is None:
+        return LED_CORNER
+    top, bottom, left, right = region
+    return slice(top, bottom), slice(left, right)
+
+
+def _frame_samples(
+    clock, frames: list[tuple[int, float, int | None]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Trigger sample of each frame (nan: unknown), and whether the camera's
+    frame numbers show a lost frame just before it."""
+    stamps, _ = clock.match()
+    by_index = {s.frame_index: s for s in stamps}
+    numbers = [n for _, _, n in frames]
+    usable = bool(frames) and all(n is not None for n in numbers)
+    if usable:
+        fn = np.array(numbers, dtype=np.int64)
+        usable = bool(np.all(np.diff(fn) > 0))
+    if not usable:  # arrival times only
+        samples = np.array(
+            [
+                np.nan
+                if by_index.get(i) is None or by_index[i].sample is None
+                else by_index[i].sample
+                for i, _, _ in frames
+            ],
+            dtype=float,
+        )
+        return samples, np.zeros(len(frames), dtype=bool)
+    # trigger count = frame number + c: c from every frame the arrival times
+    # matched (the median: a few misplaced ones do not move it).
+    guesses = [
+        by_index[i].trigger_count - n
+        for (i, _, _), n in zip(frames, fn.tolist(), strict=True)
+        if by_index.get(i) is not None and by_index[i].trigger_count is not None
+    ]
+    sample_of = {count: smp for smp, count, _ in clock.triggers()}
+    if not guesses:
+        return np.full(len(frames), np.nan), np.zeros(len(frames), dtype=bool)
+    c = round(float(np.median(guesses)))
+    samples = np.array([sample_of.get(n + c, np.nan) for n in fn.tolist()], float)
+    return samples, np.r_[False, np.diff(fn) > 1]
 
 
 def calibrate_camera(

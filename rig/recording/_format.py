@@ -11,7 +11,7 @@ SAMPLES = "samples.i16"  # int16 little-endian, interleaved (n_rows, n_channels)
 INDEX = "index.jsonl"  # runs of contiguous samples and gaps, one JSON per line
 EVENTS = "events.jsonl"  # one JSON object per line: sample, kind, fields
 VIDEO = "video.mkv"  # FFV1 (lossless) grayscale frames
-FRAMES = "frames.csv"  # frame_index, host_time_s (appended as frames arrive)
+FRAMES = "frames.csv"  # frame_index, host_time_s, camera_frame_number (as they arrive)
 FRAME_SAMPLES = "frame_samples.csv"  # frame_index, sample, source, trigger_count
 # (appended as rows are established, the last row of a frame wins; or written whole)
 RESERVE = "metadata.reserve"  # disk space held for the last metadata; gone at close

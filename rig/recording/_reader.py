@@ -318,6 +318,11 @@ class Recording:
     frame_samples: np.ndarray | None  # device sample number of each frame (-1: none)
     problems: list[str] = field(default_factory=list)
     writer_alive: bool = False  # a live writer is still recording into it
+    # The camera's own number of each frame (-1: none), None if not recorded
+    camera_frame_numbers: np.ndarray | None = None
+    # How each frame's sample was found (frame_samples.csv's ``source``; "" for
+    # a frame without a row), None without a frame table
+    frame_sources: list[str] | None = None
 
     @property
     def status(self) -> str:
@@ -416,7 +421,7 @@ def open_recording(path: str | Path) -> Recording:
     _check_stimuli(path / f.EVENTS, events)
     open_status = metadata.get("status") == "recording"
     writer_alive = open_status and is_locked_by_a_writer(path / f.LOCK)
-    frame_times = _read_frame_times(path / f.FRAMES, problems)
+    frame_times, frame_numbers = _read_frame_times(path / f.FRAMES, problems)
     if len(frame_times):
         video = path / f.VIDEO
         in_video = (
@@ -430,9 +435,10 @@ def open_recording(path: str | Path) -> Recording:
                 f"{in_video}: the last {len(frame_times) - in_video} were dropped"
             )
             frame_times = frame_times[:in_video]
-    frame_samples = _read_frame_samples(
-        path / f.FRAME_SAMPLES, len(frame_times), problems
-    )
+            if frame_numbers is not None:
+                frame_numbers = frame_numbers[:in_video]
+    table = _read_frame_samples(path / f.FRAME_SAMPLES, len(frame_times), problems)
+    frame_samples, frame_sources = table if table is not None else (None, None)
     if open_status and not writer_alive:
         problems.append(
             "the recording was not closed (crash or kill): status crashed; data "
@@ -454,6 +460,8 @@ def open_recording(path: str | Path) -> Recording:
         frame_samples,
         problems,
         writer_alive,
+        frame_numbers,
+        frame_sources,
     )
 
 
@@ -473,41 +481,79 @@ def _video_frame_count(path: Path, *, finished: bool) -> int:
     return count_video_frames(path)
 
 
-def _read_frame_times(path: Path, problems: list[str]) -> np.ndarray:
+FRAMES_COLUMNS = ("frame_index", "host_time_s")  # required, in this order
+FRAME_NUMBER_COLUMN = "camera_frame_number"  # optional third column
+
+
+def _read_frame_times(
+    path: Path, problems: list[str]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Host arrival times of the frames, and the camera's own frame numbers
+    (-1 where none; None if the file has no such column)."""
     if not _regular_file(path, required=False):
-        return np.zeros(0)
+        return np.zeros(0), None
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()[1:]
+        lines = path.read_text(encoding="utf-8").split("\n")
     except UnicodeDecodeError:
         raise RecordingFormatError(f"{path}: not UTF-8 text") from None
-    times = []
-    for i, line in enumerate(lines):
+    header = tuple(lines[0].strip().split(","))
+    if header[:2] != FRAMES_COLUMNS or header[2:] not in ((), (FRAME_NUMBER_COLUMN,)):
+        raise RecordingFormatError(
+            f"{path}: header {lines[0][:80]!r}; allowed "
+            f"'{','.join(FRAMES_COLUMNS)}' or "
+            f"'{','.join(FRAMES_COLUMNS)},{FRAME_NUMBER_COLUMN}'"
+        )
+    has_numbers = len(header) == 3
+    rows = lines[1:]
+    if rows and rows[-1] != "":  # a kill mid-line leaves no newline
+        problems.append(f"{path.name}: ignored a partial last line")
+    rows = rows[:-1] if rows else rows
+    times = np.empty(len(rows))
+    numbers = np.full(len(rows), -1, dtype=np.int64)
+    for i, line in enumerate(rows):
         parts = line.split(",")
         try:
-            times.append(float(parts[1]))
-            if not math.isfinite(times[-1]):
+            if len(parts) != len(header) or int(parts[0]) != i:
                 raise ValueError
-        except (IndexError, ValueError):
-            if i == len(lines) - 1:
-                problems.append(f"{path.name}: ignored a partial last line")
-            else:
-                raise RecordingFormatError(f"{path}: bad line {i + 2}") from None
-    return np.array(times)
+            times[i] = float(parts[1])
+            if not math.isfinite(times[i]):
+                raise ValueError
+            if has_numbers and parts[2]:
+                numbers[i] = int(parts[2])
+                if not 0 <= numbers[i] < MAX_SAMPLE_NUMBER:
+                    raise ValueError
+        except (ValueError, OverflowError):
+            raise RecordingFormatError(
+                f"{path}: line {i + 2} is {line[:60]!r}; allowed "
+                f"{i},<host time, s>"
+                + (",<whole number ≥ 0 or empty>" if has_numbers else "")
+            ) from None
+    return times, numbers if has_numbers else None
+
+
+FRAME_TABLE_COLUMNS = ("frame_index", "sample", "source", "trigger_count")
 
 
 def _read_frame_samples(
     path: Path, n_frames: int, problems: list[str]
-) -> np.ndarray | None:
-    """The frame table; the last row of a frame wins (rows are appended as they
-    are established, and may be corrected later)."""
+) -> tuple[np.ndarray, list[str]] | None:
+    """The frame table: each frame's sample (-1: none) and source ("" where no
+    row); the last row of a frame wins (rows are appended as they are
+    established, and may be corrected later)."""
     if not _regular_file(path, required=False):
         return None
     out = np.full(n_frames, -1, dtype=np.int64)
+    sources = [""] * n_frames
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise RecordingFormatError(f"{path}: not UTF-8 text") from None
     lines = text.split("\n")
+    if lines[0] and set(FRAME_TABLE_COLUMNS) - set(lines[0].strip().split(",")):
+        raise RecordingFormatError(
+            f"{path}: header {lines[0][:80]!r}; allowed "
+            f"'{','.join(FRAME_TABLE_COLUMNS)}'"
+        )
     torn = bool(lines) and lines[-1] != ""  # a kill mid-line leaves no newline
     rows = list(csv.DictReader(lines[:-1] if torn else lines))
     if torn and lines[-1].strip():
@@ -516,6 +562,7 @@ def _read_frame_samples(
         try:
             index = int(row["frame_index"])
             sample = int(row["sample"]) if row["sample"] else -1
+            source = str(row["source"])
         except (KeyError, TypeError, ValueError):
             raise RecordingFormatError(f"{path}: bad line {number}") from None
         if not 0 <= sample < MAX_SAMPLE_NUMBER and sample != -1:
@@ -524,4 +571,5 @@ def _read_frame_samples(
             )
         if 0 <= index < n_frames:
             out[index] = sample
-    return out
+            sources[index] = source
+    return out, sources

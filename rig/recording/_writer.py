@@ -159,7 +159,7 @@ class RecordingWriter:
             self._index = self._open(f.INDEX)
             self._events = self._open(f.EVENTS)
             self._frames_csv = self._open(f.FRAMES)
-            self._frames_csv.write(b"frame_index,host_time_s\n")
+            self._frames_csv.write(b"frame_index,host_time_s,camera_frame_number\n")
             self._flush_files()
         except OSError as exc:
             self._abandon_start()
@@ -266,10 +266,16 @@ class RecordingWriter:
         self._maybe_flush()
 
     def append_frame(
-        self, frame: np.ndarray, sample: int | None, host_time_s: float
+        self,
+        frame: np.ndarray,
+        sample: int | None,
+        host_time_s: float,
+        *,
+        camera_frame_number: int | None = None,
     ) -> None:
         """Append one grayscale frame (its sample number goes in the frame table:
-        ``append_frame_samples`` or ``write_frame_samples``)."""
+        ``append_frame_samples`` or ``write_frame_samples``), with the camera's
+        own number of it where the camera gives one."""
         with self._video_lock:
             with self._lock:
                 self._check_open()
@@ -288,8 +294,9 @@ class RecordingWriter:
                 if self._error is not None and self._video_pending_release:
                     self._release_video_after_error()  # stopped while encoding
                 self._check_open()
+                number = "" if camera_frame_number is None else int(camera_frame_number)
                 self._frames_csv.write(
-                    f"{self._n_frames},{host_time_s:.6f}\n".encode("ascii")
+                    f"{self._n_frames},{host_time_s:.6f},{number}\n".encode("ascii")
                 )
                 self._n_frames += 1
                 self._maybe_flush()

@@ -501,3 +501,49 @@ def test_short_windows_are_never_assigned_wrongly(seed, n):
     )
     ok = (assigned == -1) | (assigned == truth[start : start + n])
     assert ok.all()
+
+
+def test_frames_whose_trigger_precedes_the_list_are_left_out_not_misplaced():
+    # The host's trigger history began after the camera's first frames (it was
+    # pruned, or the board's events for them were lost): those frames have no
+    # trigger to name; every other frame still gets its own.
+    expected, observed, truth, repeats = make_run(12, drop=0.01)
+    cut = 30
+    kept = truth >= cut
+    assigned, record = align_frames_to_triggers(
+        observed, expected[cut:], frame_numbers=truth, repeats=repeats
+    )
+    assert record.frame_number_offset == -cut
+    placed = assigned >= 0
+    np.testing.assert_array_equal(assigned[placed], truth[placed] - cut)
+    assert np.all(assigned[~kept] == -1)
+    # Near the list's start a frame has bits on one side only: some of the
+    # first frames may stay unproven, never misplaced.
+    assert placed[kept].mean() > 0.95
+
+
+def test_frame_numbers_carry_frames_through_drops_too_dense_for_the_code():
+    # A third of the frames lost: the code alone places few, but the bits
+    # around each frame still prove its number's trigger against a slip.
+    expected, observed, truth, repeats = make_run(13, drop=0.35, n_triggers=2000)
+    alone, by_code = align_frames_to_triggers(observed, expected, repeats=repeats)
+    assigned, record = check(
+        expected, observed, truth, repeats, frame_numbers=truth + 7
+    )
+    assert record.frame_number_offset == -7
+    assert record.n_aligned > max(by_code.n_aligned, 0.9 * truth.size)
+    assert record.frame_number_disagreements == 0
+
+
+def test_lost_trigger_events_are_filled_in_from_the_period():
+    samples, counts, lost = sync_code.fill_lost_triggers(
+        np.array([1000, 1500, 3000, 3500]), np.array([1, 2, 5, 6])
+    )
+    assert samples.tolist() == [1000, 1500, 2000, 2500, 3000, 3500]
+    assert counts.tolist() == [1, 2, 3, 4, 5, 6]
+    assert lost.tolist() == [False, False, True, True, False, False]
+    # A count that starts again (the board restarted it): nothing is filled.
+    samples, counts, lost = sync_code.fill_lost_triggers(
+        np.array([1000, 1500, 9000]), np.array([7, 8, 1])
+    )
+    assert counts.tolist() == [7, 8, 1] and not lost.any()

@@ -140,3 +140,29 @@ def test_calibration_set_warns_about_missing_and_stale_files(tmp_path):
     assert "gain: no calibration" in text and "timing: no calibration" in text
     meta = cals.to_metadata()
     assert meta["camera"]["px_per_mm"] == pytest.approx(3.2) and meta["warnings"]
+
+
+@pytest.mark.parametrize("shift_frames", [-6, -1, 1, 6])
+def test_timing_is_right_when_every_frame_is_stamped_whole_frames_off(shift_frames):
+    # A busy host guessed every frame's trigger k frames off (issue 16): the
+    # events still agree with each other, on a delay k periods away; the
+    # physical window brings it back.
+    rng = np.random.default_rng(4)
+    period, delay = 500.0, 60.0
+    triggers = np.arange(0, 500 * 2000, period)
+    onsets = np.sort(rng.uniform(5000, triggers[-20], 30))
+    first = np.array([triggers[np.argmax(triggers + delay >= L)] for L in onsets])
+    cal = fit_timing(
+        onsets, first + shift_frames * period, frame_period_samples=period,
+        fs_hz=30_000, rig_id="x",
+    )  # fmt: skip
+    assert abs(cal.offset_samples - delay) < 0.1 * period
+    assert cal.residual_rms < period / 2  # the shift does not inflate the scatter
+
+
+def test_timing_window_must_be_one_period_wide():
+    with pytest.raises(CalibrationError, match="one period wide"):
+        fit_timing(
+            np.arange(5.0), np.arange(5.0), frame_period_samples=500, fs_hz=30_000,
+            rig_id="x", delay_window_periods=(0.0, 2.0),
+        )  # fmt: skip

@@ -69,3 +69,20 @@ def test_no_board_on_the_port_is_refused_clearly(capsys):
     status = neurorig(["calibrate", "gain", "--port", "/dev/null", "--out", "x"])
     assert status == 2
     assert "cannot connect to the board" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shift_frames", [0, 6, -5])
+def test_lit_runs_are_paired_with_their_flashes_whatever_the_stamps_shift(
+    shift_frames,
+):
+    from rig.procedures.calibrate import pair_runs_with_flashes
+
+    rng = np.random.default_rng(5)
+    period = 500.0
+    onsets = np.cumsum(rng.uniform(9.2, 10.8, 30) * period)  # ~0.17 s apart
+    firsts = np.ceil((onsets - 60) / period) * period  # first trigger seeing each
+    keep = rng.random(30) > 0.1  # some runs lost (frames dropped)
+    stamped = firsts[keep] + shift_frames * period
+    paired_onsets, paired_firsts = pair_runs_with_flashes(stamped, onsets, period)
+    np.testing.assert_array_equal(paired_onsets, onsets[keep])
+    np.testing.assert_array_equal(paired_firsts, stamped)

@@ -162,3 +162,74 @@ def test_analyze_recording_writes_json_and_report(tmp_path):
     index = (tmp_path / "report" / "index.html").read_text()
     assert "overlays.png" in index and "displacement.png" in index
     assert (tmp_path / "report" / "maps.png").stat().st_size > 10_000
+
+
+def _strip_alignment(folder: Path, into: Path) -> Path:
+    """A copy of ``folder`` as a recording made without the LED code in view
+    (or before the optical sync): no alignment record, no evidence for one,
+    every frame stamped by arrival time."""
+    import shutil
+
+    shutil.copytree(folder, into)
+    meta_path = into / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta.pop("frame_alignment", None)
+    meta.pop("optical_sync", None)
+    meta_path.write_text(json.dumps(meta))
+    table = into / "frame_samples.csv"
+    rows = table.read_text().splitlines()
+    table.write_text(
+        "\n".join([rows[0], *(r.replace(",led_code,", ",trigger,") for r in rows[1:])])
+        + "\n"
+    )
+    return into
+
+
+def test_motion_needs_a_proven_alignment_or_an_explicit_opt_in(tmp_path):
+    proto = tmp_path / "p.toml"
+    proto.write_text(
+        "format_version = 1\n[protocol]\nname = 'p'\nseed = 3\n[[block]]\n"
+        "amplitude_vpp = [4.0]\nduration_ms = [3.0]\nrepeats = 4\n"
+        "inter_stimulus_interval_s = 0.5\n"
+    )
+    run = neurorig(
+        "run", str(proto), "--sim", "--camera", "sim", "--out", str(tmp_path)
+    )
+    assert run.returncode == 0, run.stderr
+    folder = Path(run.stdout.strip().splitlines()[-1].removeprefix("recording: "))
+
+    def analyze(path: Path, name: str, *extra: str):
+        out = neurorig(
+            "analyze", str(path), "--json", str(tmp_path / f"{name}.json"),
+            "--report", str(tmp_path / name), *extra,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        results = json.loads((tmp_path / f"{name}.json").read_text())
+        page = (tmp_path / name / "index.html").read_text()
+        return out, results["motion"], page
+
+    # Proven by the LED code: motion measured from the frames it placed.
+    out, motion, page = analyze(folder, "proven")
+    assert motion["tracked"] is True
+    assert motion["alignment"]["proven"] is True
+    assert motion["alignment"]["method"] == "frame_numbers+led_code"
+    assert "unproven" not in out.stderr and "class='unproven'" not in page
+
+    # Unproven (no alignment record): refused, and said on the console, in
+    # the JSON and in the report.
+    plain = _strip_alignment(folder, tmp_path / "plain")
+    out, motion, page = analyze(plain, "refused")
+    assert motion["tracked"] is False
+    assert motion["alignment"]["proven"] is False
+    assert "no frame_alignment" in motion["alignment"]["reason"]
+    assert "motion not measured" in out.stderr
+    assert "--accept-unproven-alignment" in out.stderr
+    assert "<b>not measured</b>" in page
+
+    # Accepted on purpose: measured, flagged everywhere.
+    out, motion, page = analyze(plain, "accepted", "--accept-unproven-alignment")
+    assert motion["tracked"] is True
+    assert motion["alignment"]["proven"] is False
+    assert motion["alignment"]["unproven_accepted"] is True
+    assert "warning: motion measured from frames whose alignment" in out.stderr
+    assert "<b>unproven</b>" in page

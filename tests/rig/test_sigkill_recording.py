@@ -2,7 +2,8 @@
 same process, as with --sim): the reopened recording says it crashed, keeps its
 frame table up to the last second or so without naming a frame the video does
 not hold, keeps every delivered stimulus's request, and `neurorig analyze`
-measures motion from it."""
+aligns its frames by the LED code from what is on disk and measures motion
+from it."""
 
 from __future__ import annotations
 
@@ -83,5 +84,12 @@ def test_a_killed_run_keeps_its_frame_table_and_its_motion(tmp_path):
     assert analyzed.returncode == 0, analyzed.stderr
     results = json.loads((tmp_path / "r.json").read_text())
     assert results["motion"]["tracked"] is True
+    # The frames were aligned by the LED code from what is on disk (the
+    # recording never closed to do it), not taken on arrival times' word.
+    alignment = results["motion"]["alignment"]
+    assert alignment["proven"] is True, alignment
+    # All but frames whose trigger events never reached the disk (the last
+    # moments before the kill) and those before the code began.
+    assert alignment["n_proven"] >= 0.5 * len(rec.frame_times)
     twitches = [s["peak_displacement_mm"] for s in results["stimuli"]]
     assert sum(t is not None and t > 0.3 for t in twitches) >= 3

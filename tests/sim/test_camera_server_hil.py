@@ -56,6 +56,15 @@ def test_runs_on_a_port_record_the_sim_cameras_frames_on_the_device_clock(
         assert np.all(steps > 0) and np.all(steps % 500 == 0)
         assert np.count_nonzero(steps > 500) == len(report["dropped_triggers"])
         assert len(report["dropped_triggers"]) <= len(samples) // 20
+        # The camera's own frame numbers came over the stream (FRAME
+        # Xsequence=N) and were recorded: one per frame, counting up. (Where
+        # they skip, the camera lost frames; the arrival-time table above may
+        # place such a drop a few frames off: the example rig has no LED in
+        # view, so nothing proves it. docs/optical-sync.md.)
+        numbers = rec.camera_frame_numbers
+        assert numbers is not None and numbers.size == samples.size
+        assert np.all(numbers >= 0) and np.all(np.diff(numbers) >= 1)
+        assert np.sum(np.diff(numbers) == 1) >= 0.9 * (numbers.size - 1)
 
 
 def test_a_camera_socket_path_that_cannot_be_a_socket_is_refused(tmp_path):
@@ -69,3 +78,18 @@ def test_a_camera_socket_path_that_cannot_be_a_socket_is_refused(tmp_path):
     out = neurorig("sim", "--camera-socket", long_path)
     assert out.returncode == 2
     assert "a Unix socket path has at most 107" in out.stderr
+
+
+def test_a_camera_truth_file_needs_the_socket_and_a_folder_that_exists(
+    tmp_path, short_dir
+):
+    out = neurorig("sim", "--camera-truth", str(tmp_path / "t.csv"))
+    assert out.returncode == 2
+    assert "--camera-truth needs --camera-socket" in out.stderr
+    out = neurorig(
+        "sim", "--camera-socket", str(short_dir / "c.sock"),
+        "--camera-truth", str(tmp_path / "missing" / "t.csv"),
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "--camera-truth" in out.stderr and "No such file" in out.stderr
+    assert not (short_dir / "c.sock").exists()  # the socket is cleaned up

@@ -11,9 +11,13 @@ import numpy as np
 import pytest
 
 import rig.recording
+from calibration import CalibrationSet, TimingCalibration
 from firmware_bridge.sim import FaultPlan, SimulatedRig
+from firmware_bridge.sim.camera import EXPOSURE_DELAY_S
 from rig.recording import RecordingWriter
 from tests._rigs import session_on
+
+DELAY = round(EXPOSURE_DELAY_S * 30_000)  # the simulated camera's, samples
 
 
 @pytest.mark.parametrize(("drop_rate", "least_placed"), [(0.0, 0.85), (0.03, 0.5)])
@@ -23,7 +27,18 @@ def test_frames_are_placed_by_the_led_code_and_never_wrongly(
     simulator = SimulatedRig(
         seed=12, faults=FaultPlan(seed=12, camera_drop_rate=drop_rate)
     )
-    session = session_on(simulator, camera=simulator.camera())
+    # A calibrated rig: the exposure is 60 samples after the trigger, so the
+    # expected LED states are the exposure's and frame samples the exposure's.
+    timing = TimingCalibration(
+        offset_samples=DELAY, offset_s=DELAY / 30_000, jitter_samples=0.0,
+        frame_period_samples=500.0, fitted_at="2026-01-01T00:00:00+00:00",
+        rig_id="sim", residual_rms=0.0, n_measurements=30,
+    )  # fmt: skip
+    session = session_on(
+        simulator,
+        camera=simulator.camera(),
+        calibrations=CalibrationSet({"timing": timing}, []),
+    )
     try:
         session.start()
         time.sleep(0.3)
@@ -54,11 +69,32 @@ def test_frames_are_placed_by_the_led_code_and_never_wrongly(
     )
     by_code = table["source"] == "led_code"
     assert by_code.mean() >= least_placed, alignment  # frames near drops: unproven
-    trigger_sample = {
-        e["trigger_count"]: e["sample"] for e in rec.events_of("camera_trigger")
-    }
     for k in np.flatnonzero(by_code):
-        count, _, _ = truth[indices[k]]  # the trigger that truly exposed frame k
+        # The trigger that truly exposed frame k (its trigger may precede the
+        # recording: the camera's frame numbers place such frames too).
+        count, exposure, _ = truth[indices[k]]
         assert table["trigger_count"][k] == count, k
-        assert table["sample"][k] == trigger_sample[count]  # no timing calibration
+        assert table["sample"][k] == exposure  # trigger + the calibrated delay
     assert alignment["n_mismatched"] <= 0.02 * alignment["n_compared"]
+
+
+def test_the_code_goes_on_after_an_unanswered_pulse(tmp_path):
+    # The board says nothing for 5 s after answering the first LED_PULSE (a
+    # busy host sees the same: replies late): a pulse sent meanwhile gets no
+    # reply nor evidence (CommandOutcomeUnknown). The code must go on, or the
+    # rest of a recording cannot be proven.
+    simulator = SimulatedRig(
+        seed=13, faults=FaultPlan(seed=13, stall_after=(("LED_PULSE", 5.0),))
+    )
+    session = session_on(simulator, camera=simulator.camera())
+    try:
+        session.start()
+        time.sleep(8.0)
+        sync = session.camera_intake.sync_led
+        assert sync is not None
+        assert sync.pulses_unanswered >= 1
+        before = sync.pulses_sent
+        time.sleep(1.0)
+        assert sync.pulses_sent > before + 10  # still blinking after the stall
+    finally:
+        session.close()

@@ -167,3 +167,35 @@ def test_a_regular_file_is_not_taken_for_a_stream(tmp_path):
     path.write_bytes(y4m_bytes(frames(1)))
     with pytest.raises(CameraError, match="neither a named pipe nor a Unix socket"):
         StreamCamera(str(path))
+
+
+def test_frame_numbers_ride_on_the_frame_lines(fifo):
+    images = frames(3)
+    header = f"YUV4MPEG2 W{W} H{H} F60:1 Ip A1:1 Cmono\n".encode()
+    lines = [b"FRAME Xsequence=7\n", b"FRAME Ixyz Xsequence=9\n", b"FRAME\n"]
+    data = header + b"".join(line + im.tobytes() for line, im in zip(lines, images))
+    writer = write_in_odd_chunks(fifo, data)
+    camera = StreamCamera(str(fifo))
+    numbers = []
+    camera.start(lambda frame, _t: numbers.append(camera.frame_number))
+    deadline = time.monotonic() + 5
+    while len(numbers) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    camera.stop()
+    writer.join()
+    assert numbers == [7, 9, None]
+
+
+@pytest.mark.parametrize(
+    ("line", "number"),
+    [
+        (b"FRAME", None),
+        (b"FRAME Xsequence=12", 12),
+        (b"FRAME Xsequence=-3", None),
+        (b"FRAME Xsequence=1e3", None),
+        (b"FRAME Xsequence=" + b"9" * 40, None),
+        (b"FRAME Xother=4", None),
+    ],
+)
+def test_frame_sequence_accepts_only_a_whole_number(line, number):
+    assert stream_camera.frame_sequence(line) == number

@@ -67,6 +67,8 @@ def test_connect_shows_identity_and_streams_into_traces_camera_and_status(
     assert window.camera.image.image.shape == (640, 480)
     assert len(window.camera.bands.data) > 20  # segment bands found
     assert len(window.camera.region_labels) == 4
+    # The view says how far its frame times can be trusted.
+    assert "LED code on" in window.camera.status.text()
     times, disp = window.session.tracking.displacement_series()
     assert disp.shape[1] == 4 and np.nanmax(np.abs(disp)) < 1e-3  # at rest: < 1 mm
 

@@ -145,3 +145,35 @@ def test_closing_while_another_thread_appends_keeps_rows_and_metadata_equal(tmp_
     rec = rig.recording.open(tmp_path / "r")
     assert rec.samples.shape[0] == rec.metadata["n_rows"] == 300 * len(appended)
     assert len(rec.events_of("tick")) == len(ticked)
+
+
+def test_camera_frame_numbers_and_frame_sources_round_trip(tmp_path):
+    frames = (np.zeros((3, 48, 64)) + np.arange(3)[:, None, None]).astype(np.uint8)
+    with make(tmp_path) as writer:
+        for i, (frame, number) in enumerate(zip(frames, [40, None, 43])):
+            writer.append_frame(frame, None, 1.0 + i / 60, camera_frame_number=number)
+        writer.write_frame_samples(
+            [(0, 500, "led_code", 1), (1, None, "not_determined", None),
+             (2, 2000, "unproven", 4)]
+        )  # fmt: skip
+    rec = rig.recording.open(tmp_path / "run")
+    assert rec.camera_frame_numbers.tolist() == [40, -1, 43]
+    assert rec.frame_sources == ["led_code", "not_determined", "unproven"]
+    assert rec.frame_samples.tolist() == [500, -1, 2000]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("index,time\n0,1.0\n", "header 'index,time'"),
+        ("frame_index,host_time_s\n1,1.0\n", "line 2 is '1,1.0'"),
+        ("frame_index,host_time_s,camera_frame_number\n0,1.0,x\n", "line 2"),
+        ("frame_index,host_time_s,camera_frame_number\n0,1.0\n", "line 2"),
+    ],
+)
+def test_a_bad_frames_csv_is_refused_naming_the_line(tmp_path, text, message):
+    with make(tmp_path) as writer:
+        writer.append_frame(np.zeros((48, 64), np.uint8), None, 1.0)
+    (tmp_path / "run" / "frames.csv").write_text(text)
+    with pytest.raises(RecordingFormatError, match=message):
+        rig.recording.open(tmp_path / "run")

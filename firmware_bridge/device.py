@@ -14,7 +14,6 @@ keep them quick).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +39,6 @@ from firmware_bridge.protocol import (
     Disarm,
     Field,
     GetStatus,
-    Heartbeat,
     Hello,
     HelloReply,
     LedPulse,
@@ -122,8 +120,9 @@ class Device:
         self.sample_rate_hz: int | None = None
         self.channels: tuple[int, ...] = ()
         self.gain: int | None = None
-        self._heartbeat_stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
+        # Of heartbeats stopped so far (``heartbeat_stats`` adds the running one).
+        self.heartbeat_max_gap_s = 0.0
+        self.heartbeats_late = 0
         self._closed = False
 
     # ------------------------------------------------------------ lifecycle
@@ -169,21 +168,23 @@ class Device:
         return self.info
 
     def start_heartbeat(self) -> None:
-        """Send HEARTBEAT every 50 ms from a background thread."""
-        if self._heartbeat is not None:
-            return
-        self._heartbeat = threading.Thread(
-            target=self._heartbeat_loop, name="heartbeat", daemon=True
-        )
-        self._heartbeat.start()
+        """Send HEARTBEAT every 50 ms from a thread of its own (the link's:
+        without the GIL where the system allows, firmware_bridge._heartbeat)."""
+        self.link.start_heartbeat(HEARTBEAT_PERIOD_S)
 
     def stop_heartbeat(self) -> None:
         """Stop sending heartbeats (the board then faults within 300 ms if armed)."""
-        self._heartbeat_stop.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join(timeout=1.0)
-            self._heartbeat = None
-        self._heartbeat_stop = threading.Event()
+        gap_s, late = self.link.heartbeat_stats
+        self.heartbeat_max_gap_s = max(self.heartbeat_max_gap_s, gap_s)
+        self.heartbeats_late += late
+        self.link.stop_heartbeat()
+
+    @property
+    def heartbeat_stats(self) -> tuple[float, int]:
+        """The longest time between two heartbeats written (s), and how many
+        came more than 150 ms after the one before, since the device opened."""
+        gap_s, late = self.link.heartbeat_stats
+        return max(self.heartbeat_max_gap_s, gap_s), self.heartbeats_late + late
 
     def close(self) -> None:
         """Disarm and stop streaming if possible, then close the port (idempotent)."""
@@ -323,15 +324,6 @@ class Device:
                 f"unexpected reply to {type(message).__name__}: {reply!r}"
             )
         return reply
-
-    def _heartbeat_loop(self) -> None:
-        while not self._heartbeat_stop.wait(HEARTBEAT_PERIOD_S):
-            if self.link.error is not None:
-                return
-            try:
-                self.link.send(Heartbeat())
-            except DeviceError:
-                return
 
 
 __all__ = ["BoardInfo", "Device", "Field"]

@@ -144,6 +144,7 @@ def _run(args, protocol, plan, rig) -> int:
     finally:
         counters = session.acquisition.counters if session.acquisition else None
         session.close()
+        heartbeat_gap_s, heartbeats_late = session.device.heartbeat_stats
     if error is not None or result is None:
         return fail(error or "the run did not end")
     summary = {
@@ -153,6 +154,9 @@ def _run(args, protocol, plan, rig) -> int:
         "samples_received": counters.samples_received if counters else 0,
         "samples_lost": counters.samples_lost if counters else 0,
         "faults": result.faults,
+        # The host's own heartbeat (firmware_bridge.device): its longest silence.
+        "heartbeat_max_gap_ms": round(heartbeat_gap_s * 1e3, 1),
+        "heartbeats_late": heartbeats_late,
     }
     print(json.dumps(summary, indent=2))
     print(f"recording: {result.folder}")

@@ -107,9 +107,12 @@ class Session:
         self.acquisition: Acquisition | None = None
         self.live: LiveAnalysis | None = None  # set up by start()
         self.latest_frame: tuple[Any, float] | None = None
-        # The optical sync code on the timing LED, where the rig says where
-        # the LED shows in the image (rig.core.sync_led, docs/optical-sync.md).
-        self._led_region = rig.led_region_px if optical_sync else None
+        # Where the timing LED shows in the image: the LED region calibration's
+        # (measured), else the rig file's. The optical sync code blinks on it
+        # (rig.core.sync_led, docs/optical-sync.md).
+        region = self._calibration("led_region")
+        self.led_region_px = region.region if region is not None else rig.led_region_px
+        self._led_region = self.led_region_px if optical_sync else None
         self.sync_led: SyncLed | None = None
         self.recording_status: str | None = None  # the last recording's status
         self.frame_history_s = FRAME_HISTORY_S

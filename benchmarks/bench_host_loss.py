@@ -6,19 +6,25 @@ their own, 60 fps video, live tracking and the optical sync code, recording
 on), while two CPU-bound processes take both cores of the 2-core development
 machine for the whole run. The board disarms and latches HOST_LOSS when it
 hears nothing from the host for 300 ms; the host heartbeats every 50 ms on its
-own path (firmware_bridge.link.SerialLink.send_heartbeat).
+thread, without the GIL, in the real-time scheduling class where permitted
+(firmware_bridge._heartbeat).
 
 Figures: ``host_loss_faults`` (HOST_LOSS faults over all runs; must be 0),
 ``host_loss_runs_not_completed``, ``heartbeat_max_gap_ms`` (the host's longest
-time between two heartbeats, over all runs), ``heartbeats_late`` (gaps over
-150 ms, all runs), ``host_loss_runs``. ``--quick`` runs mapping.toml only; a
-full run takes ~12 minutes.
+time between two heartbeats, over all runs, from the device's opening: start-up
+included), ``heartbeats_late`` (gaps over 150 ms, all runs),
+``heartbeats_withheld`` (not sent because the host's serial reader had not run
+for 1 s), ``heartbeat_realtime`` (1 if every run's heartbeat thread was in the
+real-time class), ``host_loss_runs``, ``host_loss_load_average`` (the
+machine's 1-minute load average at the end: others' work counts too).
+``--quick`` runs mapping.toml only; a full run takes ~12 minutes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -59,7 +65,8 @@ def run(quick: bool = False) -> dict[str, float]:
     protocols = sorted((ROOT / "protocols").glob("*.toml"))
     if quick:
         protocols = [ROOT / "protocols" / "mapping.toml"]
-    host_loss = not_completed = late = 0
+    host_loss = not_completed = late = withheld = 0
+    realtime = True
     max_gap_ms = 0.0
     with tempfile.TemporaryDirectory(prefix="neurorig-host-loss-") as out:
         with busy_processes(2):
@@ -69,17 +76,24 @@ def run(quick: bool = False) -> dict[str, float]:
                 gap = float(summary.get("heartbeat_max_gap_ms", float("nan")))
                 print(
                     f"  {protocol.name}: {summary['status']}, {losses} HOST_LOSS, "
-                    f"heartbeat max gap {gap:.1f} ms",
+                    f"heartbeat max gap {gap:.1f} ms, "
+                    f"{summary.get('heartbeats_withheld')} withheld, load "
+                    f"{os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
                 host_loss += losses
                 not_completed += summary["status"] != "completed"
                 late += int(summary.get("heartbeats_late", 0))
+                withheld += int(summary.get("heartbeats_withheld", 0))
+                realtime &= bool(summary.get("heartbeat_realtime", False))
                 max_gap_ms = max(max_gap_ms, gap)
     return {
         "host_loss_faults": host_loss,
         "host_loss_runs_not_completed": not_completed,
         "heartbeat_max_gap_ms": max_gap_ms,
         "heartbeats_late": late,
+        "heartbeats_withheld": withheld,
+        "heartbeat_realtime": int(realtime),
         "host_loss_runs": len(protocols),
+        "host_loss_load_average": os.getloadavg()[0],
     }

@@ -60,6 +60,16 @@ HEARTBEAT_PERIOD_S = 0.05  # against the board's 300 ms watchdog: 250 ms of marg
 
 
 @dataclass(frozen=True, slots=True)
+class HeartbeatStats:
+    """How the host's heartbeat has done (firmware_bridge._heartbeat)."""
+
+    max_gap_s: float = 0.0  # the longest time between two heartbeats written
+    late: int = 0  # heartbeats written more than 150 ms after the one before
+    withheld: int = 0  # not written: the serial reader had not run for 1 s
+    realtime: bool = False  # its thread ran in the real-time scheduling class
+
+
+@dataclass(frozen=True, slots=True)
 class BoardInfo:
     """What the board said about itself in the handshake, in SI units."""
 
@@ -121,8 +131,7 @@ class Device:
         self.channels: tuple[int, ...] = ()
         self.gain: int | None = None
         # Of heartbeats stopped so far (``heartbeat_stats`` adds the running one).
-        self.heartbeat_max_gap_s = 0.0
-        self.heartbeats_late = 0
+        self._heartbeat_done = HeartbeatStats()
         self._closed = False
 
     # ------------------------------------------------------------ lifecycle
@@ -174,17 +183,22 @@ class Device:
 
     def stop_heartbeat(self) -> None:
         """Stop sending heartbeats (the board then faults within 300 ms if armed)."""
-        gap_s, late = self.link.heartbeat_stats
-        self.heartbeat_max_gap_s = max(self.heartbeat_max_gap_s, gap_s)
-        self.heartbeats_late += late
+        self._heartbeat_done = self.heartbeat_stats  # keep its figures
         self.link.stop_heartbeat()
 
     @property
-    def heartbeat_stats(self) -> tuple[float, int]:
-        """The longest time between two heartbeats written (s), and how many
-        came more than 150 ms after the one before, since the device opened."""
-        gap_s, late = self.link.heartbeat_stats
-        return max(self.heartbeat_max_gap_s, gap_s), self.heartbeats_late + late
+    def heartbeat_stats(self) -> HeartbeatStats:
+        """How the heartbeat has done since the device opened."""
+        running = self.link.heartbeat
+        done = self._heartbeat_done
+        if running is None:
+            return done
+        return HeartbeatStats(
+            max_gap_s=max(done.max_gap_s, running.max_gap_s),
+            late=done.late + running.late,
+            withheld=done.withheld + running.withheld,
+            realtime=running.realtime,
+        )
 
     def close(self) -> None:
         """Disarm and stop streaming if possible, then close the port (idempotent)."""
@@ -326,4 +340,4 @@ class Device:
         return reply
 
 
-__all__ = ["BoardInfo", "Device", "Field"]
+__all__ = ["BoardInfo", "Device", "Field", "HeartbeatStats"]

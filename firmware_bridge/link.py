@@ -316,11 +316,10 @@ class SerialLink:
             heartbeat.stop()
 
     @property
-    def heartbeat_stats(self) -> tuple[float, int]:
-        """The heartbeat's longest gap (s) and how many came late (> 150 ms
-        after the one before), so far; zeros when it is not running."""
-        heartbeat = self._heartbeat
-        return (heartbeat.max_gap_s, heartbeat.late) if heartbeat else (0.0, 0)
+    def heartbeat(self) -> NogilHeartbeat | ThreadHeartbeat | None:
+        """The running heartbeat (``max_gap_s``, ``late``, ``withheld``,
+        ``realtime``), or None."""
+        return self._heartbeat
 
     def _next_seq(self) -> int:
         return next(self._seqs) % N_COMMAND_SEQS

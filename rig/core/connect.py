@@ -64,8 +64,10 @@ PROCESS_OPTION = "process"  # sim://?process=host (default) or own
 # A child that has not printed its port by then is not coming (a loaded
 # machine takes ~1 s to start Python with numpy).
 SIM_START_TIMEOUT_S = 30.0
-# Time to write the ground truth (~10 MB a minute of run) and exit.
-SIM_EXIT_TIMEOUT_S = 60.0
+# Time to write the ground truth (~10 MB a minute of run) and exit; without
+# it, to exit.
+SIM_EXIT_TIMEOUT_S = 300.0
+SIM_QUIT_TIMEOUT_S = 10.0
 
 
 def open_rig(
@@ -82,7 +84,9 @@ def open_rig(
 ) -> Session:
     """Open the rig at ``url`` and wrap it in a (not yet started) Session.
 
-    ``url``: a serial port (``/dev/ttyACM0``) or ``sim://?seed=N&channels=C``.
+    ``url``: a serial port (``/dev/ttyACM0``) or ``sim://?seed=N&channels=C``
+    (the simulator in this process; with ``&process=own`` in its own, as the
+    command line's ``--sim`` opens it: the module docstring).
     ``camera``: ``"sim"`` (the simulated rig's camera), an index (``"0"``), a
     video file, a named pipe or Unix socket carrying YUV4MPEG2, or None.
     ``rig``: limits and geometry (``rig.rig_file.load_rig_file``); on the
@@ -304,7 +308,9 @@ class SimulatorProcess:
             except OSError:  # it has just gone
                 pass
             try:
-                child.wait(SIM_EXIT_TIMEOUT_S if ground_truth_to else 10.0)
+                child.wait(
+                    SIM_EXIT_TIMEOUT_S if ground_truth_to else SIM_QUIT_TIMEOUT_S
+                )
             except subprocess.TimeoutExpired:
                 log.warning("the simulated rig (pid %d) did not stop: killed", self.pid)
                 child.kill()

@@ -48,18 +48,22 @@ def armed_board():
 
 def test_the_board_stays_armed_while_the_interpreter_is_held(armed_board):
     # A hold long enough that a heartbeat needing the GIL would miss the
-    # watchdog, short enough that the reader's pulse is still fresh.
+    # watchdog, short enough that the reader's pulse is still fresh (a longer
+    # one on a loaded machine proves nothing here: skip).
     for _ in range(5):
-        held = hold_the_gil(0.6)
-        if WATCHDOG_S + 0.1 <= held <= 0.8 * MAX_STALL_S:
+        held = hold_the_gil(0.55)
+        if held > 0.8 * MAX_STALL_S:
+            pytest.skip(f"the machine stretched a 0.55 s hold to {held:.2f} s")
+        if held >= WATCHDOG_S + 0.1:
             break
     else:
-        pytest.skip(f"could not hold the GIL for 0.4–0.8 s here (last {held:.2f} s)")
+        pytest.skip(f"could not hold the GIL for 0.4 s here (last {held:.2f} s)")
     status = armed_board.status()
     assert status.fault == FaultCode.NONE
     assert status.flags & StatusFlag.ARMED
-    gap_s, _ = armed_board.heartbeat_stats
-    assert gap_s < WATCHDOG_S  # it kept writing while nothing else here ran
+    heartbeat = armed_board.heartbeat_stats
+    assert heartbeat.max_gap_s < WATCHDOG_S  # it wrote while nothing else here ran
+    assert heartbeat.withheld == 0
 
 
 def test_a_host_whose_reader_has_stopped_is_a_lost_host(armed_board):
@@ -68,6 +72,7 @@ def test_a_host_whose_reader_has_stopped_is_a_lost_host(armed_board):
     status = armed_board.status()
     assert status.fault == FaultCode.HOST_LOSS
     assert not status.flags & StatusFlag.ARMED
+    assert armed_board.heartbeat_stats.withheld > 0  # it stopped saying "alive"
 
 
 def test_closing_the_link_stops_the_heartbeat_first():

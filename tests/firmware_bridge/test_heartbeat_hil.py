@@ -67,8 +67,11 @@ def test_the_board_stays_armed_while_the_interpreter_is_held(armed_board):
 
 
 def test_a_host_whose_reader_has_stopped_is_a_lost_host(armed_board):
-    held = hold_the_gil(MAX_STALL_S + 2 * WATCHDOG_S)
-    assert held > MAX_STALL_S + WATCHDOG_S
+    for _ in range(3):  # a hold too short to matter leaves the board armed
+        held = hold_the_gil(MAX_STALL_S + 3 * WATCHDOG_S)
+        if held > MAX_STALL_S + WATCHDOG_S + 0.1:
+            break
+    assert held > MAX_STALL_S + WATCHDOG_S + 0.1
     status = armed_board.status()
     assert status.fault == FaultCode.HOST_LOSS
     assert not status.flags & StatusFlag.ARMED

@@ -21,12 +21,21 @@ from calibration._files import (
 )
 from calibration.camera import CameraCalibration
 from calibration.gain import GainCalibration
+from calibration.led_region import LedRegionCalibration
 from calibration.stimulator import StimulatorCalibration
 from calibration.timing import TimingCalibration
 
 # The kinds a rig's set holds, and the class that reads each.
-CLASSES = (CameraCalibration, GainCalibration, StimulatorCalibration, TimingCalibration)
+CLASSES = (
+    CameraCalibration,
+    GainCalibration,
+    StimulatorCalibration,
+    TimingCalibration,
+    LedRegionCalibration,
+)
 KINDS = tuple(c.KIND for c in CLASSES)
+# What stands in for a missing or unreadable calibration of a kind.
+_INSTEAD = {"led_region": "the rig file's [camera] led_region_px is used, if any"}
 
 
 def load_calibration(path: str | Path, kind: str | None = None) -> Any:
@@ -67,13 +76,16 @@ class CalibrationSet:
             path = folder / f"{kind}.json"
             if not path.exists():
                 warnings.append(
-                    f"{kind}: no calibration ({path} missing); nominal values used"
+                    f"{kind}: no calibration ({path} missing); "
+                    f"{_INSTEAD.get(kind, 'nominal values used')}"
                 )
                 continue
             try:
                 cal = load_calibration(path, kind)
             except CalibrationError as exc:
-                warnings.append(f"{kind}: {exc}; nominal values used")
+                warnings.append(
+                    f"{kind}: {exc}; {_INSTEAD.get(kind, 'nominal values used')}"
+                )
                 continue
             # checked: ISO 8601 with a time zone, not in the future
             age = now - dt.datetime.fromisoformat(cal.fitted_at)

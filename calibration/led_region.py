@@ -108,7 +108,9 @@ def pixel_correlation(frames: np.ndarray, led_on: np.ndarray) -> np.ndarray:
     sd = np.sqrt(np.clip(var_x, 0.0, None)) * float(np.sqrt(np.mean(s_dev**2)))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(sd > 0, cov / sd, 0.0)
-    return np.asarray(r)
+    # A pixel that follows the LED exactly comes out a few ulp over 1 (the
+    # one-pass sums round): a correlation is within ±1 by definition.
+    return np.clip(np.asarray(r), -1.0, 1.0)
 
 
 def fit_led_region(
@@ -193,7 +195,10 @@ def _read_back(
     on_mid, off_mid = float(np.median(on)), float(np.median(off))
     misread = float(np.mean((level >= (on_mid + off_mid) / 2) != (state == 1)))
     spread = np.concatenate([on - on_mid, off - off_mid])
-    sd = max(1.4826 * float(np.median(np.abs(spread))), 1e-12)
+    # The SD's floor, a millionth of the level: noise-free frames (a digital
+    # source, a test image) give a large separation the file can hold, not 1e13.
+    floor = 1e-6 * max(abs(on_mid), abs(off_mid), 1.0)
+    sd = max(1.4826 * float(np.median(np.abs(spread))), floor)
     return misread, (on_mid - off_mid) / sd
 
 

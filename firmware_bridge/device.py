@@ -14,7 +14,6 @@ keep them quick).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +39,6 @@ from firmware_bridge.protocol import (
     Disarm,
     Field,
     GetStatus,
-    Heartbeat,
     Hello,
     HelloReply,
     LedPulse,
@@ -79,6 +77,16 @@ CAPABILITY_RANGES = {
     "max_gain": (1, 65_535),
 }
 MAX_SAMPLE_RATE_HZ = 10_000_000  # a recording's reader allows 1–1e7 Hz
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatStats:
+    """How the host's heartbeat has done (firmware_bridge._heartbeat)."""
+
+    max_gap_s: float = 0.0  # the longest time between two heartbeats written
+    late: int = 0  # heartbeats written more than 150 ms after the one before
+    withheld: int = 0  # not written: the serial reader had not run for 1 s
+    realtime: bool = False  # its thread ran in the real-time scheduling class
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +170,8 @@ class Device:
         self.sample_rate_hz: int | None = None
         self.channels: tuple[int, ...] = ()
         self.gain: int | None = None
-        self._heartbeat_stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
+        # Of heartbeats stopped so far (``heartbeat_stats`` adds the running one).
+        self._heartbeat_done = HeartbeatStats()
         self._closed = False
 
     # ------------------------------------------------------------ lifecycle
@@ -215,21 +223,28 @@ class Device:
         return self.info
 
     def start_heartbeat(self) -> None:
-        """Send HEARTBEAT every 50 ms from a background thread."""
-        if self._heartbeat is not None:
-            return
-        self._heartbeat = threading.Thread(
-            target=self._heartbeat_loop, name="heartbeat", daemon=True
-        )
-        self._heartbeat.start()
+        """Send HEARTBEAT every 50 ms from a thread of its own (the link's:
+        without the GIL where the system allows, firmware_bridge._heartbeat)."""
+        self.link.start_heartbeat(HEARTBEAT_PERIOD_S)
 
     def stop_heartbeat(self) -> None:
         """Stop sending heartbeats (the board then faults within 300 ms if armed)."""
-        self._heartbeat_stop.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join(timeout=1.0)
-            self._heartbeat = None
-        self._heartbeat_stop = threading.Event()
+        self._heartbeat_done = self.heartbeat_stats  # keep its figures
+        self.link.stop_heartbeat()
+
+    @property
+    def heartbeat_stats(self) -> HeartbeatStats:
+        """How the heartbeat has done since the device opened."""
+        running = self.link.heartbeat
+        done = self._heartbeat_done
+        if running is None:
+            return done
+        return HeartbeatStats(
+            max_gap_s=max(done.max_gap_s, running.max_gap_s),
+            late=done.late + running.late,
+            withheld=done.withheld + running.withheld,
+            realtime=running.realtime,
+        )
 
     def close(self) -> None:
         """Disarm and stop streaming if possible, then close the port (idempotent)."""
@@ -370,14 +385,5 @@ class Device:
             )
         return reply
 
-    def _heartbeat_loop(self) -> None:
-        while not self._heartbeat_stop.wait(HEARTBEAT_PERIOD_S):
-            if self.link.error is not None:
-                return
-            try:
-                self.link.send(Heartbeat())
-            except DeviceError:
-                return
 
-
-__all__ = ["BoardInfo", "Device", "Field"]
+__all__ = ["BoardInfo", "Device", "Field", "HeartbeatStats"]

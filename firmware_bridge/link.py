@@ -6,7 +6,14 @@ Threads and ownership:
   every ``Decoded`` batch to the registered listeners *on the reader thread*:
   listeners must be quick (copy into a ring buffer, put on a queue) and never do
   disk or GUI work there.
-* any thread may call ``send``/``request``; writes are serialised by a lock.
+* any thread may call ``send``/``request``; a frame is encoded by its sender
+  and its write to the port is serialised by a lock held for that write only.
+* the heartbeat (``start_heartbeat``) has a thread and a path of its own that
+  need neither Python's GIL nor any lock (firmware_bridge._heartbeat): frames
+  encoded in advance with seqs of their own (``HEARTBEAT_SEQS``; commands use
+  the others), written to the port's descriptor. Nothing slow elsewhere in the
+  process can hold it up; it stops when the reader stops running
+  (docs/architecture.md, Threads).
 * when the port fails (unplug: pyserial raises, EIO) the reader records a
   ``DeviceDisconnected`` error, fails the pending requests and calls the error
   listeners; everything already delivered stays delivered.
@@ -39,6 +46,7 @@ Retries (docs/protocol.md §9). ``request`` looks the command up in
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -49,6 +57,7 @@ from enum import Enum
 
 import serial
 
+from firmware_bridge._heartbeat import NogilHeartbeat, ThreadHeartbeat
 from firmware_bridge.errors import (
     CommandOutcomeUnknown,
     DeviceDisconnected,
@@ -63,6 +72,7 @@ from firmware_bridge.protocol import (
     Fault,
     FaultCode,
     GetStatus,
+    Heartbeat,
     HelloReply,
     LinkCounters,
     Message,
@@ -77,6 +87,11 @@ from firmware_bridge.protocol import (
 from firmware_bridge.protocol.stream import warm_up
 
 log = logging.getLogger(__name__)
+
+# HEARTBEAT's seqs, in turn (two: a repeated seq never looks like a duplicate);
+# commands take 0–253 (docs/protocol.md §1).
+HEARTBEAT_SEQS = (254, 255)
+N_COMMAND_SEQS = 254
 
 SampleListener = Callable[[Decoded], None]
 ErrorListener = Callable[[DeviceError], None]
@@ -199,14 +214,17 @@ class SerialLink:
         # START/STOP_STREAM ACKs bound the stream only if this link sent the
         # command: a forged or stray one cannot move the sample accounting.
         self.decoder = StreamDecoder(n_channels, check_acks=True)
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # held across one frame's write only
         self.request_log: deque[tuple[str, float, float]] = deque(maxlen=1000)
         self._pending_lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
         self._counts = dict.fromkeys((f.name for f in fields(RequestCounters)), 0)
         self._overflows = 0  # FAULT(TX_OVERFLOW) reports received
         self._damage = 0  # _damage(decoder counters) + overflows, by the reader
-        self._seq = 0
+        # The host seq of commands (docs/protocol.md §1): next() on a count is
+        # one C call, atomic under the GIL, so no lock hands seqs out.
+        self._seqs = itertools.count()
+        self._heartbeat: NogilHeartbeat | ThreadHeartbeat | None = None
         self._listeners: list[SampleListener] = []
         self._error_listeners: list[ErrorListener] = []
         self._error: DeviceError | None = None
@@ -223,7 +241,8 @@ class SerialLink:
         self._reader.start()
 
     def close(self) -> None:
-        """Stop the reader and close the port (idempotent)."""
+        """Stop the heartbeat and the reader, then close the port (idempotent)."""
+        self.stop_heartbeat()  # before the port: its descriptor could be reused
         self._stop.set()
         if self._reader.is_alive() and threading.current_thread() is not self._reader:
             self._reader.join(timeout=2.0)
@@ -269,12 +288,41 @@ class SerialLink:
         """Write one frame; return the seq it was sent with."""
         if self._error is not None:
             raise self._error
-        with self._write_lock:
-            seq = self._seq
-            self._seq = (self._seq + 1) & 0xFF
-            self.decoder.expect_ack(seq, message.TYPE)
-            self._write(encode_message(message, seq))
+        seq = self._next_seq()
+        self.decoder.expect_ack(seq, message.TYPE)
+        self._write(encode_message(message, seq))
         return seq
+
+    def start_heartbeat(self, period_s: float) -> None:
+        """Write HEARTBEAT every ``period_s`` from a thread of its own, without
+        the GIL where the system allows (firmware_bridge._heartbeat), until
+        ``stop_heartbeat``, the reader stops running, or the link closes."""
+        if self._heartbeat is not None:
+            return
+        frames = [encode_message(Heartbeat(), seq) for seq in HEARTBEAT_SEQS]
+        fd = _descriptor(self.port)
+        if fd is not None and NogilHeartbeat.available():
+            self._heartbeat = NogilHeartbeat(fd, frames, period_s)
+        else:
+            beats = itertools.cycle(frames)
+            self._heartbeat = ThreadHeartbeat(
+                lambda: self._write(next(beats)), period_s
+            )
+
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat (the board then faults within 300 ms if armed)."""
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.stop()
+
+    @property
+    def heartbeat(self) -> NogilHeartbeat | ThreadHeartbeat | None:
+        """The running heartbeat (``max_gap_s``, ``late``, ``withheld``,
+        ``realtime``), or None."""
+        return self._heartbeat
+
+    def _next_seq(self) -> int:
+        return next(self._seqs) % N_COMMAND_SEQS
 
     def request(
         self,
@@ -466,16 +514,14 @@ class SerialLink:
         """Write ``message`` with a new seq answering ``pending``; return when."""
         if self._error is not None:
             raise self._error
-        with self._write_lock:
-            seq = self._seq
-            self._seq = (self._seq + 1) & 0xFF
-            with self._pending_lock:
-                self._pending[seq] = pending
-                pending.damaged = False
-            seqs.append(seq)
-            self.decoder.expect_ack(seq, message.TYPE)
-            self._write(encode_message(message, seq))
-            return time.monotonic()
+        seq = self._next_seq()
+        with self._pending_lock:  # before the write: the reply may come at once
+            self._pending[seq] = pending
+            pending.damaged = False
+        seqs.append(seq)
+        self.decoder.expect_ack(seq, message.TYPE)
+        self._write(encode_message(message, seq))
+        return time.monotonic()
 
     def _wait(
         self, pending: _Pending, written_s: float, deadline: float, *, early: bool
@@ -520,7 +566,8 @@ class SerialLink:
 
     def _write(self, frame: bytes) -> None:
         try:
-            self.port.write(frame)
+            with self._write_lock:  # one frame's bytes never mix with another's
+                self.port.write(frame)
         except (OSError, serial.SerialException) as exc:
             # Unplugged: a write may notice before the reader does; say the same.
             self._fail(
@@ -548,6 +595,9 @@ class SerialLink:
     def _read_forever(self) -> None:
         port = self.port
         while not self._stop.is_set():
+            heartbeat = self._heartbeat
+            if heartbeat is not None:  # this reader runs: the host is alive
+                heartbeat.renew()
             try:
                 data = port.read(max(1, port.in_waiting))
             except (OSError, serial.SerialException, TypeError, AttributeError) as exc:
@@ -653,3 +703,12 @@ class SerialLink:
             item.done.set()
             item.wake.set()
         self._tell_error_listeners(error)
+
+
+def _descriptor(port: serial.Serial) -> int | None:
+    """The port's file descriptor, or None (a pyserial URL handler has none)."""
+    try:
+        fd = port.fileno()
+    except (AttributeError, OSError, ValueError, serial.SerialException):
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None

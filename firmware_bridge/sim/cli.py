@@ -1,13 +1,25 @@
-"""``neurorig sim``: the simulated rig as a standalone serial device."""
+"""``neurorig sim``: the simulated rig as a standalone serial device.
+
+Run by hand it serves until Ctrl-C. ``neurorig run --sim`` (and the other
+``--sim`` front doors, through ``rig.open_rig("sim://?process=own")``) start
+it with ``--stdin-control``: it then serves until its standard input, a pipe
+from the host, closes, which the kernel does when the host ends, even by
+SIGKILL, so a simulator never outlives the program that started it. One JSON
+line on that pipe, ``{"write_ground_truth": PATH}``, asks it to write what it
+did there as it stops (with ``--keep-ground-truth``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from firmware_bridge.sim.board import BoardLimits
 from firmware_bridge.sim.camera_server import CameraServer
@@ -117,6 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
         "frame number, trigger, exposure sample, LED, pixel digest), a line per "
         "frame, for checking a host's frame table from outside",
     )  # fmt: skip
+    p.add_argument(
+        "--target", choices=("worm", "checkerboard"), default="worm",
+        help="what lies under the camera: the worm, or a 9×6 checkerboard of 10 mm "
+        "squares moved between 12 poses (for neurorig calibrate camera)",
+    )  # fmt: skip
+    p.add_argument(
+        "--stdin-control", action="store_true",
+        help="serve until standard input closes (the program that started this "
+        "one ended, however), ignoring Ctrl-C; a line "
+        '{"write_ground_truth": PATH} on it writes the ground truth at the end',
+    )  # fmt: skip
+    p.add_argument(
+        "--keep-ground-truth", action="store_true",
+        help="keep what the rig did (~10 MB a minute) for write_ground_truth",
+    )  # fmt: skip
     f = p.add_argument_group("fault injection (deterministic by --seed)")
     for name, per in (
         ("--bit-flip-rate", "per byte"),
@@ -178,19 +205,43 @@ def plan_from_args(args: argparse.Namespace) -> FaultPlan:
     )
 
 
+CHECKERBOARD_SQUARES = (9, 6)  # inner corners
+CHECKERBOARD_SQUARE_MM = 10.0
+CHECKERBOARD_POSES = 12
+
+
+def checkerboard_poses(
+    n: int = CHECKERBOARD_POSES, seed: int = 0
+) -> list[tuple[tuple[float, float], float]]:
+    """Where someone would lay a printed board on the raceway, one pose per
+    frame in turn: ((x_mm, y_mm), angle_rad), all in the camera's view."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return [
+        ((rng.uniform(-5, 90), rng.uniform(-60, -5)), rng.uniform(-0.3, 0.3))
+        for _ in range(n)
+    ]
+
+
 def cli_main(argv: list[str] | None = None) -> int:
-    """Start the rig, print its port, run until Ctrl-C (or SIGTERM)."""
+    """Start the rig, print its port, run until Ctrl-C (or SIGTERM), or with
+    ``--stdin-control`` until standard input closes."""
     args = build_parser().parse_args(argv)
     try:
         plan = plan_from_args(args)
     except ValueError as exc:
         print(f"neurorig sim: error: {exc}", file=sys.stderr)
         return 2
-    # Nothing here writes the ground truth out: do not keep it (~10 MB a minute).
+    # Only --keep-ground-truth has it written out: else do not keep it.
     rig = SimulatedRig(
         seed=args.seed, n_channels=args.channels, sample_rate_hz=args.rate,
-        faults=plan, keep_ground_truth=False,
+        faults=plan, keep_ground_truth=args.keep_ground_truth,
     )  # fmt: skip
+    if args.target == "checkerboard":
+        rig.camera().show_checkerboard(
+            CHECKERBOARD_SQUARES, CHECKERBOARD_SQUARE_MM, checkerboard_poses()
+        )
     camera_server = None
     if args.camera_truth and not args.camera_socket:
         rig.close()
@@ -211,16 +262,73 @@ def cli_main(argv: list[str] | None = None) -> int:
                 where = f"--camera-truth {args.camera_truth}: "
             print(f"neurorig sim: error: {where}{exc}", file=sys.stderr)
             return 2
-    print(rig.port, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+    control = _StdinControl(done) if args.stdin_control else None
+    print(rig.port, flush=True)
     try:
         while not done.wait(0.5) and not rig.unplugged:
-            pass
+            if control is not None and control.orphaned():
+                break
     except KeyboardInterrupt:
         pass
     finally:
         if camera_server is not None:
             camera_server.close()
         rig.close()
+    if control is not None and control.ground_truth_to is not None:
+        return _write_ground_truth(rig, control.ground_truth_to)
+    return 0
+
+
+class _StdinControl:
+    """``--stdin-control``: the host's pipe on standard input. Its end (EOF)
+    stops the rig; a ``{"write_ground_truth": PATH}`` line asks for the truth."""
+
+    def __init__(self, done: threading.Event) -> None:
+        # The host decides when this ends; a Ctrl-C meant for it is not ours.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.done = done
+        self.ground_truth_to: Path | None = None
+        self._parent = os.getppid()
+        threading.Thread(target=self._follow, name="stdin-control", daemon=True).start()
+
+    def orphaned(self) -> bool:
+        """Whether the process that started this one has gone (a second check
+        beside the pipe, should it have been handed on to another process)."""
+        return os.getppid() != self._parent
+
+    def _follow(self) -> None:
+        try:
+            for line in sys.stdin:
+                self._request(line)
+        except (OSError, ValueError):  # a broken or closed pipe: the host is gone
+            pass
+        self.done.set()
+
+    def _request(self, line: str) -> None:
+        try:
+            request = json.loads(line)
+            self.ground_truth_to = Path(request["write_ground_truth"])
+        except (ValueError, KeyError, TypeError):
+            print(
+                f"neurorig sim: ignored {line.strip()[:80]!r} on standard input: "
+                'allowed {"write_ground_truth": PATH}',
+                file=sys.stderr,
+            )
+
+
+def _write_ground_truth(rig: SimulatedRig, path: Path) -> int:
+    if not rig.keep_ground_truth:
+        print(
+            f"neurorig sim: error: no ground truth for {path}: start with "
+            "--keep-ground-truth",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        rig.write_ground_truth(path)
+    except OSError as exc:
+        print(f"neurorig sim: error: ground truth {path}: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -6,14 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
+SIM_HELP = (
+    "start a simulated rig (board and camera) in a process of its own, on a "
+    "pseudo-terminal, as a board would be"
+)
+
 
 def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     """``--port PATH`` or ``--sim`` (exactly one), plus ``--seed`` for the simulator."""
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--port", help="serial port of the board (e.g. /dev/ttyACM0)")
-    group.add_argument(
-        "--sim", action="store_true", help="start a simulated rig on a pseudo-terminal"
-    )
+    group.add_argument("--sim", action="store_true", help=SIM_HELP)
     parser.add_argument(
         "--seed", type=int, default=1, help="simulated rig's seed (with --sim)"
     )
@@ -70,10 +73,16 @@ def out_folder_problem(path: str | None, option: str) -> str | None:
     return None
 
 
-def board_url(args: argparse.Namespace) -> str:
-    """The URL ``rig.open_rig`` takes for these arguments."""
+def board_url(args: argparse.Namespace, **sim_options: str) -> str:
+    """The URL ``rig.open_rig`` takes for these arguments: ``--sim`` is the
+    simulated rig in its own process, with ``sim_options`` (``neurorig sim``'s).
+
+    >>> board_url(argparse.Namespace(sim=True, seed=4, port=None))
+    'sim://?seed=4&process=own'
+    """
     if args.sim:
-        return f"sim://?seed={args.seed}"
+        options = {"seed": str(args.seed), "process": "own", **sim_options}
+        return "sim://?" + "&".join(f"{k}={v}" for k, v in options.items())
     return args.port
 
 

@@ -8,13 +8,20 @@ from typing import Any
 
 from rig.cli._common import add_board_arguments, board_url, fail, out_folder_problem
 
-KINDS = ("camera", "gain", "stimulator", "timing")
+KINDS = ("camera", "gain", "stimulator", "timing", "led-region")
+NEEDS_CAMERA = ("camera", "timing", "led-region")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``calibrate`` sub-command."""
     parser = subparsers.add_parser(
-        "calibrate", help="camera / gain / stimulator / timing calibration"
+        "calibrate",
+        help="camera / gain / stimulator / timing / led-region calibration",
+        description="Run a calibration procedure on the board (or the simulated "
+        "rig) and write <out>/<kind>.json. Calibrations already in --out are in "
+        "force while it runs: the timing calibration reads the LED where "
+        "led_region.json says, and the LED region calibration takes the "
+        "exposure delay from timing.json (docs/calibration.md).",
     )
     parser.add_argument("kind", choices=KINDS)
     add_board_arguments(parser)
@@ -23,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--rig-id", default="rig-1", help="name of this rig")
     parser.add_argument(
-        "--camera", help="camera for camera/timing calibration: index or 'sim'"
+        "--camera",
+        help="camera for the camera, timing and led-region calibrations: an index, "
+        "a live y4m stream, or 'sim' (default with --sim)",
     )
     parser.set_defaults(func=main)
 
@@ -35,25 +44,33 @@ def main(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Open the board, run the procedure, write the calibration file."""
-    from calibration import CalibrationError, save_calibration
+    from calibration import CalibrationError, CalibrationSet, save_calibration
     from firmware_bridge.errors import DeviceError
     from rig.core.connect import open_rig
     from rig.procedures.calibrate import PROCEDURES
 
-    needs_camera = args.kind in ("camera", "timing")
     problem = out_folder_problem(args.out, "--out")
     if problem is not None:  # before the procedure, not after it
         return fail(problem)
     camera = None
-    if needs_camera:
+    if args.kind in NEEDS_CAMERA:
         camera = args.camera or ("sim" if args.sim else None)
         if camera is None:
             return fail(
-                f"{args.kind} calibration needs a camera: give --camera INDEX|FILE"
+                f"{args.kind} calibration needs a camera: give --camera INDEX|STREAM"
             )
+    # The simulated rig lays a checkerboard under its camera, as a person would.
+    target = {"target": "checkerboard"} if args.kind == "camera" else {}
+    in_force = CalibrationSet.load(args.out)
     try:
-        # The timing calibration flashes the LED itself: no sync code beside it.
-        session = open_rig(board_url(args), camera=camera, optical_sync=False)
+        # The timing and LED region calibrations drive the LED themselves: no
+        # sync code beside them.
+        session = open_rig(
+            board_url(args, **target),
+            camera=camera,
+            calibrations=in_force,
+            optical_sync=False,
+        )
     except (DeviceError, OSError, ValueError) as exc:
         return fail(f"cannot connect to the board: {exc}")
     try:
@@ -78,7 +95,16 @@ def run_calibrate(args: argparse.Namespace) -> int:
         "jitter_samples",
         "residual_rms",
         "reprojection_error_px",
+        "correlation",
+        "separation",
     ):
         if hasattr(calibration, key):
             print(f"  {key}: {getattr(calibration, key)}")
+    if args.kind == "led-region":
+        region = ", ".join(map(str, calibration.region))
+        print(
+            f"  the LED shows at [top, bottom, left, right] = [{region}]; in force "
+            f"with --calibrations {args.out}, or as the rig file's "
+            f"[camera] led_region_px = [{region}]"
+        )
     return 0

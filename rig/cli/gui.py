@@ -11,7 +11,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``gui`` sub-command."""
     parser = subparsers.add_parser("gui", help="the desktop app (PyQt5 + pyqtgraph)")
     parser.add_argument(
-        "--sim", action="store_true", help="connect to a simulated rig at start"
+        "--sim",
+        action="store_true",
+        help="connect at start to a simulated rig in a process of its own",
     )
     parser.add_argument("--seed", type=int, default=1, help="simulated rig's seed")
     parser.add_argument(
@@ -38,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
     import os
 
     from calibration import CalibrationSet
-    from rig.cli._common import fail
+    from rig.cli._common import board_url, fail
     from rig.rig_file import DEFAULT_CHANNELS, load_rig_file
 
     try:  # file errors now, in the terminal, before any window opens
@@ -48,6 +50,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(str(exc))
     args.calibration_set = CalibrationSet.load(args.calibrations)
+    args.connect_to = board_url(args) if args.sim else None
     headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if headless and not os.environ.get("QT_QPA_PLATFORM"):
         if not args.screenshot:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rig.cli._common import add_board_arguments, add_rig_arguments
+from rig.cli._common import SIM_HELP, add_board_arguments, add_rig_arguments
 from rig.cli._subject import add_subject_arguments
 
 
@@ -47,9 +47,7 @@ def add_board_arguments_optional(parser: argparse.ArgumentParser) -> None:
     """Like add_board_arguments, but --dry-run needs no board."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--port", help="serial port of the board (e.g. /dev/ttyACM0)")
-    group.add_argument(
-        "--sim", action="store_true", help="start a simulated rig on a pseudo-terminal"
-    )
+    group.add_argument("--sim", action="store_true", help=SIM_HELP)
     parser.add_argument("--seed", type=int, default=1, help="simulated rig's seed")
 
 

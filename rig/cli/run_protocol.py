@@ -150,6 +150,7 @@ def _run(args, protocol, plan, rig) -> int:
     finally:
         counters = session.acquisition.counters if session.acquisition else None
         session.close()
+        heartbeat = session.device.heartbeat_stats
     if error is not None or result is None:
         return fail(error or "the run did not end")
     summary = {
@@ -159,6 +160,12 @@ def _run(args, protocol, plan, rig) -> int:
         "samples_received": counters.samples_received if counters else 0,
         "samples_lost": counters.samples_lost if counters else 0,
         "faults": result.faults,
+        # The host's own heartbeat (firmware_bridge._heartbeat): its longest
+        # silence, gaps over 150 ms, beats withheld for a stalled reader.
+        "heartbeat_max_gap_ms": round(heartbeat.max_gap_s * 1e3, 1),
+        "heartbeats_late": heartbeat.late,
+        "heartbeats_withheld": heartbeat.withheld,
+        "heartbeat_realtime": heartbeat.realtime,
     }
     print(json.dumps(summary, indent=2))
     print(f"recording: {result.folder}")

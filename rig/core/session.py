@@ -122,6 +122,11 @@ class Session:
         )
         self.acquisition: Acquisition | None = None
         self.live: LiveAnalysis | None = None  # set up by start()
+        # Where the timing LED shows in the image: the LED region calibration's
+        # (measured), else the rig file's. The optical sync code blinks on it
+        # (rig.core.sync_led, docs/optical-sync.md).
+        region = calibration_of(self.calibrations, "led_region")
+        self.led_region_px = region.region if region is not None else rig.led_region_px
         self.camera_intake = (
             None
             if camera is None
@@ -133,7 +138,7 @@ class Session:
                 events=self.events,
                 rate_hz=camera_rate_hz,
                 # the optical sync code needs to know where the LED shows
-                led_region_px=rig.led_region_px if optical_sync else None,
+                led_region_px=self.led_region_px if optical_sync else None,
                 tracking=lambda: self.tracking,
                 record_event=self.record_event,
             )

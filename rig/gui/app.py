@@ -62,8 +62,8 @@ def run_app(args) -> int:
     )
     install_error_hook(window)
     window.show()
-    if args.sim:
-        window.connect_to(f"sim://?seed={args.seed}")
+    if args.connect_to:  # e.g. the simulated rig in its own process (--sim)
+        window.connect_to(args.connect_to)
     if args.screenshot:
 
         def shoot() -> None:

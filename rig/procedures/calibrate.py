@@ -1,26 +1,37 @@
 """Calibration procedures: collect measurements from the board (or the simulated
 rig) through a running session and fit them with ``calibration``. Used by
-``neurorig calibrate``.
+``neurorig calibrate`` (docs/calibration.md).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 import numpy as np
 
+from analysis.sync_code import classify_led, led_brightness, led_states_from_flashes
 from calibration import (
     CalibrationError,
     fit_camera,
     fit_gain,
+    fit_led_region,
     fit_stimulator,
     fit_timing,
 )
 from firmware_bridge import StimPulse
+from firmware_bridge.errors import DeviceError
 from firmware_bridge.protocol import LedFlashed, StimDelivered
 
-LED_CORNER = (slice(12, 28), slice(-28, -12))  # where the simulated rig's LED is
+# The LED region calibration's on and off stretches, s: long beside how far a
+# loaded host may stamp a frame from its trigger (issue 16 saw 100 ms), and
+# random, so that nothing else in view (a worm, a light blinking on its own
+# schedule) keeps in step with them. A frame this close to an LED edge, as
+# stamped, does not count.
+LED_STRETCH_S = (0.4, 0.9)
+LED_EDGE_MARGIN_S = 0.12
+LED_MAX_FRAMES = 240  # ~75 MB of 640×480 frames; more add little
 
 
 def calibrate_gain(
@@ -108,14 +119,17 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
     A flash whose first lit frame follows a gap in the frame numbers (the
     frame before it was lost) is left out: the frame that saw the flash first
     may be the lost one.
+
+    The LED is read where the session says it shows (``led_region_px``: the
+    LED region calibration, else the rig file; the simulated rig knows its own).
     """
+    region = _led_region(session, "timing")
     frames: list[tuple[int, float, int | None]] = []  # index, LED, frame number
     leds: list[int] = []
-    region = _led_slices(session)
 
     def on_frame(frame, host_time, index):
         number = getattr(session.camera, "frame_number", None)  # camera thread
-        frames.append((index, float(frame[region].mean()), number))
+        frames.append((index, float(led_brightness(frame[None], region)[0]), number))
 
     def on_batch(decoded):
         leds.extend(
@@ -143,7 +157,7 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
         session.device.remove_listener(on_batch)
     period = session.sample_rate_hz / session.camera_rate_hz
     samples, after_gap = _frame_samples(session.frame_clock, frames)
-    lit = np.array([brightness > 180 for _, brightness, _ in frames])
+    lit = classify_led(np.array([contrast for _, contrast, _ in frames])).bits == 1
     # The first frame of each run of lit frames, and the flash it shows.
     starts = np.flatnonzero(lit & ~np.r_[False, lit[:-1]])
     starts = starts[np.isfinite(samples[starts]) & ~after_gap[starts]]
@@ -191,16 +205,6 @@ def pair_runs_with_flashes(
     return np.array(pair_onsets), np.array(firsts)
 
 
-def _led_slices(session) -> tuple[slice, slice]:
-    """Where the LED is in the image: the rig file's region, else the
-    simulated rig's corner."""
-    region = getattr(getattr(session, "rig", None), "led_region_px", None)
-    if region is None:
-        return LED_CORNER
-    top, bottom, left, right = region
-    return slice(top, bottom), slice(left, right)
-
-
 def _frame_samples(
     clock, frames: list[tuple[int, float, int | None]]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -239,20 +243,95 @@ def _frame_samples(
     return samples, np.r_[False, np.diff(fn) > 1]
 
 
+def calibrate_led_region(session, *, seconds=10.0, seed=0, rig_id="rig-1"):
+    """Switch the LED on and off in long random stretches while filming; find
+    where in the image it shows (``calibration.fit_led_region``).
+
+    Each frame's LED state comes from the board's LED_FLASHED events (onset
+    and duration in device samples) at the trigger sample the frame clock
+    stamps it with, plus the timing calibration's exposure delay if there is
+    one. Frames stamped within ``LED_EDGE_MARGIN_S`` of an edge are left out
+    (-1), so a frame stamped a few triggers off under load cannot teach the
+    wrong state.
+    """
+    if session.camera is None:
+        raise CalibrationError("led_region: needs a camera (--camera)")
+    fs = session.sample_rate_hz
+    timing = session.calibrations.get("timing") if session.calibrations else None
+    delay = float(timing.offset_samples) if timing is not None else 0.0
+    rng = np.random.default_rng(seed)
+    keep_every = max(1, math.ceil(seconds * session.camera_rate_hz / LED_MAX_FRAMES))
+    frames: list[tuple[int, np.ndarray]] = []  # frame-clock index, image
+    flashes: list[tuple[int, int]] = []  # onset sample, duration µs
+
+    def on_frame(frame, host_time, index):
+        if index % keep_every == 0:
+            frames.append((index, frame))
+
+    def on_batch(decoded):
+        flashes.extend(
+            (m.sample_index, m.duration_us)
+            for m in decoded.messages
+            if isinstance(m, LedFlashed)
+        )
+
+    session.events.frame_captured.connect(on_frame)
+    session.device.add_listener(on_batch)
+    try:
+        end = time.monotonic() + seconds
+        lit = bool(rng.integers(2))
+        while time.monotonic() < end:
+            stretch_s = float(rng.uniform(*LED_STRETCH_S))
+            if lit:  # the board keeps it on; the host need not be on time
+                session.device.led_pulse(stretch_s)
+            time.sleep(stretch_s)
+            lit = not lit
+        time.sleep(0.3)  # the last frames and events arrive
+    except DeviceError as exc:
+        raise CalibrationError(f"led_region: the board stopped: {exc}") from None
+    finally:
+        session.events.frame_captured.disconnect(on_frame)
+        session.device.remove_listener(on_batch)
+    stamps, _ = session.frame_clock.match()
+    sample_of = {s.frame_index: s.sample for s in stamps}
+    known = [(i, f) for i, f in frames if sample_of.get(i) is not None]
+    if not known or not flashes:
+        raise CalibrationError(
+            f"led_region: {len(known)} frames stamped with a trigger and "
+            f"{len(flashes)} LED flashes reported in {seconds:g} s; is the "
+            "camera triggered by the board, and the LED wired to it?"
+        )
+    onsets, durations_us = (
+        np.array(v, dtype=float) for v in zip(*flashes, strict=True)
+    )
+    states = led_states_from_flashes(
+        np.array([sample_of[i] for i, _ in known], dtype=float),
+        1.0,
+        onsets,
+        durations_us * fs / 1e6,
+        delay_samples=delay,
+        margin_samples=LED_EDGE_MARGIN_S * fs,
+    )
+    return fit_led_region(np.stack([f for _, f in known]), states, rig_id=rig_id)
+
+
+def _led_region(session, kind: str) -> tuple[int, int, int, int]:
+    region = session.led_region_px
+    if region is None:
+        raise CalibrationError(
+            f"{kind}: where the LED shows in the image is not known: run "
+            "`neurorig calibrate led-region` into the same --out folder first, "
+            "or give [camera] led_region_px in the rig file"
+        )
+    return region
+
+
 def calibrate_camera(
-    session, *, n_frames=12, squares=(9, 6), square_mm=10.0, rig_id="rig-1", seed=0
+    session, *, n_frames=12, squares=(9, 6), square_mm=10.0, rig_id="rig-1"
 ):
-    """Frames of a checkerboard on the raceway (moved between frames)."""
-    # The simulated camera can lay a board on its raceway for us; on a real rig
-    # someone moves a printed one under the camera.
-    show_checkerboard = getattr(session.camera, "show_checkerboard", None)
-    if show_checkerboard is not None:
-        rng = np.random.default_rng(seed)
-        poses = [
-            ((rng.uniform(-5, 90), rng.uniform(-60, -5)), rng.uniform(-0.3, 0.3))
-            for _ in range(n_frames)
-        ]
-        show_checkerboard(squares, square_mm, poses)
+    """Frames of a checkerboard on the raceway, moved between frames (by
+    someone on a real rig; the simulated rig shows one with
+    ``target=checkerboard``, as ``neurorig calibrate camera --sim`` starts it)."""
     collected: list[np.ndarray] = []
     last = [0.0]
 
@@ -268,8 +347,6 @@ def calibrate_camera(
             time.sleep(0.05)
     finally:
         session.events.frame_captured.disconnect(on_frame)
-        if show_checkerboard is not None:
-            session.camera.target = None
     return fit_camera(
         collected, squares=squares, square_size_mm=square_mm, rig_id=rig_id
     )
@@ -280,4 +357,5 @@ PROCEDURES = {
     "stimulator": calibrate_stimulator,
     "timing": calibrate_timing,
     "camera": calibrate_camera,
+    "led-region": calibrate_led_region,
 }

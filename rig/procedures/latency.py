@@ -15,16 +15,20 @@ inter-stimulus interval), then:
 - **round trip through the board**: from that write to the board's
   acknowledgement (carrying the onset sample) arriving back at the host;
 - **decision**: the optimiser's compute time alone.
+
+``neurorig selftest latency`` measures the loop twice: alone, and with what a
+real closed-loop run adds beside it (the camera at 60 fps with the optical
+sync code, live segment tracking, the recorder writing samples, events and
+lossless video), and reports both.
 """
 
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +42,9 @@ class LatencyReport:
     round_trip_s: list[float] = field(default_factory=list)
     decision_s: list[float] = field(default_factory=list)
     missed_responses: int = 0
+
+    frames: int = 0  # camera frames received meanwhile (0: no camera)
+    frames_tracked: int = 0  # of which tracked live
 
     @staticmethod
     def percentiles_ms(values: list[float]) -> dict[str, float]:
@@ -125,6 +132,7 @@ def measure_loop_latency(
     link = session.device.link
     report = LatencyReport()
     window = round(window_s * session.sample_rate_hz)
+    frames0, tracked0 = _frame_counts(session)
     try:
         session.arm()
         t0 = time.perf_counter()
@@ -157,7 +165,16 @@ def measure_loop_latency(
     finally:
         session.events.response_measured.disconnect(on_response)
         session.disarm()
+    frames1, tracked1 = _frame_counts(session)
+    report.frames, report.frames_tracked = frames1 - frames0, tracked1 - tracked0
     return report
+
+
+def _frame_counts(session: Any) -> tuple[int, int]:
+    """Camera frames read and frames tracked live so far."""
+    read = session.camera.frames_read if session.camera is not None else 0
+    tracked = session.tracking.frames_tracked if session.tracking is not None else 0
+    return read, tracked
 
 
 def _last_request(link: Any, name: str) -> tuple[float, float]:
@@ -175,34 +192,68 @@ def external_simulator(seed: int = 1, *, channels: int = 4, camera_socket=None):
     In a separate process the simulator does not compete with the host for
     Python's GIL, as a real board does not: the host's figures are its own.
     With ``camera_socket`` (a path) its camera streams there too (open it with
-    ``rig.core.camera.open_camera(path)``).
+    ``rig.core.camera.open_camera(path)``). It stops on leaving the block, and
+    by itself if this process dies (``rig.core.connect.SimulatorProcess``).
     """
-    command = [sys.executable, "-m", "rig.cli", "sim", "--seed", str(seed)]
-    command += ["--channels", str(channels)]
+    from rig.core.connect import SimulatorProcess
+
+    options = {"seed": str(seed), "channels": str(channels)}
     if camera_socket is not None:
-        command += ["--camera-socket", str(camera_socket)]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        port = child.stdout.readline().strip()
-        if not port.startswith("/"):
-            raise RuntimeError(f"the simulator did not start: {port!r}")
-        yield port
-    finally:
-        child.terminate()
-        child.wait(10)
-        child.stdout.close()
+        options["camera-socket"] = str(camera_socket)
+    with SimulatorProcess(options) as child:
+        yield child.port
 
 
-def open_loop_session(port: str, rig: Any = None) -> Any:
+def open_loop_session(
+    port: str,
+    rig: Any = None,
+    *,
+    camera: str | None = None,
+    record_to: str | Path | None = None,
+) -> Any:
     """A started Session on ``port`` with the online analysis on; ``rig``: its
-    RigDescription (default: the simulated rig's, as ``neurorig sim`` serves)."""
+    RigDescription (default: the simulated rig's, as ``neurorig sim`` serves).
+
+    ``camera``: a camera to run beside it (live tracking runs on it when the
+    rig places the electrodes in the image); ``record_to``: a folder to record
+    samples, events and video into, as a run does.
+    """
     from rig.core.connect import open_rig, simulated_rig_description
+    from rig.recording import RecordingWriter
     from rig.rig_file import RigDescription
     from rig.safety import default_safety_limits
 
     if rig is None:
         rig = simulated_rig_description(rig=RigDescription(default_safety_limits()))
-    session = open_rig(port, rig=rig)
-    session.start()
+    session = open_rig(port, rig=rig, camera=camera)
+    try:
+        session.start()
+        if record_to is not None:
+            writer = RecordingWriter.create(
+                Path(record_to),
+                n_channels=session.n_channels,
+                sample_rate_hz=float(session.sample_rate_hz),
+                metadata={"purpose": "closed-loop latency self-test"},
+            )
+            session.start_recording(writer)
+    except BaseException:
+        session.close()
+        raise
     time.sleep(0.3)
     return session
+
+
+def format_reports(alone: LatencyReport, loaded: LatencyReport | None) -> str:
+    """Both measurements for people: the loop alone, and with the camera,
+    live tracking and recording on (``loaded``; None: not measured)."""
+    lines = ["the loop alone (no camera, no recording):", alone.format(), ""]
+    lines.append("with the camera, live tracking and recording on:")
+    if loaded is None:
+        lines.append("not measured: no camera (give --camera)")
+    else:
+        lines.append(loaded.format())
+        lines.append(
+            f"{loaded.frames} camera frames meanwhile, {loaded.frames_tracked} "
+            "tracked live"
+        )
+    return "\n".join(lines)

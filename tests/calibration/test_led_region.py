@@ -224,3 +224,22 @@ def test_optical_sync_end_to_end_on_the_simulated_rig():
     # pulse and after the last cannot be proven. Seen: 0.79–0.94 aligned.
     assert record.n_aligned >= 0.6 * record.n_frames, record
     assert record.mismatch_fraction < 0.05
+
+
+def test_a_pixel_that_follows_the_led_exactly_saves_as_a_valid_file(tmp_path):
+    """Found by the HIL test once the file's rules were enforced: the one-pass
+    sums put a perfect pixel's correlation a few ulp over 1, and the saved file
+    was refused as out of range."""
+    from calibration.led_region import pixel_correlation
+
+    rng = np.random.default_rng(4)
+    state = rng.integers(0, 2, 240).astype(bool)
+    frames = np.full((240, 40, 40), 37.0)
+    frames[:, 10:14, 20:24] += 150.0 * state[:, None, None]  # on, off: nothing else
+    r = pixel_correlation(frames, state)
+    assert np.all(np.abs(r) <= 1.0)
+    assert r[11, 21] == pytest.approx(1.0)
+    found = fit_led_region(frames.astype(np.uint8), state.astype(int), rig_id="t")
+    assert found.separation < 1e12  # noise-free: large, finite, savable
+    save_calibration(found, tmp_path)
+    assert load_led_region(tmp_path / "led_region.json").region == found.region

@@ -1,16 +1,29 @@
 """Each calibration procedure, run by `neurorig calibrate` against the simulated
-rig over its pseudo-terminal, recovers the simulator's known truth."""
+rig (in its own process, over its pseudo-terminal and camera socket), recovers
+the simulator's known truth."""
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from calibration import CalibrationSet, load_calibration
+from calibration import (
+    CalibrationSet,
+    LedRegionCalibration,
+    load_calibration,
+    save_calibration,
+)
 from firmware_bridge.sim import CameraOptics, delivered_vpp
 from firmware_bridge.sim.board import AMPLIFIER_GAIN_ERROR, BoardLimits
 from firmware_bridge.sim.camera import EXPOSURE_DELAY_S
 from rig.cli import main as neurorig
+from rig.core.connect import open_rig
+from rig.procedures.latency import external_simulator
+from rig.rig_file import RigDescription
 
 FS_HZ = 30_000
 CAMERA_FPS = 60
@@ -19,7 +32,7 @@ CAMERA_FPS = 60
 def calibrate(kind, folder, *extra):
     status = neurorig(["calibrate", kind, "--sim", "--out", str(folder), *extra])
     assert status == 0
-    return load_calibration(folder / f"{kind}.json")
+    return load_calibration(folder / f"{kind.replace('-', '_')}.json")
 
 
 def test_gain_within_half_a_percent_of_the_amplifiers_true_gain(tmp_path):
@@ -55,6 +68,52 @@ def test_camera_scale_within_half_a_percent(tmp_path):
     cal = calibrate("camera", tmp_path)
     assert cal.px_per_mm == pytest.approx(CameraOptics().px_per_mm, rel=0.005)
     assert cal.reprojection_error_px < 0.5
+
+
+def test_led_region_found_where_the_simulated_camera_draws_its_led(tmp_path, capsys):
+    cal = calibrate("led-region", tmp_path)
+    assert cal.region == CameraOptics().led_region_px  # to the pixel
+    assert cal.correlation > 0.9 and cal.residual_rms < 0.1
+    assert cal.image_size_px == [640, 480] and cal.n_measurements > 50
+    # It says where it goes: the calibrations folder, or the rig file.
+    out = capsys.readouterr().out
+    assert f"--calibrations {tmp_path}" in out
+    assert "led_region_px = [12, 28, 612, 628]" in out
+
+
+def test_the_measured_led_region_wins_over_the_rig_files(tmp_path):
+    measured = LedRegionCalibration(
+        top_px=100, bottom_px=110, left_px=200, right_px=214, correlation=0.99,
+        separation=50.0, image_size_px=[640, 480], fitted_at="2026-12-01T00:00:00+00:00",
+        rig_id="rig-1", residual_rms=0.0, n_measurements=200,
+    )  # fmt: skip
+    save_calibration(measured, tmp_path)
+    in_force = CalibrationSet.load(tmp_path, max_age_days=1e6)
+    assert in_force.get("led_region") == measured
+    rig = RigDescription(led_region_px=(1, 5, 1, 5))
+    with open_rig("sim://?seed=2", rig=rig, calibrations=in_force) as session:
+        assert session.led_region_px == (100, 110, 200, 214)
+    with open_rig("sim://?seed=2", rig=rig) as session:
+        assert session.led_region_px == (1, 5, 1, 5)
+
+
+def test_timing_refuses_a_rig_whose_led_is_not_placed(tmp_path, capsys):
+    # A board known only by its port, with a camera, and no rig file: where
+    # its LED shows is not known, and the calibration says how to find out.
+    socket_path = Path(tempfile.mkdtemp(prefix="nr-")) / "cam.sock"
+    try:
+        with external_simulator(seed=6, camera_socket=socket_path) as port:
+            status = neurorig(
+                ["calibrate", "timing", "--port", port, "--camera", str(socket_path),
+                 "--out", str(tmp_path)]
+            )  # fmt: skip
+    finally:
+        shutil.rmtree(socket_path.parent, ignore_errors=True)
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "where the LED shows in the image is not known" in err
+    assert "neurorig calibrate led-region" in err
+    assert not (tmp_path / "timing.json").exists()
 
 
 def test_written_files_load_as_a_set_without_warnings(tmp_path):

@@ -1,9 +1,9 @@
-"""A recording process killed with SIGKILL mid-run (the simulated board in that
-same process, as with --sim): the reopened recording says it crashed, keeps its
-frame table up to the last second or so without naming a frame the video does
-not hold, keeps every delivered stimulus's request, and `neurorig analyze`
-aligns its frames by the LED code from what is on disk and measures motion
-from it."""
+"""A recording process killed with SIGKILL mid-run (`neurorig run --sim`: the
+simulated board and camera in a process of their own, which ends with it): the
+reopened recording says it crashed, keeps its frame table up to the last
+second or so without naming a frame the video does not hold, keeps every
+delivered stimulus's request, and `neurorig analyze` aligns its frames by the
+LED code from what is on disk and measures motion from it."""
 
 from __future__ import annotations
 

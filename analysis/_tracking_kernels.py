@@ -1,0 +1,137 @@
+"""Numba kernels of the midline tracking (``analysis.midline``).
+
+Arrays and scalars only. Each has a plain numpy reference in
+tests/analysis/_tracking_reference.py that it must match
+(tests/analysis/test_tracking_kernels.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def thin(mask):
+    """Zhang–Suen thinning of a binary image (uint8, 0/1), in place.
+
+    Peels boundary pixels in two alternating sub-passes until none can go,
+    keeping 8-connectivity: what is left is a one-pixel-wide skeleton along the
+    middle of each blob. Zhang & Suen (1984), Commun. ACM 27:236. The image's
+    outermost rows and columns must be 0.
+    """
+    h, w = mask.shape
+    remove = np.zeros((h, w), dtype=np.uint8)
+    changed = True
+    while changed:
+        changed = False
+        for step in range(2):
+            for i in range(1, h - 1):
+                for j in range(1, w - 1):
+                    if mask[i, j] == 0:
+                        continue
+                    # Neighbours P2..P9, clockwise from north.
+                    p2 = mask[i - 1, j]
+                    p3 = mask[i - 1, j + 1]
+                    p4 = mask[i, j + 1]
+                    p5 = mask[i + 1, j + 1]
+                    p6 = mask[i + 1, j]
+                    p7 = mask[i + 1, j - 1]
+                    p8 = mask[i, j - 1]
+                    p9 = mask[i - 1, j - 1]
+                    b = p2 + p3 + p4 + p5 + p6 + p7 + p8 + p9
+                    if b < 2 or b > 6:
+                        continue
+                    a = (
+                        (p2 == 0 and p3 == 1)
+                        + (p3 == 0 and p4 == 1)
+                        + (p4 == 0 and p5 == 1)
+                        + (p5 == 0 and p6 == 1)
+                        + (p6 == 0 and p7 == 1)
+                        + (p7 == 0 and p8 == 1)
+                        + (p8 == 0 and p9 == 1)
+                        + (p9 == 0 and p2 == 1)
+                    )
+                    if a != 1:
+                        continue
+                    if step == 0:
+                        if p2 * p4 * p6 != 0 or p4 * p6 * p8 != 0:
+                            continue
+                    elif p2 * p4 * p8 != 0 or p2 * p6 * p8 != 0:
+                        continue
+                    remove[i, j] = 1
+            for i in range(1, h - 1):
+                for j in range(1, w - 1):
+                    if remove[i, j]:
+                        mask[i, j] = 0
+                        remove[i, j] = 0
+                        changed = True
+    return mask
+
+
+@njit(cache=True, nogil=True)
+def cross_section_edges(profiles, levels, centre):
+    """The body's two edges in each cross-section, walking out from the middle.
+
+    ``profiles``: float64 ``(n, m)``, intensity across the body at one-sample
+    steps; ``levels``: ``(n,)`` the half-way level between background and
+    body; ``centre``: the sample where the search starts (the predicted
+    midline). Returns ``(left, right)``, fractional sample positions where the
+    profile first falls below the level on each side (linear between samples);
+    NaN where the centre itself is below the level or no edge is found.
+    """
+    n, m = profiles.shape
+    left = np.full(n, np.nan)
+    right = np.full(n, np.nan)
+    for r in range(n):
+        level = levels[r]
+        if profiles[r, centre] < level:
+            continue
+        for i in range(centre, 0, -1):
+            a, b = profiles[r, i], profiles[r, i - 1]
+            if b < level:
+                left[r] = i - (a - level) / (a - b)
+                break
+        for i in range(centre, m - 1):
+            a, b = profiles[r, i], profiles[r, i + 1]
+            if b < level:
+                right[r] = i + (a - level) / (a - b)
+                break
+    return left, right
+
+
+@njit(cache=True, nogil=True)
+def match_bands(predicted, found, tolerance):
+    """Which band found in a frame is each tracked band.
+
+    ``predicted``: ``(n,)`` where each tracked band should be (head first,
+    increasing; NaN: no prediction); ``found``: ``(m,)`` the band positions
+    found, sorted; ``tolerance``: the largest miss accepted. Bands are matched
+    from the head backwards, in order (bands never pass each other), each to
+    the found band nearest its prediction *plus the miss of the last band
+    matched*: a deformation the prediction did not foresee (a twitch
+    starting) is smooth along the body, so it is carried from band to band
+    instead of having to stay within the tolerance everywhere. Returns
+    ``(n,)`` indices into ``found``, −1 where none lay within the tolerance.
+    """
+    n = predicted.size
+    m = found.size
+    out = np.full(n, -1, dtype=np.int64)
+    miss = 0.0
+    j = 0
+    for k in range(n):
+        p = predicted[k]
+        if np.isnan(p):
+            continue
+        p += miss
+        while j < m and found[j] < p - tolerance:
+            j += 1
+        if j >= m:
+            break
+        while j + 1 < m and abs(found[j + 1] - p) < abs(found[j] - p):
+            j += 1
+        if abs(found[j] - p) < tolerance:
+            out[k] = j
+            miss = found[j] - predicted[k]
+            j += 1
+    return out

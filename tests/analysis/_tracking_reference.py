@@ -1,0 +1,73 @@
+"""Slow, obvious references the midline tracking's Numba kernels must match."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def thin_reference(mask: np.ndarray) -> np.ndarray:
+    """Zhang–Suen thinning, whole sub-passes at a time with shifted arrays."""
+    img = mask.astype(np.int64).copy()
+    while True:
+        changed = False
+        for step in range(2):
+            p = np.pad(img, 1)
+            n = [p[:-2, 1:-1], p[:-2, 2:], p[1:-1, 2:], p[2:, 2:],
+                 p[2:, 1:-1], p[2:, :-2], p[1:-1, :-2], p[:-2, :-2]]  # fmt: skip
+            p2, p3, p4, p5, p6, p7, p8, p9 = n
+            b = sum(n)
+            ring = [*n, p2]
+            a = sum((ring[i] == 0) & (ring[i + 1] == 1) for i in range(8))
+            if step == 0:
+                c = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
+            else:
+                c = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
+            remove = (img == 1) & (b >= 2) & (b <= 6) & (a == 1) & c
+            remove[0, :] = remove[-1, :] = remove[:, 0] = remove[:, -1] = False
+            if remove.any():
+                img[remove] = 0
+                changed = True
+        if not changed:
+            return img.astype(np.uint8)
+
+
+def cross_section_edges_reference(profiles, levels, centre):
+    """Each row's last sample below the level on either side of ``centre``."""
+    left, right = [], []
+    for row, level in zip(profiles, levels, strict=True):
+        below = row < level
+        lo = hi = np.nan
+        if not below[centre]:
+            before = np.flatnonzero(below[:centre])
+            if before.size:
+                i = before[-1]  # below; i + 1 is above
+                lo = (i + 1) - (row[i + 1] - level) / (row[i + 1] - row[i])
+            after = np.flatnonzero(below[centre:])
+            if after.size:
+                i = centre + after[0]  # below; i − 1 is above
+                hi = (i - 1) + (row[i - 1] - level) / (row[i - 1] - row[i])
+        left.append(lo)
+        right.append(hi)
+    return np.array(left), np.array(right)
+
+
+def match_bands_reference(predicted, found, tolerance):
+    """Band by band from the head: the nearest unused found band to the
+    prediction plus the last miss, searched over every candidate."""
+    out = np.full(len(predicted), -1)
+    miss, used_up_to = 0.0, -1
+    for k, p in enumerate(predicted):
+        if np.isnan(p):
+            continue
+        candidates = np.arange(used_up_to + 1, len(found))
+        if candidates.size == 0:
+            break
+        target = p + miss
+        dist = np.abs(found[candidates] - target)
+        # The kernel walks forward: among equal distances the earlier one wins.
+        j = candidates[int(np.argmin(dist))]
+        if abs(found[j] - target) < tolerance:
+            out[k] = j
+            miss = found[j] - p
+            used_up_to = j
+    return out

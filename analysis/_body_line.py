@@ -19,11 +19,15 @@ image as filmed) one pixel apart along its length, head first.
 from __future__ import annotations
 
 import numpy as np
-from scipy.interpolate import make_lsq_spline
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
-from analysis._tracking_kernels import cross_section_edges, thin
+from analysis._tracking_kernels import (
+    cross_profiles,
+    cross_section_edges,
+    strip_means,
+    thin,
+)
 
 KNOT_PX = 6  # cross-sections this far apart along the midline
 SPLINE_KNOT_PX = 24.0  # the fitted curve's knot spacing
@@ -152,15 +156,40 @@ def _longest_path(skeleton: np.ndarray) -> np.ndarray | None:
 
 
 def _fit(points: np.ndarray, knot_px: float, extend_px: float = 0.0) -> np.ndarray:
-    """A smooth curve (least-squares cubic B-spline in arc length) through
-    ``points``, sampled every pixel of its length, and run on ``extend_px``
-    past both ends along its end pieces (which follow the body's bend)."""
+    """A smooth curve through ``points``, sampled every pixel of its length
+    (of the chords between ``points``: the same to ~1e-4 for points a few
+    pixels apart), and run on ``extend_px`` past both ends along its end
+    pieces (which follow the body's bend).
+
+    A least-squares uniform cubic B-spline in arc length, its knots about
+    ``knot_px`` apart: written out (four basis weights per point, a small
+    normal-equation solve) because it runs on every frame.
+    """
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])
-    n_inner = max(int(s[-1] // knot_px) - 1, 0)
-    inner = np.linspace(s[0], s[-1], n_inner + 2)[1:-1]
-    knots = np.r_[[s[0]] * 4, inner, [s[-1]] * 4]
-    spline = make_lsq_spline(s, points, knots, k=3)
-    return resample(spline(np.arange(-extend_px, s[-1] + extend_px + 1e-9, 1.0)))
+    n_pieces = max(round(s[-1] / knot_px), 1)
+    step = s[-1] / n_pieces
+    piece, weights = _bspline_basis(s / step, n_pieces)
+    design = np.zeros((s.size, n_pieces + 3))
+    rows = np.arange(s.size)
+    for k in range(4):
+        design[rows, piece + k] = weights[:, k]
+    coef = np.linalg.solve(design.T @ design, design.T @ points)
+    at = np.arange(-extend_px, s[-1] + extend_px + 1e-9, 1.0)
+    piece, weights = _bspline_basis(at / step, n_pieces)
+    return sum(weights[:, k, None] * coef[piece + k] for k in range(4))
+
+
+def _bspline_basis(x: np.ndarray, n_pieces: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform cubic B-spline at ``x`` (in knot intervals, 0…n_pieces): each
+    point's piece (its coefficients are ``piece … piece + 3``) and the four
+    weights; beyond the ends the end pieces run on."""
+    piece = np.clip(np.floor(x), 0, n_pieces - 1).astype(np.intp)
+    u = x - piece
+    u2, u3 = u * u, u * u * u
+    weights = np.column_stack(
+        [(1 - u) ** 3, 3 * u3 - 6 * u2 + 4, -3 * u3 + 3 * u2 + 3 * u + 1, u3]
+    )
+    return piece, weights / 6.0
 
 
 def refine(
@@ -172,30 +201,14 @@ def refine(
     (px). Returns the new midline and the centres it was fitted through, or
     None when too few cross-sections found the body.
     """
-    cv2 = _cv2()
     reach = int(np.ceil(1.6 * half_width + 4))
     t = tangents(line)
-    normal = np.column_stack([-t[:, 1], t[:, 0]])
     knots = np.arange(0, line.shape[0], KNOT_PX)
-    p, tk, nk = line[knots], t[knots], normal[knots]
-    across = np.arange(-reach, reach + 1, dtype=float)
-    along = np.array([-1.0, 0.0, 1.0])
-    # (knot, along, across) sample points, averaged along: the segment bands
-    # run across the body, so this damps them without moving the edges.
-    pts = (
-        p[:, None, None, :]
-        + along[None, :, None, None] * tk[:, None, None, :]
-        + across[None, None, :, None] * nk[:, None, None, :]
-    ).astype(np.float32)
-    sampled = cv2.remap(
-        image,
-        np.ascontiguousarray(pts[..., 0].reshape(-1, across.size)),
-        np.ascontiguousarray(pts[..., 1].reshape(-1, across.size)),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    profiles = sampled.reshape(knots.size, along.size, across.size).mean(axis=1)
-    profiles = profiles.astype(np.float64)
+    p, tk = line[knots], t[knots]
+    nk = np.column_stack([-tk[:, 1], tk[:, 0]])
+    # Each cross-section averaged over ±1 px along the body: the segment bands
+    # run across it, so this damps them without moving the edges.
+    profiles = cross_profiles(image, p, tk, reach, 1)
     background = 0.5 * (profiles[:, :3].mean(axis=1) + profiles[:, -3:].mean(axis=1))
     # Low on the edge: a rounded body is shaded darker toward its sides, and a
     # level above the side's brightness would find the edge on that gentle
@@ -205,7 +218,7 @@ def refine(
     width = right - left
     contrast = profiles.max(axis=1) - background
     ok = np.isfinite(width) & (width > 0.5 * half_width) & (width < 3.0 * half_width)
-    ok &= contrast > 0.25 * np.median(contrast)
+    ok &= contrast > 0.25 * contrast.mean()
     if ok.sum() < 8:
         return None
     # The body's centres: one run of good cross-sections (the longest).
@@ -232,18 +245,4 @@ def _longest_run(ok: np.ndarray) -> tuple[int, int]:
 
 def strip_profile(image: np.ndarray, line: np.ndarray, half_px: int) -> np.ndarray:
     """Mean intensity across a strip ``±half_px`` wide along the midline."""
-    cv2 = _cv2()
-    t = tangents(line)
-    normal = np.column_stack([-t[:, 1], t[:, 0]])
-    across = np.arange(-half_px, half_px + 1, dtype=float)
-    pts = (line[None, :, :] + across[:, None, None] * normal[None, :, :]).astype(
-        np.float32
-    )
-    sampled = cv2.remap(
-        image,
-        np.ascontiguousarray(pts[..., 0]),
-        np.ascontiguousarray(pts[..., 1]),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    return sampled.astype(np.float64).mean(axis=0)
+    return strip_means(image, line, tangents(line), half_px)

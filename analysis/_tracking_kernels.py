@@ -135,3 +135,60 @@ def match_bands(predicted, found, tolerance):
             miss = found[j] - predicted[k]
             j += 1
     return out
+
+
+@njit(cache=True, nogil=True)
+def _bilinear(image, u, v):
+    """``image`` at the point ``(u, v)`` (column, row), bilinear; points past
+    the border take the border's value."""
+    h, w = image.shape
+    u = min(max(u, 0.0), w - 1.0)
+    v = min(max(v, 0.0), h - 1.0)
+    j = min(int(u), w - 2)
+    i = min(int(v), h - 2)
+    fu = u - j
+    fv = v - i
+    top = image[i, j] * (1.0 - fu) + image[i, j + 1] * fu
+    bottom = image[i + 1, j] * (1.0 - fu) + image[i + 1, j + 1] * fu
+    return top * (1.0 - fv) + bottom * fv
+
+
+@njit(cache=True, nogil=True)
+def cross_profiles(image, points, tangents, reach, half_along):
+    """Intensity across the body at each of ``points``: ``(n, 2·reach + 1)``.
+
+    Sample ``c`` of row ``k`` is the mean of the image (bilinear) at
+    ``points[k] + a·tangents[k] + (c − reach)·normal`` for ``a`` in
+    ``−half_along … half_along`` (px), where the normal is the tangent turned
+    by +90° (``(−t_v, t_u)``).
+    """
+    n = points.shape[0]
+    m = 2 * reach + 1
+    out = np.zeros((n, m))
+    count = 2 * half_along + 1
+    for k in range(n):
+        tu, tv = tangents[k, 0], tangents[k, 1]
+        for c in range(m):
+            d = c - reach
+            total = 0.0
+            for a in range(-half_along, half_along + 1):
+                u = points[k, 0] + a * tu - d * tv
+                v = points[k, 1] + a * tv + d * tu
+                total += _bilinear(image, u, v)
+            out[k, c] = total / count
+    return out
+
+
+@njit(cache=True, nogil=True)
+def strip_means(image, line, tangents, half):
+    """Mean intensity across a strip ``±half`` px wide at each point of
+    ``line``: ``(n,)``, bilinear samples one pixel apart along the normal."""
+    n = line.shape[0]
+    out = np.zeros(n)
+    for k in range(n):
+        tu, tv = tangents[k, 0], tangents[k, 1]
+        total = 0.0
+        for d in range(-half, half + 1):
+            total += _bilinear(image, line[k, 0] - d * tv, line[k, 1] + d * tu)
+        out[k] = total / (2 * half + 1)
+    return out

@@ -109,6 +109,7 @@ class MidlineTracker:
         self._current: np.ndarray | None = None  # positions, lost ones filled
         self._velocity: np.ndarray | None = None  # mm per frame
         self._head_px: np.ndarray | None = None
+        self._spacing = 1.0  # median band spacing in the first frame (mm)
         # The last frame's midline, each of its points' distance from the
         # head (mm) and the tail's.
         self._along_line: tuple[np.ndarray, np.ndarray, float] | None = None
@@ -124,7 +125,8 @@ class MidlineTracker:
                 f"frame must be a grayscale image (height, width), got {image.shape}"
             )
         self.frames += 1
-        image = image.astype(np.float32)
+        # The kernels read any numeric image as it is (no float copy).
+        image = np.ascontiguousarray(image)
         line = self._midline(image)
         found = None if line is None else self._bands(image, line)
         if found is None:
@@ -133,6 +135,7 @@ class MidlineTracker:
         along, bands_px, xy = found
         if self.reference is None:
             self.reference = along.copy()
+            self._spacing = float(np.median(np.diff(along))) if along.size > 1 else 1.0
             self._current = along.copy()
             self._velocity = np.zeros_like(along)
             self.last_bands_px, self.last_xy_mm = bands_px, xy
@@ -241,9 +244,7 @@ class MidlineTracker:
         """Index into ``found`` of each tracked band (−1: not found)."""
         assert self.reference is not None and self._current is not None
         assert self._velocity is not None  # set with the reference
-        ref = self.reference
-        spacing = float(np.median(np.diff(ref))) if ref.size > 1 else 1.0
-        tolerance = MATCH_TOLERANCE * spacing
+        tolerance = MATCH_TOLERANCE * self._spacing
         index = match_bands(self._current + self._velocity, found, tolerance)
         if (index >= 0).mean() < REACQUIRE_BELOW:
             self.reacquired += 1

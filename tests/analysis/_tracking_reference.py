@@ -71,3 +71,31 @@ def match_bands_reference(predicted, found, tolerance):
             miss = found[j] - p
             used_up_to = j
     return out
+
+
+def bilinear_reference(image, u, v):
+    """scipy's order-1 spline (bilinear) at points (u, v), the border's value
+    past the border."""
+    from scipy.ndimage import map_coordinates
+
+    h, w = image.shape
+    coords = np.stack([np.clip(v, 0, h - 1), np.clip(u, 0, w - 1)])
+    return map_coordinates(image.astype(float), coords, order=1, mode="nearest")
+
+
+def cross_profiles_reference(image, points, tangents, reach, half_along):
+    """Cross-sections as the mean over along-offsets of bilinear samples."""
+    t = tangents[:, None, None, :]
+    normal = np.stack([-tangents[:, 1], tangents[:, 0]], -1)[:, None, None, :]
+    along = np.arange(-half_along, half_along + 1.0)[None, :, None, None]
+    across = np.arange(-reach, reach + 1.0)[None, None, :, None]
+    pts = points[:, None, None, :] + along * t + across * normal
+    return bilinear_reference(image, pts[..., 0], pts[..., 1]).mean(axis=1)
+
+
+def strip_means_reference(image, line, tangents, half):
+    """The mean of bilinear samples across the strip at each point."""
+    normal = np.stack([-tangents[:, 1], tangents[:, 0]], -1)
+    across = np.arange(-half, half + 1.0)[:, None, None]
+    pts = line[None] + across * normal[None]
+    return bilinear_reference(image, pts[..., 0], pts[..., 1]).mean(axis=0)

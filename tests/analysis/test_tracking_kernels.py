@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis._tracking_kernels import cross_section_edges, match_bands, thin
+from analysis._tracking_kernels import (
+    cross_profiles,
+    cross_section_edges,
+    match_bands,
+    strip_means,
+    thin,
+)
 from tests.analysis._tracking_reference import (
+    cross_profiles_reference,
     cross_section_edges_reference,
     match_bands_reference,
+    strip_means_reference,
     thin_reference,
 )
 
@@ -81,3 +89,25 @@ def test_band_matching_keeps_identity_where_nearest_neighbour_loses_it():
     np.testing.assert_array_equal(got, np.arange(50))
     nearest = np.abs(moved[None, :] - rest[:, None]).argmin(axis=1)
     assert (nearest != np.arange(50)).sum() > 10  # what the old rule did
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_image_sampling_kernels_equal_scipys_bilinear_interpolation(dtype):
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 255, (60, 90)).astype(dtype)
+    # Points inside, near and past the border (which repeats its pixels).
+    points = np.column_stack([rng.uniform(-5, 95, 40), rng.uniform(-5, 65, 40)])
+    angle = rng.uniform(0, 2 * np.pi, 40)
+    tangents = np.column_stack([np.cos(angle), np.sin(angle)])
+    np.testing.assert_allclose(
+        cross_profiles(image, points, tangents, 6, 1),
+        cross_profiles_reference(image, points, tangents, 6, 1),
+        rtol=0,
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(
+        strip_means(image, points, tangents, 3),
+        strip_means_reference(image, points, tangents, 3),
+        rtol=0,
+        atol=1e-9,
+    )

@@ -23,6 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
 from analysis._tracking_kernels import (
+    bspline_fit,
     cross_profiles,
     cross_section_edges,
     strip_means,
@@ -162,34 +163,12 @@ def _fit(points: np.ndarray, knot_px: float, extend_px: float = 0.0) -> np.ndarr
     pieces (which follow the body's bend).
 
     A least-squares uniform cubic B-spline in arc length, its knots about
-    ``knot_px`` apart: written out (four basis weights per point, a small
-    normal-equation solve) because it runs on every frame.
+    ``knot_px`` apart (``_tracking_kernels.bspline_fit``: it runs every frame).
     """
     s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])
     n_pieces = max(round(s[-1] / knot_px), 1)
-    step = s[-1] / n_pieces
-    piece, weights = _bspline_basis(s / step, n_pieces)
-    design = np.zeros((s.size, n_pieces + 3))
-    rows = np.arange(s.size)
-    for k in range(4):
-        design[rows, piece + k] = weights[:, k]
-    coef = np.linalg.solve(design.T @ design, design.T @ points)
     at = np.arange(-extend_px, s[-1] + extend_px + 1e-9, 1.0)
-    piece, weights = _bspline_basis(at / step, n_pieces)
-    return sum(weights[:, k, None] * coef[piece + k] for k in range(4))
-
-
-def _bspline_basis(x: np.ndarray, n_pieces: int) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform cubic B-spline at ``x`` (in knot intervals, 0…n_pieces): each
-    point's piece (its coefficients are ``piece … piece + 3``) and the four
-    weights; beyond the ends the end pieces run on."""
-    piece = np.clip(np.floor(x), 0, n_pieces - 1).astype(np.intp)
-    u = x - piece
-    u2, u3 = u * u, u * u * u
-    weights = np.column_stack(
-        [(1 - u) ** 3, 3 * u3 - 6 * u2 + 4, -3 * u3 + 3 * u2 + 3 * u + 1, u3]
-    )
-    return piece, weights / 6.0
+    return bspline_fit(s, np.ascontiguousarray(points, dtype=float), n_pieces, at)
 
 
 def refine(
@@ -202,9 +181,11 @@ def refine(
     None when too few cross-sections found the body.
     """
     reach = int(np.ceil(1.6 * half_width + 4))
-    t = tangents(line)
     knots = np.arange(0, line.shape[0], KNOT_PX)
-    p, tk = line[knots], t[knots]
+    p = line[knots]
+    ahead = line[np.minimum(knots + 1, line.shape[0] - 1)]
+    behind = line[np.maximum(knots - 1, 0)]
+    tk = (ahead - behind) / np.hypot(*(ahead - behind).T)[:, None]
     nk = np.column_stack([-tk[:, 1], tk[:, 0]])
     # Each cross-section averaged over ±1 px along the body: the segment bands
     # run across it, so this damps them without moving the edges.

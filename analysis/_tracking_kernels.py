@@ -192,3 +192,45 @@ def strip_means(image, line, tangents, half):
             total += _bilinear(image, line[k, 0] - d * tv, line[k, 1] + d * tu)
         out[k] = total / (2 * half + 1)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _bspline_weights(x, n_pieces, out):
+    """Piece of ``x`` (knot intervals) and its four uniform cubic B-spline
+    weights into ``out``; beyond the ends the end pieces run on."""
+    piece = int(np.floor(x))
+    piece = min(max(piece, 0), n_pieces - 1)
+    u = x - piece
+    out[0] = (1 - u) ** 3 / 6.0
+    out[1] = (3 * u**3 - 6 * u**2 + 4) / 6.0
+    out[2] = (-3 * u**3 + 3 * u**2 + 3 * u + 1) / 6.0
+    out[3] = u**3 / 6.0
+    return piece
+
+
+@njit(cache=True, nogil=True)
+def bspline_fit(s, points, n_pieces, at):
+    """Least-squares uniform cubic B-spline through ``points`` ``(n, 2)`` at
+    parameters ``s`` (knots every ``s[-1] / n_pieces``), evaluated at ``at``:
+    ``(len(at), 2)``. Normal equations (banded, built point by point), one
+    small solve."""
+    step = s[-1] / n_pieces
+    m = n_pieces + 3
+    gram = np.zeros((m, m))
+    rhs = np.zeros((m, 2))
+    w = np.empty(4)
+    for i in range(s.size):
+        p = _bspline_weights(s[i] / step, n_pieces, w)
+        for a in range(4):
+            rhs[p + a, 0] += w[a] * points[i, 0]
+            rhs[p + a, 1] += w[a] * points[i, 1]
+            for b in range(4):
+                gram[p + a, p + b] += w[a] * w[b]
+    coef = np.linalg.solve(gram, rhs)
+    out = np.zeros((at.size, 2))
+    for i in range(at.size):
+        p = _bspline_weights(at[i] / step, n_pieces, w)
+        for a in range(4):
+            out[i, 0] += w[a] * coef[p + a, 0]
+            out[i, 1] += w[a] * coef[p + a, 1]
+    return out

@@ -53,6 +53,8 @@ from analysis.tracking import band_minima
 MATCH_TOLERANCE = 0.45
 # Below this fraction of the bands matched, match again without velocities.
 REACQUIRE_BELOW = 0.5
+# A first frame with fewer bands than this is not a worm to track.
+MIN_BANDS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class MidlineTracker:
         self.frames = 0
         self.frames_lost = 0  # no worm, no midline or no tips found
         self.reacquired = 0  # frames matched again without velocities
+        self.midlines_found = 0  # midlines found from scratch (not refined)
         self.line_px: np.ndarray | None = None  # the midline (image px), head first
         self.half_width_px = 0.0
         self.last_bands_px = np.empty((0, 2))  # where each band is in the image
@@ -129,13 +132,14 @@ class MidlineTracker:
         image = np.ascontiguousarray(image)
         line = self._midline(image)
         found = None if line is None else self._bands(image, line)
-        if found is None:
+        # Band identities come from the first frame with a body of bands.
+        if found is None or (self.reference is None and found[0].size < MIN_BANDS):
             self.frames_lost += 1
             return self._lost()
         along, bands_px, xy = found
         if self.reference is None:
             self.reference = along.copy()
-            self._spacing = float(np.median(np.diff(along))) if along.size > 1 else 1.0
+            self._spacing = float(np.median(np.diff(along)))
             self._current = along.copy()
             self._velocity = np.zeros_like(along)
             self.last_bands_px, self.last_xy_mm = bands_px, xy
@@ -180,6 +184,7 @@ class MidlineTracker:
             if refined is not None:
                 self.line_px = refined[0]
                 return self.line_px
+        self.midlines_found += 1
         acquired = _body_line.acquire(image)
         if acquired is None:
             self.line_px = None
@@ -209,17 +214,19 @@ class MidlineTracker:
         head, tail = tips
         first, last = int(np.ceil(head)), int(np.floor(tail))
         minima = band_minima(profile[first : last + 1], min_depth=self.min_depth)
-        arc = np.arange(line.shape[0], dtype=float)  # 1-px steps along the line
+        arc = np.arange(line.shape[0], dtype=float)  # ~1-px steps along the line
         at = np.concatenate([[head], minima + first])
         points = np.column_stack(
             [np.interp(at, arc, line[:, 0]), np.interp(at, arc, line[:, 1])]
         )
-        # Lengths along the body come from the undistorted midline.
-        ideal_line = self._undistort(line)
+        # Lengths along the body come from the undistorted midline (one
+        # undistortion for it and the band points).
+        ideal = self._undistort(np.vstack([line, points]))
+        ideal_line, ideal_points = ideal[: line.shape[0]], ideal[line.shape[0] :]
         step_mm = np.hypot(*np.diff(ideal_line, axis=0).T) / self.px_per_mm
         along_line = np.concatenate([[0.0], np.cumsum(step_mm)])
         along = np.interp(at, arc, along_line)
-        xy = (self._undistort(points) - self.origin_px) / self.px_per_mm
+        xy = (ideal_points - self.origin_px) / self.px_per_mm
         self._head_px = points[0]
         self.last_head_xy_mm = xy[0]
         tail = float(np.interp(tips[1], arc, along_line))

@@ -99,3 +99,21 @@ def strip_means_reference(image, line, tangents, half):
     across = np.arange(-half, half + 1.0)[:, None, None]
     pts = line[None] + across * normal[None]
     return bilinear_reference(image, pts[..., 0], pts[..., 1]).mean(axis=0)
+
+
+def bspline_fit_reference(s, points, n_pieces, at):
+    """The same spline by a dense design matrix and numpy's least squares."""
+    step = s[-1] / n_pieces
+
+    def design(x):
+        piece = np.clip(np.floor(x / step), 0, n_pieces - 1).astype(int)
+        u = x / step - piece
+        w = np.column_stack([(1 - u) ** 3, 3 * u**3 - 6 * u**2 + 4,
+                             -3 * u**3 + 3 * u**2 + 3 * u + 1, u**3]) / 6  # fmt: skip
+        out = np.zeros((x.size, n_pieces + 3))
+        for k in range(4):
+            out[np.arange(x.size), piece + k] = w[:, k]
+        return out
+
+    coef, *_ = np.linalg.lstsq(design(s), points, rcond=None)
+    return design(at) @ coef

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from analysis._tracking_kernels import (
+    bspline_fit,
     cross_profiles,
     cross_section_edges,
     match_bands,
@@ -13,6 +14,7 @@ from analysis._tracking_kernels import (
     thin,
 )
 from tests.analysis._tracking_reference import (
+    bspline_fit_reference,
     cross_profiles_reference,
     cross_section_edges_reference,
     match_bands_reference,
@@ -111,3 +113,19 @@ def test_image_sampling_kernels_equal_scipys_bilinear_interpolation(dtype):
         rtol=0,
         atol=1e-9,
     )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_spline_fit_kernel_equals_numpys_least_squares(seed):
+    rng = np.random.default_rng(seed)
+    s = np.sort(rng.uniform(0, 400, 70))
+    s[0], s[-1] = 0.0, 400.0
+    curve = np.column_stack([s, 30 * np.sin(s / 60)])
+    points = curve + rng.normal(0, 0.2, curve.shape)
+    at = np.arange(-20.0, 421.0)
+    got = bspline_fit(s, points, 8, at)
+    np.testing.assert_allclose(got, bspline_fit_reference(s, points, 8, at), atol=1e-8)
+    inside = (at >= 0) & (at <= 400)
+    truth = np.column_stack([at, 30 * np.sin(at / 60)])[inside]
+    miss = np.hypot(*(got[inside] - truth).T)  # it smooths the noise, not the curve
+    assert np.sqrt(np.mean(miss**2)) < 0.15 and miss.max() < 0.6

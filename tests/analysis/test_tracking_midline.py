@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from analysis.displacement import displacement, electrode_regions_mm
 from analysis.midline import MidlineTracker, track_midline
@@ -289,3 +292,24 @@ def test_frames_without_a_worm_give_nan_not_an_error():
     for frame in (np.zeros((480, 640), np.uint8), noise, np.zeros((8, 8), np.uint8)):
         assert tracker.process(frame).size == 0  # no band was ever seen
     assert tracker.frames_lost == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    image=hnp.arrays(
+        dtype=st.sampled_from([np.uint8, np.uint16, np.float32]),
+        shape=hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=80),
+        elements=st.integers(0, 255),
+    ),
+    blob=st.booleans(),
+)
+def test_any_image_gives_positions_or_nan_never_an_error(image, blob):
+    # Whatever is filmed (a blank, noise, a blob too small or oddly shaped
+    # for a worm, one pixel), the tracker answers with band positions or NaN.
+    if blob and min(image.shape) > 10:
+        image[image.shape[0] // 3 : image.shape[0] // 2, 2:-2] = 200
+    tracker = MidlineTracker(px_per_mm=3.2)
+    for _ in range(2):
+        out = tracker.process(image)
+        assert out.ndim == 1
+    assert tracker.frames == 2

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from analysis.displacement import displacement, electrode_regions_mm
+from analysis.displacement import displacement, electrode_regions_mm, stimulus_motion
 from analysis.midline import MidlineTracker, track_midline
 from firmware_bridge.sim import CameraOptics, WormModel, WormParams, render_worm_frame
 from firmware_bridge.sim.posture import Posture, body_positions_m, boundaries_xy_m
@@ -313,3 +313,15 @@ def test_any_image_gives_positions_or_nan_never_an_error(image, blob):
         out = tracker.process(image)
         assert out.ndim == 1
     assert tracker.frames == 2
+
+
+def test_a_baseline_of_frames_sharing_one_time_is_no_trend_and_no_warning():
+    # Live frames stamped with the newest trigger can share a time; two such
+    # frames are not a trend (np.polyfit would warn, and pytest fail, here).
+    t = np.array([0.0, 0.9, 0.9, 1.0, 1.1, 1.2])
+    y = np.array([0.0, 0.1, 0.2, 0.3, 0.5, 0.2])
+    [response] = stimulus_motion(y, t, np.array([0.95]))
+    assert np.isnan(response.peak_displacement_mm)
+    t[1] = 0.85  # two times: a trend
+    [response] = stimulus_motion(y, t, np.array([0.95]))
+    assert response.peak_displacement_mm > 0.2

@@ -223,7 +223,8 @@ def stimulus_motion(
         end = min(onset + window_s, onsets[k + 1] if k + 1 < onsets.size else np.inf)
         base = (t >= onset - baseline_s) & (t < onset) & np.isfinite(y)
         resp = (t >= onset) & (t < end) & np.isfinite(y)
-        if base.sum() < 2 or not resp.any():
+        # A trend needs two distinct times (live frames can share a stamp).
+        if np.unique(t[base]).size < 2 or not resp.any():
             out.append(MotionResponse(np.nan, np.nan, np.nan))
             continue
         slope, intercept = np.polyfit(t[base], y[base], 1)

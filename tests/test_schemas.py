@@ -41,9 +41,9 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "43d8ec5df06899c3a64dc80533cc4134fd322faee0b26b0156c13ccffe064f3a",
+    "analysis": "6be215dad4ce7155d6518bc8576f5619029584134c12280435852c1957dab3d8",
     "events": "99f83df4c04ef4e373210370ff64ca9054ffa9db070915564d968966e1a6f849",
-    "metadata": "7650fb7e1a431f8d395e973b9791220279eda3a9a1e174570d829a3afcbfb77a",
+    "metadata": "ecbf008c1be088bbc5a86a72bd5422320e336d176089f67cf8ded6b72700d294",
 }
 CLOSED_LOOP = """format_version = 1
 [protocol]

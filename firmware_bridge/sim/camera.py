@@ -2,7 +2,9 @@
 
 Frames show the body lying along the raceway with darker segment boundaries,
 tapered ends, soft edges, a lighting gradient and sensor noise, through the
-optics of ``CameraOptics`` (scale, placement, radial lens distortion). A frame is
+optics of ``CameraOptics`` (scale, placement, radial lens distortion); a worm
+that bends or crawls (``WormParams.bend_*``, ``crawl_*``) is drawn in its
+posture (``firmware_bridge.sim.posture``). A frame is
 rendered for each CAMERA_TRIGGERED the board emits, at that sample's segment
 positions, and delivered after a fixed readout latency, as a hardware-triggered
 camera would; the fault plan may drop some.
@@ -29,6 +31,7 @@ from typing import TextIO
 import numpy as np
 
 from firmware_bridge.sim._optics import CameraOptics
+from firmware_bridge.sim.posture import Posture, body_layers
 
 READOUT_LATENCY_S = 0.006
 # Like a real camera's few frame buffers: a frame that cannot be delivered within
@@ -68,34 +71,59 @@ def render_worm_frame(
     frame_index: int = 0,
     led_on: bool = False,
     noise_seed: int = 0,
+    posture: Posture | None = None,
+    time_s: float = 0.0,
 ) -> np.ndarray:
-    """Grayscale uint8 image ``(height, width)`` of the worm at these boundaries."""
-    import cv2
+    """Grayscale uint8 image ``(height, width)`` of the worm at these boundaries.
 
+    ``boundaries_m`` are ``WormModel.segment_boundaries_m``'s; with a
+    ``posture`` the body lies as it does at ``time_s``, else straight along x.
+    """
     o = optics or CameraOptics()
     h, w = o.height_px, o.width_px
     scale = o.px_per_mm * 1000.0  # px per metre
-    bounds_px = o.origin_px[0] + scale * np.asarray(boundaries_m, dtype=float)
     cols = np.arange(w, dtype=np.float64)
+    rows = np.arange(h, dtype=np.float64)[:, None] - o.origin_px[1]
+    background = 55.0 + 25.0 * (cols[None, :] / w) + 10.0 * (rows / h)
+    if posture is not None:
+        along = np.asarray(boundaries_m, dtype=float) - posture.head_rest_m
+        alpha, shaded = body_layers(posture, along, time_s, o, body_diameter_m)
+        return _finish(background + alpha * (shaded - background), o, frame_index,
+                       led_on, noise_seed)  # fmt: skip
+    bounds_px = o.origin_px[0] + scale * np.asarray(boundaries_m, dtype=float)
     head, tail = bounds_px[0], bounds_px[-1]
     length = max(tail - head, 1.0)
     s = np.clip((cols - head) / length, 0.0, 1.0)
     taper = np.clip(np.minimum(s, 1.0 - s) * 8.0, 0.0, 1.0) ** 0.5
-    inside = (cols >= head) & (cols <= tail)
+    # The flat ends cover the pixels they cut partly (a sensor's pixel
+    # integrates), so a tip that moves by a fraction of a pixel shows it.
+    cover = np.clip(np.minimum(cols - head, tail - cols) + 0.5, 0.0, 1.0)
     radius = np.where(
-        inside, 0.5 * body_diameter_m * scale * (0.35 + 0.65 * taper), 0.0
+        cover > 0, 0.5 * body_diameter_m * scale * (0.35 + 0.65 * taper), 0.0
     )
     # Distance from each column to the nearest segment boundary, in pixels.
     pos = np.searchsorted(bounds_px, cols).clip(1, len(bounds_px) - 1)
     dist = np.minimum(np.abs(cols - bounds_px[pos - 1]), np.abs(cols - bounds_px[pos]))
     body = 175.0 - 70.0 * np.exp(-((dist / 1.3) ** 2)) - 20.0 * (1.0 - taper)
-    rows = np.arange(h, dtype=np.float64)[:, None] - o.origin_px[1]
-    alpha = np.clip(radius[None, :] - np.abs(rows) + 0.5, 0.0, 1.0) * (radius > 0)
+    alpha = np.clip(radius[None, :] - np.abs(rows) + 0.5, 0.0, 1.0) * cover
     shading = 1.0 - 0.35 * (rows / np.maximum(radius[None, :], 1.0)) ** 2
-    background = 55.0 + 25.0 * (cols[None, :] / w) + 10.0 * (rows / h)
     image = background + alpha * (
         body[None, :] * np.clip(shading, 0.4, 1.0) - background
     )
+    return _finish(image, o, frame_index, led_on, noise_seed)
+
+
+def _finish(
+    image: np.ndarray,
+    o: CameraOptics,
+    frame_index: int,
+    led_on: bool,
+    noise_seed: int,
+) -> np.ndarray:
+    """The LED, the lens's distortion and the sensor's noise, as uint8."""
+    import cv2
+
+    h, w = o.height_px, o.width_px
     if led_on:
         top, bottom, left, right = o.led_region_px
         image[top:bottom, left:right] = 255.0
@@ -138,6 +166,10 @@ class SimCamera:
         self._truth_log: TextIO | None = None
         # A calibration target shown instead of the worm: frame index -> image.
         self.target: Callable[[int], np.ndarray] | None = None
+        # A worm that bends or crawls (else drawn straight, as ever); its
+        # boundaries on the raceway: posture.boundaries_xy_m(model, sample).
+        posture = Posture(rig.model)
+        self.posture = None if posture.still else posture
         self._queue: queue.Queue = queue.Queue(maxsize=1024)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -145,8 +177,9 @@ class SimCamera:
         # maps) and would otherwise delay the first frames by ~100 ms, which a
         # hardware-triggered camera never does.
         render_worm_frame(
-            rig.model.segment_boundaries_m(0), self.optics, noise_seed=rig.seed
-        )
+            rig.model.segment_boundaries_m(0), self.optics, noise_seed=rig.seed,
+            posture=self.posture,
+        )  # fmt: skip
 
     def show_checkerboard(
         self,
@@ -238,7 +271,8 @@ class SimCamera:
                 self.truth.append((count, sample, bounds))
             frame = render_worm_frame(
                 bounds, self.optics, frame_index=count, led_on=led_on,
-                noise_seed=self.rig.seed,
+                noise_seed=self.rig.seed, posture=self.posture,
+                time_s=sample / model.fs_hz,
             )  # fmt: skip
             log = self._truth_log
             if log is not None:
@@ -281,7 +315,8 @@ def write_sim_video(
     """Render the model's worm to a lossless video file (FFV1 in Matroska).
 
     Returns the ground-truth segment boundaries of every frame, ``(n, n_seg+1)``
-    metres. Frame k shows sample ``round(k · fs / fps)``.
+    metres. Frame k shows sample ``round(k · fs / fps)``. A worm that bends or
+    crawls is drawn in its posture (``posture.boundaries_xy_m`` places it).
     """
     import cv2
 
@@ -293,13 +328,23 @@ def write_sim_video(
     if not writer.isOpened():
         raise OSError(f"cannot write a lossless video at {path}")
     truth = []
+    posture: Posture | None = Posture(model)
+    if posture is not None and posture.still:
+        posture = None
     try:
         for k in range(n):
             sample = round(k * model.fs_hz / fps)
             bounds = model.segment_boundaries_m(sample)
             truth.append(bounds)
             writer.write(
-                render_worm_frame(bounds, o, frame_index=k, noise_seed=model.seed)
+                render_worm_frame(
+                    bounds,
+                    o,
+                    frame_index=k,
+                    noise_seed=model.seed,
+                    posture=posture,
+                    time_s=sample / model.fs_hz,
+                )
             )
     finally:
         writer.release()

@@ -181,6 +181,23 @@ class WormParams:
     # One pulse: small twitch that antifacilitates with repetition (Drewes & Pax).
     antifacilitation: float = 0.15
     antifacilitation_recovery_s: float = 10.0
+    # Posture on the raceway (firmware_bridge/sim/posture.py; what the camera
+    # films). Off by default: a straight worm along the raceway's x axis, head
+    # anchored. Bending: the body axis makes the angle
+    # θ(s, t) = bend_amplitude_rad·sin(2π(s/bend_wavelength_m − t/bend_period_s))
+    # with the raceway's x axis at s metres from the head: a smooth sinusoidal
+    # centre-line whose wave travels slowly down the body (assumed; a worm lying
+    # loosely in a raceway takes such shapes, no published figure). Kept below
+    # 1 rad so the body never doubles back across the raceway.
+    bend_amplitude_rad: float = 0.0
+    bend_wavelength_m: float = 0.08
+    bend_period_s: float = 10.0
+    # Crawling: the whole body drifts along the raceway at this speed, head
+    # first (toward −x), turning back after crawl_range_m, and so on (assumed:
+    # a slow drift, far below free crawling, as of a worm lying on its
+    # electrodes). 0 = anchored.
+    crawl_speed_m_per_s: float = 0.0
+    crawl_range_m: float = 0.01
 
     def __post_init__(self) -> None:
         if self.spike_shape not in SPIKE_SHAPES:
@@ -206,6 +223,19 @@ class WormParams:
         if any(v not in (1, -1) for v in self.channel_polarity):
             raise ValueError(
                 f"channel_polarity {self.channel_polarity} may hold only +1 and −1"
+            )
+        if not 0.0 <= self.bend_amplitude_rad <= 1.0:
+            raise ValueError(
+                f"bend_amplitude_rad={self.bend_amplitude_rad} must be within 0–1 "
+                "(0 = straight)"
+            )
+        for name in ("bend_wavelength_m", "bend_period_s", "crawl_range_m"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be > 0")
+        if not 0.0 <= self.crawl_speed_m_per_s <= 0.02:
+            raise ValueError(
+                f"crawl_speed_m_per_s={self.crawl_speed_m_per_s} must be within "
+                "0–0.02 (0 = anchored)"
             )
         if any(not -1 < g for g in self.channel_gain_error):
             raise ValueError(
@@ -585,7 +615,13 @@ class WormModel:
         return -total[:, None] * profile[None, :]
 
     def segment_boundaries_m(self, sample_index) -> np.ndarray:
-        """Raceway x of the ``n_segments + 1`` segment boundaries (head first)."""
+        """Raceway x of the ``n_segments + 1`` segment boundaries (head first).
+
+        That is ``head_on_raceway_m`` + each boundary's distance along the body
+        from the head; for a worm that bends or crawls (``WormParams.bend_*``,
+        ``crawl_*``) ``firmware_bridge.sim.posture.Posture`` says where on the
+        raceway those body positions lie.
+        """
         g = self.geometry
         rest = g.worm_length_m / g.n_segments
         strain = self.segment_strain(sample_index)

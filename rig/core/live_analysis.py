@@ -105,7 +105,8 @@ def live_tracking_for(
     if not px_per_mm:
         log.warning("no live tracking: no px/mm (camera calibration or rig file)")
         return None
-    centres_m = rig.head_on_raceway_m + np.asarray(rig.pair_centres_m)
+    # Regions along the body, mm from the head (the tracking's coordinate).
+    centres_m = np.asarray(rig.pair_centres_m)
     return LiveTracking(
         px_per_mm=px_per_mm,
         origin_px=rig.raceway_origin_px,

@@ -1,5 +1,7 @@
 """Live segment tracking for the camera view: band positions and displacement per
-electrode region, frame by frame, with the same tracker the offline analysis uses.
+electrode region, frame by frame, with the same tracker the offline analysis uses
+(``analysis.midline.MidlineTracker``: bands along the body's midline, which may
+bend and drift; positions in mm from the head along the body).
 
 Runs on its own thread, fed from the camera thread through a one-frame mailbox:
 the camera thread never waits for tracking (a late camera thread would make its
@@ -7,12 +9,14 @@ frames look dropped to the frame clock), and under load the display skips
 frames rather than falling behind. Displacement follows the offline rule
 (``analysis.displacement.OnlineDisplacement``: rest = the mean of the first
 frames tracked), so the series equals ``analysis.displacement.displacement`` on
-the frames tracked. The GUI pulls ``latest_bands_px`` and
-``displacement_series`` at display rate. Times are device seconds: the newest
-camera trigger's sample when the frame arrived (readout takes less than a frame
-period). The recording's frame table is exact; this is for display and for the
-online motion measures (``rig.core.online_motion``), which ``listeners`` call
-after every tracked frame.
+the frames tracked. Regions are the electrode pairs' centres ± 10 mm along
+the body, mm from the head (``regions_mm``). The GUI pulls ``latest_bands_px``,
+``region_points_px`` and ``displacement_series`` at display rate. Times are
+device seconds: the newest camera trigger's sample when the frame arrived
+(readout takes less than a frame period). The recording's frame table is
+exact; this is for display and for the online motion measures
+(``rig.core.online_motion``), which ``listeners`` call after every tracked
+frame.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections import deque
 import numpy as np
 
 from analysis.displacement import OnlineDisplacement, electrode_regions_mm
-from analysis.tracking import SegmentTracker
+from analysis.midline import MidlineTracker
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class LiveTracking:
         self,
         *,
         px_per_mm: float,
-        origin_px: float,
+        origin_px: float | tuple[float, float],
         region_centres_mm,
         sample_rate_hz: float,
         history_frames: int = 600,
@@ -48,16 +52,18 @@ class LiveTracking:
         self.regions_mm = electrode_regions_mm(region_centres_mm)
         # The offline analysis's displacement rule, a frame at a time.
         self.displacement = OnlineDisplacement(self.regions_mm)
-        self.tracker = SegmentTracker(
+        self.tracker = MidlineTracker(
             px_per_mm=px_per_mm, origin_px=origin_px, **(lens or {})
         )
         self._lock = threading.Lock()
         self._times_s: deque[float] = deque(maxlen=history_frames)
         self._disp_mm: deque[np.ndarray] = deque(maxlen=history_frames)
         self._whole_mm: deque[float] = deque(maxlen=history_frames)
+        self._strain: deque[np.ndarray] = deque(maxlen=history_frames)
         # listener(newest_time_s), on the tracking thread after each tracked frame
         self.listeners: list = []
         self._bands_px: np.ndarray | None = None
+        self._region_px: list[tuple[float, float] | None] = []
         self.frames_tracked = 0
         self.frames_skipped = 0
         self.failures = 0
@@ -108,14 +114,21 @@ class LiveTracking:
         rows = self.displacement.process(positions_mm)
         t = np.nan if sample is None else sample / self.sample_rate_hz
         with self._lock:
-            self._bands_px = positions_mm * self.px_per_mm + self.origin_px
+            self._bands_px = self.tracker.last_bands_px
+            centres = [0.5 * (lo + hi) for lo, hi in self.regions_mm]
+            self._region_px = [
+                None if not np.isfinite(p).all() else (float(p[0]), float(p[1]))
+                for p in self.tracker.image_points_px(np.array(centres))
+            ]
             # Until the rest positions are fixed, a frame revises the earlier ones.
             revised = self.frames_tracked - rows.first_frame
             for _ in range(min(revised, len(self._disp_mm))):
                 self._disp_mm.pop()
                 self._whole_mm.pop()
+                self._strain.pop()
             self._times_s.append(t)
             self._disp_mm.extend(rows.region_mm)
+            self._strain.extend(rows.strain)
             self._whole_mm.extend(rows.body_mm.tolist())
             self.frames_tracked += 1
         for listener in list(self.listeners):
@@ -124,22 +137,38 @@ class LiveTracking:
             except Exception:  # a listener's bug must not stop the tracking
                 log.exception("live-tracking listener failed")
 
-    def latest_bands_px(self) -> tuple[np.ndarray | None, int]:
-        """Band x positions (px) in the newest frame, and the body axis row (px)."""
+    def latest_bands_px(self) -> np.ndarray | None:
+        """Where each band is in the newest frame tracked, ``(n, 2)`` image
+        ``(u, v)`` px (NaN: not found); None before the first."""
         with self._lock:
-            return self._bands_px, int(self.tracker.axis_row_px or 0)
+            return self._bands_px
+
+    def region_points_px(self) -> list[tuple[float, float] | None]:
+        """Where each region's centre lies on the midline in the newest frame
+        (image px); None for a region off the body."""
+        with self._lock:
+            return list(self._region_px)
 
     def motion_series(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Times (device s), displacement per region and of the whole body (mm)."""
+        times, regions, whole, _ = self.series()
+        return times, regions, whole
+
+    def series(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One snapshot of the history: times (device s), displacement per
+        region and of the whole body (mm), strain per region (length change /
+        rest length)."""
+        n_regions = len(self.regions_mm)
         with self._lock:
             times = np.array(self._times_s, dtype=float)
             whole = np.array(self._whole_mm, dtype=float)
             regions = (
-                np.vstack(self._disp_mm)
-                if self._disp_mm
-                else np.empty((0, len(self.regions_mm)))
+                np.vstack(self._disp_mm) if self._disp_mm else np.empty((0, n_regions))
             )
-        return times, regions, whole
+            strain = (
+                np.vstack(self._strain) if self._strain else np.empty((0, n_regions))
+            )
+        return times, regions, whole, strain
 
     def displacement_series(self) -> tuple[np.ndarray, np.ndarray]:
         """Times (device s) and displacement (m) per region, oldest first."""

@@ -10,7 +10,10 @@ counted; the window ends at the next stimulus if that comes first), on the live
 tracking's displacement history (the offline displacement rule, frame by
 frame: ``analysis.displacement.OnlineDisplacement``), and is published as
 ``events.motion_measured(trial, result)`` with the same trial numbers and
-stimulus fields as ``response_measured``.
+stimulus fields as ``response_measured``. Regions are the electrode pairs'
+centres ± 10 mm along the body (``regions_mm_from_head``, in each result);
+``region_peak_strain`` is each region's strain measured the same way (its
+largest deviation from its trend: length change / rest length).
 
 Frame times here are the live tracking's (the newest camera trigger when the
 frame arrived), good to about a frame; the offline analysis uses the recording's
@@ -97,7 +100,7 @@ class OnlineMotion:
             following = self._pending[:1]
         if not due:
             return
-        times, regions, whole = self.tracking.motion_series()
+        times, regions, whole, strain = self.tracking.series()
         for i, key in enumerate(due):
             # As offline, a twitch's window ends at the next stimulus.
             later = due[i + 1 : i + 2] or following
@@ -114,6 +117,13 @@ class OnlineMotion:
                 "time_to_peak_s": _num(body.time_to_peak_s),
                 "region_peak_displacement_mm": [
                     _num(m.peak_displacement_mm) for m in per_region
+                ],
+                "region_peak_strain": [
+                    _num(self._measure(column, times, onset_s).peak_displacement_mm)
+                    for column in strain.T
+                ],
+                "regions_mm_from_head": [
+                    [lo, hi] for lo, hi in self.tracking.regions_mm
                 ],
                 "window_received_s": time.monotonic(),
             }

@@ -62,11 +62,12 @@ class CameraWidget(QtWidgets.QWidget):
                 f"{getattr(camera, 'frames_read', 0)} frames\n{self.clock_text()}"
             )
             return
-        bands_px, row_px = tracking.latest_bands_px()
+        bands_px = tracking.latest_bands_px()
         if bands_px is not None:
-            self.bands.setData(bands_px, np.full(len(bands_px), row_px))
+            found = np.isfinite(bands_px).all(axis=1)
+            self.bands.setData(bands_px[found, 0], bands_px[found, 1])
         times, displacement = tracking.displacement_series()
-        self._label_regions(tracking, displacement, row_px)
+        self._label_regions(tracking, displacement)
         ring = self.session.acquisition.ring if self.session.acquisition else None
         if ring is None or ring.end is None:
             return
@@ -102,7 +103,7 @@ class CameraWidget(QtWidgets.QWidget):
             f"({sync.pulses_sent} pulses), proven when the recording closes"
         )
 
-    def _label_regions(self, tracking, displacement, row_px: int) -> None:
+    def _label_regions(self, tracking, displacement) -> None:
         """Each electrode region's current displacement (mm), written over the worm."""
         while len(self.region_labels) < len(tracking.regions_mm):
             label = pg.TextItem(color="y", anchor=(0.5, 1.0))
@@ -110,12 +111,15 @@ class CameraWidget(QtWidgets.QWidget):
             self.region_labels.append(label)
         latest = displacement[-1] if len(displacement) else None
         values = []
-        for k, (lo, hi) in enumerate(tracking.regions_mm):
-            # The pair's number over its region; the values go in the line below
-            # (a dock-sized image has no room for text per region).
-            x_px = (lo + hi) / 2 * tracking.px_per_mm + tracking.origin_px
-            self.region_labels[k].setText(str(k))
-            self.region_labels[k].setPos(x_px, row_px - 25)
+        points = tracking.region_points_px()
+        for k in range(len(tracking.regions_mm)):
+            # The pair's number over its region (on the midline, which may
+            # bend); the values go in the line below (a dock-sized image has no
+            # room for text per region).
+            at = points[k] if k < len(points) else None
+            self.region_labels[k].setText("" if at is None else str(k))
+            if at is not None:
+                self.region_labels[k].setPos(at[0], at[1] - 25)
             value = np.nan if latest is None else latest[k] * 1000
             values.append(
                 f"{k}: " + ("–" if not np.isfinite(value) else f"{value:+.3f}")

@@ -74,17 +74,18 @@ def frame_alignment_status(source: Source) -> dict[str, Any] | None:
 
 def _track(
     source: Source, progress, use: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Region displacement series (mm) at the sample number of each frame in
-    ``use`` (a mask over the frames)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Region and whole-body displacement series (mm), region strain, and each
+    frame's sample number, for the frames in ``use`` (a mask over the frames)."""
     if source.frames is None or source.px_per_mm is None:
         return None
-    from analysis.tracking import SegmentTracker
+    from analysis.midline import MidlineTracker
 
     lens = {}
     if source.lens and source.lens.get("camera_matrix") is not None:
         lens = {k: source.lens[k] for k in ("camera_matrix", "dist_coeffs")}
-    tracker = SegmentTracker(
+    # The live tracking's tracker: bands along the midline, mm from the head.
+    tracker = MidlineTracker(
         px_per_mm=source.px_per_mm, origin_px=source.origin_px, **lens
     )
     positions = [
@@ -94,14 +95,13 @@ def _track(
     track = np.full((len(positions), width), np.nan)
     for i, p in enumerate(positions):
         track[i, : p.size] = p
-    centres_mm = (source.head_on_raceway_m + source.positions_m) * 1000
-    regions = electrode_regions_mm(centres_mm)
+    regions = electrode_regions_mm(source.positions_m * 1000)  # from the head
     # The live tracking's rule too (OnlineDisplacement): live = offline.
     moved = displacement(track, regions)
     series = np.column_stack([moved.region_mm, moved.body_mm])
     samples = np.asarray(source.frame_samples[: len(positions)], dtype=float)
     keep = (samples >= 0) & use[: len(positions)]
-    return series[keep], samples[keep]
+    return series[keep], samples[keep], moved.strain[keep]
 
 
 def analyse(
@@ -139,14 +139,15 @@ def analyse(
     n_ch = source.n_channels
     records = []
     onsets_s = np.array([s.onset_sample for s in source.stimuli]) / source.fs_hz
-    per_region = []
+    per_region, per_strain = [], []
     if motion is not None:
-        series, frame_samples = motion
+        series, frame_samples, strain = motion
         t = frame_samples / source.fs_hz
         source.motion_series = (t, series)
         per_region = [
             stimulus_motion(series[:, k], t, onsets_s) for k in range(series.shape[1])
         ]
+        per_strain = [stimulus_motion(column, t, onsets_s) for column in strain.T]
     for i, (stim, resp) in enumerate(zip(source.stimuli, responses, strict=True)):
         rec: dict[str, Any] = {
             "time_s": stim.onset_sample / source.fs_hz,
@@ -196,6 +197,10 @@ def analyse(
             ]
             rec["region_onset_latency_s"] = [
                 _num(r[i].onset_latency_s) for r in per_region[:-1]
+            ]
+            # Strain's largest deviation from its trend (length change / rest length).
+            rec["region_peak_strain"] = [
+                _num(r[i].peak_displacement_mm) for r in per_strain
             ]
         else:
             rec["peak_displacement_mm"] = None
@@ -249,7 +254,13 @@ def _results(
         "recruitment": summary["recruitment"],
         "strength_duration": summary["strength_duration"],
         "correlation": ap_displacement_correlation(analysed) if tracked else None,
-        "motion": {"tracked": tracked},
+        "motion": {
+            "tracked": tracked,
+            # Each pair's body region: positions along the body, mm from the head.
+            "regions_mm_from_head": [
+                [lo, hi] for lo, hi in electrode_regions_mm(source.positions_m * 1000)
+            ],
+        },
     }
 
 

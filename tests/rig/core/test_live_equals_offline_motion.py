@@ -2,8 +2,8 @@
 
 Rendered video of the simulated worm (lens distortion, sensor noise) goes frame
 by frame through the session's live tracking and online motion measures, and in
-one batch through the offline analysis's functions (``track_segments``,
-``displacement``, ``stimulus_motion``). The displacement series and each
+one batch through the offline analysis's functions (``track_midline``,
+``displacement``, ``stimulus_motion``). The worm bends and crawls. The displacement series and each
 stimulus's measures must be the same numbers.
 """
 
@@ -18,10 +18,11 @@ from analysis.displacement import (
     electrode_regions_mm,
     stimulus_motion,
 )
-from analysis.tracking import track_segments
+from analysis.midline import track_midline
 from firmware_bridge.protocol import StimDelivered
 from firmware_bridge.protocol.stream import Decoded
 from firmware_bridge.sim import CameraOptics, WormModel, WormParams, render_worm_frame
+from firmware_bridge.sim.posture import Posture
 from rig.core.live_tracking import LiveTracking
 from rig.core.online_motion import OnlineMotion
 
@@ -35,16 +36,19 @@ ONSETS = [9_000, 18_000]
 @pytest.fixture(scope="module")
 def filmed():
     optics = CameraOptics(k1=-0.06)
-    model = WormModel(WormParams(habituation_per_stimulus=0.0), seed=3, fs_hz=FS)
+    params = WormParams(
+        habituation_per_stimulus=0.0, bend_amplitude_rad=0.4, crawl_speed_m_per_s=0.002
+    )
+    model = WormModel(params, seed=3, fs_hz=FS)
+    posture = Posture(model)
     for onset, amplitude in zip(ONSETS, (5.5, 4.0), strict=True):
         model.stimulate(onset, amplitude, 3e-3)
     samples = np.arange(0, int(1.2 * FS), FS // FPS)
     truth_m = model.segment_boundaries_m(samples)
-    frames = [render_worm_frame(truth_m[i], optics, frame_index=i)
+    frames = [render_worm_frame(truth_m[i], optics, frame_index=i, posture=posture,
+                                time_s=samples[i] / FS)
               for i in range(samples.size)]  # fmt: skip
-    centres_mm = (
-        model.geometry.head_on_raceway_m + model.geometry.pair_centres_m()
-    ) * 1000
+    centres_mm = model.geometry.pair_centres_m() * 1000  # along the body
     return optics, samples, frames, centres_mm
 
 
@@ -53,7 +57,7 @@ def test_live_tracking_and_motion_equal_the_offline_analysis(filmed):
     lens = dict(camera_matrix=optics.camera_matrix(), dist_coeffs=optics.dist_coeffs())
     tracking = LiveTracking(
         px_per_mm=optics.px_per_mm,
-        origin_px=optics.origin_px[0],
+        origin_px=optics.origin_px,
         region_centres_mm=centres_mm,
         sample_rate_hz=FS,
         lens=lens,
@@ -71,13 +75,15 @@ def test_live_tracking_and_motion_equal_the_offline_analysis(filmed):
         tracking.close()
 
     # Offline: the same frames, tracked in one batch, the batch rule.
-    track = track_segments(
-        frames, px_per_mm=optics.px_per_mm, origin_px=optics.origin_px[0], **lens
+    track = track_midline(
+        frames, px_per_mm=optics.px_per_mm, origin_px=optics.origin_px, **lens
     )
     offline = displacement(track.positions_mm, electrode_regions_mm(centres_mm))
     np.testing.assert_array_equal(times, samples / FS)
     np.testing.assert_array_equal(live_regions, offline.region_mm)
     np.testing.assert_array_equal(live_body, offline.body_mm)
+    _, _, _, live_strain = tracking.series()
+    np.testing.assert_array_equal(live_strain, offline.strain)
 
     onsets_s = np.array(ONSETS) / FS
     body = stimulus_motion(
@@ -94,6 +100,16 @@ def test_live_tracking_and_motion_equal_the_offline_analysis(filmed):
         assert result["contraction_onset_latency_s"] == body[k].onset_latency_s
         assert result["region_peak_displacement_mm"] == [
             r[k].peak_displacement_mm for r in regions
+        ]
+        strain = [
+            stimulus_motion(column, times, onsets_s, window_s=ONLINE_TWITCH_WINDOW_S)
+            for column in offline.strain.T
+        ]
+        assert result["region_peak_strain"] == [
+            s[k].peak_displacement_mm for s in strain
+        ]
+        assert result["regions_mm_from_head"] == [
+            [c - 10.0, c + 10.0] for c in centres_mm
         ]
     # A real twitch, cut at the second stimulus (0.3 s, not the 0.4 s window).
     assert body[0].peak_displacement_mm > 0.5

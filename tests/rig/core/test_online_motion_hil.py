@@ -44,7 +44,10 @@ def test_peak_displacement_per_stimulus_matches_the_worms_true_twitch():
     onsets_s = np.array([r["stimulus_sample"] for r in motion]) / 30_000
     truth = stimulus_motion(true_whole, times_s, onsets_s, window_s=0.4)
     measured = [r["peak_displacement_mm"] for r in motion]
-    assert measured == pytest.approx([m.peak_displacement_mm for m in truth], abs=0.03)
+    # Positions are along the body from the head tip, which is found afresh in
+    # every frame (±0.0065 mm): over a 0.4 s window with no twitch, the largest
+    # deviation from the trend of the whole body's mean reaches ~0.03 mm.
+    assert measured == pytest.approx([m.peak_displacement_mm for m in truth], abs=0.04)
     assert measured[0] < 0.05 < 0.5 < measured[2] < measured[1]
     # Twitch peaks come a few hundred ms after the stimulus, not at the window's edge.
     assert 0.2 < motion[1]["time_to_peak_s"] < 0.39

@@ -43,7 +43,8 @@ exp(−age/τ) (τ = ``HABITUATION_RECOVERY_S``, an assumption, stated in the
 results). η (threshold rise per recent stimulus) is fitted with its interval,
 with one threshold per duration left free, so it is measured in any design
 whose load varies (it grows from zero at the start of a session and falls in
-every rest).
+every rest); those thresholds, each with its interval, are the rested worm's
+(``Habituation.rested_thresholds``).
 
 >>> rng = np.random.default_rng(1)
 >>> v = np.repeat(np.linspace(2.0, 4.0, 9), 12)
@@ -427,6 +428,24 @@ def habituation_load(
 
 
 @dataclass(frozen=True, slots=True)
+class RestedThreshold:
+    """The 50 % threshold at one duration of a worm at rest (load 0), from the
+    habituation fit; NaN when the interval is open on a side."""
+
+    duration_s: float
+    threshold_vpp: float
+    ci95_vpp: tuple[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "duration_s": _or_none(self.duration_s),
+            "threshold_vpp": _or_none(self.threshold_vpp),
+            "ci95_vpp": _ci(self.ci95_vpp),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Habituation:
     """Threshold × (1 + per_stimulus · load): how much each recent stimulus
     raised the threshold, and what that did over this session."""
@@ -441,6 +460,8 @@ class Habituation:
     load_max: float
     response_rate_first_half: float  # raw, in delivery order
     response_rate_second_half: float
+    # Per duration, the rested worm's threshold (``fit_habituation`` only).
+    rested_thresholds: tuple[RestedThreshold, ...] = ()
 
     @property
     def threshold_rise_mean(self) -> float:
@@ -483,6 +504,7 @@ class Habituation:
             "threshold_rise_max": _or_none(self.threshold_rise_max),
             "response_rate_first_half": _or_none(self.response_rate_first_half),
             "response_rate_second_half": _or_none(self.response_rate_second_half),
+            "rested_thresholds": [r.to_dict() for r in self.rested_thresholds],
             "summary": self.describe(),
         }
 
@@ -609,8 +631,23 @@ def fit_habituation(
     )
     fit = ProfileFit(objective, [lv] * k + [_LOG_SIGMA_BOUNDS, _ETA_BOUNDS], start)
     result = _habituation_from(fit, k + 1, load_arr, y, recovery_s)
+    rested = []
+    for j, duration in enumerate(levels):
+        lo, hi = (math.exp(v) if np.isfinite(v) else (0.0 if v < 0 else np.inf)
+                  for v in fit.interval(j, _LR_CUTOFF))  # fmt: skip
+        bounded = lo > 0 and np.isfinite(hi)
+        rested.append(
+            RestedThreshold(
+                float(duration) if duration > 0 else np.nan,
+                math.exp(fit.best.p[j]) if bounded else np.nan,
+                (lo, hi),
+            )
+        )
     return replace(
-        result, response_rate_first_half=first, response_rate_second_half=second
+        result,
+        response_rate_first_half=first,
+        response_rate_second_half=second,
+        rested_thresholds=tuple(rested),
     )
 
 

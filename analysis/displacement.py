@@ -40,10 +40,12 @@ ONLINE_TWITCH_WINDOW_S = 0.4
 # The trend a twitch is measured against: fitted over this long before it.
 TWITCH_BASELINE_S = 0.15
 # A pulse is measured on its own only when the next comes at least this long
-# after it and the one before at least this plus the baseline before it: a
-# twitch peaks ~0.29 s after its pulse (30 ms delay + 255 ms rise,
-# docs/simulated-rig.md), so closer pulses sum into one twitch (a train's).
+# after it (its twitch peaks ~0.29 s after the pulse: 30 ms delay + 255 ms
+# rise, docs/simulated-rig.md) and the one before at least PREVIOUS_GAP_S
+# before it (that twitch has peaked and is falling through most of the trend's
+# 0.15 s); closer pulses sum into one twitch (a train's).
 PULSE_GAP_S = 0.3
+PREVIOUS_GAP_S = 0.4
 
 
 def electrode_regions_mm(
@@ -259,14 +261,15 @@ def stimulus_motion(
     onset_threshold_mm: float = 0.05,
     previous_onset_s: float = -np.inf,
     min_gap_s: float = PULSE_GAP_S,
+    min_previous_gap_s: float = PREVIOUS_GAP_S,
 ) -> list[MotionResponse]:
     """Per stimulus: contraction onset latency, peak displacement, time to peak.
 
     A stimulus is measured only when the pulses around it leave time for a
     measure: the next at least ``min_gap_s`` later (the twitch has peaked),
     the one before (``previous_onset_s`` for the first) at least
-    ``min_gap_s + baseline_s`` earlier (its twitch has peaked before the trend
-    is fitted). Otherwise NaN with a ``note``: a train's pulses at 10 Hz sum
+    ``min_previous_gap_s`` earlier (its twitch is falling when the trend is
+    fitted). Otherwise NaN with a ``note``: a train's pulses at 10 Hz sum
     into one twitch, measured as a unit by ``train_motion``.
     """
     y = np.asarray(series_mm, dtype=float)
@@ -283,11 +286,11 @@ def stimulus_motion(
                     f"measure (at least {min_gap_s:g} s): its train is measured whole"
                 )
             )
-        elif onset - prev < min_gap_s + baseline_s:
+        elif onset - prev < min_previous_gap_s:
             out.append(
                 _nothing(
                     f"the pulse {onset - prev:.3g} s before is still contracting the "
-                    f"body (at least {min_gap_s + baseline_s:g} s are needed): its "
+                    f"body (at least {min_previous_gap_s:g} s are needed): its "
                     "train is measured whole"
                 )
             )

@@ -537,6 +537,18 @@ def _trial_objective(log_v, y, link, log_threshold, n_thr, load):
     return objective
 
 
+_SEPARATED = (
+    "the responses separate completely in this model (no threshold scatter is "
+    "left to fit), so its likelihood gives no interval"
+)
+
+
+def _separated(fit: ProfileFit, sigma_index: int) -> bool:
+    """The fitted scatter σ sits on its floor: every response lies above every
+    failure once thresholds are fitted, and the likelihood has no maximum."""
+    return bool(fit.best.p[sigma_index] <= _LOG_SIGMA_BOUNDS[0] + 1e-3)
+
+
 def _halves(y: np.ndarray) -> tuple[float, float]:
     half = y.size // 2
     first = float(y[:half].mean()) if half else np.nan
@@ -555,12 +567,16 @@ def _habituation_from(
 ) -> Habituation:
     first, second = _halves(y)
     eta = float(fit.best.p[eta_index])
-    lo, hi = fit.interval(eta_index, _LR_CUTOFF)
-    lo = 0.0 if np.isinf(lo) else lo  # η ≥ 0: the box's edge is a real bound
     reason = None
-    if np.ptp(load) < 0.5:
+    lo = hi = np.nan
+    if _separated(fit, eta_index - 1):
+        reason = _SEPARATED
+    else:
+        lo, hi = fit.interval(eta_index, _LR_CUTOFF)
+        lo = 0.0 if np.isinf(lo) else lo  # η ≥ 0: the box's edge is a real bound
+    if reason is None and np.ptp(load) < 0.5:
         reason = "the load hardly varies in this session (one stimulus in a long rest)"
-    elif np.isinf(hi):
+    elif reason is None and np.isinf(hi):
         reason = "the responses do not limit it"
     determined = reason is None
     return Habituation(
@@ -632,7 +648,7 @@ def fit_habituation(
     fit = ProfileFit(objective, [lv] * k + [_LOG_SIGMA_BOUNDS, _ETA_BOUNDS], start)
     result = _habituation_from(fit, k + 1, load_arr, y, recovery_s)
     rested = []
-    for j, duration in enumerate(levels):
+    for j, duration in enumerate(levels if result.determined else ()):
         lo, hi = (math.exp(v) if np.isfinite(v) else (0.0 if v < 0 else np.inf)
                   for v in fit.interval(j, _LR_CUTOFF))  # fmt: skip
         bounded = lo > 0 and np.isfinite(hi)
@@ -784,6 +800,12 @@ def _verdict(
 ) -> StrengthDurationFit:
     """Rheobase and chronaxie from a fit over (ln R, ln c, ...), with the
     rules of the module docstring."""
+    if method == "trials" and _separated(fit, 2):
+        return StrengthDurationFit(
+            model, method, n, tuple(float(v) for v in levels), False,
+            f"not determined: {_SEPARATED}", np.nan, None, False, np.nan, None,
+            False, habituation,
+        )  # fmt: skip
     log_r, log_c = fit.best.p[:2]
     r_ci = tuple(0.0 if v == -np.inf else math.exp(v) if np.isfinite(v) else np.inf
                  for v in fit.interval(0, cutoff))  # fmt: skip
@@ -808,7 +830,7 @@ def _verdict(
             f"reaches more than {FAR:g}× outside the tested {tested}"
         )
     chronaxie_ok = not reasons
-    rheobase_ok = r_ci[0] > 0.0 and np.isfinite(r_ci[1])
+    rheobase_ok = bool(r_ci[0] > 0.0 and np.isfinite(r_ci[1]))
     if not rheobase_ok:
         reasons.append("the rheobase is not bounded by these thresholds")
     return StrengthDurationFit(

@@ -231,6 +231,7 @@ def summarise(
     onsets_s: ArrayLike | None = None,
     pulse_index: ArrayLike | None = None,
     delivered_vpp: ArrayLike | None = None,
+    evoked: ArrayLike | None = None,
 ) -> RecordingSummary:
     """``channel_summaries``, the recruitment curves, both strength–duration
     laws fitted to the trials and the habituation, over the analysed stimuli
@@ -240,10 +241,17 @@ def summarise(
     refer rheobase and chronaxie to the rested worm; ``pulse_index`` (a
     train's pulses 0, 1, …) keeps the fits to first pulses; ``delivered_vpp``
     (the stimulus monitor's measure, NaN where none) is fitted in place of
-    the commanded amplitude wherever it exists.
+    the commanded amplitude wherever it exists. ``evoked``: whether the
+    stimulus evoked an AP, for the fits (default ``responded``): a volley whose
+    timing was not clean still shows that the fibre fired.
     """
     rows = _rows(
-        amplitudes_vpp, durations_s, responded, onsets_s, pulse_index, delivered_vpp
+        amplitudes_vpp,
+        durations_s,
+        responded if evoked is None else evoked,
+        onsets_s,
+        pulse_index,
+        delivered_vpp,
     )
     a, d, y = rows["amplitude_vpp"], rows["duration_s"], rows["responded"]
     sd: dict[str, StrengthDurationFit] = {}

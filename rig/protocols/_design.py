@@ -21,9 +21,9 @@ from analysis.fits import HABITUATION_RECOVERY_S, habituation_load
 from rig.protocols._plan import Plan
 
 # |Spearman ρ| between a parameter and the trial order above which the design
-# confounds them. A random order of n trials gives |ρ| ≈ N(0, 1/√(n − 1)):
-# above 0.3 by chance in < 1 % of plans of 60 trials or more; blocks run in
-# order give ρ ≈ 0.9.
+# confounds them. A random order of n trials gives ρ ≈ N(0, 1/√(n − 1)):
+# beyond ±0.3 by chance in ~2 % of plans of 60 trials, < 0.1 % of 128; blocks
+# run in order give |ρ| ≈ 0.9.
 CONFOUND_RHO = 0.3
 # Threshold rise per recent stimulus, assumed typical (the simulated worm's,
 # docs/simulated-rig.md), to say what a plan's pace does to the worm.

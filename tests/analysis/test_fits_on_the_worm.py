@@ -5,7 +5,7 @@ truth), then fitted. The model's truth is in firmware_bridge/sim/worm.py
 (``WormParams``: rheobase 2.9 Vpp, chronaxie 0.06 ms, Weiss's law; threshold
 +1 % per stimulus, recovering with τ = 30 s). The full path, signals and AP
 detection included, runs on the simulated rig in
-tests/rig/test_fits_on_the_rig.py."""
+tests/analysis/test_fits_on_the_rig.py."""
 
 from __future__ import annotations
 

@@ -1,78 +1,305 @@
-"""Correlation of AP amplitude/propagation with segment displacement."""
+"""AP amplitude against segment displacement, and the lag of motion after the AP.
+
+A stimulus that evoked no action potential has no AP amplitude: counting it as
+0 µV joins two clouds (no AP and no twitch; an AP and a twitch) into one line,
+and the correlation then says only that a twitch needs an AP. So the
+correlation that answers "does a larger AP move the worm more?" is among
+**responders** (stimuli with an AP at that pair). The correlation over **all
+stimuli** (no AP counted as 0 µV) is reported beside it, labelled as such.
+
+Each is Pearson's r and Spearman's ρ with a 95 % BCa bootstrap interval (the
+stimuli resampled in pairs, ``N_BOOT`` times, seeded: the same data give the
+same interval), per body region (recording pair k's AP against the
+displacement of the region around it, with the pair's position along the body
+in mm) and over the whole body (mean AP amplitude over the pairs against the
+whole body's peak displacement). Not determined with fewer than ``MIN_PAIRS``
+pairs, or when either measure does not vary.
+
+The lag is the contraction onset of a region minus the AP's latency at its
+pair, per responding stimulus: its median with a distribution-free 95 %
+interval (``fibres.median_ci``). Onsets come from video frames, so the lag is
+no finer than a frame interval.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
+from scipy.special import ndtr, ndtri
+
+from analysis.fibres import median_ci
+
+N_BOOT = 2000
+MIN_PAIRS = 8
+CONFIDENCE = 0.95
+BOOT_SEED = 20240
 
 
-def pearson_with_ci(x, y, *, confidence: float = 0.95) -> dict:
-    """Pearson r, its CI (Fisher z), p-value and n, over pairs where both are finite.
+def _or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
-    >>> result = pearson_with_ci([1, 2, 3, 4, 5, 6], [1.1, 1.9, 3.2, 3.9, 5.1, np.nan])
-    >>> round(result["r"], 3), [round(c, 2) for c in result["ci"]], result["n"]
-    (0.996, [0.94, 1.0], 5)
-    >>> pearson_with_ci([1, 2, 3], [2, 4, 6])["r"] is None  # too few pairs
-    True
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson's r of each row pair; NaN (no warning) where a row is constant."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    num = (xc * yc).sum(axis=-1)
+    den = np.sqrt((xc * xc).sum(axis=-1) * (yc * yc).sum(axis=-1))
+    out = np.full(np.shape(num), np.nan)
+    return np.divide(num, den, out=out, where=den > 1e-12 * (1 + np.abs(num)))
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return _pearson_rows(
+        stats.rankdata(x, axis=-1), stats.rankdata(y, axis=-1)
+    )  # ties: average ranks, as scipy.stats.spearmanr
+
+
+def _bca(
+    x: np.ndarray, y: np.ndarray, statistic, estimate: float, rng
+) -> tuple[float, float] | None:
+    """BCa bootstrap interval of ``statistic`` over paired resamples; None when
+    more than 10 % of the resamples are degenerate (a constant measure)."""
+    n = x.size
+    idx = rng.integers(0, n, size=(N_BOOT, n))
+    boot = statistic(x[idx], y[idx])
+    boot = boot[np.isfinite(boot)]
+    if boot.size < 0.9 * N_BOOT:
+        return None
+    below = (np.sum(boot < estimate) + 0.5 * np.sum(boot == estimate)) / boot.size
+    keep = ~np.eye(n, dtype=bool)
+    jack = statistic(
+        np.broadcast_to(x, (n, n))[keep].reshape(n, n - 1),
+        np.broadcast_to(y, (n, n))[keep].reshape(n, n - 1),
+    )
+    alpha = (1 - CONFIDENCE) / 2
+    if not 0 < below < 1 or not np.all(np.isfinite(jack)):
+        q = (alpha, 1 - alpha)  # plain percentiles
+    else:
+        z0 = float(ndtri(below))
+        d = jack.mean() - jack
+        denom = 6.0 * float((d * d).sum()) ** 1.5
+        accel = float((d**3).sum()) / denom if denom > 0 else 0.0
+        z = ndtri(np.array([alpha, 1 - alpha]))
+        q = tuple(ndtr(z0 + (z0 + z) / (1 - accel * (z0 + z))))
+    lo, hi = np.quantile(boot, q)
+    return float(lo), float(hi)
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    """Pearson and Spearman between AP amplitude and displacement."""
+
+    label: str  # "responders" or "all stimuli (no AP = 0 µV)"
+    n: int  # stimuli (pairs of values)
+    determined: bool
+    reason: str | None
+    pearson_r: float
+    pearson_ci95: tuple[float, float] | None
+    pearson_p: float
+    spearman_rho: float
+    spearman_ci95: tuple[float, float] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (None where not determined)."""
+        return {
+            "label": self.label,
+            "n": self.n,
+            "determined": self.determined,
+            "reason": self.reason,
+            "pearson_r": _or_none(self.pearson_r),
+            "pearson_ci95": list(self.pearson_ci95) if self.pearson_ci95 else None,
+            "pearson_p": _or_none(self.pearson_p),
+            "spearman_rho": _or_none(self.spearman_rho),
+            "spearman_ci95": list(self.spearman_ci95) if self.spearman_ci95 else None,
+        }
+
+
+def correlate(x: ArrayLike, y: ArrayLike, *, label: str = "") -> Correlation:
+    """Pearson's r and Spearman's ρ with 95 % BCa bootstrap intervals, over the
+    pairs where both values are finite (module docstring).
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=40)
+    >>> c = correlate(x, x + rng.normal(size=40))
+    >>> c.determined, round(c.pearson_r, 2), [round(v, 2) for v in c.pearson_ci95]
+    (True, 0.56, [0.27, 0.76])
+    >>> correlate([1, 2, 3], [2, 4, 6]).reason
+    '3 pairs; at least 8 are needed'
     """
     a = np.asarray(x, dtype=float)
     b = np.asarray(y, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"x and y must be (n,) alike; got {a.shape}, {b.shape}")
     ok = np.isfinite(a) & np.isfinite(b)
     a, b = a[ok], b[ok]
-    if a.size < 4 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return {"r": None, "ci": None, "p": None, "n": int(a.size)}
-    r, p = stats.pearsonr(a, b)
-    z = np.arctanh(np.clip(r, -0.999999, 0.999999))
-    half = stats.norm.ppf(0.5 + confidence / 2) / np.sqrt(a.size - 3)
-    return {
-        "r": float(r),
-        "ci": [float(np.tanh(z - half)), float(np.tanh(z + half))],
-        "p": float(p),
-        "n": int(a.size),
-    }
+    n = int(a.size)
+
+    def missing(reason: str) -> Correlation:
+        return Correlation(label, n, False, reason, np.nan, None, np.nan, np.nan, None)
+
+    if n < MIN_PAIRS:
+        return missing(f"{n} pairs; at least {MIN_PAIRS} are needed")
+    r = float(_pearson_rows(a, b))
+    rho = float(_spearman_rows(a, b))
+    if not (np.isfinite(r) and np.isfinite(rho)):
+        return missing("one of the measures does not vary")
+    rng = np.random.default_rng(BOOT_SEED)
+    r_ci = _bca(a, b, _pearson_rows, r, rng)
+    rho_ci = _bca(a, b, _spearman_rows, rho, rng)
+    if r_ci is None or rho_ci is None:
+        return missing("too few distinct values: most resamples do not vary")
+    t = r * np.sqrt((n - 2) / max(1e-300, 1 - r * r))
+    p = float(2 * stats.t.sf(abs(t), n - 2))
+    return Correlation(label, n, True, None, r, r_ci, p, rho, rho_ci)
 
 
-def ap_displacement_correlation(records: list[dict]) -> dict:
-    """Per region (channel k ↔ region k) and overall: AP amplitude vs displacement.
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """Contraction onset minus AP arrival, over responding stimuli."""
 
-    Also the lag: median delay from the AP at a pair to contraction onset of
-    the region around it (the electromechanical delay), in seconds.
+    n: int
+    median_s: float  # NaN: none measured
+    ci95_s: tuple[float, float] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "n": self.n,
+            "median_s": _or_none(self.median_s),
+            "ci95_s": list(self.ci95_s) if self.ci95_s else None,
+        }
+
+
+def _lag(onset_s: np.ndarray, ap_s: np.ndarray) -> Lag:
+    lag = onset_s - ap_s
+    lag = lag[np.isfinite(lag)]
+    if not lag.size:
+        return Lag(0, np.nan, None)
+    return Lag(int(lag.size), float(np.median(lag)), median_ci(lag))
+
+
+@dataclass(frozen=True, slots=True)
+class RegionCorrelation:
+    """One recording pair's AP against its body region's displacement."""
+
+    channel: int
+    position_mm: float  # the pair's centre along the body
+    region_mm: tuple[float, float]  # the region, along the body
+    responders: Correlation
+    all_stimuli: Correlation
+    lag: Lag  # the region's contraction onset after the AP at its pair
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "channel": self.channel,
+            "position_mm": self.position_mm,
+            "region_mm": list(self.region_mm),
+            "responders": self.responders.to_dict(),
+            "all_stimuli": self.all_stimuli.to_dict(),
+            "lag": self.lag.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MotionCorrelation:
+    """AP against displacement per region and over the whole body."""
+
+    responders: Correlation  # whole body, stimuli with an AP
+    all_stimuli: Correlation  # whole body, no AP counted as 0 µV
+    regions: tuple[RegionCorrelation, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON's ``correlation``."""
+        return {
+            "overall": {
+                "responders": self.responders.to_dict(),
+                "all_stimuli": self.all_stimuli.to_dict(),
+            },
+            "regions": [r.to_dict() for r in self.regions],
+        }
+
+
+ALL_LABEL = "all stimuli (no AP = 0 µV)"
+
+
+def ap_displacement_correlation(
+    *,
+    responded: ArrayLike,
+    amplitude_uv: ArrayLike,
+    latency_s: ArrayLike,
+    region_peak_displacement_mm: ArrayLike,
+    region_onset_latency_s: ArrayLike,
+    peak_displacement_mm: ArrayLike,
+    positions_mm: ArrayLike,
+    region_half_width_mm: float,
+) -> MotionCorrelation:
+    """Per region and over the body: AP amplitude against peak displacement,
+    among responders and over all stimuli, and the lag (module docstring).
+
+    One row per analysed stimulus: ``responded`` (n,); ``amplitude_uv``,
+    ``latency_s`` (n, n_channels), NaN where the AP did not reach a pair;
+    ``region_*`` (n, n_regions), region k around pair k; ``peak_displacement_mm``
+    (n,) the whole body's; ``positions_mm`` the pairs' centres along the body.
     """
-    n_ch = max((len(r.get("amplitude_uv") or []) for r in records), default=0)
-    regions = []
-    for ch in range(n_ch):
-        amp = [
-            _at(r.get("amplitude_uv"), ch) if r.get("responded") else 0.0
-            for r in records
-        ]
-        disp = [_at(r.get("region_peak_displacement_mm"), ch) for r in records]
-        lag = [
-            _at(r.get("region_onset_latency_s"), ch) - _at(r.get("latency_s"), ch)
-            for r in records
-            if r.get("responded")
-        ]
-        lags = np.array(lag, dtype=float)
-        lags = lags[np.isfinite(lags)]
-        regions.append(
-            {
-                "channel": ch,
-                **pearson_with_ci(amp, disp),
-                "lag_s_median": float(np.median(lags)) if lags.size else None,
-            }
+    hit = np.asarray(responded, dtype=bool)
+    amp = np.asarray(amplitude_uv, dtype=float)
+    lat = np.asarray(latency_s, dtype=float)
+    peak = np.asarray(region_peak_displacement_mm, dtype=float)
+    onset = np.asarray(region_onset_latency_s, dtype=float)
+    body = np.asarray(peak_displacement_mm, dtype=float)
+    positions = np.asarray(positions_mm, dtype=float)
+    n = hit.size
+    if amp.ndim != 2 or amp.shape[0] != n or lat.shape != amp.shape:
+        raise ValueError(
+            "amplitude_uv and latency_s must be (n_stimuli, n_channels) with "
+            f"responded (n_stimuli,); got {amp.shape}, {lat.shape}, {hit.shape}"
         )
-    mean_amp = [
-        np.nanmean(np.array(r["amplitude_uv"], dtype=float))
-        if r.get("responded") and r.get("amplitude_uv")
-        else 0.0
-        for r in records
-    ]
-    overall = pearson_with_ci(
-        mean_amp, [r.get("peak_displacement_mm") for r in records]
+    if peak.shape != onset.shape or peak.ndim != 2 or peak.shape[0] != n:
+        raise ValueError(
+            "region_peak_displacement_mm and region_onset_latency_s must be "
+            f"(n_stimuli, n_regions); got {peak.shape}, {onset.shape}"
+        )
+    if body.shape != hit.shape:
+        raise ValueError(f"peak_displacement_mm must be (n_stimuli,); got {body.shape}")
+    regions = []
+    for k in range(min(amp.shape[1], peak.shape[1], positions.size)):
+        with_ap = hit & np.isfinite(amp[:, k])
+        amp_k = np.where(with_ap, amp[:, k], np.nan)
+        centre = float(positions[k])
+        regions.append(
+            RegionCorrelation(
+                channel=k,
+                position_mm=centre,
+                region_mm=(
+                    centre - region_half_width_mm,
+                    centre + region_half_width_mm,
+                ),
+                responders=correlate(amp_k, peak[:, k], label="responders"),
+                all_stimuli=correlate(
+                    np.where(with_ap, amp[:, k], 0.0), peak[:, k], label=ALL_LABEL
+                ),
+                lag=_lag(np.where(with_ap, onset[:, k], np.nan), lat[:, k]),
+            )
+        )
+    finite = np.isfinite(amp)
+    count = finite.sum(axis=1)
+    mean_amp = np.divide(
+        np.where(finite, amp, 0.0).sum(axis=1),
+        count,
+        out=np.full(n, np.nan),
+        where=count > 0,
     )
-    return {"overall": overall, "regions": regions}
-
-
-def _at(values, index) -> float:
-    if values is None or index >= len(values) or values[index] is None:
-        return float("nan")
-    return float(values[index])
+    responders = np.where(hit, mean_amp, np.nan)
+    return MotionCorrelation(
+        responders=correlate(responders, body, label="responders"),
+        all_stimuli=correlate(
+            np.where(hit & np.isfinite(mean_amp), mean_amp, 0.0), body, label=ALL_LABEL
+        ),
+        regions=tuple(regions),
+    )

@@ -15,6 +15,12 @@ window (the tail of the previous twitch is smooth and, over ~1 s, close to
 linear). Contraction onset is the first time the deviation exceeds
 ``onset_threshold_mm``; the peak is the largest deviation before the next
 stimulus (or ``window_s``).
+
+Pulses closer than a twitch's rise (``PULSE_GAP_S``: a train's, at 10 Hz) sum
+into one twitch: a pulse among them has no measure of its own (its window
+would end before its twitch peaks, and its trend would be the previous
+pulse's rising twitch), and the train is measured as a unit
+(``train_motion``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,13 @@ REST_FRAMES = 3
 ONLINE_TWITCH_WINDOW_S = 0.4
 # The trend a twitch is measured against: fitted over this long before it.
 TWITCH_BASELINE_S = 0.15
+# A pulse is measured on its own only when the next comes at least this long
+# after it (its twitch peaks ~0.29 s after the pulse: 30 ms delay + 255 ms
+# rise, docs/simulated-rig.md) and the one before at least PREVIOUS_GAP_S
+# before it (that twitch has peaked and is falling through most of the trend's
+# 0.15 s); closer pulses sum into one twitch (a train's).
+PULSE_GAP_S = 0.3
+PREVIOUS_GAP_S = 0.4
 
 
 def electrode_regions_mm(
@@ -198,11 +211,45 @@ def _pad(rows: list[np.ndarray]) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class MotionResponse:
-    """Motion evoked by one stimulus in one series (region or whole body)."""
+    """Motion evoked by one stimulus (or one train) in one series (region or
+    whole body)."""
 
     onset_latency_s: float  # NaN when no contraction was seen
     peak_displacement_mm: float  # largest deviation from the extrapolated trend (≥ 0)
     time_to_peak_s: float
+    note: str | None = None  # why there is no measure, when there is none
+
+
+def _nothing(note: str | None = None) -> MotionResponse:
+    return MotionResponse(np.nan, np.nan, np.nan, note)
+
+
+def _measure(
+    y: np.ndarray,
+    t: np.ndarray,
+    onset: float,
+    end: float,
+    baseline_s: float,
+    onset_threshold_mm: float,
+) -> MotionResponse:
+    """Deviation from the line through the ``baseline_s`` before ``onset``,
+    over ``onset`` to ``end``: onset latency, peak, time to peak."""
+    base = (t >= onset - baseline_s) & (t < onset) & np.isfinite(y)
+    resp = (t >= onset) & (t < end) & np.isfinite(y)
+    # A trend needs two distinct times (live frames can share a stamp).
+    if np.unique(t[base]).size < 2 or not resp.any():
+        return _nothing("not filmed: too few tracked frames before or after it")
+    tb, yb = t[base], y[base]
+    # The trend: least squares line (np.polyfit warns on a degenerate fit).
+    tm = tb.mean()
+    slope = float(((tb - tm) * (yb - yb.mean())).sum() / ((tb - tm) ** 2).sum())
+    intercept = float(yb.mean() - slope * tm)
+    deviation = np.abs(y[resp] - (intercept + slope * t[resp]))
+    tr = t[resp]
+    i = int(np.argmax(deviation))
+    above = np.flatnonzero(deviation > onset_threshold_mm)
+    latency = float(tr[above[0]] - onset) if above.size else np.nan
+    return MotionResponse(latency, float(deviation[i]), float(tr[i] - onset))
 
 
 def stimulus_motion(
@@ -213,25 +260,88 @@ def stimulus_motion(
     baseline_s: float = TWITCH_BASELINE_S,
     window_s: float = 0.9,
     onset_threshold_mm: float = 0.05,
+    previous_onset_s: float = -np.inf,
+    min_gap_s: float = PULSE_GAP_S,
+    min_previous_gap_s: float = PREVIOUS_GAP_S,
 ) -> list[MotionResponse]:
-    """Per stimulus: contraction onset latency, peak displacement, time to peak."""
+    """Per stimulus: contraction onset latency, peak displacement, time to peak.
+
+    A stimulus is measured only when the pulses around it leave time for a
+    measure: the next at least ``min_gap_s`` later (the twitch has peaked),
+    the one before (``previous_onset_s`` for the first) at least
+    ``min_previous_gap_s`` earlier (its twitch is falling when the trend is
+    fitted). Otherwise NaN with a ``note``: a train's pulses at 10 Hz sum
+    into one twitch, measured as a unit by ``train_motion``.
+    """
     y = np.asarray(series_mm, dtype=float)
     t = np.asarray(frame_times_s, dtype=float)
     onsets = np.asarray(onsets_s, dtype=float)
     out = []
     for k, onset in enumerate(onsets):
-        end = min(onset + window_s, onsets[k + 1] if k + 1 < onsets.size else np.inf)
-        base = (t >= onset - baseline_s) & (t < onset) & np.isfinite(y)
-        resp = (t >= onset) & (t < end) & np.isfinite(y)
-        # A trend needs two distinct times (live frames can share a stamp).
-        if np.unique(t[base]).size < 2 or not resp.any():
-            out.append(MotionResponse(np.nan, np.nan, np.nan))
-            continue
-        slope, intercept = np.polyfit(t[base], y[base], 1)
-        deviation = np.abs(y[resp] - (intercept + slope * t[resp]))
-        tr = t[resp]
-        i = int(np.argmax(deviation))
-        above = np.flatnonzero(deviation > onset_threshold_mm)
-        latency = float(tr[above[0]] - onset) if above.size else np.nan
-        out.append(MotionResponse(latency, float(deviation[i]), float(tr[i] - onset)))
+        nxt = onsets[k + 1] if k + 1 < onsets.size else np.inf
+        prev = onsets[k - 1] if k else previous_onset_s
+        if nxt - onset < min_gap_s:
+            out.append(
+                _nothing(
+                    f"the next pulse {nxt - onset:.3g} s later leaves no time for a "
+                    f"measure (at least {min_gap_s:g} s): its train is measured whole"
+                )
+            )
+        elif onset - prev < min_previous_gap_s:
+            out.append(
+                _nothing(
+                    f"the pulse {onset - prev:.3g} s before is still contracting the "
+                    f"body (at least {min_previous_gap_s:g} s are needed): its "
+                    "train is measured whole"
+                )
+            )
+        else:
+            end = min(onset + window_s, nxt)
+            out.append(_measure(y, t, onset, end, baseline_s, onset_threshold_mm))
     return out
+
+
+def train_motion(
+    series_mm: np.ndarray,
+    frame_times_s: np.ndarray,
+    first_onsets_s: np.ndarray,
+    last_onsets_s: np.ndarray,
+    *,
+    baseline_s: float = TWITCH_BASELINE_S,
+    window_s: float = 0.9,
+    onset_threshold_mm: float = 0.05,
+) -> list[MotionResponse]:
+    """Per train, the summed twitch measured as one response: the deviation
+    from the trend of the ``baseline_s`` before its first pulse, from the first
+    pulse to ``window_s`` after its last (or the next train's first pulse, if
+    sooner). Latencies and times to peak are from the first pulse."""
+    y = np.asarray(series_mm, dtype=float)
+    t = np.asarray(frame_times_s, dtype=float)
+    first = np.asarray(first_onsets_s, dtype=float)
+    last = np.asarray(last_onsets_s, dtype=float)
+    if first.shape != last.shape or np.any(last < first):
+        raise ValueError(
+            "first_onsets_s and last_onsets_s must be alike, each last ≥ its first"
+        )
+    out = []
+    for k, onset in enumerate(first):
+        nxt = first[k + 1] if k + 1 < first.size else np.inf
+        end = min(last[k] + window_s, nxt)
+        out.append(_measure(y, t, onset, end, baseline_s, onset_threshold_mm))
+    return out
+
+
+def trains(pulse_index) -> list[tuple[int, int]]:
+    """The stimuli grouped into trains: ``(first, stop)`` row ranges, a new
+    train at every pulse index 0 (a single pulse is a train of one).
+
+    >>> trains([0, 1, 2, 0, 0, 1])
+    [(0, 3), (3, 4), (4, 6)]
+    """
+    groups: list[tuple[int, int]] = []
+    for row, k in enumerate(np.asarray(pulse_index, dtype=int).ravel()):
+        if k == 0 or not groups:
+            groups.append((row, row + 1))
+        else:
+            groups[-1] = (groups[-1][0], row + 1)
+    return groups

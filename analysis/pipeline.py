@@ -28,6 +28,7 @@ class Stimulus:
     pair: int = 0
     polarity: int = 0
     delivered_vpp: float = float("nan")  # as the board's stimulus monitor measured
+    pulse_index: int = 0  # within its train: 0 for the first (or only) pulse
 
 
 def analyse_stimuli(

@@ -1,6 +1,7 @@
 """A recording's summary over its analysed stimuli: each channel's median latency,
 median amplitude and response probability; the recruitment curve at each pulse
-duration; the strength–duration fit across the durations.
+duration; rheobase and chronaxie (Weiss and Lapicque) fitted to the trials; the
+worm's habituation. The fits themselves are in ``analysis.fits``.
 
 Pure functions over arrays, one row per analysed stimulus (a stimulus whose epoch
 was lost is not a row), returning frozen dataclasses. NaN marks a value that does
@@ -10,18 +11,21 @@ with ``None`` there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import expit
 
-from analysis.param_maps import (
+from analysis.fits import (
+    SD_MODELS,
+    Habituation,
+    RecruitmentFit,
     StrengthDurationFit,
+    fit_habituation,
     fit_recruitment,
-    fit_strength_duration,
+    fit_strength_duration_trials,
+    habituation_load,
 )
 
 # Pulse durations equal to the microsecond are one duration (a recording's
@@ -108,40 +112,68 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(values)) if values.size else float("nan")
 
 
-@dataclass(frozen=True, slots=True)
-class RecruitmentCurve:
-    """The logistic recruitment fit at one pulse duration:
-    P(response) = 1 / (1 + exp(−(V − threshold)/slope))."""
-
-    duration_s: float
-    threshold_vpp: float  # 50 % response
-    slope_vpp: float
-    n: int  # stimuli fitted
-
-    def probability(self, amplitude_vpp: ArrayLike) -> np.ndarray:
-        """Fitted response probability at ``amplitude_vpp``."""
-        v = np.asarray(amplitude_vpp, dtype=float)
-        return np.asarray(expit((v - self.threshold_vpp) / self.slope_vpp))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {
-            "duration_s": self.duration_s,
-            "threshold_vpp": self.threshold_vpp,
-            "slope_vpp": self.slope_vpp,
-            "n": self.n,
-        }
+def _rows(
+    amplitudes_vpp: ArrayLike,
+    durations_s: ArrayLike,
+    responded: ArrayLike,
+    onsets_s: ArrayLike | None,
+    pulse_index: ArrayLike | None,
+    delivered_vpp: ArrayLike | None,
+) -> dict[str, np.ndarray]:
+    """The stimuli the fits use, as arrays: first pulses (a train's later
+    pulses meet a refractory, facilitated fibre) with an amplitude and a
+    duration; the amplitude delivered where the board measured it."""
+    a = np.asarray(amplitudes_vpp, dtype=float)
+    d = np.asarray(durations_s, dtype=float)
+    y = np.asarray(responded, dtype=bool)
+    n = a.shape[0] if a.ndim == 1 else -1
+    t = np.arange(n, dtype=float) if onsets_s is None else np.asarray(onsets_s, float)
+    k = np.zeros(n, int) if pulse_index is None else np.asarray(pulse_index, int)
+    v = (
+        np.full(n, np.nan)
+        if delivered_vpp is None
+        else np.asarray(delivered_vpp, float)
+    )
+    if (
+        a.ndim != 1
+        or not d.shape == y.shape == t.shape == k.shape == v.shape == a.shape
+    ):
+        raise ValueError(
+            "amplitudes_vpp, durations_s, responded (and onsets_s, pulse_index, "
+            f"delivered_vpp) must be (n_stimuli,); got {a.shape}, {d.shape}, {y.shape}"
+            f", {t.shape}, {k.shape}, {v.shape}"
+        )
+    if onsets_s is not None and (not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0)):
+        raise ValueError("onsets_s must be finite and in the order delivered")
+    # Every pulse habituates the worm, trains' later pulses too.
+    load = habituation_load(t) if onsets_s is not None else None
+    amplitude = np.where(np.isfinite(v) & (v > 0), v, a)
+    keep = (
+        (k == 0) & np.isfinite(amplitude) & (amplitude > 0) & np.isfinite(d) & (d > 0)
+    )
+    return {
+        "amplitude_vpp": amplitude[keep],
+        "duration_s": d[keep],
+        "responded": y[keep],
+        "onset_s": t[keep],
+        "load": None if load is None else load[keep],
+        "delivered": np.isfinite(v[keep]) & (v[keep] > 0),
+    }
 
 
 def recruitment_curves(
-    amplitudes_vpp: ArrayLike, durations_s: ArrayLike, responded: ArrayLike
-) -> tuple[RecruitmentCurve, ...]:
-    """One maximum-likelihood logistic fit per pulse duration, shortest first.
+    amplitudes_vpp: ArrayLike,
+    durations_s: ArrayLike,
+    responded: ArrayLike,
+    *,
+    link: str = "logit",
+) -> tuple[RecruitmentFit, ...]:
+    """One maximum-likelihood recruitment fit per pulse duration, shortest
+    first (``analysis.fits.fit_recruitment``): determined, with its 95 %
+    intervals, or the interval the threshold lies in and why not.
 
     Stimuli with no amplitude or duration (NaN: a WAV's marker without a map)
-    are left out; a duration whose stimuli cannot be fitted (fewer than 3, or
-    no failures or no responses) has no curve. Durations are grouped to the
-    microsecond.
+    are left out; durations are grouped to the microsecond.
     """
     a = np.asarray(amplitudes_vpp, dtype=float)
     d = np.asarray(durations_s, dtype=float)
@@ -151,54 +183,40 @@ def recruitment_curves(
             "amplitudes_vpp, durations_s and responded must be (n_stimuli,); "
             f"got {a.shape}, {d.shape}, {y.shape}"
         )
-    keep = np.isfinite(a) & np.isfinite(d)
-    a, y = a[keep], y[keep]
+    keep = np.isfinite(a) & (a > 0) & np.isfinite(d) & (d > 0)
+    a, d, y = a[keep], d[keep], y[keep]
     # Python's round (correctly rounded), not np.round (scaled): 0.0033 stays 0.0033.
-    keys = np.array([round(float(v), DURATION_DECIMALS) for v in d[keep]])
-    curves = []
-    for duration in sorted(set(keys.tolist())):
-        rows = keys == duration
-        try:
-            fit = fit_recruitment(a[rows], y[rows])
-        except ValueError:
-            continue
-        curves.append(
-            RecruitmentCurve(duration, fit.threshold_vpp, fit.slope_vpp, fit.n)
-        )
-    return tuple(curves)
-
-
-def strength_duration(
-    curves: Sequence[RecruitmentCurve],
-) -> StrengthDurationFit | None:
-    """Weiss/Lapicque across the recruitment curves' thresholds; None with fewer
-    than two curves (or when the fit is singular)."""
-    if len(curves) < 2:
-        return None
-    try:
-        return fit_strength_duration(
-            [c.duration_s for c in curves], [c.threshold_vpp for c in curves]
-        )
-    except ValueError:  # np.linalg.LinAlgError is one
-        return None
+    keys = np.array([round(float(v), DURATION_DECIMALS) for v in d])
+    return tuple(
+        fit_recruitment(a[keys == dur], y[keys == dur], duration_s=dur, link=link)
+        for dur in sorted(set(keys.tolist()))
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class RecordingSummary:
-    """The per-channel, recruitment and strength–duration parts of a recording's
-    results."""
+    """The per-channel, recruitment, strength–duration and habituation parts
+    of a recording's results."""
 
     channels: tuple[ChannelSummary, ...]
-    recruitment: tuple[RecruitmentCurve, ...]
-    strength_duration: StrengthDurationFit | None
+    recruitment: tuple[RecruitmentFit, ...]
+    strength_duration: dict[str, StrengthDurationFit]  # by model: weiss, lapicque
+    habituation: Habituation | None  # None: no stimulus times, or nothing fitted
+    amplitude_source: str  # "delivered" (stimulus monitor) or "commanded"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON's ``channels``, ``recruitment`` and ``strength_duration``."""
-        sd = self.strength_duration
+        """The JSON's ``channels``, ``recruitment``, ``strength_duration`` and
+        ``habituation``."""
         return {
             "channels": [c.to_dict() for c in self.channels],
             "recruitment": [c.to_dict() for c in self.recruitment],
-            "strength_duration": None if sd is None else sd.to_dict(),
+            "strength_duration": {
+                name: fit.to_dict() for name, fit in self.strength_duration.items()
+            },
+            "habituation": None
+            if self.habituation is None
+            else self.habituation.to_dict(),
+            "fit_amplitudes": self.amplitude_source,
         }
 
 
@@ -210,14 +228,51 @@ def summarise(
     amplitudes_vpp: ArrayLike,
     durations_s: ArrayLike,
     positions_m: ArrayLike,
+    onsets_s: ArrayLike | None = None,
+    pulse_index: ArrayLike | None = None,
+    delivered_vpp: ArrayLike | None = None,
+    evoked: ArrayLike | None = None,
 ) -> RecordingSummary:
-    """``channel_summaries``, ``recruitment_curves`` and ``strength_duration``
-    over the analysed stimuli (one row each, in the order delivered)."""
-    curves = recruitment_curves(amplitudes_vpp, durations_s, responded)
+    """``channel_summaries``, the recruitment curves, both strength–duration
+    laws fitted to the trials and the habituation, over the analysed stimuli
+    (one row each, in the order delivered).
+
+    ``onsets_s`` (each stimulus's time) lets the fits measure habituation and
+    refer rheobase and chronaxie to the rested worm; ``pulse_index`` (a
+    train's pulses 0, 1, …) keeps the fits to first pulses; ``delivered_vpp``
+    (the stimulus monitor's measure, NaN where none) is fitted in place of
+    the commanded amplitude wherever it exists. ``evoked``: whether the
+    stimulus evoked an AP, for the fits (default ``responded``): a volley whose
+    timing was not clean still shows that the fibre fired.
+    """
+    rows = _rows(
+        amplitudes_vpp,
+        durations_s,
+        responded if evoked is None else evoked,
+        onsets_s,
+        pulse_index,
+        delivered_vpp,
+    )
+    a, d, y = rows["amplitude_vpp"], rows["duration_s"], rows["responded"]
+    sd: dict[str, StrengthDurationFit] = {}
+    habituation = None
+    if a.size:
+        for model in SD_MODELS:
+            sd[model] = fit_strength_duration_trials(
+                a, d, y, load=rows["load"], model=model
+            )
+        if rows["load"] is not None:
+            habituation = fit_habituation(a, y, rows["onset_s"], d, load=rows["load"])
     return RecordingSummary(
         channels=channel_summaries(
             latency_s, amplitude_uv, responded, positions_m=positions_m
         ),
-        recruitment=curves,
-        strength_duration=strength_duration(curves),
+        recruitment=recruitment_curves(a, d, y),
+        strength_duration=sd,
+        habituation=habituation,
+        amplitude_source="delivered"
+        if a.size and rows["delivered"].all()
+        else "commanded"
+        if not rows["delivered"].any()
+        else "delivered where measured, else commanded",
     )

@@ -41,7 +41,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "6be215dad4ce7155d6518bc8576f5619029584134c12280435852c1957dab3d8",
+    "analysis": "6f99488e16d493cd9092e228682d1b348ef77e51d9097260055d62b1a237ad1d",
     "events": "99f83df4c04ef4e373210370ff64ca9054ffa9db070915564d968966e1a6f849",
     "metadata": "ecbf008c1be088bbc5a86a72bd5422320e336d176089f67cf8ded6b72700d294",
 }
@@ -115,7 +115,8 @@ def check(instance: Any, name: str) -> None:
     """Valid against schema ``name``, and every key described there."""
     assert schemas.problems(instance, name) == []
     root = schemas.schema(name)
-    assert undocumented(instance, root, root) == []
+    missing = undocumented(instance, root, root)
+    assert not missing, f"{name}: not in the schema: " + ", ".join(missing)
 
 
 def check_recording(folder: Path) -> list[dict[str, Any]]:

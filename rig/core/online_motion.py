@@ -69,6 +69,7 @@ class OnlineMotion:
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._n_stimuli = 0
+        self._previous_onset_s = -math.inf  # the last stimulus measured
         tracking.listeners.append(self.on_tracked)
 
     def consume(self, decoded: Decoded, host_time: float) -> None:
@@ -107,9 +108,12 @@ class OnlineMotion:
             onset_s = np.array(
                 [s["stimulus_sample"] / self.fs_hz for s in [key, *later]]
             )
-            per_region = [self._measure(regions[:, k], times, onset_s)
+            # As offline, a pulse right after another is not measured alone.
+            previous = self._previous_onset_s
+            self._previous_onset_s = float(onset_s[0])
+            per_region = [self._measure(regions[:, k], times, onset_s, previous)
                           for k in range(regions.shape[1])]  # fmt: skip
-            body = self._measure(whole, times, onset_s)
+            body = self._measure(whole, times, onset_s, previous)
             result = {
                 **key,
                 "peak_displacement_mm": _num(body.peak_displacement_mm),
@@ -119,7 +123,11 @@ class OnlineMotion:
                     _num(m.peak_displacement_mm) for m in per_region
                 ],
                 "region_peak_strain": [
-                    _num(self._measure(column, times, onset_s).peak_displacement_mm)
+                    _num(
+                        self._measure(
+                            column, times, onset_s, previous
+                        ).peak_displacement_mm
+                    )
                     for column in strain.T
                 ],
                 "regions_mm_from_head": [
@@ -130,13 +138,14 @@ class OnlineMotion:
             self.results.append(result)
             self.emit(result["trial"], result)
 
-    def _measure(self, series_mm, times_s, onset_s) -> MotionResponse:
+    def _measure(self, series_mm, times_s, onset_s, previous_s) -> MotionResponse:
         return stimulus_motion(
             series_mm,
             times_s,
             onset_s,
             baseline_s=self.baseline_s,
             window_s=self.window_s,
+            previous_onset_s=previous_s,
         )[0]
 
 

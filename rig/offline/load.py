@@ -124,6 +124,7 @@ def load_recording(
                 e.get("pair", 0),
                 e.get("polarity", 0),
                 e.get("amplitude_vpp", math.nan),
+                e.get("pulse_index", 0),
             )
         )
     if numbers.size:

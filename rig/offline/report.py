@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import html
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from analysis.param_maps import StrengthDurationFit
-from analysis.summary import RecruitmentCurve
+from analysis.fits import RecruitmentFit, sd_threshold_vpp
 
 
 def _figure(path: Path, draw) -> str:
@@ -115,27 +113,40 @@ def write_report(results: dict[str, Any], source: Any, folder: Path) -> Path:
                 amps = np.array([s["amplitude_vpp"] for s in rows])
                 resp = np.array([s["responded"] for s in rows], dtype=float)
                 levels = np.unique(amps)
+                if not levels.size:
+                    continue
                 ax1.plot(levels, [resp[amps == a].mean() for a in levels], "o")
-                xs = np.linspace(levels.min(), levels.max(), 100)
-                p = RecruitmentCurve(**fit).probability(xs)
-                ax1.plot(
-                    xs, p, label=f"{d * 1000:.1f} ms: {fit['threshold_vpp']:.2f} V"
-                )
+                curve = RecruitmentFit.from_dict(fit)
+                if curve.determined:
+                    xs = np.linspace(levels.min(), levels.max(), 100)
+                    ax1.plot(
+                        xs,
+                        curve.probability(xs),
+                        label=f"{d * 1000:.1f} ms: {curve.threshold_vpp:.2f} V",
+                    )
+                elif curve.threshold_between_vpp is not None:
+                    lo, hi = curve.threshold_between_vpp
+                    ax1.axvspan(
+                        max(lo, levels.min()),
+                        min(hi, levels.max()),
+                        alpha=0.15,
+                        label=f"{d * 1000:.1f} ms: threshold {lo:g}–{hi:g} V",
+                    )
             ax1.set_xlabel("amplitude (Vpp)")
             ax1.set_ylabel("response probability")
             ax1.legend(fontsize=7)
-            d = np.array([f["duration_s"] for f in results["recruitment"]])
-            th = np.array([f["threshold_vpp"] for f in results["recruitment"]])
+            fits = [f for f in results["recruitment"] if f["determined"]]
+            d = np.array([f["duration_s"] for f in fits])
+            th = np.array([f["threshold_vpp"] for f in fits])
             ax2.plot(d * 1000, th, "ko")
-            sd = results["strength_duration"]
-            if sd:
+            sd = (results["strength_duration"] or {}).get("weiss")
+            if sd and sd["determined"] and d.size:
                 xs = np.linspace(d.min(), d.max(), 100)
-                weiss = StrengthDurationFit(
-                    sd["rheobase_vpp"], sd["chronaxie_s"], math.nan, math.nan
-                )
                 ax2.plot(
                     xs * 1000,
-                    weiss.threshold_vpp(xs),
+                    sd_threshold_vpp(
+                        "weiss", sd["rheobase_vpp"], sd["chronaxie_s"], xs
+                    ),
                     "r-",
                     label=f"rheobase {sd['rheobase_vpp']:.2f} V, "
                     f"chronaxie {sd['chronaxie_s'] * 1000:.3f} ms",
@@ -199,13 +210,21 @@ def write_report(results: dict[str, Any], source: Any, folder: Path) -> Path:
             ax1.set_xlabel("time (s)")
             ax1.set_ylabel("displacement (mm)")
             ax1.legend(fontsize=7)
-            amp = [
-                np.nanmean([v for v in s["amplitude_uv"] if v is not None] or [0])
-                if s["responded"]
-                else 0.0
+            # Responders only: a stimulus without an AP has no AP amplitude.
+            rows = [
+                s
                 for s in analysed
+                if s["responded"] and any(v is not None for v in s["amplitude_uv"])
             ]
-            disp = [s.get("peak_displacement_mm") or np.nan for s in analysed]
+            amp = [
+                np.mean([v for v in s["amplitude_uv"] if v is not None]) for s in rows
+            ]
+            disp = [
+                np.nan
+                if s.get("peak_displacement_mm") is None
+                else s["peak_displacement_mm"]
+                for s in rows
+            ]
             ax2.plot(amp, disp, "o", ms=3)
             ax2.set_xlabel("mean AP amplitude (µV)")
             ax2.set_ylabel("peak displacement (mm)")

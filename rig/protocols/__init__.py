@@ -1,6 +1,7 @@
 """Stimulation protocol files: parse, validate, expand (docs/protocols.md)."""
 
 from rig.protocols._closed_loop import ClosedLoopSpec, ObjectiveSpec
+from rig.protocols._design import CONFOUND_RHO, design_notes, rank_correlation
 from rig.protocols._errors import ProtocolError
 from rig.protocols._format import format_closed_loop, format_plan
 from rig.protocols._parse import (
@@ -13,6 +14,7 @@ from rig.protocols._parse import (
 from rig.protocols._plan import Plan, Trial
 
 __all__ = [
+    "CONFOUND_RHO",
     "FORMAT_VERSION",
     "Block",
     "ClosedLoopSpec",
@@ -21,8 +23,10 @@ __all__ = [
     "Protocol",
     "ProtocolError",
     "Trial",
+    "design_notes",
     "format_closed_loop",
     "format_plan",
     "load_protocol",
     "parse_protocol",
+    "rank_correlation",
 ]

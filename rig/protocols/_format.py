@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from rig.protocols._design import design_notes
 from rig.protocols._plan import Plan
 
 
 def format_plan(plan: Plan, *, load_ohm: float = 1000.0, max_rows: int = 40) -> str:
-    """Header (counts, duration, charge estimate) and the sequence table."""
+    """Header (counts, duration, charge estimate, design notes: a parameter
+    confounded with time, the worm's rest) and the sequence table."""
     minutes, seconds = divmod(plan.total_duration_s, 60)
     charge_uc = plan.total_charge_c(load_ohm) * 1e6
     lines = [
@@ -16,6 +18,7 @@ def format_plan(plan: Plan, *, load_ohm: float = 1000.0, max_rows: int = 40) -> 
         f"  total duration {int(minutes)} min {seconds:.1f} s",
         f"  total charge estimate {charge_uc:.1f} µC per phase summed "
         f"(into {load_ohm:g} Ω)",
+        *(f"  {line}" for line in design_notes(plan)),
         "",
         f"{'trial':>6} {'onset_s':>9} {'block':>5} {'rep':>4} {'amp_Vpp':>8} "
         f"{'dur_ms':>7} {'pair':>4} {'polarity':>15} {'pulses':>6}",

@@ -24,6 +24,7 @@ RANGES = {
     "duration_ms": (0.05, 50.0, "ms"),
     "inter_stimulus_interval_s": (0.01, 3600.0, "s"),
     "pause_before_s": (0.0, 3600.0, "s"),
+    "pause_between_repeats_s": (0.0, 3600.0, "s"),
     "repeats": (1, 10_000, ""),
     "n_pulses": (1, 1000, ""),
     "train_rate_hz": (0.01, 1000.0, "Hz"),
@@ -36,6 +37,7 @@ SETTING_KEYS = [
     "polarities",
     "inter_stimulus_interval_s",
     "pause_before_s",
+    "pause_between_repeats_s",
     "n_pulses",
     "train_rate_hz",
     "repeats",
@@ -67,6 +69,7 @@ class Block:
     pause_before_s: float
     n_pulses: int
     train_rate_hz: float
+    pause_between_repeats_s: float = 0.0  # a rest after each repeat but the last
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +357,20 @@ def _block(source: str, i: int, raw: Any, defaults: dict[str, Any]) -> Block:
             where("inter_stimulus_interval_s"),
             f"{isi:g} s is not longer than the pulse",
         )
+    rest = _number(
+        source,
+        where("pause_between_repeats_s"),
+        merged.get("pause_between_repeats_s", 0.0),
+        "pause_between_repeats_s",
+    )
+    if rest > 0 and order == "random":
+        raise ProtocolError(
+            source,
+            where("pause_between_repeats_s"),
+            f"{rest:g} s with order 'random', which shuffles the repeats together; "
+            "allowed with order 'random_per_repeat' (randomised blocks) or "
+            "'sequential'",
+        )
     return Block(
         index=i,
         name=str(raw.get("name", f"block {i}")),
@@ -372,4 +389,5 @@ def _block(source: str, i: int, raw: Any, defaults: dict[str, Any]) -> Block:
         ),
         n_pulses=n_pulses,
         train_rate_hz=rate,
+        pause_between_repeats_s=rest,
     )

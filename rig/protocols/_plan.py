@@ -121,10 +121,14 @@ def expand(protocol, seed: int) -> Plan:
                 else:
                     ordered += [(r, c) for c in combos]
         clock += block.pause_before_s
+        previous_repeat = None
         for r, pulse in ordered:
             if not first:
                 clock += block.inter_stimulus_interval_s
+                if previous_repeat is not None and r != previous_repeat:
+                    clock += block.pause_between_repeats_s
             first = False
+            previous_repeat = r
             trials.append(
                 Trial(len(trials), block.index, block.name, r, pulse, round(clock, 9))
             )

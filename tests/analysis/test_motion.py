@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.displacement import region_displacement, stimulus_motion
+from analysis.displacement import (
+    region_displacement,
+    stimulus_motion,
+    train_motion,
+    trains,
+)
 from analysis.tracking import SegmentTracker, band_minima, track_segments
 from firmware_bridge.sim import CameraOptics, WormModel, WormParams, render_worm_frame
 
@@ -84,3 +89,33 @@ def test_per_stimulus_motion_does_not_need_a_return_to_baseline():
     peaks = [r.peak_displacement_mm for r in responses]
     assert peaks[0] > peaks[1] > peaks[2] > 0.5
     assert tail[int(onsets[1] / FS * FPS)] < tail[0] - 0.5  # not back at baseline
+
+
+def twitch_tail(onsets, seconds=3.5):
+    """The tail boundary's true position at 60 fps, for pulses at ``onsets``."""
+    model = WormModel(WormParams(habituation_per_stimulus=0.0), seed=4, fs_hz=FS)
+    for onset in onsets:
+        model.stimulate(onset, 5.0, 3e-3)
+    samples = np.arange(0, int(seconds * FS), FS // FPS)
+    return samples / FS, model.segment_boundaries_m(samples)[:, -1] * 1000
+
+
+def test_a_train_is_measured_as_one_twitch_and_its_pulses_not_alone():
+    # Two 3-pulse trains at 10 Hz, 2 s apart (the issue: pulse 3 of a train got
+    # 3–8 mm, its window cut by the next pulse or its trend a rising twitch).
+    firsts = [3000, 3000 + 2 * FS]
+    onsets = [f + k * FS // 10 for f in firsts for k in range(3)]
+    t, tail = twitch_tail(onsets)
+    per_pulse = stimulus_motion(tail, t, np.array(onsets) / FS)
+    assert all(np.isnan(r.peak_displacement_mm) for r in per_pulse)
+    assert "next pulse 0.1 s later" in per_pulse[0].note
+    assert "0.1 s before is still contracting" in per_pulse[2].note
+    trains_ = train_motion(tail, t, np.array(firsts) / FS, np.array(firsts) / FS + 0.2)
+    _, single_tail = twitch_tail([3000])
+    (single,) = stimulus_motion(single_tail, t, np.array([3000 / FS]))
+    for train in trains_:
+        # Three summed (antifacilitating) twitches: more than one, less than 3×.
+        assert single.peak_displacement_mm < train.peak_displacement_mm
+        assert train.peak_displacement_mm < 3 * single.peak_displacement_mm
+        assert train.time_to_peak_s > single.time_to_peak_s
+    assert trains([0, 1, 2, 0, 1, 2]) == [(0, 3), (3, 6)]

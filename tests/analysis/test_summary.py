@@ -8,12 +8,9 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from analysis.param_maps import fit_strength_duration
 from analysis.summary import (
-    RecruitmentCurve,
     channel_summaries,
     recruitment_curves,
-    strength_duration,
     summarise,
 )
 
@@ -39,33 +36,16 @@ def test_a_logistic_recruitment_curve_gives_back_its_threshold_and_slope():
     levels = np.linspace(2.0, 5.0, 13)
     a, d, y = logistic_trials(3.4, 0.3, 2e-3, levels)
     (curve,) = recruitment_curves(a, d, y)
-    assert curve.duration_s == 0.002 and curve.n == a.size
+    assert curve.duration_s == 0.002 and curve.n == a.size and curve.determined
     assert curve.threshold_vpp == pytest.approx(3.4, abs=0.01)
     assert curve.slope_vpp == pytest.approx(0.3, rel=0.03)
+    lo, hi = curve.threshold_ci95_vpp
+    assert lo < 3.4 < hi and hi - lo < 0.1  # 5200 stimuli: a narrow interval
     assert curve.probability(3.4) == pytest.approx(0.5, abs=0.01)
     assert curve.probability([0.0, 10.0]) == pytest.approx([0.0, 1.0], abs=1e-4)
 
 
-def test_weiss_thresholds_across_durations_give_back_rheobase_and_chronaxie():
-    rheobase, chronaxie = 2.9, 1.0e-3
-    durations = [2.0e-3, 3.3e-3, 5.0e-3, 6.7e-3]
-    trials = [
-        logistic_trials(
-            rheobase * (1 + chronaxie / d), 0.2, d, np.arange(2.0, 6.01, 0.2)
-        )
-        for d in durations
-    ]
-    a, d, y = (np.concatenate(parts) for parts in zip(*trials))
-    curves = recruitment_curves(a, d, y)
-    assert [c.duration_s for c in curves] == durations  # shortest first
-    fit = strength_duration(curves)
-    assert fit.rheobase_vpp == pytest.approx(rheobase, rel=0.01)
-    assert fit.chronaxie_s == pytest.approx(chronaxie, rel=0.03)
-    assert fit.threshold_vpp(chronaxie) == pytest.approx(2 * rheobase, rel=0.01)
-    assert np.isfinite(fit.rheobase_se_vpp) and fit.rheobase_se_vpp < 0.05
-
-
-def test_durations_equal_to_the_microsecond_are_one_curve_and_unfittable_ones_none():
+def test_durations_equal_to_the_microsecond_are_one_curve_and_unfittable_ones_say_why():
     a, d, y = logistic_trials(3.0, 0.2, 3.3e-3, [2.5, 3.0, 3.5], n_per_level=10)
     d = d + np.where(np.arange(d.size) % 2, 4e-10, -4e-10)  # 0.0033 ± float noise
     all_respond = (np.array([4.0, 5.0, 6.0]), np.full(3, 6.7e-3), np.ones(3, bool))
@@ -75,25 +55,10 @@ def test_durations_equal_to_the_microsecond_are_one_curve_and_unfittable_ones_no
         np.concatenate(parts)
         for parts in zip((a, d, y), all_respond, no_duration, no_amplitude)
     )
-    (curve,) = recruitment_curves(a, d, y)
-    assert curve.duration_s == 0.0033 and curve.n == 30
-    assert strength_duration([curve]) is None  # one duration: no fit
-
-
-def test_two_durations_fit_exactly_with_no_standard_error():
-    curves = [
-        RecruitmentCurve(2e-3, 4.35, 0.2, 20),
-        RecruitmentCurve(6e-3, 3.4, 0.2, 20),
-    ]
-    fit = strength_duration(curves)
-    assert fit.threshold_vpp([2e-3, 6e-3]) == pytest.approx([4.35, 3.4])
-    assert fit.to_dict() == {
-        "rheobase_vpp": fit.rheobase_vpp,
-        "chronaxie_s": fit.chronaxie_s,
-        "rheobase_se_vpp": None,
-        "chronaxie_se_s": None,
-    }
-    assert fit.to_dict() == fit_strength_duration([2e-3, 6e-3], [4.35, 3.4]).to_dict()
+    curve, every = recruitment_curves(a, d, y)
+    assert curve.duration_s == 0.0033 and curve.n == 30 and curve.determined
+    assert not every.determined and every.threshold_between_vpp == (0.0, 4.0)
+    assert "every one of 3 stimuli evoked a response" in every.reason
 
 
 def test_channel_medians_count_only_stimuli_that_responded_there():
@@ -127,7 +92,9 @@ def test_nothing_analysed_gives_none_in_the_json():
             for ch, mm in ((0, 40.0), (1, 60.0))
         ],
         "recruitment": [],
-        "strength_duration": None,
+        "strength_duration": {},
+        "habituation": None,
+        "fit_amplitudes": "commanded",
     }  # fmt: skip
 
 
@@ -149,7 +116,13 @@ def test_the_json_keys_are_the_documented_ones():
         durations_s=d,
         positions_m=[0.04, 0.06, 0.08],
     ).to_dict()
-    assert list(summary) == ["channels", "recruitment", "strength_duration"]
+    assert list(summary) == [
+        "channels",
+        "recruitment",
+        "strength_duration",
+        "habituation",
+        "fit_amplitudes",
+    ]
     assert list(summary["channels"][0]) == [
         "index",
         "position_mm",
@@ -159,17 +132,51 @@ def test_the_json_keys_are_the_documented_ones():
     ]
     assert [c["duration_s"] for c in summary["recruitment"]] == [0.002, 0.006]
     assert list(summary["recruitment"][0]) == [
-        "duration_s",
-        "threshold_vpp",
-        "slope_vpp",
-        "n",
-    ]
-    assert list(summary["strength_duration"]) == [
-        "rheobase_vpp",
-        "chronaxie_s",
-        "rheobase_se_vpp",
-        "chronaxie_se_s",
-    ]
+        "duration_s", "n", "n_responses", "link", "determined", "reason",
+        "threshold_vpp", "threshold_ci95_vpp", "slope_vpp", "slope_ci95_vpp",
+        "separation", "threshold_between_vpp", "amplitude_range_vpp", "summary",
+    ]  # fmt: skip
+    assert list(summary["strength_duration"]) == ["weiss", "lapicque"]
+    weiss = summary["strength_duration"]["weiss"]
+    assert list(weiss) == [
+        "model", "method", "n", "durations_s", "determined", "reason",
+        "rheobase_vpp", "rheobase_ci95_vpp", "rheobase_determined", "chronaxie_s",
+        "chronaxie_ci95_s", "chronaxie_determined", "habituation", "summary",
+    ]  # fmt: skip
+    assert not weiss["determined"] and "2 duration(s)" in weiss["reason"]
+    assert summary["habituation"] is None  # no stimulus times given
+
+
+def test_the_summary_fits_first_pulses_at_the_delivered_amplitude():
+    # Trains of 3: the 2nd and 3rd pulses always "respond" (they would ruin
+    # the curve); the first pulses follow the logistic at the delivered level.
+    a, d, y = logistic_trials(3.0, 0.2, 3e-3, np.arange(2.4, 3.7, 0.2), 40)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(a.size)
+    a, d, y = a[order], d[order], y[order]
+    n = a.size
+    amps = np.repeat(a, 3)
+    durs = np.repeat(d, 3)
+    resp = np.column_stack([y, np.ones(n, bool), np.ones(n, bool)]).ravel()
+    pulse = np.tile([0, 1, 2], n)
+    onsets = (np.arange(n)[:, None] * 20.0 + [0.0, 0.1, 0.2]).ravel()
+    latency = np.where(resp[:, None], 1e-3, NAN)
+    out = summarise(
+        latency_s=latency,
+        amplitude_uv=latency * 1e5,
+        responded=resp,
+        amplitudes_vpp=amps + 1.0,  # the commanded levels: not what the worm got
+        durations_s=durs,
+        positions_m=[0.04],
+        onsets_s=onsets,
+        pulse_index=pulse,
+        delivered_vpp=amps,
+    )
+    (curve,) = out.recruitment
+    assert curve.n == n and curve.determined
+    assert curve.threshold_vpp == pytest.approx(3.0, abs=0.05)
+    assert out.amplitude_source == "delivered"
+    assert out.habituation is not None and out.habituation.n == n
 
 
 def test_arrays_of_the_wrong_shape_are_refused():

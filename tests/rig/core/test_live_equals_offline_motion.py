@@ -95,25 +95,33 @@ def test_live_tracking_and_motion_equal_the_offline_analysis(filmed):
     ]
     assert [r["trial"] for r in results] == [0, 1]
     for k, result in enumerate(results):
-        assert result["peak_displacement_mm"] == body[k].peak_displacement_mm
-        assert result["time_to_peak_s"] == body[k].time_to_peak_s
-        assert result["contraction_onset_latency_s"] == body[k].onset_latency_s
+        assert result["peak_displacement_mm"] == _num(body[k].peak_displacement_mm)
+        assert result["time_to_peak_s"] == _num(body[k].time_to_peak_s)
+        assert result["contraction_onset_latency_s"] == _num(body[k].onset_latency_s)
         assert result["region_peak_displacement_mm"] == [
-            r[k].peak_displacement_mm for r in regions
+            _num(r[k].peak_displacement_mm) for r in regions
         ]
         strain = [
             stimulus_motion(column, times, onsets_s, window_s=ONLINE_TWITCH_WINDOW_S)
             for column in offline.strain.T
         ]
         assert result["region_peak_strain"] == [
-            s[k].peak_displacement_mm for s in strain
+            _num(s[k].peak_displacement_mm) for s in strain
         ]
         assert result["regions_mm_from_head"] == [
             [c - 10.0, c + 10.0] for c in centres_mm
         ]
+    # The second twitch starts while the first is still rising (0.3 s apart):
+    # neither live nor offline measures it on its own (issue 17, item 5).
+    assert results[1]["peak_displacement_mm"] is None
     # A real twitch, cut at the second stimulus (0.3 s, not the 0.4 s window).
     assert body[0].peak_displacement_mm > 0.5
     assert body[0].time_to_peak_s < 0.3
+
+
+def _num(value: float) -> float | None:
+    """As the online results hold a value: None where there is none."""
+    return None if np.isnan(value) else value
 
 
 def _delivered(onset: int) -> Decoded:

@@ -5,10 +5,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from firmware_bridge import Polarity, StimPulse
-from rig.protocols import ProtocolError, format_plan, load_protocol, parse_protocol
+from rig.protocols import (
+    CONFOUND_RHO,
+    ProtocolError,
+    format_plan,
+    load_protocol,
+    parse_protocol,
+    rank_correlation,
+)
 from rig.rig_file import load_rig_file
 from rig.safety import (
     OnTimeBudget,
@@ -213,3 +221,73 @@ def test_safety_file_errors_name_the_key(tmp_path):
     bad.write_text("[limits]\nmin_amplitude_vpp = 5\nmax_amplitude_vpp = 4\n")
     with pytest.raises(SafetyError, match="at most max_amplitude_vpp"):
         load_rig_file(bad)
+
+
+BLOCKED_SD = BASE + "".join(
+    f"[[block]]\namplitude_vpp = {{start = 2.0, stop = 6.0, n = 9}}\n"
+    f"duration_ms = {d}\nrepeats = 3\norder = 'random'\n"
+    f"inter_stimulus_interval_s = 2.0\npause_before_s = {30 if d > 2 else 0}\n"
+    for d in (2.0, 3.3, 5.0, 6.7)
+)  # the strength–duration protocol as shipped before issue 17
+
+
+def test_the_dry_run_flags_a_design_that_confounds_a_parameter_with_time():
+    plan = parse_protocol(BLOCKED_SD).expand()
+    text = format_plan(plan)
+    assert "warning: the duration is confounded with time" in text
+    assert "+0.97" in text  # the rank correlation with the trial order
+    assert "amplitude is confounded" not in text  # random within each block
+    ascending = parse_protocol(
+        proto("amplitude_vpp = {start = 2, stop = 6, n = 20}\nduration_ms = 3")
+    ).expand()
+    assert "warning: the amplitude is confounded" in format_plan(ascending)
+
+
+@pytest.mark.parametrize("name", ["strength-duration", "recruitment", "trains"])
+def test_shipped_designs_interleave_and_rest(name):
+    plan = load_protocol(ROOT / "protocols" / f"{name}.toml").expand()
+    text = format_plan(plan)
+    assert "warning" not in text, text.splitlines()[:8]
+    assert "habituation load" in text
+
+
+def test_the_strength_duration_protocol_runs_randomised_blocks_with_rests():
+    plan = load_protocol(ROOT / "protocols" / "strength-duration.toml").expand()
+    durations = {t.pulse.duration_s for t in plan.trials}
+    per_repeat = {}
+    for t in plan.trials:
+        per_repeat.setdefault(t.repeat, []).append(t)
+    assert len(per_repeat) == 4
+    for trials in per_repeat.values():  # every condition once in each block
+        assert {t.pulse.duration_s for t in trials} == durations
+        assert len(trials) == len(durations) * 8
+    gaps = np.diff([t.onset_s for t in plan.trials])
+    assert sorted(set(np.round(gaps, 6))) == [4.0, 64.0]
+
+
+def test_pause_between_repeats_schedules_a_rest_after_each_repeat():
+    plan = parse_protocol(
+        proto(
+            "amplitude_vpp = [2, 3]\nduration_ms = 3\nrepeats = 3\n"
+            "order = 'random_per_repeat'\npause_between_repeats_s = 10\n"
+        )
+    ).expand()
+    assert [t.onset_s for t in plan.trials] == [0.0, 1.0, 12.0, 13.0, 24.0, 25.0]
+    with pytest.raises(
+        ProtocolError,
+        match=r"pause_between_repeats_s: 10 s with "
+        r"order 'random'.*allowed with order 'random_per_repeat'",
+    ):
+        parse_protocol(
+            proto(
+                "amplitude_vpp = [2, 3]\nduration_ms = 3\nrepeats = 3\n"
+                "order = 'random'\npause_between_repeats_s = 10\n"
+            )
+        )
+
+
+def test_rank_correlation_of_a_random_order_is_small():
+    rng = np.random.default_rng(0)
+    assert rank_correlation(np.arange(50.0)) == pytest.approx(1.0)
+    assert rank_correlation(np.ones(5)) == 0.0
+    assert abs(rank_correlation(rng.permutation(128))) < CONFOUND_RHO

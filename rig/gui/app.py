@@ -57,7 +57,9 @@ def run_app(args) -> int:
             camera=args.camera,
             rig=args.rig_description,
             calibrations=args.calibration_set,
-        )
+        ),
+        remote_bind=getattr(args, "remote", None) or "127.0.0.1:5555",
+        remote=getattr(args, "remote", None) is not None,
     )
     install_error_hook(window)
     window.show()

@@ -12,6 +12,7 @@ from rig.gui.connection import ConnectionPanel
 from rig.gui.param_map import ParameterMapWidget
 from rig.gui.protocol_panel import ProtocolPanel
 from rig.gui.recording_panel import RecordingPanel
+from rig.gui.remote_control import RemoteControl
 from rig.gui.stimulation import StimulationPanel
 from rig.gui.sweeps import SweepsWidget
 from rig.gui.traces import LiveTracesWidget
@@ -24,7 +25,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
     session_opened = QtCore.pyqtSignal(object)
 
-    def __init__(self, *, session_factory, settings=None, parent=None) -> None:
+    def __init__(
+        self,
+        *,
+        session_factory,
+        settings=None,
+        remote_bind: str = "127.0.0.1:5555",
+        remote: bool = False,
+        parent=None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("neurorig")
         self.resize(1400, 900)
@@ -54,6 +63,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.slow_timer.timeout.connect(self.refresh_slow)
         self.frames_drawn = 0
         self._last_counts = None
+        # The remote API (rig.remote), served with the session when switched on.
+        self.remote = RemoteControl(
+            self,
+            bind=remote_bind,
+            enabled=remote,
+            recordings_root=lambda: self.recording.folder.text(),
+        )
         geometry = self.settings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -116,12 +132,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.error_label.setText("; ".join(session.setup_warnings()))
         self.timer.start()
         self.slow_timer.start()
+        self.remote.attach(session)
         self.session_opened.emit(session)
 
     def disconnect(self) -> None:
         """Close the session (disarms the board) and drop the views."""
         self.timer.stop()
         self.slow_timer.stop()
+        self.remote.detach()
         session, self.session = self.session, None
         if self.bridge is not None:
             self.bridge.detach()
@@ -179,6 +197,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.timer.stop()
+        self.remote.detach()
         if self.session is not None:
             self.session.close()
             self.session = None

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rig.cli._batch import add_batch_arguments, batch_command
 from rig.cli._common import fail, out_folder_problem
 
 
@@ -18,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Analyse a neurorig recording folder, or a Backyard Brains Spike "
         "Recorder NAME.wav + NAME-events.txt pair.",
     )
-    parser.add_argument("path", help="recording folder or .wav file")
+    parser.add_argument(
+        "path", nargs="?", help="recording folder or .wav file (or --batch DIR)"
+    )
     parser.add_argument(
         "--electrode-positions-mm",
         help="comma-separated positions of the recording pairs along the body, mm "
@@ -62,11 +65,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--report", help="write an HTML report into this folder")
+    add_batch_arguments(parser)
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the offline pipeline."""
+    """Run the offline pipeline (on one PATH, or every recording of --batch DIR)."""
+    if (args.path is None) == (args.batch is None):
+        return fail("give PATH (one recording or WAV) or --batch DIR, not both")
+    if args.batch is not None:
+        return batch_command(args)
     return run_analyze(args)
 
 

@@ -306,14 +306,16 @@ class RemoteServer:
             self._router.send_multipart([*envelope, busy])
 
     def _work_loop(self) -> None:
-        while not self._stop.is_set():
+        while True:
             item = self._work.get()
-            if item is None:
-                return
+            if item is None or self._stop.is_set():
+                return  # nothing queued is carried out once stopping
             envelope, request = item
             reply = self._execute(request)
-            if not self._stop.is_set():
+            try:
                 self._replies_out.send_multipart([*envelope, reply])
+            except zmq.ZMQError:
+                return  # the server stopped while the command ran
 
     def _execute(self, request: Request) -> bytes:
         """Carry out one request; every failure becomes one error reply."""

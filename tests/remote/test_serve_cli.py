@@ -52,3 +52,10 @@ def test_sigterm_ends_like_ctrl_c(tmp_path):
         assert served.process.wait(30) == 0
         assert "emergency stop" in served.process.stdout.read()
     assert not served.token_file.exists()
+
+
+def test_the_gui_refuses_a_non_loopback_remote_address_in_the_terminal():
+    out = neurorig("gui", "--sim", "--remote", "0.0.0.0:5555", timeout=60)
+    assert out.returncode == 2
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("neurorig: error: --remote 0.0.0.0:5555 is not a loopback")

@@ -123,20 +123,22 @@ def _serve(args: argparse.Namespace, session) -> int:
         token_file=args.token_file,
         recordings_root=args.out,
     )
-    try:
-        server.start()
-    except zmq.ZMQError as exc:
-        return fail(f"cannot serve on {args.bind}: {exc}")
-    for warning in session.setup_warnings():
-        print(f"warning: {warning}", file=sys.stderr)
-    print(f"serving: {server.address} (events {server.events_address})")
-    print(f"token: {server.token}")
-    print(f"token file: {server.token_file}")
-    print("Ctrl-C: emergency stop and quit", flush=True)
-    stop = threading.Event()
-    # SIGTERM (a service manager stopping us) ends like Ctrl-C.
+    # SIGTERM (a service manager stopping us) ends like Ctrl-C; the handler is
+    # in place before the address is printed, so a client that stops us as
+    # soon as it reads it still gets the emergency stop first.
     previous = signal.signal(signal.SIGTERM, lambda *_: _interrupt())
     try:
+        try:
+            server.start()
+        except zmq.ZMQError as exc:
+            return fail(f"cannot serve on {args.bind}: {exc}")
+        for warning in session.setup_warnings():
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"serving: {server.address} (events {server.events_address})")
+        print(f"token: {server.token}")
+        print(f"token file: {server.token_file}")
+        print("Ctrl-C: emergency stop and quit", flush=True)
+        stop = threading.Event()
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

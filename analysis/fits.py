@@ -270,14 +270,17 @@ def separation(
     threshold must lie: ``("complete", (A, B))`` when every failure is below
     every response (A the highest failure, B the lowest response),
     ``("quasi-complete", (A, B))`` when failures and responses share a single
-    amplitude V (A, B the tested amplitudes either side of V, or V itself at
-    an end). None when they overlap over two or more amplitudes (a slope
-    exists) or when only one outcome occurred.
+    amplitude V (A, B the tested amplitudes either side of V; 0 or infinity
+    on the side where V is the end of the range: it bounds nothing there).
+    None when they overlap over two or more amplitudes (a slope exists) or
+    when only one outcome occurred.
 
     >>> separation([2, 3, 4, 5], [0, 0, 1, 1])
     ('complete', (3.0, 4.0))
     >>> separation([2, 3, 3, 4], [0, 0, 1, 1])
     ('quasi-complete', (2.0, 4.0))
+    >>> separation([2, 3, 4, 5, 5], [0, 0, 0, 1, 0])
+    ('quasi-complete', (4.0, inf))
     >>> separation([2, 3, 4, 5], [0, 1, 0, 1]) is None
     True
     """
@@ -291,9 +294,12 @@ def separation(
     if top_failure == low_response:
         levels = np.unique(a)
         below, above = levels[levels < top_failure], levels[levels > top_failure]
+        # At an end of the amplitudes tried, the mixed level bounds nothing on
+        # its far side: 1 response in 4 at the strongest pulse puts the 50 %
+        # point anywhere above the level below it, beyond the range too.
         return "quasi-complete", (
-            float(below.max()) if below.size else top_failure,
-            float(above.min()) if above.size else top_failure,
+            float(below.max()) if below.size else 0.0,
+            float(above.min()) if above.size else math.inf,
         )
     return None
 

@@ -10,15 +10,21 @@ in). Figures:
 - ``gui_stall_p99_ms``: a 5 ms probe timer measures how late the event loop
   serves it; the 99th percentile of that lateness; target ≤ 50.
 - ``gui_stall_max_ms``: the worst lateness.
+- the same three with ``_with_subscriber``: a second run with the remote API
+  on (rig.remote, docs/remote.md) and a client in another process subscribed
+  to every event; ``remote_events_received`` is how many it received.
 
 The simulated board and camera run in this process and share its GIL, which a
-real board does not: the figures are conservative. Full run 60 s; quick 10 s.
+real board does not: the figures are conservative. Full run 60 s per variant;
+quick 10 s.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,9 +32,33 @@ from pathlib import Path
 import numpy as np
 
 PROBE_MS = 5
+# A client in another process that counts every event until its stdin closes.
+SUBSCRIBER = """
+import sys, threading
+from rig.remote import connect
+received = []
+with connect(sys.argv[1], token_file=sys.argv[2]) as rig:
+    rig.subscribe(callback=received.append)
+    print("subscribed", flush=True)
+    sys.stdin.read()
+print(len(received), flush=True)
+"""
 
 
 def run(quick: bool = False) -> dict[str, float]:
+    seconds = 10.0 if quick else 60.0
+    # A first session pays for compiling the Numba kernels and loading the
+    # caches: warm up once so that neither variant carries it.
+    _measure(3.0, subscriber=False)
+    plain = _measure(seconds, subscriber=False)
+    remote = _measure(seconds, subscriber=True)
+    received = remote.pop("remote_events_received")
+    figures = {**plain, **{f"{k}_with_subscriber": v for k, v in remote.items()}}
+    figures["remote_events_received"] = received
+    return figures
+
+
+def _measure(seconds: float, *, subscriber: bool) -> dict[str, float]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from pyqtgraph.Qt import QtCore, QtWidgets
 
@@ -36,12 +66,16 @@ def run(quick: bool = False) -> dict[str, float]:
     from rig.gui.main_window import MainWindow
     from rig.protocols import load_protocol
 
-    seconds = 10.0 if quick else 60.0
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    settings = QtCore.QSettings(
-        str(Path(tempfile.mkdtemp()) / "s.ini"), QtCore.QSettings.IniFormat
+    scratch = Path(tempfile.mkdtemp(prefix="neurorig-gui-bench-"))
+    os.environ["XDG_RUNTIME_DIR"] = str(scratch)  # the remote token file's home
+    settings = QtCore.QSettings(str(scratch / "s.ini"), QtCore.QSettings.IniFormat)
+    window = MainWindow(
+        session_factory=default_session_factory,
+        settings=settings,
+        remote_bind="127.0.0.1:0",
+        remote=subscriber,
     )
-    window = MainWindow(session_factory=default_session_factory, settings=settings)
     window.show()
     window.connect_to("sim://?seed=1")
     deadline = time.monotonic() + 30
@@ -50,6 +84,17 @@ def run(quick: bool = False) -> dict[str, float]:
         time.sleep(0.01)
     if window.session is None:
         raise RuntimeError(f"no session: {window.error_label.text()}")
+    client = None
+    if subscriber:
+        server = window.remote.server
+        client = subprocess.Popen(
+            [sys.executable, "-c", SUBSCRIBER, server.address, str(server.token_file)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if client.stdout.readline().strip() != "subscribed":
+            raise RuntimeError("the subscriber did not connect")
 
     class PaintCounter(QtCore.QObject):
         count = 0
@@ -89,17 +134,26 @@ def run(quick: bool = False) -> dict[str, float]:
     timer.stop()
     lost = window.session.acquisition.counters.samples_lost
     trials = window.session.runner.status.trial
+    received = 0
+    if client is not None:
+        out, _ = client.communicate("", timeout=30)  # stdin closed: it reports
+        received = int(out.split()[-1])
     window.close()
     app.processEvents()
     shutil.rmtree(recordings, ignore_errors=True)  # a minute of video: hundreds of MB
+    shutil.rmtree(scratch, ignore_errors=True)
     stalls = np.asarray(lateness_ms[10:])
     print(
-        f"  {paints} paints in {elapsed:.1f} s, {trials} stimuli, {lost} samples lost, "
-        f"{stalls.size} probes"
+        f"  {'with' if subscriber else 'without'} a remote subscriber: {paints} paints "
+        f"in {elapsed:.1f} s, {trials} stimuli, {lost} samples lost, "
+        f"{stalls.size} probes" + (f", {received} events received" if client else "")
     )
-    return {
+    figures = {
         "gui_fps_4ch": paints / elapsed,
         "gui_stall_p99_ms": float(np.percentile(stalls, 99)),
         "gui_stall_max_ms": float(stalls.max()),
         "gui_samples_lost": float(lost),
     }
+    if subscriber:
+        figures["remote_events_received"] = float(received)
+    return figures

@@ -18,11 +18,11 @@ import sys
 # on 2 cores: p95 decision 9 → 7 ms).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from rig.cli import analyze, calibrate, export, gui, reset, run, selftest, sim
+from rig.cli import analyze, calibrate, export, gui, reset, run, selftest, serve, sim
 
-COMMANDS = (sim, run, analyze, export, gui, calibrate, selftest, reset)
+COMMANDS = (sim, run, analyze, export, gui, calibrate, selftest, reset, serve)
 # Commands that open a rig: each gets a persistent session log (rig/cli/_log.py).
-SESSION_COMMANDS = ("run", "gui", "calibrate", "selftest", "reset")
+SESSION_COMMANDS = ("run", "gui", "calibrate", "selftest", "reset", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rig.cli._batch import add_batch_arguments, batch_command
 from rig.cli._common import fail, out_folder_problem
 
 
@@ -22,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "event channel as the stimuli.",
     )
     parser.add_argument(
-        "path", help="recording folder, .wav file, or a file or folder neo reads"
+        "path",
+        nargs="?",
+        help="recording folder, .wav file, or a file or folder neo reads (or --batch DIR)",
     )
     parser.add_argument(
         "--electrode-positions-mm",
@@ -104,11 +107,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--report", help="write an HTML report into this folder")
+    add_batch_arguments(parser)
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the offline pipeline."""
+    """Run the offline pipeline (on one PATH, or every recording of --batch DIR)."""
+    if (args.path is None) == (args.batch is None):
+        return fail("give PATH (one recording or WAV) or --batch DIR, not both")
+    if args.batch is not None:
+        return batch_command(args)
     return run_analyze(args)
 
 

@@ -27,6 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--protocol", help="a protocol file to load once connected (F5 runs it)"
     )
     parser.add_argument(
+        "--remote",
+        nargs="?",
+        const="127.0.0.1:5555",
+        metavar="HOST:PORT",
+        help="serve the remote API with the session (rig.remote, docs/remote.md; "
+        "loopback only; also in the Remote menu)",
+    )
+    parser.add_argument(
         "--screenshot", help="render the running window to this PNG and exit"
     )
     parser.add_argument(
@@ -51,6 +59,13 @@ def main(args: argparse.Namespace) -> int:
         return fail(str(exc))
     args.calibration_set = CalibrationSet.load(args.calibrations)
     args.connect_to = board_url(args) if args.sim else None
+    if args.remote is not None:
+        from rig.remote._access import BindRefused, parse_bind
+
+        try:  # a non-loopback address is refused here, in the terminal
+            parse_bind(args.remote)
+        except BindRefused as exc:
+            return fail(str(exc).replace("--bind", "--remote"))
     headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if headless and not os.environ.get("QT_QPA_PLATFORM"):
         if not args.screenshot:

@@ -59,6 +59,8 @@ def run_app(args) -> int:
             calibrations=args.calibration_set,
         ),
         protocol=getattr(args, "protocol", None),
+        remote_bind=getattr(args, "remote", None) or "127.0.0.1:5555",
+        remote=getattr(args, "remote", None) is not None,
     )
     install_error_hook(window)
     window.show()

@@ -17,6 +17,7 @@ from rig.gui.notes_panel import NotesPanel
 from rig.gui.param_map import ParameterMapWidget
 from rig.gui.protocol_panel import ProtocolPanel
 from rig.gui.recording_panel import RecordingPanel
+from rig.gui.remote_control import RemoteControl
 from rig.gui.stimulation import StimulationPanel
 from rig.gui.sweeps import SweepsWidget
 from rig.gui.themes import THEMES, apply_theme
@@ -46,9 +47,17 @@ class MainWindow(QtWidgets.QMainWindow):
     session_opened = QtCore.pyqtSignal(object)
 
     def __init__(
-        self, *, session_factory, settings=None, protocol=None, parent=None
+        self,
+        *,
+        session_factory,
+        settings=None,
+        protocol=None,
+        remote_bind: str = "127.0.0.1:5555",
+        remote: bool = False,
+        parent=None,
     ) -> None:
-        """``protocol``: a protocol file to load once connected (``--protocol``)."""
+        """``protocol``: a protocol file to load once connected (``--protocol``);
+        ``remote``: serve the remote API (rig.remote) on ``remote_bind``."""
         super().__init__(parent)
         self.protocol_to_load = protocol
         self.setWindowTitle("neurorig")
@@ -84,12 +93,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.slow_timer.timeout.connect(self.refresh_slow)
         self.frames_drawn = 0
         self._last_counts = None
-        self._build_menus()
+        self._build_menus(remote_bind, remote)
         geometry = self.settings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
 
-    def _build_menus(self) -> None:
+    def _build_menus(self, remote_bind: str, remote: bool) -> None:
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
         self.export_action = file_menu.addAction("Export figure…")
@@ -131,6 +140,14 @@ class MainWindow(QtWidgets.QMainWindow):
         )  # fmt: skip
         for action in self.session_actions:
             action.setEnabled(False)  # until a session is attached
+        # The remote API (rig.remote), served with the session when switched
+        # on; its menu before Help, which stays last.
+        self.remote = RemoteControl(
+            self,
+            bind=remote_bind,
+            enabled=remote,
+            recordings_root=lambda: self.recording.folder.text(),
+        )
         help_menu = menus.addMenu("&Help")
         shortcuts = help_menu.addAction("Keyboard shortcuts")
         shortcuts.setShortcut("F1")
@@ -265,12 +282,14 @@ class MainWindow(QtWidgets.QMainWindow):
         apply_theme(self, self.theme)  # the new plots too
         self.timer.start()
         self.slow_timer.start()
+        self.remote.attach(session)
         self.session_opened.emit(session)
 
     def disconnect(self) -> None:
         """Close the session (disarms the board) and drop the views."""
         self.timer.stop()
         self.slow_timer.stop()
+        self.remote.detach()
         session, self.session = self.session, None
         if self.bridge is not None:
             self.bridge.detach()
@@ -330,6 +349,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.timer.stop()
+        self.remote.detach()
         if self.session is not None:
             self.session.close()
             self.session = None

@@ -130,7 +130,10 @@ def write_report(results: dict[str, Any], source: Any, folder: Path) -> Path:
                         max(lo, levels.min()),
                         min(hi, levels.max()),
                         alpha=0.15,
-                        label=f"{d * 1000:.1f} ms: threshold {lo:g}–{hi:g} V",
+                        label=f"{d * 1000:.1f} ms: threshold "
+                        + (
+                            f"{lo:g}–{hi:g} V" if np.isfinite(hi) else f"above {lo:g} V"
+                        ),
                     )
             ax1.set_xlabel("amplitude (Vpp)")
             ax1.set_ylabel("response probability")

@@ -87,7 +87,16 @@ def test_probit_recruitment_covers_a_normal_threshold_distribution():
     [
         ([2.0, 2.5, 3.0, 3.5, 4.0], [0, 0, 0, 1, 1], "complete", (3.0, 3.5)),
         ([2.0, 3.0, 3.0, 3.0, 4.0], [0, 0, 1, 1, 1], "quasi-complete", (2.0, 4.0)),
-        ([3.0, 3.0, 4.0, 4.0], [0, 1, 1, 1], "quasi-complete", (3.0, 4.0)),
+        # Mixed at an end of the range: nothing bounds the far side (half
+        # respond at 3 Vpp: the 50 % point may lie below it; 1 in 4 at 5 Vpp:
+        # above it, beyond what was tried).
+        ([3.0, 3.0, 4.0, 4.0], [0, 1, 1, 1], "quasi-complete", (0.0, 4.0)),
+        (
+            [2, 3, 4, 5, 5, 5, 5],
+            [0, 0, 0, 1, 0, 0, 0],
+            "quasi-complete",
+            (4.0, math.inf),
+        ),
     ],
 )
 def test_separated_responses_give_an_interval_not_a_slope(
@@ -99,7 +108,8 @@ def test_separated_responses_give_an_interval_not_a_slope(
     assert math.isnan(fit.slope_vpp) and math.isnan(fit.threshold_vpp)
     assert fit.describe().startswith(f"threshold between {between[0]:g} and")
     out = json.loads(json.dumps(fit.to_dict(), allow_nan=False))
-    assert out["slope_vpp"] is None and out["threshold_between_vpp"] == list(between)
+    json_between = [v if math.isfinite(v) else None for v in between]  # open: null
+    assert out["slope_vpp"] is None and out["threshold_between_vpp"] == json_between
     assert separation(amplitudes, responded) == (kind, between)
 
 

@@ -19,6 +19,7 @@ from rig.gui.protocol_panel import ProtocolPanel
 from rig.gui.recording_panel import RecordingPanel
 from rig.gui.remote_control import RemoteControl
 from rig.gui.stimulation import StimulationPanel
+from rig.gui.subject_panel import SubjectPanel
 from rig.gui.sweeps import SweepsWidget
 from rig.gui.themes import THEMES, apply_theme
 from rig.gui.traces import LiveTracesWidget
@@ -243,7 +244,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.protocol = ProtocolPanel(
             session, self.bridge, self.settings, closed_loop_panel=self.closed_loop
         )
-        self.recording = RecordingPanel(session, self.bridge, self.settings)
+        self.subject = SubjectPanel(session)
+        self.recording = RecordingPanel(
+            session, self.bridge, self.settings, before_start=self.subject.apply
+        )
         self.notes = NotesPanel(session)
         tabs = QtWidgets.QTabWidget()
         tabs.addTab(self.traces, "Live traces")
@@ -257,14 +261,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self._dock("Protocol", self.protocol, left),
             self._dock("Recording", self.recording, left),
             self._dock("Notes", self.notes, left),
+            self._dock("Subject", self.subject, left),
             self._dock(
                 "Camera", self.camera, QtCore.Qt.RightDockWidgetArea, scroll=False
             ),
         ]
-        # Protocol and Recording share a place: the stimulation panel (with its
-        # emergency stop) keeps its whole height on a 768-pixel screen.
+        # Protocol, Recording, Notes and Subject share a place: the stimulation
+        # panel (with its emergency stop) keeps its whole height on a 768-pixel
+        # screen.
         self.tabifyDockWidget(self.docks[1], self.docks[2])
         self.tabifyDockWidget(self.docks[2], self.docks[3])
+        self.tabifyDockWidget(self.docks[3], self.docks[4])
         self.docks[1].raise_()
         # The stimulation panel takes no more than it needs; the rest goes below.
         self.docks[0].widget().setMaximumHeight(self.stimulation.sizeHint().height())

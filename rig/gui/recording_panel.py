@@ -16,9 +16,14 @@ LOW_DISK_BYTES = 2 * 1024**3  # warn below 2 GiB free (~15 min of 32 ch at 30 kS
 class RecordingPanel(QtWidgets.QWidget):
     """Starts and stops the session's recording into a chosen folder."""
 
-    def __init__(self, session, bridge, settings=None, *, parent=None) -> None:
+    def __init__(
+        self, session, bridge, settings=None, *, before_start=None, parent=None
+    ) -> None:
+        """``before_start``: called before each recording; a string it returns
+        (why not: the subject form's refusal) stops the start and is shown."""
         super().__init__(parent)  # the dock shows the title
         self.session = session
+        self.before_start = before_start
         self.settings = settings
         self._started: float | None = None
         layout = QtWidgets.QFormLayout(self)
@@ -59,6 +64,11 @@ class RecordingPanel(QtWidgets.QWidget):
         """Create a new recording folder and start recording into it."""
         from rig.core.experiment import new_recording
 
+        refused = self.before_start() if self.before_start is not None else None
+        if refused:
+            self.message.setText(f"not started: {refused}")
+            self.button.setChecked(False)
+            return
         base = Path(self.folder.text())
         try:
             writer = new_recording(self.session, base)

@@ -102,3 +102,38 @@ def test_a_refused_note_stays_in_the_line_with_the_reason(qtbot, window):
     assert window.notes.text.text() == "electrode 2 dry"
     assert "no recording in progress" in window.notes.status.text()
     assert window.notes.history.count() == 0
+
+
+def test_the_subject_form_goes_into_the_recording_and_refuses_bad_values(
+    qtbot, window, tmp_path
+):
+    """Issue 21, item 6 with issue 19's rules: what the form shows is what the
+    metadata holds; a bad value names the form's field and no recording starts."""
+    form = window.subject
+    form.fields["subject ID"].setText("worm-12")
+    form.fields["species"].setText("Lumbricus terrestris")
+    form.fields["sex"].setCurrentText("O")
+    form.fields["description"].setText("hermaphrodite, clitellate adult")
+    form.fields["weight (g)"].setText("4.5")
+    form.fields["age"].setText("ninety days")  # not ISO 8601
+    form.fields["experimenter"].setText("Darwin, Charles; Wallace, Alfred")
+    window.recording.folder.setText(str(tmp_path / "runs"))
+    qtbot.mouseClick(window.recording.button, LEFT)
+    assert window.session.recorder.writer is None  # refused before any file
+    assert not (tmp_path / "runs").exists()
+    message = window.recording.message.text()
+    assert "age" in message and "ISO 8601" in message and "\n" not in message
+    form.fields["age"].setText("P90D")
+    qtbot.mouseClick(window.recording.button, LEFT)
+    qtbot.waitUntil(lambda: window.session.recorder.writer is not None, timeout=5000)
+    path = window.recording.path_label.full_text()
+    qtbot.mouseClick(window.recording.button, LEFT)
+    qtbot.waitUntil(lambda: window.session.recorder.writer is None, timeout=5000)
+    meta = rig.recording.open(path).metadata
+    assert meta["subject"]["subject_id"] == "worm-12"
+    assert meta["subject"]["sex"] == "O" and meta["subject"]["age"] == "P90D"
+    assert meta["subject"]["weight_kg"] == pytest.approx(0.0045)  # typed in g
+    assert meta["session"]["experimenter"] == ["Darwin, Charles", "Wallace, Alfred"]
+    form.show_session()  # and the form reads back what the session holds
+    assert form.fields["weight (g)"].text() == "4.5"
+    assert form.fields["experimenter"].text() == "Darwin, Charles; Wallace, Alfred"

@@ -154,6 +154,72 @@ def _led_mismatch(obs, exp, j, t, cost):
 
 
 @njit(cache=True, nogil=True)
+def _forward_row(obs, exp, repeat, lo, hi, j, mismatch, gap, stay, prev, prefix, cur):
+    """Row ``j`` of the forward table (``cur``) from row ``j - 1`` (``prev``).
+
+    Rows are relative to their frame's band start; ``prefix`` is scratch.
+    """
+    plo = lo[j - 1]
+    pn = hi[j - 1] - plo
+    running = np.inf
+    for k in range(pn):
+        v = prev[k]
+        if v < running:
+            running = v
+        prefix[k] = running
+    for t in range(lo[j], hi[j]):
+        k = t - plo
+        same = prev[k] if 0 <= k < pn else np.inf
+        if repeat[j]:
+            best = same
+        else:
+            best = same + stay
+            if 0 <= k - 1 < pn:
+                diag = prev[k - 1]
+                if diag < best:
+                    best = diag
+            if k - 2 >= 0 and pn > 0:
+                jump = prefix[min(k - 2, pn - 1)] + gap
+                if jump < best:
+                    best = jump
+        cur[t - lo[j]] = best + _led_mismatch(obs, exp, j, t, mismatch)
+
+
+@njit(cache=True, nogil=True)
+def _backward_row(
+    obs, exp, repeat, lo, hi, j, mismatch, gap, stay, nxt, head, suffix, after
+):
+    """``after`` of frame ``j`` (least cost of frames ``j + 1..``, frame ``j`` at
+    each trigger of its band) from that of frame ``j + 1`` (``nxt``).
+
+    ``head`` and ``suffix`` are scratch.
+    """
+    nlo = lo[j + 1]
+    nn = hi[j + 1] - nlo
+    for k in range(nn):
+        head[k] = _led_mismatch(obs, exp, j + 1, nlo + k, mismatch) + nxt[k]
+    suffix[nn] = np.inf
+    for k in range(nn - 1, -1, -1):
+        suffix[k] = min(suffix[k + 1], head[k])
+    for t in range(lo[j], hi[j]):
+        k = t - nlo
+        same = head[k] if 0 <= k < nn else np.inf
+        if repeat[j + 1]:
+            best = same
+        else:
+            best = same + stay
+            if 0 <= k + 1 < nn:
+                diag = head[k + 1]
+                if diag < best:
+                    best = diag
+            if k + 2 < nn:
+                jump = suffix[max(k + 2, 0)] + gap
+                if jump < best:
+                    best = jump
+        after[t - lo[j]] = best
+
+
+@njit(cache=True, nogil=True)
 def sync_forward(obs, exp, repeat, lo, hi, mismatch, gap, stay, fwd):
     """Forward pass of the frame-to-trigger alignment (min-cost, monotone paths).
 
@@ -168,35 +234,19 @@ def sync_forward(obs, exp, repeat, lo, hi, mismatch, gap, stay, fwd):
     """
     n_frames = obs.shape[0]
     width = fwd.shape[1]
-    inf = np.inf
     prefix = np.empty(width)
+    prev = np.empty(width)
+    cur = np.empty(width)
     for k in range(hi[0] - lo[0]):
-        fwd[0, k] = _led_mismatch(obs, exp, 0, lo[0] + k, mismatch)
+        cur[k] = _led_mismatch(obs, exp, 0, lo[0] + k, mismatch)
+        fwd[0, k] = cur[k]
     for j in range(1, n_frames):
-        plo = lo[j - 1]
-        pn = hi[j - 1] - plo
-        running = inf
-        for k in range(pn):
-            v = fwd[j - 1, k]
-            if v < running:
-                running = v
-            prefix[k] = running
-        for t in range(lo[j], hi[j]):
-            k = t - plo
-            same = fwd[j - 1, k] if 0 <= k < pn else inf
-            if repeat[j]:
-                best = same
-            else:
-                best = same + stay
-                if 0 <= k - 1 < pn:
-                    diag = fwd[j - 1, k - 1]
-                    if diag < best:
-                        best = diag
-                if k - 2 >= 0 and pn > 0:
-                    jump = prefix[min(k - 2, pn - 1)] + gap
-                    if jump < best:
-                        best = jump
-            fwd[j, t - lo[j]] = best + _led_mismatch(obs, exp, j, t, mismatch)
+        prev, cur = cur, prev
+        _forward_row(
+            obs, exp, repeat, lo, hi, j, mismatch, gap, stay, prev, prefix, cur
+        )
+        for k in range(hi[j] - lo[j]):
+            fwd[j, k] = cur[k]
 
 
 @njit(cache=True, nogil=True)
@@ -216,42 +266,20 @@ def sync_marginals(
     """
     n_frames = obs.shape[0]
     width = fwd.shape[1]
-    inf = np.inf
     after = np.zeros(width)  # cost of frames j + 1.. given frame j at lo[j] + k
     nxt = np.zeros(width)  # ``after`` of frame j + 1
-    head = np.empty(width)  # emission + after, of the next frame
+    head = np.empty(width)
     suffix = np.empty(width + 1)
     for j in range(n_frames - 1, -1, -1):
         if j == n_frames - 1:
             for k in range(hi[j] - lo[j]):
                 after[k] = 0.0
         else:
-            nlo = lo[j + 1]
-            nn = hi[j + 1] - nlo
-            for k in range(nn):
-                head[k] = _led_mismatch(obs, exp, j + 1, nlo + k, mismatch) + nxt[k]
-            suffix[nn] = inf
-            for k in range(nn - 1, -1, -1):
-                suffix[k] = min(suffix[k + 1], head[k])
-            for t in range(lo[j], hi[j]):
-                k = t - nlo
-                same = head[k] if 0 <= k < nn else inf
-                if repeat[j + 1]:
-                    best = same
-                else:
-                    best = same + stay
-                    if 0 <= k + 1 < nn:
-                        diag = head[k + 1]
-                        if diag < best:
-                            best = diag
-                    if k + 2 < nn:
-                        jump = suffix[max(k + 2, 0)] + gap
-                        if jump < best:
-                            best = jump
-                after[t - lo[j]] = best
+            _backward_row(obs, exp, repeat, lo, hi, j, mismatch, gap, stay, nxt,
+                          head, suffix, after)  # fmt: skip
         b_t = -1
-        b = inf
-        s = inf
+        b = np.inf
+        s = np.inf
         for k in range(hi[j] - lo[j]):
             v = fwd[j, k] + after[k]
             if v < b:
@@ -265,3 +293,87 @@ def sync_marginals(
         second[j] = s
         for k in range(hi[j] - lo[j]):
             nxt[k] = after[k]
+
+
+@njit(cache=True, nogil=True)
+def sync_forward_detached(obs, exp, repeat, lo, hi, mismatch, gap, stay, path, bonus,
+                          fwd):  # fmt: skip
+    """Lower ``fwd`` (from ``sync_forward``) by the prefixes detached from ``path``.
+
+    A prefix is detached from ``path`` (one trigger per frame, -1: none) if
+    its first frame lies behind the path's (a lower trigger) and no frame of
+    it meets the path (``t == path[j]``). Such a prefix costs ``bonus`` less:
+    had the recording begun earlier, the path would have needed an event to
+    leave it, which the run's free start spares it. ``fwd[j, k]`` becomes the
+    lesser of its own value and the best detached prefix to that cell.
+    """
+    n_frames = obs.shape[0]
+    width = fwd.shape[1]
+    prefix = np.empty(width)
+    prev = np.empty(width)
+    cur = np.empty(width)
+    for k in range(hi[0] - lo[0]):
+        t = lo[0] + k
+        if t < path[0]:
+            cur[k] = _led_mismatch(obs, exp, 0, t, mismatch) - bonus
+        else:
+            cur[k] = np.inf
+        if cur[k] < fwd[0, k]:
+            fwd[0, k] = cur[k]
+    for j in range(1, n_frames):
+        prev, cur = cur, prev
+        _forward_row(
+            obs, exp, repeat, lo, hi, j, mismatch, gap, stay, prev, prefix, cur
+        )
+        for k in range(hi[j] - lo[j]):
+            if lo[j] + k == path[j]:
+                cur[k] = np.inf
+            elif cur[k] < fwd[j, k]:
+                fwd[j, k] = cur[k]
+
+
+@njit(cache=True, nogil=True)
+def sync_rival(obs, exp, repeat, lo, hi, mismatch, gap, stay, fwd, path, bonus,
+               rival):  # fmt: skip
+    """Per frame, the least cost of a whole path that puts it off ``path``.
+
+    ``fwd``: from ``sync_forward``, lowered by ``sync_forward_detached``. A
+    suffix detached from ``path`` (no frame after ``j`` meets it, and its
+    last frame lies ahead of the path's) costs ``bonus`` less: had the
+    recording gone on, the path would have needed an event to catch up, which
+    the run's free end spares it. ``rival[j]``: the least over triggers ``t !=
+    path[j]`` of the prefix to ``(j, t)`` plus the better of the ordinary and
+    the detached suffix (``inf`` if the band holds no other trigger).
+    """
+    n_frames = obs.shape[0]
+    width = fwd.shape[1]
+    after = np.zeros(width)
+    nxt = np.zeros(width)
+    loose = np.zeros(width)  # ``after`` of the detached suffixes
+    loose_nxt = np.zeros(width)
+    head = np.empty(width)
+    suffix = np.empty(width + 1)
+    for j in range(n_frames - 1, -1, -1):
+        if j == n_frames - 1:
+            for k in range(hi[j] - lo[j]):
+                after[k] = 0.0
+                loose[k] = -bonus if lo[j] + k > path[j] else np.inf
+        else:
+            _backward_row(obs, exp, repeat, lo, hi, j, mismatch, gap, stay, nxt,
+                          head, suffix, after)  # fmt: skip
+            nlo = lo[j + 1]
+            for k in range(hi[j + 1] - nlo):
+                if nlo + k == path[j + 1]:
+                    loose_nxt[k] = np.inf  # meets the path: not detached
+            _backward_row(obs, exp, repeat, lo, hi, j, mismatch, gap, stay,
+                          loose_nxt, head, suffix, loose)  # fmt: skip
+        r = np.inf
+        for k in range(hi[j] - lo[j]):
+            if lo[j] + k != path[j]:
+                v = fwd[j, k] + min(after[k], loose[k])
+                if v < r:
+                    r = v
+        rival[j] = r
+        for k in range(hi[j] - lo[j]):
+            nxt[k] = after[k]
+            loose_nxt[k] = loose[k]

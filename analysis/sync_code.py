@@ -38,6 +38,18 @@ inside a run of equal bits could ever be assigned (shifting one frame by a
 gap and a stay costs exactly that). Near a drop, a frame needs ``margin``
 mismatches of evidence against moving the drop past it. ``min_run`` guards
 against a few misread bits that a shifted path happens to explain.
+
+The run's ends are free (the first frame may show any trigger, the last
+frame any later one), so they anchor nothing. Inside the run a path that
+leaves the best one must come back, and merging k drops into one gap saves
+it at most k - 1 gaps; at an end it need not come back, and the best path
+spares every drop it leaves out there (k gaps: two drops near the end, with a
+misread bit, once put two frames on the wrong trigger with margin 4). So the
+rivals detached from the best path up to the start (first frame behind it)
+or through the end (last frame ahead of it), the side where the best path
+would have needed one more event had the recording gone on, cost one gap
+less: the ends are then no weaker than the middle, and the last frames need
+``margin`` mismatches of their own against a drop before them.
 """
 
 from __future__ import annotations
@@ -47,7 +59,12 @@ from typing import Any
 
 import numpy as np
 
-from analysis._kernels import sync_forward, sync_marginals
+from analysis._kernels import (
+    sync_forward,
+    sync_forward_detached,
+    sync_marginals,
+    sync_rival,
+)
 
 Region = tuple[int, int, int, int]  # (top, bottom, left, right) pixels, half-open
 # Cells of the (frame, trigger) table the aligner will fill (float32: 4 bytes
@@ -516,7 +533,11 @@ def _assign(
     gap: float,
     stay: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Best trigger of each frame, and how much more any other would cost."""
+    """Best trigger of each frame, and how much more any other would cost.
+
+    "Any other": also a path detached from the best one up to the run's start
+    or from its end, one gap cheaper (the module docstring's free ends).
+    """
     n = obs.size
     width = max(int((hi - lo).max()), 1)
     fwd = np.full((n, width), np.inf, dtype=np.float32)
@@ -526,8 +547,15 @@ def _assign(
     second = np.empty(n)
     sync_marginals(obs, exp, rep, lo, hi, mismatch, gap, stay, fwd, best_t, best,
                    second)  # fmt: skip
+    # The rivals: every path with the frame off the best path, those detached
+    # from it at the start or the end one gap cheaper. On a tie, best_t is not
+    # one path, but every frame it decides is one no path proves.
+    sync_forward_detached(obs, exp, rep, lo, hi, mismatch, gap, stay, best_t, gap,
+                          fwd)  # fmt: skip
+    rival = np.empty(n)
+    sync_rival(obs, exp, rep, lo, hi, mismatch, gap, stay, fwd, best_t, gap, rival)
     with np.errstate(invalid="ignore"):  # inf − inf where no path reaches a frame
-        gain = second - best
+        gain = np.minimum(second, rival) - best
     gain[~np.isfinite(best)] = 0.0
     return best_t, gain
 

@@ -118,3 +118,80 @@ def sync_marginals_reference(obs, exp, repeat, lo, hi, mismatch, gap, stay):
     others = total.copy()
     others[np.arange(n), best_t] = inf
     return best_t, best, others.min(axis=1)
+
+
+def sync_rival_reference(obs, exp, repeat, lo, hi, mismatch, gap, stay, path, bonus):
+    """Plain DP: per frame, the least cost of a whole path with it off ``path``.
+
+    Costs as in ``sync_marginals_reference``. A prefix detached from ``path``
+    (its first frame behind ``path[0]``, no frame on the path) costs ``bonus``
+    less, and so does a suffix detached from it (no frame after the one in
+    question on the path, its last frame ahead of ``path[-1]``); a path may
+    take either discount, or both.
+    """
+    n, n_trig = len(obs), len(exp)
+    inf = math.inf
+
+    def emit(j, t):
+        known = obs[j] >= 0 and exp[t] >= 0
+        return mismatch if known and obs[j] != exp[t] else 0.0
+
+    def step(j, a, b):
+        if repeat[j]:
+            return 0.0 if b == a else inf
+        if b == a + 1:
+            return 0.0
+        if b == a:
+            return stay
+        return gap if b > a + 1 else inf
+
+    inside = np.zeros((n, n_trig), dtype=bool)
+    for j in range(n):
+        inside[j, lo[j] : hi[j]] = True
+    on_path = np.zeros((n, n_trig), dtype=bool)
+    for j in range(n):
+        if 0 <= path[j] < n_trig:
+            on_path[j, path[j]] = True
+
+    def table(start, free):
+        """Forward costs; ``free``: cells a path may use."""
+        fwd = np.full((n, n_trig), inf)
+        for t in range(n_trig):
+            if inside[0, t] and free[0, t]:
+                fwd[0, t] = emit(0, t) + start[t]
+        for j in range(1, n):
+            for b in range(n_trig):
+                if inside[j, b] and free[j, b]:
+                    fwd[j, b] = emit(j, b) + min(
+                        fwd[j - 1, a] + step(j, a, b) for a in range(n_trig)
+                    )
+        return fwd
+
+    def back(end, free):
+        """Backward costs (frames after j); ``free``: cells a path may use."""
+        bwd = np.full((n, n_trig), inf)
+        for t in range(n_trig):
+            if inside[n - 1, t] and free[n - 1, t]:
+                bwd[n - 1, t] = end[t]
+        for j in range(n - 2, -1, -1):
+            for a in range(n_trig):
+                if inside[j, a]:  # the cell itself is the caller's concern
+                    bwd[j, a] = min(
+                        (
+                            step(j + 1, a, b) + emit(j + 1, b) + bwd[j + 1, b]
+                            for b in range(n_trig)
+                            if free[j + 1, b]
+                        ),
+                        default=inf,
+                    )
+        return bwd
+
+    everywhere = np.ones((n, n_trig), dtype=bool)
+    t_all = np.arange(n_trig)
+    fwd = table(np.zeros(n_trig), everywhere)
+    fwd_detached = table(np.where(t_all < path[0], -bonus, inf), ~on_path)
+    bwd = back(np.zeros(n_trig), everywhere)
+    bwd_detached = back(np.where(t_all > path[n - 1], -bonus, inf), ~on_path)
+    total = np.minimum(fwd, fwd_detached) + np.minimum(bwd, bwd_detached)
+    total[on_path] = inf
+    return total.min(axis=1)

@@ -17,7 +17,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import analysis.sync_code as sync_code
-from analysis._kernels import sync_forward, sync_marginals
+from analysis._kernels import (
+    sync_forward,
+    sync_forward_detached,
+    sync_marginals,
+    sync_rival,
+)
 from analysis.sync_code import (
     align_frames_to_triggers,
     band_from_times,
@@ -27,7 +32,7 @@ from analysis.sync_code import (
     make_sync_code,
     repeated_frames,
 )
-from tests.analysis._reference import sync_marginals_reference
+from tests.analysis._reference import sync_marginals_reference, sync_rival_reference
 
 PERIOD = 500  # samples: 60 fps at 30 kS/s
 DELAY = 60  # trigger to exposure (the simulated camera's 2 ms)
@@ -252,6 +257,41 @@ def _enumerated_marginals(obs, exp, repeat, lo, hi, mismatch, gap, stay):
     return best_t, low, best.min(axis=1)
 
 
+def _enumerated_rival(obs, exp, repeat, lo, hi, mismatch, gap, stay, path, bonus):
+    """Per frame, the least cost of a path with it off ``path``, path by path.
+
+    Detached from ``path`` up to the start (first frame behind it, no frame on
+    it) or from the frame to the end (no later frame on it, last frame ahead
+    of it): ``bonus`` less for each.
+    """
+    n, n_trig = len(obs), len(exp)
+    rival = np.full(n, math.inf)
+    for q in itertools.product(range(n_trig), repeat=n):
+        if any(not lo[j] <= q[j] < hi[j] for j in range(n)):
+            continue
+        cost = 0.0
+        for j, t in enumerate(q):
+            if obs[j] >= 0 and exp[t] >= 0 and obs[j] != exp[t]:
+                cost += mismatch
+            if j:
+                step = t - q[j - 1]
+                if step < 0 or (repeat[j] and step != 0):
+                    cost = math.inf
+                    break
+                cost += 0 if repeat[j] or step == 1 else stay if step == 0 else gap
+        off = [q[k] != path[k] for k in range(n)]
+        for j in range(n):
+            if not off[j]:
+                continue
+            c = cost
+            if all(off[: j + 1]) and q[0] < path[0]:
+                c -= bonus
+            if all(off[j:]) and q[-1] > path[-1]:
+                c -= bonus
+            rival[j] = min(rival[j], c)
+    return rival
+
+
 def _random_problem(rng, n, n_trig, banded):
     obs = rng.integers(-1, 2, n).astype(np.int8)
     exp = rng.integers(-1, 2, n_trig).astype(np.int8)
@@ -285,6 +325,48 @@ def test_reference_equals_every_path_enumerated(seed):
     brute = _enumerated_marginals(*problem, *costs)
     for a, b in zip(ref, brute):
         np.testing.assert_array_equal(a, b)
+
+
+def _kernel_rival(obs, exp, repeat, lo, hi, mismatch, gap, stay, path, bonus):
+    n = obs.size
+    fwd = np.full((n, max(int((hi - lo).max()), 1)), np.inf, dtype=np.float32)
+    sync_forward(obs, exp, repeat, lo, hi, mismatch, gap, stay, fwd)
+    sync_forward_detached(obs, exp, repeat, lo, hi, mismatch, gap, stay, path, bonus,
+                          fwd)  # fmt: skip
+    rival = np.empty(n)
+    sync_rival(obs, exp, repeat, lo, hi, mismatch, gap, stay, fwd, path, bonus, rival)
+    return rival
+
+
+def _random_path(rng, problem, costs):
+    """The best path's triggers (as the aligner uses it), or any triggers."""
+    if rng.random() < 0.5:
+        return _kernel_marginals(*problem, *costs)[0]
+    return rng.integers(-1, len(problem[1]), len(problem[0])).astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rival_reference_equals_every_path_enumerated(seed):
+    rng = np.random.default_rng(200 + seed)
+    problem = _random_problem(rng, 4, 6, banded=seed % 2 == 1)
+    costs = (1.0, 2.0, 1.5)
+    path = _random_path(rng, problem, costs)
+    ref = sync_rival_reference(*problem, *costs, path, 2.0)
+    brute = _enumerated_rival(*problem, *costs, path, 2.0)
+    np.testing.assert_array_equal(ref, brute)
+
+
+@pytest.mark.parametrize("banded", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_rival_kernels_equal_reference(seed, banded):
+    rng = np.random.default_rng(300 + seed)
+    problem = _random_problem(rng, 30, 45, banded)
+    costs = (1.0, 2.0, 2.0) if seed % 2 else (1.0, 1.5, 0.5)
+    path = _random_path(rng, problem, costs)
+    rival = _kernel_rival(*problem, *costs, path, costs[1])
+    np.testing.assert_array_equal(
+        rival, sync_rival_reference(*problem, *costs, path, costs[1])
+    )
 
 
 @pytest.mark.parametrize("banded", [False, True])
@@ -476,6 +558,10 @@ def test_long_runs_need_a_band(monkeypatch):
     seed=385, drop=0.029869155481214018, duplicate=0.0, flip=0.01953125,
     late=77, freeze=(207, 1, 80), jitter=216,
 )  # fmt: skip
+@example(  # two drops and a misread bit in the last 8 frames (a free end)
+    seed=39, drop=0.0234375, duplicate=0.0078125, flip=0.015625, late=0,
+    freeze=(0, 6, 0), jitter=1,
+)  # fmt: skip
 def test_no_frame_is_ever_assigned_wrongly(
     seed, drop, duplicate, flip, late, freeze, jitter
 ):
@@ -491,11 +577,36 @@ def test_no_frame_is_ever_assigned_wrongly(
     )
     assigned, record = check(expected, observed, truth, repeats)
     # Fraction aligned: ~0.95 clean, ~0.6 at the worst corner (3 % drops, 2 %
-    # misread bits), 0.40 with near half-period jitter and a frozen frame on top
-    # (the example above, found by Hypothesis); below 0.35 would mean the
+    # misread bits), 0.38 with near half-period jitter and a frozen frame on top
+    # (the first example, found by Hypothesis); below 0.35 would mean the
     # aligner gave up on a decodable run. Frames it leaves out are "not
     # determined", never wrong (the assertions in check).
     assert record.n_aligned >= 0.35 * record.n_frames
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: merged drops mid-run")
+@pytest.mark.parametrize(
+    "params",
+    [  # found by 60 000-run hunts (1 run in ~20 000); frames 70, 723, 447
+        dict(seed=4145580784, drop=0.01639388997789191, duplicate=0.018238995589524527,
+             flip=0.01733631565904511, late=185, freeze=None, jitter=67),
+        dict(seed=982769155, drop=0.03, duplicate=0.009108965409839775, flip=0,
+             late=29, freeze=None, jitter=250),
+        dict(seed=1170362563, drop=0.01951646533499687, duplicate=0, flip=0.02,
+             late=99, freeze=(84, 25, 55), jitter=84),
+    ],
+)  # fmt: skip
+def test_three_drops_merged_into_one_gap_mid_run(params):
+    """Three drops within a few frames, with misread bits, inside the run.
+
+    The best path puts one gap of three triggers there (a gap costs the same
+    whatever its length), the truth three gaps: two gaps more, which is the
+    margin, so the first frame after the stretch is placed one trigger off.
+    Trimming every run's edges beside such a stretch fixes both but costs
+    2-5 % of frames at the worst corner (its @example above fell to 0.33);
+    this records the limit until a better proof is found.
+    """
+    check(*make_run(n_triggers=800, **params))
 
 
 @settings(max_examples=25, deadline=None)

@@ -167,6 +167,10 @@ class Experiment:
             self.session.record_event(
                 "protocol_started", protocol_file=path.name, name=self.protocol.name
             )
+            if self.resumption is not None:  # linked as the CLI's --resume links it
+                self.session.recorder.writer.update_metadata(
+                    resumed_from=self.resumption.metadata()
+                )
         if self.lead_in_s <= 0:
             try:
                 self._begin_run()

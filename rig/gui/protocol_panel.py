@@ -42,7 +42,19 @@ class ProtocolPanel(QtWidgets.QWidget):
         self.pause_button = QtWidgets.QPushButton("Pause")
         self.pause_button.setCheckable(True)
         self.stop_button = QtWidgets.QPushButton("Stop")
-        for b in (self.run_button, self.pause_button, self.stop_button):
+        # A run a fault, an unplug or a crash stopped: its remaining trials,
+        # into the recording in progress, linked to the first (rig.core.resume).
+        self.resume_button = QtWidgets.QPushButton("Resume…")
+        self.resume_button.setToolTip(
+            "run the trials a stopped recording of this protocol did not deliver, "
+            "into the recording in progress (metadata resumed_from)"
+        )
+        for b in (
+            self.run_button,
+            self.resume_button,
+            self.pause_button,
+            self.stop_button,
+        ):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         self.progress = QtWidgets.QProgressBar()
@@ -51,7 +63,8 @@ class ProtocolPanel(QtWidgets.QWidget):
         layout.addWidget(self.remaining)
         layout.addStretch(1)  # the controls stay together at the top
         self.open_button.clicked.connect(self.choose_file)
-        self.run_button.clicked.connect(self.run)
+        self.run_button.clicked.connect(lambda: self.run())  # not clicked(bool)
+        self.resume_button.clicked.connect(self.choose_resume)
         self.pause_button.toggled.connect(self.session.runner.set_paused)
         self.stop_button.clicked.connect(self.session.runner.cancel)
         bridge.run_state_changed.connect(self._on_status)
@@ -106,9 +119,27 @@ class ProtocolPanel(QtWidgets.QWidget):
         self._update_buttons(self.session.runner.status)
         return True
 
-    def run(self) -> None:
-        """Start the loaded plan (or closed loop); nothing while one runs."""
+    def choose_resume(self) -> None:
+        """Pick the stopped recording to resume from."""
+        folder = QtWidgets.QFileDialog.getExistingDirectory(
+            self, "The recording that stopped early"
+        )
+        if folder:
+            self.run(resume_from=folder)
+
+    def run(self, resume_from: str | None = None) -> None:
+        """Start the loaded plan (or closed loop); nothing while one runs.
+
+        ``resume_from``: a recording of this protocol that stopped early: only
+        the trials it did not deliver, into the recording in progress (one is
+        needed: the resumed part must be kept, linked to the first)."""
         if self.protocol is None or not self.run_button.isEnabled():
+            return
+        if resume_from is not None and self.session.recorder.writer is None:
+            self.summary.setText(
+                "<span style='color:#e66'>resume: start a recording first (the "
+                "resumed trials go into it, linked to the first)</span>"
+            )
             return
         from rig.core.experiment import Experiment
 
@@ -125,12 +156,20 @@ class ProtocolPanel(QtWidgets.QWidget):
                 lead_in_s=0.0,
                 tail_s=0.0,
                 require_approval=bool(panel and panel.approval.isChecked()),
+                resume_from=resume_from,
             )
             self.loop = experiment.loop
             if panel is not None and self.loop is not None:
                 panel.attach(self.loop)
+            if experiment.resumption is not None:
+                first = experiment.resumption.first_trial
+                self.summary.setText(
+                    f"resuming {self.protocol.name} at trial {first + 1} of "
+                    f"{first + experiment.n_trials}"
+                )
+                self.progress.setMaximum(experiment.n_trials)
             experiment.start()
-        except (RuntimeError, ValueError) as exc:
+        except (RuntimeError, ValueError) as exc:  # ResumeError is a ValueError
             self.summary.setText(f"<span style='color:#e66'>{exc}</span>")
 
     def _on_status(self, status) -> None:
@@ -156,5 +195,8 @@ class ProtocolPanel(QtWidgets.QWidget):
     def _update_buttons(self, status) -> None:
         running = status.phase in (RunState.RUNNING, RunState.PAUSED)
         self.run_button.setEnabled(self.protocol is not None and not running)
+        self.resume_button.setEnabled(
+            self.protocol is not None and not running and self.loop is None
+        )
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)

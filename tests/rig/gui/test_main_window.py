@@ -302,3 +302,52 @@ def test_closed_loop_panel_shows_proposals_and_obeys_accept_override_stop(
     assert len(requested) == 3 and requested[2] == 3.0
     assert window.session.stimuli[2]["duration_s"] == 0.002
     assert not panel.stop_button.isEnabled()
+
+
+def test_a_stopped_protocol_is_resumed_from_the_gui(qtbot, window, tmp_path):
+    """Issue 21, item 5: the fail-safe issue's resume as a GUI control: the
+    trials a stopped recording did not deliver, into the recording in progress,
+    linked to the first (metadata resumed_from), as `neurorig run --resume`."""
+    protocol_file = tmp_path / "six.toml"
+    protocol_file.write_text(
+        SHORT.replace("[3.0, 5.0]", "[3.0, 3.5, 4.0, 4.5, 5.0, 5.5]").replace(
+            "0.3", "0.5"
+        )
+    )
+    window.recording.folder.setText(str(tmp_path / "runs"))
+    assert window.protocol.load(str(protocol_file))
+    window.protocol.run(resume_from=str(tmp_path))  # no recording: refused
+    assert "start a recording first" in window.protocol.summary.text()
+    assert window.session.runner.status.trial == 0
+    qtbot.mouseClick(window.recording.button, LEFT)
+    qtbot.waitUntil(lambda: window.session.recorder.writer is not None, timeout=5000)
+    qtbot.mouseClick(window.protocol.run_button, LEFT)
+    qtbot.waitUntil(lambda: window.protocol.progress.value() >= 2, timeout=15_000)
+    qtbot.mouseClick(window.protocol.stop_button, LEFT)  # stopped early
+    qtbot.waitUntil(
+        lambda: "cancelled" in window.protocol.remaining.text(), timeout=10_000
+    )
+    first = window.recording.path_label.full_text()
+    qtbot.mouseClick(window.recording.button, LEFT)
+    qtbot.waitUntil(lambda: window.session.recorder.writer is None, timeout=5000)
+    done = [e["index"] for e in rig.recording.open(first).events_of("trial")]
+    assert 2 <= len(done) < 6
+    qtbot.wait(1100)  # a new recording folder (named by the second)
+    qtbot.mouseClick(window.recording.button, LEFT)
+    qtbot.waitUntil(lambda: window.session.recorder.writer is not None, timeout=5000)
+    window.protocol.run(resume_from=first)  # the Resume… button's dialog, chosen
+    assert "resuming gui-short at trial" in window.protocol.summary.text()
+    qtbot.waitUntil(
+        lambda: "completed" in window.protocol.remaining.text(), timeout=20_000
+    )
+    second = window.recording.path_label.full_text()
+    qtbot.mouseClick(window.recording.button, LEFT)
+    qtbot.waitUntil(lambda: window.session.recorder.writer is None, timeout=5000)
+    rec = rig.recording.open(second)
+    assert second != first
+    assert rec.metadata["resumed_from"] == {
+        "recording": first,
+        "first_trial": len(done),
+    }
+    resumed = [e["index"] for e in rec.events_of("trial")]
+    assert done + resumed == list(range(6))  # every trial once, none twice

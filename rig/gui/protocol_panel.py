@@ -49,12 +49,8 @@ class ProtocolPanel(QtWidgets.QWidget):
             "run the trials a stopped recording of this protocol did not deliver, "
             "into the recording in progress (metadata resumed_from)"
         )
-        for b in (
-            self.run_button,
-            self.resume_button,
-            self.pause_button,
-            self.stop_button,
-        ):
+        row.addWidget(self.resume_button)  # beside the file: it picks one too
+        for b in (self.run_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
         layout.addLayout(buttons)
         self.progress = QtWidgets.QProgressBar()

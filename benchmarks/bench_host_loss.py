@@ -22,7 +22,6 @@ machine's 1-minute load average at the end: others' work counts too).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -30,20 +29,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks._load import busy_processes
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@contextlib.contextmanager
-def busy_processes(n: int):
-    """``n`` processes spinning on the CPU (two take every core of this VM)."""
-    spin = "while True: pass"
-    children = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(n)]
-    try:
-        yield
-    finally:
-        for child in children:
-            child.kill()
-            child.wait()
 
 
 def run_protocol(protocol: Path, out: Path) -> dict:

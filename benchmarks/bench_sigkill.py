@@ -33,7 +33,6 @@ times.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -48,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 import rig.recording
+from benchmarks._load import busy_processes
 from firmware_bridge.device import Device
 from rig.procedures.latency import external_simulator
 from rig.recording import RecordingWriter
@@ -77,20 +77,6 @@ duration_ms = [{PULSE_MS}]
 repeats = 120
 order = "sequential"
 """
-
-
-@contextlib.contextmanager
-def cpu_hogs(n: int = 2):
-    """``n`` CPU-bound processes for the duration."""
-    hogs = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)
-    ]
-    try:
-        yield
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait(10)
 
 
 def wait_for_first_stimulus(out: Path, child: subprocess.Popen, timeout_s=60.0):
@@ -194,7 +180,7 @@ def run(quick: bool = False) -> dict[str, float]:
     rows = []
     work = Path(tempfile.mkdtemp(prefix="neurorig-sigkill-"))
     try:
-        with cpu_hogs(2):
+        with busy_processes(2):
             for k in range(n_kills):
                 row = one_kill(100 + k, work, rng)
                 rows.append(row)

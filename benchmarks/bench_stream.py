@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._load import busy_processes
 from rig.core.connect import open_rig, simulated_rig_description
 from rig.procedures.latency import external_simulator
 from rig.recording import RecordingWriter
@@ -63,20 +62,6 @@ def recording_session(n_channels: int):
         )
         session.start_recording(writer)
         yield session, writer
-
-
-@contextlib.contextmanager
-def busy_processes(n: int):
-    """``n`` processes spinning on the CPU: a machine whose other programs (or a
-    virtual machine's neighbours) take the cores. Two take all of this VM."""
-    spin = "while True: pass"
-    children = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(n)]
-    try:
-        yield
-    finally:
-        for child in children:
-            child.kill()
-            child.wait()
 
 
 def soak(n_channels: int, seconds: float, *, busy: int = 0) -> dict[str, float]:

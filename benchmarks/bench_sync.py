@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 
 import rig.recording
+from benchmarks._load import busy_processes
 from calibration import CalibrationError, CalibrationSet
 from firmware_bridge.errors import DeviceError
 from firmware_bridge.sim.camera import EXPOSURE_DELAY_S, frame_digest
@@ -77,20 +78,6 @@ CAMERA_HZ = 60.0
 DROP_RATE = 0.01
 TIMING_TRUTH_SAMPLES = round(EXPOSURE_DELAY_S * FS)
 TIMING_ACCURACY_SAMPLES = 50  # docs/calibration.md: 10 % of a 60 fps frame
-
-
-@contextlib.contextmanager
-def cpu_hogs(n: int = 2):
-    """``n`` CPU-bound processes for the duration (both cores of the VM)."""
-    hogs = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)
-    ]
-    try:
-        yield
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait(10)
 
 
 def _hardware_priority() -> None:
@@ -323,7 +310,7 @@ def run(quick: bool = False) -> dict[str, float]:
     n_timing = 3 if quick else 10
     work = Path(tempfile.mkdtemp(prefix="neurorig-sync-"))
     try:
-        with cpu_hogs(2), simulator(work, seed=16) as (port, sock, truth_path):
+        with busy_processes(2), simulator(work, seed=16) as (port, sock, truth_path):
             # Calibrated first, as a rig is: the recording then runs with the
             # timing calibration measured here under the same load.
             offsets, timing = timing_attempts(port, sock, n_timing)

@@ -63,17 +63,9 @@ def line_support_reference(
     return support, score
 
 
-def sync_marginals_reference(obs, exp, repeat, lo, hi, mismatch, gap, stay):
-    """Plain DP over every (frame, trigger) cell: (best_t, best_cost, second).
-
-    Cells outside a frame's band ``[lo[j], hi[j])`` are infinite. A step from
-    trigger ``a`` (frame j - 1) to ``b`` (frame j) costs 0 if ``b = a + 1``,
-    ``stay`` if ``b = a`` (0, and the only step, if ``repeat[j]``), ``gap`` if
-    ``b > a + 1``; every other step is forbidden. Each frame costs ``mismatch``
-    where its bit and the trigger's are both known and differ. The least cost of
-    a path through (j, t) is forward + backward; per frame, the best t (lowest
-    on a tie), its cost, and the least cost of any other t.
-    """
+def _sync_costs(obs, exp, repeat, lo, hi, mismatch, gap, stay):
+    """The alignment's costs, spelled out: ``emit(j, t)`` frame j on trigger t,
+    ``step(j, a, b)`` frame j − 1 on a to frame j on b, and the band mask."""
     n, n_trig = len(obs), len(exp)
     inf = math.inf
 
@@ -93,6 +85,24 @@ def sync_marginals_reference(obs, exp, repeat, lo, hi, mismatch, gap, stay):
     inside = np.zeros((n, n_trig), dtype=bool)
     for j in range(n):
         inside[j, lo[j] : hi[j]] = True
+    return emit, step, inside
+
+
+def sync_marginals_reference(obs, exp, repeat, lo, hi, mismatch, gap, stay):
+    """Plain DP over every (frame, trigger) cell: (best_t, best_cost, second).
+
+    Cells outside a frame's band ``[lo[j], hi[j])`` are infinite. A step from
+    trigger ``a`` (frame j - 1) to ``b`` (frame j) costs 0 if ``b = a + 1``,
+    ``stay`` if ``b = a`` (0, and the only step, if ``repeat[j]``), ``gap`` if
+    ``b > a + 1``; every other step is forbidden. Each frame costs ``mismatch``
+    where its bit and the trigger's are both known and differ. The least cost of
+    a path through (j, t) is forward + backward; per frame, the best t (lowest
+    on a tie), its cost, and the least cost of any other t.
+    """
+    n, n_trig = len(obs), len(exp)
+    inf = math.inf
+
+    emit, step, inside = _sync_costs(obs, exp, repeat, lo, hi, mismatch, gap, stay)
     fwd = np.full((n, n_trig), inf)
     bwd = np.full((n, n_trig), inf)
     for t in range(n_trig):
@@ -132,22 +142,7 @@ def sync_rival_reference(obs, exp, repeat, lo, hi, mismatch, gap, stay, path, bo
     n, n_trig = len(obs), len(exp)
     inf = math.inf
 
-    def emit(j, t):
-        known = obs[j] >= 0 and exp[t] >= 0
-        return mismatch if known and obs[j] != exp[t] else 0.0
-
-    def step(j, a, b):
-        if repeat[j]:
-            return 0.0 if b == a else inf
-        if b == a + 1:
-            return 0.0
-        if b == a:
-            return stay
-        return gap if b > a + 1 else inf
-
-    inside = np.zeros((n, n_trig), dtype=bool)
-    for j in range(n):
-        inside[j, lo[j] : hi[j]] = True
+    emit, step, inside = _sync_costs(obs, exp, repeat, lo, hi, mismatch, gap, stay)
     on_path = np.zeros((n, n_trig), dtype=bool)
     for j in range(n):
         if 0 <= path[j] < n_trig:

@@ -134,7 +134,7 @@ def test_no_board_on_the_port_is_refused_clearly(capsys):
 def test_lit_runs_are_paired_with_their_flashes_whatever_the_stamps_shift(
     shift_frames,
 ):
-    from rig.procedures.calibrate import pair_runs_with_flashes
+    from calibration.timing import pair_runs_with_flashes
 
     rng = np.random.default_rng(5)
     period = 500.0

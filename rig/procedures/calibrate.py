@@ -5,6 +5,7 @@ rig) through a running session and fit them with ``calibration``. Used by
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -247,16 +248,19 @@ def _frame_samples(
     clock, frames: list[tuple[int, float, int | None]]
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Trigger sample of each frame (nan: unknown), and the camera's frame
-    numbers (None where they cannot be used: the samples are then the arrival
-    times' guess)."""
+    numbers (None where the camera gives none: the samples are then the
+    arrival times' guess).
+
+    trigger count = frame number + c, with c from every frame the arrival
+    times matched (the median: a few misplaced ones do not move it). Where
+    the numbers start again (the camera restarted its count), c is found
+    afresh, and the numbers returned are moved on past a gap so that no run
+    spans the restart.
+    """
     stamps, _ = clock.match()
     by_index = {s.frame_index: s for s in stamps}
     numbers = [n for _, _, n in frames]
-    usable = bool(frames) and all(n is not None for n in numbers)
-    if usable:
-        fn = np.array(numbers, dtype=np.int64)
-        usable = bool(np.all(np.diff(fn) >= 0))  # a repeat is a duplicate
-    if not usable:  # arrival times only
+    if not frames or any(n is None for n in numbers):  # arrival times only
         samples = np.array(
             [
                 np.nan
@@ -267,19 +271,24 @@ def _frame_samples(
             dtype=float,
         )
         return samples, None
-    # trigger count = frame number + c: c from every frame the arrival times
-    # matched (the median: a few misplaced ones do not move it).
-    guesses = [
-        by_index[i].trigger_count - n
-        for (i, _, _), n in zip(frames, fn.tolist(), strict=True)
-        if by_index.get(i) is not None and by_index[i].trigger_count is not None
-    ]
+    fn = np.array(numbers, dtype=np.int64)
+    restarts = np.flatnonzero(np.diff(fn) < 0) + 1  # a repeat is a duplicate
     sample_of = {count: smp for smp, count, _ in clock.triggers()}
-    if not guesses:
-        return np.full(len(frames), np.nan), fn
-    c = round(float(np.median(guesses)))
-    samples = np.array([sample_of.get(n + c, np.nan) for n in fn.tolist()], float)
-    return samples, fn
+    samples = np.full(fn.size, np.nan)
+    moved = fn.copy()
+    bounds = [0, *restarts.tolist(), fn.size]
+    for lo, hi in itertools.pairwise(bounds):
+        if lo > 0:  # past the previous segment, with a gap
+            moved[lo:hi] += moved[lo - 1] - fn[lo] + 2
+        guesses = [
+            by_index[i].trigger_count - n
+            for (i, _, _), n in zip(frames[lo:hi], fn[lo:hi].tolist(), strict=True)
+            if by_index.get(i) is not None and by_index[i].trigger_count is not None
+        ]
+        if guesses:
+            c = round(float(np.median(guesses)))
+            samples[lo:hi] = [sample_of.get(n + c, np.nan) for n in fn[lo:hi].tolist()]
+    return samples, moved
 
 
 def calibrate_led_region(session, *, seconds=10.0, seed=0, rig_id="rig-1"):

@@ -112,7 +112,7 @@ def calibrate_timing(
     session,
     *,
     n_events=30,
-    max_events=150,
+    max_events=240,
     led_s=0.04,
     accuracy_frames=0.05,
     required_accuracy_frames=0.1,

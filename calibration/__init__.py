@@ -14,7 +14,11 @@ from calibration.led_region import (
     load_led_region,
 )
 from calibration.stimulator import StimulatorCalibration, fit_stimulator
-from calibration.timing import TimingCalibration, fit_timing
+from calibration.timing import (
+    TimingCalibration,
+    fit_timing,
+    fit_timing_from_frames,
+)
 
 __all__ = [
     "KINDS",
@@ -32,6 +36,7 @@ __all__ = [
     "fit_led_region",
     "fit_stimulator",
     "fit_timing",
+    "fit_timing_from_frames",
     "load_calibration",
     "load_led_region",
     "save_calibration",

@@ -20,7 +20,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -187,10 +187,12 @@ def from_dict(cls: type[Any], data: Any, source: str = "<dict>") -> Any:
             f"{source}: schema_version = {shown(version)}; this neurorig reads "
             f"version {SCHEMA_VERSION}"
         )
-    names = [f.name for f in fields(cls)]
-    missing = [n for n in names if n not in data]
+    # A field added later has a default (a file from before it lacks it).
+    required = [f.name for f in fields(cls) if f.default is MISSING]
+    missing = [n for n in required if n not in data]
     if missing:
         raise CalibrationError(f"{source}: missing field(s) {missing}")
+    names = [f.name for f in fields(cls) if f.name in data]
     rules = rules_of(cls)
     for name in names:
         value = data[name]

@@ -14,6 +14,7 @@ the pacing thread, and with it the host-loss watchdog, keeps running.
 from __future__ import annotations
 
 import math
+import threading
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -114,6 +115,7 @@ class SimBoard:
         self.firmware_errors = 0  # unexpected exceptions caught (a bug if not 0)
         # Hook for the simulated camera (set by SimulatedRig): sample, frame count.
         self.on_camera_trigger: Callable[[int, int], None] = _no_camera
+        self.led_lock = threading.Lock()  # see ``led_not_before``
         self.reset(cause=FaultCode.NONE)
 
     # ------------------------------------------------------------ state
@@ -143,6 +145,11 @@ class SimBoard:
         # Recent flashes (onset, until): a frame rendered late must still show
         # what was lit at its exposure, not only the newest flash.
         self.led_history: deque[tuple[int, int]] = deque(maxlen=64)
+        # The camera drew a frame exposed before this sample without the LED
+        # (it gave up waiting for a clock that lagged): a flash cannot switch on
+        # before it, or that frame would contradict the flash's LED_FLASHED.
+        # Under ``led_lock`` with the camera's reading of ``led_history``.
+        self.led_not_before = 0
         self.sent_samples = 0  # ground truth: samples put into DATA frames
         boot = Boot(PROTOCOL_VERSION, *FIRMWARE_VERSION, int(cause))
         return [self._frame(boot)]
@@ -322,12 +329,13 @@ class SimBoard:
             )
             if refused is not None:
                 return [refused]
-            onset = self.sample + 1
-            self.led_until = onset + round(
-                message.duration_us * 1e-6 * self.sample_rate_hz
-            )
-            self.led_onset = onset
-            self.led_history.append((onset, self.led_until))
+            with self.led_lock:
+                onset = max(self.sample + 1, self.led_not_before)
+                self.led_until = onset + round(
+                    message.duration_us * 1e-6 * self.sample_rate_hz
+                )
+                self.led_onset = onset
+                self.led_history.append((onset, self.led_until))
             return [
                 self._ack(t, seq, onset),
                 self._frame(LedFlashed(onset, message.duration_us)),

@@ -258,9 +258,16 @@ class SimCamera:
             # the frame shows what was lit then (an LED switched on after the
             # trigger but before the exposure is seen, as by a real camera).
             deadline = time.monotonic() + 0.05
-            while self.rig.board.sample < sample and time.monotonic() < deadline:
+            board = self.rig.board
+            while board.sample < sample and time.monotonic() < deadline:
                 time.sleep(0.0005)
-            led_on = self.rig.led_lit_at(sample)
+            with board.led_lock:
+                # The clock lags (by under a second: not a frame from before a
+                # reboot): drawn as known now, and a flash the board switches
+                # on later starts after it.
+                if 0 < sample - board.sample <= board.sample_rate_hz:
+                    board.led_not_before = max(board.led_not_before, sample + 1)
+                led_on = self.rig.led_lit_at(sample)
             number = count - (self._first_count or 0)
             if self.target is not None:  # a calibration target lies on the raceway
                 frame = self.target(count)

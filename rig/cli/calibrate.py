@@ -92,6 +92,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         "coefficients",
         "offset_samples",
         "offset_s",
+        "accuracy_samples",
         "jitter_samples",
         "residual_rms",
         "reprojection_error_px",

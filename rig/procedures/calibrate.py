@@ -5,6 +5,7 @@ rig) through a running session and fit them with ``calibration``. Used by
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -18,7 +19,7 @@ from calibration import (
     fit_gain,
     fit_led_region,
     fit_stimulator,
-    fit_timing,
+    fit_timing_from_frames,
 )
 from firmware_bridge import StimPulse
 from firmware_bridge.errors import DeviceError
@@ -107,7 +108,17 @@ def calibrate_stimulator(
     return fit_stimulator(commanded, measured, rig_id=rig_id)
 
 
-def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
+def calibrate_timing(
+    session,
+    *,
+    n_events=30,
+    max_events=240,
+    led_s=0.04,
+    accuracy_frames=0.05,
+    required_accuracy_frames=0.1,
+    seed=0,
+    rig_id="rig-1",
+):
     """Flash the LED at spread phases; find the first frame showing each flash.
 
     Which trigger exposed each frame: from the camera's own frame numbers where
@@ -118,7 +129,15 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
     delay into its physical window by whole periods, so that does not matter.
     A flash whose first lit frame follows a gap in the frame numbers (the
     frame before it was lost) is left out: the frame that saw the flash first
-    may be the lost one.
+    may be the lost one (``calibration.timing.first_lit_frames``).
+
+    ``n_events`` flashes first, at phases spread over the frame period; then,
+    while the delay range the flashes allow is wider than ±``accuracy_frames``
+    of a period, rounds of ``TIMING_ROUND`` more, aimed into that range (a
+    loaded host lands its flashes where it can, and a lost frame costs its
+    flash), up to ``max_events``. A range still wider than
+    ±``required_accuracy_frames`` is refused ("not determined": CalibrationError)
+    rather than its middle given as the delay.
 
     The LED is read where the session says it shows (``led_region_px``: the
     LED region calibration, else the rig file; the simulated rig knows its own).
@@ -126,6 +145,7 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
     region = _led_region(session, "timing")
     frames: list[tuple[int, float, int | None]] = []  # index, LED, frame number
     leds: list[int] = []
+    aims: list[float] = []  # each flash's aimed phase, s after a trigger
 
     def on_frame(frame, host_time, index):
         number = getattr(session.camera, "frame_number", None)  # camera thread
@@ -136,88 +156,111 @@ def calibrate_timing(session, *, n_events=30, led_s=0.04, rig_id="rig-1"):
             m.sample_index for m in decoded.messages if isinstance(m, LedFlashed)
         )
 
+    period_s = 1.0 / session.camera_rate_hz
+    period = session.sample_rate_hz / session.camera_rate_hz
+
+    def flash(phase_s):
+        time.sleep(0.15)
+        last_trigger = session.frame_clock.latest_trigger()[2]
+        due = last_trigger + period_s * np.ceil(
+            (time.monotonic() - last_trigger) / period_s
+        )
+        time.sleep(max(0.0, due + phase_s - time.monotonic()))
+        session.device.led_pulse(led_s)
+        aims.append(phase_s)
+
+    rng = np.random.default_rng(seed)
     session.events.frame_captured.connect(on_frame)
     session.device.add_listener(on_batch)
-    period_s = 1.0 / session.camera_rate_hz
     try:
-        for k in range(n_events):
-            # Flash at evenly spread phases of the frame period (stratified, not
-            # random): the mean first-frame lag then converges fast.
-            time.sleep(0.15)
-            last_trigger = session.frame_clock.latest_trigger()[2]
-            phase = (k + 0.5) / n_events * period_s
-            due = last_trigger + period_s * np.ceil(
-                (time.monotonic() - last_trigger) / period_s
-            )
-            time.sleep(max(0.0, due + phase - time.monotonic()))
-            session.device.led_pulse(led_s)
-        time.sleep(0.3)
+        # Evenly spread phases of the frame period (stratified, not random).
+        phases = (np.arange(n_events) + 0.5) / n_events * period_s
+        while True:
+            for phase in phases:
+                flash(float(phase))
+            time.sleep(0.3)  # the last frames and events arrive
+            fit = _timing_so_far(session, list(frames), list(leds), rig_id)
+            accuracy = None if fit is None else fit.accuracy_samples
+            if accuracy is not None and accuracy <= accuracy_frames * period:
+                break
+            if len(aims) >= max_events:
+                break
+            n = min(TIMING_ROUND, max_events - len(aims))
+            phases = _aim_into_range(session, fit, aims, list(leds), rng, n)
     finally:
         session.events.frame_captured.disconnect(on_frame)
         session.device.remove_listener(on_batch)
+    return _timing_so_far(
+        session, frames, leds, rig_id,
+        required_accuracy_samples=required_accuracy_frames * period,
+    )  # fmt: skip
+
+
+TIMING_ROUND = 10  # flashes per round after the first n_events
+
+
+def _timing_so_far(session, frames, leds, rig_id, *, required_accuracy_samples=None):
+    """The timing fit of the flashes so far: None while too few are usable,
+    unless an accuracy is required (then CalibrationError)."""
     period = session.sample_rate_hz / session.camera_rate_hz
-    samples, after_gap = _frame_samples(session.frame_clock, frames)
-    lit = classify_led(np.array([contrast for _, contrast, _ in frames])).bits == 1
-    # The first frame of each run of lit frames, and the flash it shows.
-    starts = np.flatnonzero(lit & ~np.r_[False, lit[:-1]])
-    starts = starts[np.isfinite(samples[starts]) & ~after_gap[starts]]
-    onsets, firsts = pair_runs_with_flashes(
-        samples[starts], np.array(sorted(leds), dtype=float), period
-    )
-    return fit_timing(
-        np.array(onsets),
-        np.array(firsts),
-        frame_period_samples=period,
-        fs_hz=session.sample_rate_hz,
-        rig_id=rig_id,
-    )
+    samples, numbers = _frame_samples(session.frame_clock, frames)
+    states = classify_led(np.array([contrast for _, contrast, _ in frames])).bits
+    try:
+        return fit_timing_from_frames(
+            states, samples, numbers, np.array(leds, dtype=float),
+            frame_period_samples=period, fs_hz=session.sample_rate_hz,
+            rig_id=rig_id, required_accuracy_samples=required_accuracy_samples,
+        )  # fmt: skip
+    except CalibrationError:
+        if required_accuracy_samples is not None:
+            raise
+        return None
 
 
-def pair_runs_with_flashes(
-    run_samples: np.ndarray, onsets: np.ndarray, period: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pair each lit run's first frame (its trigger sample as stamped) with the
-    LED flash it shows: ``(onsets, firsts)`` of the pairs.
-
-    Stamps may all be whole frames off (the host's guess of the trigger), so
-    a run is not paired with the nearest flash: the lag g (run − flash) that
-    the most runs share to within a period is found first (flashes are some
-    ten frames apart, so only the true lag, whole frames off as every stamp
-    is, gathers them), and each run is paired with the flash whose lag is
-    within a period of g. A flash is used once.
-    """
-    runs = np.asarray(run_samples, dtype=float)
-    leds = np.asarray(onsets, dtype=float)
-    if runs.size == 0 or leds.size == 0:
-        return np.zeros(0), np.zeros(0)
-    candidates = (runs[:, None] - leds[None, :]).ravel()
-    lag = runs[:, None] - leds[None, :]  # (run, flash)
-    scores = [int(np.any(np.abs(lag - g) <= period, axis=1).sum()) for g in candidates]
-    best = np.array(scores) == max(scores)
-    g = float(np.median(candidates[best]))
-    pair_onsets, firsts, used = [], [], set()
-    for j, run in enumerate(runs):
-        i = int(np.argmin(np.abs(lag[j] - g)))
-        if abs(lag[j, i] - g) <= period and i not in used:
-            used.add(i)
-            pair_onsets.append(leds[i])
-            firsts.append(run)
-    return np.array(pair_onsets), np.array(firsts)
+def _aim_into_range(session, fit, aims, leds, rng, n):
+    """``n`` phases (s after a trigger) to flash at next: into the delay range
+    the flashes so far allow (where a flash's phase narrows it), corrected by
+    how far the host's flashes have landed from where they were aimed; spread
+    over the whole period while there is no range yet."""
+    period_s = 1.0 / session.camera_rate_hz
+    if fit is None or fit.accuracy_samples is None:
+        return rng.uniform(0, period_s, n)
+    fs = session.sample_rate_hz
+    period = fs / session.camera_rate_hz
+    # Each flash's landed phase: its onset after the trigger before it (the
+    # board's samples). The host's aim misses by a latency of its own.
+    triggers = np.array([smp for smp, _, _ in session.frame_clock.triggers()], float)
+    miss_s = 0.0
+    if len(leds) == len(aims) and triggers.size:
+        onsets = np.array(leds, dtype=float)
+        at = np.maximum(np.searchsorted(triggers, onsets, "right") - 1, 0)
+        landed = (onsets - triggers[at]) / period
+        angle = 2 * np.pi * (landed - np.array(aims) / period_s)
+        miss_s = float(np.angle(np.mean(np.exp(1j * angle)))) / (2 * np.pi) * period_s
+    # A flash u samples after its trigger gives the bracket [u, u + P) (modulo
+    # whole periods): it narrows the range when u falls inside it.
+    low = fit.offset_samples - fit.accuracy_samples
+    u = low + rng.uniform(0.1, 0.9, n) * 2 * fit.accuracy_samples
+    return np.mod(u / fs - miss_s, period_s)
 
 
 def _frame_samples(
     clock, frames: list[tuple[int, float, int | None]]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Trigger sample of each frame (nan: unknown), and whether the camera's
-    frame numbers show a lost frame just before it."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Trigger sample of each frame (nan: unknown), and the camera's frame
+    numbers (None where the camera gives none: the samples are then the
+    arrival times' guess).
+
+    trigger count = frame number + c, with c from every frame the arrival
+    times matched (the median: a few misplaced ones do not move it). Where
+    the numbers start again (the camera restarted its count), c is found
+    afresh, and the numbers returned are moved on past a gap so that no run
+    spans the restart.
+    """
     stamps, _ = clock.match()
     by_index = {s.frame_index: s for s in stamps}
     numbers = [n for _, _, n in frames]
-    usable = bool(frames) and all(n is not None for n in numbers)
-    if usable:
-        fn = np.array(numbers, dtype=np.int64)
-        usable = bool(np.all(np.diff(fn) > 0))
-    if not usable:  # arrival times only
+    if not frames or any(n is None for n in numbers):  # arrival times only
         samples = np.array(
             [
                 np.nan
@@ -227,20 +270,25 @@ def _frame_samples(
             ],
             dtype=float,
         )
-        return samples, np.zeros(len(frames), dtype=bool)
-    # trigger count = frame number + c: c from every frame the arrival times
-    # matched (the median: a few misplaced ones do not move it).
-    guesses = [
-        by_index[i].trigger_count - n
-        for (i, _, _), n in zip(frames, fn.tolist(), strict=True)
-        if by_index.get(i) is not None and by_index[i].trigger_count is not None
-    ]
+        return samples, None
+    fn = np.array(numbers, dtype=np.int64)
+    restarts = np.flatnonzero(np.diff(fn) < 0) + 1  # a repeat is a duplicate
     sample_of = {count: smp for smp, count, _ in clock.triggers()}
-    if not guesses:
-        return np.full(len(frames), np.nan), np.zeros(len(frames), dtype=bool)
-    c = round(float(np.median(guesses)))
-    samples = np.array([sample_of.get(n + c, np.nan) for n in fn.tolist()], float)
-    return samples, np.r_[False, np.diff(fn) > 1]
+    samples = np.full(fn.size, np.nan)
+    moved = fn.copy()
+    bounds = [0, *restarts.tolist(), fn.size]
+    for lo, hi in itertools.pairwise(bounds):
+        if lo > 0:  # past the previous segment, with a gap
+            moved[lo:hi] += moved[lo - 1] - fn[lo] + 2
+        guesses = [
+            by_index[i].trigger_count - n
+            for (i, _, _), n in zip(frames[lo:hi], fn[lo:hi].tolist(), strict=True)
+            if by_index.get(i) is not None and by_index[i].trigger_count is not None
+        ]
+        if guesses:
+            c = round(float(np.median(guesses)))
+            samples[lo:hi] = [sample_of.get(n + c, np.nan) for n in fn[lo:hi].tolist()]
+    return samples, moved
 
 
 def calibrate_led_region(session, *, seconds=10.0, seed=0, rig_id="rig-1"):

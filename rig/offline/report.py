@@ -246,8 +246,13 @@ def _header(results: dict[str, Any], source: Any) -> str:
         if meta.get("stop_reason"):
             status = f"{status} ({meta['stop_reason']})"
         board = meta.get("board") or {}
-        rig = {True: "simulated rig", False: "board"}.get(
-            meta.get("simulated"), "not stated"
+        simulated = meta.get("simulated")
+        rig = (
+            "not stated"
+            if simulated is None
+            else "simulated rig"
+            if simulated
+            else "board"
         )
         if isinstance(board, dict) and board.get("firmware_version"):
             rig += f", firmware {board['firmware_version']}"
@@ -752,11 +757,13 @@ def _overlays(results: dict[str, Any], source: Any, figures: _Figures) -> str:
             for k in _pick(rows, SWEEPS_PER_CONDITION)
         )
         chosen = [carrying[k] for k in chosen_rows]
+
+        def draw(fig: Any, f: str = fibre, lab: str = label, c: list = chosen) -> None:
+            _overlay_figure(fig, f, lab, c, sweeps, results)
+
         tag = figures.draw(
             f"overlays-{fibre}.png",
-            lambda fig, f=fibre, lab=label, c=chosen: _overlay_figure(
-                fig, f, lab, c, sweeps, results
-            ),
+            draw,
             size=(9.0, 1.6 * results["n_channels"] + 1.0),
             alt=f"{label} sweeps",
         )

@@ -314,3 +314,52 @@ def test_separated_responses_give_an_interval_not_a_slope(tmp_path):
 
 def page_text_of(fragment: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", fragment))
+
+
+def _graded_trials(seed: int = 0):
+    """Trials of a worm whose threshold follows Weiss (rheobase 3 Vpp,
+    chronaxie 1 ms) with a graded response: the fits are determined."""
+    rng = np.random.default_rng(seed)
+    durations = np.repeat([0.5e-3, 1e-3, 2e-3, 4e-3], 120)
+    amps = rng.uniform(2.0, 9.0, durations.size).round(2)
+    threshold = 3.0 * (1 + 1e-3 / durations)
+    p = 1 / (1 + np.exp(-(np.log(amps) - np.log(threshold)) / 0.08))
+    return amps, durations, rng.random(durations.size) < p
+
+
+def test_determined_fits_are_drawn_with_their_bands():
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+
+    from analysis.fits import fit_strength_duration_trials
+    from analysis.summary import recruitment_curves
+    from rig.offline.report import _recruitment_figure, _sd_figure, _sd_table
+
+    amps, durations, fired = _graded_trials()
+    stimuli = [
+        {"analysed": True, "pulse_index": 0, "amplitude_vpp": float(a),
+         "duration_s": float(d), "responded": bool(y), "ap_evoked": bool(y)}
+        for a, d, y in zip(amps, durations, fired, strict=True)
+    ]  # fmt: skip
+    results = {
+        "stimuli": stimuli,
+        "recruitment": [
+            f.to_dict() for f in recruitment_curves(amps, durations, fired)
+        ],
+        "strength_duration": {
+            m: fit_strength_duration_trials(amps, durations, fired, model=m).to_dict()
+            for m in ("weiss", "lapicque")
+        },
+        "habituation": None,
+    }
+    assert all(f["determined"] for f in results["recruitment"])
+    assert results["strength_duration"]["weiss"]["determined"]
+    for draw in (_recruitment_figure, _sd_figure):
+        fig = Figure()
+        draw(fig, results)
+        [ax] = fig.axes
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert bands, draw.__name__  # a CI band per determined fit
+    table = page_text_of(_sd_table(results))
+    assert re.search(r"Weiss .* \d\.\d+ Vpp \(95 % CI [\d.]+–[\d.]+\)", table)
+    assert "not determinable" not in table.split("Lapicque")[0]

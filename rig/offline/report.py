@@ -38,6 +38,7 @@ from analysis.propagation import PRE_MIN_S, PRE_S, analyse_stimulus, search_wind
 FIBRES = (("mgf", "MGF"), ("lgf", "LGF"))
 ARRIVAL_MARKERS = {"mgf": "o", "lgf": "^"}
 SWEEPS_PER_CONDITION = 8  # overlays: at most this many sweeps of each condition
+SWEEPS_PER_FIBRE = 60  # and this many in all (a closed loop: every sweep its own)
 LEGEND_CONDITIONS = 8  # more conditions than this: coloured by amplitude instead
 CALIBRATION_KINDS = ("gain", "camera", "stimulator", "timing", "led_region")
 RESULTS_NAME = "results.json"
@@ -756,7 +757,7 @@ def _overlays(results: dict[str, Any], source: Any, figures: _Figures) -> str:
             for rows in by_condition.values()
             for k in _pick(rows, SWEEPS_PER_CONDITION)
         )
-        chosen = [carrying[k] for k in chosen_rows]
+        chosen = [carrying[k] for k in _pick(chosen_rows, SWEEPS_PER_FIBRE)]
 
         def draw(fig: Any, f: str = fibre, lab: str = label, c: list = chosen) -> None:
             _overlay_figure(fig, f, lab, c, sweeps, results)
@@ -770,9 +771,12 @@ def _overlays(results: dict[str, Any], source: Any, figures: _Figures) -> str:
         parts.append(
             f"<h3>{label}</h3><p>{len(chosen)} of the {len(carrying)} sweeps that "
             f"recruited the {label} (at most {SWEEPS_PER_CONDITION} of each "
-            "condition, spread over the session), as the detector saw them: "
+            f"condition and {SWEEPS_PER_FIBRE} in all, spread over the session), "
+            "as the detector saw them: "
             "band-passed, hum and the stimulus artifact removed (blanked samples "
-            f"are gaps). Dots: the {label}'s arrival at each pair.</p>{tag}"
+            "are gaps). On the waveforms: each fibre's arrival at each pair "
+            "(MGF ●, LGF ▲; hollow: timing not clean, set aside).</p>"
+            f"{tag}"
         )
     return "".join(parts)
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.fits import fit_recruitment
 from rig.cli import main
@@ -241,7 +243,7 @@ def test_the_sweeps_are_cleaned_and_the_arrivals_marked(worm):
     assert "overlays-mgf.png" in raw
     text = page_text(folder / "report" / "index.html")
     assert "band-passed, hum and the stimulus artifact removed" in text
-    assert "the MGF's arrival at each pair" in text
+    assert "each fibre's arrival at each pair (MGF ●, LGF ▲" in text
 
 
 def test_a_grid_run_with_video_tells_the_whole_story(grid):
@@ -363,3 +365,40 @@ def test_determined_fits_are_drawn_with_their_bands():
     table = page_text_of(_sd_table(results))
     assert re.search(r"Weiss .* \d\.\d+ Vpp \(95 % CI [\d.]+–[\d.]+\)", table)
     assert "not determinable" not in table.split("Lapicque")[0]
+
+
+finite = st.floats(0.01, 100.0)
+maybe = st.one_of(st.none(), finite)
+interval = st.one_of(st.none(), st.tuples(maybe, maybe).map(list))
+
+
+@given(
+    determined=st.booleans(),
+    values=st.tuples(maybe, maybe, maybe, maybe),
+    intervals=st.tuples(interval, interval, interval, interval, interval),
+)
+@settings(max_examples=200, deadline=None)
+def test_tables_never_write_nan_or_none(determined, values, intervals):
+    """Whatever the fits hold (values missing, intervals open on either side),
+    a table cell is a number, an interval, or words."""
+    from rig.offline.report import _recruitment_table, _sd_table
+
+    duration, threshold, slope, rheobase = values
+    between, t_ci, s_ci, r_ci, c_ci = intervals
+    recruitment = {
+        "duration_s": duration, "n": 5, "n_responses": 2, "determined": determined,
+        "reason": None if determined else "why", "threshold_vpp": threshold,
+        "threshold_ci95_vpp": t_ci, "slope_vpp": slope, "slope_ci95_vpp": s_ci,
+        "threshold_between_vpp": between,
+    }  # fmt: skip
+    law = {
+        "durations_s": [1e-3, 2e-3], "n": 9, "reason": None,
+        "rheobase_vpp": rheobase, "rheobase_ci95_vpp": r_ci,
+        "rheobase_determined": determined, "chronaxie_s": rheobase,
+        "chronaxie_ci95_s": c_ci, "chronaxie_determined": not determined,
+    }  # fmt: skip
+    text = page_text_of(
+        _recruitment_table({"recruitment": [recruitment]})
+        + _sd_table({"strength_duration": {"weiss": law}})
+    )
+    assert not re.search(r"\bnan\b|\bNone\b|\binf\b", text, re.I), text

@@ -365,7 +365,7 @@ def _threshold_cell(fit: dict[str, Any]) -> tuple[str, str]:
         lo, hi = between
         if hi is None:
             return f"threshold above {_num(lo, 1, 4)} Vpp", "—"
-        if lo is None:
+        if lo is None or lo <= 0:  # the fits' 0: open below
             return f"threshold below {_num(hi, 1, 4)} Vpp", "—"
         return f"threshold between {_num(lo, 1, 4)} and {_num(hi, 1, 4)} Vpp", "—"
     return "not determined", "—"
@@ -943,7 +943,8 @@ def _recruitment_figure(fig: Any, results: dict[str, Any]) -> None:
                 ax.fill_between(xs, band[0], band[1], color=colour, alpha=0.15, lw=0)
         elif fit_dict.get("threshold_between_vpp") and levels.size:
             lo, hi = fit_dict["threshold_between_vpp"]
-            lo = levels.min() if lo is None else lo
+            # an open side (null, or the fits' 0 below) ends at the levels tried
+            lo = levels.min() if lo is None or lo <= 0 else lo
             hi = levels.max() if hi is None else hi
             ax.axvspan(lo, hi, color=colour, alpha=0.15, label=f"{name}: {threshold}")
         elif levels.size:
@@ -995,15 +996,25 @@ def _sd_figure(fig: Any, results: dict[str, Any]) -> None:
             )
         elif f.get("threshold_between_vpp"):
             lo, hi = f["threshold_between_vpp"]
-            top = hi if hi is not None else (lo or 0) * 1.2
+            open_below = lo is None or lo <= 0
+            open_above = hi is None
+            if open_below and open_above:
+                continue
+            # An open side: a short bar with an arrowhead pointing on.
+            bottom = hi * 0.9 if open_below else lo
+            top = lo * 1.1 if open_above else hi
             ax.plot(
                 [d * 1000] * 2,
-                [lo or 0, top],
+                [bottom, top],
                 color="0.4",
                 lw=4,
                 alpha=0.5,
                 solid_capstyle="butt",
             )
+            if open_below:
+                ax.plot(d * 1000, bottom, "v", color="0.4", alpha=0.7)
+            if open_above:
+                ax.plot(d * 1000, top, "^", color="0.4", alpha=0.7)
     if any(
         not f["determined"] and f.get("threshold_between_vpp") for f in fits
     ):  # one legend entry for the intervals
@@ -1354,21 +1365,29 @@ def _motion(results: dict[str, Any], source: Any, figures: _Figures) -> str:
 
     tag = figures.draw("motion.png", draw, size=(10.0, 4.2), alt="motion per region")
     rows = []
+    trains = results.get("trains") or []
+
+    def peak(row: dict[str, Any], k: int) -> float | None:
+        values = row.get("region_peak_displacement_mm") or []
+        return values[k] if k < len(values) else None
+
     for k, (lo, hi) in enumerate(regions):
-        peaks = [
-            s["region_peak_displacement_mm"][k]
-            for s in analysed
-            if s["responded"]
-            and k < len(s.get("region_peak_displacement_mm") or [])
-            and s["region_peak_displacement_mm"][k] is not None
+        # Single pulses that evoked an AP, and trains (a train's summed
+        # twitch is its measure; its pulses have none of their own)
+        singles = [
+            peak(s, k) for s in analysed if s["responded"] and peak(s, k) is not None
         ]
+        summed = [
+            peak(t, k) for t in trains if any(t["responded"]) and peak(t, k) is not None
+        ]
+        both = singles + summed
         rows.append(
             [
                 str(k),
                 f"{lo:g}–{hi:g}",
                 f"{positions[k]:g}" if k < len(positions) else "n/a",
-                str(len(peaks)),
-                _num(float(np.median(peaks)) if peaks else None),
+                f"{len(singles)}" + (f" + {len(summed)} trains" if trains else ""),
+                _num(float(np.median(both)) if both else None),
             ]
         )
     table = _table(
@@ -1376,7 +1395,7 @@ def _motion(results: dict[str, Any], source: Any, figures: _Figures) -> str:
             "region",
             "along the body (mm from the head)",
             "its pair (mm)",
-            "responders measured",
+            "responses measured",
             "median peak displacement (mm)",
         ],
         rows,

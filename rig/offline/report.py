@@ -1406,6 +1406,27 @@ def _motion(results: dict[str, Any], source: Any, figures: _Figures) -> str:
 # ------------------------------------------------------------- closed loop
 
 
+def objective_unit(objective: dict[str, Any]) -> str:
+    """The unit of a closed loop's score: its measure's, per µC of charge per
+    phase when ``per_charge`` (rig.closed_loop.space.Objective).
+
+    >>> objective_unit({"measure": "amplitude_uv_mean", "per_charge": True})
+    'µV/µC'
+    >>> objective_unit({"measure": "peak_displacement_mm[2]"})
+    'mm'
+    >>> objective_unit({"measure": "responded_cv"})
+    '0–1'
+    """
+    measure = str(objective.get("measure", ""))
+    unit = "0–1"  # responded, responded_cv
+    for suffix, name in (("_uv", "µV"), ("_mm", "mm"), ("_m_per_s", "m/s")):
+        if suffix in measure:
+            unit = name
+    if objective.get("per_charge"):
+        unit = "1/µC" if unit == "0–1" else f"{unit}/µC"
+    return unit
+
+
 def _closed_loop(source: Any, figures: _Figures) -> str:
     optimiser = getattr(source, "optimiser", None) or []
     if not optimiser:
@@ -1415,6 +1436,7 @@ def _closed_loop(source: Any, figures: _Figures) -> str:
     measure = objective.get("measure", "score") + (
         " per charge" if objective.get("per_charge") else ""
     )
+    unit = objective_unit(objective)
     posterior = _posterior(optimiser)
     points = [e["point"] for e in optimiser if e.get("point")]
     recommended = last.get("recommended_point")
@@ -1445,7 +1467,7 @@ def _closed_loop(source: Any, figures: _Figures) -> str:
                 cmap="magma",
             )
             bar = fig.colorbar(mesh, ax=ax1)
-            bar.set_label(f"posterior mean ({measure})", fontsize=7)
+            bar.set_label(f"posterior mean, {measure} ({unit})", fontsize=7)
         xs = [p[0] for p in points]
         ys = [p[1] * 1000 for p in points]
         ax1.plot(xs, ys, "-", color="c", lw=0.8, alpha=0.8)
@@ -1486,7 +1508,7 @@ def _closed_loop(source: Any, figures: _Figures) -> str:
             ax2.step(trial, best, where="post", color="k", lw=0.8, label="best so far")
             ax2.legend(fontsize=6)
         ax2.set_xlabel("trial (number)")
-        ax2.set_ylabel(f"objective ({measure})")
+        ax2.set_ylabel(f"{measure} ({unit})")
         ax2.set_title("objective per trial", fontsize=8)
 
     tag = figures.draw("closed-loop.png", draw, size=(10.0, 4.2), alt="closed loop")

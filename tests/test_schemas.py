@@ -41,7 +41,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "6f99488e16d493cd9092e228682d1b348ef77e51d9097260055d62b1a237ad1d",
+    "analysis": "813f091083a368db8d3050421f4436db6ce9e9b9e6ccdd78ea5290aa4960fbc5",
     "events": "99f83df4c04ef4e373210370ff64ca9054ffa9db070915564d968966e1a6f849",
     "metadata": "ecbf008c1be088bbc5a86a72bd5422320e336d176089f67cf8ded6b72700d294",
 }

@@ -52,6 +52,11 @@ class Source:
     onset_search_s: float = ONSET_SEARCH_S  # markers: MARKER_ONSET_SEARCH_S
     # where positions_m came from, for messages about them
     positions_from: str = OPTION
+    # the recording's metadata.json (None for a WAV or a neo file): the
+    # report's header (date, subject, protocol, calibrations, software)
+    metadata: dict | None = None
+    # the closed-loop search's decisions (events of kind "optimiser"), in order
+    optimiser: list[dict] | None = None
 
 
 INT16_RAIL = 32767  # the largest count of a 16-bit sample
@@ -106,8 +111,11 @@ def load_recording(
         return np.asarray(rec.samples[row : row + n], dtype=np.float64) * uv_per_count
 
     events_path = path / "events.jsonl"
+    optimiser: list[dict] = []
     stimuli = []
     for k, e in enumerate(rec.events, start=1):
+        if e.get("kind") == "optimiser":
+            optimiser.append(e)
         if e.get("kind") != "stim_delivered":
             continue
         if "duration_s" not in e:  # the reader leaves the asking to the analysis
@@ -177,6 +185,8 @@ def load_recording(
         lens=None if px_per_mm else _lens(meta, meta_path),
         clip_uv=INT16_RAIL * np.abs(uv_per_count),
         positions_from=positions_from,
+        metadata=meta,
+        optimiser=optimiser,
     )
 
 

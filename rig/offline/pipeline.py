@@ -34,8 +34,14 @@ from analysis.propagation import StimulusResponse
 from analysis.summary import summarise
 from rig.offline.direction import check_direction
 from rig.offline.load import Source
+from rig.recording.metadata import software_version
 
 PROVEN_SOURCE = "led_code"  # the frame table's source of a frame the code placed
+# What the JSON is (its first keys): a reader checks these before trusting the
+# rest. The version counts changes that a reader of the old JSON would misread
+# (docs/analysis.md, "JSON output"); new optional keys do not bump it.
+ANALYSIS_FORMAT = "neurorig-analysis"
+ANALYSIS_FORMAT_VERSION = 1
 
 
 def frame_alignment_status(source: Source) -> dict[str, Any] | None:
@@ -307,6 +313,9 @@ def _results(
         if r["amplitude_vpp"] is not None and r["duration_s"] is not None
     ]
     return {
+        "format": ANALYSIS_FORMAT,
+        "format_version": ANALYSIS_FORMAT_VERSION,
+        "software": {"name": "neurorig", "version": software_version()},
         "source": source.name,
         "sample_rate_hz": source.fs_hz,
         "n_channels": n_ch,

@@ -160,7 +160,7 @@ def test_analyze_recording_writes_json_and_report(tmp_path):
     moved = [s["peak_displacement_mm"] for s in responded]
     assert min(moved) > 0.2
     index = (tmp_path / "report" / "index.html").read_text()
-    assert "overlays.png" in index and "displacement.png" in index
+    assert "overlays-mgf.png" in index and "motion.png" in index
     assert (tmp_path / "report" / "maps.png").stat().st_size > 10_000
 
 

@@ -71,7 +71,7 @@ class VideoStorage:
     crop_px: tuple[int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
-        check_video_storage(self.codec, self.crop_px, where="video")
+        check_video_storage(self.codec, self.crop_px)
 
     @property
     def lossless(self) -> bool:
@@ -100,13 +100,17 @@ class VideoStorage:
 
 
 def check_video_storage(
-    codec: Any, crop_px: Any, *, where: str
+    codec: Any,
+    crop_px: Any,
+    *,
+    codec_field: str = "video.codec",
+    crop_field: str = "video.crop_px",
 ) -> tuple[int, int, int, int] | None:
     """Refuse a codec or crop that is not allowed, in one line naming the
-    field (``where``.codec, ``where``.crop_px); the crop as a tuple."""
+    field as the user gave it; the crop as a tuple."""
     if codec not in CODECS:
         raise VideoStorageError(
-            f"{where}.codec = {codec!r}: allowed {', '.join(map(repr, CODECS))} "
+            f"{codec_field} = {codec!r}: allowed {', '.join(map(repr, CODECS))} "
             "(ffv1: lossless, the default; mjpeg: lossy, smaller)"
         )
     if crop_px is None:
@@ -122,7 +126,7 @@ def check_video_storage(
     )
     if not ok:
         raise VideoStorageError(
-            f"{where}.crop_px = {crop_px!r}: allowed [top, bottom, left, right], "
+            f"{crop_field} = {crop_px!r}: allowed [top, bottom, left, right], "
             "whole pixels of the camera image, top < bottom and left < right, at "
             "least 16 px each way"
         )

@@ -506,6 +506,13 @@ class RecordingWriter:
         self.close("completed" if exc[0] is None else "crashed")
 
     @property
+    def data_rate_bytes_per_s(self) -> float:
+        """The rate the free-space guard works with: measured over the last
+        seconds of recording, never below the nominal (the samples', and the
+        video's at its storage's measured bytes per pixel once it started)."""
+        return self._guard_space.rate
+
+    @property
     def stats(self) -> WriterStats:
         """Counts and flush times so far."""
         return WriterStats(

@@ -186,7 +186,7 @@ def _track(
     if source.frames is None or source.px_per_mm is None:
         return None
     positions, frames, how = _positions(source, progress, retrack)
-    if positions.size == 0:
+    if len(frames) == 0:
         return None
     regions = electrode_regions_mm(source.positions_m * 1000)  # from the head
     # The live tracking's rule too (OnlineDisplacement): live = offline.

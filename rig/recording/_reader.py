@@ -377,8 +377,8 @@ def _read_tracking(
                 "null), positions_mm and region_displacement_mm (lists of numbers "
                 "or nulls), body_displacement_mm (a number or null)"
             )
-        if index < n_frames:
-            rows[index] = (
+        if int(index) < n_frames:  # type: ignore[arg-type]  # checked whole
+            rows[int(index)] = (  # type: ignore[arg-type]
                 -1 if sample is None else sample,
                 positions,
                 regions,
@@ -544,7 +544,7 @@ def open_recording(path: str | Path) -> Recording:
             # Closed by the writer, which counted what it encoded and finished
             # the file (not stopped by a write error): the video need not be
             # opened (analysis from the saved tracking never does).
-            in_video = closed_count
+            in_video = int(closed_count)  # type: ignore[arg-type]  # checked whole
         else:
             in_video = (
                 _video_frame_count(video, finished=not open_status)

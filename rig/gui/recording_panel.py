@@ -43,6 +43,10 @@ class RecordingPanel(QtWidgets.QWidget):
         layout.addRow(self.button)
         self.elapsed = wrapping_label("not recording")
         self.disk = wrapping_label("")
+        self.disk.setToolTip(
+            "free space, and how long a recording fits in it at the rate of "
+            "the samples and the video as stored (or as measured while recording)"
+        )
         layout.addRow("elapsed", self.elapsed)
         layout.addRow("disk free", self.disk)
         self.path_label = ElidedLabel()  # a path: the tooltip has it all
@@ -104,7 +108,7 @@ class RecordingPanel(QtWidgets.QWidget):
         probe = base if base.exists() else Path.cwd()
         free = shutil.disk_usage(probe).free
         minutes = free / max(recording_rate_bytes_per_s(self.session), 1.0) / 60.0
-        text = f"{free / 1024**3:.1f} GiB (~{_duration(minutes)} of recording)"
+        text = f"{free / 1024**3:.1f} GiB, {_duration(minutes)}"  # of recording
         if minutes < LOW_DISK_MINUTES:
             text = f"<span style='color:#e66'>{text}: disk nearly full</span>"
         self.disk.setText(text)

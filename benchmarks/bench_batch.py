@@ -2,14 +2,17 @@
 
 Real recordings made by ``neurorig run`` on the simulated rig (8 stimuli each,
 about 3 s): without video (the electrophysiology alone, ~0.1 s to analyse)
-and with the simulated camera's video (tracking decodes every frame, which
-dominates). Each set is analysed by ``rig.offline.batch.run_batch`` on the
-serial executor and on a ``LocalCluster(n_workers=2, threads_per_worker=1)``;
-both are warmed up first (Numba kernels loaded in every process), so the
-figures are throughput, not start-up. Figures:
+and with the simulated camera's video (re-tracking decodes every frame, which
+dominates; the saved tracking does not). Each set is analysed by
+``rig.offline.batch.run_batch`` on the serial executor and on a
+``LocalCluster(n_workers=2, threads_per_worker=1)``; both are warmed up first
+(Numba kernels loaded in every process), so the figures are throughput, not start-up. Figures:
 
 - ``batch_recordings_per_min_serial`` / ``_2workers``: without video;
-- ``batch_video_recordings_per_min_serial`` / ``_2workers``: with video;
+- ``batch_video_recordings_per_min_serial`` / ``_2workers``: with video,
+  motion from the tracking saved while recording (the video not opened);
+- ``batch_video_retrack_recordings_per_min_serial`` / ``_2workers``: the same
+  recordings with ``retrack`` (``--retrack``: every frame decoded and tracked);
 - ``batch_cluster_start_s``: starting the 2-worker LocalCluster.
 
 The machine has 2 cores, shared: 2 workers can at best double the rate.
@@ -55,11 +58,11 @@ def _make(root: Path, n: int, *, video: bool) -> list[Path]:
     return find_recordings(root)
 
 
-def _rate(paths: list[Path], executor) -> float:
+def _rate(paths: list[Path], executor, options: dict | None = None) -> float:
     from rig.offline.batch import run_batch
 
     started = time.perf_counter()
-    results = run_batch(paths, executor)
+    results = run_batch(paths, executor, options=options)
     elapsed = time.perf_counter() - started
     failed = [r["error"] for r in results if "error" in r]
     if failed:
@@ -82,8 +85,13 @@ def run(quick: bool = False) -> dict[str, float]:
         }
         warm = sets["batch_recordings_per_min"][0]
         analyse_recording(str(warm))  # this process's kernels loaded
+        retrack = {"retrack": True}
+        video = sets["batch_video_recordings_per_min"]
         for name, paths in sets.items():
             figures[f"{name}_serial"] = _rate(paths, SerialExecutor())
+        figures["batch_video_retrack_recordings_per_min_serial"] = _rate(
+            video, SerialExecutor(), retrack
+        )
         started = time.perf_counter()
         with distributed.LocalCluster(
             n_workers=2,
@@ -97,6 +105,10 @@ def run(quick: bool = False) -> dict[str, float]:
             for name, paths in sets.items():
                 executor = client.get_executor(pure=False)  # every task run afresh
                 figures[f"{name}_2workers"] = _rate(paths, executor)
+            executor = client.get_executor(pure=False)
+            figures["batch_video_retrack_recordings_per_min_2workers"] = _rate(
+                video, executor, retrack
+            )
         size_mb = sum(
             f.stat().st_size for p in sets["batch_video_recordings_per_min"]
             for f in p.rglob("*")

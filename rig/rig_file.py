@@ -20,6 +20,12 @@ table or key is refused, so a typo is never silently ignored.
     both, the live view tracks segments on a real rig too. ``led_region_px``:
     ``[top, bottom, left, right]`` of the timing LED in the image; with it the
     frames are aligned to the triggers by the optical sync code.
+``[video]``
+    how recordings store the video: ``codec`` (``"ffv1"``, lossless, the
+    default; ``"mjpeg"``, lossy, about a tenth of the size) and ``crop_px``
+    ``[top, bottom, left, right]``: keep only this region of the camera image
+    (around the raceway); tracking stays in the whole image's pixels
+    (rig.recording.VideoStorage, docs/rig-file.md).
 ``[subject]``, ``[session]``
     defaults for every recording's subject (species, sex, age, …) and session
     (experimenter, lab, institution, …); ``neurorig run`` options replace
@@ -35,6 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rig.recording._video import (
+    VideoStorage,
+    VideoStorageError,
+    check_video_storage,
+)
 from rig.recording.subject import (
     MetadataError,
     SessionInfo,
@@ -53,6 +64,7 @@ TABLES = {
     "electrodes": {"pair_centres_mm"},
     "raceway": {"head_on_raceway_mm"},
     "camera": {"raceway_origin_px", "px_per_mm", "led_region_px"},
+    "video": {"codec", "crop_px"},
     "subject": None,  # checked by _subject_defaults
     "session": None,
 }
@@ -79,6 +91,8 @@ class RigDescription:
     # Defaults for every recording's subject and session ([subject], [session]).
     subject: Subject = field(default_factory=Subject)
     session_info: SessionInfo = field(default_factory=SessionInfo)
+    # How recordings store the video ([video]): codec and crop.
+    video: VideoStorage = field(default_factory=VideoStorage)
 
     def with_positions_mm(
         self, text: str | None, n_channels: int | None = None
@@ -214,9 +228,25 @@ def load_rig_file(
         raceway_origin_px=_number(data, "camera.raceway_origin_px", where, -1e5, 1e5),
         px_per_mm=_number(data, "camera.px_per_mm", where, 0.01, 1000),
         led_region_px=_region(data.get("camera", {}), where),
+        video=_video(data.get("video", {}), where),
         source=where,
         **_subject_defaults(data, where),
     )
+
+
+def _video(table: dict, where: str) -> VideoStorage:
+    """``[video] codec, crop_px``; a bad value refused naming the key."""
+    codec = table.get("codec", "ffv1")
+    try:
+        crop = check_video_storage(
+            codec,
+            table.get("crop_px"),
+            codec_field=f"{where}: video.codec",
+            crop_field=f"{where}: video.crop_px",
+        )
+    except VideoStorageError as exc:
+        raise RigFileError(str(exc)) from None
+    return VideoStorage(codec, crop)
 
 
 def _region(camera: dict, where: str) -> tuple[int, int, int, int] | None:

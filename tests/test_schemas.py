@@ -41,9 +41,9 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "813f091083a368db8d3050421f4436db6ce9e9b9e6ccdd78ea5290aa4960fbc5",
+    "analysis": "a09776972d8a9abdf3a25273b254611368028892c2df6fda18bd12564e7175c9",
     "events": "99f83df4c04ef4e373210370ff64ca9054ffa9db070915564d968966e1a6f849",
-    "metadata": "ecbf008c1be088bbc5a86a72bd5422320e336d176089f67cf8ded6b72700d294",
+    "metadata": "f9f86fdae6aa08a7f52e2a4f284a8dd7f0bc7e2d7a9ce404447aabf86b75c1d1",
 }
 CLOSED_LOOP = """format_version = 1
 [protocol]

@@ -51,6 +51,7 @@ def batch_command(args: argparse.Namespace) -> int:
         "electrode_positions_mm": args.electrode_positions_mm,
         "px_per_mm": args.px_per_mm,
         "mains_hz": args.mains_hz,
+        "retrack": args.retrack,
     }
     try:
         recordings = batch.find_recordings(root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 SIM_HELP = (
     "start a simulated rig (board and camera) in a process of its own, on a "
@@ -42,6 +43,48 @@ def add_rig_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibrations", help="folder of calibration files to apply and record"
     )
+
+
+def add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--video-codec`` and ``--video-crop``: how recordings store the video
+    (replacing the rig file's ``[video]``)."""
+    parser.add_argument(
+        "--video-codec",
+        metavar="ffv1|mjpeg",
+        help="video storage: ffv1 (lossless, the default; ~550 MB/min at 640×480 "
+        "60 fps) or mjpeg (lossy, ~56 MB/min); replaces the rig file's [video] codec",
+    )
+    parser.add_argument(
+        "--video-crop",
+        metavar="TOP,BOTTOM,LEFT,RIGHT",
+        help="store only this region of the camera image (px, half-open), e.g. "
+        "around the raceway; tracking stays in the whole image's pixels",
+    )
+
+
+def with_video_options(rig: Any, args: argparse.Namespace) -> Any:
+    """``rig`` with ``--video-codec``/``--video-crop`` applied; ValueError
+    (one line naming the option and what is allowed) for a bad value."""
+    import dataclasses
+
+    from rig.recording import VideoStorage
+    from rig.recording._video import check_video_storage
+
+    codec = getattr(args, "video_codec", None)
+    crop_text = getattr(args, "video_crop", None)
+    if codec is None and crop_text is None:
+        return rig
+    crop: Any = rig.video.crop_px
+    if crop_text is not None:
+        try:
+            crop = [int(v) for v in crop_text.split(",")]
+        except ValueError:
+            crop = crop_text
+    codec = rig.video.codec if codec is None else codec
+    crop = check_video_storage(
+        codec, crop, codec_field="--video-codec", crop_field="--video-crop"
+    )
+    return dataclasses.replace(rig, video=VideoStorage(codec, crop))
 
 
 def positive_int(text: str) -> int:

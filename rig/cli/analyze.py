@@ -105,6 +105,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "did not prove (their samples come from arrival times, which a busy "
         "host gets wrong by whole frames); the results say so",
     )
+    parser.add_argument(
+        "--retrack",
+        action="store_true",
+        help="decode the video and track the segments again instead of using "
+        "the tracking saved while recording (tracking.jsonl); without it the "
+        "video is not opened when the recording has saved tracking",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--report", help="write an HTML report into this folder")
     add_batch_arguments(parser)
@@ -138,6 +145,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     from rig.offline.neo_input import NeoInputError, load_neo
     from rig.offline.pipeline import analyse
     from rig.offline.spike_recorder import SpikeRecorderError
+    from rig.recording import RecordingFormatError
 
     path = Path(args.path)
     problem = out_folder_problem(args.report, "--report")
@@ -182,8 +190,9 @@ def run_analyze(args: argparse.Namespace) -> int:
             source,
             _progress_factory(not args.quiet),
             accept_unproven_alignment=args.accept_unproven_alignment,
+            retrack=args.retrack,
         )
-    except PositionsContradicted as exc:
+    except (PositionsContradicted, RecordingFormatError) as exc:
         return fail(str(exc))
     warning = alignment_warning(results)
     if warning:

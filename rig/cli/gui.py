@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rig.cli._common import add_rig_arguments
+from rig.cli._common import add_rig_arguments, add_video_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "simulated rig, none on a board)",
     )
     add_rig_arguments(parser)
+    add_video_arguments(parser)
     parser.add_argument(
         "--protocol", help="a protocol file to load once connected (F5 runs it)"
     )
@@ -48,12 +49,15 @@ def main(args: argparse.Namespace) -> int:
     import os
 
     from calibration import CalibrationSet
-    from rig.cli._common import board_url, fail
+    from rig.cli._common import board_url, fail, with_video_options
     from rig.rig_file import DEFAULT_CHANNELS, load_rig_file
 
     try:  # file errors now, in the terminal, before any window opens
-        args.rig_description = load_rig_file(args.rig).with_positions_mm(
-            args.electrode_positions_mm, DEFAULT_CHANNELS
+        args.rig_description = with_video_options(
+            load_rig_file(args.rig).with_positions_mm(
+                args.electrode_positions_mm, DEFAULT_CHANNELS
+            ),
+            args,
         )
     except ValueError as exc:
         return fail(str(exc))

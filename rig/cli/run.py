@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from rig.cli._common import SIM_HELP, add_board_arguments, add_rig_arguments
+from rig.cli._common import (
+    SIM_HELP,
+    add_board_arguments,
+    add_rig_arguments,
+    add_video_arguments,
+)
 from rig.cli._subject import add_subject_arguments
 
 
@@ -39,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "linked to it (metadata resumed_from)",
     )
     add_rig_arguments(parser)
+    add_video_arguments(parser)
     add_subject_arguments(parser)
     parser.set_defaults(func=main)
 

@@ -10,7 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from rig.cli._common import board_url, fail, out_folder_problem
+from rig.cli._common import (
+    board_url,
+    fail,
+    out_folder_problem,
+    with_video_options,
+)
 
 
 def _load(args: argparse.Namespace):
@@ -24,6 +29,7 @@ def _load(args: argparse.Namespace):
             args.electrode_positions_mm, DEFAULT_CHANNELS
         )
         rig = describe_from_args(args, rig)  # subject and session: options win
+        rig = with_video_options(rig, args)  # --video-codec, --video-crop
         protocol = load_protocol(args.protocol)
     except (ProtocolError, SafetyError, OSError, ValueError) as exc:
         return None, None, None, str(exc)

@@ -16,9 +16,11 @@ import threading
 from rig.cli._common import (
     add_board_arguments,
     add_rig_arguments,
+    add_video_arguments,
     board_url,
     fail,
     out_folder_problem,
+    with_video_options,
 )
 
 
@@ -61,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", default="runs", help="folder for recordings started remotely"
     )
     add_rig_arguments(parser)
+    add_video_arguments(parser)
     parser.set_defaults(func=main)
 
 
@@ -92,8 +95,11 @@ def _open(args: argparse.Namespace):
     from rig.rig_file import DEFAULT_CHANNELS, load_rig_file
 
     try:
-        rig = load_rig_file(args.rig).with_positions_mm(
-            args.electrode_positions_mm, DEFAULT_CHANNELS
+        rig = with_video_options(
+            load_rig_file(args.rig).with_positions_mm(
+                args.electrode_positions_mm, DEFAULT_CHANNELS
+            ),
+            args,
         )
         session = open_rig(
             board_url(args),

@@ -88,10 +88,6 @@ class CameraIntake:
             repeat = previous is not None and np.array_equal(previous[0], frame)
         self.latest_frame = (frame, host_time)
         self.events.frame_captured.emit(frame, host_time, index)
-        tracking = self._tracking()
-        if tracking is not None:
-            trigger = self.frame_clock.latest_trigger()
-            tracking.submit(frame, None if trigger is None else trigger[0])
         kept = self.recorder.record_frame(
             index,
             frame,
@@ -101,5 +97,11 @@ class CameraIntake:
             # the camera's own number of this frame, where it gives one
             frame_number=getattr(self.camera, "frame_number", None),
         )
+        # After the recorder has numbered the frame: its tracking is saved
+        # into the recording under that number (tracking.jsonl).
+        tracking = self._tracking()
+        if tracking is not None:
+            trigger = self.frame_clock.latest_trigger()
+            tracking.submit(frame, None if trigger is None else trigger[0], index)
         if not kept:
             self._record_event("frame_dropped_by_host", frame_host_time_s=host_time)

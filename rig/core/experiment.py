@@ -61,6 +61,7 @@ def new_recording(
             ),
             **(extra_metadata or {}),
         },
+        video=session.rig.video,  # the rig file's [video], or the CLI's
     )
     if protocol_path is not None:
         writer.attach_file(Path(protocol_path).name, Path(protocol_path))

@@ -16,7 +16,9 @@ device seconds: the newest camera trigger's sample when the frame arrived
 (readout takes less than a frame period). The recording's frame table is
 exact; this is for display and for the online motion measures
 (``rig.core.online_motion``), which ``listeners`` call after every tracked
-frame.
+frame. ``frame_sinks`` get every tracked frame's band positions with its
+frame-clock index: the session's recorder saves them into the recording
+(``tracking.jsonl``), so ``neurorig analyze`` need not decode the video again.
 """
 
 from __future__ import annotations
@@ -60,14 +62,17 @@ class LiveTracking:
         self._disp_mm: deque[np.ndarray] = deque(maxlen=history_frames)
         self._whole_mm: deque[float] = deque(maxlen=history_frames)
         self._strain: deque[np.ndarray] = deque(maxlen=history_frames)
+        self.lens = lens
         # listener(newest_time_s), on the tracking thread after each tracked frame
         self.listeners: list = []
+        # sink(frame_clock_index, sample, positions_mm), likewise
+        self.frame_sinks: list = []
         self._bands_px: np.ndarray | None = None
         self._region_px: list[tuple[float, float] | None] = []
         self.frames_tracked = 0
         self.frames_skipped = 0
         self.failures = 0
-        self._mailbox: tuple[np.ndarray, int | None] | None = None
+        self._mailbox: tuple[np.ndarray, int | None, int | None] | None = None
         self._wake = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(
@@ -75,12 +80,15 @@ class LiveTracking:
         )
         self._thread.start()
 
-    def submit(self, frame: np.ndarray, sample: int | None) -> None:
-        """Camera thread: hand over the newest frame (replacing an untracked one)."""
+    def submit(
+        self, frame: np.ndarray, sample: int | None, index: int | None = None
+    ) -> None:
+        """Camera thread: hand over the newest frame (replacing an untracked
+        one), seen at device ``sample``, number ``index`` on the frame clock."""
         with self._wake:
             if self._mailbox is not None:
                 self.frames_skipped += 1
-            self._mailbox = (frame, sample)
+            self._mailbox = (frame, sample, index)
             self._wake.notify()
 
     def close(self) -> None:
@@ -99,12 +107,33 @@ class LiveTracking:
                     return
                 mailbox = self._mailbox
                 assert mailbox is not None  # woken with a frame, not stopped
-                frame, sample = mailbox
+                frame, sample, index = mailbox
                 self._mailbox = None
-            self.on_frame(frame, sample)
+            self.on_frame(frame, sample, index)
 
-    def on_frame(self, frame: np.ndarray, sample: int | None) -> None:
-        """Track one frame seen at device ``sample`` (None: not yet known)."""
+    def describe(self) -> dict:
+        """How frames are tracked: the recording's ``metadata.tracking``."""
+        lens = None
+        if self.lens and self.lens.get("camera_matrix") is not None:
+            lens = {
+                key: np.asarray(self.lens[key], float).tolist()
+                for key in ("camera_matrix", "dist_coeffs")
+            }
+        origin = np.atleast_1d(np.asarray(self.origin_px, float))
+        return {
+            "tracker": "analysis.midline.MidlineTracker",
+            "px_per_mm": float(self.px_per_mm),
+            "origin_px": origin.tolist(),
+            "lens": lens,
+            "regions_mm_from_head": [[lo, hi] for lo, hi in self.regions_mm],
+            "rest_frames": self.displacement.rest_frames,
+        }
+
+    def on_frame(
+        self, frame: np.ndarray, sample: int | None, index: int | None = None
+    ) -> None:
+        """Track one frame seen at device ``sample`` (None: not yet known),
+        number ``index`` on the frame clock (None: not counted)."""
         try:
             positions_mm = self.tracker.process(frame)
         except Exception as exc:  # a bad frame must not stop the camera thread
@@ -131,6 +160,12 @@ class LiveTracking:
             self._strain.extend(rows.strain)
             self._whole_mm.extend(rows.body_mm.tolist())
             self.frames_tracked += 1
+        if index is not None:
+            for sink in list(self.frame_sinks):
+                try:
+                    sink(index, sample, positions_mm)
+                except Exception:  # a sink's bug must not stop the tracking
+                    log.exception("live-tracking frame sink failed")
         for listener in list(self.listeners):
             try:
                 listener(t)

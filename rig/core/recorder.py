@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.displacement import OnlineDisplacement
 from firmware_bridge.protocol import Decoded
 from rig.core.frame_alignment import align_recorded_frames
 from rig.core.frame_clock import FrameClock, FrameStamp
@@ -54,6 +55,12 @@ class Recorder:
         self._frame_led: list[float | None] = []  # LED brightness in each
         self._frame_repeat: list[bool] = []  # identical to the frame before
         self._frame_numbers: list[int | None] = []  # the camera's own numbers
+        self._frame_k: dict[int, int] = {}  # frame-clock index -> frame k
+        # The recording's own displacement rule over its tracked frames (rest =
+        # its first frames tracked), and those first frames, which each new
+        # frame revises until the rest is fixed: (k, sample, positions).
+        self._displacement: OnlineDisplacement | None = None
+        self._first_tracked: list[tuple[int, int | None, np.ndarray]] = []
         self._table_from = 0  # frame k from which the table is not yet written
         self._next_table_s = 0.0
         self.frames_dropped = 0  # frames the writer could not keep up with
@@ -96,6 +103,9 @@ class Recorder:
             self._frame_led = []
             self._frame_repeat = []
             self._frame_numbers = []
+            self._frame_k = {}
+            self._displacement = None
+            self._first_tracked = []
             self._table_from = 0
             self.frames_dropped = 0
             self.first_sample = first_sample
@@ -197,11 +207,48 @@ class Recorder:
             except queue.Full:
                 self.frames_dropped += 1
                 return False
+            self._frame_k[index] = len(self._frame_indices)
             self._frame_indices.append(index)
             self._frame_led.append(led_brightness)
             self._frame_repeat.append(repeat)
             self._frame_numbers.append(frame_number)
             return True
+
+    def record_tracking(
+        self, index: int, sample: int | None, positions_mm: Any, tracking: Any
+    ) -> None:
+        """The live tracking of frame ``index`` (frame-clock numbering) into the
+        recording's ``tracking.jsonl``, if that frame is recorded (tracking
+        thread). Displacement follows the offline rule over the recording's
+        tracked frames (``analysis.displacement``: rest = the mean of its first
+        ``rest_frames``), so until the rest is fixed each frame rewrites the
+        earlier ones (the last line of a frame wins)."""
+        positions = np.asarray(positions_mm, dtype=float).ravel()
+        with self._lock:
+            writer = self._writer
+            k = self._frame_k.get(index) if writer is not None else None
+            if k is None:
+                return  # not recording, or the frame was not kept
+            first = self._displacement is None
+            if first:
+                self._displacement = OnlineDisplacement(tracking.regions_mm)
+            rule = self._displacement
+            assert rule is not None
+            fixed = rule.rest_mm is not None
+            rows = rule.process(positions)
+            if fixed:
+                frames = [(k, sample, positions)]
+            else:
+                self._first_tracked.append((k, sample, positions))
+                frames = list(self._first_tracked)
+                if rule.rest_mm is not None:  # fixed by this frame
+                    self._first_tracked = []
+        lines = [
+            (fk, fs, pos, rows.region_mm[i], float(rows.body_mm[i]))
+            for i, (fk, fs, pos) in enumerate(frames[-len(rows.body_mm) :])
+        ]
+        with self._write(writer):
+            writer.append_tracking(lines, info=tracking.describe() if first else None)
 
     def record_frame_table(
         self, clock: FrameClock, offset_samples: int, now_s: float

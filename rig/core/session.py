@@ -203,6 +203,13 @@ class Session:
             camera=self.camera,
             camera_calibration=calibration_of(self.calibrations, "camera"),
         )
+        tracking = self.live.tracking
+        if tracking is not None:  # each tracked frame into the recording too
+            tracking.frame_sinks.append(
+                lambda index, sample, positions_mm: self.recorder.record_tracking(
+                    index, sample, positions_mm, tracking
+                )
+            )
         self.device.start_stream()
         if self.camera_intake is not None:
             self.camera_intake.start()

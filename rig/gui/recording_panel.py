@@ -10,7 +10,11 @@ from pyqtgraph.Qt import QtWidgets
 
 from rig.gui._widgets import ElidedLabel, wrapping_label
 
-LOW_DISK_BYTES = 2 * 1024**3  # warn below 2 GiB free (~15 min of 32 ch at 30 kS/s)
+# Warn when the disk holds less than this much more recording at the rate of
+# what is recorded: the samples and the video at its storage's measured rate
+# (rig.recording.VideoStorage: ~550 MB/min lossless at 640×480 60 fps), or,
+# while recording, the rate the writer measures.
+LOW_DISK_MINUTES = 15.0
 
 
 class RecordingPanel(QtWidgets.QWidget):
@@ -39,6 +43,10 @@ class RecordingPanel(QtWidgets.QWidget):
         layout.addRow(self.button)
         self.elapsed = wrapping_label("not recording")
         self.disk = wrapping_label("")
+        self.disk.setToolTip(
+            "free space, and how long a recording fits in it at the rate of "
+            "the samples and the video as stored (or as measured while recording)"
+        )
         layout.addRow("elapsed", self.elapsed)
         layout.addRow("disk free", self.disk)
         self.path_label = ElidedLabel()  # a path: the tooltip has it all
@@ -99,7 +107,30 @@ class RecordingPanel(QtWidgets.QWidget):
         base = Path(self.folder.text())
         probe = base if base.exists() else Path.cwd()
         free = shutil.disk_usage(probe).free
-        text = f"{free / 1024**3:.1f} GiB"
-        if free < LOW_DISK_BYTES:
+        minutes = free / max(recording_rate_bytes_per_s(self.session), 1.0) / 60.0
+        text = f"{free / 1024**3:.1f} GiB, {_duration(minutes)}"  # of recording
+        if minutes < LOW_DISK_MINUTES:
             text = f"<span style='color:#e66'>{text}: disk nearly full</span>"
         self.disk.setText(text)
+
+
+def recording_rate_bytes_per_s(session) -> float:
+    """Bytes per second a recording of ``session`` writes: the writer's
+    measured rate while recording, else the samples' plus the video's at the
+    rig's storage choice and the camera's image size (the latest frame's)."""
+    writer = session.recorder.writer
+    if writer is not None:
+        return float(writer.data_rate_bytes_per_s)
+    rate = 2.0 * session.n_channels * session.sample_rate_hz
+    intake = getattr(session, "camera_intake", None)
+    latest = intake.latest_frame if intake is not None else None
+    if latest is not None:
+        height, width = latest[0].shape[:2]
+        rate += session.rig.video.bytes_per_s(height, width, intake.rate_hz)
+    return rate
+
+
+def _duration(minutes: float) -> str:
+    if minutes >= 120:
+        return f"{minutes / 60:.0f} h"
+    return f"{minutes:.0f} min"

@@ -106,7 +106,7 @@ def analyse_recording(
 
     Runs on a worker: everything it needs is the path (a file system the
     worker sees) and plain options (``electrode_positions_mm``,
-    ``px_per_mm``, ``mains_hz``). Returns the analysis results with
+    ``px_per_mm``, ``mains_hz``, ``retrack``). Returns the analysis results with
     ``software_version`` (the worker's neurorig), or ``{"error": ...}`` with
     one line saying why this recording could not be analysed.
     """
@@ -122,7 +122,7 @@ def analyse_recording(
             px_per_mm=options.get("px_per_mm"),
         )
         source.mains_hz = options.get("mains_hz")
-        results = analyse(source, _no_progress)
+        results = analyse(source, _no_progress, retrack=bool(options.get("retrack")))
     except Exception as exc:  # one bad recording must not sink the batch
         return {"software_version": version, "error": f"{type(exc).__name__}: {exc}"}
     return {"software_version": version, **results}

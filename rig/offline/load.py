@@ -47,6 +47,12 @@ class Source:
     px_per_mm: float | None = None
     origin_px: float = 0.0
     lens: dict | None = None  # camera calibration: camera_matrix, dist_coeffs
+    # The live tracking saved with the recording (rig.recording.SavedTracking),
+    # used instead of decoding the video unless asked to re-track
+    saved_tracking: Any = None
+    # The stored video's crop of the camera image (top, bottom, left, right),
+    # None: the whole image; re-tracking shifts the origin and lens by it
+    video_crop_px: tuple[int, int, int, int] | None = None
     clip_uv: Any = None  # the ADC's rail in µV (per channel or one): clipped there
     mains_hz: float | None = None  # None: 50 or 60 Hz, whichever fits
     onset_search_s: float = ONSET_SEARCH_S  # markers: MARKER_ONSET_SEARCH_S
@@ -167,6 +173,17 @@ def load_recording(
     if realigned is not None:
         frame_samples, frame_sources, alignment = realigned
     has_video = len(rec.frame_times) > 0 and frame_samples is not None
+    video = meta.get("video") if isinstance(meta.get("video"), dict) else {}
+    crop = video.get("crop_px")
+    if crop is not None and not (
+        isinstance(crop, list)
+        and len(crop) == 4
+        and all(_number_in(v, 0, 1e5) for v in crop)
+    ):
+        raise ValueError(
+            f"{meta_path}: video.crop_px = {crop!r:.60}; allowed [top, bottom, "
+            "left, right], whole pixels of the camera image, or null"
+        )
     return Source(
         name=str(path),
         fs_hz=rec.sample_rate_hz,
@@ -187,6 +204,8 @@ def load_recording(
         positions_from=positions_from,
         metadata=meta,
         optimiser=optimiser,
+        saved_tracking=rec.tracking if has_video else None,
+        video_crop_px=None if crop is None else (crop[0], crop[1], crop[2], crop[3]),
     )
 
 

@@ -9,7 +9,13 @@ docs/optical-sync.md). A recording whose alignment is unproven (its metadata
 has no ``frame_alignment``, or the code placed no frame) gets no motion
 unless the caller accepts that (``accept_unproven_alignment``, the CLI's
 ``--accept-unproven-alignment``); then every frame with a sample is used and
-the results say so (``motion.alignment.proven`` false)."""
+the results say so (``motion.alignment.proven`` false).
+
+The band positions come from the tracking saved while recording
+(``tracking.jsonl``, docs/recording-format.md): the video is not opened. The
+video is decoded and tracked again only with ``retrack`` (``--retrack``) or
+when the recording has no usable saved tracking; ``motion.tracking`` says
+which (``source``: ``saved`` or ``video``, and why)."""
 
 from __future__ import annotations
 
@@ -82,45 +88,134 @@ def frame_alignment_status(source: Source) -> dict[str, Any] | None:
     }
 
 
-def _track(
-    source: Source, progress, use: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Region and whole-body displacement series (mm), region strain, and each
-    frame's sample number, for the frames in ``use`` (a mask over the frames)."""
-    if source.frames is None or source.px_per_mm is None:
-        return None
-    from analysis.midline import MidlineTracker
-
-    lens = {}
+def _tracker_geometry(source: Source) -> tuple[float, dict]:
+    """The tracker's origin (u, px) and lens for the stored frames: a cropped
+    video's frames start at the crop's (left, top) of the camera image."""
+    lens: dict = {}
     if source.lens and source.lens.get("camera_matrix") is not None:
         lens = {k: source.lens[k] for k in ("camera_matrix", "dist_coeffs")}
-    # The live tracking's tracker: bands along the midline, mm from the head.
-    tracker = MidlineTracker(
-        px_per_mm=source.px_per_mm, origin_px=source.origin_px, **lens
+    origin = source.origin_px
+    crop = source.video_crop_px
+    if crop is not None:
+        top, left = crop[0], crop[2]
+        origin -= left
+        if lens:
+            matrix = np.array(lens["camera_matrix"], dtype=float)
+            matrix[0, 2] -= left
+            matrix[1, 2] -= top
+            lens = {**lens, "camera_matrix": matrix}
+    return origin, lens
+
+
+def saved_tracking_problem(source: Source) -> str | None:
+    """Why the recording's saved tracking cannot stand for re-tracking its
+    video (None: it can)."""
+    saved = source.saved_tracking
+    if saved is None:
+        return "the recording has no saved tracking (tracking.jsonl)"
+    if len(saved.frame_index) == 0:
+        return "its saved tracking holds no frame"
+    info = saved.info or {}
+    saved_lens = info.get("lens")
+    lens = (
+        source.lens
+        if source.lens and source.lens.get("camera_matrix") is not None
+        else None
     )
-    positions = [
-        tracker.process(frame) for frame in progress(source.frames, "tracking")
-    ]
-    width = max(p.size for p in positions)
-    track = np.full((len(positions), width), np.nan)
-    for i, p in enumerate(positions):
-        track[i, : p.size] = p
+    if (saved_lens is None) != (lens is None) or (
+        lens is not None
+        and not (
+            np.allclose(saved_lens["camera_matrix"], lens["camera_matrix"])
+            and np.allclose(saved_lens["dist_coeffs"], lens["dist_coeffs"])
+        )
+    ):
+        return "its saved tracking used another lens model than this analysis"
+    return None
+
+
+def _positions(
+    source: Source, progress, retrack: bool
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Band positions along the body (mm, frames × bands) of the frames
+    tracked, their frame numbers, and how they were found: the saved live
+    tracking, or the video decoded and tracked again (``retrack``, or no
+    usable saved tracking)."""
+    n_frames = len(source.frame_samples) if source.frame_samples is not None else 0
+    problem = "--retrack asked for it" if retrack else saved_tracking_problem(source)
+    if problem is None:
+        saved = source.saved_tracking
+        keep = saved.frame_index < n_frames
+        positions = saved.positions_mm[keep]
+        # Positions along the body are arc length / px_per_mm: another scale
+        # (--px-per-mm, a calibration) rescales them exactly.
+        live_scale = (saved.info or {}).get("px_per_mm") or source.px_per_mm
+        positions = positions * (float(live_scale) / float(source.px_per_mm))
+        frames = saved.frame_index[keep]
+        return (
+            positions,
+            frames,
+            {
+                "source": "saved",
+                "n_frames": n_frames,
+                "n_frames_tracked": int(frames.size),
+                "reason": None,
+            },
+        )
+    from analysis.midline import MidlineTracker
+
+    origin, lens = _tracker_geometry(source)
+    # The live tracking's tracker: bands along the midline, mm from the head.
+    tracker = MidlineTracker(px_per_mm=source.px_per_mm, origin_px=origin, **lens)
+    rows = [tracker.process(frame) for frame in progress(source.frames, "tracking")]
+    width = max((p.size for p in rows), default=0)
+    positions = np.full((len(rows), width), np.nan)
+    for i, p in enumerate(rows):
+        positions[i, : p.size] = p
+    return (
+        positions,
+        np.arange(len(rows)),
+        {
+            "source": "video",
+            "n_frames": n_frames,
+            "n_frames_tracked": len(rows),
+            "reason": problem,
+        },
+    )
+
+
+def _track(
+    source: Source, progress, use: np.ndarray, retrack: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]] | None:
+    """Region and whole-body displacement series (mm), region strain, each
+    frame's sample number, for the frames in ``use`` (a mask over the
+    frames), and how the frames were tracked."""
+    if source.frames is None or source.px_per_mm is None:
+        return None
+    positions, frames, how = _positions(source, progress, retrack)
+    if len(frames) == 0:
+        return None
     regions = electrode_regions_mm(source.positions_m * 1000)  # from the head
     # The live tracking's rule too (OnlineDisplacement): live = offline.
-    moved = displacement(track, regions)
+    moved = displacement(positions, regions)
     series = np.column_stack([moved.region_mm, moved.body_mm])
-    samples = np.asarray(source.frame_samples[: len(positions)], dtype=float)
-    keep = (samples >= 0) & use[: len(positions)]
-    return series[keep], samples[keep], moved.strain[keep]
+    samples = np.asarray(source.frame_samples, dtype=float)[frames]
+    keep = (samples >= 0) & use[frames]
+    return series[keep], samples[keep], moved.strain[keep], how
 
 
 def analyse(
-    source: Source, progress, *, accept_unproven_alignment: bool = False
+    source: Source,
+    progress,
+    *,
+    accept_unproven_alignment: bool = False,
+    retrack: bool = False,
 ) -> dict[str, Any]:
     """Run the whole pipeline; return the JSON-ready results.
 
     Motion comes only from frames the optical sync proved, unless
-    ``accept_unproven_alignment`` (see the module's docstring).
+    ``accept_unproven_alignment`` (see the module's docstring); from the
+    tracking saved while recording, unless ``retrack`` (or there is none):
+    then the video is decoded and tracked again.
     """
     bar = progress(None, "stimuli", total=len(source.stimuli))
     responses = analyse_stimuli(
@@ -141,11 +236,12 @@ def analyse(
     motion = None
     if alignment is not None and alignment["proven"]:
         proven = [s == PROVEN_SOURCE for s in source.frame_sources or []]
-        motion = _track(source, progress, np.array(proven, dtype=bool))
+        motion = _track(source, progress, np.array(proven, dtype=bool), retrack)
     elif alignment is not None and accept_unproven_alignment:
         alignment["unproven_accepted"] = True
         everything = np.ones(alignment["n_frames"], dtype=bool)
-        motion = _track(source, progress, everything)
+        motion = _track(source, progress, everything, retrack)
+    tracking = None
     n_ch = source.n_channels
     records = []
     onsets_s = np.array([s.onset_sample for s in source.stimuli]) / source.fs_hz
@@ -153,7 +249,7 @@ def analyse(
     groups = trains([s.pulse_index for s in source.stimuli])
     per_train: list[list[MotionResponse]] = []
     if motion is not None:
-        series, frame_samples, strain = motion
+        series, frame_samples, strain, tracking = motion
         t = frame_samples / source.fs_hz
         source.motion_series = (t, series)
         per_region = [
@@ -232,6 +328,7 @@ def analyse(
         source, responses, records, fibres, motion is not None, train_rows
     )
     results["motion"]["alignment"] = alignment
+    results["motion"]["tracking"] = tracking
     return results
 
 

@@ -42,7 +42,7 @@ def realign_frames(rec: Any) -> tuple[np.ndarray, list[str], dict[str, Any]] | N
         isinstance(done, dict) and done.get("verdict") != "not_determined"
     ):
         return None
-    region = _region(sync.get("led_region_px"))
+    region = _in_stored_frames(_region(sync.get("led_region_px")), meta)
     delay = sync.get("delay_samples", 0)
     if region is None or type(delay) is not int:
         return None
@@ -98,6 +98,23 @@ def _region(value: Any) -> tuple[int, int, int, int] | None:
     ):
         return value[0], value[1], value[2], value[3]
     return None
+
+
+def _in_stored_frames(
+    region: tuple[int, int, int, int] | None, meta: dict
+) -> tuple[int, int, int, int] | None:
+    """The LED region (camera image px) in the stored frames: a cropped video
+    (``video.crop_px``) starts at the crop's (top, left); None when the crop
+    left the LED out (then the video cannot align itself)."""
+    video = meta.get("video")
+    crop = _region(video.get("crop_px")) if isinstance(video, dict) else None
+    if region is None or crop is None:
+        return region
+    top, bottom, left, right = crop
+    if not (top <= region[0] and region[1] <= bottom and left <= region[2]
+            and region[3] <= right):  # fmt: skip
+        return None
+    return region[0] - top, region[1] - top, region[2] - left, region[3] - left
 
 
 def _led_in_frames(frames: Any, region: tuple[int, int, int, int]):

@@ -6,9 +6,11 @@ See docs/recording-format.md. ``rig.recording.open(path)`` reads a recording bac
 from rig.recording._reader import (
     Recording,
     RecordingFormatError,
+    SavedTracking,
     VideoFrames,
     open_recording,
 )
+from rig.recording._video import VideoStorage, VideoStorageError
 from rig.recording._writer import (
     DiskFullError,
     RecordingStopped,
@@ -24,7 +26,10 @@ __all__ = [
     "RecordingFormatError",
     "RecordingStopped",
     "RecordingWriter",
+    "SavedTracking",
     "VideoFrames",
+    "VideoStorage",
+    "VideoStorageError",
     "WriterStats",
     "open",
     "open_recording",

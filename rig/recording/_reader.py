@@ -11,6 +11,7 @@ the frame times and the frame table.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
 import math
@@ -266,10 +267,25 @@ class VideoFrames:
     def __len__(self) -> int:
         return self._n
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def _open(self) -> Any:
+        """A capture of the video, or a RecordingFormatError naming it."""
         import cv2
 
+        if not self.path.is_file():
+            raise RecordingFormatError(
+                f"{self.path}: missing; the frames are read from it (renamed or "
+                "moved? put it back)"
+            )
         capture = cv2.VideoCapture(str(self.path))
+        if not capture.isOpened():
+            capture.release()
+            raise RecordingFormatError(
+                f"{self.path}: cannot be opened as a video (unreadable or damaged)"
+            )
+        return capture
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        capture = self._open()
         try:
             for _ in range(self._n):
                 ok, frame = capture.read()
@@ -282,13 +298,14 @@ class VideoFrames:
     def __getitem__(self, index: int) -> np.ndarray:
         """Frame ``index``, found by seeking: FFV1 frames are all key frames, so
         the seek is exact and costs one decode (frame 3000 of a minute at 60 fps
-        took 20 s decoding from the start, ~0.1 s this way)."""
+        took 20 s decoding from the start, ~0.1 s this way; Motion JPEG
+        likewise: every frame a key frame)."""
         import cv2
 
         if not -self._n <= index < self._n:
             raise IndexError(f"frame {index} out of range (0–{self._n - 1})")
         index %= self._n
-        capture = cv2.VideoCapture(str(self.path))
+        capture = self._open()
         try:
             capture.set(cv2.CAP_PROP_POS_FRAMES, index)
             ok, frame = capture.read()
@@ -302,6 +319,88 @@ class VideoFrames:
         """Every frame as one ``(n, height, width)`` array."""
         frames = list(self)
         return np.stack(frames) if frames else np.zeros((0, 0, 0), np.uint8)
+
+
+@dataclass(frozen=True)
+class SavedTracking:
+    """The live tracking saved while recording (``tracking.jsonl``), one row
+    per tracked frame in frame order (frames the tracking skipped or lost
+    under load have no row)."""
+
+    frame_index: np.ndarray  # (n,) int64: frame k in the video
+    sample: np.ndarray  # (n,) int64: the live estimate of its sample (-1: none)
+    positions_mm: np.ndarray  # (n, n_bands): along the body from the head, NaN lost
+    region_displacement_mm: np.ndarray  # (n, n_regions)
+    body_displacement_mm: np.ndarray  # (n,)
+    info: dict[str, Any] | None  # metadata.tracking: how the frames were tracked
+    n_frames: int  # frames the video holds
+
+
+def _numbers(value: Any) -> list[float] | None:
+    """A JSON list of numbers and nulls as floats (NaN for null); None if not."""
+    if not isinstance(value, list):
+        return None
+    out = []
+    for v in value:
+        if v is None:
+            out.append(math.nan)
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            out.append(float(v))
+        else:
+            return None
+    return out
+
+
+def _read_tracking(
+    path: Path, n_frames: int, info: Any, problems: list[str]
+) -> SavedTracking | None:
+    """tracking.jsonl: the last line of a frame wins; frames the video does not
+    hold are left out (a kill: the encoder's last buffer)."""
+    if not _regular_file(path, required=False):
+        return None
+    rows: dict[int, tuple[int, list[float], list[float], float]] = {}
+    for k, record in enumerate(_read_jsonl(path, problems), start=1):
+        index, sample = record.get("frame_index"), record.get("sample")
+        positions = _numbers(record.get("positions_mm"))
+        regions = _numbers(record.get("region_displacement_mm"))
+        body = record.get("body_displacement_mm")
+        if (
+            not _whole(index, 0, MAX_SAMPLE_NUMBER)
+            or not (sample is None or _whole(sample, 0, MAX_SAMPLE_NUMBER))
+            or positions is None
+            or regions is None
+            or not (body is None or _finite(body, -1e6, 1e6))
+        ):
+            raise RecordingFormatError(
+                f"{path}: line {k} is {json.dumps(record)[:80]}; allowed "
+                "frame_index (whole number ≥ 0), sample (whole number ≥ 0 or "
+                "null), positions_mm and region_displacement_mm (lists of numbers "
+                "or nulls), body_displacement_mm (a number or null)"
+            )
+        if int(index) < n_frames:  # type: ignore[arg-type]  # checked whole
+            rows[int(index)] = (  # type: ignore[arg-type]
+                -1 if sample is None else sample,
+                positions,
+                regions,
+                math.nan if body is None else float(body),
+            )
+    order = sorted(rows)
+    width = max((len(rows[i][1]) for i in order), default=0)
+    n_regions = max((len(rows[i][2]) for i in order), default=0)
+    positions_a = np.full((len(order), width), np.nan)
+    regions_a = np.full((len(order), n_regions), np.nan)
+    for j, i in enumerate(order):
+        positions_a[j, : len(rows[i][1])] = rows[i][1]
+        regions_a[j, : len(rows[i][2])] = rows[i][2]
+    return SavedTracking(
+        frame_index=np.array(order, dtype=np.int64),
+        sample=np.array([rows[i][0] for i in order], dtype=np.int64),
+        positions_mm=positions_a,
+        region_displacement_mm=regions_a,
+        body_displacement_mm=np.array([rows[i][3] for i in order], dtype=float),
+        info=info if isinstance(info, dict) else None,
+        n_frames=n_frames,
+    )
 
 
 @dataclass
@@ -382,6 +481,18 @@ class Recording:
         """The video frames, decoded lazily."""
         return VideoFrames(self.path / f.VIDEO, len(self.frame_times))
 
+    @functools.cached_property
+    def tracking(self) -> SavedTracking | None:
+        """The live tracking saved with the frames (``tracking.jsonl``), read
+        on first use; None when the recording has none. Its problems (a torn
+        last line) are added to ``problems``."""
+        return _read_tracking(
+            self.path / f.TRACKING,
+            len(self.frame_times),
+            self.metadata.get("tracking"),
+            self.problems,
+        )
+
     @property
     def attachments(self) -> dict[str, Path]:
         """Attached files (protocol, calibrations) by name."""
@@ -424,11 +535,22 @@ def open_recording(path: str | Path) -> Recording:
     frame_times, frame_numbers = _read_frame_times(path / f.FRAMES, problems)
     if len(frame_times):
         video = path / f.VIDEO
-        in_video = (
-            _video_frame_count(video, finished=not open_status)
-            if _regular_file(video, required=False)
-            else 0
-        )
+        closed_count = metadata.get("n_frames")
+        if (
+            metadata.get("status") not in ("recording", "disk_full", "fault:recording")
+            and _whole(closed_count, 0, 2**40)
+            and (path / f.TRACKING).exists()
+        ):
+            # Closed by the writer, which counted what it encoded and finished
+            # the file (not stopped by a write error): the video need not be
+            # opened (analysis from the saved tracking never does).
+            in_video = int(closed_count)  # type: ignore[arg-type]  # checked whole
+        else:
+            in_video = (
+                _video_frame_count(video, finished=not open_status)
+                if _regular_file(video, required=False)
+                else 0
+            )
         if in_video < len(frame_times):
             problems.append(
                 f"{f.FRAMES} lists {len(frame_times)} frames, {f.VIDEO} holds "

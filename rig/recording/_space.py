@@ -2,7 +2,8 @@
 
 The reserve is ``reserve_s`` seconds of recording at the measured data rate
 (samples, events, frame tables and the video file's growth, over windows of
-``WINDOW_S``; never less than the samples' nominal rate), and never less than
+``WINDOW_S``; never less than the nominal rate: the samples', plus, from the
+first frame, the video's at its storage's measured bytes per pixel), and never less than
 ``floor_bytes``. Below it the writer stops with a ``DiskFullError`` saying how
 much was free and at what rate it was filling, while there is still room to
 finish every file properly.
@@ -59,6 +60,12 @@ class SpaceGuard:
         self.rate = self.nominal
         self._window_start = time.monotonic()
         self._window_bytes: int | None = None
+
+    def expect(self, bytes_per_s: float) -> None:
+        """Another stream starts (the video, at its storage's measured rate):
+        the prior rate grows by it at once."""
+        self.nominal += float(bytes_per_s)
+        self.rate = max(self.rate, self.nominal)
 
     @property
     def enabled(self) -> bool:

@@ -1,5 +1,14 @@
 """The recording's video: FFV1 in Matroska through OpenCV, with its errors surfaced.
 
+How the video is stored is a choice (``VideoStorage``: the rig file's
+``[video]``, ``neurorig run --video-codec/--video-crop``): lossless FFV1 (the
+default, the archival one), lossy Motion JPEG (every frame a JPEG: intra-only
+like FFV1, so every frame is a key frame and a seek is exact), and either of
+them cropped to a region of interest around the raceway. Each codec's bytes per
+pixel were measured on the simulated rig's camera (``benchmarks/run.py video``,
+docs/recording-format.md): the free-space guard and the GUI's low-disk warning
+use that rate for the storage chosen, not a fixed guess.
+
 OpenCV's FFmpeg writer does not raise. On a full disk it prints a warning and
 ``VideoWriter.write`` returns False (OpenCV >= 5; older versions return None),
 some frames late: FFmpeg buffers up to 256 KiB before it writes. So a write that
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +43,120 @@ class VideoWriteError(OSError):
     """The video writer failed; ``errno`` is ENOSPC when the disk is full."""
 
 
-class VideoFile:
-    """An FFV1 grayscale video opened at its first frame."""
+# Codec name (the rig file's and the CLI's) -> (FourCC, lossless). The encoders
+# are those the installed OpenCV wheel's FFmpeg writes (checked: FFV1, MJPG,
+# mp4v, VP8, VP9 open; H.264, HEVC and AV1 do not); MJPG is intra-only, so
+# every frame stays a key frame, a seek stays exact and a kill loses no more.
+CODECS: dict[str, tuple[str, bool]] = {"ffv1": ("FFV1", True), "mjpeg": ("MJPG", False)}
+# Bytes per pixel per frame, measured on the simulated rig's worm at 640×480,
+# 60 fps, 10 s through VideoFile (benchmarks/bench_video.py; MB/min in
+# docs/recording-format.md). The guard's prior: it measures the real rate as
+# the recording grows and takes the larger.
+BYTES_PER_PIXEL = {"ffv1": 0.50, "mjpeg": 0.051}
 
-    def __init__(self, path: Path, shape: tuple[int, ...], fps: float) -> None:
+
+class VideoStorageError(ValueError):
+    """A video storage choice that is not allowed (names the field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoStorage:
+    """How a recording stores its video: ``codec`` (``"ffv1"`` lossless, the
+    default, or ``"mjpeg"`` lossy) and ``crop_px`` ``(top, bottom, left,
+    right)``: the half-open rows and columns of the camera image kept (None:
+    the whole image). Tracking and every coordinate in the metadata stay in
+    the full image's pixels; the crop's ``(left, top)`` is its offset."""
+
+    codec: str = "ffv1"
+    crop_px: tuple[int, int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        check_video_storage(self.codec, self.crop_px)
+
+    @property
+    def lossless(self) -> bool:
+        """Whether the frames decode exactly as the camera gave them."""
+        return CODECS[self.codec][1]
+
+    def stored_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The stored frame's (height, width) for a camera image this size."""
+        if self.crop_px is None:
+            return height, width
+        top, bottom, left, right = self.crop_px
+        return min(bottom, height) - top, min(right, width) - left
+
+    def bytes_per_s(self, height: int, width: int, fps: float) -> float:
+        """The video's expected data rate (measured bytes per pixel)."""
+        h, w = self.stored_shape(height, width)
+        return BYTES_PER_PIXEL[self.codec] * h * w * fps
+
+    def describe(self) -> dict[str, Any]:
+        """The metadata's ``video`` fields for this choice."""
+        return {
+            "codec": CODECS[self.codec][0],
+            "lossless": self.lossless,
+            "crop_px": None if self.crop_px is None else list(self.crop_px),
+        }
+
+
+def check_video_storage(
+    codec: Any,
+    crop_px: Any,
+    *,
+    codec_field: str = "video.codec",
+    crop_field: str = "video.crop_px",
+) -> tuple[int, int, int, int] | None:
+    """Refuse a codec or crop that is not allowed, in one line naming the
+    field as the user gave it; the crop as a tuple."""
+    if codec not in CODECS:
+        raise VideoStorageError(
+            f"{codec_field} = {codec!r}: allowed {', '.join(map(repr, CODECS))} "
+            "(ffv1: lossless, the default; mjpeg: lossy, smaller)"
+        )
+    if crop_px is None:
+        return None
+    ok = (
+        isinstance(crop_px, list | tuple)
+        and len(crop_px) == 4
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in crop_px)
+        and 0 <= crop_px[0] < crop_px[1] <= 100_000
+        and 0 <= crop_px[2] < crop_px[3] <= 100_000
+        and crop_px[1] - crop_px[0] >= 16
+        and crop_px[3] - crop_px[2] >= 16
+    )
+    if not ok:
+        raise VideoStorageError(
+            f"{crop_field} = {crop_px!r}: allowed [top, bottom, left, right], "
+            "whole pixels of the camera image, top < bottom and left < right, at "
+            "least 16 px each way"
+        )
+    return (crop_px[0], crop_px[1], crop_px[2], crop_px[3])
+
+
+class VideoFile:
+    """A grayscale video (FFV1 unless ``storage`` says otherwise) opened at its
+    first frame; ``shape`` is the camera's image, cropped as ``storage`` says."""
+
+    def __init__(
+        self,
+        path: Path,
+        shape: tuple[int, ...],
+        fps: float,
+        storage: VideoStorage | None = None,
+    ) -> None:
         import cv2
 
         self.path = path
-        self.height, self.width = int(shape[0]), int(shape[1])
+        self.storage = storage or VideoStorage()
+        self.camera_shape = (int(shape[0]), int(shape[1]))
+        self.height, self.width = self.storage.stored_shape(*self.camera_shape)
+        if self.height <= 0 or self.width <= 0:
+            raise VideoStorageError(
+                f"video.crop_px = {list(self.storage.crop_px or ())}: outside the "
+                f"camera's {shape[1]}×{shape[0]} image; allowed a region inside it"
+            )
         self.fps = fps
+        fourcc = CODECS[self.storage.codec][0]
         params = [cv2.VIDEOWRITER_PROP_IS_COLOR, 0]
         gop = getattr(cv2, "VIDEOWRITER_PROP_GOP_SIZE", None)
         if gop is None:  # OpenCV < 5 names it KEY_INTERVAL
@@ -51,7 +166,7 @@ class VideoFile:
         self._writer: Any = cv2.VideoWriter(
             str(path),
             cv2.CAP_FFMPEG,
-            cv2.VideoWriter.fourcc(*"FFV1"),
+            cv2.VideoWriter.fourcc(*fourcc),
             fps,
             (self.width, self.height),
             params,
@@ -63,7 +178,7 @@ class VideoFile:
             if problem is not None:
                 raise problem
             raise VideoWriteError(
-                errno.EIO, f"cannot open a lossless FFV1 video writer at {path}"
+                errno.EIO, f"cannot open a {fourcc} video writer at {path}"
             )
         self.n_written = 0
         self._size = 0
@@ -73,6 +188,9 @@ class VideoFile:
         """Encode one frame; raise VideoWriteError if the writer failed."""
         if self._writer is None:
             raise VideoWriteError(errno.EIO, f"{self.path} is closed")
+        crop = self.storage.crop_px
+        if crop is not None:
+            frame = np.ascontiguousarray(frame[crop[0] : crop[1], crop[2] : crop[3]])
         result = self._writer.write(frame)
         self.n_written += 1
         if result is False:  # OpenCV >= 5 says so

@@ -54,13 +54,16 @@ from rig.recording._files import (
     make_reserve,
 )
 from rig.recording._space import SpaceGuard
-from rig.recording._video import VideoFile
+from rig.recording._video import VideoFile, VideoStorage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 RESERVE_BYTES = 256 << 10  # room kept for the final metadata.json
 FrameRow = tuple[int, "int | None", str, "int | None"]
+# A tracked frame: (frame_index, sample or None, band positions along the body
+# mm, each region's displacement mm, the whole body's displacement mm)
+TrackingRow = tuple[int, "int | None", Any, Any, float]
 
 
 def _serialised(method):
@@ -98,6 +101,7 @@ class WriterStats:
     last_fsync_s: float
     buffered_bytes: int = 0  # handed to the writer, not yet to the OS
     frame_table_rows: int = 0
+    tracking_lines: int = 0  # lines of tracking.jsonl handed to the writer
 
 
 class RecordingWriter:
@@ -114,8 +118,10 @@ class RecordingWriter:
         fsync_interval_s: float = 1.0,
         free_space_reserve_s: float = 10.0,
         free_space_floor_bytes: int = 50_000_000,
+        video: VideoStorage | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.video_storage = video or VideoStorage()
         self.n_channels = int(n_channels)
         self.sample_rate_hz = float(sample_rate_hz)
         self.flush_interval_s = float(flush_interval_s)
@@ -165,6 +171,8 @@ class RecordingWriter:
             self._abandon_start()
             raise self._as_disk_full(exc, self.folder / f.METADATA) from exc
         self._frame_table: AppendFile | None = None  # opened at the first row
+        self._tracking: AppendFile | None = None  # opened at the first tracked frame
+        self._n_tracked = 0
         self._video: VideoFile | None = None  # opened at the first frame
         self._video_pending_release = False
         self._next_sample: int | None = None
@@ -314,6 +322,26 @@ class RecordingWriter:
         text = _frame_rows_csv(rows)
         table.write(text.encode("utf-8"))
         self._n_table_rows += text.count("\n")
+        self._maybe_flush()
+
+    @_serialised
+    def append_tracking(
+        self, rows: Iterable[TrackingRow], *, info: dict[str, Any] | None = None
+    ) -> None:
+        """Append the live tracking of recorded frames to ``tracking.jsonl``
+        (flushed like samples: a killed recording keeps what was tracked up to
+        the last 20 ms). A later line for the same frame replaces an earlier
+        one. ``info`` (how the frames were tracked) goes into the metadata as
+        ``tracking`` with the first rows."""
+        self._check_open()
+        if self._tracking is None:
+            self._tracking = self._open(f.TRACKING)
+            if info is not None:
+                self._metadata["tracking"] = {"file": f.TRACKING, **info}
+                self._atomic_metadata()
+        text = "".join(_tracking_line(row) for row in rows)
+        self._tracking.write(text.encode("ascii"))
+        self._n_tracked += text.count("\n")
         self._maybe_flush()
 
     @_serialised
@@ -478,6 +506,13 @@ class RecordingWriter:
         self.close("completed" if exc[0] is None else "crashed")
 
     @property
+    def data_rate_bytes_per_s(self) -> float:
+        """The rate the free-space guard works with: measured over the last
+        seconds of recording, never below the nominal (the samples', and the
+        video's at its storage's measured bytes per pixel once it started)."""
+        return self._guard_space.rate
+
+    @property
     def stats(self) -> WriterStats:
         """Counts and flush times so far."""
         return WriterStats(
@@ -491,6 +526,7 @@ class RecordingWriter:
             last_fsync_s=self._last_fsync,
             buffered_bytes=sum(len(fl.buffer) for fl in self._files),
             frame_table_rows=self._n_table_rows,
+            tracking_lines=self._n_tracked,
         )
 
     # ------------------------------------------------------------ internals
@@ -510,16 +546,25 @@ class RecordingWriter:
         path = self.folder / f.VIDEO
         fps = float(self._metadata.get("camera", {}).get("trigger_rate_hz") or 60.0)
         try:
-            self._video = VideoFile(path, shape, fps)
+            self._video = VideoFile(path, shape, fps, self.video_storage)
         except OSError as exc:
             raise self._fail(exc, path) from exc
+        storage = self.video_storage
+        # The guard's prior rate from now on: samples and this video's measured
+        # bytes per pixel (it measures the real rate too and takes the larger).
+        self._guard_space.expect(storage.bytes_per_s(*self._video.camera_shape, fps))
         self._metadata["video"] = {
             "file": f.VIDEO,
-            "codec": "FFV1",
+            **storage.describe(),
             "width": self._video.width,
             "height": self._video.height,
+            "camera_width": self._video.camera_shape[1],
+            "camera_height": self._video.camera_shape[0],
             "nominal_fps": fps,
             "gop": 1,
+            "expected_bytes_per_s": round(
+                storage.bytes_per_s(*self._video.camera_shape, fps)
+            ),
         }
         self._atomic_metadata()
 
@@ -653,6 +698,23 @@ class RecordingWriter:
 
 
 _FRAME_HEADER = "frame_index,sample,source,trigger_count\n"
+
+
+def _mm(values: Any) -> list[float | None]:
+    """Millimetres to 0.1 µm, NaN as null (JSON has no NaN)."""
+    return [round(float(v), 4) if np.isfinite(v) else None for v in np.ravel(values)]
+
+
+def _tracking_line(row: TrackingRow) -> str:
+    index, sample, positions_mm, region_mm, body_mm = row
+    record = {
+        "frame_index": int(index),
+        "sample": None if sample is None else int(sample),
+        "positions_mm": _mm(positions_mm),
+        "region_displacement_mm": _mm(region_mm),
+        "body_displacement_mm": _mm([body_mm])[0],
+    }
+    return json.dumps(record, separators=(",", ":")) + "\n"
 
 
 def _frame_rows_csv(rows: Iterable[FrameRow]) -> str:

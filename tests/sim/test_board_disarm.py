@@ -38,7 +38,7 @@ def messages(frames) -> list:
 
 def net_and_phase_charge(pulse) -> tuple[float, float]:
     """Sum of the pulse's samples as delivered, and of one full phase (V·samples)."""
-    onset, end, amp_vpp, duration_s, polarity = pulse
+    onset, end, amp_vpp, duration_s, polarity, _gain = pulse
     k = np.arange(int(onset), int(np.ceil(end)))
     sign = -1.0 if polarity else 1.0
     wave = sign * amp_vpp / 2 * np.sin(2 * np.pi * (k - onset) / FS / duration_s)

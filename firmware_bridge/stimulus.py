@@ -36,8 +36,8 @@ def parse_configuration(text: str) -> tuple[int, int | None]:
     match = _CONFIGURATION.fullmatch(str(text).strip().upper())
     if match is None:
         raise ValueError(
-            f"configuration {text!r}: allowed \"C<cathode>-A<anode>\" (e.g. \"C0-A1\") "
-            "or \"C<cathode>-R\" (against the common return)"
+            f'configuration {text!r}: allowed "C<cathode>-A<anode>" (e.g. "C0-A1") '
+            'or "C<cathode>-R" (against the common return)'
         )
     cathode = int(match.group(1))
     anode = None if match.group(2) is None else int(match.group(2))
@@ -70,6 +70,17 @@ def check_configuration(cathode: int, anode: int | None, n_electrodes: int) -> N
                 f"anode = {anode}: allowed an electrode other than the cathode "
                 f"({cathode}), or the common return"
             )
+
+
+def legacy_pair_configuration(pair: int) -> str:
+    """What a protocol-version-2 "pair k" is on the electrode array: cathode
+    2k, anode 2k + 1 (pair 0, the only one a version-2 board had, is the classic
+    ``"C0-A1"``), for old recordings, rig files and marker maps.
+
+    >>> legacy_pair_configuration(0)
+    'C0-A1'
+    """
+    return format_configuration(2 * int(pair), 2 * int(pair) + 1)
 
 
 def all_configurations(n_electrodes: int, *, common_return: bool = True) -> list[str]:

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 MAX_CHANNELS = 32
-COMMON_RETURN_ANODE = 0xFF  # the anode byte of a configuration against the common return
+COMMON_RETURN_ANODE = (
+    0xFF  # the anode byte of a configuration against the common return
+)
 
 
 def wire_anode(anode: int | None) -> int:

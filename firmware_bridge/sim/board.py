@@ -532,9 +532,7 @@ class SimBoard:
                 f"electrode {msg.cathode}",
             )
         for electrode in electrodes:  # on-time per electrode, any 60 s
-            requested_s = (
-                self._on_time_last_minute(electrode) + duration * msg.n_pulses
-            )
+            requested_s = self._on_time_last_minute(electrode) + duration * msg.n_pulses
             if requested_s > lim.max_on_time_s_per_min:
                 return self._nak(
                     t,

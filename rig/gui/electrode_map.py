@@ -108,6 +108,7 @@ class ElectrodeMap(QtWidgets.QWidget):
     # ------------------------------------------------------------ Qt
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """A click on an electrode asks for it as the cathode."""
         k = self.electrode_at(event.pos().x(), event.pos().y())
         if k is None:
             return super().mousePressEvent(event)
@@ -115,6 +116,7 @@ class ElectrodeMap(QtWidgets.QWidget):
         self.configuration_clicked.emit(format_configuration(k, anode))
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Draw the body, the recording pairs and the electrodes."""
         p = QtGui.QPainter(self)
         p.setRenderHint(QtGui.QPainter.Antialiasing)
         palette = self.palette()

@@ -41,9 +41,9 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "6f99488e16d493cd9092e228682d1b348ef77e51d9097260055d62b1a237ad1d",
-    "events": "99f83df4c04ef4e373210370ff64ca9054ffa9db070915564d968966e1a6f849",
-    "metadata": "ecbf008c1be088bbc5a86a72bd5422320e336d176089f67cf8ded6b72700d294",
+    "analysis": "8b196b96fa546c5e363b3b7f2096dada6514d4e626b9be794d3a0732603f0a62",
+    "events": "a5c5c018de26fa2ea5444cc34bbba2a40a860df3e6c052582c2232ea5a823640",
+    "metadata": "084149c200556cd04985fe2e52ab27b4b85b72ce21613724f107f9dc47c70539",
 }
 CLOSED_LOOP = """format_version = 1
 [protocol]

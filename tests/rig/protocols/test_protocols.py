@@ -230,7 +230,7 @@ def test_on_time_budget_counts_the_trailing_minute():
     budget.check(pulse, 0.0)
     budget.record(pulse, 0.0)
     budget.record(pulse, 1.0)
-    with pytest.raises(SafetyError, match="on_time_s_per_min = 0.03"):
+    with pytest.raises(SafetyError, match=r"on_time_s_per_min \(electrode 0\) = 0.03"):
         budget.check(pulse, 2.0)
     budget.check(pulse, 60.5)  # the first command has left the window
 

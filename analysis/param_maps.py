@@ -2,7 +2,7 @@
 recruitment and strength–duration fits are in ``analysis.fits``).
 
 Records are dicts, one per pulse, joining delivered parameters and responses:
-``amplitude_vpp``, ``duration_s``, ``pair``, ``responded``, ``amplitude_uv``
+``amplitude_vpp``, ``duration_s``, ``configuration``, ``responded``, ``amplitude_uv``
 (per channel), ``volleys`` (each with ``fibre`` and
 ``conduction_velocity_m_per_s``), ``peak_displacement_mm``.
 """
@@ -37,17 +37,18 @@ def _fibre_mean(records: list[dict], fibre: str) -> float | None:
 
 
 def parameter_map(records: list[dict]) -> list[dict]:
-    """One cell per (amplitude, duration, pair): counts and mean measures."""
+    """One cell per (amplitude, duration, configuration): counts and mean
+    measures (a record without a configuration is the classic "C0-A1")."""
     cells: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         key = (
             round(r["amplitude_vpp"], 3),
             round(r["duration_s"], 6),
-            r.get("pair", 0),
+            str(r.get("configuration") or "C0-A1"),
         )
         cells[key].append(r)
     out = []
-    for (amp, dur, pair), rs in sorted(cells.items()):
+    for (amp, dur, configuration), rs in sorted(cells.items()):
         amps = [r.get("amplitude_uv") or [] for r in rs if r.get("responded")]
         n_ch = max((len(a) for a in amps), default=0)
         per_channel = [
@@ -57,7 +58,7 @@ def parameter_map(records: list[dict]) -> list[dict]:
             {
                 "amplitude_vpp": amp,
                 "duration_s": dur,
-                "pair": pair,
+                "configuration": configuration,
                 "n": len(rs),
                 "response_probability": float(
                     np.mean([bool(r.get("responded")) for r in rs])

@@ -25,7 +25,9 @@ class Stimulus:
     onset_sample: int
     amplitude_vpp: float
     duration_s: float
-    pair: int = 0
+    # The electrode configuration: "C0-A1" (cathode 0, anode 1), "C3-R" (cathode
+    # 3 against the common return); the site is the cathode's position.
+    configuration: str = "C0-A1"
     polarity: int = 0
     delivered_vpp: float = float("nan")  # as the board's stimulus monitor measured
     pulse_index: int = 0  # within its train: 0 for the first (or only) pulse

@@ -12,6 +12,11 @@ table or key is refused, so a typo is never silently ignored.
     the head, one per channel. Without it the session has no online analysis
     (live AP marks, parameter map, closed loop); offline analysis then needs
     ``--electrode-positions-mm``.
+``[stimulator]``
+    ``electrode_positions_mm``: each stimulation electrode along the raceway
+    bed, mm from the head, ascending (electrode 0 nearest the head; 1–16, as
+    many as the board has). The GUI's electrode map draws them; a configuration
+    (cathode, anode) must name electrodes that exist.
 ``[raceway]``
     ``head_on_raceway_mm``: where the worm's head lies on the raceway's x axis.
 ``[camera]``
@@ -35,12 +40,14 @@ table or key is refused, so a typo is never silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from firmware_bridge.stimulus import MAX_STIM_ELECTRODES, parse_configuration
 from rig.recording._video import (
     VideoStorage,
     VideoStorageError,
@@ -62,6 +69,7 @@ DEFAULT_CHANNELS = 4
 TABLES = {
     "limits": None,  # checked by rig.safety
     "electrodes": {"pair_centres_mm"},
+    "stimulator": {"electrode_positions_mm"},
     "raceway": {"head_on_raceway_mm"},
     "camera": {"raceway_origin_px", "px_per_mm", "led_region_px"},
     "video": {"codec", "crop_px"},
@@ -80,6 +88,8 @@ class RigDescription:
 
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     pair_centres_m: tuple[float, ...] | None = None
+    # Stimulation electrodes along the raceway bed, m from the head, ascending.
+    stim_electrodes_m: tuple[float, ...] | None = None
     head_on_raceway_m: float = 0.0
     raceway_origin_px: float | None = None
     px_per_mm: float | None = None
@@ -107,6 +117,11 @@ class RigDescription:
             source=f"{self.source}, electrodes from --electrode-positions-mm",
         )
 
+    @property
+    def n_stim_electrodes(self) -> int | None:
+        """How many stimulation electrodes the rig file places (None: not said)."""
+        return None if self.stim_electrodes_m is None else len(self.stim_electrodes_m)
+
     def geometry(self) -> dict[str, Any] | None:
         """Geometry for the session and the recording's metadata (the keys the
         simulated rig writes, so ``neurorig analyze`` reads both alike)."""
@@ -119,6 +134,8 @@ class RigDescription:
             "head_on_raceway_m": self.head_on_raceway_m,
             "source": self.source,
         }
+        if self.stim_electrodes_m is not None:
+            geometry["stim_electrodes_m"] = list(self.stim_electrodes_m)
         if self.raceway_origin_px is not None:
             geometry["camera"] = {
                 "px_per_mm": self.px_per_mm,
@@ -218,9 +235,24 @@ def load_rig_file(
                 f"{len(positions)} positions for {n_channels} channels; allowed "
                 f"exactly {n_channels}, one per recording pair"
             )
+    limits = limits_from_table(data.get("limits", {}), where)
+    stim = _stim_electrodes_m(data.get("stimulator", {}), where)
+    if stim is not None and limits.allowed_configurations is not None:
+        try:
+            for text in limits.allowed_configurations:
+                limits.check_configuration(
+                    *parse_configuration(text), n_electrodes=len(stim)
+                )
+        except ValueError as exc:
+            raise RigFileError(
+                f"{where}: limits.allowed_configurations names {text}, but "
+                f"stimulator.electrode_positions_mm places {len(stim)} electrodes "
+                f"(0–{len(stim) - 1}): {exc}"
+            ) from None
     return RigDescription(
-        limits=limits_from_table(data.get("limits", {}), where),
+        limits=limits,
         pair_centres_m=positions,
+        stim_electrodes_m=stim,
         head_on_raceway_m=(
             _number(data, "raceway.head_on_raceway_mm", where, 0, 1000) or 0.0
         )
@@ -247,6 +279,32 @@ def _video(table: dict, where: str) -> VideoStorage:
     except VideoStorageError as exc:
         raise RigFileError(str(exc)) from None
     return VideoStorage(codec, crop)
+
+
+def _stim_electrodes_m(table: dict, where: str) -> tuple[float, ...] | None:
+    """``[stimulator] electrode_positions_mm``: 1–16 ascending positions."""
+    if "electrode_positions_mm" not in table:
+        return None
+    values = table["electrode_positions_mm"]
+    ok = (
+        isinstance(values, list)
+        and 1 <= len(values) <= MAX_STIM_ELECTRODES
+        and all(
+            isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and 0 <= v <= 1000
+            for v in values
+        )
+        and all(b > a for a, b in itertools.pairwise(values))
+    )
+    if not ok:
+        raise RigFileError(
+            f"{where}: stimulator.electrode_positions_mm = {values!r}: allowed "
+            f"1–{MAX_STIM_ELECTRODES} ascending positions, each 0–1000 mm from the "
+            "head (electrode 0 nearest the head)"
+        )
+    return tuple(float(v) / 1000 for v in values)
 
 
 def _region(camera: dict, where: str) -> tuple[int, int, int, int] | None:

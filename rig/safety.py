@@ -5,7 +5,14 @@ built-in defaults, conservative, are ``SafetyLimits``'s and fill any key a rig f
 leaves out. ``rigs/safety-default.toml`` states every one of them, beside the rig
 files (a test keeps it equal to ``default_safety_limits()``). ``SafetyLimits.check(pulse)`` raises
 ``SafetyError`` naming the field, the value and the allowed range.
-``OnTimeBudget`` tracks stimulation on-time over the trailing minute.
+``OnTimeBudget`` tracks stimulation on-time over the trailing minute, per electrode.
+
+Per electrode (issue 18): a pulse runs through a configuration, a cathode and an
+anode (or the common return). The configuration must be possible on the board's
+electrodes (the cathode and anode in range, the anode not the cathode) and, if the
+rig file lists them, one of ``allowed_configurations``; the charge of a phase passes
+whole through each electrode it uses, so ``max_charge_per_phase_c`` holds per
+electrode; ``max_on_time_s_per_min`` is each electrode's on-time in any 60 s.
 """
 
 from __future__ import annotations
@@ -15,7 +22,14 @@ from collections import deque
 from dataclasses import dataclass, fields
 from typing import Any
 
-from firmware_bridge.stimulus import StimPulse
+from firmware_bridge.stimulus import (
+    MAX_STIM_ELECTRODES,
+    StimPulse,
+    check_configuration,
+    format_configuration,
+    legacy_pair_configuration,
+    parse_configuration,
+)
 
 
 class SafetyError(ValueError):
@@ -48,10 +62,18 @@ class SafetyLimits:
     max_charge_per_phase_c: float = 8e-6
     max_on_time_s_per_min: float = 3.0
     min_inter_stimulus_interval_s: float = 0.2
-    allowed_pairs: tuple[int, ...] = (0,)
+    # The configurations the rig allows ("C0-A1", "C3-R", …); None: every one
+    # the board's electrodes make (the per-electrode limits still hold).
+    allowed_configurations: tuple[str, ...] | None = None
 
-    def check(self, pulse: StimPulse, where: str = "") -> None:
-        """Raise SafetyError if ``pulse`` breaks any limit."""
+    def check(
+        self, pulse: StimPulse, where: str = "", *, n_electrodes: int | None = None
+    ) -> None:
+        """Raise SafetyError if ``pulse`` breaks any limit.
+
+        ``n_electrodes``: the board's (or the rig file's) stimulation electrodes;
+        the configuration must be possible on them (None: not known here, the
+        board checks)."""
         a, d = pulse.amplitude_vpp, pulse.duration_s
         if not self.min_amplitude_vpp <= a <= self.max_amplitude_vpp:
             raise SafetyError(
@@ -67,10 +89,7 @@ class SafetyLimits:
                 f"{self.min_duration_s * 1e3:g}–{self.max_duration_s * 1e3:g} ms",
                 where,
             )
-        if pulse.pair not in self.allowed_pairs:
-            raise SafetyError(
-                "pair", pulse.pair, f"pairs {list(self.allowed_pairs)}", where
-            )
+        self.check_configuration(pulse.cathode, pulse.anode, where, n_electrodes)
         if not 1 <= pulse.n_pulses <= self.max_n_pulses:
             raise SafetyError(
                 "n_pulses", pulse.n_pulses, f"1–{self.max_n_pulses}", where
@@ -95,7 +114,7 @@ class SafetyLimits:
             raise SafetyError(
                 "charge_per_phase_uc",
                 charge * 1e6,
-                f"up to {self.max_charge_per_phase_c * 1e6:g} µC into "
+                f"up to {self.max_charge_per_phase_c * 1e6:g} µC per electrode into "
                 f"{self.load_ohm:g} Ω",
                 where,
             )
@@ -103,9 +122,41 @@ class SafetyLimits:
             raise SafetyError(
                 "on_time_s",
                 pulse.on_time_s(),
-                f"up to {self.max_on_time_s_per_min:g} s per minute",
+                f"up to {self.max_on_time_s_per_min:g} s per minute per electrode",
                 where,
             )
+
+    def check_configuration(
+        self,
+        cathode: int,
+        anode: int | None,
+        where: str = "",
+        n_electrodes: int | None = None,
+    ) -> None:
+        """Raise SafetyError unless the configuration is possible on
+        ``n_electrodes`` electrodes (when given) and allowed by the rig."""
+        top = (n_electrodes or MAX_STIM_ELECTRODES) - 1
+        try:
+            check_configuration(cathode, anode, top + 1)
+        except ValueError as exc:
+            field, _, rest = str(exc).partition(" = ")
+            value, _, allowed = rest.partition(": allowed ")
+            raise SafetyError(field, int(value), allowed, where) from None
+        text = format_configuration(cathode, anode)
+        allowed_list = self.allowed_configurations
+        if allowed_list is not None and text not in allowed_list:
+            raise SafetyError(
+                "configuration", text, f"the rig's {', '.join(allowed_list)}", where
+            )
+
+    def configurations(self, n_electrodes: int) -> list[str]:
+        """The configurations allowed on ``n_electrodes`` electrodes, in order."""
+        from firmware_bridge.stimulus import all_configurations
+
+        every = all_configurations(n_electrodes)
+        if self.allowed_configurations is None:
+            return every
+        return [c for c in every if c in self.allowed_configurations]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for recording metadata."""
@@ -132,7 +183,7 @@ LIMIT_RANGES: dict[str, tuple[float, float, str, bool]] = {
     "max_on_time_s_per_min": (0.001, 60.0, "s", False),
     "min_inter_stimulus_interval_s": (0.0, 3600.0, "s", False),
 }
-MAX_PAIR = 31
+MAX_PAIR = 7  # a legacy allowed_pairs entry k is the configuration C(2k)-A(2k+1)
 
 
 class LimitsFileError(SafetyError):
@@ -154,29 +205,39 @@ def limits_from_table(table: dict[str, Any], where: str) -> SafetyLimits:
     where a limit divides, and negatives are refused)."""
     known = {f.name for f in fields(SafetyLimits)}
     values: dict[str, Any] = {}
+    table = dict(table)
+    if "allowed_pairs" in table:  # version 2's key: pair k = C(2k)-A(2k+1)
+        if "allowed_configurations" in table:
+            raise LimitsFileError(
+                "limits.allowed_pairs",
+                table["allowed_pairs"],
+                "only one of allowed_pairs (old) and allowed_configurations",
+                where,
+            )
+        pairs = table.pop("allowed_pairs")
+        if (
+            not isinstance(pairs, list)
+            or not pairs
+            or not all(
+                isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= MAX_PAIR
+                for p in pairs
+            )
+        ):
+            raise LimitsFileError(
+                "limits.allowed_pairs",
+                pairs,
+                f"a non-empty list of pair numbers 0–{MAX_PAIR} (or, better, "
+                'allowed_configurations = ["C0-A1", …])',
+                where,
+            )
+        table["allowed_configurations"] = [legacy_pair_configuration(p) for p in pairs]
     for key, value in table.items():
         if key not in known:
             raise LimitsFileError(
                 f"limits.{key}", value, f"one of {', '.join(sorted(known))}", where
             )
-        if key == "allowed_pairs":
-            if (
-                not isinstance(value, list)
-                or not value
-                or not all(
-                    isinstance(p, int)
-                    and not isinstance(p, bool)
-                    and 0 <= p <= MAX_PAIR
-                    for p in value
-                )
-            ):
-                raise LimitsFileError(
-                    f"limits.{key}",
-                    value,
-                    f"a non-empty list of pair numbers 0–{MAX_PAIR}",
-                    where,
-                )
-            values[key] = tuple(value)
+        if key == "allowed_configurations":
+            values[key] = _configurations_from_file(value, where)
             continue
         low, high, unit, whole = LIMIT_RANGES[key]
         kind = int if whole else int | float
@@ -215,36 +276,79 @@ def limits_from_table(table: dict[str, Any], where: str) -> SafetyLimits:
     return limits
 
 
+def _configurations_from_file(value: Any, where: str) -> tuple[str, ...] | None:
+    """``allowed_configurations``: "all", or a non-empty list of "C3-A4"/"C3-R"."""
+    if value == "all":
+        return None
+    allowed = (
+        '"all" or a non-empty list of configurations "C<cathode>-A<anode>" or '
+        f'"C<cathode>-R", electrodes 0–{MAX_STIM_ELECTRODES - 1}'
+    )
+    if not isinstance(value, list) or not value:
+        raise LimitsFileError("limits.allowed_configurations", value, allowed, where)
+    out = []
+    for k, text in enumerate(value):
+        try:
+            cathode, anode = parse_configuration(text)
+            check_configuration(cathode, anode, MAX_STIM_ELECTRODES)
+        except (ValueError, TypeError) as exc:
+            raise LimitsFileError(
+                f"limits.allowed_configurations[{k}]", text, f"{allowed} ({exc})", where
+            ) from None
+        out.append(format_configuration(cathode, anode))
+    if len(set(out)) != len(out):
+        raise LimitsFileError(
+            "limits.allowed_configurations", value, "each configuration once", where
+        )
+    return tuple(out)
+
+
 class OnTimeBudget:
-    """Stimulation on-time in the trailing 60 s, checked before each command."""
+    """Stimulation on-time in the trailing 60 s per electrode, checked before
+    each command: a pulse is on at its cathode and at its anode (not the common
+    return)."""
 
     def __init__(self, max_on_time_s_per_min: float) -> None:
         self.max_s = max_on_time_s_per_min
-        self._log: deque[tuple[float, float]] = deque()
+        self._log: deque[tuple[float, float, tuple[int, ...]]] = deque()
 
-    def used_s(self, now_s: float) -> float:
-        """On-time spent in the 60 s before ``now_s``."""
+    def used_s(self, now_s: float, electrode: int | None = None) -> float:
+        """On-time of ``electrode`` in the 60 s before ``now_s`` (None: the
+        busiest electrode's)."""
         while self._log and self._log[0][0] < now_s - 60.0:
             self._log.popleft()
-        return sum(s for _, s in self._log)
+        per: dict[int, float] = {}
+        for _, seconds, electrodes in self._log:
+            for e in electrodes:
+                per[e] = per.get(e, 0.0) + seconds
+        if electrode is None:
+            return max(per.values(), default=0.0)
+        return per.get(electrode, 0.0)
 
     def check(self, pulse: StimPulse, now_s: float) -> None:
-        """Raise SafetyError if ``pulse`` would exceed the per-minute budget."""
-        total = self.used_s(now_s) + pulse.on_time_s()
-        if total > self.max_s:
-            raise SafetyError(
-                "on_time_s_per_min", total, f"up to {self.max_s:g} s per minute"
-            )
+        """Raise SafetyError if ``pulse`` would exceed any of its electrodes'
+        per-minute budget."""
+        for electrode in pulse.electrodes():
+            total = self.used_s(now_s, electrode) + pulse.on_time_s()
+            if total > self.max_s:
+                raise SafetyError(
+                    f"on_time_s_per_min (electrode {electrode})",
+                    total,
+                    f"up to {self.max_s:g} s per minute per electrode",
+                )
 
     def record(self, pulse: StimPulse, now_s: float) -> None:
         """Count a delivered command."""
-        self._log.append((now_s, pulse.on_time_s()))
+        self._log.append((now_s, pulse.on_time_s(), pulse.electrodes()))
 
 
-def check_protocol(protocol: Any, limits: SafetyLimits | None) -> Any:
+def check_protocol(
+    protocol: Any, limits: SafetyLimits | None, *, n_electrodes: int | None = None
+) -> Any:
     """Check a whole protocol before anything is sent; return its plan.
 
-    A sweep is expanded and every trial checked; a closed-loop protocol has no
+    A sweep is expanded and every trial checked (its configurations against
+    ``n_electrodes``, the board's, when known); a closed-loop protocol has no
     plan (returns None): its search box and interval are checked instead.
     """
     if protocol.closed_loop is not None:
@@ -254,18 +358,20 @@ def check_protocol(protocol: Any, limits: SafetyLimits | None) -> Any:
         return None
     plan = protocol.expand()
     if limits is not None:
-        check_plan(plan, limits)
+        check_plan(plan, limits, n_electrodes=n_electrodes)
     return plan
 
 
-def check_plan(plan: Any, limits: SafetyLimits) -> None:
+def check_plan(
+    plan: Any, limits: SafetyLimits, *, n_electrodes: int | None = None
+) -> None:
     """Check every trial of a plan before anything is sent; list the offenders."""
     problems: dict[str, list[int]] = {}
     previous = None
     for trial in plan.trials:
         where = f"block[{trial.block}] ({trial.block_name})"
         try:
-            limits.check(trial.pulse, where)
+            limits.check(trial.pulse, where, n_electrodes=n_electrodes)
             if (
                 previous is not None
                 and trial.onset_s - previous

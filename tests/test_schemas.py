@@ -41,9 +41,9 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "a09776972d8a9abdf3a25273b254611368028892c2df6fda18bd12564e7175c9",
-    "events": "99f83df4c04ef4e373210370ff64ca9054ffa9db070915564d968966e1a6f849",
-    "metadata": "f9f86fdae6aa08a7f52e2a4f284a8dd7f0bc7e2d7a9ce404447aabf86b75c1d1",
+    "analysis": "b8925fec861aa401a522cad230eefec0d6abaa8a3342e3caf42bf84b13d676a4",
+    "events": "a5c5c018de26fa2ea5444cc34bbba2a40a860df3e6c052582c2232ea5a823640",
+    "metadata": "02993e32e396d440534acc47b88f241ee3ae0a38fd5ec62d7f399a8b9331b83a",
 }
 CLOSED_LOOP = """format_version = 1
 [protocol]
@@ -192,7 +192,7 @@ def test_a_rebooted_and_emergency_stopped_session_follows_the_schemas(tmp_path):
 @pytest.mark.parametrize(
     "message",
     [
-        StimDelivered(900, 1, 0, 4000, 3980, 3000, 0, 1),
+        StimDelivered(900, 1, 0, 4000, 3980, 3000, 0, 1, 1),
         CameraTriggered(901, 17),
         Fault(902, 1, "no heartbeat"),
         LedFlashed(903, 16_667),

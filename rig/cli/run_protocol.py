@@ -34,7 +34,9 @@ def _load(args: argparse.Namespace):
     except (ProtocolError, SafetyError, OSError, ValueError) as exc:
         return None, None, None, str(exc)
     try:
-        plan = check_protocol(protocol, rig.limits)  # None for a closed loop
+        plan = check_protocol(  # None for a closed loop
+            protocol, rig.limits, n_electrodes=rig.n_stim_electrodes
+        )
     except SafetyError as exc:  # the protocol file's fault: named
         return None, None, None, f"{args.protocol}: {exc}"
     return protocol, plan, rig, None

@@ -68,7 +68,13 @@ class ParameterSpace:
     def pulse(point: tuple[float, float, int]) -> StimPulse:
         """The single pulse for a point."""
         amplitude, duration, pair = point
-        return StimPulse(amplitude_vpp=amplitude, duration_s=duration, pair=pair)
+        # A pair index is the electrodes 2k, 2k + 1 (pair 0: the classic C0-A1).
+        return StimPulse(
+            amplitude_vpp=amplitude,
+            duration_s=duration,
+            cathode=2 * pair,
+            anode=2 * pair + 1,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from firmware_bridge.protocol import (
     StimDelivered,
     StreamAnomaly,
 )
+from firmware_bridge.protocol.messages import si_anode
 
 
 def fault_name(code: int) -> str:
@@ -47,7 +48,8 @@ def stimulus_fields(
         "commanded_vpp": message.commanded_mvpp / 1000.0,
         "requested_vpp": requested_vpp(message.commanded_mvpp),
         "duration_s": message.duration_us / 1e6,
-        "pair": message.pair,
+        "cathode": message.cathode,
+        "anode": si_anode(message.anode),  # None: the common return
         "polarity": message.polarity,
         "pulse_index": message.pulse_index,
     }
@@ -60,7 +62,8 @@ def requested_fields(pulse: Any, command: Any) -> dict[str, Any]:
         "amplitude_vpp": pulse.amplitude_vpp,
         "commanded_vpp": command.amplitude_vpp,
         "duration_s": pulse.duration_s,
-        "pair": pulse.pair,
+        "cathode": pulse.cathode,
+        "anode": pulse.anode,
         "n_pulses": pulse.n_pulses,
     }
 
@@ -72,7 +75,8 @@ def trial_fields(trial: Any) -> dict[str, Any]:
         "index": int(trial.index),
         "amplitude_vpp": pulse.amplitude_vpp,
         "duration_s": pulse.duration_s,
-        "pair": pulse.pair,
+        "cathode": pulse.cathode,
+        "anode": pulse.anode,
         "polarity": int(pulse.polarity),
     }
 

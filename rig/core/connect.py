@@ -351,6 +351,10 @@ def _describe(
         centres = tuple(float(c) for c in raceway.pair_centres_m()[:n_channels])
         changes["pair_centres_m"] = centres
         changes["head_on_raceway_m"] = float(raceway.head_on_raceway_m)
+    if rig.stim_electrodes_m is None:
+        changes["stim_electrodes_m"] = tuple(
+            float(x) for x in raceway.stim_electrodes_m
+        )
     if rig.raceway_origin_px is None:
         changes["raceway_origin_px"] = float(optics.origin_px[0])
         changes["px_per_mm"] = float(optics.px_per_mm)

@@ -110,7 +110,9 @@ class Experiment:
         ``protocol_path``)."""
         self.session = session
         self.protocol = protocol
-        self.plan = check_protocol(protocol, session.limits)  # None: closed loop
+        self.plan = check_protocol(  # None: closed loop
+            protocol, session.limits, n_electrodes=session.stimulator.n_electrodes
+        )
         self.resumption = None
         if resume_from is not None:
             if protocol_path is None:

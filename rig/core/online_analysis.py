@@ -15,6 +15,8 @@ import numpy as np
 
 from analysis.online import OnlineStimulusAnalyzer
 from firmware_bridge.protocol import Decoded, StimDelivered
+from firmware_bridge.protocol.messages import si_anode
+from firmware_bridge.stimulus import format_configuration
 
 RESULTS_KEPT = 1000
 SWEEPS_KEPT = 50  # cleaned epochs kept for the live view (~50 kB each)
@@ -103,6 +105,6 @@ def stimulus_key(message: StimDelivered, trial: int, requested_vpp) -> dict[str,
         "amplitude_vpp": requested_vpp(message.commanded_mvpp),
         "delivered_vpp": message.delivered_mvpp / 1000.0,
         "duration_s": message.duration_us / 1e6,
-        "pair": message.pair,
+        "configuration": format_configuration(message.cathode, si_anode(message.anode)),
         "polarity": message.polarity,
     }

@@ -45,6 +45,12 @@ class Stimulator:
         self._requested: dict[int, float] = {}  # commanded mVpp -> requested Vpp
         self._lock = threading.Lock()
 
+    @property
+    def n_electrodes(self) -> int | None:
+        """The board's stimulation electrodes (from its handshake), or None."""
+        info = getattr(self.device, "info", None)
+        return getattr(info, "n_stim_electrodes", None)
+
     def arm(self) -> None:
         """Arm the board (stimulation allowed)."""
         self.device.arm()
@@ -61,8 +67,9 @@ class Stimulator:
         """
         with self._lock:
             now_s = time.monotonic()
+            n_electrodes = self.n_electrodes
             if self.limits is not None and self.on_time is not None:
-                self.limits.check(pulse)
+                self.limits.check(pulse, n_electrodes=n_electrodes)
                 self.on_time.check(pulse, now_s)
             command = pulse
             if self.calibration is not None:
@@ -71,7 +78,11 @@ class Stimulator:
                     amplitude_vpp=self.calibration.command_for(pulse.amplitude_vpp),
                 )
                 if self.limits is not None:
-                    self.limits.check(command, "after the stimulator calibration")
+                    self.limits.check(
+                        command,
+                        "after the stimulator calibration",
+                        n_electrodes=n_electrodes,
+                    )
                 self._requested[round(command.amplitude_vpp * 1000)] = (
                     pulse.amplitude_vpp
                 )

@@ -14,7 +14,9 @@ from hdmf.common import VectorData
 from pynwb import NWBFile
 from pynwb.event import DurationVectorData, EventsTable, TimestampVectorData
 
+from firmware_bridge.stimulus import parse_configuration
 from rig.recording import Recording
+from rig.recording.configuration import stim_configuration
 
 # Stimulus fields -> description (docs/recording-format.md, stim_delivered).
 STIM_NUMBERS = {
@@ -27,7 +29,9 @@ STIM_NUMBERS = {
     "corrects the command)",
 }
 STIM_WHOLE = {
-    "pair": "stimulation electrode pair",
+    "cathode": "stimulation electrode used as the cathode (0 = nearest the head): "
+    "the stimulation site",
+    "anode": "stimulation electrode used as the anode; -1: the common return",
     "polarity": "polarity of the bipolar pulse (0: as wired, 1: reversed)",
     "pulse_index": "pulse within its train (0 for a single pulse)",
 }
@@ -99,7 +103,7 @@ def add_stimuli(nwbfile: NWBFile, rec: Recording, first_sample: int) -> int:
         VectorData(
             name=key,
             description=text,
-            data=np.array([int(e.get(key, 0)) for e in stims], dtype=np.int32),
+            data=np.array([_whole(e, key) for e in stims], dtype=np.int32),
         )
         for key, text in STIM_WHOLE.items()
     ]
@@ -223,6 +227,17 @@ def add_rig_events(nwbfile: NWBFile, rec: Recording, first_sample: int) -> int:
     return sum(len(events) for events in by_kind.values())
 
 
+def _whole(event: dict, key: str) -> int:
+    """A whole-number column's value; cathode and anode from the event's
+    configuration (a version-2 recording's pair k is C(2k)-A(2k+1)), the
+    common return as anode −1."""
+    if key in ("cathode", "anode"):
+        cathode, anode = parse_configuration(stim_configuration(event))
+        value = cathode if key == "cathode" else anode
+        return -1 if value is None else int(value)
+    return int(event.get(key, 0))
+
+
 def add_trials(nwbfile: NWBFile, rec: Recording, first_sample: int) -> int:
     """The protocol's trials: each from its onset to the next trial's (the
     last to the end of the recording), with what the protocol asked for."""
@@ -235,7 +250,8 @@ def add_trials(nwbfile: NWBFile, rec: Recording, first_sample: int) -> int:
         ("index", "trial index in the protocol's plan"),
         ("amplitude_vpp", "requested amplitude, V peak-to-peak"),
         ("duration_s", "requested pulse duration, s"),
-        ("pair", "stimulation electrode pair"),
+        ("cathode", STIM_WHOLE["cathode"]),
+        ("anode", STIM_WHOLE["anode"]),
         ("polarity", "polarity (0: as wired, 1: reversed)"),
         ("sample", "board sample number of the onset"),
     ):
@@ -250,7 +266,8 @@ def add_trials(nwbfile: NWBFile, rec: Recording, first_sample: int) -> int:
             index=int(trial.get("index", -1)),
             amplitude_vpp=_number(trial.get("amplitude_vpp")),
             duration_s=_number(trial.get("duration_s")),
-            pair=int(trial.get("pair", 0)),
+            cathode=_whole(trial, "cathode"),
+            anode=_whole(trial, "anode"),
             polarity=int(trial.get("polarity", 0)),
             sample=onset,
         )

@@ -10,7 +10,7 @@ The layout is the GUI's own::
             continuous.dat                       int16 interleaved: samples.i16's rows
             sample_numbers.npy                   int64, the board's sample numbers
             timestamps.npy                       float64 s = sample number / rate
-        events/Neurorig-100.board/TTL/           one TTL line per stimulation pair
+        events/Neurorig-100.board/TTL/           one TTL line per cathode electrode
             states.npy                           int16 +line on, −line off
             sample_numbers.npy, timestamps.npy   when
             full_words.npy                       uint64: every line's state after it
@@ -178,7 +178,8 @@ class _Edges:
 
 
 def _stimulus_edges(rec: Any, events_path: Path) -> _Edges:
-    """A stimulus on pair p is line p + 1, on at its sample for round(duration ×
+    """A stimulus whose cathode is electrode c is line c + 1 (a version-2
+    recording's pair p: line p + 1), on at its sample for round(duration ×
     rate) samples (at least one)."""
     fs = rec.sample_rate_hz
     rows = []
@@ -189,11 +190,11 @@ def _stimulus_edges(rec: Any, events_path: Path) -> _Edges:
                 f"{events_path}: stimulus {k} (sample {e['sample']}) has no "
                 "duration_s; a TTL event needs its off edge"
             )
-        pair = int(e.get("pair", 0))
+        pair = int(e["cathode"] if "cathode" in e else e.get("pair", 0))
         if pair >= MAX_TTL_LINES:
             raise OpenEphysExportError(
-                f"{events_path}: stimulus {k} on pair {pair}; allowed pairs "
-                f"0–{MAX_TTL_LINES - 1} (one TTL line each)"
+                f"{events_path}: stimulus {k} on electrode {pair}; allowed "
+                f"electrodes 0–{MAX_TTL_LINES - 1} (one TTL line each)"
             )
         on = int(e["sample"])
         off = on + max(1, round(float(duration) * fs))
@@ -206,7 +207,7 @@ def _stimulus_edges(rec: Any, events_path: Path) -> _Edges:
         if is_on and word & bit:
             raise OpenEphysExportError(
                 f"{events_path}: the stimulus at sample {onset} starts while "
-                f"another on pair {line - 1} is still on; a TTL line cannot be "
+                f"another on electrode {line - 1} is still on; a TTL line cannot be "
                 "on twice"
             )
         word = word | bit if is_on else word & ~bit
@@ -356,7 +357,7 @@ def _structure(rec: Any, uv_per_count: np.ndarray) -> dict[str, Any]:
             {
                 "folder_name": f"{STREAM_FOLDER}/TTL/",
                 "channel_name": STIMULUS_CHANNEL,
-                "description": "stimuli delivered: line = stimulation pair + 1, on "
+                "description": "stimuli delivered: line = cathode electrode + 1, on "
                 "at the stimulus's sample for its duration",
                 "identifier": "neurorig.stim_delivered",
                 "sample_rate": fs,

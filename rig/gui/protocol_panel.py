@@ -82,7 +82,11 @@ class ProtocolPanel(QtWidgets.QWidget):
 
         try:
             protocol = load_protocol(path)
-            plan = check_protocol(protocol, self.session.limits)  # None: closed loop
+            plan = check_protocol(  # None: closed loop
+                protocol,
+                self.session.limits,
+                n_electrodes=self.session.stimulator.n_electrodes,
+            )
         except (ProtocolError, ValueError, OSError) as exc:
             self.plan = None
             self.protocol = None

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from firmware_bridge.stimulus import Polarity, StimPulse
+from firmware_bridge.stimulus import Polarity, StimPulse, parse_configuration
 from rig.gui._widgets import wrapping_label
 from rig.gui._worker import run_in_background
+from rig.gui.electrode_map import ElectrodeMap
 
 
 class StimulationPanel(QtWidgets.QWidget):
-    """Amplitude, duration, pair, polarity, train; arm/disarm; single pulse; E-stop.
+    """Amplitude, duration, configuration, polarity, train; arm/disarm; single
+    pulse; E-stop.
 
-    A value outside the rig's safety limits is refused when the pulse is built,
-    with the limit's own message shown under the fields; nothing is sent.
+    The configuration picker lists what the rig allows on the board's
+    electrodes ("C0-A1": cathode 0, anode 1; "C3-R": cathode 3 against the
+    common return); the electrode map above it shows the electrodes and the
+    recording pairs along the body with the chosen configuration highlighted
+    (clicking an electrode makes it the cathode). A value outside the rig's
+    safety limits is refused when the pulse is built, with the limit's own
+    message shown under the fields; nothing is sent.
     """
 
     def __init__(self, session, bridge, *, parent=None) -> None:
@@ -28,7 +35,16 @@ class StimulationPanel(QtWidgets.QWidget):
             decimals=2, minimum=0.0, maximum=50.0, value=3.0, singleStep=0.5,
             suffix=" ms",
         )  # fmt: skip
-        self.pair = QtWidgets.QSpinBox(minimum=0, maximum=31, value=0)
+        self.configuration = QtWidgets.QComboBox()
+        self.configuration.setToolTip(
+            "electrode configuration: C<cathode>-A<anode>, or C<cathode>-R "
+            "against the common return; the site is the cathode"
+        )
+        self.electrode_map = self._electrode_map(session)
+        self.configuration.addItems(self._configurations(session))
+        if self.configuration.findText("C0-A1") >= 0:
+            self.configuration.setCurrentText("C0-A1")
+        self.electrode_map.set_configuration(self.configuration.currentText())
         self.polarity = QtWidgets.QComboBox()
         self.polarity.addItems(["positive first", "negative first"])
         self.n_pulses = QtWidgets.QSpinBox(minimum=1, maximum=1000, value=1)
@@ -38,7 +54,8 @@ class StimulationPanel(QtWidgets.QWidget):
         self._bound_to_limits(session.limits)
         form.addRow("amplitude", self.amplitude)
         form.addRow("duration", self.duration_ms)
-        form.addRow("pair", self.pair)
+        form.addRow(self.electrode_map)
+        form.addRow("configuration", self.configuration)
         form.addRow("polarity", self.polarity)
         form.addRow("pulses", self.n_pulses)
         form.addRow("train rate", self.rate_hz)
@@ -72,17 +89,61 @@ class StimulationPanel(QtWidgets.QWidget):
         for box in (
             self.amplitude,
             self.duration_ms,
-            self.pair,
             self.n_pulses,
             self.rate_hz,
         ):
             box.valueChanged.connect(self.validate)
+        self.configuration.currentTextChanged.connect(self._configuration_chosen)
+        self.electrode_map.configuration_clicked.connect(self.choose_configuration)
+        self.validate()
+
+    @staticmethod
+    def _n_electrodes(session) -> int:
+        """The board's electrodes (its handshake), else the rig file's count."""
+        n = getattr(getattr(session, "stimulator", None), "n_electrodes", None)
+        positions = getattr(getattr(session, "rig", None), "stim_electrodes_m", None)
+        return int(n or (len(positions) if positions else 2))
+
+    def _configurations(self, session) -> list[str]:
+        n = self._n_electrodes(session)
+        limits = session.limits
+        if limits is None:
+            from firmware_bridge.stimulus import all_configurations
+
+            return all_configurations(n)
+        return limits.configurations(n)
+
+    def _electrode_map(self, session) -> ElectrodeMap:
+        rig = getattr(session, "rig", None)
+        n = self._n_electrodes(session)
+        positions = getattr(rig, "stim_electrodes_m", None)
+        pairs = getattr(rig, "pair_centres_m", None)
+        if positions is None or len(positions) != n:  # not placed: evenly spaced
+            length = 0.15
+            positions = [length * (k + 0.5) / n for k in range(n)]
+            pairs = None
+        return ElectrodeMap(positions, pairs)
+
+    def choose_configuration(self, text: str) -> bool:
+        """Pick ``text`` if the rig allows it (True); else say why (False)."""
+        index = self.configuration.findText(text)
+        if index < 0:
+            self.message.setText(
+                f"configuration {text} is not one the rig allows "
+                "(limits.allowed_configurations)"
+            )
+            return False
+        self.configuration.setCurrentIndex(index)
+        return True
+
+    def _configuration_chosen(self, text: str) -> None:
+        self.electrode_map.set_configuration(text or None)
         self.validate()
 
     def _bound_to_limits(self, limits) -> None:
         """The fields cannot hold what the rig's limits refuse (amplitude,
         duration, pulses, rate); what depends on several fields at once
-        (charge per phase, allowed pairs, on-time) is refused by ``validate``."""
+        (charge per phase, on-time) is refused by ``validate``."""
         if limits is None:
             return
         self.amplitude.setRange(limits.min_amplitude_vpp, limits.max_amplitude_vpp)
@@ -94,10 +155,12 @@ class StimulationPanel(QtWidgets.QWidget):
 
     def pulse(self) -> StimPulse:
         """The pulse the fields describe (not yet checked)."""
+        cathode, anode = parse_configuration(self.configuration.currentText())
         return StimPulse(
             amplitude_vpp=self.amplitude.value(),
             duration_s=self.duration_ms.value() / 1000.0,
-            pair=self.pair.value(),
+            cathode=cathode,
+            anode=anode,
             polarity=Polarity(self.polarity.currentIndex()),
             n_pulses=self.n_pulses.value(),
             rate_hz=self.rate_hz.value(),
@@ -107,8 +170,9 @@ class StimulationPanel(QtWidgets.QWidget):
         """Check the fields against the safety limits; show why when refused."""
         limits = self.session.limits
         try:
+            pulse = self.pulse()
             if limits is not None:
-                limits.check(self.pulse())
+                limits.check(pulse, n_electrodes=self._n_electrodes(self.session))
         except ValueError as exc:
             self.message.setText(str(exc))
             self.fire_button.setEnabled(False)

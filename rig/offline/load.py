@@ -18,6 +18,7 @@ from analysis.propagation import PRE_MIN_S, search_window_s
 from calibration import CameraCalibration, GainCalibration
 from calibration._files import rules_of
 from rig.offline.realign import realign_frames
+from rig.recording.configuration import stim_configuration
 from rig.rig_file import positions_from_option
 
 OPTION = "--electrode-positions-mm"
@@ -135,7 +136,7 @@ def load_recording(
                 e["sample"],
                 e.get("requested_vpp", e.get("commanded_vpp", e.get("amplitude_vpp"))),
                 e["duration_s"],
-                e.get("pair", 0),
+                stim_configuration(e),
                 e.get("polarity", 0),
                 e.get("amplitude_vpp", math.nan),
                 e.get("pulse_index", 0),
@@ -407,7 +408,7 @@ def load_wav(
                 round(t * fs),
                 params.amplitude_vpp if params else math.nan,
                 math.nan if duration is None else duration,
-                params.pair if params else 0,
+                params.configuration if params else "C0-A1",
             )
         )
     scale = uv_per_count

@@ -346,7 +346,7 @@ def _stimuli(
                 round(t * fs),
                 params.amplitude_vpp if params else math.nan,
                 math.nan if duration is None else duration,
-                params.pair if params else 0,
+                params.configuration if params else "C0-A1",
             )
         )
     return stimuli

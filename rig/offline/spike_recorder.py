@@ -20,6 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware_bridge.stimulus import (
+    format_configuration,
+    legacy_pair_configuration,
+    parse_configuration,
+)
+
 
 class SpikeRecorderError(ValueError):
     """A Spike Recorder file that cannot be read; the message says why."""
@@ -147,7 +153,7 @@ class MarkerParameters:
 
     amplitude_vpp: float = math.nan
     duration_s: float | None = None
-    pair: int = 0
+    configuration: str = "C0-A1"  # the electrodes: "C3-A4", "C3-R"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +183,7 @@ def select_stimuli(
     return StimulusMarkers(ids, np.array(times), ignored)
 
 
-_MAP_KEYS = {"amplitude_vpp", "duration_ms", "pair"}
+_MAP_KEYS = {"amplitude_vpp", "duration_ms", "configuration", "pair"}
 
 
 def read_marker_map(path: str | Path) -> dict[str, MarkerParameters]:
@@ -193,11 +199,13 @@ def read_marker_map(path: str | Path) -> dict[str, MarkerParameters]:
     ... [markers."1"]
     ... amplitude_vpp = 4.0
     ... duration_ms = 3.0
-    ... pair = 0
+    ... configuration = "C0-A1"
     ... ''')
     ...     markers = read_marker_map(path)
     >>> markers["1"]  # SI units
-    MarkerParameters(amplitude_vpp=4.0, duration_s=0.003, pair=0)
+    MarkerParameters(amplitude_vpp=4.0, duration_s=0.003, configuration='C0-A1')
+
+    ``pair = k`` (before electrode configurations) means ``"C<2k>-A<2k+1>"``.
     """
     path = Path(path)
     _regular_file(path, "no such marker map")
@@ -237,11 +245,25 @@ def read_marker_map(path: str | Path) -> dict[str, MarkerParameters]:
                     raise SpikeRecorderError(f"{where} {key} = {v}: must be > 0")
                 values[key] = float(v)
         pair = table.get("pair", 0)
-        if isinstance(pair, bool) or not isinstance(pair, int) or pair < 0:
-            raise SpikeRecorderError(f"{where} pair = {pair!r}: a whole number ≥ 0")
+        if isinstance(pair, bool) or not isinstance(pair, int) or not 0 <= pair <= 7:
+            raise SpikeRecorderError(
+                f"{where} pair = {pair!r}: a whole number 0–7 (or, better, "
+                'configuration = "C0-A1")'
+            )
+        configuration = legacy_pair_configuration(pair)
+        if "configuration" in table:
+            if "pair" in table:
+                raise SpikeRecorderError(
+                    f"{where}: give configuration or pair (old), not both"
+                )
+            text = table["configuration"]
+            try:
+                configuration = format_configuration(*parse_configuration(text))
+            except ValueError as exc:
+                raise SpikeRecorderError(f"{where} {exc}") from None
         out[str(marker)] = MarkerParameters(
             amplitude_vpp=values.get("amplitude_vpp", math.nan),
             duration_s=values["duration_ms"] / 1e3 if "duration_ms" in values else None,
-            pair=pair,
+            configuration=configuration,
         )
     return out

@@ -34,7 +34,7 @@ REST_WARNING_RISE = 0.15
 _PARAMETERS = (
     ("amplitude", lambda p: p.amplitude_vpp),
     ("duration", lambda p: p.duration_s),
-    ("pair", lambda p: p.pair),
+    ("site (cathode)", lambda p: p.cathode),
     ("polarity", lambda p: int(p.polarity)),
     ("pulses per train", lambda p: p.n_pulses),
     ("train rate", lambda p: p.rate_hz if p.n_pulses > 1 else 0.0),

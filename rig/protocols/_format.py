@@ -21,7 +21,7 @@ def format_plan(plan: Plan, *, load_ohm: float = 1000.0, max_rows: int = 40) -> 
         *(f"  {line}" for line in design_notes(plan)),
         "",
         f"{'trial':>6} {'onset_s':>9} {'block':>5} {'rep':>4} {'amp_Vpp':>8} "
-        f"{'dur_ms':>7} {'pair':>4} {'polarity':>15} {'pulses':>6}",
+        f"{'dur_ms':>7} {'config':>7} {'polarity':>15} {'pulses':>6}",
     ]
     trials = plan.trials
     if len(trials) > max_rows:
@@ -34,7 +34,7 @@ def format_plan(plan: Plan, *, load_ohm: float = 1000.0, max_rows: int = 40) -> 
         p = t.pulse
         return (
             f"{t.index:>6} {t.onset_s:>9.3f} {t.block:>5} {t.repeat:>4} "
-            f"{p.amplitude_vpp:>8.3f} {p.duration_s * 1e3:>7.3f} {p.pair:>4} "
+            f"{p.amplitude_vpp:>8.3f} {p.duration_s * 1e3:>7.3f} {p.configuration:>7} "
             f"{p.polarity.name.lower():>15} {p.n_pulses:>6}"
         )
 

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.stimulus import Polarity
+from firmware_bridge.stimulus import (
+    Polarity,
+    format_configuration,
+    legacy_pair_configuration,
+    parse_configuration,
+)
 from rig.protocols._checks import check_keys, number_in_range
 from rig.protocols._closed_loop import ClosedLoopSpec, parse_closed_loop
 from rig.protocols._errors import ProtocolError
@@ -28,11 +33,12 @@ RANGES = {
     "repeats": (1, 10_000, ""),
     "n_pulses": (1, 1000, ""),
     "train_rate_hz": (0.01, 1000.0, "Hz"),
-    "pair": (0, 31, ""),
+    "pair": (0, 7, ""),
 }
 TOP_KEYS = ["format_version", "protocol", "defaults", "block", "closed_loop"]
 PROTOCOL_KEYS = ["name", "description", "seed"]
 SETTING_KEYS = [
+    "configuration",
     "pairs",
     "polarities",
     "inter_stimulus_interval_s",
@@ -61,7 +67,8 @@ class Block:
     name: str
     amplitudes_vpp: tuple[float, ...]
     durations_s: tuple[float, ...]
-    pairs: tuple[int, ...]
+    # Electrode configurations swept: "C0-A1", "C3-R", … (the classic pair by default)
+    configurations: tuple[str, ...]
     polarities: tuple[Polarity, ...]
     repeats: int
     order: str
@@ -295,16 +302,7 @@ def _block(source: str, i: int, raw: Any, defaults: dict[str, Any]) -> Block:
         raise ProtocolError(
             source, f"{path}.duration_ms", "missing (or give duration_s)"
         )
-    pairs_raw = merged.get("pairs", [0])
-    pairs_raw = pairs_raw if isinstance(pairs_raw, list) else [pairs_raw]
-    if not pairs_raw:  # no pair: a block of no trials
-        raise ProtocolError(
-            source, where("pairs"), "an empty list; give at least one pair"
-        )
-    pairs = tuple(
-        _integer(source, f"{where('pairs')}[{k}]", p, "pair")
-        for k, p in enumerate(pairs_raw)
-    )
+    configurations = _configurations(source, raw, merged, where)
     pol_raw = merged.get("polarities", ["positive_first"])
     pol_raw = pol_raw if isinstance(pol_raw, list) else [pol_raw]
     if not pol_raw:
@@ -376,7 +374,7 @@ def _block(source: str, i: int, raw: Any, defaults: dict[str, Any]) -> Block:
         name=str(raw.get("name", f"block {i}")),
         amplitudes_vpp=amplitudes,
         durations_s=durations,
-        pairs=pairs,
+        configurations=configurations,
         polarities=tuple(polarities),
         repeats=_integer(source, where("repeats"), merged.get("repeats", 1), "repeats"),
         order=order,
@@ -391,3 +389,47 @@ def _block(source: str, i: int, raw: Any, defaults: dict[str, Any]) -> Block:
         train_rate_hz=rate,
         pause_between_repeats_s=rest,
     )
+
+
+def _configurations(source, raw, merged, where) -> tuple[str, ...]:
+    """The block's ``configuration`` axis ("C0-A1", "C3-R", …; one or a list),
+    or the old ``pairs`` (pair k = "C<2k>-A<2k+1>"); default the classic pair.
+    A block's own key wins over the defaults'."""
+    table = raw if ("configuration" in raw or "pairs" in raw) else merged
+    if "configuration" in table and "pairs" in table:
+        raise ProtocolError(
+            source,
+            where("configuration"),
+            "give configuration or pairs (old), not both",
+        )
+    if "configuration" not in table and "pairs" not in table:
+        return ("C0-A1",)
+    key = "configuration" if "configuration" in table else "pairs"
+    values = table[key] if isinstance(table[key], list) else [table[key]]
+    if not values:  # no configuration: a block of no trials
+        raise ProtocolError(
+            source, where(key), "an empty list; give at least one configuration"
+        )
+    if key == "pairs":
+        return tuple(
+            legacy_pair_configuration(
+                _integer(source, f"{where('pairs')}[{k}]", p, "pair")
+            )
+            for k, p in enumerate(values)
+        )
+    out = []
+    for k, text in enumerate(values):
+        try:
+            if not isinstance(text, str):
+                raise ValueError('allowed text such as "C0-A1" or "C3-R"')
+            out.append(format_configuration(*parse_configuration(text)))
+        except ValueError as exc:
+            detail = str(exc).split(": ", 1)[-1]
+            raise ProtocolError(
+                source, f"{where('configuration')}[{k}]", f"{text!r}: {detail}"
+            ) from None
+    if len(set(out)) != len(out):
+        raise ProtocolError(
+            source, where("configuration"), f"{values!r}: each configuration once"
+        )
+    return tuple(out)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware_bridge.stimulus import StimPulse
+from firmware_bridge.stimulus import StimPulse, parse_configuration
 from rig.protocols._errors import ProtocolError
 
 # A plan is held in memory, trial by trial: 10^7 trials ran out of memory after
@@ -67,7 +67,7 @@ def block_size(block) -> int:
     return (
         len(block.amplitudes_vpp)
         * len(block.durations_s)
-        * len(block.pairs)
+        * len(block.configurations)
         * len(block.polarities)
         * block.repeats
     )
@@ -83,7 +83,7 @@ def check_plan_size(source: str, blocks) -> None:
             source,
             "block",
             f"expands to {total} trials (block[{largest}] alone to "
-            f"{sizes[largest]}: amplitudes × durations × pairs × polarities × "
+            f"{sizes[largest]}: amplitudes × durations × configurations × polarities × "
             f"repeats); allowed at most {MAX_TRIALS} trials per protocol: split it "
             "into several protocol files",
         )
@@ -101,13 +101,17 @@ def expand(protocol, seed: int) -> Plan:
             StimPulse(
                 amplitude_vpp=a,
                 duration_s=d,
-                pair=p,
+                cathode=p[0],
+                anode=p[1],
                 polarity=pol,
                 n_pulses=block.n_pulses,
                 rate_hz=block.train_rate_hz,
             )
             for p, pol, d, a in itertools.product(
-                block.pairs, block.polarities, block.durations_s, block.amplitudes_vpp
+                [parse_configuration(c) for c in block.configurations],
+                block.polarities,
+                block.durations_s,
+                block.amplitudes_vpp,
             )
         ]
         ordered: list[tuple[int, StimPulse]] = []

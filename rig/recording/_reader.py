@@ -236,12 +236,21 @@ def _check_stimuli(path: Path, events: list[dict[str, Any]]) -> None:
                 raise RecordingFormatError(
                     f"{where}: {key} = {value!r}; allowed a number (Vpp)"
                 )
-        for key in ("pair", "polarity", "pulse_index"):
+        # "pair": a version-2 recording's (protocol 2); "cathode"/"anode" since.
+        for key in ("pair", "cathode", "polarity", "pulse_index"):
             value = e.get(key, 0)
             if not _whole(value, 0, 2**31):
                 raise RecordingFormatError(
                     f"{where}: {key} = {value!r}; allowed a whole number ≥ 0"
                 )
+        anode = e.get("anode")
+        if anode is not None and (
+            not _whole(anode, 0, 2**31) or ("cathode" in e and anode == e["cathode"])
+        ):
+            raise RecordingFormatError(
+                f"{where}: anode = {anode!r}; allowed a whole number ≥ 0 other than "
+                "the cathode, or null (the common return)"
+            )
         key_ = (sample, e.get("pulse_index", 0))
         if key_ in seen:
             raise RecordingFormatError(

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.stimulus import Polarity, StimPulse
+from firmware_bridge.stimulus import Polarity, StimPulse, parse_configuration
 from rig.core.experiment import LEAD_IN_S, TAIL_S, Experiment, new_recording
 from rig.core.runner import RunState
 from rig.recording.metadata import software_version
@@ -143,10 +143,12 @@ class Commands:
     def do_stimulate(self, args: dict[str, Any]) -> dict[str, Any]:
         """One pulse or train through the Stimulator (limits, on-time budget)."""
         self.session.fail_safe.refuse_if_latched("stimulate")
+        cathode, anode = parse_configuration(args["configuration"])
         pulse = StimPulse(
             amplitude_vpp=args["amplitude_vpp"],
             duration_s=args["duration_s"],
-            pair=args["pair"],
+            cathode=cathode,
+            anode=anode,
             polarity=Polarity(POLARITIES.index(args["polarity"])),
             n_pulses=args["n_pulses"],
             rate_hz=args["rate_hz"],

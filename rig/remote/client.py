@@ -201,14 +201,14 @@ class RemoteRig:
 
     def stimulate(self, pulse: Any = None, **fields: Any) -> int:
         """Deliver one pulse (a ``StimPulse``, or its fields as keywords:
-        ``amplitude_vpp``, ``duration_s``, ``pair``, ``polarity``,
+        ``amplitude_vpp``, ``duration_s``, ``configuration`` ("C0-A1"), ``polarity``,
         ``n_pulses``, ``rate_hz``); return its onset sample. The rig's limits
         are checked there, exactly as for a local pulse."""
         if pulse is not None:
             fields = {
                 "amplitude_vpp": pulse.amplitude_vpp,
                 "duration_s": pulse.duration_s,
-                "pair": pulse.pair,
+                "configuration": pulse.configuration,
                 "polarity": POLARITIES[int(pulse.polarity)],
                 "n_pulses": pulse.n_pulses,
                 "rate_hz": pulse.rate_hz,

@@ -53,7 +53,8 @@ COMMANDS: dict[str, tuple[Arg, ...]] = {
     "stimulate": (
         Arg("amplitude_vpp", float, required=True),
         Arg("duration_s", float, required=True),
-        Arg("pair", int, default=0),
+        # "C0-A1" (cathode 0, anode 1), "C3-R" (cathode 3, the common return)
+        Arg("configuration", str, default="C0-A1", max_chars=20),
         Arg("polarity", str, default="positive_first", choices=POLARITIES),
         Arg("n_pulses", int, default=1),
         Arg("rate_hz", float, default=1.0),

@@ -24,7 +24,7 @@ def test_handshake_reports_the_protocol_version_and_limits_in_si(board_port):
         assert 0.01 <= info.max_on_time_s_per_min <= 60
         assert 10 <= info.load_ohm <= 1e6
         assert 0.1 <= info.adc_range_vpp <= 50 and 8 <= info.adc_bits <= 32
-        assert info.max_channels >= 1 and info.n_stim_pairs >= 1
+        assert info.max_channels >= 1 and info.n_stim_electrodes >= 1
         assert info.max_gain >= 1
         assert info.sample_rates_hz and all(r > 0 for r in info.sample_rates_hz)
         assert info.volts_per_count(1) == pytest.approx(

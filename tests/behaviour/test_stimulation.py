@@ -33,7 +33,11 @@ def test_a_pulse_is_delivered_as_commanded_at_the_onset_sample(board_port):
     assert delivered.sample_index == onset
     assert delivered.pulse_index == 0
     assert delivered.commanded_mvpp == 3000 and delivered.duration_us == 3000
-    assert (delivered.pair, delivered.polarity) == (0, Polarity.NEGATIVE_FIRST)
+    assert (delivered.cathode, delivered.anode, delivered.polarity) == (
+        0,
+        1,
+        Polarity.NEGATIVE_FIRST,
+    )  # the classic pair, C0-A1
     # The stimulus monitor's measurement: an output stage is not exact, but a
     # pulse measured at a tenth or ten times its command was not delivered.
     assert 0.5 * 3000 < delivered.delivered_mvpp < 1.5 * 3000
@@ -84,10 +88,16 @@ def under_duration(info):
     return _stimulate(StimPulse(1.0, seconds)), ("DURATION_US", _us(seconds), *limits)
 
 
-def missing_pair(info):
-    n = info.n_stim_pairs
-    pulse = StimPulse(1.0, info.min_duration_s, pair=n)
-    return _stimulate(pulse), ("PAIR", n, 0, n - 1)
+def missing_cathode(info):
+    n = info.n_stim_electrodes
+    pulse = StimPulse(1.0, info.min_duration_s, cathode=n, anode=None)
+    return _stimulate(pulse), ("CATHODE", n, 0, n - 1)
+
+
+def missing_anode(info):
+    n = info.n_stim_electrodes
+    pulse = StimPulse(1.0, info.min_duration_s, cathode=0, anode=n)
+    return _stimulate(pulse), ("ANODE", n, 0, n - 1)
 
 
 def train_too_fast(info):
@@ -136,7 +146,8 @@ REFUSED = [
     over_amplitude,
     over_duration,
     under_duration,
-    missing_pair,
+    missing_cathode,
+    missing_anode,
     train_too_fast,
     rate_not_offered,
     over_gain,

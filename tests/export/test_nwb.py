@@ -164,7 +164,7 @@ def test_pynwb_reads_back_every_stimulus_trial_and_note(recording, exported):
         for key in ("amplitude_vpp", "commanded_vpp", "requested_vpp"):
             assert list(stimuli[key]) == [e[key] for e in delivered]
         assert list(stimuli["duration"]) == [e["duration_s"] for e in delivered]
-        for key in ("pair", "polarity", "pulse_index"):
+        for key in ("cathode", "polarity", "pulse_index"):
             assert list(stimuli[key]) == [e[key] for e in delivered]
         trials = nwb.trials.to_dataframe()
         assert list(trials["sample"]) == [e["sample"] for e in rec.events_of("trial")]

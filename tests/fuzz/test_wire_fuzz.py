@@ -87,7 +87,7 @@ HELLO_FIELDS = st.fixed_dictionaries(
         "firmware_patch": any_value("B"),
         "max_channels": st.one_of(st.just(32), any_value("B")),
         "adc_bits": st.one_of(st.just(16), any_value("B")),
-        "n_stim_pairs": st.one_of(st.just(1), any_value("B")),
+        "n_stim_electrodes": st.one_of(st.just(8), any_value("B")),
         "adc_range_mvpp": st.one_of(st.just(5000), any_value("H")),
         "max_amplitude_mvpp": st.one_of(st.just(6000), any_value("H")),
         "min_duration_us": st.one_of(st.just(500), any_value("I")),
@@ -283,7 +283,7 @@ def test_capabilities_out_of_range_are_named(changes, message):
     reply = HelloReply(
         cmd_seq=0, protocol_version=PROTOCOL_VERSION, firmware_major=0,
         firmware_minor=1, firmware_patch=0, max_channels=32, adc_bits=16,
-        n_stim_pairs=1, adc_range_mvpp=5000, max_amplitude_mvpp=6000,
+        n_stim_electrodes=8, adc_range_mvpp=5000, max_amplitude_mvpp=6000,
         min_duration_us=500, max_duration_us=10_000, max_train_rate_mhz=100_000,
         max_charge_per_phase_nc=10_000, max_on_time_ms_per_min=6000, load_ohm=1000,
         max_gain=10_000, sample_rates_hz=(20_000,), board_id="x",

@@ -4,6 +4,7 @@ pseudo-terminal opened with pyserial, its camera used as any camera."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -126,3 +127,36 @@ def test_a_rig_file_with_too_few_positions_for_the_channels_is_refused():
     finally:
         link.close()
         rig_.close()
+
+
+def test_the_stimulators_electrodes_and_allowed_configurations(tmp_path):
+    # issue 18: [stimulator] electrode_positions_mm, limits.allowed_configurations
+    path = tmp_path / "rig.toml"
+    path.write_text(
+        "[stimulator]\nelectrode_positions_mm = [4, 12, 60]\n"
+        '[limits]\nallowed_configurations = ["C0-A1", "c2-r"]\n'
+    )
+    rig = load_rig_file(path)
+    assert rig.stim_electrodes_m == pytest.approx((0.004, 0.012, 0.060))
+    assert rig.n_stim_electrodes == 3
+    assert rig.limits.allowed_configurations == ("C0-A1", "C2-R")
+    assert rig.limits.configurations(3) == ["C0-A1", "C2-R"]
+    for text, message in (
+        ("[stimulator]\nelectrode_positions_mm = [12, 4]\n", "ascending positions"),
+        ("[stimulator]\nelectrode_positions_mm = []\n", "allowed 1–16"),
+        ("[stimulator]\nwhere = 1\n", "stimulator.where is not a key"),
+        ('[limits]\nallowed_configurations = ["C0-A0"]\n', "anode must be another"),
+        ('[limits]\nallowed_configurations = "some"\n', '"all" or a non-empty list'),
+        (
+            "[stimulator]\nelectrode_positions_mm = [4, 12]\n"
+            '[limits]\nallowed_configurations = ["C5-R"]\n',
+            "names C5-R, but stimulator.electrode_positions_mm places 2 electrodes",
+        ),
+    ):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            load_rig_file(path)
+    path.write_text("[limits]\nallowed_pairs = [0, 1]\n")  # the old key
+    assert load_rig_file(path).limits.allowed_configurations == ("C0-A1", "C2-A3")
+    path.write_text('[limits]\nallowed_configurations = "all"\n')
+    assert load_rig_file(path).limits.allowed_configurations is None

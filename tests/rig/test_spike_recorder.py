@@ -116,14 +116,15 @@ def test_valid_map_round_trips(tmp_path):
     assert list(got) == ["1", "2", "stim_b"]
     assert all(isinstance(p, MarkerParameters) for p in got.values())
     one, two, b = got["1"], got["2"], got["stim_b"]
-    assert (one.amplitude_vpp, one.duration_s, one.pair) == (
+    assert (one.amplitude_vpp, one.duration_s, one.configuration) == (
         4.0,
         pytest.approx(3e-3),
-        2,
+        "C4-A5",  # the old pair 2: electrodes 4 and 5
     )
     assert isinstance(two.amplitude_vpp, float) and two.amplitude_vpp == 5.0
-    assert two.duration_s is None and two.pair == 0
-    assert math.isnan(b.amplitude_vpp) and b.duration_s is None and b.pair == 0
+    assert two.duration_s is None and two.configuration == "C0-A1"
+    assert math.isnan(b.amplitude_vpp) and b.duration_s is None
+    assert b.configuration == "C0-A1"
 
 
 KEY_ERRORS = [
@@ -227,7 +228,7 @@ def parses_or_refuses(folder: Path, data: bytes) -> None:
         assert isinstance(marker, str)
         assert math.isnan(p.amplitude_vpp) or 0 < p.amplitude_vpp < math.inf
         assert p.duration_s is None or 0 < p.duration_s < math.inf
-        assert type(p.pair) is int and p.pair >= 0
+        assert p.configuration.startswith("C")
 
 
 @SETTINGS
@@ -378,7 +379,7 @@ def test_cli_applies_the_marker_map(wav, tmp_path):
     for s in stimuli:
         assert s["parameters"]["amplitude_vpp"] == 4.0
         assert s["parameters"]["duration_s"] == pytest.approx(3e-3)
-        assert s["parameters"]["pair"] == 1
+        assert s["parameters"]["configuration"] == "C2-A3"  # the old pair 1
 
 
 def test_cli_chosen_marker_absent_is_one_line_error(wav):
@@ -423,4 +424,4 @@ def test_the_marker_map_example_in_the_docs_reads(tmp_path):
     path.write_text(example)
     mapping = read_marker_map(path)
     assert mapping["1"].amplitude_vpp == 4.0 and mapping["1"].duration_s == 3e-3
-    assert mapping["2"].duration_s == 5e-3 and mapping["2"].pair == 0
+    assert mapping["2"].duration_s == 5e-3 and mapping["2"].configuration == "C0-A1"

@@ -52,7 +52,8 @@ def replies(b: SimBoard, message, seq: int = 1) -> list:
 GOOD_STIM = dict(
     amplitude_mvpp=3000,
     duration_us=3000,
-    pair=0,
+    cathode=0,
+    anode=1,
     polarity=0,
     n_pulses=1,
     train_period_us=0,
@@ -94,7 +95,10 @@ OUT_OF_RANGE = [
         500,
         10_000,
     ),
-    (Stimulate(**{**GOOD_STIM, "pair": 255}), Field.PAIR, 255, 0, 0),
+    (Stimulate(**{**GOOD_STIM, "cathode": 8}), Field.CATHODE, 8, 0, 7),
+    (Stimulate(**{**GOOD_STIM, "cathode": 255}), Field.CATHODE, 255, 0, 7),
+    (Stimulate(**{**GOOD_STIM, "anode": 8}), Field.ANODE, 8, 0, 7),
+    (Stimulate(**{**GOOD_STIM, "anode": 254}), Field.ANODE, 254, 0, 7),
     (Stimulate(**{**GOOD_STIM, "polarity": 2}), Field.POLARITY, 2, 0, 1),
     (Stimulate(**{**GOOD_STIM, "n_pulses": 0}), Field.N_PULSES, 0, 1, 1000),
     (Stimulate(**{**GOOD_STIM, "n_pulses": 0xFFFF}), Field.N_PULSES, 0xFFFF, 1, 1000),
@@ -213,3 +217,39 @@ def test_an_error_while_the_clock_runs_faults_and_the_clock_keeps_running(
     assert b.sample == 600 and not b.streaming and not b.armed
     monkeypatch.undo()
     assert b.advance(300) == [] and b.sample == 900
+
+
+def test_the_anode_may_not_be_the_cathode_and_255_is_the_common_return():
+    b = board()
+    [nak] = replies(b, Stimulate(**{**GOOD_STIM, "cathode": 3, "anode": 3}))
+    assert isinstance(nak, Nak)
+    assert (nak.error, nak.field, nak.value, nak.allowed_max) == (
+        NakCode.BAD_CONFIGURATION, Field.ANODE, 3, 7,
+    )  # fmt: skip
+    [ack] = replies(b, Stimulate(**{**GOOD_STIM, "cathode": 7, "anode": 255}), seq=2)
+    assert isinstance(ack, Ack)
+
+
+def test_on_time_is_limited_per_electrode():
+    # 6 s per electrode in any 60 s: C0-A1 spends 5.6 s, then 0.7 s more is
+    # refused on electrode 0, on electrode 1 as an anode, but not on 2 and 3.
+    b = board()
+    train = {**GOOD_STIM, "amplitude_mvpp": 1000, "duration_us": 7000,
+             "n_pulses": 800, "train_period_us": 10_000}  # fmt: skip
+    [ack] = replies(b, Stimulate(**train))
+    assert isinstance(ack, Ack)
+    for _ in range(81):  # the train runs; heartbeats keep the watchdog fed
+        b.advance(round(0.1 * b.sample_rate_hz))
+        b.note_host_alive(b.sample)
+    assert not b.stimulating
+    more = {**train, "n_pulses": 100}
+    for seq, (cathode, anode, electrode) in enumerate(((0, 1, 0), (2, 1, 1)), 2):
+        [nak] = replies(
+            b, Stimulate(**{**more, "cathode": cathode, "anode": anode}), seq
+        )
+        assert (nak.error, nak.field, nak.value, nak.allowed_max) == (
+            NakCode.ON_TIME_LIMIT, Field.ON_TIME_MS_PER_MIN, 6300, 6000,
+        )  # fmt: skip
+        assert nak.message == f"electrode {electrode}"
+    [ack] = replies(b, Stimulate(**{**more, "cathode": 2, "anode": 3}), seq=5)
+    assert isinstance(ack, Ack)

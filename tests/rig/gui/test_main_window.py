@@ -7,6 +7,8 @@ way a scientist would, and checks what reached the board and the recording.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from pyqtgraph.Qt import QtCore
@@ -116,13 +118,23 @@ def test_the_fields_hold_only_what_the_rig_allows(qtbot, window):
 def test_a_refused_stimulus_is_shown_and_nothing_is_sent(qtbot, window):
     stim = window.stimulation
     arm(qtbot, window)
-    stim.pair.setValue(3)  # the rig allows pair 0 only
+    # A configuration the board does not have is refused by the picker.
+    assert not stim.choose_configuration("C9-A1")
+    assert "C9-A1" in stim.message.text()
+    assert stim.choose_configuration("C3-R")
+    # A rig with a lower charge limit per electrode: 6 Vpp × 7 ms is 6.7 µC.
+    stim.amplitude.setValue(6.0)
+    stim.duration_ms.setValue(7.0)
+    window.session.stimulator.limits = dataclasses.replace(
+        window.session.limits, max_charge_per_phase_c=2e-6
+    )
+    stim.validate()
     assert not stim.fire_button.isEnabled()
-    assert "pair" in stim.message.text()
+    assert "charge_per_phase_uc" in stim.message.text()
     stim.fire()  # even if called directly, the panel refuses
     qtbot.wait(500)
     assert window.session.stimuli == []
-    stim.pair.setValue(0)
+    stim.amplitude.setValue(1.0)
     assert stim.fire_button.isEnabled() and stim.message.text() == ""
 
 

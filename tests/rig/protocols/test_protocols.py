@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -191,15 +192,36 @@ def test_single_pulse_checks_name_every_limit():
     cases = [
         (StimPulse(7.0, 3e-3), "amplitude_vpp = 7 .*0.5–6 Vpp"),
         (StimPulse(3.0, 9e-3), "duration_ms = 9 .*1–7 ms"),
-        (StimPulse(3.0, 3e-3, pair=2), r"pair = 2 .*pairs \[0\]"),
+        (StimPulse(3.0, 3e-3, cathode=8), r"cathode = 8 .*electrodes 0–7"),
+        (
+            StimPulse(3.0, 3e-3, cathode=2, anode=2),
+            r"anode = 2 .*other than the cathode",
+        ),
         (StimPulse(3.0, 3e-3, n_pulses=3, rate_hz=80.0), "train_rate_hz = 80"),
         (StimPulse(6.0, 6.9e-3), "charge_per_phase_uc = 6.58.*up to 8 µC"),
     ]
     limits = SafetyLimits(max_charge_per_phase_c=6e-6)
     for pulse, message in cases:
         with pytest.raises(SafetyError, match=message.replace("8 µC", "6 µC")):
-            limits.check(pulse)
+            limits.check(pulse, n_electrodes=8)
     limits.check(StimPulse(4.0, 3e-3))
+    only = SafetyLimits(allowed_configurations=("C0-A1", "C3-R"))
+    only.check(StimPulse(4.0, 3e-3, cathode=3, anode=None), n_electrodes=8)
+    with pytest.raises(SafetyError, match="configuration = 'C3-A4' .*C0-A1, C3-R"):
+        only.check(StimPulse(4.0, 3e-3, cathode=3, anode=4), n_electrodes=8)
+
+
+def test_on_time_is_budgeted_per_electrode():
+    budget = OnTimeBudget(max_on_time_s_per_min=0.02)
+    head = StimPulse(3.0, 5e-3, n_pulses=2, rate_hz=10.0, cathode=0, anode=1)
+    budget.record(head, 0.0)
+    budget.record(head, 1.0)  # electrodes 0 and 1: 20 ms each
+    with pytest.raises(SafetyError, match=r"on_time_s_per_min \(electrode 0\) = 0.03"):
+        budget.check(head, 2.0)
+    with pytest.raises(SafetyError, match=r"\(electrode 1\)"):
+        budget.check(dataclasses.replace(head, cathode=5, anode=1), 2.0)
+    budget.check(dataclasses.replace(head, cathode=5, anode=None), 2.0)  # fresh
+    assert budget.used_s(2.0, 0) == pytest.approx(0.02) and budget.used_s(2.0, 5) == 0
 
 
 def test_on_time_budget_counts_the_trailing_minute():
@@ -208,7 +230,7 @@ def test_on_time_budget_counts_the_trailing_minute():
     budget.check(pulse, 0.0)
     budget.record(pulse, 0.0)
     budget.record(pulse, 1.0)
-    with pytest.raises(SafetyError, match="on_time_s_per_min = 0.03"):
+    with pytest.raises(SafetyError, match=r"on_time_s_per_min \(electrode 0\) = 0.03"):
         budget.check(pulse, 2.0)
     budget.check(pulse, 60.5)  # the first command has left the window
 

@@ -178,7 +178,22 @@ def test_mixed_prepared_posterior_extended_and_with_newest_equal_the_full_poster
     y = x[:, 0] * np.sin(40 * x[:, 4]) + 0.1 * rng.standard_normal(n)
     candidates = mixed_features(rng, 400)
     p = mixed_params()
-    prepared = PreparedPosterior(x[:1], candidates, p).extended(x[1:-1])
+    prepared = PreparedPosterior(x[:1], candidates, p, y[:1]).extended(x[1:-1], y[1:-1])
+    mean, std = prepared.with_newest(x[-1], y)
+    mean_ref, std_ref = posterior(x, y, candidates, p)
+    np.testing.assert_allclose(mean, mean_ref, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(std, std_ref, rtol=1e-7, atol=1e-9)
+
+
+def test_prepared_posterior_without_the_old_targets_computes_them_at_the_decision():
+    from rig.closed_loop._gp import PreparedPosterior
+
+    rng = np.random.default_rng(8)
+    x = mixed_features(rng, 12)
+    y = rng.random(12)
+    candidates = mixed_features(rng, 50)
+    p = mixed_params()
+    prepared = PreparedPosterior(x[:5], candidates, p).extended(x[5:-1])
     mean, std = prepared.with_newest(x[-1], y)
     mean_ref, std_ref = posterior(x, y, candidates, p)
     np.testing.assert_allclose(mean, mean_ref, rtol=1e-7, atol=1e-9)

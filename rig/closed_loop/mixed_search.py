@@ -341,14 +341,17 @@ class MixedBayesianSearch(_Search):
         charge = np.array(self._q)
         keep = np.flatnonzero(pareto_mask(charge, mean))
         keep = keep[np.argsort(charge[keep], kind="stable")]
-        return [
-            {
+        front, seen = [], set()
+        for i in keep:  # a point tested more than once is on it once
+            if obs.points[i] in seen:
+                continue
+            seen.add(obs.points[i])
+            front.append({
                 "point": list(obs.points[i]),
                 "charge_uc": round(float(charge[i]), 6),
                 "response": round(float(mean[i]), 6),
-            }
-            for i in keep
-        ]
+            })  # fmt: skip
+        return front
 
     def by_configuration(self) -> dict[str, dict[str, Any]]:
         """Per configuration: the candidate of highest posterior mean, its mean

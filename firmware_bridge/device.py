@@ -65,7 +65,7 @@ HEARTBEAT_PERIOD_S = 0.05  # against the board's 300 ms watchdog: 250 ms of marg
 CAPABILITY_RANGES = {
     "max_channels": (1, 32),  # CONFIGURE's channel mask is 32 bits
     "adc_bits": (8, 32),
-    "n_stim_pairs": (1, 32),
+    "n_stim_electrodes": (1, 16),  # MAX_STIM_ELECTRODES
     "adc_range_mvpp": (1, 100_000),
     "max_amplitude_mvpp": (1, 100_000),
     "min_duration_us": (0, 10_000_000),
@@ -99,13 +99,13 @@ class BoardInfo:
     max_channels: int
     adc_bits: int
     adc_range_vpp: float
-    n_stim_pairs: int
+    n_stim_electrodes: int  # stimulation electrodes, 0..N−1 from the head
     max_amplitude_vpp: float
     min_duration_s: float
     max_duration_s: float
     max_train_rate_hz: float
-    max_charge_per_phase_c: float
-    max_on_time_s_per_min: float
+    max_charge_per_phase_c: float  # per electrode
+    max_on_time_s_per_min: float  # per electrode, in any 60 s
     load_ohm: float
     max_gain: int
     sample_rates_hz: tuple[int, ...]
@@ -120,7 +120,7 @@ class BoardInfo:
             max_channels=reply.max_channels,
             adc_bits=reply.adc_bits,
             adc_range_vpp=reply.adc_range_mvpp / 1000.0,
-            n_stim_pairs=reply.n_stim_pairs,
+            n_stim_electrodes=reply.n_stim_electrodes,
             max_amplitude_vpp=reply.max_amplitude_mvpp / 1000.0,
             min_duration_s=reply.min_duration_us / 1e6,
             max_duration_s=reply.max_duration_us / 1e6,

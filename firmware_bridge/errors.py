@@ -64,7 +64,8 @@ class ProtocolVersionMismatch(DeviceError):
 _FIELD_UNITS: dict[Field, tuple[str, float, str]] = {
     Field.AMPLITUDE_MVPP: ("amplitude", 1000.0, "Vpp"),
     Field.DURATION_US: ("duration", 1e6, "s"),
-    Field.PAIR: ("electrode pair", 1.0, ""),
+    Field.CATHODE: ("cathode electrode", 1.0, ""),
+    Field.ANODE: ("anode electrode", 1.0, ""),
     Field.POLARITY: ("polarity", 1.0, ""),
     Field.N_PULSES: ("pulses per train", 1.0, ""),
     Field.TRAIN_PERIOD_US: ("train period", 1e6, "s"),

@@ -684,9 +684,16 @@ class SerialLink:
         if stim is None or (
             event.commanded_mvpp,
             event.duration_us,
-            event.pair,
+            event.cathode,
+            event.anode,
             event.polarity,
-        ) != (stim.amplitude_mvpp, stim.duration_us, stim.pair, stim.polarity):
+        ) != (
+            stim.amplitude_mvpp,
+            stim.duration_us,
+            stim.cathode,
+            stim.anode,
+            stim.polarity,
+        ):
             return
         ack = Ack(int(MsgType.STIMULATE), event.cmd_seq, event.sample_index)
         self._resolve(event.cmd_seq, ack, reconciled=True)

@@ -192,7 +192,7 @@ def test_a_rebooted_and_emergency_stopped_session_follows_the_schemas(tmp_path):
 @pytest.mark.parametrize(
     "message",
     [
-        StimDelivered(900, 1, 0, 4000, 3980, 3000, 0, 1),
+        StimDelivered(900, 1, 0, 4000, 3980, 3000, 0, 1, 1),
         CameraTriggered(901, 17),
         Fault(902, 1, "no heartbeat"),
         LedFlashed(903, 16_667),

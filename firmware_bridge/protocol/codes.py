@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-PROTOCOL_VERSION = 2  # 2: NAK value/allowed_min/allowed_max are u32 (were i32)
+# 2: NAK value/allowed_min/allowed_max are u32 (were i32).
+# 3: N stimulation electrodes: STIMULATE and STIM_DELIVERED carry the
+#    configuration (cathode, anode; anode 255 = the common return) instead of a
+#    pair index; HELLO_REPLY's n_stim_pairs is n_stim_electrodes; the charge and
+#    on-time limits hold per electrode.
+PROTOCOL_VERSION = 3
 
 
 class MsgType(IntEnum):
@@ -60,6 +65,7 @@ class NakCode(IntEnum):
     ON_TIME_LIMIT = 9  # stimulation on-time in the last 60 s would exceed the limit
     INVALID_STATE = 10  # e.g. CONFIGURE while streaming
     INTERNAL_ERROR = 11  # the firmware failed executing the command (FAULT follows)
+    BAD_CONFIGURATION = 12  # the anode is the cathode (field ANODE)
 
 
 class Field(IntEnum):
@@ -68,7 +74,7 @@ class Field(IntEnum):
     NONE = 0
     AMPLITUDE_MVPP = 1
     DURATION_US = 2
-    PAIR = 3
+    CATHODE = 3  # was PAIR (protocol version 2)
     POLARITY = 4
     N_PULSES = 5
     TRAIN_PERIOD_US = 6
@@ -83,6 +89,7 @@ class Field(IntEnum):
     CAMERA_PERIOD_US = 15
     LED_DURATION_US = 16
     TEST_ENABLE = 17
+    ANODE = 18
 
 
 class FaultCode(IntEnum):

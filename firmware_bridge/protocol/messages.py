@@ -22,6 +22,17 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 MAX_CHANNELS = 32
+COMMON_RETURN_ANODE = 0xFF  # the anode byte of a configuration against the common return
+
+
+def wire_anode(anode: int | None) -> int:
+    """The anode byte: the electrode, or 255 for the common return."""
+    return COMMON_RETURN_ANODE if anode is None else int(anode)
+
+
+def si_anode(anode: int) -> int | None:
+    """The anode from its byte: None for the common return (255)."""
+    return None if anode == COMMON_RETURN_ANODE else int(anode)
 
 
 class Message:
@@ -149,13 +160,16 @@ class Configure(Message):
 
 @dataclass(frozen=True, slots=True)
 class Stimulate(Message):
-    """A bipolar sinusoidal pulse (or a train of ``n_pulses``)."""
+    """A bipolar sinusoidal pulse (or a train of ``n_pulses``) through the
+    configuration ``cathode``–``anode`` (anode ``COMMON_RETURN_ANODE`` = 255:
+    against the common return)."""
 
     TYPE = MsgType.STIMULATE
-    LAYOUT = struct.Struct("<HIBBHI")
+    LAYOUT = struct.Struct("<HIBBBHI")
     amplitude_mvpp: int
     duration_us: int
-    pair: int
+    cathode: int
+    anode: int
     polarity: int
     n_pulses: int
     train_period_us: int
@@ -167,7 +181,11 @@ class Stimulate(Message):
         values = {
             "amplitude_mvpp": (round(pulse.amplitude_vpp * 1000), 0xFFFF),
             "duration_us": (round(pulse.duration_s * 1e6), 0xFFFFFFFF),
-            "pair": (int(pulse.pair), 0xFF),
+            "cathode": (int(pulse.cathode), 0xFE),
+            "anode": (
+                COMMON_RETURN_ANODE if pulse.anode is None else int(pulse.anode),
+                0xFF,
+            ),
             "n_pulses": (int(pulse.n_pulses), 0xFFFF),
             "train_period_us": (period_us, 0xFFFFFFFF),
         }
@@ -177,7 +195,8 @@ class Stimulate(Message):
         return cls(
             amplitude_mvpp=values["amplitude_mvpp"][0],
             duration_us=values["duration_us"][0],
-            pair=values["pair"][0],
+            cathode=values["cathode"][0],
+            anode=values["anode"][0],
             polarity=int(pulse.polarity),
             n_pulses=values["n_pulses"][0],
             train_period_us=period_us,
@@ -288,14 +307,14 @@ class HelloReply(Message):
     firmware_patch: int
     max_channels: int
     adc_bits: int
-    n_stim_pairs: int
+    n_stim_electrodes: int  # protocol 3 (was n_stim_pairs)
     adc_range_mvpp: int  # ADC input span, mV peak-to-peak (after the amplifier)
     max_amplitude_mvpp: int
     min_duration_us: int
     max_duration_us: int
     max_train_rate_mhz: int  # millihertz
-    max_charge_per_phase_nc: int
-    max_on_time_ms_per_min: int
+    max_charge_per_phase_nc: int  # per electrode
+    max_on_time_ms_per_min: int  # per electrode, in any 60 s
     load_ohm: int  # the board's nominal electrode load, for charge estimates
     max_gain: int
     sample_rates_hz: tuple[int, ...] = ()
@@ -345,7 +364,7 @@ class Status(Message):
     sample_rate_hz: int
     channel_mask: int
     gain: int
-    on_time_ms_last_min: int
+    on_time_ms_last_min: int  # the busiest electrode's, in the last 60 s
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -398,14 +417,15 @@ class StimDelivered(Message):
     """
 
     TYPE = MsgType.STIM_DELIVERED
-    LAYOUT = struct.Struct("<IBHHHIBB")
+    LAYOUT = struct.Struct("<IBHHHIBBB")
     sample_index: int
     cmd_seq: int
     pulse_index: int
     commanded_mvpp: int
     delivered_mvpp: int
     duration_us: int
-    pair: int
+    cathode: int
+    anode: int  # 255 = the common return
     polarity: int
 
 

@@ -46,7 +46,12 @@ from firmware_bridge.protocol import (
 )
 from firmware_bridge.protocol.codes import HOST_TO_DEVICE
 from firmware_bridge.protocol.framing import decode_frame
-from firmware_bridge.protocol.messages import Status, parse_payload
+from firmware_bridge.protocol.messages import (
+    COMMON_RETURN_ANODE,
+    Status,
+    parse_payload,
+    si_anode,
+)
 from firmware_bridge.sim.worm import WormModel, to_adc_counts
 
 FIRMWARE_VERSION = (0, 1, 0)
@@ -69,13 +74,17 @@ class BoardLimits:
     max_channels: int = 32
     adc_bits: int = 16
     adc_range_vpp: float = 5.0
-    n_stim_pairs: int = 1
+    # Stimulation electrodes along the raceway bed (HELLO_REPLY
+    # n_stim_electrodes); None = as many as the worm's raceway has (8 by default).
+    n_stim_electrodes: int | None = None
     max_amplitude_vpp: float = 6.0
     min_duration_s: float = 0.5e-3
     max_duration_s: float = 10e-3
     max_train_rate_hz: float = 100.0
-    max_charge_per_phase_c: float = 10e-6  # 6 Vpp × 6.7 ms into 1 kΩ is 6.4 µC
-    max_on_time_s_per_min: float = 6.0
+    # Per electrode: a phase's charge flows through the cathode and the anode
+    # (or the common return); 6 Vpp × 6.7 ms into 1 kΩ is 6.4 µC.
+    max_charge_per_phase_c: float = 10e-6
+    max_on_time_s_per_min: float = 6.0  # per electrode, in any 60 s
     load_ohm: float = 1000.0
     max_gain: int = 10_000
     sample_rates_hz: tuple[int, ...] = (10_000, 20_000, 30_000, 40_000)
@@ -89,6 +98,12 @@ def delivered_vpp(commanded_vpp: float) -> float:
 
 
 OutFrame = tuple[str, int, int, bytes]  # kind, first sample, n samples, bytes
+
+
+def _electrodes(msg) -> tuple[int, ...]:
+    """The array's electrodes a STIMULATE's current flows through."""
+    anode = si_anode(msg.anode)
+    return (msg.cathode,) if anode is None else (msg.cathode, anode)
 
 
 def _no_camera(sample: int, count: int) -> None:
@@ -108,6 +123,14 @@ class SimBoard:
         self.model = model
         self.limits = limits or BoardLimits()
         self.board_id = board_id
+        raceway = model.geometry.n_stim_electrodes
+        self.n_stim_electrodes = self.limits.n_stim_electrodes or raceway
+        if self.n_stim_electrodes != raceway:
+            raise ValueError(
+                f"BoardLimits.n_stim_electrodes = {self.n_stim_electrodes}: the "
+                f"worm's raceway has {raceway} stimulation electrodes; allowed "
+                f"{raceway} or None"
+            )
         self.sample = 0  # the board's sample counter (next sample to take)
         self._rx = b""
         self._seq = 0
@@ -132,7 +155,8 @@ class SimBoard:
         self.pulses: deque[tuple[int, int, int]] = deque()  # onset, cmd_seq, index
         self.current_pulse: tuple[int, int] | None = None  # onset, end sample
         self.current_stim: dict | None = None
-        self.on_time: deque[tuple[int, float]] = deque()  # sample, seconds
+        # Each pulse's onset sample, seconds on, and the electrodes it used.
+        self.on_time: deque[tuple[int, float, tuple[int, ...]]] = deque()
         self.last_host_sample = 0
         self.camera_period = 0
         self.camera_next = 0
@@ -359,7 +383,7 @@ class SimBoard:
             firmware_patch=FIRMWARE_VERSION[2],
             max_channels=lim.max_channels,
             adc_bits=lim.adc_bits,
-            n_stim_pairs=lim.n_stim_pairs,
+            n_stim_electrodes=self.n_stim_electrodes,
             adc_range_mvpp=round(lim.adc_range_vpp * 1000),
             max_amplitude_mvpp=round(lim.max_amplitude_vpp * 1000),
             min_duration_us=round(lim.min_duration_s * 1e6),
@@ -429,11 +453,18 @@ class SimBoard:
 
     # ------------------------------------------------------------ stimulation
 
-    def _on_time_last_minute(self) -> float:
+    def _on_time_last_minute(self, electrode: int | None = None) -> float:
+        """Seconds ``electrode`` was on in the last 60 s (None: the busiest)."""
         horizon = self.sample - 60 * self.sample_rate_hz
         while self.on_time and self.on_time[0][0] < horizon:
             self.on_time.popleft()
-        return sum(s for _, s in self.on_time)
+        per: dict[int, float] = {}
+        for _, seconds, electrodes in self.on_time:
+            for e in electrodes:
+                per[e] = per.get(e, 0.0) + seconds
+        if electrode is None:
+            return max(per.values(), default=0.0)
+        return per.get(electrode, 0.0)
 
     def _stimulate(self, seq: int, msg) -> OutFrame:
         t = MsgType.STIMULATE
@@ -457,11 +488,14 @@ class SimBoard:
                 round(lim.min_duration_s * 1e6),
                 round(lim.max_duration_s * 1e6),
             ),
-            (Field.PAIR, msg.pair, 0, lim.n_stim_pairs - 1),
+            (Field.CATHODE, msg.cathode, 0, self.n_stim_electrodes - 1),
             (Field.POLARITY, msg.polarity, 0, 1),
             (Field.N_PULSES, msg.n_pulses, 1, lim.max_pulses),
         )
         refused = self._out_of_range(t, seq, checks)
+        if refused is not None:
+            return refused
+        refused = self._check_anode(seq, msg)
         if refused is not None:
             return refused
         if msg.n_pulses > 1:  # a single pulse ignores train_period_us
@@ -482,6 +516,8 @@ class SimBoard:
                 return refused
         vpp = msg.amplitude_mvpp / 1000
         duration = msg.duration_us * 1e-6
+        electrodes = _electrodes(msg)
+        # Per electrode: the whole phase's charge passes through each one used.
         charge_nc = (vpp / 2) / lim.load_ohm * duration / math.pi * 1e9
         max_nc = lim.max_charge_per_phase_c * 1e9
         if charge_nc > max_nc:
@@ -493,24 +529,48 @@ class SimBoard:
                 round(charge_nc),
                 0,
                 round(max_nc),
+                f"electrode {msg.cathode}",
             )
-        requested_s = self._on_time_last_minute() + duration * msg.n_pulses
-        if requested_s > lim.max_on_time_s_per_min:
-            return self._nak(
-                t,
-                seq,
-                NakCode.ON_TIME_LIMIT,
-                Field.ON_TIME_MS_PER_MIN,
-                round(requested_s * 1000),
-                0,
-                round(lim.max_on_time_s_per_min * 1000),
+        for electrode in electrodes:  # on-time per electrode, any 60 s
+            requested_s = (
+                self._on_time_last_minute(electrode) + duration * msg.n_pulses
             )
+            if requested_s > lim.max_on_time_s_per_min:
+                return self._nak(
+                    t,
+                    seq,
+                    NakCode.ON_TIME_LIMIT,
+                    Field.ON_TIME_MS_PER_MIN,
+                    round(requested_s * 1000),
+                    0,
+                    round(lim.max_on_time_s_per_min * 1000),
+                    f"electrode {electrode}",
+                )
         onset = self.sample + 1
         period = round(msg.train_period_us * 1e-6 * self.sample_rate_hz)
         for k in range(msg.n_pulses):
             self.pulses.append((onset + k * period, seq, k))
         self.current_stim = {"msg": msg, "seq": seq}
         return self._ack(t, seq, onset)
+
+    def _check_anode(self, seq: int, msg) -> OutFrame | None:
+        """The anode: an electrode other than the cathode, or 255 (the common
+        return)."""
+        t = MsgType.STIMULATE
+        if msg.anode == COMMON_RETURN_ANODE:
+            return None
+        top = self.n_stim_electrodes - 1
+        if not 0 <= msg.anode <= top:
+            return self._nak(
+                t, seq, NakCode.OUT_OF_RANGE, Field.ANODE, msg.anode, 0, top,
+                "or 255 = the common return",
+            )  # fmt: skip
+        if msg.anode == msg.cathode:
+            return self._nak(
+                t, seq, NakCode.BAD_CONFIGURATION, Field.ANODE, msg.anode, 0, top,
+                "the anode is the cathode",
+            )  # fmt: skip
+        return None
 
     def _stop_stimulation(self) -> None:
         """DISARM, host loss: drop the pulses not yet started; the one being
@@ -565,10 +625,13 @@ class SimBoard:
             vpp = msg.amplitude_mvpp / 1000
             duration = msg.duration_us * 1e-6
             out_vpp = delivered_vpp(vpp)
-            self.model.stimulate(onset, out_vpp, duration, msg.polarity)
+            self.model.stimulate(
+                onset, out_vpp, duration, msg.polarity,
+                cathode=msg.cathode, anode=si_anode(msg.anode),
+            )  # fmt: skip
             end = onset + round(duration * self.sample_rate_hz)
             self.current_pulse = (onset, end)
-            self.on_time.append((onset, duration))
+            self.on_time.append((onset, duration, _electrodes(msg)))
             out.append(
                 self._frame(
                     StimDelivered(
@@ -578,7 +641,8 @@ class SimBoard:
                         msg.amplitude_mvpp,
                         round(out_vpp * 1000),
                         msg.duration_us,
-                        msg.pair,
+                        msg.cathode,
+                        msg.anode,
                         msg.polarity,
                     )
                 )

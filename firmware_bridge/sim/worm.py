@@ -9,12 +9,27 @@ independent of how the stream is chunked: ``render(0, 1000)`` equals
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 NOISE_PAGE = 4096  # samples per independently seeded noise page
+MAX_STIM_ELECTRODES = 16
+# The default eight stimulation electrodes, metres from the head: the classic
+# pair under the head (4, 12 mm), then one between each pair of recording pins
+# and two toward the tail (the pins are at 35–100 mm).
+DEFAULT_STIM_ELECTRODES_M: tuple[float, ...] = (
+    0.004,
+    0.012,
+    0.025,
+    0.047,
+    0.067,
+    0.087,
+    0.115,
+    0.140,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +39,12 @@ class RacewayGeometry:
     worm_length_m: float = 0.15  # 110–200 mm (secondary sources)
     n_segments: int = 140  # ~120–170, often 135–150
     head_on_raceway_m: float = 0.010  # where the head lies on the raceway's x axis
-    stim_electrodes_m: tuple[float, float] = (0.004, 0.012)
+    # Stimulation electrodes along the raceway bed, metres from the head,
+    # ascending, indexed 0..N−1 from the head (N = 2–16). Electrodes 0 and 1
+    # are the classic pair under the head (4 and 12 mm); the others lie between
+    # and beyond the recording pins, so that a site in the middle has pairs on
+    # both sides and one near the tail has them all in front of it.
+    stim_electrodes_m: tuple[float, ...] = DEFAULT_STIM_ELECTRODES_M
     # Differential pairs (a, b); teaching rigs: 1 cm pins, pairs 2–5 cm apart.
     recording_pairs_m: tuple[tuple[float, float], ...] = (
         (0.035, 0.040),
@@ -34,6 +54,19 @@ class RacewayGeometry:
     )
 
     def __post_init__(self) -> None:
+        stim = self.stim_electrodes_m
+        if not 2 <= len(stim) <= MAX_STIM_ELECTRODES:
+            raise ValueError(
+                f"stim_electrodes_m has {len(stim)} electrodes; allowed "
+                f"2–{MAX_STIM_ELECTRODES}"
+            )
+        if any(not 0 <= x <= self.worm_length_m for x in stim) or any(
+            b <= a for a, b in itertools.pairwise(stim)
+        ):
+            raise ValueError(
+                f"stim_electrodes_m {[round(x * 1000, 3) for x in stim]} mm: allowed "
+                f"ascending positions within the worm (0–{self.worm_length_m * 1000:g} mm)"
+            )
         if not 1 <= len(self.recording_pairs_m) <= 32:
             raise ValueError(
                 f"recording_pairs_m has {len(self.recording_pairs_m)} pairs; "
@@ -51,6 +84,20 @@ class RacewayGeometry:
     def n_channels(self) -> int:
         """One differential channel per recording pair."""
         return len(self.recording_pairs_m)
+
+    @property
+    def n_stim_electrodes(self) -> int:
+        """Stimulation electrodes along the raceway bed."""
+        return len(self.stim_electrodes_m)
+
+    def site_m(self, cathode: int) -> float:
+        """The stimulation site of a configuration: its cathode's position."""
+        if not 0 <= cathode < self.n_stim_electrodes:
+            raise ValueError(
+                f"cathode {cathode} is not an electrode; allowed 0–"
+                f"{self.n_stim_electrodes - 1}"
+            )
+        return float(self.stim_electrodes_m[cathode])
 
     def pair_centres_m(self) -> np.ndarray:
         """Centre of each recording pair along the body, metres."""
@@ -100,7 +147,24 @@ class WormParams:
     mgf_rheobase_vpp: float = 2.9
     chronaxie_s: float = 0.06e-3
     # LGF fires at a second, higher inflection (UCSD BIPN145): assumed 1.45×.
+    # These thresholds hold for a site under the head (the MGF's field).
     lgf_threshold_ratio: float = 1.45
+    # Where along the body the site is (docs/simulated-rig.md, "Where the worm
+    # is stimulated"). The MGF takes its input from anterior segments, the LGFs
+    # from posterior ones (Rushton 1945; Drewes 1999), their fields overlapping
+    # over ~13 segments (0–28) just behind the clitellum (Moore 1979). The
+    # anterior field's weight w(x) = 1/(1 + exp((x − end)/s)) falls from 1 at the
+    # head to 0 at the tail, its 10–90 % span = the overlap (s = overlap/4.39).
+    # Segments 37–50 of 140 in a 150 mm worm: centre 47 mm, overlap 14 mm.
+    mgf_field_end_m: float = 0.047
+    giant_field_overlap_m: float = 0.014
+    # A site outside a fibre's field still reaches the fibre, less readily
+    # (assumed): the MGF's threshold at a posterior site is this many times its
+    # anterior one; the LGF's, relative to the MGF's anterior threshold, goes
+    # from lgf_threshold_ratio at the head to this (< 1: posterior sites
+    # recruit the LGF first and alone over a window of amplitudes).
+    mgf_posterior_threshold_ratio: float = 1.8
+    lgf_posterior_threshold_ratio: float = 0.9
     # Trial-to-trial threshold noise (coefficient of variation), assumed: gives
     # a sigmoidal recruitment curve 50 % at threshold.
     threshold_noise_cv: float = 0.07
@@ -144,6 +208,9 @@ class WormParams:
     # the nearest pair for coupling ≳ 6e-3 at 6 Vpp (2e-2 rails it from 2 Vpp).
     artifact_coupling: float = 2e-3
     artifact_length_m: float = 0.015
+    # Against the common return the current spreads from the cathode alone
+    # instead of between two near electrodes: a larger artifact (assumed 1.5×).
+    artifact_common_return_factor: float = 1.5
     artifact_tail_fraction: float = 0.2
     artifact_tail_s: float = 1.0e-3
     # A second, slower tail of opposite sign (an AC-coupled amplifier's
@@ -206,6 +273,15 @@ class WormParams:
             )
         if not self.spike_width_s > 0:
             raise ValueError(f"spike_width_s={self.spike_width_s} must be > 0")
+        for name in (
+            "mgf_field_end_m",
+            "giant_field_overlap_m",
+            "mgf_posterior_threshold_ratio",
+            "lgf_posterior_threshold_ratio",
+            "lgf_threshold_ratio",
+        ):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be > 0")
         if self.spike_dispersion_per_m < 0:
             raise ValueError(
                 f"spike_dispersion_per_m={self.spike_dispersion_per_m} must be ≥ 0"
@@ -247,17 +323,64 @@ class WormParams:
         return asdict(self)
 
 
-def threshold_vpp(params: WormParams, duration_s: float, fibre: str = "mgf") -> float:
-    """Mean 50 % threshold (Weiss/Lapicque): rheobase·(1 + chronaxie/duration)."""
+FIBRES = ("mgf", "lgf")
+
+
+def anterior_field_weight(params: WormParams, site_m: float | None) -> float:
+    """How far a site lies in the MGF's (anterior) sensory field: 1 under the
+    head, 0 at the tail, ½ at ``mgf_field_end_m``; None (the classic head
+    pair) is 1 exactly."""
+    if site_m is None:
+        return 1.0
+    scale_m = params.giant_field_overlap_m / (2.0 * math.log(9.0))  # 10–90 %
+    z = (site_m - params.mgf_field_end_m) / scale_m
+    if z > 700:  # exp overflows; the weight is 0 to double precision
+        return 0.0
+    return 1.0 / (1.0 + math.exp(z))
+
+
+def site_threshold_ratio(
+    params: WormParams, fibre: str = "mgf", site_m: float | None = None
+) -> float:
+    """A fibre's threshold at ``site_m`` over the MGF's under the head: the
+    log of the ratio moves with the anterior field's weight, from the head's
+    (MGF 1, LGF ``lgf_threshold_ratio``) to the tail's
+    (``mgf_posterior_threshold_ratio``, ``lgf_posterior_threshold_ratio``)."""
+    if fibre not in FIBRES:
+        raise ValueError(f"fibre {fibre!r} is not one of {FIBRES}")
+    head, tail = (
+        (1.0, params.mgf_posterior_threshold_ratio)
+        if fibre == "mgf"
+        else (params.lgf_threshold_ratio, params.lgf_posterior_threshold_ratio)
+    )
+    if site_m is None:
+        return head
+    w = anterior_field_weight(params, site_m)
+    return math.exp(w * math.log(head) + (1.0 - w) * math.log(tail))
+
+
+def threshold_vpp(
+    params: WormParams,
+    duration_s: float,
+    fibre: str = "mgf",
+    site_m: float | None = None,
+) -> float:
+    """Mean 50 % threshold (Weiss/Lapicque): rheobase·(1 + chronaxie/duration),
+    times the fibre's ratio at the site (``site_threshold_ratio``; ``site_m``
+    None = the classic pair under the head)."""
     base = params.mgf_rheobase_vpp * (1.0 + params.chronaxie_s / duration_s)
-    return base * (params.lgf_threshold_ratio if fibre == "lgf" else 1.0)
+    return base * site_threshold_ratio(params, fibre, site_m)
 
 
 def response_probability(
-    params: WormParams, amplitude_vpp: float, duration_s: float, fibre: str = "mgf"
+    params: WormParams,
+    amplitude_vpp: float,
+    duration_s: float,
+    fibre: str = "mgf",
+    site_m: float | None = None,
 ) -> float:
     """Probability that a rested fibre fires: the threshold is Gaussian."""
-    mean = threshold_vpp(params, duration_s, fibre)
+    mean = threshold_vpp(params, duration_s, fibre, site_m)
     sd = params.threshold_noise_cv * mean
     return 0.5 * (1.0 + math.erf((amplitude_vpp - mean) / (sd * math.sqrt(2.0))))
 
@@ -341,6 +464,11 @@ class StimOutcome:
     # Spike peak time at each channel, in (fractional) samples; NaN if not fired.
     mgf_spike_samples: list[float] = field(default_factory=list)
     lgf_spike_samples: list[float] = field(default_factory=list)
+    # The configuration: cathode and anode electrode indices (anode None = the
+    # common return) and the site, the cathode's position (m from the head).
+    cathode: int = 0
+    anode: int | None = 1
+    site_m: float = 0.004
 
 
 class WormModel:
@@ -362,11 +490,8 @@ class WormModel:
         g = self.geometry
         self._a = np.array([a for a, _ in g.recording_pairs_m])
         self._b = np.array([b for _, b in g.recording_pairs_m])
-        stim_centre = float(np.mean(g.stim_electrodes_m))
-        self._stim_centre_m = stim_centre
-        self._artifact_gain = self.params.artifact_coupling * np.exp(
-            -np.abs(g.pair_centres_m() - stim_centre) / self.params.artifact_length_m
-        )
+        # Artifact coupling per configuration (cathode, anode), made on first use.
+        self._artifact_gains: dict[tuple[int, int | None], np.ndarray] = {}
         drift_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
         self._drift_freq = drift_rng.uniform(0.05, 0.5, size=(3, g.n_channels))
         self._drift_phase = drift_rng.uniform(0, 2 * np.pi, size=(3, g.n_channels))
@@ -388,21 +513,50 @@ class WormModel:
             for k, (a, ph) in enumerate(zip(amps, phases, strict=True))
             if a != 0
         ]
-        # Temporal dispersion: σ at each electrode grows with distance travelled.
-        spread = p.spike_width_s * p.spike_dispersion_per_m
-        self._width_a = p.spike_width_s + spread * np.abs(self._a - stim_centre)
-        self._width_b = p.spike_width_s + spread * np.abs(self._b - stim_centre)
         self._channel_factor = self._channel_factors(g.n_channels)
         self.outcomes: list[StimOutcome] = []
         self._noise_cache: dict[int, np.ndarray] = {}
-        self._spikes: list[tuple[float, np.ndarray, float]] = []  # t0, peaks, amp
-        self._pulses: list[list] = []  # [onset, end, amp_vpp, duration, polarity]
-        self._volleys: list[tuple[float, float]] = []  # (time_s, strain)
+        # t0, arrivals (2, n_ch), amplitude V, σ at electrodes a and b (2, n_ch)
+        self._spikes: list[tuple[float, np.ndarray, float, np.ndarray]] = []
+        # [onset, end, amp_vpp, duration, polarity, artifact gain per channel]
+        self._pulses: list[list] = []
+        self._volleys: list[tuple[float, float, float]] = []  # time_s, strain, site_m
         self._last_fire = {"mgf": -1e9, "lgf": -1e9}
         self._habituation = 0.0
         self._last_stim_s = -1e9
         self._recent_volleys = 0.0
         self._last_volley_s = -1e9
+
+    def spike_widths_s(self, site_m: float) -> np.ndarray:
+        """σ of the spike at electrodes a and b of each pair, ``(2, n_channels)``,
+        for a spike started at ``site_m``: temporal dispersion grows it with the
+        distance travelled, whichever way."""
+        p = self.params
+        spread = p.spike_width_s * p.spike_dispersion_per_m
+        return p.spike_width_s + spread * np.abs(np.stack([self._a, self._b]) - site_m)
+
+    def artifact_gain(self, cathode: int = 0, anode: int | None = 1) -> np.ndarray:
+        """Artifact coupling at each pair for a configuration: decays with the
+        distance from the current's centre, the cathode–anode midpoint (the
+        cathode itself against the distant common return, whose current spreads
+        wider: ``artifact_common_return_factor`` × the coupling)."""
+        key = (cathode, anode)
+        gain = self._artifact_gains.get(key)
+        if gain is None:
+            g, p = self.geometry, self.params
+            x_c = g.site_m(cathode)
+            if anode is None:
+                centre, coupling = (
+                    x_c,
+                    p.artifact_coupling * p.artifact_common_return_factor,
+                )
+            else:
+                centre, coupling = 0.5 * (x_c + g.site_m(anode)), p.artifact_coupling
+            gain = coupling * np.exp(
+                -np.abs(g.pair_centres_m() - centre) / p.artifact_length_m
+            )
+            self._artifact_gains[key] = gain
+        return gain
 
     def _channel_factors(self, n_ch: int) -> np.ndarray | None:
         """Polarity × (1 + gain error) per channel; None when all are 1."""
@@ -430,9 +584,23 @@ class WormModel:
         amplitude_vpp: float,
         duration_s: float,
         polarity: int = 0,
+        *,
+        cathode: int = 0,
+        anode: int | None = 1,
     ) -> StimOutcome:
-        """Deliver one pulse at ``onset_sample``; decide which fibres fire."""
+        """Deliver one pulse at ``onset_sample`` through the configuration
+        (``cathode``, ``anode``; anode None = the common return); decide which
+        fibres fire. Spikes start under the cathode and travel both ways."""
         p = self.params
+        g = self.geometry
+        site_m = g.site_m(cathode)
+        if anode is not None and (
+            anode == cathode or not 0 <= anode < g.n_stim_electrodes
+        ):
+            raise ValueError(
+                f"anode {anode}: allowed an electrode 0–{g.n_stim_electrodes - 1} "
+                f"other than the cathode {cathode}, or None (common return)"
+            )
         t0 = onset_sample / self.fs_hz
         # Habituation decays between stimuli, then grows by one step.
         self._habituation *= math.exp(
@@ -440,16 +608,20 @@ class WormModel:
         )
         self._last_stim_s = t0
         outcome = StimOutcome(
-            onset_sample, amplitude_vpp, duration_s, polarity, False, False
-        )
-        n_ch = self.geometry.n_channels
+            onset_sample, amplitude_vpp, duration_s, polarity, False, False,
+            cathode=cathode, anode=anode, site_m=site_m,
+        )  # fmt: skip
+        n_ch = g.n_channels
         outcome.mgf_spike_samples = [math.nan] * n_ch
         outcome.lgf_spike_samples = [math.nan] * n_ch
+        widths = self.spike_widths_s(site_m)
         for fibre, velocity, amp_uv, strain in (
             ("mgf", p.mgf_velocity_m_per_s, p.mgf_spike_uv, p.mgf_strain),
             ("lgf", p.lgf_velocity_m_per_s, p.lgf_spike_uv, p.lgf_strain),
         ):
-            mean = threshold_vpp(p, duration_s, fibre) * (1.0 + self._habituation)
+            mean = threshold_vpp(p, duration_s, fibre, site_m) * (
+                1.0 + self._habituation
+            )
             threshold = mean * (
                 1.0 + p.threshold_noise_cv * self._rng.standard_normal()
             )
@@ -457,23 +629,24 @@ class WormModel:
             if amplitude_vpp < threshold or refractory:
                 continue
             self._last_fire[fibre] = t0
-            # Spike initiated under the stimulating electrodes after the
-            # utilisation time; arrives at x after (x − x_stim)/v.
+            # Spike initiated under the cathode after the utilisation time;
+            # arrives at x after |x − x_site|/v, on either side of the site.
             start_s = t0 + p.utilisation_s
-            t_a = start_s + np.abs(self._a - self._stim_centre_m) / velocity
-            t_b = start_s + np.abs(self._b - self._stim_centre_m) / velocity
+            t_a = start_s + np.abs(self._a - site_m) / velocity
+            t_b = start_s + np.abs(self._b - site_m) / velocity
             recruit = 1.0 + p.recruitment_gain * math.tanh(
                 (amplitude_vpp - threshold) / threshold * 3
             )
             amp_v = amp_uv * 1e-6 * recruit
-            self._spikes.append((t0, np.stack([t_a, t_b]), amp_v))
+            self._spikes.append((t0, np.stack([t_a, t_b]), amp_v, widths))
             peaks = 0.5 * (t_a + t_b) * self.fs_hz
             setattr(outcome, f"{fibre}_fired", True)
             setattr(outcome, f"{fibre}_spike_samples", peaks.tolist())
-            self._add_volley(start_s, strain)
+            self._add_volley(start_s, strain, site_m)
         self._habituation += p.habituation_per_stimulus
         self._pulses.append([onset_sample, onset_sample + duration_s * self.fs_hz,
-                             amplitude_vpp, duration_s, polarity])  # fmt: skip
+                             amplitude_vpp, duration_s, polarity,
+                             self.artifact_gain(cathode, anode)])  # fmt: skip
         self.outcomes.append(outcome)
         return outcome
 
@@ -483,7 +656,7 @@ class WormModel:
             if pulse[0] <= at_sample < pulse[1]:
                 pulse[1] = at_sample
 
-    def _add_volley(self, time_s: float, strain: float) -> None:
+    def _add_volley(self, time_s: float, strain: float, site_m: float) -> None:
         p = self.params
         self._recent_volleys *= math.exp(
             -(time_s - self._last_volley_s) / p.antifacilitation_recovery_s
@@ -491,7 +664,9 @@ class WormModel:
         self._last_volley_s = time_s
         scale = (1.0 - p.antifacilitation) ** self._recent_volleys
         self._recent_volleys += 1.0
-        self._volleys.append((time_s + p.electromechanical_delay_s, strain * scale))
+        self._volleys.append(
+            (time_s + p.electromechanical_delay_s, strain * scale, site_m)
+        )
 
     # ------------------------------------------------------------ signals
 
@@ -520,9 +695,8 @@ class WormModel:
                 )
             out += p.drift_uv * 1e-6 / 3 * drift
         t_first, t_last = t[0], t[-1]
-        wa, wb = self._width_a, self._width_b
-        span = 6 * max(wa.max(), wb.max())
-        for _, arrivals, amp_v in self._spikes:
+        for _, arrivals, amp_v, (wa, wb) in self._spikes:
+            span = 6 * max(wa.max(), wb.max())
             lo, hi = arrivals.min() - span, arrivals.max() + span
             if hi < t_first or lo > t_last:
                 continue
@@ -547,7 +721,7 @@ class WormModel:
             p.artifact_slow_tail_s if p.artifact_slow_tail_fraction else 0.0,
             p.artifact_ringing_tau_s if ringing else 0.0,
         )
-        for onset, end, amp_vpp, duration_s, polarity in self._pulses:
+        for onset, end, amp_vpp, duration_s, polarity, gain in self._pulses:
             tail_end = end + after_s * fs
             if tail_end < idx[0] or onset > idx[-1]:
                 continue
@@ -576,7 +750,7 @@ class WormModel:
                     * np.sin(2 * np.pi * p.artifact_ringing_hz * after)
                 )
             wave += np.where(during, 0.0, tail)
-            out[sel] += wave[:, None] * self._artifact_gain[None, :]
+            out[sel] += wave[:, None] * gain[None, :]
 
     def _noise(self, start: int, n: int, n_ch: int) -> np.ndarray:
         # Noise comes in fixed pages, each seeded by (seed, page): any chunking
@@ -604,15 +778,27 @@ class WormModel:
         """Strain of every segment (negative = contraction), ``(..., n_segments)``."""
         p = self.params
         t = np.atleast_1d(np.asarray(sample_index, dtype=float)) / self.fs_hz
-        n_seg = self.geometry.n_segments
-        # Anterior segments contract more than posterior ones (assumed profile).
-        profile = 0.5 + 0.5 * np.cos(np.linspace(0, np.pi / 2, n_seg)) ** 2
-        total = np.zeros_like(t)
-        for start, strain in self._volleys:
-            total = total + strain * twitch(
+        by_site: dict[float, np.ndarray] = {}
+        for start, strain, site_m in self._volleys:
+            twitch_t = strain * twitch(
                 t - start, p.twitch_peak_s, p.twitch_relaxation_s
             )
-        return -total[:, None] * profile[None, :]
+            by_site[site_m] = by_site.get(site_m, 0.0) + twitch_t
+        out = np.zeros((t.shape[0], self.geometry.n_segments))
+        for site_m, total in by_site.items():
+            out -= total[:, None] * self.contraction_profile(site_m)[None, :]
+        return out
+
+    def contraction_profile(self, site_m: float = 0.0) -> np.ndarray:
+        """Each segment's share of a volley's shortening, 1 at the stimulated
+        site, falling to ½ a body length away: ½ + ½·cos²(π/2 · d/L), d the
+        distance from the site along the body (assumed profile; ``site_m`` 0
+        gives the head-first profile of a stimulus under the head)."""
+        g = self.geometry
+        n_seg = g.n_segments
+        u = np.linspace(0.0, 1.0, n_seg)
+        d = np.abs(u - site_m / g.worm_length_m)
+        return 0.5 + 0.5 * np.cos(np.pi / 2 * d) ** 2
 
     def segment_boundaries_m(self, sample_index) -> np.ndarray:
         """Raceway x of the ``n_segments + 1`` segment boundaries (head first).
@@ -641,10 +827,13 @@ class WormModel:
             "params": self.params.to_dict(),
             "geometry": self.geometry.to_dict(),
             # σ of the spike waveform at electrodes a and b of each pair
-            # (temporal dispersion), seconds.
-            "spike_width_s_at_pairs": np.stack(
-                [self._width_a, self._width_b], axis=1
-            ).tolist(),
+            # (temporal dispersion), seconds, for a spike started under
+            # electrode 0; each stimulus's own are in its "spike_width_s_at_pairs".
+            "spike_width_s_at_pairs": self.spike_widths_s(
+                self.geometry.site_m(0)
+            ).T.tolist(),
             "stimuli": [asdict(o) for o in self.outcomes],
-            "volleys": [{"time_s": t, "strain": s} for t, s in self._volleys],
+            "volleys": [
+                {"time_s": t, "strain": s, "site_m": x} for t, s, x in self._volleys
+            ],
         }

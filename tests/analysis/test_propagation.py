@@ -9,7 +9,11 @@ from analysis.propagation import PRE_S, analyse_stimulus, fit_velocity, search_w
 from firmware_bridge.sim import RacewayGeometry, WormModel, WormParams
 
 IRREGULAR = RacewayGeometry(
-    recording_pairs_m=((0.030, 0.034), (0.047, 0.052), (0.081, 0.084), (0.102, 0.108))
+    recording_pairs_m=((0.030, 0.034), (0.047, 0.052), (0.081, 0.084), (0.102, 0.108)),
+    # Spikes start under the cathode (electrode 0): at 8 mm, where this test has
+    # always started them (the old pair's centre), so that at 8 m/s the first
+    # pair's spike still arrives after the 3 ms pulse's artifact, not on it.
+    stim_electrodes_m=(0.008, 0.012, 0.060, 0.120),
 )
 
 

@@ -48,16 +48,16 @@ def naive_frame(body_wo_crc: bytes) -> bytes:
     return out + bytes([len(block) + 1]) + block + b"\x00"
 
 
-HELLO_SEQ0 = naive_frame(bytes([0x01, 0x00]) + struct.pack("<H", 2))
+HELLO_SEQ0 = naive_frame(bytes([0x01, 0x00]) + struct.pack("<H", 3))
 BOARD = HelloReply(
     cmd_seq=0,
-    protocol_version=2,
+    protocol_version=3,
     firmware_major=0,
     firmware_minor=1,
     firmware_patch=0,
     max_channels=32,
     adc_bits=16,
-    n_stim_pairs=1,
+    n_stim_electrodes=8,
     adc_range_mvpp=5000,
     max_amplitude_mvpp=6000,
     min_duration_us=500,
@@ -97,17 +97,17 @@ def test_handshake_sends_exact_bytes_and_reads_capabilities_in_si():
 
 
 def test_version_mismatch_names_both_versions():
-    nak = Nak(MsgType.HELLO, 0, 7, 12, 2, 3, 3, "board speaks 3")
+    nak = Nak(MsgType.HELLO, 0, 7, 12, 3, 4, 4, "board speaks 4")
     with scripted_board([(HELLO_SEQ0, encode_message(nak, 0))]) as board:
         with pytest.raises(ProtocolVersionMismatch) as info:
             open_device(board.port)
-    assert "host speaks version 2" in str(info.value)
-    assert "board speaks version 3" in str(info.value)
+    assert "host speaks version 3" in str(info.value)
+    assert "board speaks version 4" in str(info.value)
 
 
 def test_stimulate_sends_wire_units_and_returns_onset_sample():
     stim = naive_frame(
-        bytes([0x0A, 0x01]) + struct.pack("<HIBBHI", 4000, 3000, 0, 1, 1, 0)
+        bytes([0x0A, 0x01]) + struct.pack("<HIBBBHI", 4000, 3000, 0, 1, 1, 1, 0)
     )
     ack = encode_message(Ack(MsgType.STIMULATE, 1, 123_456), 1)
     with scripted_board([(HELLO_SEQ0, encode_message(BOARD, 0)), (stim, ack)]) as b:
@@ -124,7 +124,7 @@ def test_stimulate_sends_wire_units_and_returns_onset_sample():
 
 def test_nak_becomes_error_naming_field_value_and_range_in_si():
     stim = naive_frame(
-        bytes([0x0A, 0x01]) + struct.pack("<HIBBHI", 9000, 3000, 0, 0, 1, 0)
+        bytes([0x0A, 0x01]) + struct.pack("<HIBBBHI", 9000, 3000, 0, 1, 0, 1, 0)
     )
     nak = encode_message(Nak(MsgType.STIMULATE, 1, 3, 1, 9000, 1, 6000), 1)
     with scripted_board([(HELLO_SEQ0, encode_message(BOARD, 0)), (stim, nak)]) as b:
@@ -183,7 +183,7 @@ def test_unplug_is_reported_within_500_ms_and_samples_before_are_kept():
 def test_events_reach_listeners_with_unwrapped_sample_numbers():
     start = encode_message(Ack(MsgType.START_STREAM, 0, 2**32 - 5), 0)
     data = encode_message(Data(2**32 - 5, np.zeros((10, 1), np.int16)), 1)
-    event = encode_message(StimDelivered(3, 2, 0, 4000, 3990, 3000, 0, 0), 2)
+    event = encode_message(StimDelivered(3, 2, 0, 4000, 3990, 3000, 0, 1, 0), 2)
     with scripted_board([]) as board:
         link = SerialLink(open_port(board.port), n_channels=1)
         messages = []

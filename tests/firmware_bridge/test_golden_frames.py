@@ -33,7 +33,7 @@ def test_every_message_type_has_a_golden_frame():
 
 
 def test_golden_frames_are_for_the_codec_protocol_version():
-    assert GOLDEN["protocol_version"] == PROTOCOL_VERSION == 2
+    assert GOLDEN["protocol_version"] == PROTOCOL_VERSION == 3
     assert FRAMES["HELLO"]["fields"]["protocol_version"] == PROTOCOL_VERSION
 
 
@@ -78,15 +78,21 @@ def test_stim_pulse_in_si_encodes_to_the_golden_stimulate_frames():
     single = StimPulse(
         amplitude_vpp=4.0, duration_s=3e-3, polarity=Polarity.NEGATIVE_FIRST
     )
-    train = StimPulse(amplitude_vpp=6.0, duration_s=6.7e-3, n_pulses=3, rate_hz=10.0)
-    assert (
-        encode_message(Stimulate.from_pulse(single), 9).hex()
-        == (FRAMES["STIMULATE"]["frame_hex"])
-    )
-    assert (
-        encode_message(Stimulate.from_pulse(train), 10).hex()
-        == (FRAMES["STIMULATE_TRAIN"]["frame_hex"])
-    )
+    train = StimPulse(
+        amplitude_vpp=6.0, duration_s=6.7e-3, cathode=3, anode=4, n_pulses=3,
+        rate_hz=10.0,
+    )  # fmt: skip
+    common = StimPulse(
+        amplitude_vpp=3.5, duration_s=2e-3, cathode=7, anode=None,
+        polarity=Polarity.NEGATIVE_FIRST,
+    )  # fmt: skip
+    for pulse, seq, name in (
+        (single, 9, "STIMULATE"),  # the classic pair: C0-A1
+        (train, 10, "STIMULATE_TRAIN"),
+        (common, 14, "STIMULATE_COMMON_RETURN"),  # anode 255
+    ):
+        frame = encode_message(Stimulate.from_pulse(pulse), seq).hex()
+        assert frame == FRAMES[name]["frame_hex"], name
 
 
 def test_numba_crc_matches_the_check_value():

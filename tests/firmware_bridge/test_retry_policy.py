@@ -22,7 +22,7 @@ def test_every_command_is_classified():
 @pytest.mark.parametrize(
     ("message", "kind"),
     [
-        (Stimulate(3000, 3000, 0, 0, 1, 0), Retry.RECONCILE),
+        (Stimulate(3000, 3000, 0, 1, 0, 1, 0), Retry.RECONCILE),
         (LedPulse(1000), Retry.RECONCILE),
         (StartStream(), Retry.RECONCILE),
         (CameraTrigger(33_333), Retry.RECONCILE),  # restarts the trigger count

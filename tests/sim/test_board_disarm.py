@@ -38,7 +38,7 @@ def messages(frames) -> list:
 
 def net_and_phase_charge(pulse) -> tuple[float, float]:
     """Sum of the pulse's samples as delivered, and of one full phase (V·samples)."""
-    onset, end, amp_vpp, duration_s, polarity = pulse
+    onset, end, amp_vpp, duration_s, polarity, _gain = pulse
     k = np.arange(int(onset), int(np.ceil(end)))
     sign = -1.0 if polarity else 1.0
     wave = sign * amp_vpp / 2 * np.sin(2 * np.pi * (k - onset) / FS / duration_s)
@@ -59,7 +59,7 @@ def armed_board() -> SimBoard:
 def test_disarm_in_the_first_phase_finishes_the_pulse_and_drops_the_train():
     board = armed_board()
     # 6 ms pulses (180 samples), a train of three at 10 Hz.
-    stim = Stimulate(4000, 6000, 0, 0, 3, 100_000)
+    stim = Stimulate(4000, 6000, 0, 1, 0, 3, 100_000)
     board.receive(encode_message(stim, 1))
     seen = messages(board.advance(31))  # 30 samples into the first phase
     [first] = [m for m in seen if isinstance(m, StimDelivered)]
@@ -81,7 +81,7 @@ def test_host_loss_in_the_first_phase_finishes_the_pulse():
     board = armed_board()
     # 10 ms pulses (300 samples) every 1480 samples: pulse 6 starts at
     # onset + 8880 and the watchdog fires 120 samples into it (first phase).
-    stim = Stimulate(3000, 10_000, 0, 0, 100, 49_333)
+    stim = Stimulate(3000, 10_000, 0, 1, 0, 100, 49_333)
     board.receive(encode_message(stim, 1))
     seen = []
     for _ in range(FS // 2):

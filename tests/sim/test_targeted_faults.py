@@ -33,7 +33,7 @@ def test_damage_frames_hits_exactly_the_nth_frame_of_its_kind():
         encode_message(Ack(t, i, 0), i)
         for i, t in enumerate([MsgType.HEARTBEAT, MsgType.ARM, MsgType.ARM])
     ]
-    event = encode_message(StimDelivered(1, 2, 0, 3000, 2990, 3000, 0, 0), 3)
+    event = encode_message(StimDelivered(1, 2, 0, 3000, 2990, 3000, 0, 1, 0), 3)
     out = [injector.apply(frame) for frame in [*acks, event]]
     assert [damaged for _, damaged in out] == [True, False, True, False]
     assert [frame_label(b) for b, _ in out] == [None, "ACK:ARM", None, "STIM_DELIVERED"]
@@ -42,7 +42,7 @@ def test_damage_frames_hits_exactly_the_nth_frame_of_its_kind():
 
 def test_lose_commands_drops_the_nth_host_frame_whatever_the_read_split():
     injector = FaultInjector(FaultPlan(lose_commands=(("STIMULATE", 0),)))
-    stim = encode_message(Stimulate(3000, 3000, 0, 0, 1, 0), 4)
+    stim = encode_message(Stimulate(3000, 3000, 0, 1, 0, 1, 0), 4)
     stop = encode_message(StopStream(), 5)
     wire = stim + stop + stim
     got = injector.from_host(wire[:3]) + injector.from_host(wire[3:])

@@ -170,7 +170,7 @@ def test_spike_broadens_with_distance_travelled_on_rendered_data(dispersion):
     model = WormModel(params, geometry, fs_hz=fs, seed=1)
     assert model.stimulate(1000, 4.0, 3e-3).mgf_fired
     x = model.render(0, 8000)[:, 0]
-    stim = np.mean(geometry.stim_electrodes_m)
+    stim = geometry.site_m(0)  # spikes start under the cathode, electrode 0
     measured = []
     for electrode, sign in ((0.020, 1), (0.130, -1)):
         arrival = 1000 + (params.utilisation_s + (electrode - stim) / 30.0) * fs

@@ -132,7 +132,8 @@ def _delivered(onset: int) -> Decoded:
         commanded_mvpp=5000,
         delivered_mvpp=5000,
         duration_us=3000,
-        pair=0,
+        cathode=0,
+        anode=1,
         polarity=0,
     )
     return Decoded(samples=np.zeros((0, 4), np.int16), messages=[message])

@@ -73,7 +73,7 @@ def check_space_is_safe(space: ParameterSpace, isi_s: float, safety: Any) -> Non
     if safety is None:
         return
     corners = [
-        StimPulse(amplitude_vpp=a, duration_s=d, pair=p)
+        ParameterSpace.pulse((a, d, p))
         for a in space.amplitude_vpp
         for d in space.duration_s
         for p in space.pairs

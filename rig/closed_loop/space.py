@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
-from firmware_bridge.stimulus import Polarity, StimPulse
+from firmware_bridge.stimulus import Polarity, StimPulse, parse_configuration
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +69,10 @@ class ParameterSpace:
     def pulse(point: tuple[float, float, int]) -> StimPulse:
         """The single pulse for a point."""
         amplitude, duration, pair = point
-        return StimPulse(amplitude_vpp=amplitude, duration_s=duration, pair=pair)
+        # pair k: electrodes k and k+1 (pair 0 is the classic C0-A1)
+        return StimPulse(
+            amplitude_vpp=amplitude, duration_s=duration, cathode=pair, anode=pair + 1
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,6 @@ class Objective:
 
 # ---------------------------------------------------------------- mixed spaces
 
-_CONFIGURATION = re.compile(r"^C(\d+)-(?:A(\d+)|R)$")
 MAX_ELECTRODES = 16
 POLARITY_NAMES = ("positive_first", "negative_first")
 
@@ -133,10 +134,6 @@ class Configuration:
 
     >>> Configuration.parse("C3-A4"), str(Configuration(5, None))
     (Configuration(cathode=3, anode=4), 'C5-R')
-    >>> Configuration.parse("C3-A3")
-    Traceback (most recent call last):
-    ...
-    ValueError: configuration 'C3-A3': the anode must differ from the cathode
     """
 
     cathode: int
@@ -145,18 +142,7 @@ class Configuration:
     @classmethod
     def parse(cls, text: str) -> Configuration:
         """From the text form; ValueError naming what is allowed otherwise."""
-        match = _CONFIGURATION.match(str(text).strip())
-        if match is None:
-            raise ValueError(
-                f"configuration {text!r} is not of the form 'C<cathode>-A<anode>' "
-                "or 'C<cathode>-R' (common return), e.g. 'C3-A4', 'C3-R'"
-            )
-        cathode = int(match.group(1))
-        anode = None if match.group(2) is None else int(match.group(2))
-        if anode == cathode:
-            raise ValueError(
-                f"configuration {text!r}: the anode must differ from the cathode"
-            )
+        cathode, anode = parse_configuration(text)
         return cls(cathode, anode)
 
     def __str__(self) -> str:
@@ -400,17 +386,12 @@ def configured_pulse(
     polarity: int = 0,
 ) -> StimPulse:
     """The StimPulse for a configuration."""
-    fields = StimPulse.__dataclass_fields__  # type: ignore[attr-defined]
-    where = (
-        {"cathode": config.cathode, "anode": config.anode}
-        if "cathode" in fields
-        else {"pair": config.cathode}  # before the multi-electrode board
-    )
     return StimPulse(
         amplitude_vpp=amplitude_vpp,
         duration_s=duration_s,
         polarity=Polarity(polarity),
         n_pulses=n_pulses,
         rate_hz=rate_hz,
-        **where,
+        cathode=config.cathode,
+        anode=config.anode,
     )

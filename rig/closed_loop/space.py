@@ -114,9 +114,9 @@ class Objective:
             assert self.target is not None  # __post_init__ checks it for "target"
             value = -abs(response - self.target)
         if self.per_charge:
-            charge_uc = (
-                ParameterSpace.pulse(point).charge_per_phase_c(self.load_ohm) * 1e6
-            )
+            # (amplitude, duration, pair) or a SitePoint (configuration first)
+            a, d = point[1:3] if isinstance(point[0], str) else point[:2]
+            charge_uc = (a / 2.0) / self.load_ohm * d / math.pi * 1e6
             value = value / charge_uc
         return float(value)
 

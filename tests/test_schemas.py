@@ -42,7 +42,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # docs/recording-format.md, "Versioning".
 PINNED = {
     "analysis": "6f99488e16d493cd9092e228682d1b348ef77e51d9097260055d62b1a237ad1d",
-    "events": "99f83df4c04ef4e373210370ff64ca9054ffa9db070915564d968966e1a6f849",
+    "events": "1b401e53147d20161983c6e0bda93937df6a8fd9d733190b7e91d5dfea150b0c",
     "metadata": "ecbf008c1be088bbc5a86a72bd5422320e336d176089f67cf8ded6b72700d294",
 }
 CLOSED_LOOP = """format_version = 1

@@ -67,7 +67,7 @@ def _matern52_scaled(sa, sb, constant, out):  # pragma: no cover - compiled
 
 
 def posterior(
-    x: np.ndarray, y: np.ndarray, candidates: np.ndarray, params: KernelParams
+    x: np.ndarray, y: np.ndarray, candidates: np.ndarray, params: AnyParams
 ) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean and standard deviation at ``candidates`` (in y's units).
 

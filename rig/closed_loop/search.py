@@ -32,9 +32,9 @@ from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 from rig.closed_loop._gp import KernelParams, PreparedPosterior
 from rig.closed_loop._gp import posterior as gp_posterior
-from rig.closed_loop.space import MixedSpace, ParameterSpace
+from rig.closed_loop.space import MixedSpace, ParameterSpace, SitePoint
 
-Point = tuple[float, float, int]
+Point = tuple[float, float, int] | SitePoint  # a pair point, or a mixed space's
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class _Observations:
     def add(
         self, point: Point, score: float, unsafe: bool, constraint: float = math.nan
     ) -> None:
-        self.points.append(point if isinstance(point, tuple) else tuple(point))  # type: ignore[arg-type]
+        self.points.append(point if isinstance(point, tuple) else tuple(point))
         self.scores.append(float(score))
         self.unsafe.append(bool(unsafe))
         self.constraints.append(float(constraint))
@@ -232,8 +232,8 @@ class BayesianSearch(_Search):
         if self.safe_radius is None or not self.observations.points:
             return np.ones(len(self._unit), dtype=bool)
         safe = [
-            self.space.to_unit(a, d)
-            for (a, d, _), bad in zip(
+            self.space.to_unit(p[0], p[1])  # type: ignore[arg-type]  # pair points
+            for p, bad in zip(
                 self.observations.points, self.observations.unsafe, strict=True
             )
             if not bad
@@ -260,7 +260,7 @@ class BayesianSearch(_Search):
 
     def _xy(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         points = self.observations.points[:n]
-        x = np.array([self.space.to_unit(a, d) for a, d, _ in points])
+        x = np.array([self.space.to_unit(p[0], p[1]) for p in points])  # type: ignore[arg-type]
         return x, np.array(self.observations.scores[:n])
 
     def prepare(self) -> None:
@@ -407,8 +407,8 @@ def replay(search: _Search, points: list[Point], scores: list[float]) -> list[De
 def _recorded_point(search: _Search, values: list) -> Point:
     """A recorded point (a JSON list) as the search's own point type."""
     if isinstance(search.space, MixedSpace):
-        return search.space.point(*values)  # type: ignore[return-value]
-    return tuple(values)  # type: ignore[return-value]
+        return search.space.point(*values)
+    return tuple(values)
 
 
 def _or_nan(value) -> float:

@@ -42,7 +42,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # docs/recording-format.md, "Versioning".
 PINNED = {
     "analysis": "b8925fec861aa401a522cad230eefec0d6abaa8a3342e3caf42bf84b13d676a4",
-    "events": "a5c5c018de26fa2ea5444cc34bbba2a40a860df3e6c052582c2232ea5a823640",
+    "events": "da49d17cfb54092c2bb1172a9b1d3d5fdd6a1030e3c78dccbcb0a85a431345ec",
     "metadata": "02993e32e396d440534acc47b88f241ee3ae0a38fd5ec62d7f399a8b9331b83a",
 }
 CLOSED_LOOP = """format_version = 1

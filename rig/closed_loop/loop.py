@@ -27,8 +27,9 @@ import numpy as np
 
 from firmware_bridge.stimulus import StimPulse
 from rig.closed_loop.measures import needs_motion, response_value
+from rig.closed_loop.mixed_search import MixedBayesianSearch
 from rig.closed_loop.search import BayesianSearch, GridSearch, RandomSearch
-from rig.closed_loop.space import Objective, ParameterSpace
+from rig.closed_loop.space import MixedSpace, Objective, ParameterSpace
 
 POSTERIOR_RECORDED = 16  # posterior grid recorded per decision (16 × 16)
 
@@ -46,38 +47,89 @@ class ClosedLoopTrial:
     repeat: int = 0
 
 
-def space_of(spec: Any) -> ParameterSpace:
-    """The parameter space a ClosedLoopSpec searches."""
-    return ParameterSpace(spec.amplitude_vpp, spec.duration_s, tuple(spec.pairs))
+def space_of(spec: Any, electrode_positions_m=None) -> ParameterSpace | MixedSpace:
+    """The parameter space a ClosedLoopSpec searches: amplitude × duration per
+    pair, or (``configurations``) a MixedSpace over the stimulation electrodes
+    at ``electrode_positions_m`` (the rig file's ``[stimulator]
+    electrode_positions_mm``)."""
+    if getattr(spec, "configurations", None) is None:
+        return ParameterSpace(spec.amplitude_vpp, spec.duration_s, tuple(spec.pairs))
+    if electrode_positions_m is None:
+        raise ValueError(
+            "a closed loop over closed_loop.configurations needs the stimulation "
+            "electrodes' positions: [stimulator] electrode_positions_mm in the "
+            "rig file (--rig FILE)"
+        )
+    return MixedSpace(
+        configurations=tuple(spec.configurations),
+        electrode_positions_m=tuple(float(x) for x in electrode_positions_m),
+        amplitude_vpp=spec.amplitude_vpp,
+        duration_s=spec.duration_s,
+        n_pulses=spec.n_pulses,
+        rate_hz=spec.rate_hz,
+        polarities=spec.polarities,
+    )
 
 
-def make_search(spec: Any, *, seed: int = 0):
+def make_search(
+    spec: Any, *, seed: int = 0, electrode_positions_m=None, load_ohm: float = 1000.0
+):
     """The search a ClosedLoopSpec names, over its parameter space."""
-    space = space_of(spec)
+    space = space_of(spec, electrode_positions_m)
     if spec.strategy == "grid":
-        return GridSearch(space, *spec.grid, seed=seed)
+        return GridSearch(space, *spec.grid, seed=seed)  # type: ignore[arg-type]
     if spec.strategy == "random":
-        return RandomSearch(space, seed=seed)
+        return RandomSearch(space, seed=seed)  # type: ignore[arg-type]
+    if isinstance(space, MixedSpace):
+        o = spec.objective
+        return MixedBayesianSearch(
+            space,
+            beta=spec.beta,
+            safe_radius=spec.safe_radius,
+            minimise_charge=o.minimise_charge,
+            constraint_max=None if o.constraint is None else o.constraint.max,
+            load_ohm=load_ohm,
+            seed=seed,
+        )
     return BayesianSearch(
         space, beta=spec.beta, safe_radius=spec.safe_radius, seed=seed
     )
 
 
-def check_spec_is_safe(spec: Any, safety: Any) -> None:
+def check_spec_is_safe(spec: Any, safety: Any, electrode_positions_m=None) -> None:
     """Refuse a closed-loop protocol whose box or interval breaks the limits."""
-    check_space_is_safe(space_of(spec), spec.inter_stimulus_interval_s, safety)
+    if (
+        getattr(spec, "configurations", None) is not None
+        and electrode_positions_m is None
+    ):
+        # the sites' positions do not change what the limits allow
+        electrode_positions_m = [0.001 * (i + 1) for i in range(16)]
+    check_space_is_safe(
+        space_of(spec, electrode_positions_m), spec.inter_stimulus_interval_s, safety
+    )
 
 
-def check_space_is_safe(space: ParameterSpace, isi_s: float, safety: Any) -> None:
+def check_space_is_safe(space: Any, isi_s: float, safety: Any) -> None:
     """Refuse a search space that reaches outside the rig's safety limits."""
     if safety is None:
         return
-    corners = [
-        ParameterSpace.pulse((a, d, p))
-        for a in space.amplitude_vpp
-        for d in space.duration_s
-        for p in space.pairs
-    ]
+    if isinstance(space, MixedSpace):  # every configuration at every corner
+        corners = [
+            space.pulse((c, a, d, n, r, p))
+            for c in space.configurations
+            for a in space.amplitude_vpp
+            for d in space.duration_s
+            for n in (space.n_pulses[0], space.n_pulses[-1])
+            for r in (space.rate_hz[0], space.rate_hz[-1])
+            for p in space.polarities
+        ]
+    else:
+        corners = [
+            ParameterSpace.pulse((a, d, p))
+            for a in space.amplitude_vpp
+            for d in space.duration_s
+            for p in space.pairs
+        ]
     for pulse in corners:  # the limits are monotonic: the corners bound the box
         safety.check(pulse, where="closed_loop search space")
     if isi_s < safety.min_inter_stimulus_interval_s:
@@ -107,7 +159,11 @@ class ClosedLoop:
     ) -> None:
         self.session = session
         self.spec = spec
-        self.search = search or make_search(spec, seed=seed)
+        positions = getattr(session, "stim_electrode_positions_m", None)
+        load_ohm = session.limits.load_ohm if session.limits else 1000.0
+        self.search = search or make_search(
+            spec, seed=seed, electrode_positions_m=positions, load_ohm=load_ohm
+        )
         self.space = self.search.space
         check_space_is_safe(self.space, spec.inter_stimulus_interval_s, session.limits)
         o = spec.objective
@@ -118,6 +174,7 @@ class ClosedLoop:
             per_charge=o.per_charge,
             load_ohm=session.limits.load_ohm if session.limits else 1000.0,
         )
+        self._mixed = isinstance(self.space, MixedSpace)
         self.interval_s = spec.inter_stimulus_interval_s
         # Wait for a response at most this long: most of the interval, so a lost
         # response costs one observation, not the schedule.
@@ -144,6 +201,7 @@ class ClosedLoop:
         # late responses learnt since the last decision was recorded (it says so)
         self.late_observed: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []  # one entry per decision
+        self.result: dict[str, Any] | None = None  # optimiser_result, at finish
         self._cond = threading.Condition()
         self._results: dict[int, tuple[dict, float]] = {}  # onset sample -> result
         self._onsets: dict[int, int] = {}  # trial index -> onset sample
@@ -173,6 +231,7 @@ class ClosedLoop:
             with self._cond:
                 self._cond.wait(0.01)
         self._observe_late_arrivals()
+        self._record_result()
         self._responses.disconnect(self._on_response)
         self.session.events.trial_delivered.disconnect(self._on_trial)
 
@@ -251,7 +310,7 @@ class ClosedLoop:
         self._points[delivered] = point
         return ClosedLoopTrial(
             index=delivered,
-            pulse=ParameterSpace.pulse(point),
+            pulse=self.space.pulse(point),
             onset_s=delivered * self.interval_s,
             reason=reason,
         )
@@ -309,9 +368,16 @@ class ClosedLoop:
             self.missed_responses += 1
             return None
         score = self.objective.score(response, point)
-        self.search.observe(point, score)
-        return {"trial": index, "point": list(point), "response": response,
-                "score": score}  # fmt: skip
+        learnt = {"trial": index, "point": list(point), "response": response,
+                  "score": score}  # fmt: skip
+        constraint = self.spec.objective.constraint if self._mixed else None
+        if constraint is not None:
+            value = response_value(result, constraint.measure)
+            learnt["constraint"] = value
+            self.search.observe(point, score, constraint=value)
+        else:
+            self.search.observe(point, score)
+        return learnt
 
     def _await_approval(self, point, reason, state):
         with self._cond:
@@ -371,10 +437,52 @@ class ClosedLoop:
         posterior = self._posterior()
         if posterior is not None:
             state["posterior"] = posterior
+        if isinstance(self.search, MixedBayesianSearch):
+            state.update(self._mixed_state())
         self.history.append(state)
         self.session.record_event("optimiser", **state)
         self.session.events.optimiser_updated.emit(state)
         return state
+
+    def _mixed_state(self) -> dict[str, Any]:
+        """The map over configurations and (Pareto search) the front."""
+        search = self.search
+        out: dict[str, Any] = {"by_configuration": search.by_configuration()}
+        if self.spec.objective.constraint is not None:
+            out["objective"] = {**self._objective_record(), "constraint": {
+                "measure": self.spec.objective.constraint.measure,
+                "max": self.spec.objective.constraint.max}}  # fmt: skip
+        if search.minimise_charge:
+            out["pareto_front"] = search.pareto_front()
+        return out
+
+    def _objective_record(self) -> dict[str, Any]:
+        return {
+            "measure": self.objective.measure,
+            "kind": self.objective.kind,
+            "target": self.objective.target,
+            "per_charge": self.objective.per_charge,
+        }
+
+    def _record_result(self) -> None:
+        """The run's outcome (event ``optimiser_result``): the recommendation
+        and, for a Pareto search, the front, with every response learnt."""
+        obs = self.search.observations
+        result: dict[str, Any] = {
+            "strategy": self.search.name,
+            "n_observations": len(obs.points),
+            "recommended_point": _point(self.search.recommendation()),
+            "missed_responses": self.missed_responses,
+        }
+        if isinstance(self.search, MixedBayesianSearch):
+            result["recommended"] = (
+                None if result["recommended_point"] is None
+                else self.space.describe(self.search.recommendation())
+            )  # fmt: skip
+            if self.search.minimise_charge:
+                result["pareto_front"] = self.search.pareto_front()
+        self.result = result
+        self.session.record_event("optimiser_result", **result)
 
     def _posterior(self) -> dict[str, Any] | None:
         """Posterior mean and std on a coarse grid (Bayesian search only)."""
@@ -425,7 +533,9 @@ def _check_motion_possible(session: Any, measure: str, wait_s: float) -> None:
 
 
 def _point(point) -> list | None:
-    return None if point is None else [float(v) for v in point]
+    if point is None:
+        return None
+    return [v if isinstance(v, str) else float(v) for v in point]
 
 
 def _finite(value: float | None) -> float | None:

@@ -23,6 +23,10 @@ MEASURES = {
     "responded": "1 if a volley crossed the pairs, else 0",
     "responded_cv": "1 if a volley with a giant-fibre conduction velocity "
     "(5–50 m/s) crossed the pairs, else 0: a CV-confirmed response",
+    "mgf_responded": "1 if a volley the analysis named the medial giant fibre's "
+    "crossed the pairs, else 0 (a constraint: keep P(MGF) low)",
+    "lgf_responded": "1 if a volley the analysis named a lateral giant fibre's "
+    "crossed the pairs, else 0",
     "conduction_velocity_m_per_s": "conduction velocity of the first volley, m/s (0 if none)",
     "peak_displacement_mm": "peak twitch displacement of the whole body within "
     f"{ONLINE_TWITCH_WINDOW_S:g} s of the stimulus, mm (needs live segment tracking)",
@@ -53,6 +57,10 @@ def response_value(result: dict[str, Any], measure: str) -> float:
         lo, hi = CV_CONFIRMED_M_PER_S
         ok = velocity is not None and math.isfinite(velocity) and lo <= velocity <= hi
         return float(bool(result.get("responded")) and ok)
+    if measure in ("mgf_responded", "lgf_responded"):
+        fibre = measure.split("_")[0]
+        volleys = result.get("volleys") or []
+        return float(any(v.get("fibre") == fibre for v in volleys))
     if measure == "conduction_velocity_m_per_s":
         return float(velocity) if velocity is not None else 0.0
     if measure == "amplitude_uv_mean":

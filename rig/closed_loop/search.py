@@ -21,6 +21,7 @@ observations and the posterior over the space, for the recording and the GUI.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -31,9 +32,9 @@ from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 from rig.closed_loop._gp import KernelParams, PreparedPosterior
 from rig.closed_loop._gp import posterior as gp_posterior
-from rig.closed_loop.space import ParameterSpace
+from rig.closed_loop.space import MixedSpace, ParameterSpace, SitePoint
 
-Point = tuple[float, float, int]
+Point = tuple[float, float, int] | SitePoint  # a pair point, or a mixed space's
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +53,16 @@ class _Observations:
         self.points: list[Point] = []
         self.scores: list[float] = []
         self.unsafe: list[bool] = []
+        # the constraint measure's value per observation (constrained searches)
+        self.constraints: list[float] = []
 
-    def add(self, point: Point, score: float, unsafe: bool) -> None:
-        self.points.append(tuple(point))  # type: ignore[arg-type]
+    def add(
+        self, point: Point, score: float, unsafe: bool, constraint: float = math.nan
+    ) -> None:
+        self.points.append(point if isinstance(point, tuple) else tuple(point))
         self.scores.append(float(score))
         self.unsafe.append(bool(unsafe))
+        self.constraints.append(float(constraint))
 
     def best(self) -> tuple[Point | None, float]:
         if not self.scores:
@@ -65,11 +71,14 @@ class _Observations:
         return self.points[i], self.scores[i]
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "points": [list(p) for p in self.points],
             "scores": list(self.scores),
             "unsafe": list(self.unsafe),
         }
+        if any(math.isfinite(c) for c in self.constraints):
+            out["constraints"] = list(self.constraints)
+        return out
 
 
 class _Search:
@@ -80,9 +89,17 @@ class _Search:
         self.observations = _Observations()
         self.last_decision: Decision | None = None
 
-    def observe(self, point: Point, score: float, *, unsafe: bool = False) -> None:
-        """Tell the search what ``point`` scored (``unsafe``: a safety violation)."""
-        self.observations.add(point, score, unsafe)
+    def observe(
+        self,
+        point: Point,
+        score: float,
+        *,
+        unsafe: bool = False,
+        constraint: float = math.nan,
+    ) -> None:
+        """Tell the search what ``point`` scored (``unsafe``: a safety violation;
+        ``constraint``: the constraint measure, for a constrained search)."""
+        self.observations.add(point, score, unsafe, constraint)
 
     def propose(self) -> Point:
         """The next point to try."""
@@ -156,6 +173,8 @@ class RandomSearch(_Search):
 
     def decide(self) -> Decision:
         """A point drawn uniformly from the space."""
+        if isinstance(self.space, MixedSpace):
+            return Decision(self.space.random_point(self._rng), "uniform random")
         u, v = self._rng.random(2)
         amplitude, duration = self.space.from_unit(u, v)
         pair = int(self._rng.choice(self.space.pairs))
@@ -213,8 +232,8 @@ class BayesianSearch(_Search):
         if self.safe_radius is None or not self.observations.points:
             return np.ones(len(self._unit), dtype=bool)
         safe = [
-            self.space.to_unit(a, d)
-            for (a, d, _), bad in zip(
+            self.space.to_unit(p[0], p[1])  # type: ignore[arg-type]  # pair points
+            for p, bad in zip(
                 self.observations.points, self.observations.unsafe, strict=True
             )
             if not bad
@@ -227,14 +246,21 @@ class BayesianSearch(_Search):
         )
         return dist <= self.safe_radius + 1e-9
 
-    def observe(self, point: Point, score: float, *, unsafe: bool = False) -> None:
+    def observe(
+        self,
+        point: Point,
+        score: float,
+        *,
+        unsafe: bool = False,
+        constraint: float = math.nan,
+    ) -> None:
         """Add an observation; the posterior is recomputed at the next use."""
-        super().observe(point, score, unsafe=unsafe)
+        super().observe(point, score, unsafe=unsafe, constraint=constraint)
         self._posterior = None
 
     def _xy(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         points = self.observations.points[:n]
-        x = np.array([self.space.to_unit(a, d) for a, d, _ in points])
+        x = np.array([self.space.to_unit(p[0], p[1]) for p in points])  # type: ignore[arg-type]
         return x, np.array(self.observations.scores[:n])
 
     def prepare(self) -> None:
@@ -250,7 +276,8 @@ class BayesianSearch(_Search):
         n = len(self.observations.points)
         if n >= 2 and self._prepared_n != n:
             params = KernelParams.from_sklearn(self.fit(n).kernel_)
-            self._prepared = PreparedPosterior(self._xy(n)[0], self._unit, params)
+            x, y = self._xy(n)
+            self._prepared = PreparedPosterior(x, self._unit, params, y)
             self._prepared_n = n
 
     def recommendation(self) -> Point | None:
@@ -274,7 +301,7 @@ class BayesianSearch(_Search):
             return gp_posterior(x, y, self._unit, params)
         if self._prepared_n != n - 1:  # prepare() was not called: do its work now
             params = KernelParams.from_sklearn(self.fit(n - 1).kernel_)
-            self._prepared = PreparedPosterior(x[:-1], self._unit, params)
+            self._prepared = PreparedPosterior(x[:-1], self._unit, params, y[:-1])
             self._prepared_n = n - 1
         assert self._prepared is not None  # prepared with its _prepared_n
         return self._prepared.with_newest(x[-1], y)
@@ -356,7 +383,11 @@ def replay_recorded(search: _Search, decisions: list[dict]) -> list[Decision]:
         if event.get("observed"):
             learnt.append(event["observed"])
         for observation in learnt:
-            search.observe(tuple(observation["point"]), observation["score"])
+            search.observe(
+                _recorded_point(search, observation["point"]),
+                observation["score"],
+                constraint=_or_nan(observation.get("constraint")),
+            )
         search.propose()
         replayed.append(search.last_decision)
     return replayed  # type: ignore[return-value]
@@ -371,3 +402,14 @@ def replay(search: _Search, points: list[Point], scores: list[float]) -> list[De
         decisions.append(search.last_decision)
         search.observe(point, score)
     return decisions  # type: ignore[return-value]
+
+
+def _recorded_point(search: _Search, values: list) -> Point:
+    """A recorded point (a JSON list) as the search's own point type."""
+    if isinstance(search.space, MixedSpace):
+        return search.space.point(*values)
+    return tuple(values)
+
+
+def _or_nan(value) -> float:
+    return math.nan if value is None else float(value)

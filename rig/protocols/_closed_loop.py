@@ -25,8 +25,23 @@ KEYS = [
     "safe_radius",
     "grid",
     "objective",
+    "configurations",
+    "n_pulses",
+    "rate_hz",
+    "polarity",
 ]
-OBJECTIVE_KEYS = ["measure", "kind", "target", "per_charge"]
+OBJECTIVE_KEYS = ["measure", "kind", "target", "per_charge", "minimise_charge",
+                  "constraint"]  # fmt: skip
+CONSTRAINT_KEYS = ["measure", "max"]
+POLARITIES = ("positive_first", "negative_first")
+
+
+@dataclass(frozen=True, slots=True)
+class ConstraintSpec:
+    """A second measure to keep at or below ``max`` (e.g. P(MGF) ≤ 0.1)."""
+
+    measure: str
+    max: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +52,8 @@ class ObjectiveSpec:
     kind: str = "maximise"
     target: float | None = None
     per_charge: bool = False
+    minimise_charge: bool = False  # Pareto: the response up, the charge down
+    constraint: ConstraintSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +70,11 @@ class ClosedLoopSpec:
     safe_radius: float | None = None
     grid: tuple[int, int] = (9, 8)  # amplitudes × durations, for strategy "grid"
     objective: ObjectiveSpec = field(default_factory=ObjectiveSpec)
+    # A search over sites (rig.closed_loop.MixedSpace) instead of pairs:
+    configurations: tuple[str, ...] | None = None  # "C3-A4", "C3-R"
+    n_pulses: tuple[int, ...] = (1,)
+    rate_hz: tuple[float, ...] = (1.0,)
+    polarities: tuple[int, ...] = (0,)
 
     @property
     def max_duration_s(self) -> float:
@@ -105,6 +127,15 @@ def parse_closed_loop(source: str, raw: Any) -> ClosedLoopSpec:
             source, where("grid"), f"{grid!r}; give [n_amplitudes, n_durations], 2–100"
         )
     objective = _objective(source, raw.get("objective", {}), check_measure)
+    sites = _sites(source, raw)
+    if sites["configurations"] is None and (
+        objective.minimise_charge or objective.constraint is not None
+    ):
+        raise ProtocolError(
+            source, where("objective"),
+            "minimise_charge and constraint need a search over sites: give "
+            "closed_loop.configurations (e.g. [\"C0-R\", \"C1-R\"])",
+        )  # fmt: skip
     return ClosedLoopSpec(
         strategy=strategy,
         n_stimuli=n,
@@ -116,7 +147,64 @@ def parse_closed_loop(source: str, raw: Any) -> ClosedLoopSpec:
         safe_radius=radius,
         grid=(grid[0], grid[1]),
         objective=objective,
+        **sites,
     )
+
+
+def _sites(source: str, raw: Any) -> dict[str, Any]:
+    """The keys of a search over electrode configurations and trains."""
+    from firmware_bridge.stimulus import format_configuration, parse_configuration
+
+    out: dict[str, Any] = {"configurations": None}
+    configs = raw.get("configurations")
+    if configs is not None:
+        path = "closed_loop.configurations"
+        if not isinstance(configs, list) or not configs:
+            raise ProtocolError(source, path, f"{configs!r}; give a list such as "
+                                '["C0-R", "C3-A4"]')  # fmt: skip
+        texts = []
+        for i, text in enumerate(configs):
+            try:
+                texts.append(format_configuration(*parse_configuration(str(text))))
+            except ValueError as exc:
+                raise ProtocolError(source, f"{path}[{i}]", str(exc)) from None
+        if len(set(texts)) != len(texts):
+            raise ProtocolError(source, path, "lists a configuration twice")
+        if "pairs" in raw:
+            raise ProtocolError(source, "closed_loop.pairs",
+                                "give pairs or configurations, not both")  # fmt: skip
+        out["configurations"] = tuple(texts)
+    for key, kind, low, high in (
+        ("n_pulses", int, 1, 100),
+        ("rate_hz", float, 0.1, 1000.0),
+    ):
+        values = raw.get(key)
+        if values is None:
+            continue
+        ok = (
+            isinstance(values, list) and values
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and (kind is float or isinstance(v, int)) and low <= v <= high
+                    for v in values)
+            and sorted(set(values)) == list(values)
+        )  # fmt: skip
+        if not ok:
+            allowed = f"give ascending distinct values {low:g}–{high:g}"
+            raise ProtocolError(source, f"closed_loop.{key}", f"{values!r}; {allowed}")
+        out[key] = tuple(kind(v) for v in values)
+    polarity = raw.get("polarity")
+    if polarity is not None:
+        if (not isinstance(polarity, list) or not polarity
+                or not all(p in POLARITIES for p in polarity)
+                or len(set(polarity)) != len(polarity)):  # fmt: skip
+            raise ProtocolError(source, "closed_loop.polarity",
+                                f"{polarity!r}; give a list of {list(POLARITIES)}")  # fmt: skip
+        out["polarities"] = tuple(sorted(POLARITIES.index(p) for p in polarity))
+    if configs is None and len(out) > 1:
+        raise ProtocolError(source, "closed_loop.configurations",
+                            "n_pulses, rate_hz and polarity are searched over "
+                            "configurations: give them too")  # fmt: skip
+    return out
 
 
 def _objective(source: str, raw: Any, check_measure) -> ObjectiveSpec:
@@ -144,7 +232,31 @@ def _objective(source: str, raw: Any, check_measure) -> ObjectiveSpec:
         raise ProtocolError(
             source, f"{path}.per_charge", f"{per_charge!r}; true or false"
         )
-    return ObjectiveSpec(str(measure), kind, target, per_charge)
+    minimise = raw.get("minimise_charge", False)
+    if not isinstance(minimise, bool):
+        raise ProtocolError(
+            source, f"{path}.minimise_charge", f"{minimise!r}; true or false"
+        )
+    constraint = None
+    if raw.get("constraint") is not None:
+        c = raw["constraint"]
+        cpath = f"{path}.constraint"
+        check_keys(source, cpath, c, CONSTRAINT_KEYS)
+        try:
+            check_measure(str(c.get("measure")))
+        except ValueError as exc:
+            raise ProtocolError(source, f"{cpath}.measure", str(exc)) from None
+        if "max" not in c:
+            raise ProtocolError(source, f"{cpath}.max", "missing; e.g. max = 0.1")
+        bound = number_in_range(source, f"{cpath}.max", c["max"], -1e9, 1e9, "")
+        constraint = ConstraintSpec(str(c["measure"]), bound)
+    if minimise and (constraint is not None or per_charge or kind != "maximise"):
+        raise ProtocolError(
+            source, f"{path}.minimise_charge",
+            "is a Pareto search of a maximised response: not with constraint, "
+            "per_charge or kind 'target'",
+        )  # fmt: skip
+    return ObjectiveSpec(str(measure), kind, target, per_charge, minimise, constraint)
 
 
 def _bounds(source, path, value, low, high, unit) -> tuple[float, float]:

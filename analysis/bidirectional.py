@@ -40,6 +40,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from analysis.propagation import StimulusResponse, analyse_stimulus
+from analysis.volleys import OVERLAP_S
 
 ANTERIOR = "anterior"  # toward the head: smaller positions, signed velocity < 0
 POSTERIOR = "posterior"  # toward the tail: larger positions, signed velocity > 0
@@ -123,7 +124,8 @@ class BidirectionalFit:
     @property
     def direction(self) -> str:
         """Which way the spike was seen to go: "anterior", "posterior", "both"
-        or "" (nothing determined)."""
+        (the sides of the site holding detected pairs), or "" (nothing
+        determined)."""
         sides = [s.side for s in (self.anterior, self.posterior) if s.n_pairs]
         if not self.determined or not sides:
             return ""
@@ -392,16 +394,29 @@ def fit_bidirectional(
     if np.unique(x_all[detected]).size < 2:
         return failed("the detected pairs are all at one position", detected)
 
-    def fit(use: np.ndarray) -> tuple[float, float, float, float]:
+    def fit(use: np.ndarray) -> tuple[float, float, float, float, int]:
+        """(site, t0, slowness, SSE, dof) of the V through the pairs ``use``."""
         x, t = x_all[use], t_all[use]
         if site_m is None:
-            return _free_site(x, t)
+            site, t0, p, sse = _free_site(x, t)
+            # An apex on an end pair is the straight line (two terms); inside
+            # the array the site is a third, kept only when the better of the
+            # two lines misses by more than noise (χ², one term, 95 %).
+            if not x.min() < site < x.max():
+                return site, t0, p, sse, x.size - 2
+            var = max(timing_sd_s**2, sse / (x.size - 3) if x.size > 3 else 0.0)
+            ends = [(e, *_fixed_site(x, t, e)) for e in (x.min(), x.max())]
+            e, t0_e, p_e, sse_e = min(
+                (c for c in ends if c[2] > 0), key=lambda c: c[3], default=ends[0]
+            )
+            if p_e > 0 and sse_e - sse <= 3.841 * var:
+                return float(e), t0_e, p_e, sse_e, x.size - 2
+            return site, t0, p, sse, x.size - 3
         t0, p, sse = _fixed_site(x, t, given)
-        return given, t0, p, sse
+        return given, t0, p, sse, x.size - 2
 
     used = detected.copy()
-    site, t0, p, sse = fit(used)
-    dof = int(used.sum()) - (3 if site_m is None else 2)
+    site, t0, p, sse, dof = fit(used)
     resid_sd = np.sqrt(sse / dof) if dof > 0 else 0.0
     if exclude_outlier and used.sum() >= 5 and resid_sd > max_residual_s:
         # One pair timed on something else (another fibre's spike, an artifact's
@@ -412,14 +427,19 @@ def fit_bidirectional(
             trial[i] = False
             trials.append((fit(trial)[3], i, trial))
         _, worst, trial = min(trials, key=lambda r: r[0])
-        site, t0, p, sse = fit(trial)
+        site, t0, p, sse, dof = fit(trial)
         used = trial
         excluded[worst] = True
-        dof -= 1
         resid_sd = np.sqrt(sse / dof) if dof > 0 else 0.0
     x, t = x_all[used], t_all[used]
     if not np.isfinite(p) or p <= 0:
         return failed("the latencies do not rise away from any site", used)
+    if dof < 1:
+        return failed(
+            f"{x.size} pairs about a site inside the array leave nothing to test "
+            "the V with (needs 4, or the site given)",
+            used,
+        )
     if resid_sd > max_residual_s:
         return failed(
             f"latencies off the V by {resid_sd * 1e3:.3f} ms SD "
@@ -435,37 +455,29 @@ def fit_bidirectional(
     free_site, _, _, free_sse = (
         _free_site(x, t) if site_m is not None else (site, t0, p, sse)
     )
-    inside = (prof - free_sse) <= (z * sigma) ** 2
-    ci = _connected_interval(grid, inside, free_site)
-    head = np.isclose(free_site, lo, rtol=0, atol=1e-12)
-    tail = np.isclose(free_site, hi, rtol=0, atol=1e-12)
-    if head or tail:
-        # Only rising (or falling) along the array: the apex is at or beyond
-        # the end pair; a profile flat to the grid's edge says no more.
-        end = "head" if head else "tail"
-        site_reason = (
-            f"the latencies only {'rise' if head else 'fall'} along the array: "
-            f"the site is at or beyond the {end}-end pair"
-        )
-        ci = (-np.inf, ci[1]) if head else (ci[0], np.inf)
-        site_est, site_ok = float("nan"), False
-    elif ci[0] <= grid[0] or ci[1] >= grid[-1]:
-        site_reason, site_est, site_ok = (
-            "the site's interval is open",
-            float("nan"),
-            False,
-        )
-        ci = (
-            ci[0] if ci[0] > grid[0] else -np.inf,
-            ci[1] if ci[1] < grid[-1] else np.inf,
-        )
+    within = (prof - free_sse) <= (z * sigma) ** 2
+    ci = _connected_interval(grid, within, free_site)
+    open_head, open_tail = ci[0] <= grid[0], ci[1] >= grid[-1]
+    ci = (-np.inf if open_head else ci[0], np.inf if open_tail else ci[1])
+    site_ok = not (open_head or open_tail)
+    site_est = float(free_site) if site_ok else float("nan")
+    if site_ok:
+        site_reason = ""
+    elif open_head and open_tail:
+        site_reason = "the latencies place no bound on the site"
     else:
-        site_reason, site_est, site_ok = "", float(free_site), True
+        # Only rising (or falling) along the array, within noise: the apex is
+        # at the end pair or anywhere beyond it.
+        end = "head" if open_head else "tail"
+        site_reason = (
+            f"the latencies only {'rise' if open_head else 'fall'} along the "
+            f"array within noise: the site may be at or beyond the {end}-end pair"
+        )
     # Common speed: the Jacobian of the V at the optimum (t0, p and, when
-    # estimated, the site).
+    # the apex is estimated inside the array, the site).
     d = np.abs(x - site)
     cols = [np.ones_like(d), d]
-    if site_m is None and site_ok:
+    if site_m is None and lo < site < hi:
         cols.append(-p * np.sign(x - site))
     jac = np.column_stack(cols)
     cov = np.linalg.pinv(jac.T @ jac) * sigma**2
@@ -481,7 +493,10 @@ def fit_bidirectional(
         )
     # Each side's own velocity, from the site the velocities are measured from
     # (the given one, else the estimate; a pair on the apex belongs to both).
+    # A site the pairs do not bracket is taken at the end it may lie beyond.
     apex = given if site_m is not None else site
+    if site_m is None and not site_ok:
+        apex = lo if open_head and not open_tail else hi if open_tail else site
     on_apex = np.isclose(x, apex, rtol=0, atol=1e-9)
     kw = {
         "min_pairs": min_pairs_per_side,
@@ -583,8 +598,10 @@ def analyse_bidirectional(
     the epoch is analysed about each of ``candidates_m`` (default
     ``candidate_sites_m``), the one whose volleys reach the most pairs with
     the least residual kept; when its first volley's V places the site, the
-    epoch is analysed once more about that estimate. ``fit_options`` go to
-    ``fit_bidirectional``, the rest to ``analyse_stimulus``.
+    epoch is analysed once more about that estimate. A pair where two
+    volleys arrive within ``OVERLAP_S`` times neither
+    (``separated_latencies``). ``fit_options`` go to ``fit_bidirectional``,
+    the rest to ``analyse_stimulus``.
     """
     x = np.asarray(pair_positions_m, dtype=float)
     fit_kw = dict(fit_options or {})
@@ -595,30 +612,65 @@ def analyse_bidirectional(
             positions_m=x - site, **analyse_options,
         )  # fmt: skip
 
+    def fits_of(r: StimulusResponse, known: float | None) -> list[BidirectionalFit]:
+        lat = separated_latencies(r)
+        return [fit_bidirectional(x, t, site_m=known, **fit_kw) for t in lat]
+
     if site_m is not None:
         response = about(float(site_m))
-        fits = tuple(
-            fit_bidirectional(x, v.latency_s, site_m=float(site_m), **fit_kw)
-            for v in response.volleys
-        )
+        fits = tuple(fits_of(response, float(site_m)))
         return BidirectionalResponse(response, float(site_m), fits)
     sites = candidate_sites_m(x) if candidates_m is None else np.asarray(candidates_m)
 
-    def score(r: StimulusResponse) -> tuple[int, float]:
-        pairs = sum(v.n_pairs for v in r.volleys)
-        resid = sum(v.residual_s for v in r.volleys if np.isfinite(v.residual_s))
-        return pairs, -resid
+    step = float(np.max(np.diff(sites))) if sites.size > 1 else 0.02
+    tolerance = step / 2 + 1e-3
 
-    tried = [(score(r), s, r) for s in sites for r in [about(float(s))]]
-    _, site, response = max(tried, key=lambda item: item[0])
+    def score(site: float, r: StimulusResponse) -> tuple[int, int, int, float]:
+        # Degrees of freedom left by the volleys whose V the data determine
+        # with a site within reach of the one searched about (a V bent
+        # through another fibre's arrival or an artifact's remains spends one
+        # on its apex), then all pairs, then the fewer apexes (the simpler
+        # account), then the smaller residual.
+        fits = fits_of(r, None)
+        ok = [
+            f
+            for f in fits
+            if f.determined
+            and f.site_ci95_m[0] - tolerance <= site <= f.site_ci95_m[1] + tolerance
+        ]
+        dof = sum(int(f.used.sum()) - (3 if f.site_determined else 2) for f in ok)
+        apexes = sum(f.site_determined for f in ok)
+        resid = sum(f.residual_s for f in ok)
+        return dof, sum(v.n_pairs for v in r.volleys), -apexes, -resid
+
+    tried = [
+        (score(float(s), r), float(s), r) for s in sites for r in [about(float(s))]
+    ]
+    best, site, response = max(tried, key=lambda item: item[0])
     if response.volleys:
-        first = fit_bidirectional(x, response.volleys[0].latency_s, **fit_kw)
+        first = fits_of(response, None)[0]
         if first.site_determined:
             again = about(first.site_m)
-            if score(again) >= score(response):
+            if score(first.site_m, again) >= best:
                 site, response = first.site_m, again
-    fits = tuple(fit_bidirectional(x, v.latency_s, **fit_kw) for v in response.volleys)
-    return BidirectionalResponse(response, float(site), fits)
+    return BidirectionalResponse(response, float(site), tuple(fits_of(response, None)))
+
+
+def separated_latencies(
+    response: StimulusResponse, overlap_s: float = OVERLAP_S
+) -> list[np.ndarray]:
+    """Each volley's latencies, NaN where another volley's arrival on the
+    same pair is within ``overlap_s``: near the site two fibres' spikes
+    arrive together and merge, and the merged spike's time is neither's
+    (a V through it is bent toward the other fibre's speed)."""
+    lat = [np.array(v.latency_s, dtype=float) for v in response.volleys]
+    out = [t.copy() for t in lat]
+    for i, a in enumerate(lat):
+        for j, b in enumerate(lat):
+            if i != j:
+                with np.errstate(invalid="ignore"):
+                    out[i][np.abs(a - b) < overlap_s] = np.nan
+    return out
 
 
 # --- selectivity and maps per configuration ------------------------------------

@@ -120,6 +120,7 @@ class BidirectionalFit:
     posterior: SideVelocity
     used: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     excluded: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    dof: int = 0  # latencies used − terms fitted (2, or 3 with an apex inside)
 
     @property
     def direction(self) -> str:
@@ -176,6 +177,7 @@ class BidirectionalFit:
             "posterior": self.posterior.to_dict(),
             "pairs_used": [int(i) for i in np.flatnonzero(self.used)],
             "pairs_excluded": [int(i) for i in np.flatnonzero(self.excluded)],
+            "dof": self.dof,
         }
 
 
@@ -219,6 +221,34 @@ def _free_site(x: np.ndarray, t: np.ndarray) -> tuple[float, float, float, float
             s = c / b
             best = (float(s), float(a), float(b), sse)
     return best
+
+
+def _best_v(
+    x: np.ndarray, t: np.ndarray, timing_sd_s: float
+) -> tuple[float, float, float, float, int]:
+    """(site, t0, slowness, SSE, dof): the least-squares V, or the straight
+    line from an end pair when bending it inside the array is not worth its
+    extra term.
+
+    An apex on an end pair is the straight line (two terms); inside the array
+    the site is a third, kept only when the better of the two lines misses
+    by more than noise: χ² of one term at 95 % (3.84), or at 99.9 % (10.83)
+    when one pair alone would stand on the short arm (a slow spike bends a
+    V through one noisy end pair for little).
+    """
+    site, t0, p, sse = _free_site(x, t)
+    if not x.min() < site < x.max():
+        return site, t0, p, sse, x.size - 2
+    var = max(timing_sd_s**2, sse / (x.size - 3) if x.size > 3 else 0.0)
+    ends = [(e, *_fixed_site(x, t, e)) for e in (x.min(), x.max())]
+    e, t0_e, p_e, sse_e = min(
+        (c for c in ends if c[2] > 0), key=lambda c: c[3], default=ends[0]
+    )
+    short_arm = min(int((x < site).sum()), int((x > site).sum()))
+    limit = 3.841 if short_arm >= 2 else 10.83
+    if p_e > 0 and sse_e - sse <= limit * var:
+        return float(e), t0_e, p_e, sse_e, x.size - 2
+    return site, t0, p, sse, x.size - 3
 
 
 def _profile(x: np.ndarray, t: np.ndarray, sites: np.ndarray) -> np.ndarray:
@@ -356,8 +386,10 @@ def fit_bidirectional(
     ``velocity_range_m_per_s`` or not above zero beyond noise. The site is not
     determined when the pairs do not bracket it (the latencies only rise, or
     only fall, along the array: it is at or beyond the first pair), reported
-    with its one-sided bound. A side's velocity needs ``min_pairs_per_side``
-    pairs on that side whose latencies rise with distance beyond noise.
+    with its one-sided bound, or bracket it with fewer than
+    ``min_pairs_per_side`` on a side. A side's velocity needs ``min_pairs_per_side``
+    pairs on that side whose latencies rise with distance beyond noise and
+    never fall from one pair to the next by more than 3·√2·``timing_sd_s``.
 
     >>> x = np.array([20.0, 40.0, 60.0, 80.0]) * 1e-3  # four pairs, m
     >>> fit = fit_bidirectional(x, 0.4e-3 + np.abs(x - 0.05) / 25.0)
@@ -398,20 +430,7 @@ def fit_bidirectional(
         """(site, t0, slowness, SSE, dof) of the V through the pairs ``use``."""
         x, t = x_all[use], t_all[use]
         if site_m is None:
-            site, t0, p, sse = _free_site(x, t)
-            # An apex on an end pair is the straight line (two terms); inside
-            # the array the site is a third, kept only when the better of the
-            # two lines misses by more than noise (χ², one term, 95 %).
-            if not x.min() < site < x.max():
-                return site, t0, p, sse, x.size - 2
-            var = max(timing_sd_s**2, sse / (x.size - 3) if x.size > 3 else 0.0)
-            ends = [(e, *_fixed_site(x, t, e)) for e in (x.min(), x.max())]
-            e, t0_e, p_e, sse_e = min(
-                (c for c in ends if c[2] > 0), key=lambda c: c[3], default=ends[0]
-            )
-            if p_e > 0 and sse_e - sse <= 3.841 * var:
-                return float(e), t0_e, p_e, sse_e, x.size - 2
-            return site, t0, p, sse, x.size - 3
+            return _best_v(x, t, timing_sd_s)
         t0, p, sse = _fixed_site(x, t, given)
         return given, t0, p, sse, x.size - 2
 
@@ -452,17 +471,24 @@ def fit_bidirectional(
     lo, hi = float(x.min()), float(x.max())
     grid = np.arange(lo - SITE_MARGIN_M, hi + SITE_MARGIN_M + SITE_STEP_M, SITE_STEP_M)
     prof = _profile(x, t, grid)
-    free_site, _, _, free_sse = (
-        _free_site(x, t) if site_m is not None else (site, t0, p, sse)
+    free_site, _, _, free_sse, _ = (
+        _best_v(x, t, timing_sd_s) if site_m is not None else (site, t0, p, sse, dof)
     )
     within = (prof - free_sse) <= (z * sigma) ** 2
     ci = _connected_interval(grid, within, free_site)
     open_head, open_tail = ci[0] <= grid[0], ci[1] >= grid[-1]
     ci = (-np.inf if open_head else ci[0], np.inf if open_tail else ci[1])
-    site_ok = not (open_head or open_tail)
+    arms = (int((x < free_site).sum()), int((x > free_site).sum()))
+    site_ok = not (open_head or open_tail) and min(arms) >= min_pairs_per_side
     site_est = float(free_site) if site_ok else float("nan")
     if site_ok:
         site_reason = ""
+    elif not (open_head or open_tail):
+        side = ANTERIOR if arms[0] < arms[1] else POSTERIOR
+        site_reason = (
+            f"{min(arms)} detected pair(s) on the {side} side of the apex (needs "
+            f"{min_pairs_per_side}): the site would rest on equal speeds both ways"
+        )
     elif open_head and open_tail:
         site_reason = "the latencies place no bound on the site"
     else:
@@ -502,7 +528,7 @@ def fit_bidirectional(
         "min_pairs": min_pairs_per_side,
         "timing_sd_s": timing_sd_s,
         "velocity_range": velocity_range_m_per_s,
-        "monotone_tolerance_s": max(3.0 * sigma, 2.0 * timing_sd_s),
+        "monotone_tolerance_s": 3.0 * np.sqrt(2.0) * timing_sd_s,
     }
     ant = (x < apex) | on_apex
     post = (x > apex) | on_apex
@@ -532,6 +558,7 @@ def fit_bidirectional(
         posterior=posterior,
         used=used,
         excluded=excluded,
+        dof=dof,
     )
 
 
@@ -638,8 +665,8 @@ def analyse_bidirectional(
             if f.determined
             and f.site_ci95_m[0] - tolerance <= site <= f.site_ci95_m[1] + tolerance
         ]
-        dof = sum(int(f.used.sum()) - (3 if f.site_determined else 2) for f in ok)
-        apexes = sum(f.site_determined for f in ok)
+        dof = sum(f.dof for f in ok)
+        apexes = sum(int(f.used.sum()) - f.dof - 2 for f in ok)
         resid = sum(f.residual_s for f in ok)
         return dof, sum(v.n_pairs for v in r.volleys), -apexes, -resid
 

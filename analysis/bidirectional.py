@@ -897,7 +897,25 @@ def _median(values: list[float]) -> float | None:
     return float(np.median(v)) if v.size else None
 
 
-def site_map(records: list[dict]) -> list[dict]:
+def precise(fit: BidirectionalFit, precision: float = 0.05) -> bool:
+    """Whether a determined speed's 95 % interval lies within ±``precision``
+    of it (what a map per site pools).
+
+    >>> x = np.array([20.0, 40.0, 60.0, 80.0]) * 1e-3
+    >>> precise(fit_bidirectional(x, 0.4e-3 + np.abs(x - 0.05) / 25.0))
+    True
+    """
+    lo, hi = fit.velocity_ci95_m_per_s
+    return fit.determined and (hi - lo) / 2 <= precision * fit.velocity_m_per_s
+
+
+def _precise_dict(fit: dict, precision: float) -> bool:
+    lo, hi = fit.get("velocity_ci95_m_per_s") or (None, None)
+    v = fit.get("velocity_m_per_s")
+    return None not in (lo, hi, v) and (hi - lo) / 2 <= precision * v
+
+
+def site_map(records: list[dict], *, precision: float = 0.05) -> list[dict]:
     """One cell per electrode configuration: the response, both fibres, the
     selectivity measures and where the spikes started.
 
@@ -905,7 +923,10 @@ def site_map(records: list[dict]) -> list[dict]:
     ``configuration`` ("C3-A4"; records without one are grouped as "C0-A1",
     the single head pair), optionally ``site_m`` (the cathode's position),
     ``bidirectional`` (``BidirectionalFit.to_dict()`` per volley, aligned with
-    ``volleys``) and ``region_peak_displacement_mm``.
+    ``volleys``) and ``region_peak_displacement_mm``. Velocities and sites are
+    medians over the determined fits of clean volleys or whose speed is
+    ``precise``: measured on the generator, a fit bent by a merged spike or
+    an artifact's remains seldom is either (docs/analysis.md).
     """
     configs = [str(r.get("configuration") or "C0-A1") for r in records]
     fibres = [_fibres(r) for r in records]
@@ -933,7 +954,14 @@ def site_map(records: list[dict]) -> list[dict]:
             for v, f in zip(
                 r.get("volleys") or [], r.get("bidirectional") or [], strict=False
             ):
-                if f and f.get("determined"):
+                # Clean volleys or precise fits: an arrival timed on the
+                # artifact's remains or a merged spike bends the V and widens
+                # its interval (docs/analysis.md).
+                if (
+                    f
+                    and f.get("determined")
+                    and (v.get("clean", False) or _precise_dict(f, precision))
+                ):
                     fits[str(v.get("fibre"))].append(f)
         per_fibre = {}
         for fibre in ("mgf", "lgf"):

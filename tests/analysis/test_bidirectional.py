@@ -401,13 +401,21 @@ def test_twitch_at_the_site_region_stands_out():
 def test_site_map_groups_by_configuration():
     x = X4
     fit = fit_bidirectional(x, latencies(x, 0.0675, 30.0)).to_dict()
+    t = latencies(x, 0.0675, 30.0) + np.array([0.0, 0.06e-3, 0.0, 0.0])
+    bent = fit_bidirectional(x, t, site_m=0.0675).to_dict()
+    assert bent["determined"] and bent["velocity_m_per_s"] > 31
     records = [
         {
             "configuration": "C3-A4", "site_m": 0.0675, "responded": True,
-            "volleys": [{"fibre": "mgf"}], "bidirectional": [fit],
+            "volleys": [{"fibre": "mgf", "clean": True}], "bidirectional": [fit],
             "region_peak_displacement_mm": [0.2, 1.5, 1.4, 0.3],
         }
         for _ in range(4)
+    ] + [
+        # Not clean and imprecise (4 pairs, 0.1 ms off the V): not pooled.
+        {"configuration": "C3-A4", "site_m": 0.0675, "responded": True,
+         "volleys": [{"fibre": "mgf", "clean": False}], "bidirectional": [bent],
+         "region_peak_displacement_mm": [0.2, 1.5, 1.4, 0.3]},
     ] + [
         {"configuration": "C7-R", "responded": True, "volleys": [{"fibre": "lgf"}],
          "region_peak_displacement_mm": [0.2, 0.2, 0.3, 1.0]},
@@ -415,7 +423,8 @@ def test_site_map_groups_by_configuration():
          "region_peak_displacement_mm": [0.1, 0.1, 0.1, 0.1]},
     ]  # fmt: skip
     c3, c7 = site_map(records)
-    assert c3["configuration"] == "C3-A4" and c3["n"] == 4 and c3["site_m"] == 0.0675
+    assert c3["configuration"] == "C3-A4" and c3["n"] == 5 and c3["site_m"] == 0.0675
+    assert c3["propagation"]["mgf"]["n"] == 4
     assert c3["propagation"]["mgf"]["site_m_median"] == pytest.approx(0.0675)
     assert c3["propagation"]["mgf"]["velocity_m_per_s_median"] == pytest.approx(30.0)
     assert c3["propagation"]["lgf"]["n"] == 0

@@ -532,8 +532,8 @@ def fit_bidirectional(
     }
     ant = (x < apex) | on_apex
     post = (x > apex) | on_apex
-    anterior = _side(ANTERIOR, x[ant], t[ant], apex, **kw)  # type: ignore[arg-type]
-    posterior = _side(POSTERIOR, x[post], t[post], apex, **kw)  # type: ignore[arg-type]
+    anterior = _side(ANTERIOR, x[ant], t[ant], apex, **kw)
+    posterior = _side(POSTERIOR, x[post], t[post], apex, **kw)
     # A side that only holds the apex pair has no pairs of its own.
     if not (x < apex).any():
         anterior = SideVelocity(ANTERIOR, float("nan"), float("nan"), NAN2, 0, False,
@@ -906,13 +906,15 @@ def precise(fit: BidirectionalFit, precision: float = 0.05) -> bool:
     True
     """
     lo, hi = fit.velocity_ci95_m_per_s
-    return fit.determined and (hi - lo) / 2 <= precision * fit.velocity_m_per_s
+    return bool(fit.determined and (hi - lo) / 2 <= precision * fit.velocity_m_per_s)
 
 
 def _precise_dict(fit: dict, precision: float) -> bool:
     lo, hi = fit.get("velocity_ci95_m_per_s") or (None, None)
     v = fit.get("velocity_m_per_s")
-    return None not in (lo, hi, v) and (hi - lo) / 2 <= precision * v
+    if lo is None or hi is None or v is None:
+        return False
+    return bool((hi - lo) / 2 <= precision * v)
 
 
 def site_map(records: list[dict], *, precision: float = 0.05) -> list[dict]:

@@ -439,3 +439,12 @@ def test_configuration_order():
     assert sorted(names, key=configuration_key) == [
         "C2-A3", "C2-A10", "C2-R", "C10-A0", "X",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_an_epoch_without_spikes_gives_no_fit(known):
+    """Artifact, hum and noise only: no volley, so no velocity and no site."""
+    scene = Scene(site_m=0.0675, fibres=(), seed=4)
+    r = _run(scene, known=known)
+    assert not r.response.responded and r.fits == ()
+    assert r.to_dict()["bidirectional"] == []

@@ -587,14 +587,38 @@ class BidirectionalResponse:
     response: StimulusResponse  # its latencies are per pair, as everywhere
     analysed_about_m: float  # the site the volleys were searched about
     fits: tuple[BidirectionalFit, ...]  # one per volley, in its order
+    # Whether any pair is far enough from the site for the two giant fibres'
+    # spikes to arrive OVERLAP_S apart (``separation_distance_m``): when not,
+    # and both fired, they merged on every pair and no volley times either.
+    fibres_separable: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        """The response's JSON with ``analysed_about_m`` and ``bidirectional``
-        (one fit per volley)."""
+        """The response's JSON with ``analysed_about_m``, ``fibres_separable``
+        and ``bidirectional`` (one fit per volley)."""
         out = self.response.to_dict()
         out["analysed_about_m"] = float(self.analysed_about_m)
+        out["fibres_separable"] = bool(self.fibres_separable)
         out["bidirectional"] = [f.to_dict() for f in self.fits]
         return out
+
+
+def separation_distance_m(
+    fast_m_per_s: float = 30.0,
+    slow_m_per_s: float = 15.0,
+    overlap_s: float = OVERLAP_S,
+) -> float:
+    """How far from the site two spikes that start together at these speeds
+    (the MGF's and LGF's, nominally) arrive ``overlap_s`` apart: nearer, they
+    merge on a pair.
+
+    >>> round(separation_distance_m() * 1e3, 1)  # mm, for 30 and 15 m/s
+    36.0
+    """
+    return float(overlap_s / (1.0 / slow_m_per_s - 1.0 / fast_m_per_s))
+
+
+def _separable(x: np.ndarray, site: float) -> bool:
+    return bool(np.any(np.abs(x - site) >= separation_distance_m()))
 
 
 def candidate_sites_m(pair_positions_m: ArrayLike) -> np.ndarray:
@@ -646,7 +670,9 @@ def analyse_bidirectional(
     if site_m is not None:
         response = about(float(site_m))
         fits = tuple(fits_of(response, float(site_m)))
-        return BidirectionalResponse(response, float(site_m), fits)
+        return BidirectionalResponse(
+            response, float(site_m), fits, _separable(x, float(site_m))
+        )
     sites = candidate_sites_m(x) if candidates_m is None else np.asarray(candidates_m)
 
     step = float(np.max(np.diff(sites))) if sites.size > 1 else 0.02
@@ -680,7 +706,9 @@ def analyse_bidirectional(
             again = about(first.site_m)
             if score(first.site_m, again) >= best:
                 site, response = first.site_m, again
-    return BidirectionalResponse(response, float(site), tuple(fits_of(response, None)))
+    fits = tuple(fits_of(response, None))
+    where = fits[0].site_m if fits and fits[0].site_determined else float(site)
+    return BidirectionalResponse(response, float(site), fits, _separable(x, where))
 
 
 def separated_latencies(

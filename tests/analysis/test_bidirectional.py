@@ -318,6 +318,11 @@ def test_fibres_merged_near_the_site_are_not_timed():
     (two pairs at one distance) does not give a velocity."""
     scene = Scene(site_m=0.0475, fibres=(Fibre(30.0), Fibre(15.0, 90.0)), seed=1)
     r = _run(scene, known=True)
+    # The farthest pair is 50 mm away: separable there (≥ 36 mm) ...
+    assert r.fibres_separable and r.to_dict()["fibres_separable"] is True
+    # ... but not from the middle of the four standard pairs (≤ 30 mm).
+    middle = Scene(site_m=0.0675, fibres=(Fibre(30.0), Fibre(15.0, 90.0)), seed=1)
+    assert not _run(middle, known=True).fibres_separable
     lat = separated_latencies(r.response)
     if len(r.response.volleys) == 2:
         both = np.isfinite(r.response.volleys[0].latency_s) & np.isfinite(

@@ -554,7 +554,7 @@ def _trains_table(results: dict[str, Any]) -> str:
 
 
 def _conditions(stimuli: list[dict[str, Any]]) -> dict[tuple, str]:
-    """Each condition's key (amplitude, duration, pair) -> its label."""
+    """Each condition's key (amplitude, duration, configuration) -> its label."""
     keys = sorted(
         {_condition(s) for s in stimuli},
         key=lambda k: tuple(-1 if v is None else v for v in k),
@@ -566,9 +566,17 @@ def _conditions(stimuli: list[dict[str, Any]]) -> dict[tuple, str]:
         if dur is not None:
             label += f", {dur * 1000:g} ms"
         if len(pairs) > 1:
-            label += f", pair {pair}"
+            label += f", {pair}"
         out[(amp, dur, pair)] = label
     return out
+
+
+def _configuration_of(row: dict[str, Any]) -> str:
+    """A stimulus's or map cell's configuration ("C0-A1" for first-wave rows)."""
+    if row.get("configuration"):
+        return str(row["configuration"])
+    pair = int(row.get("pair") or 0)
+    return f"C{2 * pair}-A{2 * pair + 1}"
 
 
 def _condition(stim: dict[str, Any]) -> tuple:
@@ -576,7 +584,7 @@ def _condition(stim: dict[str, Any]) -> tuple:
     return (
         None if amp is None else round(float(amp), 3),
         _duration_key(stim.get("duration_s")),
-        stim.get("pair", 0),
+        _configuration_of(stim),
     )
 
 
@@ -1193,17 +1201,18 @@ def _hatched(j: int, i: int):
 
 
 def _curve_panel(ax, cells, key, label, along: str) -> None:
-    pairs = sorted({c["pair"] for c in cells})
+    pairs = sorted({_configuration_of(c) for c in cells})
     for pair, colour in zip(pairs, _colours(len(pairs)), strict=True):
         here = sorted(
-            (c for c in cells if c["pair"] == pair), key=lambda c: c[f"{along}"]
+            (c for c in cells if _configuration_of(c) == pair),
+            key=lambda c: c[f"{along}"],
         )
         scale = 1000.0 if along == "duration_s" else 1.0
         xs = np.array([c[along] * scale for c in here])
         ys = np.array([np.nan if c[key] is None else c[key] for c in here])
         other = here[0]["duration_s" if along == "amplitude_vpp" else "amplitude_vpp"]
         fixed = f"{other * 1000:g} ms" if along == "amplitude_vpp" else f"{other:g} Vpp"
-        name = f"at {fixed}" + (f", pair {pair}" if len(pairs) > 1 else "")
+        name = f"at {fixed}" + (f", {pair}" if len(pairs) > 1 else "")
         ok = np.isfinite(ys)
         ax.plot(xs[ok], ys[ok], "o-", color=colour, ms=4, label=name)
         for x, y, c in zip(xs, ys, here, strict=True):
@@ -1427,6 +1436,20 @@ def objective_unit(objective: dict[str, Any]) -> str:
     return unit
 
 
+def _amp_dur_config(point: Any) -> tuple[float, float, str] | None:
+    """(amplitude Vpp, duration s, configuration) of an optimiser's point.
+
+    A point over sites is ``(configuration, Vpp, s, pulses, Hz, polarity)``; a
+    first-wave point ``(Vpp, s, pair)``, pair k being electrodes 2k, 2k + 1.
+    """
+    if not point:
+        return None
+    if isinstance(point[0], str):
+        return float(point[1]), float(point[2]), point[0]
+    pair = int(point[2]) if len(point) > 2 else 0
+    return float(point[0]), float(point[1]), f"C{2 * pair}-A{2 * pair + 1}"
+
+
 def _closed_loop(source: Any, figures: _Figures) -> str:
     optimiser = getattr(source, "optimiser", None) or []
     if not optimiser:
@@ -1438,8 +1461,8 @@ def _closed_loop(source: Any, figures: _Figures) -> str:
     )
     unit = objective_unit(objective)
     posterior = _posterior(optimiser)
-    points = [e["point"] for e in optimiser if e.get("point")]
-    recommended = last.get("recommended_point")
+    points = [_amp_dur_config(e["point"]) for e in optimiser if e.get("point")]
+    recommended = _amp_dur_config(last.get("recommended_point"))
     scores = [
         (e["observed"]["trial"], e["observed"]["score"])
         for e in optimiser
@@ -1513,8 +1536,7 @@ def _closed_loop(source: Any, figures: _Figures) -> str:
 
     tag = figures.draw("closed-loop.png", draw, size=(10.0, 4.2), alt="closed loop")
     rec_text = (
-        f"{recommended[0]:.3g} Vpp, {recommended[1] * 1000:.3g} ms"
-        + (f", pair {int(recommended[2])}" if len(recommended) > 2 else "")
+        f"{recommended[0]:.3g} Vpp, {recommended[1] * 1000:.3g} ms, {recommended[2]}"
         if recommended
         else "none yet"
     )

@@ -230,7 +230,7 @@ def shortened(protocol: Path, folder: Path) -> Path:
             for key in ("amplitude_vpp", "duration_ms", "duration_s"):
                 if key in table:
                     table[key] = _first(table[key])
-            for key in ("pairs", "polarities"):
+            for key in ("pairs", "configuration", "polarities"):
                 if key in table:
                     table[key] = [_first(table[key])]
             if "repeats" in table:

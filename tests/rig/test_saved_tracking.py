@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rig.recording
 from analysis.displacement import displacement, electrode_regions_mm
@@ -237,3 +239,60 @@ def test_saved_tracking_equals_retracking_within_the_tolerance(recorded):
     # Everything else is the electrophysiology: identical.
     for a, b in pairs:
         assert a["latency_s"] == b["latency_s"]
+
+
+_number = st.one_of(
+    st.none(), st.integers(-1000, 1000), st.floats(-1e3, 1e3, allow_nan=False)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 12),  # frame_index, repeats: the last line wins
+            st.one_of(st.none(), st.integers(0, 10**9)),  # sample
+            st.integers(0, 3),  # bands
+            st.lists(_number, min_size=2, max_size=2),  # regions
+            st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)),
+            st.integers(1, 4),  # how many bands this row has: ragged
+        ),
+        max_size=25,
+    ),
+    st.integers(0, 14),
+    st.booleans(),
+    st.data(),
+)
+def test_reading_the_file_at_once_equals_reading_it_line_by_line(
+    tmp_path_factory, rows, n_frames, ragged, data
+):
+    # The at-once reader (one JSON parse, column checks) is the fast path;
+    # the line-by-line reader is the reference: same arrays, every input.
+    from rig.recording import _reader
+
+    lines = []
+    for index, sample, bands, regions, body, own_bands in rows:
+        width = own_bands if ragged else bands
+        positions = data.draw(st.lists(_number, min_size=width, max_size=width))
+        lines.append(
+            json.dumps(
+                {
+                    "frame_index": index,
+                    "sample": sample,
+                    "positions_mm": positions,
+                    "region_displacement_mm": regions,
+                    "body_displacement_mm": body,
+                }
+            )
+        )
+    path = tmp_path_factory.mktemp("t") / "tracking.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    fast = _reader._read_tracking_at_once(path, n_frames, {})
+    widths = {len(json.loads(line)["positions_mm"]) for line in lines}
+    assert (fast is None) == (len(widths) > 1)  # ragged rows: line by line
+    slow = _reader._read_tracking_by_line(path, n_frames, {}, [])
+    if fast is not None:
+        for name in ("frame_index", "sample", "positions_mm", "region_displacement_mm",
+                     "body_displacement_mm"):  # fmt: skip
+            assert getattr(fast, name).dtype == getattr(slow, name).dtype
+            np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))

@@ -157,3 +157,32 @@ def test_a_cropped_lossy_recording_tracks_in_camera_pixels(tmp_path):
     assert len(peaks) >= 3
     for a, b in peaks:
         assert a == pytest.approx(b, abs=TOLERANCE_MM)
+
+
+@pytest.mark.parametrize("codec", ["ffv1", "mjpeg"])
+def test_any_frame_seeks_to_the_very_pixels_of_a_sequential_decode(tmp_path, codec):
+    # PyAV seeks by the frame's presentation timestamp: one seek, one decode.
+    # Every frame different, so landing one frame off cannot pass.
+    pytest.importorskip("av")
+    frames = _frames(90)
+    path = tmp_path / "v.mkv"
+    video = VideoFile(path, frames[0].shape, 60.0, VideoStorage(codec, None))
+    for frame in frames:
+        video.write(frame)
+    video.release()
+    reader = rig.recording.VideoFrames(path, len(frames))
+    in_order = list(reader)
+    assert len(in_order) == 90
+    if codec == "ffv1":
+        np.testing.assert_array_equal(np.stack(in_order), np.stack(frames))
+    picks = [0, 89, -1, *np.random.default_rng(7).integers(1, 89, 12).tolist()]
+    for k in picks:
+        np.testing.assert_array_equal(reader[k], in_order[k])
+    # The OpenCV fallback (no av installed) reads the same pixels.
+    fallback = rig.recording.VideoFrames(path, len(frames))
+    fallback._pyav = False
+    np.testing.assert_array_equal(np.stack(list(fallback)), np.stack(in_order))
+    for k in picks[:5]:
+        np.testing.assert_array_equal(fallback[k], in_order[k])
+    with pytest.raises(IndexError, match="frame 90 out of range"):
+        reader[90]

@@ -99,13 +99,35 @@ class _Figures:
         fig = Figure(figsize=size, dpi=100, layout="constrained")
         draw(fig)
         fig.savefig(self.folder / name)
-        labels = []
+        labels, drawn = [], []
         for ax in fig.axes:
             if not ax.get_visible() or not ax.axison:
                 continue
             labels.append(f"{ax.get_xlabel()} | {ax.get_ylabel()}")
+            drawn.append(str(_n_drawn(ax)))
         axes = _esc("; ".join(labels))
-        return f"<img src='{name}' alt='{_esc(alt)}' data-axes='{axes}'>"
+        return (
+            f"<img src='{name}' alt='{_esc(alt)}' data-axes='{axes}' "
+            f"data-drawn='{' '.join(drawn)}'>"
+        )
+
+
+def _n_drawn(ax: Any) -> int:
+    """How many things with data an axes shows: lines with a finite point,
+    scatters and meshes with points, images, bars (``data-drawn``, so that a
+    test in the browser can tell an empty panel from a drawn one)."""
+    n = sum(
+        1
+        for line in ax.lines
+        if np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any()
+    )
+    for collection in ax.collections:
+        array = collection.get_array()
+        if array is not None and np.ma.count(np.ma.masked_invalid(array)) > 0:
+            n += 1
+        elif len(collection.get_offsets()) > 0 or len(collection.get_paths()) > 0:
+            n += 1
+    return n + len(ax.images) + len(ax.patches)
 
 
 def _colours(n: int) -> list[Any]:
@@ -1331,8 +1353,28 @@ def _motion(results: dict[str, Any], source: Any, figures: _Figures) -> str:
     analysed = [s for s in results["stimuli"] if s["analysed"]]
     colours = _colours(max(len(regions), 1))
 
+    # AP amplitude against displacement, per region, among single pulses
+    # that evoked an AP (a train's pulses have no displacement of their own:
+    # with none, the panel is left out rather than drawn empty)
+    scatter = {}
+    for k in range(len(regions)):
+        pts = [
+            (s["amplitude_uv"][k], s["region_peak_displacement_mm"][k])
+            for s in analysed
+            if s["responded"]
+            and k < len(s["amplitude_uv"])
+            and s["amplitude_uv"][k] is not None
+            and k < len(s.get("region_peak_displacement_mm") or [])
+            and s["region_peak_displacement_mm"][k] is not None
+        ]
+        if pts:
+            scatter[k] = pts
+
     def draw(fig):
-        ax1, ax2 = fig.subplots(1, 2)
+        if scatter:
+            ax1, ax2 = fig.subplots(1, 2)
+        else:
+            ax1, ax2 = fig.subplots(1, 1), None
         for k in range(series.shape[1] - 1):
             lo, hi = regions[k] if k < len(regions) else (np.nan, np.nan)
             ax1.plot(
@@ -1347,30 +1389,21 @@ def _motion(results: dict[str, Any], source: Any, figures: _Figures) -> str:
         ax1.set_xlabel("time in the recording (s)")
         ax1.set_ylabel("displacement (mm)")
         ax1.legend(fontsize=6, title="from the head", title_fontsize=6)
-        for k in range(len(regions)):
-            pts = [
-                (s["amplitude_uv"][k], s["region_peak_displacement_mm"][k])
-                for s in analysed
-                if s["responded"]
-                and k < len(s["amplitude_uv"])
-                and s["amplitude_uv"][k] is not None
-                and k < len(s.get("region_peak_displacement_mm") or [])
-                and s["region_peak_displacement_mm"][k] is not None
-            ]
-            if pts:
-                x, y = zip(*pts, strict=True)
-                ax2.plot(
-                    x,
-                    y,
-                    "o",
-                    ms=3,
-                    color=colours[k % len(colours)],
-                    label=f"ch {k} at {positions[k]:g} mm",
-                )
+        if ax2 is None:
+            return
+        for k, pts in scatter.items():
+            x, y = zip(*pts, strict=True)
+            ax2.plot(
+                x,
+                y,
+                "o",
+                ms=3,
+                color=colours[k % len(colours)],
+                label=f"ch {k} at {positions[k]:g} mm",
+            )
         ax2.set_xlabel("AP amplitude at the region's pair (µV)")
         ax2.set_ylabel("peak displacement of the region (mm)")
-        if ax2.get_legend_handles_labels()[0]:
-            ax2.legend(fontsize=6, title="responders", title_fontsize=6)
+        ax2.legend(fontsize=6, title="responders", title_fontsize=6)
 
     tag = figures.draw("motion.png", draw, size=(10.0, 4.2), alt="motion per region")
     rows = []

@@ -120,7 +120,9 @@ class MixedBayesianSearch(_Search):
         self._fits: dict[tuple[str, int], MixedKernelParams] = {}
         self._prepared: dict[str, PreparedPosterior] = {}
         self._last: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._x: list[np.ndarray] = []  # feature row per observation
+        self._x = np.empty((64, 7))  # feature row per observation (grown by doubling)
+        self._n_x = 0
+        self._all = np.ones(len(self._candidates), dtype=bool)
         self._q: list[float] = []  # charge per phase per observation, µC
 
     def observe(
@@ -134,7 +136,10 @@ class MixedBayesianSearch(_Search):
         """Add an observation (its features and charge are kept with it)."""
         point = self.space.point(*point)
         super().observe(point, score, unsafe=unsafe, constraint=constraint)
-        self._x.append(self.space.features([point])[0])
+        if self._n_x == len(self._x):
+            self._x = np.concatenate([self._x, np.empty_like(self._x)])
+        self._x[self._n_x] = self.space.features([point])[0]
+        self._n_x += 1
         self._q.append(self.space.charge_per_phase_uc(point, self.load_ohm))
 
     # ------------------------------------------------------------ the model
@@ -142,7 +147,7 @@ class MixedBayesianSearch(_Search):
     def _xy(self, which: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         obs = self.observations
         values = obs.scores[:n] if which == "objective" else obs.constraints[:n]
-        return np.array(self._x[:n]).reshape(-1, 7), np.array(values, dtype=float)
+        return self._x[: self._n_x][:n], np.array(values, dtype=float)
 
     def _fit(self, which: str, n: int) -> MixedKernelParams:
         m = refit_count(n)
@@ -172,11 +177,19 @@ class MixedBayesianSearch(_Search):
 
     def prepare(self) -> None:
         """The slow part of the next decision (hyper-parameters on schedule, the
-        kernel algebra over the candidates), while the response is on its way."""
+        kernel algebra over the candidates), while the response is on its way;
+        with the stimulus on its way known (the last proposal), its Cholesky row
+        too, so that the decision is O(candidates) (``PreparedPosterior.expect``;
+        a different point observed, e.g. a user's override, is still right, at
+        the full cost)."""
         n = len(self.observations.points)
-        if n >= 2:
-            for which in self._models():
-                self._prepare(which, n)
+        if n < 2:
+            return
+        pending = None if self.last_decision is None else self.last_decision.point
+        for which in self._models():
+            prepared = self._prepare(which, n)
+            if pending is not None:
+                prepared.expect(self.space.features([pending])[0])
 
     def posterior_now(self, which: str = "objective") -> tuple[np.ndarray, np.ndarray]:
         """Mean and std over the candidates given every observation."""
@@ -192,7 +205,7 @@ class MixedBayesianSearch(_Search):
     def allowed(self) -> np.ndarray:
         """Candidates inside their configuration's safe set (all without one)."""
         if self.safe_radius is None:
-            return np.ones(len(self._candidates), dtype=bool)
+            return self._all
         obs = self.observations
         for k in range(self._safe_seen, len(obs.points)):
             if obs.unsafe[k]:
@@ -201,7 +214,7 @@ class MixedBayesianSearch(_Search):
             if point[0] not in self.space.configurations:
                 continue
             c = self.space.configurations.index(point[0])
-            unit = self._x[k][FEATURE_UNIT]
+            unit = self._x[k, FEATURE_UNIT]
             near = np.sqrt(((self._unit - unit) ** 2).sum(axis=1))
             self._allowed |= (self._config == c) & (near <= self.safe_radius + 1e-9)
         self._safe_seen = len(obs.points)
@@ -238,7 +251,8 @@ class MixedBayesianSearch(_Search):
         mean, std = self.posterior_now("objective")
         self._last = {"objective": (mean, std)}
         n_allowed = int(allowed.sum())
-        where = f"{n_allowed} candidates in {len(set(self._config[allowed]))} configurations"
+        n_configs = int(np.count_nonzero(np.bincount(self._config[allowed])))
+        where = f"{n_allowed} candidates in {n_configs} configurations"
         if self.constraint_max is not None:
             c_mean, c_std = self.posterior_now("constraint")
             self._last["constraint"] = (c_mean, c_std)
@@ -294,12 +308,17 @@ class MixedBayesianSearch(_Search):
 
     # ------------------------------------------------------------ results
 
-    def _tested_means(self, which: str = "objective") -> np.ndarray:
-        """Posterior mean at each tested point (current hyper-parameters)."""
+    def _tested_posterior(
+        self, which: str = "objective"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std at each tested point (current hyper-parameters)."""
         n = len(self.observations.points)
         x, y = self._xy(which)
-        mean, _ = gp_posterior(x, y, x, self._fit(which, max(n - 1, 2)))
-        return mean
+        return gp_posterior(x, y, x, self._fit(which, max(n - 1, 2)))
+
+    def _tested_means(self, which: str = "objective") -> np.ndarray:
+        """Posterior mean at each tested point (current hyper-parameters)."""
+        return self._tested_posterior(which)[0]
 
     def recommendation(self) -> SitePoint | None:
         """The tested point to use now (by posterior mean, not one lucky observation).
@@ -307,19 +326,28 @@ class MixedBayesianSearch(_Search):
         * maximise: the highest mean;
         * ``minimise_charge``: the least charge on the Pareto front with a mean
           at least 95 % of the front's highest;
-        * ``constraint_max``: the highest mean among points whose constraint's
-          mean is within the bound (else the lowest constraint mean).
+        * ``constraint_max``: among points whose constraint's mean is within
+          the bound, the highest lower confidence bound ``μ − β·σ`` (else the
+          lowest constraint mean). Not the highest mean: the objective there
+          is typically an all-or-none response (LGF fired or not), so dozens
+          of tested points share a mean near 1, and the highest is as often a
+          point near threshold that fired once by luck (or fired early, before
+          habituation raised the threshold) as one that fires reliably; the
+          lower bound prefers points whose neighbours fired too, away from the
+          threshold.
         """
         obs = self.observations
         if len(obs.points) < 3:
             return super().recommendation()  # type: ignore[return-value]
-        mean = self._tested_means()
         if self.constraint_max is not None:
+            mean, std = self._tested_posterior()
             c_mean = self._tested_means("constraint")
             ok = c_mean <= self.constraint_max
             if not ok.any():
                 return obs.points[int(np.argmin(c_mean))]  # type: ignore[return-value]
-            return obs.points[int(np.argmax(np.where(ok, mean, -np.inf)))]  # type: ignore[return-value]
+            lower = np.where(ok, mean - self.beta * std, -np.inf)
+            return obs.points[int(np.argmax(lower))]  # type: ignore[return-value]
+        mean = self._tested_means()
         if self.minimise_charge:
             front = self.pareto_front(mean)
             top = max(f["response"] for f in front)

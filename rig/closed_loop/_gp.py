@@ -400,12 +400,14 @@ def fit_mixed(
     y: np.ndarray,
     varied: np.ndarray,
     start: MixedKernelParams = DEFAULT_MIXED,
+    min_noise: float | None = None,
 ) -> MixedKernelParams:
     """Maximum-likelihood hyper-parameters (L-BFGS-B, analytic gradient) for
     targets normalised as ``posterior`` does, on the newest ``FIT_MAX_POINTS``
     observations (the cost grows as n³; the length scales and correlations are
     well determined by 150); the parameters of feature columns that do not
-    vary (``MixedSpace.varied``) stay at ``start``."""
+    vary (``MixedSpace.varied``) stay at ``start``. ``min_noise`` raises the
+    noise's lower bound (normalised targets' variance units)."""
     from scipy.optimize import minimize
 
     x, y = x[-FIT_MAX_POINTS:], np.asarray(y, dtype=float)[-FIT_MAX_POINTS:]
@@ -415,7 +417,10 @@ def fit_mixed(
     theta0 = _theta(start)
     # which theta entries are free: constant, 4 length scales, site, ρa, ρp, noise
     free = np.array([True, *varied[:4], varied[4], varied[5], varied[6], True])
-    bounds = [b for b, f in zip(_theta_bounds(), free, strict=True) if f]
+    all_bounds = _theta_bounds()
+    if min_noise is not None:
+        all_bounds[-1] = (np.log(min_noise), max(all_bounds[-1][1], np.log(min_noise)))
+    bounds = [b for b, f in zip(all_bounds, free, strict=True) if f]
 
     def negative(free_theta: np.ndarray) -> tuple[float, np.ndarray]:
         theta = theta0.copy()

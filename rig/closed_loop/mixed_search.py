@@ -66,6 +66,13 @@ DESIGN = ((0.1, 0.1), (0.9, 0.9), (0.1, 0.9), (0.9, 0.1), (0.5, 0.5))
 BINARY_MIN_NOISE = 0.1
 
 
+def all_or_none(y: np.ndarray) -> bool:
+    """True for 0/1 targets with both answers seen (a continuous measure never
+    is; all zeros, nothing fired yet, is not either)."""
+    y = np.asarray(y, dtype=float)
+    return bool(np.all((y == 0) | (y == 1)) and 0 < y.sum() < len(y))
+
+
 def refit_count(n: int) -> int:
     """Observations the hyper-parameters are fitted on when ``n`` are known."""
     if n <= 20:
@@ -164,10 +171,7 @@ class MixedBayesianSearch(_Search):
         key = (which, m)
         if key not in self._fits:
             x, y = self._xy(which, m)
-            # all-or-none: both answers seen, nothing else (a continuous
-            # measure never is; all zeros, nothing fired yet, is not either)
-            binary = bool(np.all((y == 0) | (y == 1)) and 0 < y.sum() < len(y))
-            floor = BINARY_MIN_NOISE if binary else None
+            floor = BINARY_MIN_NOISE if all_or_none(y) else None
             self._fits[key] = fit_mixed(x, y, self._varied, DEFAULT_MIXED, floor)
         return self._fits[key]
 
@@ -341,14 +345,17 @@ class MixedBayesianSearch(_Search):
         * ``minimise_charge``: the least charge on the Pareto front with a mean
           at least 95 % of the front's highest;
         * ``constraint_max``: among points whose constraint's mean is within
-          the bound, the highest lower confidence bound ``μ − β·σ`` (else the
-          lowest constraint mean). Not the highest mean: the objective there
-          is typically an all-or-none response (LGF fired or not), so dozens
-          of tested points share a mean near 1, and the highest is as often a
-          point near threshold that fired once by luck (or fired early, before
-          habituation raised the threshold) as one that fires reliably; the
-          lower bound prefers points whose neighbours fired too, away from the
-          threshold.
+          the bound (else the lowest constraint mean), by the lower confidence
+          bound ``μ − β·σ`` of the objective, not its mean: many tested points
+          share a mean near the top (an LGF that fired, or whose volley has
+          saturated), and the highest mean is as often a point near threshold
+          that responded once by luck, or before habituation raised the
+          threshold, as one that responds reliably. For an all-or-none
+          objective (0/1) the highest bound; for a graded one the least
+          charge per phase among points whose bound is within 5 % of the
+          highest (as the Pareto rule: the gentlest stimulus that does nearly
+          as well; the maximum often lies at the strongest pulse, at the edge
+          of the constraint, e.g. just below the MGF's threshold).
         """
         obs = self.observations
         if len(obs.points) < 3:
@@ -360,7 +367,12 @@ class MixedBayesianSearch(_Search):
             if not ok.any():
                 return obs.points[int(np.argmin(c_mean))]  # type: ignore[return-value]
             lower = np.where(ok, mean - self.beta * std, -np.inf)
-            return obs.points[int(np.argmax(lower))]  # type: ignore[return-value]
+            if all_or_none(np.array(obs.scores)):
+                return obs.points[int(np.argmax(lower))]  # type: ignore[return-value]
+            best = float(lower.max())
+            good = lower >= best - 0.05 * abs(best)
+            charge = np.where(good, np.array(self._q), np.inf)
+            return obs.points[int(np.argmin(charge))]  # type: ignore[return-value]
         mean = self._tested_means()
         if self.minimise_charge:
             front = self.pareto_front(mean)

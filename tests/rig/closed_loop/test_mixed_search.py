@@ -382,3 +382,25 @@ def test_prepare_computes_the_pending_stimulus_row_and_decides_the_same():
     expected = [d.point for d in decisions]
     assert expected[:12] == obs.points[:12]
     assert expected[13:] == obs.points[13:]
+
+
+def test_a_graded_constrained_recommendation_is_the_gentlest_near_the_best_bound():
+    """Graded objective (an LGF volley that grows above threshold, saturating):
+    of the feasible points whose lower bound is within 5 % of the highest, the
+    least charge per phase, not the strongest pulse at the MGF's edge."""
+    search = MixedBayesianSearch(SITES8, constraint_max=0.1, seed=0)
+    for point, lgf, mgf in _all_or_none_observations():
+        volley_uv = lgf * 60 * (1 + 0.5 * math.tanh(3 * (point[1] - 3.5) / 3.5))
+        search.observe(point, volley_uv, constraint=mgf)
+    mean, std = search._tested_posterior()
+    c_mean = search._tested_means("constraint")
+    lower = np.where(c_mean <= 0.1, mean - search.beta * std, -np.inf)
+    near = lower >= lower.max() - 0.05 * abs(lower.max())
+    charge = np.array(
+        [SITES8.charge_per_phase_uc(p) for p in search.observations.points]
+    )
+    rec = search.recommendation()
+    i = search.observations.points.index(rec)
+    assert near[i] and charge[i] == pytest.approx(charge[near].min())
+    assert charge[i] < charge[int(np.argmax(lower))]  # gentler than the top bound
+    assert rec[0] in ("C5-R", "C6-R", "C7-R")

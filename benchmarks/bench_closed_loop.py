@@ -376,9 +376,12 @@ def _large_makers(space, seed: int) -> dict:
     }
 
 
-def large_part(n_worms: int, parts=("efficiency", "selective")) -> dict[str, float]:
+def large_part(
+    n_worms: int, parts=("efficiency", "selective"), first_worm: int = 0
+) -> dict[str, float]:
     """Efficiency over 1008 grid points and LGF-selective search, 20 worms
-    (``parts``: either or both)."""
+    (``parts``: either or both; ``first_worm``: the first seed, other worms
+    than the figures' to check that a rule was not fitted to them)."""
     space = large_space()
     limits = default_safety_limits()
     grid_n = len(space.grid(*LARGE_GRID))
@@ -386,7 +389,7 @@ def large_part(n_worms: int, parts=("efficiency", "selective")) -> dict[str, flo
     selective: dict[str, int] = {"grid": 0, "random": 0, "optimizer": 0}
     selective_fired: dict[str, int] = {"grid": 0, "random": 0, "optimizer": 0}
     outside = 0
-    for seed in range(n_worms):
+    for seed in range(first_worm, first_worm + n_worms):
         makers = _large_makers(space, seed)
         line, found, found_fired = [], [], []
         if "efficiency" in parts:
@@ -583,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="large: part 2's efficiency over 1008 points; selective: "
                         "its LGF-selective search")  # fmt: skip
     parser.add_argument("--worms", type=int, default=20)
+    parser.add_argument("--first-worm", type=int, default=0,
+                        help="first seed of part 2 (others than 0–19: held out)")  # fmt: skip
     parser.add_argument("--observations", type=int, default=300)
     parser.add_argument("--decisions", type=int, default=300)
     args = parser.parse_args(argv)
@@ -593,7 +598,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [p for p in ("large", "selective") if p in args.parts]
     if chosen:
         names = {"large": "efficiency", "selective": "selective"}
-        figures.update(large_part(args.worms, tuple(names[p] for p in chosen)))
+        chosen_parts = tuple(names[p] for p in chosen)
+        figures.update(large_part(args.worms, chosen_parts, args.first_worm))
     if "decision" in args.parts:
         figures.update(decision_part(args.observations, args.decisions))
     if "latency" in args.parts:

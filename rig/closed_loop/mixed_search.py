@@ -370,8 +370,8 @@ class MixedBayesianSearch(_Search):
             if all_or_none(np.array(obs.scores)):
                 return obs.points[int(np.argmax(lower))]  # type: ignore[return-value]
             best = float(lower.max())
-            good = lower >= best - 0.05 * abs(best)
-            charge = np.where(good, np.array(self._q), np.inf)
+            near = lower >= best - 0.05 * abs(best)
+            charge = np.where(near, np.array(self._q), np.inf)
             return obs.points[int(np.argmin(charge))]  # type: ignore[return-value]
         mean = self._tested_means()
         if self.minimise_charge:

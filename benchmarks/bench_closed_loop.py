@@ -228,7 +228,7 @@ def latency_part(n: int) -> dict[str, float]:
     }
 
 
-# ---------------------------------------------------------------- part 3: sites
+# ---------------------------------------------------------------- part 2: sites
 
 # 8 electrodes (the simulated raceway's); 28 configurations: each against the
 # common return, each neighbour pair both ways round, every second electrode.

@@ -129,6 +129,7 @@ class PreparedPosterior:
         k_star_old = kernel(candidates, self.x_old, params)
         self.v_old = solve_triangular(self.chol, k_star_old.T, lower=True)
         self.sumsq_old = np.einsum("ij,ij->j", self.v_old, self.v_old)
+        self._pending: tuple[bytes, tuple[np.ndarray, float, np.ndarray]] | None = None
         self._set_targets(y_old)
 
     def _set_targets(self, y_old: np.ndarray | None) -> None:
@@ -142,8 +143,22 @@ class PreparedPosterior:
         self.p_y = self.z_y @ self.v_old
         self.p_1 = self.z_1 @ self.v_old
 
+    def expect(self, x_new: np.ndarray) -> None:
+        """Compute the next point's Cholesky row ahead (``_row``), when the point
+        is known but its response is not: the stimulus on its way. Its O(n·m)
+        part (the row against every candidate) is then out of the decision,
+        which is left with O(m) (and O(n) for the targets)."""
+        x_new = np.asarray(x_new, dtype=float).reshape(1, -1)
+        self._pending = (x_new.tobytes(), self._compute_row(x_new))
+
     def _row(self, x_new: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-        """The new point's Cholesky row, corner and ``v`` row over the candidates."""
+        """The new point's Cholesky row, corner and ``v`` row over the candidates
+        (computed ahead by ``expect`` when it was this point)."""
+        if self._pending is not None and self._pending[0] == x_new.tobytes():
+            return self._pending[1]
+        return self._compute_row(x_new)
+
+    def _compute_row(self, x_new: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         p = self.params
         prior_var = p.constant + p.noise
         row = solve_triangular(
@@ -171,6 +186,7 @@ class PreparedPosterior:
     def _extended_by(self, x_new: np.ndarray, y_new: float | None) -> PreparedPosterior:
         row, corner, v_new = self._row(x_new)
         new = object.__new__(PreparedPosterior)
+        new._pending = None
         new.params = self.params
         new.x_old = np.vstack([self.x_old, x_new])
         new.candidates = self.candidates
@@ -384,12 +400,14 @@ def fit_mixed(
     y: np.ndarray,
     varied: np.ndarray,
     start: MixedKernelParams = DEFAULT_MIXED,
+    min_noise: float | None = None,
 ) -> MixedKernelParams:
     """Maximum-likelihood hyper-parameters (L-BFGS-B, analytic gradient) for
     targets normalised as ``posterior`` does, on the newest ``FIT_MAX_POINTS``
     observations (the cost grows as n³; the length scales and correlations are
     well determined by 150); the parameters of feature columns that do not
-    vary (``MixedSpace.varied``) stay at ``start``."""
+    vary (``MixedSpace.varied``) stay at ``start``. ``min_noise`` raises the
+    noise's lower bound (normalised targets' variance units)."""
     from scipy.optimize import minimize
 
     x, y = x[-FIT_MAX_POINTS:], np.asarray(y, dtype=float)[-FIT_MAX_POINTS:]
@@ -399,7 +417,10 @@ def fit_mixed(
     theta0 = _theta(start)
     # which theta entries are free: constant, 4 length scales, site, ρa, ρp, noise
     free = np.array([True, *varied[:4], varied[4], varied[5], varied[6], True])
-    bounds = [b for b, f in zip(_theta_bounds(), free, strict=True) if f]
+    all_bounds = _theta_bounds()
+    if min_noise is not None:
+        all_bounds[-1] = (np.log(min_noise), max(all_bounds[-1][1], np.log(min_noise)))
+    bounds = [b for b, f in zip(all_bounds, free, strict=True) if f]
 
     def negative(free_theta: np.ndarray) -> tuple[float, np.ndarray]:
         theta = theta0.copy()

@@ -198,3 +198,48 @@ def test_prepared_posterior_without_the_old_targets_computes_them_at_the_decisio
     mean_ref, std_ref = posterior(x, y, candidates, p)
     np.testing.assert_allclose(mean, mean_ref, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(std, std_ref, rtol=1e-7, atol=1e-9)
+
+
+def test_expecting_the_next_point_gives_the_same_posterior_and_is_used():
+    """``expect`` computes the pending point's row ahead: the decision's
+    posterior is unchanged, the decision then does no O(n·m) work for it, and
+    another point observed instead (a user's override) is still right."""
+    from rig.closed_loop import _gp
+    from rig.closed_loop._gp import PreparedPosterior
+
+    rng = np.random.default_rng(11)
+    x = mixed_features(rng, 40)
+    y = x[:, 1] * np.cos(30 * x[:, 4]) + 0.1 * rng.standard_normal(40)
+    candidates = mixed_features(rng, 300)
+    p = mixed_params()
+    prepared = PreparedPosterior(x[:-1], candidates, p, y[:-1])
+    prepared.expect(x[-1])
+    calls = []
+    original = _gp.PreparedPosterior._compute_row
+
+    def counting(self, x_new):
+        calls.append(x_new)
+        return original(self, x_new)
+
+    _gp.PreparedPosterior._compute_row = counting
+    try:
+        mean, std = prepared.with_newest(x[-1], y)
+        assert calls == []  # the row computed ahead was used
+        other = mixed_features(rng, 1)[0]  # a different point observed
+        mean_o, std_o = prepared.with_newest(other, np.append(y[:-1], 0.3))
+        assert len(calls) == 1
+    finally:
+        _gp.PreparedPosterior._compute_row = original
+    mean_ref, std_ref = posterior(x, y, candidates, p)
+    np.testing.assert_allclose(mean, mean_ref, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(std, std_ref, rtol=1e-7, atol=1e-9)
+    x_o = np.vstack([x[:-1], other])
+    mean_ref, std_ref = posterior(x_o, np.append(y[:-1], 0.3), candidates, p)
+    np.testing.assert_allclose(mean_o, mean_ref, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(std_o, std_ref, rtol=1e-7, atol=1e-9)
+    # extending the prepared posterior by the expected point uses it too
+    ext_mean, ext_std = prepared.extended(x[-1:], y[-1:]).with_newest(
+        x[0], np.append(y, y[0])
+    )
+    ref = posterior(np.vstack([x, x[:1]]), np.append(y, y[0]), candidates, p)
+    np.testing.assert_allclose(ext_mean, ref[0], rtol=1e-6, atol=1e-8)

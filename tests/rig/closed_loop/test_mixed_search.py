@@ -284,3 +284,123 @@ def test_replay_reproduces_the_mixed_decisions():
     decisions = replay(MixedBayesianSearch(TRAINS, seed=3, resolution=5),
                        obs.points, obs.scores)  # fmt: skip
     assert [d.point for d in decisions] == obs.points
+
+
+def _all_or_none_observations():
+    """LGF (objective) and MGF (constraint), 0 or 1: posterior sites fire the
+    LGF above the middle amplitude, anterior ones the MGF first; at C4 one
+    lucky LGF response among misses near threshold."""
+    (a0, a1), (d0, d1) = SITES8.amplitude_vpp, SITES8.duration_s
+    amps, durs = np.linspace(a0, a1, 11), np.linspace(d0, d1, 11)
+    obs = [(SitePoint("C4-R", amps[i], durs[5]), fired, 0.0)
+           for i, fired in ((3, 0.0), (4, 1.0), (5, 0.0), (6, 0.0))]  # fmt: skip
+    for c in ("C5-R", "C6-R", "C7-R"):
+        for i, j in itertools.product((2, 4, 6, 8, 10), (3, 7)):
+            obs.append((SitePoint(c, amps[i], durs[j]), float(i >= 6), 0.0))
+    for c in ("C0-R", "C1-R", "C2-R"):
+        for i in (2, 6, 10):
+            obs.append((SitePoint(c, amps[i], durs[5]), float(i == 10), float(i >= 6)))
+    return obs
+
+
+SITES8 = MixedSpace(configurations=tuple(f"C{i}-R" for i in range(8)),
+                    electrode_positions_m=POSITIONS_M)  # fmt: skip
+
+
+def test_an_all_or_none_measure_is_not_modelled_as_noiseless():
+    """Fitted freely, the noise on 0/1 targets collapses to its bound and the
+    lucky response at C4 looks as sure as the region that always fires; with
+    the floor its posterior is pulled toward its silent neighbours and is less
+    certain than a point in the reliable region."""
+    from rig.closed_loop.mixed_search import BINARY_MIN_NOISE
+
+    search = MixedBayesianSearch(SITES8, constraint_max=0.1, seed=0)
+    for point, lgf, mgf in _all_or_none_observations():
+        search.observe(point, lgf, constraint=mgf)
+    n = len(search.observations.points)
+    assert search._fit("objective", n).noise >= BINARY_MIN_NOISE * (1 - 1e-9)
+    assert search._fit("constraint", n).noise >= BINARY_MIN_NOISE * (1 - 1e-9)
+    mean, std = search._tested_posterior()
+    reliable = [i for i, p in enumerate(search.observations.points)
+                if p[0] == "C6-R" and p[1] >= 5.0]  # fmt: skip
+    assert mean[1] < 0.9 < mean[reliable].min()  # the lucky one at C4
+    assert std[1] > std[reliable].max()
+    # a continuous measure keeps its freely fitted noise (smooth: small)
+    smooth = MixedBayesianSearch(SITES8, seed=0)
+    for point, _, _ in _all_or_none_observations():
+        smooth.observe(point, response(SITES8, point))
+    assert smooth._fit("objective", n).noise < BINARY_MIN_NOISE
+
+
+def test_the_constrained_recommendation_is_the_highest_lower_bound_among_feasible():
+    search = MixedBayesianSearch(SITES8, constraint_max=0.1, seed=0)
+    for point, lgf, mgf in _all_or_none_observations():
+        search.observe(point, lgf, constraint=mgf)
+    mean, std = search._tested_posterior()
+    c_mean = search._tested_means("constraint")
+    lower = mean - search.beta * std
+    feasible = c_mean <= 0.1
+    rec = search.recommendation()
+    i = search.observations.points.index(rec)
+    assert feasible[i] and lower[i] == pytest.approx(lower[feasible].max())
+    assert rec[0] in ("C5-R", "C6-R", "C7-R") and rec[1] >= 4.4  # fires the LGF
+    assert lower[i] > lower[1]  # not the lucky response at C4
+
+
+def test_prepare_computes_the_pending_stimulus_row_and_decides_the_same():
+    """With the proposal on its way known, ``prepare`` computes its Cholesky
+    row, so the decision does no O(n·m) work; the decisions equal a replay's
+    (no ``prepare``), and an override observed instead is handled too."""
+    from rig.closed_loop import _gp
+
+    live = MixedBayesianSearch(TRAINS, seed=4, resolution=5)
+    rng = np.random.default_rng(4)
+    computed = []
+    original = _gp.PreparedPosterior._compute_row
+
+    def counting(self, x_new):
+        computed.append(1)
+        return original(self, x_new)
+
+    for k in range(16):
+        point = live.propose()
+        live.prepare()
+        if k == 12:  # the user overrides the proposal
+            point = TRAINS.point("C3-A4", 4.0, 0.004, 2, 20.0, 1)
+        live.observe(point, response(TRAINS, point) + 0.02 * rng.standard_normal())
+        computed.clear()
+        _gp.PreparedPosterior._compute_row = counting
+        try:
+            live.propose()
+        finally:
+            _gp.PreparedPosterior._compute_row = original
+        if k >= 5:  # past the initial design
+            assert len(computed) == (1 if k == 12 else 0), k
+    obs = live.observations
+    decisions = replay(MixedBayesianSearch(TRAINS, seed=4, resolution=5),
+                       obs.points, obs.scores)  # fmt: skip
+    expected = [d.point for d in decisions]
+    assert expected[:12] == obs.points[:12]
+    assert expected[13:] == obs.points[13:]
+
+
+def test_a_graded_constrained_recommendation_is_the_gentlest_near_the_best_bound():
+    """Graded objective (an LGF volley that grows above threshold, saturating):
+    of the feasible points whose lower bound is within 5 % of the highest, the
+    least charge per phase, not the strongest pulse at the MGF's edge."""
+    search = MixedBayesianSearch(SITES8, constraint_max=0.1, seed=0)
+    for point, lgf, mgf in _all_or_none_observations():
+        volley_uv = lgf * 60 * (1 + 0.5 * math.tanh(3 * (point[1] - 3.5) / 3.5))
+        search.observe(point, volley_uv, constraint=mgf)
+    mean, std = search._tested_posterior()
+    c_mean = search._tested_means("constraint")
+    lower = np.where(c_mean <= 0.1, mean - search.beta * std, -np.inf)
+    near = lower >= lower.max() - 0.05 * abs(lower.max())
+    charge = np.array(
+        [SITES8.charge_per_phase_uc(p) for p in search.observations.points]
+    )
+    rec = search.recommendation()
+    i = search.observations.points.index(rec)
+    assert near[i] and charge[i] == pytest.approx(charge[near].min())
+    assert charge[i] < charge[int(np.argmax(lower))]  # gentler than the top bound
+    assert rec[0] in ("C5-R", "C6-R", "C7-R")

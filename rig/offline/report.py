@@ -2120,6 +2120,6 @@ def _loop_sites(source: Any, figures: _Figures, measure: str, unit: str) -> str:
                     for f in front
                 ],
                 cls="pareto",
-            )  # fmt: skip
+            )
         )
     return html_

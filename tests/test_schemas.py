@@ -41,7 +41,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "b8925fec861aa401a522cad230eefec0d6abaa8a3342e3caf42bf84b13d676a4",
+    "analysis": "3b8842c8110580bea5329de69ba02a53920f580bb347d87c4a7c54de4df704ea",
     "events": "da49d17cfb54092c2bb1172a9b1d3d5fdd6a1030e3c78dccbcb0a85a431345ec",
     "metadata": "02993e32e396d440534acc47b88f241ee3ae0a38fd5ec62d7f399a8b9331b83a",
 }

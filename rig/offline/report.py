@@ -1808,7 +1808,7 @@ def _selectivity_cell(cell: dict[str, Any]) -> str:
 def _sites_table(sites: dict[str, Any]) -> str:
     rows = []
     for cell in sites["configurations"]:
-        for name, label in FIBRES:
+        for k, (name, label) in enumerate(FIBRES):
             pooled = cell["pooled"][name]
             fit = pooled["fit"]
             if fit is None:
@@ -1817,16 +1817,18 @@ def _sites_table(sites: dict[str, Any]) -> str:
                 ant = post = _esc(f"not determined: {fit['reason']}")
             else:
                 ant, post = _side_cell(fit["anterior"]), _side_cell(fit["posterior"])
+            # The configuration's own cells once, on its first fibre's row.
+            first = k == 0
             rows.append(
                 [
                     _esc(cell["configuration"]),
-                    _esc(_mm(cell["site_m"])),
-                    _site_cell(cell),
+                    _esc(_mm(cell["site_m"])) if first else "",
+                    _site_cell(cell) if first else "",
                     label,
                     f"{pooled['n_volleys']} of {cell['n']}",
                     ant,
                     post,
-                    _selectivity_cell(cell),
+                    _selectivity_cell(cell) if first else "",
                 ]
             )
     return _table(
@@ -1910,7 +1912,7 @@ def _sites_section(results: dict[str, Any], figures: _Figures) -> str:
         "position): per fibre, the V fitted to the per-pair median latencies "
         "(pairs where the fibre was seen in at least half its volleys), with "
         "the cathode given; the site as the data place it; velocities signed "
-        "along the body (< 0 toward the head, > 0 toward the tail) with their "
+        "along the body (&lt; 0 toward the head, &gt; 0 toward the tail) with their "
         "95 % intervals, or why not. Selectivity: the fraction of stimuli with "
         "an LGF volley and no MGF volley (exact interval).</p>"
     )
@@ -1924,14 +1926,34 @@ def _sites_section(results: dict[str, Any], figures: _Figures) -> str:
     return text + _sites_table(sites) + tag
 
 
+def _site_cells(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per configuration, amplitude and duration: n and the response
+    probability, a response being a volley seen in the analysis about the
+    stimulus's site (the first-wave analysis measures distances from the head
+    pair and misses spikes that start mid-body)."""
+    groups: dict[tuple, list[bool]] = {}
+    for s in results["stimuli"]:
+        about = s.get("bidirectional")
+        if about is None or s["amplitude_vpp"] is None or s["duration_s"] is None:
+            continue
+        key = (_configuration_of(s), s["amplitude_vpp"], s["duration_s"])
+        groups.setdefault(key, []).append(bool(about["volleys"]))
+    return [
+        {
+            "configuration": c,
+            "amplitude_vpp": a,
+            "duration_s": d,
+            "n": len(seen),
+            "response_probability": float(np.mean(seen)),
+        }
+        for (c, a, d), seen in groups.items()
+    ]
+
+
 def _site_maps(results: dict[str, Any], figures: _Figures) -> str:
     """The response probability over amplitude × duration, one panel per
     configuration (a recording over sites)."""
-    cells = [
-        c
-        for c in results["parameter_map"]
-        if c["amplitude_vpp"] is not None and c["duration_s"] is not None
-    ]
+    cells = _site_cells(results)
     configs = sorted({_configuration_of(c) for c in cells}, key=configuration_key)
     if len(configs) < 2:
         return ""
@@ -1973,8 +1995,9 @@ def _site_maps(results: dict[str, Any], figures: _Figures) -> str:
         alt="response probability per configuration",
     )
     return (
-        "<p>Per configuration (site): the response probability at each "
-        "amplitude × duration tried (n stimuli beside each point).</p>" + tag
+        "<p>Per configuration (site): the response probability (a giant-fibre "
+        "volley in the analysis about the site) at each amplitude × duration "
+        "tried (n stimuli beside each point).</p>" + tag
     )
 
 

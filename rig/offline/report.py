@@ -1814,7 +1814,7 @@ def _sites_table(sites: dict[str, Any]) -> str:
             if fit is None:
                 ant = post = _esc(f"not determined: {pooled['reason']}")
             elif not fit["determined"]:
-                ant = post = _esc(f"not determined: {fit['reason']}")
+                ant = post = _esc(f"not determined: {pooled['reason']}")
             else:
                 ant, post = _side_cell(fit["anterior"]), _side_cell(fit["posterior"])
             # The configuration's own cells once, on its first fibre's row.

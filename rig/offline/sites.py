@@ -24,6 +24,7 @@ import numpy as np
 
 from analysis.artifact import PulseMemory
 from analysis.bidirectional import (
+    TIMING_SD_S,
     BidirectionalResponse,
     analyse_bidirectional,
     candidate_sites_m,
@@ -40,6 +41,8 @@ FIBRE_NAMES = ("mgf", "lgf")
 # A pair's pooled latency needs the fibre detected there in at least this
 # fraction of the configuration's volleys of that fibre (else it is left out).
 MIN_DETECTED_FRACTION = 0.5
+# The standard error of a median of n normal values is about this × SD / √n.
+MEDIAN_SE_FACTOR = 1.2533
 
 
 def cathode_site_m(configuration: str, stim_electrodes_m: Any) -> float | None:
@@ -98,10 +101,33 @@ def _epoch(source: Source, onset: int, post_s: float) -> tuple[np.ndarray, int] 
     return None
 
 
-def _compact(b: BidirectionalResponse, site_m: float | None) -> dict[str, Any]:
-    """One stimulus's per-site analysis for its JSON record."""
+def _clear_of_artifact(b: BidirectionalResponse) -> list[float] | None:
+    """Per pair, when the pulse and what it blanked are over (s from the
+    pulse's start, as the latencies), or None when the pulse was not found."""
+    q = b.response.quality
+    if q is None or not np.isfinite(q.pulse_duration_s):
+        return None
+    return [float(q.pulse_duration_s + s) for s in np.asarray(q.blanked_s, float)]
+
+
+def _compact(
+    b: BidirectionalResponse, site_m: float | None, x: np.ndarray
+) -> dict[str, Any]:
+    """One stimulus's per-site analysis for its JSON record. Each volley's V
+    is fitted again without its arrivals timed before the pulse and its
+    blanking ended (on the artifact's remains: on the simulated rig ~10 mm
+    from a mid-body site, 0.15–0.25 ms early, which bends each side's line
+    into a confident wrong velocity)."""
     latencies = separated_latencies(b.response)
+    clear = _clear_of_artifact(b)
+    fits = []
+    for t in latencies:
+        t = t.copy()
+        if clear is not None:
+            t[np.isfinite(t) & (t <= np.asarray(clear))] = np.nan
+        fits.append(fit_bidirectional(x, t, site_m=site_m).to_dict())
     return {
+        "artifact_end_s": clear,
         "site_m": site_m,
         "analysed_about_m": float(b.analysed_about_m),
         "fibres_separable": bool(b.fibres_separable),
@@ -113,7 +139,7 @@ def _compact(b: BidirectionalResponse, site_m: float | None) -> dict[str, Any]:
             }
             for v, lat in zip(b.response.volleys, latencies, strict=True)
         ],
-        "fits": [f.to_dict() for f in b.fits],
+        "fits": fits,
     }
 
 
@@ -125,27 +151,54 @@ def _pooled_fibre(
 ) -> dict[str, Any]:
     """One fibre's V through its per-pair median latencies over the
     configuration's stimuli (each pair where it was detected in at least
-    half of its volleys)."""
-    lat = [
-        [np.nan if t is None else t for t in v["latency_s"]]
-        for r in rows
-        for v in r["volleys"]
-        if v["fibre"] == fibre
-    ]
-    out: dict[str, Any] = {"n_volleys": len(lat), "latency_s_median": None}
+    half of its volleys), the latency SD taken as the largest standard error
+    of a pair's median (at least the fit's floor, 20 µs). Arrivals before the
+    pulse and its blanking end on their pair are left out."""
+    lat = []
+    n_on_artifact = 0
+    for r in rows:
+        clear = r.get("artifact_end_s") or [0.0] * x.size
+        for v in r["volleys"]:
+            if v["fibre"] != fibre:
+                continue
+            t = np.array([np.nan if a is None else a for a in v["latency_s"]])
+            # timed on the artifact's remains (see _compact)
+            on = np.isfinite(t) & (t <= np.asarray(clear, float))
+            n_on_artifact += int(on.sum())
+            t[on] = np.nan
+            lat.append(t)
+    out: dict[str, Any] = {
+        "n_volleys": len(lat),
+        "n_arrivals_on_artifact": n_on_artifact,
+        "latency_s_median": None,
+    }
     if not lat:
         out.update(fit=None, reason=f"no {fibre.upper()} volley in these stimuli")
         return out
     table = np.array(lat, dtype=float)
     median = np.full(table.shape[1], np.nan)
+    # A median's own uncertainty: near the site a pair's arrival is timed on
+    # the artifact's remains and scatters from stimulus to stimulus by far
+    # more than the fit's floor; the V's intervals must carry that.
+    timing_sd_s = TIMING_SD_S
     for k, column in enumerate(table.T):
         seen = column[np.isfinite(column)]
         if seen.size and seen.size >= MIN_DETECTED_FRACTION * len(lat):
             median[k] = np.median(seen)
+            if seen.size >= 2:
+                se = MEDIAN_SE_FACTOR * np.std(seen, ddof=1) / np.sqrt(seen.size)
+                timing_sd_s = max(timing_sd_s, float(se))
     out["latency_s_median"] = [None if not np.isfinite(t) else float(t) for t in median]
-    fit = fit_bidirectional(x, median, site_m=site_m)
+    fit = fit_bidirectional(x, median, site_m=site_m, timing_sd_s=timing_sd_s)
+    out["timing_sd_s"] = timing_sd_s
     out["fit"] = fit.to_dict()
-    out["reason"] = fit.reason or None
+    reason = fit.reason
+    if reason and n_on_artifact:
+        reason += (
+            f" ({n_on_artifact} arrival(s) timed before the pulse and its "
+            "blanking ended were left out)"
+        )
+    out["reason"] = reason or None
     return out
 
 
@@ -162,7 +215,11 @@ def _site_estimate(fibres: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if best is None or f["n_volleys"] > fibres[best]["n_volleys"]:
                 best = name
         else:
-            why = fit["site_reason"] or fit["reason"] or "not determined"
+            why = (
+                f["reason"]
+                if not fit["determined"]
+                else fit["site_reason"] or "not determined"
+            )
             reasons.append(f"{name.upper()}: {why}")
     if best is None:
         return {
@@ -216,7 +273,7 @@ def analyse_sites(
             onset_search_s=source.onset_search_s,
             pulse_memory=memory,
         )
-        rec["bidirectional"] = _compact(b, site)
+        rec["bidirectional"] = _compact(b, site, x)
     bar.close()
     return sites_section(records, x)
 

@@ -41,7 +41,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "3889c9f7d0f37960189f64a2fd7bdd8c9261241cd31492f48794e5fc8798f719",
+    "analysis": "33b0fbfa21e619cf80533b0033aeec09af915e91d284a9b0c91923103afe31ee",
     "events": "da49d17cfb54092c2bb1172a9b1d3d5fdd6a1030e3c78dccbcb0a85a431345ec",
     "metadata": "02993e32e396d440534acc47b88f241ee3ae0a38fd5ec62d7f399a8b9331b83a",
 }

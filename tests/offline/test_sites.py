@@ -339,3 +339,26 @@ def test_without_a_front_there_is_no_pareto_figure(eight, tmp_path):
     drawn = figures(tmp_path / "report" / "index.html")
     assert "closed-loop-sites.png" in drawn and "pareto.png" not in drawn
     assert not Path(tmp_path / "report" / "pareto.png").exists()
+
+
+def test_the_documented_per_site_json_is_what_analyze_writes(eight):
+    """docs/analysis.md's per-site JSON block (skipped by the docs test: the
+    shortened sites protocol keeps one configuration) against a real one."""
+    from tests.test_docs_examples import _json_documents, _missing_keys
+
+    _, _, results = eight
+    text = (Path(__file__).resolve().parents[2] / "docs" / "analysis.md").read_text(
+        encoding="utf-8"
+    )
+    start = text.index('```json\n{"sites"') + len("```json\n")
+    (documented,) = _json_documents(text[start : text.index("```", start)])
+    real = json.loads(json.dumps(results))
+    # the documented configuration is the middle one
+    real["sites"]["configurations"] = [_cell(results, "C4-R")]
+    assert _missing_keys(documented, real) == []
+    middle = documented["sites"]["configurations"][0]
+    assert middle["configuration"] == "C4-R"
+    fit = _cell(results, "C4-R")["pooled"]["lgf"]["fit"]
+    assert fit["anterior"]["signed_velocity_m_per_s"] == pytest.approx(
+        middle["pooled"]["lgf"]["fit"]["anterior"]["signed_velocity_m_per_s"], abs=0.01
+    )

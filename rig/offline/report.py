@@ -2026,9 +2026,11 @@ def _loop_sites(source: Any, figures: _Figures, measure: str, unit: str) -> str:
     """The search's path per configuration, and the Pareto front (a search
     over sites only; empty otherwise)."""
     optimiser = getattr(source, "optimiser", None) or []
-    decisions = [
-        (e["trial"], _amp_dur_config(e["point"])) for e in optimiser if e.get("point")
-    ]
+    decisions: list[tuple[int, tuple[float, float, str]]] = []
+    for e in optimiser:
+        point = _amp_dur_config(e.get("point"))
+        if point is not None:
+            decisions.append((int(e["trial"]), point))
     if not decisions or not isinstance(optimiser[-1]["point"][0], str):
         return ""
     result = getattr(source, "optimiser_result", None) or {}

@@ -80,9 +80,14 @@ def run_protocol_command(args: argparse.Namespace) -> int:
 def _print_closed_loop_summary(loop: Any) -> None:
     best = loop.search.recommendation()
     if best is not None:
+        # A point over sites starts with its configuration ("C3-R", Vpp, s, …).
+        what = (
+            loop.search.space.describe(best)
+            if isinstance(best[0], str)
+            else f"{best[0]:.3f} Vpp × {best[1] * 1e3:.3f} ms (pair {best[2]})"
+        )
         print(
-            f"closed loop: best {best[0]:.3f} Vpp × {best[1] * 1e3:.3f} ms "
-            f"(pair {best[2]}), recommended from "
+            f"closed loop: best {what}, recommended from "
             f"{len(loop.search.observations.points)} observed stimuli"
         )
     if loop.host_latency_s:

@@ -64,6 +64,12 @@ class Source:
     metadata: dict | None = None
     # the closed-loop search's decisions (events of kind "optimiser"), in order
     optimiser: list[dict] | None = None
+    # its outcome (the event "optimiser_result": recommendation, Pareto front)
+    optimiser_result: dict | None = None
+    # the stimulation electrodes along the body, m from the head (the metadata's
+    # geometry.stim_electrodes_m; None: not stated): each configuration's site
+    # is its cathode's position
+    stim_electrodes_m: np.ndarray | None = None
 
 
 INT16_RAIL = 32767  # the largest count of a 16-bit sample
@@ -119,10 +125,13 @@ def load_recording(
 
     events_path = path / "events.jsonl"
     optimiser: list[dict] = []
+    optimiser_result = None
     stimuli = []
     for k, e in enumerate(rec.events, start=1):
         if e.get("kind") == "optimiser":
             optimiser.append(e)
+        if e.get("kind") == "optimiser_result":
+            optimiser_result = e
         if e.get("kind") != "stim_delivered":
             continue
         if "duration_s" not in e:  # the reader leaves the asking to the analysis
@@ -205,9 +214,28 @@ def load_recording(
         positions_from=positions_from,
         metadata=meta,
         optimiser=optimiser,
+        optimiser_result=optimiser_result,
+        stim_electrodes_m=_stim_electrodes(geometry, meta_path),
         saved_tracking=rec.tracking if has_video else None,
         video_crop_px=None if crop is None else (crop[0], crop[1], crop[2], crop[3]),
     )
+
+
+def _stim_electrodes(geometry: dict, meta_path: Path) -> np.ndarray | None:
+    """``geometry.stim_electrodes_m`` (m from the head), checked, or None."""
+    values = geometry.get("stim_electrodes_m")
+    if values is None:
+        return None
+    if not (
+        isinstance(values, list)
+        and values
+        and all(_number_in(v, 0.0, 1.0) for v in values)
+    ):
+        raise ValueError(
+            f"{meta_path}: geometry.stim_electrodes_m = {values!r:.60}; allowed "
+            "a list of positions 0–1 m from the head, one per stimulation electrode"
+        )
+    return np.asarray(values, dtype=float)
 
 
 def _say_unanalysable(

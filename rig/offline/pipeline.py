@@ -40,6 +40,7 @@ from analysis.propagation import StimulusResponse
 from analysis.summary import summarise
 from rig.offline.direction import check_direction
 from rig.offline.load import Source
+from rig.offline.sites import analyse_sites, over_sites
 from rig.recording.metadata import software_version
 
 PROVEN_SOURCE = "led_code"  # the frame table's source of a frame the code placed
@@ -229,7 +230,15 @@ def analyse(
         onset_search_s=source.onset_search_s,
     )
     bar.close()
-    check_direction(source, responses)  # positions against the data: refused
+    per_site = over_sites(
+        [s.configuration for s in source.stimuli],
+        source.stim_electrodes_m,
+        source.positions_m,
+    )
+    if not per_site:
+        # Positions against the data: refused. Not over sites: a site inside
+        # the array or behind it makes latencies fall along it, rightly.
+        check_direction(source, responses)
     fibres = classify_fibres(responses)
     responses = fibres.responses
     alignment = frame_alignment_status(source)
@@ -324,9 +333,12 @@ def analyse(
             rec["peak_displacement_mm"] = None
         records.append(rec)
     train_rows = _trains(groups, records, onsets_s, per_train)
+    sites = analyse_sites(source, records, progress) if per_site else None
     results = _results(
         source, responses, records, fibres, motion is not None, train_rows
     )
+    if sites is not None:
+        results["sites"] = sites
     results["motion"]["alignment"] = alignment
     results["motion"]["tracking"] = tracking
     return results

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from analysis.artifact import PulseMemory
+from analysis.bidirectional import configuration_key
 from analysis.fits import RecruitmentFit, sd_threshold_vpp
 from analysis.propagation import PRE_MIN_S, PRE_S, analyse_stimulus, search_window_s
 
@@ -1495,7 +1496,12 @@ def _closed_loop(source: Any, figures: _Figures) -> str:
     unit = objective_unit(objective)
     posterior = _posterior(optimiser)
     points = [_amp_dur_config(e["point"]) for e in optimiser if e.get("point")]
-    recommended = _amp_dur_config(last.get("recommended_point"))
+    # The run's outcome when it ended (every response learnt), else the last
+    # decision's.
+    result = getattr(source, "optimiser_result", None) or {}
+    recommended = _amp_dur_config(
+        result.get("recommended_point") or last.get("recommended_point")
+    )
     scores = [
         (e["observed"]["trial"], e["observed"]["score"])
         for e in optimiser
@@ -1569,7 +1575,8 @@ def _closed_loop(source: Any, figures: _Figures) -> str:
 
     tag = figures.draw("closed-loop.png", draw, size=(10.0, 4.2), alt="closed loop")
     rec_text = (
-        f"{recommended[0]:.3g} Vpp, {recommended[1] * 1000:.3g} ms, {recommended[2]}"
+        f"{recommended[2]} (configuration), {recommended[0]:.3g} Vpp, "
+        f"{recommended[1] * 1000:.3g} ms"
         if recommended
         else "none yet"
     )
@@ -1583,17 +1590,12 @@ def _closed_loop(source: Any, figures: _Figures) -> str:
             "best observed",
             _esc(
                 f"{_num(last.get('best_score'))} at "
-                + (
-                    f"{last['best_point'][0]:.3g} Vpp, "
-                    f"{last['best_point'][1] * 1000:.3g} ms"
-                    if last.get("best_point")
-                    else "n/a"
-                )
+                + (_point_text(last["best_point"]) if last.get("best_point") else "n/a")
             ),
         ],
     ]
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>{tag}"
+    return f"<table>{body}</table>{tag}" + _loop_sites(source, figures, measure, unit)
 
 
 # ---------------------------------------------------------------- sections
@@ -1733,8 +1735,14 @@ def write_report(results: dict[str, Any], source: Any, folder: Path) -> Path:
         ("Recruitment curves", _recruitment_section(results, figures)),
         ("Strength–duration curve", _sd_section(results, figures)),
     ]
+    per_site = _sites_section(results, figures)
+    if per_site:
+        sections.append(("Per site", per_site))
     sections += [
-        ("Parameter maps", _maps(results, source, figures)),
+        (
+            "Parameter maps",
+            _maps(results, source, figures) + _site_maps(results, figures),
+        ),
         ("Motion per region", _motion(results, source, figures)),
     ]
     loop = _closed_loop(source, figures)
@@ -1772,3 +1780,404 @@ def _alignment_banner(results: dict[str, Any]) -> str:
         "<p class='unproven' style='border:2px solid #c00;padding:6px'>"
         f"{what} ({html.escape(str(alignment['reason']))})</p>"
     )
+
+
+# ------------------------------------------------------------------ per site
+
+
+def _mm(value: Any) -> str:
+    return _num(value, 1e3, 3) + " mm" if _finite(value) else "n/a"
+
+
+def _side_cell(side: dict[str, Any]) -> str:
+    """A side's signed velocity with its interval, or why not."""
+    if side.get("determined"):
+        lo, hi = side["velocity_ci95_m_per_s"]
+        sign = -1.0 if side["side"] == "anterior" else 1.0
+        signed = [None if v is None else sign * v for v in (lo, hi)]
+        interval = sorted(v for v in signed if v is not None)
+        ci = (
+            f" (95 % CI {_num(interval[0])}–{_num(interval[1])})"
+            if len(interval) == 2
+            else ""
+        )
+        return _esc(f"{_num(side['signed_velocity_m_per_s'])} m/s{ci}")
+    return _esc(f"not determined: {side.get('reason') or 'no fit'}")
+
+
+def _site_cell(cell: dict[str, Any]) -> str:
+    est = cell["site_estimate"]
+    if est["determined"]:
+        lo, hi = est["site_ci95_m"]
+        return _esc(
+            f"{_mm(est['site_m'])} (95 % CI {_num(lo, 1e3)}–{_num(hi, 1e3)}; "
+            f"{str(est['fibre']).upper()})"
+        )
+    return _esc(f"not determined: {est['reason']}")
+
+
+def _selectivity_cell(cell: dict[str, Any]) -> str:
+    s = cell["selectivity"]
+    lo, hi = s["lgf_without_mgf_ci95"]
+    text = (
+        f"LGF without MGF {_num(s['lgf_without_mgf'], 1, 2)} "
+        f"(95 % CI {_num(lo, 1, 2)}–{_num(hi, 1, 2)}, n = {s['n']})"
+    )
+    twitch = cell.get("twitch")
+    if twitch:
+        k = twitch["strongest_region"]
+        if k >= 0:
+            r = twitch["ratio"][k]
+            a, b = twitch["ratio_ci95"][k]
+            text += (
+                f"; twitch strongest at region {k}: {_num(r, 1, 3)}× the others "
+                f"(95 % CI {_num(a, 1, 3)}–{_num(b, 1, 3)})"
+            )
+        else:
+            text += "; twitch: no region stands out (not determined)"
+    return _esc(text)
+
+
+def _sites_table(sites: dict[str, Any]) -> str:
+    rows = []
+    for cell in sites["configurations"]:
+        for k, (name, label) in enumerate(FIBRES):
+            pooled = cell["pooled"][name]
+            fit = pooled["fit"]
+            if fit is None:
+                ant = post = _esc(f"not determined: {pooled['reason']}")
+            elif not fit["determined"]:
+                ant = post = _esc(f"not determined: {pooled['reason']}")
+            else:
+                ant, post = _side_cell(fit["anterior"]), _side_cell(fit["posterior"])
+            # The configuration's own cells once, on its first fibre's row.
+            first = k == 0
+            rows.append(
+                [
+                    _esc(cell["configuration"]),
+                    _esc(_mm(cell["site_m"])) if first else "",
+                    _site_cell(cell) if first else "",
+                    label,
+                    f"{pooled['n_volleys']} of {cell['n']}",
+                    ant,
+                    post,
+                    _selectivity_cell(cell) if first else "",
+                ]
+            )
+    return _table(
+        [
+            "configuration", "cathode at", "site from the data", "fibre",
+            "volleys", "anterior-going velocity", "posterior-going velocity",
+            "selectivity",
+        ],
+        rows,
+        cls="sites",
+    )  # fmt: skip
+
+
+def _sites_figure(fig: Any, sites: dict[str, Any], stimuli: list[dict]) -> None:
+    cells = sites["configurations"]
+    x_mm = np.asarray(sites["pair_positions_m"], float) * 1e3
+    n = len(cells)
+    cols = min(n, 3)
+    axes = fig.subplots((n + cols - 1) // cols, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    colours = dict(zip(("mgf", "lgf"), _colours(2), strict=True))
+    for ax, cell in zip(axes, cells, strict=False):
+        config = cell["configuration"]
+        for s in stimuli:
+            if s.get("configuration") != config or not s.get("bidirectional"):
+                continue
+            for v in s["bidirectional"]["volleys"]:
+                t = np.array([np.nan if a is None else a for a in v["latency_s"]])
+                ax.plot(
+                    x_mm, t * 1e3, ARRIVAL_MARKERS.get(v["fibre"], "o"),
+                    color=colours.get(v["fibre"], "k"), ms=3, alpha=0.35,
+                )  # fmt: skip
+        span = np.linspace(x_mm.min() - 5, x_mm.max() + 5, 200)
+        for name, label in FIBRES:
+            pooled = cell["pooled"][name]
+            fit = pooled["fit"]
+            if pooled["latency_s_median"] is not None:
+                med = np.array(
+                    [np.nan if a is None else a for a in pooled["latency_s_median"]]
+                )
+                ax.plot(
+                    x_mm, med * 1e3, ARRIVAL_MARKERS[name], color=colours[name],
+                    ms=7, mec="k", label=f"{label} median",
+                )  # fmt: skip
+            if fit is None or not fit["determined"]:
+                continue
+            apex = fit["site_given_m"] if fit["site_given_m"] is not None else None
+            apex = apex if apex is not None else fit["site_m"]
+            if apex is None:
+                continue
+            v = fit["velocity_m_per_s"]
+            line = fit["t0_s"] + np.abs(span / 1e3 - apex) / v
+            ax.plot(
+                span, line * 1e3, "-", color=colours[name], lw=1,
+                label=f"{label} V fit, {v:.3g} m/s",
+            )  # fmt: skip
+        if cell["site_m"] is not None:
+            ax.axvline(cell["site_m"] * 1e3, color="0.4", ls="--", lw=0.8,
+                       label="cathode")  # fmt: skip
+        est = cell["site_estimate"]
+        if est["determined"]:
+            lo, hi = est["site_ci95_m"]
+            if lo is not None and hi is not None:
+                ax.axvspan(lo * 1e3, hi * 1e3, color="gold", alpha=0.3,
+                           label="site, 95 % CI")  # fmt: skip
+        ax.set_title(config, fontsize=8)
+        ax.set_xlabel("position (mm)")
+        ax.set_ylabel("latency (ms)")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=5)
+
+
+def _sites_section(results: dict[str, Any], figures: _Figures) -> str:
+    sites = results.get("sites")
+    if not sites:
+        return ""
+    cells = sites["configurations"]
+    text = (
+        "<p>Each configuration's stimuli analysed about its site (the cathode's "
+        "position): per fibre, the V fitted to the per-pair median latencies "
+        "(pairs where the fibre was seen in at least half its volleys), with "
+        "the cathode given; the site as the data place it; velocities signed "
+        "along the body (&lt; 0 toward the head, &gt; 0 toward the tail) with their "
+        "95 % intervals, or why not. Selectivity: the fraction of stimuli with "
+        "an LGF volley and no MGF volley (exact interval).</p>"
+    )
+    rows = 1 + (len(cells) - 1) // 3
+    tag = figures.draw(
+        "sites-latency.png",
+        lambda f: _sites_figure(f, sites, results["stimuli"]),
+        size=(3.4 * min(len(cells), 3) + 0.6, 3.0 * rows),
+        alt="latency against position per configuration",
+    )
+    return text + _sites_table(sites) + tag
+
+
+def _site_cells(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per configuration, amplitude and duration: n and the response
+    probability, a response being a volley seen in the analysis about the
+    stimulus's site (the first-wave analysis measures distances from the head
+    pair and misses spikes that start mid-body)."""
+    groups: dict[tuple, list[bool]] = {}
+    for s in results["stimuli"]:
+        about = s.get("bidirectional")
+        if about is None or s["amplitude_vpp"] is None or s["duration_s"] is None:
+            continue
+        key = (_configuration_of(s), s["amplitude_vpp"], s["duration_s"])
+        groups.setdefault(key, []).append(bool(about["volleys"]))
+    return [
+        {
+            "configuration": c,
+            "amplitude_vpp": a,
+            "duration_s": d,
+            "n": len(seen),
+            "response_probability": float(np.mean(seen)),
+        }
+        for (c, a, d), seen in groups.items()
+    ]
+
+
+def _site_maps(results: dict[str, Any], figures: _Figures) -> str:
+    """The response probability over amplitude × duration, one panel per
+    configuration (a recording over sites)."""
+    cells = _site_cells(results)
+    configs = sorted({_configuration_of(c) for c in cells}, key=configuration_key)
+    if len(configs) < 2:
+        return ""
+
+    def draw(fig):
+        cols = min(len(configs), 4)
+        axes = fig.subplots(
+            (len(configs) + cols - 1) // cols, cols, squeeze=False, sharex=True,
+            sharey=True,
+        ).ravel()  # fmt: skip
+        for ax in axes[len(configs) :]:
+            ax.set_visible(False)
+        points = None
+        for ax, config in zip(axes, configs, strict=False):
+            here = [c for c in cells if _configuration_of(c) == config]
+            xs = np.array([c["amplitude_vpp"] for c in here])
+            ys = np.array([c["duration_s"] * 1e3 for c in here])
+            vs = np.array([c["response_probability"] for c in here], dtype=float)
+            points = ax.scatter(
+                xs, ys, c=vs, cmap="viridis", vmin=0, vmax=1, s=40,
+                edgecolors="k", linewidths=0.4,
+            )  # fmt: skip
+            for x, y, c in zip(xs, ys, here, strict=True):
+                ax.annotate(f"n={c['n']}", (x, y), xytext=(3, 3),
+                            textcoords="offset points", fontsize=5)  # fmt: skip
+            ax.set_title(config, fontsize=8)
+            ax.set_xlabel("amplitude (Vpp)")
+            ax.set_ylabel("duration (ms)")
+            ax.margins(0.15)
+        if points is not None:
+            bar = fig.colorbar(points, ax=list(axes[: len(configs)]))
+            bar.set_label("response probability (0–1)", fontsize=7)
+
+    rows = 1 + (len(configs) - 1) // 4
+    tag = figures.draw(
+        "maps-per-site.png",
+        draw,
+        size=(2.6 * min(len(configs), 4) + 1.2, 2.4 * rows + 0.4),
+        alt="response probability per configuration",
+    )
+    return (
+        "<p>Per configuration (site): the response probability (a giant-fibre "
+        "volley in the analysis about the site) at each amplitude × duration "
+        "tried (n stimuli beside each point).</p>" + tag
+    )
+
+
+# ---------------------------------------------------- closed loop over sites
+
+
+def _front(source: Any) -> list[dict[str, Any]]:
+    """The Pareto front: the run's outcome's, else the last decision's."""
+    result = getattr(source, "optimiser_result", None) or {}
+    if result.get("pareto_front"):
+        return list(result["pareto_front"])
+    for e in reversed(getattr(source, "optimiser", None) or []):
+        if e.get("pareto_front"):
+            return list(e["pareto_front"])
+    return []
+
+
+def _point_text(point: Any) -> str:
+    p = _amp_dur_config(point)
+    if p is None:
+        return "n/a"
+    return f"{p[2]} {p[0]:.3g} Vpp × {p[1] * 1000:.3g} ms"
+
+
+def _loop_sites(source: Any, figures: _Figures, measure: str, unit: str) -> str:
+    """The search's path per configuration, and the Pareto front (a search
+    over sites only; empty otherwise)."""
+    optimiser = getattr(source, "optimiser", None) or []
+    decisions: list[tuple[int, tuple[float, float, str]]] = []
+    for e in optimiser:
+        point = _amp_dur_config(e.get("point"))
+        if point is not None:
+            decisions.append((int(e["trial"]), point))
+    if not decisions or not isinstance(optimiser[-1]["point"][0], str):
+        return ""
+    result = getattr(source, "optimiser_result", None) or {}
+    recommended = _amp_dur_config(
+        result.get("recommended_point") or optimiser[-1].get("recommended_point")
+    )
+    by_config = optimiser[-1].get("by_configuration") or {}
+    configs = sorted(
+        {p[2] for _, p in decisions} | set(by_config), key=configuration_key
+    )
+
+    def path(fig):
+        cols = min(len(configs), 4)
+        n_rows = (len(configs) + cols - 1) // cols + 1
+        grid = fig.add_gridspec(n_rows, cols)
+        strip = fig.add_subplot(grid[0, :])
+        index = {c: k for k, c in enumerate(configs)}
+        trials = [t for t, _ in decisions]
+        ys = [index[p[2]] for _, p in decisions]
+        strip.plot(trials, ys, "-", color="c", lw=0.8)
+        strip.scatter(trials, ys, c=trials, cmap="cool", s=16, edgecolors="k",
+                      linewidths=0.3, zorder=3)  # fmt: skip
+        strip.set_yticks(range(len(configs)), configs, fontsize=6)
+        strip.set_xlabel("trial (number)")
+        strip.set_ylabel("configuration (name)")
+        strip.set_title("configuration of each decision", fontsize=8)
+        first = None
+        for k, config in enumerate(configs):
+            ax = fig.add_subplot(grid[1 + k // cols, k % cols], sharex=first,
+                                 sharey=first)  # fmt: skip
+            first = first or ax
+            here = [(t, p) for t, p in decisions if p[2] == config]
+            if here:
+                ax.plot([p[0] for _, p in here], [p[1] * 1e3 for _, p in here], "-",
+                        color="c", lw=0.6)  # fmt: skip
+                ax.scatter(
+                    [p[0] for _, p in here], [p[1] * 1e3 for _, p in here],
+                    c=[t for t, _ in here], cmap="cool", vmin=min(trials),
+                    vmax=max(trials), s=16, edgecolors="k", linewidths=0.3,
+                    zorder=3,
+                )  # fmt: skip
+            best = _amp_dur_config((by_config.get(config) or {}).get("best_point"))
+            if best:
+                ax.plot(best[0], best[1] * 1e3, "D", ms=6, mfc="none", mec="k",
+                        label="highest posterior mean")  # fmt: skip
+            if recommended and recommended[2] == config:
+                ax.plot(recommended[0], recommended[1] * 1e3, "*", ms=13,
+                        color="gold", mec="k", zorder=4, label="recommended")  # fmt: skip
+            ax.set_title(f"{config}: {len(here)} decisions", fontsize=7)
+            ax.set_xlabel("amplitude (Vpp)")
+            ax.set_ylabel("duration (ms)")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=5)
+
+    rows = 1 + (len(configs) - 1) // 4
+    html_ = (
+        "<p>The search over sites: which configuration each decision chose, "
+        "then each configuration's points (colour: trial, first to last; ◇: "
+        "its highest posterior mean at the last decision; ★: the "
+        "recommendation).</p>"
+        + figures.draw(
+            "closed-loop-sites.png",
+            path,
+            size=(2.6 * min(len(configs), 4) + 1.0, 2.3 * (rows + 1) + 0.4),
+            alt="the search's path per configuration",
+        )
+    )
+    if by_config:
+        html_ += _table(
+            ["configuration", "highest posterior mean at", f"mean ({unit})",
+             f"SD ({unit})"],
+            [
+                [_esc(c), _esc(_point_text(v.get("best_point"))),
+                 _num(v.get("mean")), _num(v.get("std"))]
+                for c, v in sorted(by_config.items(),
+                                   key=lambda kv: configuration_key(kv[0]))
+            ],
+        )  # fmt: skip
+    front = _front(source)
+    if front:
+
+        def pareto(fig):
+            ax = fig.subplots()
+            q = np.array([f["charge_uc"] for f in front], float)
+            r = np.array([f["response"] for f in front], float)
+            order = np.argsort(q)
+            ax.step(q[order], r[order], where="post", color="k", lw=0.8)
+            names = [_amp_dur_config(f["point"]) for f in front]
+            configs_here = sorted({p[2] for p in names if p}, key=configuration_key)
+            for config, colour in zip(
+                configs_here, _colours(len(configs_here)), strict=True
+            ):
+                k = [i for i, p in enumerate(names) if p and p[2] == config]
+                ax.plot(q[k], r[k], "o", color=colour, mec="k", label=config)
+            ax.set_xlabel("charge per phase (µC)")
+            ax.set_ylabel(f"{measure} ({unit})")
+            ax.set_title("Pareto front: response against charge", fontsize=8)
+            ax.legend(fontsize=6)
+
+        html_ += (
+            "<p>The Pareto front: tested points no other beats on both the "
+            "response and the charge per phase (cheapest first).</p>"
+            + figures.draw("pareto.png", pareto, size=(6.0, 3.6), alt="Pareto front")
+            + _table(
+                ["point", "charge per phase (µC)", f"{_esc(measure)} ({unit})"],
+                [
+                    [
+                        _esc(_point_text(f["point"])),
+                        _num(f["charge_uc"]),
+                        _num(f["response"]),
+                    ]
+                    for f in front
+                ],
+                cls="pareto",
+            )
+        )
+    return html_

@@ -46,12 +46,24 @@ CHANNEL_SUMMARY = (
 MOTION_COLUMNS = (
     "peak_displacement_mm", "contraction_onset_latency_s", "time_to_peak_s",
 )  # fmt: skip
+# A recording over sites (the JSON's ``sites``): the stimulus's configuration,
+# its site (the cathode's position) and the fibre's V about it (the common
+# speed, each side's signed velocity: < 0 toward the head, > 0 toward the tail,
+# and the site the V places); empty where not analysed about a site or not
+# determined.
+SITE_COLUMNS = (
+    "configuration", "site_m", "site_fit_velocity_m_per_s",
+    "anterior_velocity_m_per_s", "posterior_velocity_m_per_s", "site_fit_m",
+)  # fmt: skip
 
 
 def columns(n_channels: int) -> list[str]:
     """The table's columns for a recording of ``n_channels``."""
     per_channel = [f"{name}_ch{k}" for name in PER_CHANNEL for k in range(n_channels)]
-    return [*STIMULUS_COLUMNS, *VOLLEY_COLUMNS, *per_channel, *MOTION_COLUMNS]
+    return [
+        *STIMULUS_COLUMNS, *VOLLEY_COLUMNS, *per_channel, *MOTION_COLUMNS,
+        *SITE_COLUMNS,
+    ]  # fmt: skip
 
 
 def stimulus_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,8 +102,31 @@ def stimulus_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 values = (volley.get(name) if volley else None) or [None] * n_ch
                 for k in range(n_ch):
                     row[f"{name}_ch{k}"] = values[k] if k < len(values) else None
+            row.update(_site_cells(stim, fibre))
             rows.append(row)
     return rows
+
+
+def _site_cells(stim: dict[str, Any], fibre: str) -> dict[str, Any]:
+    """The SITE_COLUMNS of one stimulus and fibre: the first determined V of
+    that fibre in the stimulus's analysis about its site."""
+    about = stim.get("bidirectional") or {}
+    out: dict[str, Any] = dict.fromkeys(SITE_COLUMNS)
+    out["configuration"] = stim.get("configuration")
+    out["site_m"] = about.get("site_m")
+    for volley, fit in zip(about.get("volleys") or [], about.get("fits") or [],
+                           strict=False):  # fmt: skip
+        if volley.get("fibre") == fibre and fit.get("determined"):
+            out["site_fit_velocity_m_per_s"] = fit["velocity_m_per_s"]
+            out["anterior_velocity_m_per_s"] = fit["anterior"][
+                "signed_velocity_m_per_s"
+            ]
+            out["posterior_velocity_m_per_s"] = fit["posterior"][
+                "signed_velocity_m_per_s"
+            ]
+            out["site_fit_m"] = fit["site_m"]
+            break
+    return out
 
 
 def _cell(value: Any) -> str:
@@ -145,7 +180,7 @@ def matlab_variables(results: dict[str, Any]) -> dict[str, Any]:
     names = columns(n_ch)
     table = {
         name: np.array([r[name] for r in rows], dtype=object)
-        if name == "fibre"
+        if name in ("fibre", "configuration")  # text: a cell array
         else _numbers([r[name] for r in rows])
         for name in names
     }

@@ -111,3 +111,62 @@ def worm_recording(
         uv,
         geometry.pair_centres_m() * 1000,
     )
+
+
+def sites_recording(
+    folder: Path,
+    configurations: list[tuple[int, int | None]],
+    *,
+    n_channels: int = 8,
+    amplitude_vpp: float = 5.5,
+    duration_s: float = 1e-3,
+    seed: int = 18,
+) -> Path:
+    """A recording over sites: one ``amplitude_vpp`` × ``duration_s`` pulse
+    per (cathode, anode) in ``configurations`` (None: the common return),
+    0.5 s apart, from the simulator's worm model on ``n_channels`` pairs
+    spread along the body (RacewayGeometry.for_channels), its spikes starting
+    under each cathode and travelling both ways; version-3 events (cathode,
+    anode) and the stimulation electrodes' positions in the metadata."""
+    geometry = RacewayGeometry.for_channels(n_channels)
+    model = WormModel(
+        WormParams(
+            mgf_velocity_m_per_s=MGF_M_PER_S,
+            lgf_velocity_m_per_s=LGF_M_PER_S,
+            habituation_per_stimulus=0.0,
+        ),
+        geometry,
+        fs_hz=FS,
+        seed=seed,
+    )
+    step = FS // 2
+    first = 1000
+    onsets = [first + FS // 4 + k * step for k in range(len(configurations))]
+    for onset, (cathode, anode) in zip(onsets, configurations, strict=True):
+        model.stimulate(onset, amplitude_vpp, duration_s, cathode=cathode, anode=anode)
+    n = FS // 4 + len(configurations) * step
+    counts = to_adc_counts(model.render(first, n), gain=GAIN)
+    metadata = {
+        "acquisition": {"gain": GAIN, "volts_per_count_nominal": VOLTS_PER_COUNT},
+        "geometry": {
+            "pair_centres_m": geometry.pair_centres_m().tolist(),
+            "stim_electrodes_m": list(geometry.stim_electrodes_m),
+            "head_on_raceway_m": geometry.head_on_raceway_m,
+        },
+        "calibrations": {
+            "gain": {"uv_per_count": [VOLTS_PER_COUNT * 1e6] * n_channels}
+        },
+    }
+    with RecordingWriter.create(
+        folder, n_channels=n_channels, sample_rate_hz=float(FS), metadata=metadata
+    ) as writer:
+        writer.append_samples(first, counts)
+        for onset, (cathode, anode) in zip(onsets, configurations, strict=True):
+            writer.append_event(
+                onset, "stim_delivered", amplitude_vpp=amplitude_vpp,
+                commanded_vpp=amplitude_vpp, requested_vpp=amplitude_vpp,
+                duration_s=duration_s, cathode=cathode, anode=anode, polarity=0,
+                pulse_index=0,
+            )  # fmt: skip
+    assert schemas.recording_problems(folder) == []
+    return folder

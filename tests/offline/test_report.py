@@ -60,7 +60,7 @@ kind = "maximise"
 per_charge = true
 """
 # An axis label names its unit last, in brackets: "duration (ms)".
-UNIT = re.compile(r"\((ms|µV|mm|Vpp|m/s|s|0–1|number|µV/µC)\)$")
+UNIT = re.compile(r"\((ms|µV|mm|Vpp|m/s|s|0–1|number|µV/µC|µC|name)\)$")
 
 
 def analyze(*args: str) -> tuple[int, str, str]:

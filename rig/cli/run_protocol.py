@@ -79,11 +79,16 @@ def run_protocol_command(args: argparse.Namespace) -> int:
 
 def _print_closed_loop_summary(loop: Any) -> None:
     best = loop.search.recommendation()
-    if best is not None:
+    n = len(loop.search.observations.points)
+    if best is not None and isinstance(best[0], str):  # over sites
+        print(
+            f"closed loop: best {loop.space.describe(best)}, recommended from "
+            f"{n} observed stimuli"
+        )
+    elif best is not None:
         print(
             f"closed loop: best {best[0]:.3f} Vpp × {best[1] * 1e3:.3f} ms "
-            f"(pair {best[2]}), recommended from "
-            f"{len(loop.search.observations.points)} observed stimuli"
+            f"(pair {best[2]}), recommended from {n} observed stimuli"
         )
     if loop.host_latency_s:
         ms = np.array(loop.host_latency_s) * 1e3

@@ -186,14 +186,20 @@ class ClosedLoopPanel(QtWidgets.QWidget):
             box.addItems(list(configurations))
             box.setVisible(bool(configurations))
 
+    def _offer(self, configurations) -> None:
+        """Add the configurations the selectors do not list yet."""
+        for name in configurations:
+            if self.configuration.findText(name) < 0:
+                self.configuration.addItem(name)
+                self.override_configuration.addItem(name)
+                self.configuration.setVisible(True)
+                self.override_configuration.setVisible(True)
+
     def _select(self, configuration: str) -> None:
         """Show ``configuration`` in the selector (no redraw)."""
-        if self.configuration.findText(configuration) < 0:
-            self.configuration.addItem(configuration)
-            self.override_configuration.addItem(configuration)
-            self.configuration.setVisible(True)
-            self.override_configuration.setVisible(True)
+        self._offer([configuration])
         self.configuration.setCurrentText(configuration)
+        self.override_configuration.setCurrentText(configuration)
 
     def show_configuration(self, configuration: str) -> None:
         """The user picked a configuration: show its posterior and points,
@@ -250,6 +256,7 @@ class ClosedLoopPanel(QtWidgets.QWidget):
     def on_decision(self, state: dict) -> None:
         """A decision was made: show it (GUI thread, via the bridge)."""
         self.state = state
+        self._offer(state.get("by_configuration") or {})
         point = state.get("point")
         if is_site_point(point) and self.chosen_configuration is None:
             self._select(point[0])  # follow the latest decision

@@ -57,10 +57,17 @@ def run_protocol_command(args: argparse.Namespace) -> int:
                     protocol.seed,
                     protocol.closed_loop,
                     load_ohm=rig.limits.load_ohm,
+                    max_on_time_s_per_min=rig.limits.max_on_time_s_per_min,
                 )
             )
         else:
-            print(format_plan(plan, load_ohm=rig.limits.load_ohm))
+            print(
+                format_plan(
+                    plan,
+                    load_ohm=rig.limits.load_ohm,
+                    max_on_time_s_per_min=rig.limits.max_on_time_s_per_min,
+                )
+            )
         return 0
     if not (args.sim or args.port):
         return fail("give --port PATH or --sim (or --dry-run to only print the plan)")

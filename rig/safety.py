@@ -303,33 +303,46 @@ def _configurations_from_file(value: Any, where: str) -> tuple[str, ...] | None:
     return tuple(out)
 
 
+# Window of the on-time budget: the trailing 60 s.
+ON_TIME_WINDOW_S = 60.0
+
+
 class OnTimeBudget:
     """Stimulation on-time in the trailing 60 s per electrode, checked before
     each command: a pulse is on at its cathode and at its anode (not the common
-    return)."""
+    return). Sums are exact (``math.fsum``): fifteen 0.2 s trains make 3 s, not
+    3.0000000000000004 s, so a budget is refused past its value, not at it; the
+    dry run (``check_plan``) counts with the same code."""
 
     def __init__(self, max_on_time_s_per_min: float) -> None:
         self.max_s = max_on_time_s_per_min
-        self._log: deque[tuple[float, float, tuple[int, ...]]] = deque()
+        # electrode -> (onsets, on-times) of the commands in the window
+        self._log: dict[int, tuple[deque[float], deque[float]]] = {}
+
+    def _window(self, electrode: int, now_s: float) -> deque[float]:
+        """The on-times of ``electrode``'s commands in the 60 s before ``now_s``."""
+        times, seconds = self._log.setdefault(electrode, (deque(), deque()))
+        while times and times[0] < now_s - ON_TIME_WINDOW_S:
+            times.popleft()
+            seconds.popleft()
+        return seconds
 
     def used_s(self, now_s: float, electrode: int | None = None) -> float:
         """On-time of ``electrode`` in the 60 s before ``now_s`` (None: the
         busiest electrode's)."""
-        while self._log and self._log[0][0] < now_s - 60.0:
-            self._log.popleft()
-        per: dict[int, float] = {}
-        for _, seconds, electrodes in self._log:
-            for e in electrodes:
-                per[e] = per.get(e, 0.0) + seconds
         if electrode is None:
-            return max(per.values(), default=0.0)
-        return per.get(electrode, 0.0)
+            return max((self.used_s(now_s, e) for e in list(self._log)), default=0.0)
+        return math.fsum(self._window(electrode, now_s))
+
+    def would_use_s(self, pulse: StimPulse, now_s: float, electrode: int) -> float:
+        """``electrode``'s on-time in the 60 s up to ``now_s`` with ``pulse``."""
+        return math.fsum([*self._window(electrode, now_s), pulse.on_time_s()])
 
     def check(self, pulse: StimPulse, now_s: float) -> None:
         """Raise SafetyError if ``pulse`` would exceed any of its electrodes'
         per-minute budget."""
         for electrode in pulse.electrodes():
-            total = self.used_s(now_s, electrode) + pulse.on_time_s()
+            total = self.would_use_s(pulse, now_s, electrode)
             if total > self.max_s:
                 raise SafetyError(
                     f"on_time_s_per_min (electrode {electrode})",
@@ -339,7 +352,10 @@ class OnTimeBudget:
 
     def record(self, pulse: StimPulse, now_s: float) -> None:
         """Count a delivered command."""
-        self._log.append((now_s, pulse.on_time_s(), pulse.electrodes()))
+        for electrode in pulse.electrodes():
+            times, seconds = self._log.setdefault(electrode, (deque(), deque()))
+            times.append(now_s)
+            seconds.append(pulse.on_time_s())
 
 
 def check_protocol(
@@ -365,8 +381,12 @@ def check_protocol(
 def check_plan(
     plan: Any, limits: SafetyLimits, *, n_electrodes: int | None = None
 ) -> None:
-    """Check every trial of a plan before anything is sent; list the offenders."""
+    """Check every trial of a plan before anything is sent; list the offenders,
+    one line per problem: a trial's field past a limit, and per electrode its
+    charge per phase and its on-time in any 60 s of the schedule (the
+    runtime's on-time budget, run over the planned onsets)."""
     problems: dict[str, list[int]] = {}
+    charge: dict[int, list[Any]] = {}  # electrode -> trials past the limit
     previous = None
     for trial in plan.trials:
         where = f"block[{trial.block}] ({trial.block_name})"
@@ -375,7 +395,9 @@ def check_plan(
             if (
                 previous is not None
                 and trial.onset_s - previous
-                < limits.min_inter_stimulus_interval_s - 1e-12
+                # onsets are rounded to 1 ns (rig.protocols._plan): an interval
+                # of exactly the minimum may come out 1 ns short
+                < limits.min_inter_stimulus_interval_s - 2e-9
             ):
                 raise SafetyError(
                     "inter_stimulus_interval_s",
@@ -384,15 +406,66 @@ def check_plan(
                     where,
                 )
         except SafetyError as exc:
-            problems.setdefault(str(exc), []).append(trial.index)
+            if exc.field == "charge_per_phase_uc":  # said per electrode below
+                for electrode in trial.pulse.electrodes():
+                    charge.setdefault(electrode, []).append(trial)
+            else:
+                problems.setdefault(str(exc), []).append(trial.index)
         previous = trial.onset_s
-    if problems:
-        raise PlanSafetyError(
-            [
-                f"{text} — trials {_compact(indices)}"
-                for text, indices in problems.items()
-            ]
+    lines = [
+        f"{text} — trials {_compact(indices)}" for text, indices in problems.items()
+    ]
+    lines += [_charge_line(e, trials, limits) for e, trials in sorted(charge.items())]
+    lines += on_time_problems(plan, limits)
+    if lines:
+        raise PlanSafetyError(lines)
+
+
+def _where(trial: Any) -> str:
+    """``trial 12 (block[0] (sites), C3-R 5 Vpp × 6 ms, onset 11 s)``."""
+    p = trial.pulse
+    train = f" × {p.n_pulses} at {p.rate_hz:g} Hz" if p.n_pulses > 1 else ""
+    return (
+        f"trial {trial.index} (block[{trial.block}] ({trial.block_name}), "
+        f"{p.configuration} {p.amplitude_vpp:g} Vpp × {p.duration_s * 1e3:g} ms"
+        f"{train}, onset {trial.onset_s:g} s)"
+    )
+
+
+def _charge_line(electrode: int, trials: list[Any], limits: SafetyLimits) -> str:
+    worst = max(t.pulse.charge_per_phase_c(limits.load_ohm) for t in trials)
+    return (
+        f"electrode {electrode}: charge per phase {worst * 1e6:.3g} µC exceeds the "
+        f"rig's limit of {limits.max_charge_per_phase_c * 1e6:g} µC per electrode "
+        f"(into {limits.load_ohm:g} Ω), first at {_where(trials[0])} — trials "
+        f"{_compact([t.index for t in trials])}"
+    )
+
+
+def on_time_problems(plan: Any, limits: SafetyLimits) -> list[str]:
+    """Per electrode, the trials whose on-time in the 60 s up to their onset
+    (the plan's schedule, every earlier trial delivered) would exceed
+    ``max_on_time_s_per_min``, counted by the run time's OnTimeBudget: one
+    line per electrode, naming the first such trial."""
+    budget = OnTimeBudget(limits.max_on_time_s_per_min)
+    over: dict[int, list[tuple[Any, float]]] = {}
+    for trial in plan.trials:
+        for electrode in trial.pulse.electrodes():
+            total = budget.would_use_s(trial.pulse, trial.onset_s, electrode)
+            if total > budget.max_s:
+                over.setdefault(electrode, []).append((trial, total))
+        budget.record(trial.pulse, trial.onset_s)
+    lines = []
+    for electrode, trials in sorted(over.items()):
+        first, total = trials[0]
+        worst = max(t for _, t in trials)
+        lines.append(
+            f"electrode {electrode}: on-time {total:.4g} s in the 60 s up to "
+            f"{_where(first)} exceeds the rig's budget of "
+            f"{limits.max_on_time_s_per_min:g} s per minute per electrode (at most "
+            f"{worst:.4g} s) — trials {_compact([t.index for t, _ in trials])}"
         )
+    return lines
 
 
 class PlanSafetyError(SafetyError):

@@ -42,7 +42,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # docs/recording-format.md, "Versioning".
 PINNED = {
     "analysis": "33b0fbfa21e619cf80533b0033aeec09af915e91d284a9b0c91923103afe31ee",
-    "events": "da49d17cfb54092c2bb1172a9b1d3d5fdd6a1030e3c78dccbcb0a85a431345ec",
+    "events": "133cff1182ffd6ab7ef102a3068934fa86ca4f3e94387922d61052f243a11b82",
     "metadata": "02993e32e396d440534acc47b88f241ee3ae0a38fd5ec62d7f399a8b9331b83a",
 }
 CLOSED_LOOP = """format_version = 1

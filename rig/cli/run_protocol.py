@@ -57,10 +57,17 @@ def run_protocol_command(args: argparse.Namespace) -> int:
                     protocol.seed,
                     protocol.closed_loop,
                     load_ohm=rig.limits.load_ohm,
+                    max_on_time_s_per_min=rig.limits.max_on_time_s_per_min,
                 )
             )
         else:
-            print(format_plan(plan, load_ohm=rig.limits.load_ohm))
+            print(
+                format_plan(
+                    plan,
+                    load_ohm=rig.limits.load_ohm,
+                    max_on_time_s_per_min=rig.limits.max_on_time_s_per_min,
+                )
+            )
         return 0
     if not (args.sim or args.port):
         return fail("give --port PATH or --sim (or --dry-run to only print the plan)")
@@ -79,16 +86,16 @@ def run_protocol_command(args: argparse.Namespace) -> int:
 
 def _print_closed_loop_summary(loop: Any) -> None:
     best = loop.search.recommendation()
-    if best is not None:
-        # A point over sites starts with its configuration ("C3-R", Vpp, s, …).
-        what = (
-            loop.search.space.describe(best)
-            if isinstance(best[0], str)
-            else f"{best[0]:.3f} Vpp × {best[1] * 1e3:.3f} ms (pair {best[2]})"
-        )
+    n = len(loop.search.observations.points)
+    if best is not None and isinstance(best[0], str):  # over sites
         print(
-            f"closed loop: best {what}, recommended from "
-            f"{len(loop.search.observations.points)} observed stimuli"
+            f"closed loop: best {loop.space.describe(best)}, recommended from "
+            f"{n} observed stimuli"
+        )
+    elif best is not None:
+        print(
+            f"closed loop: best {best[0]:.3f} Vpp × {best[1] * 1e3:.3f} ms "
+            f"(pair {best[2]}), recommended from {n} observed stimuli"
         )
     if loop.host_latency_s:
         ms = np.array(loop.host_latency_s) * 1e3

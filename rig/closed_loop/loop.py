@@ -207,7 +207,7 @@ class ClosedLoop:
         self._onsets: dict[int, int] = {}  # trial index -> onset sample
         self._points: dict[int, tuple[float, float, int]] = {}
         self._approval: str | None = None  # "accept" | "override" | "stop"
-        self._override: tuple[float, float, int] | None = None
+        self._override: Any = None  # the user's point, delivered next
         self._stopped = False
 
     # ------------------------------------------------------------ running
@@ -249,21 +249,65 @@ class ClosedLoop:
         """Approve the pending proposal (with ``require_approval``)."""
         self._answer("accept")
 
-    def override(self, amplitude_vpp: float, duration_s: float, pair: int = 0) -> None:
-        """Deliver this point next instead of the proposal (checked for safety)."""
-        point = (float(amplitude_vpp), float(duration_s), int(pair))
-        if not self.space.contains(*point):
-            (a0, a1), (d0, d1) = self.space.amplitude_vpp, self.space.duration_s
-            raise ValueError(
-                f"override {point[0]:g} Vpp × {point[1] * 1e3:g} ms (pair {point[2]}) "
-                f"is outside the search space {a0:g}–{a1:g} Vpp × "
-                f"{d0 * 1e3:g}–{d1 * 1e3:g} ms, pairs {list(self.space.pairs)}"
+    def override(
+        self,
+        amplitude_vpp: float,
+        duration_s: float,
+        pair: int = 0,
+        *,
+        configuration: str | None = None,
+        n_pulses: int | None = None,
+        rate_hz: float | None = None,
+        polarity: int | None = None,
+    ) -> None:
+        """Deliver this point next instead of the proposal (checked for safety).
+
+        Over sites, ``configuration`` names the electrodes (needed); pulses,
+        rate and polarity default to the space's first values."""
+        if self._mixed:
+            point: Any = self._site_override(
+                amplitude_vpp, duration_s, configuration, n_pulses, rate_hz, polarity
             )
+        else:
+            point = (float(amplitude_vpp), float(duration_s), int(pair))
+            if not self.space.contains(*point):
+                (a0, a1), (d0, d1) = self.space.amplitude_vpp, self.space.duration_s
+                raise ValueError(
+                    f"override {point[0]:g} Vpp × {point[1] * 1e3:g} ms (pair "
+                    f"{point[2]}) is outside the search space {a0:g}–{a1:g} Vpp × "
+                    f"{d0 * 1e3:g}–{d1 * 1e3:g} ms, pairs {list(self.space.pairs)}"
+                )
         if self.session.limits is not None:
-            self.session.limits.check(ParameterSpace.pulse(point), where="override")
+            self.session.limits.check(self.space.pulse(point), where="override")
         with self._cond:
             self._override = point
         self._answer("override")
+
+    def _site_override(self, amplitude_vpp, duration_s, configuration, n, rate, p):
+        """The override's point over sites, or ValueError naming the field."""
+        space = self.space
+        if configuration not in space.configurations:
+            raise ValueError(
+                f"override configuration {configuration!r} is not one of the "
+                f"search's {', '.join(space.configurations)}"
+            )
+        point = space.point(
+            configuration,
+            amplitude_vpp,
+            duration_s,
+            space.n_pulses[0] if n is None else n,
+            space.rate_hz[0] if rate is None else rate,
+            space.polarities[0] if p is None else p,
+        )
+        if not space.contains(point):
+            (a0, a1), (d0, d1) = space.amplitude_vpp, space.duration_s
+            raise ValueError(
+                f"override {space.describe(point)} is outside the search space "
+                f"{a0:g}–{a1:g} Vpp × {d0 * 1e3:g}–{d1 * 1e3:g} ms, pulses "
+                f"{list(space.n_pulses)}, rates {list(space.rate_hz)} Hz, "
+                f"polarities {list(space.polarities)}"
+            )
+        return point
 
     def stop(self) -> None:
         """End the run after the current stimulus."""
@@ -410,59 +454,26 @@ class ClosedLoop:
         return late
 
     def _publish(self, index, point, reason, observed) -> dict[str, Any]:
-        """Record the decision with the recording and tell the GUI."""
-        best, best_score = self.search.observations.best()
-        decision = self.search.last_decision
-        state: dict[str, Any] = {
-            "trial": index,
-            "strategy": self.search.name,
-            "point": list(point),
-            "reason": reason,
-            "acquisition": _finite(decision.acquisition) if decision else None,
-            "mean": _finite(decision.mean) if decision else None,
-            "std": _finite(decision.std) if decision else None,
-            "observed": observed,
-            "observed_late": self._take_late_observed(),
-            "n_observations": len(self.search.observations.points),
-            "best_point": list(best) if best else None,
-            "best_score": _finite(best_score),
-            "recommended_point": _point(self.search.recommendation()),
-            "objective": {
-                "measure": self.objective.measure,
-                "kind": self.objective.kind,
-                "target": self.objective.target,
-                "per_charge": self.objective.per_charge,
-            },
-        }
-        posterior = self._posterior()
-        if posterior is not None:
-            state["posterior"] = posterior
-        if isinstance(self.search, MixedBayesianSearch):
-            state.update(self._mixed_state())
+        """Record the decision with the recording and tell the GUI (which also
+        gets, over sites, the search's ``view()``: the posterior map of every
+        configuration and every tested point, not recorded)."""
+        state = decision_state(
+            self.search,
+            self.spec.objective,
+            self.objective,
+            index,
+            point,
+            reason,
+            observed=observed,
+            observed_late=self._take_late_observed(),
+        )
         self.history.append(state)
         self.session.record_event("optimiser", **state)
-        self.session.events.optimiser_updated.emit(state)
+        published = state
+        if isinstance(self.search, MixedBayesianSearch):
+            published = {**state, **self.search.view()}
+        self.session.events.optimiser_updated.emit(published)
         return state
-
-    def _mixed_state(self) -> dict[str, Any]:
-        """The map over configurations and (Pareto search) the front."""
-        search = self.search
-        out: dict[str, Any] = {"by_configuration": search.by_configuration()}
-        if self.spec.objective.constraint is not None:
-            out["objective"] = {**self._objective_record(), "constraint": {
-                "measure": self.spec.objective.constraint.measure,
-                "max": self.spec.objective.constraint.max}}  # fmt: skip
-        if search.minimise_charge:
-            out["pareto_front"] = search.pareto_front()
-        return out
-
-    def _objective_record(self) -> dict[str, Any]:
-        return {
-            "measure": self.objective.measure,
-            "kind": self.objective.kind,
-            "target": self.objective.target,
-            "per_charge": self.objective.per_charge,
-        }
 
     def _record_result(self) -> None:
         """The run's outcome (event ``optimiser_result``): the recommendation
@@ -484,22 +495,6 @@ class ClosedLoop:
         self.result = result
         self.session.record_event("optimiser_result", **result)
 
-    def _posterior(self) -> dict[str, Any] | None:
-        """Posterior mean and std on a coarse grid (Bayesian search only)."""
-        if not isinstance(self.search, BayesianSearch):
-            return None
-        try:
-            amps, durs, mean, std = self.search.posterior()
-        except LookupError:
-            return None
-        step = max(1, (len(amps) - 1) // (POSTERIOR_RECORDED - 1))
-        return {
-            "amplitude_vpp": amps[::step].tolist(),
-            "duration_s": durs[::step].tolist(),
-            "mean": np.round(mean[::step, ::step], 6).tolist(),
-            "std": np.round(std[::step, ::step], 6).tolist(),
-        }
-
     # ------------------------------------------------------------ listeners
 
     def _on_trial(self, trial: Any, onset: int) -> None:
@@ -512,6 +507,75 @@ class ClosedLoop:
         with self._cond:
             self._results[int(result["stimulus_sample"])] = (result, arrived)
             self._cond.notify_all()
+
+
+def decision_state(
+    search: Any,
+    objective_spec: Any,
+    objective: Objective,
+    index: int,
+    point,
+    reason: str,
+    *,
+    observed: dict | None = None,
+    observed_late: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One decision as recorded (event ``optimiser``): the point, why, what
+    was learnt, the best and recommended points, the objective, the posterior
+    (first wave) or the map over configurations and the Pareto front (over
+    sites)."""
+    best, best_score = search.observations.best()
+    decision = search.last_decision
+    record: dict[str, Any] = {
+        "measure": objective.measure,
+        "kind": objective.kind,
+        "target": objective.target,
+        "per_charge": objective.per_charge,
+    }
+    constraint = getattr(objective_spec, "constraint", None)
+    if isinstance(search, MixedBayesianSearch) and constraint is not None:
+        record["constraint"] = {"measure": constraint.measure, "max": constraint.max}
+    state: dict[str, Any] = {
+        "trial": index,
+        "strategy": search.name,
+        "point": list(point),
+        "reason": reason,
+        "acquisition": _finite(decision.acquisition) if decision else None,
+        "mean": _finite(decision.mean) if decision else None,
+        "std": _finite(decision.std) if decision else None,
+        "observed": observed,
+        "observed_late": list(observed_late or []),
+        "n_observations": len(search.observations.points),
+        "best_point": list(best) if best else None,
+        "best_score": _finite(best_score),
+        "recommended_point": _point(search.recommendation()),
+        "objective": record,
+    }
+    posterior = _posterior(search)
+    if posterior is not None:
+        state["posterior"] = posterior
+    if isinstance(search, MixedBayesianSearch):
+        state["by_configuration"] = search.by_configuration()
+        if search.minimise_charge:
+            state["pareto_front"] = search.pareto_front()
+    return state
+
+
+def _posterior(search: Any) -> dict[str, Any] | None:
+    """Posterior mean and std on a coarse grid (Bayesian search only)."""
+    if not isinstance(search, BayesianSearch):
+        return None
+    try:
+        amps, durs, mean, std = search.posterior()
+    except LookupError:
+        return None
+    step = max(1, (len(amps) - 1) // (POSTERIOR_RECORDED - 1))
+    return {
+        "amplitude_vpp": amps[::step].tolist(),
+        "duration_s": durs[::step].tolist(),
+        "mean": np.round(mean[::step, ::step], 6).tolist(),
+        "std": np.round(std[::step, ::step], 6).tolist(),
+    }
 
 
 def _check_motion_possible(session: Any, measure: str, wait_s: float) -> None:
@@ -535,7 +599,8 @@ def _check_motion_possible(session: Any, measure: str, wait_s: float) -> None:
 def _point(point) -> list | None:
     if point is None:
         return None
-    return [v if isinstance(v, str) else float(v) for v in point]
+    # text and whole numbers (configuration, pulses, polarity) stay as they are
+    return [v if isinstance(v, str | int) else float(v) for v in point]
 
 
 def _finite(value: float | None) -> float | None:

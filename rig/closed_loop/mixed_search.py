@@ -424,6 +424,50 @@ class MixedBayesianSearch(_Search):
             }
         return out
 
+    def posterior_maps(self) -> dict[str, dict[str, Any]]:
+        """Per configuration, the posterior over amplitude × duration (the
+        candidates' grid) through that configuration's best candidate's pulses,
+        rate and polarity: ``amplitude_vpp``, ``duration_s``, ``mean`` and ``std``
+        (``[i][j]`` at amplitude i, duration j), ``n_pulses``, ``rate_hz``,
+        ``polarity``. Empty before the GP has two observations."""
+        mean_std = self._last.get("objective")
+        if mean_std is None:
+            if len(self.observations.points) < 2:
+                return {}
+            mean_std = self.posterior_now("objective")
+        mean, std = mean_std
+        r = self.resolution
+        amps = np.linspace(*self.space.amplitude_vpp, r)
+        durs = np.linspace(*self.space.duration_s, r)
+        out = {}
+        for c, name in enumerate(self.space.configurations):
+            idx = np.flatnonzero(self._config == c)
+            _, _, _, n, rate, p = self._candidates[idx[int(np.argmax(mean[idx]))]]
+            # the slice through it: amplitude fastest, then duration (grid order)
+            rows = [
+                i for i in idx
+                if self._candidates[i][3:] == (n, rate, p)
+            ]  # fmt: skip
+            shape = (r, r)  # [duration, amplitude] in candidate order
+            out[name] = {
+                "amplitude_vpp": amps.tolist(),
+                "duration_s": durs.tolist(),
+                "mean": np.round(mean[rows].reshape(shape).T, 6).tolist(),
+                "std": np.round(std[rows].reshape(shape).T, 6).tolist(),
+                "n_pulses": int(n),
+                "rate_hz": float(rate),
+                "polarity": int(p),
+            }
+        return out
+
+    def view(self) -> dict[str, Any]:
+        """What a live view needs besides the recorded decision: the posterior
+        maps per configuration and every tested point (``tested``, in order)."""
+        return {
+            "posterior_by_configuration": self.posterior_maps(),
+            "tested": [list(p) for p in self.observations.points],
+        }
+
     def state(self) -> dict:
         """Adds the recommendation, the map over configurations and (with
         ``minimise_charge``) the Pareto front."""

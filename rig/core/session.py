@@ -156,9 +156,9 @@ class Session:
 
     limits = property(lambda self: self.stimulator.limits, doc="rig.safety limits")
     positions_m = property(lambda self: self.rig.pair_centres_m, doc="pair centres, m")
-    # The closed loop over sites places each configuration by its cathode here.
     stim_electrode_positions_m = property(
-        lambda self: self.rig.stim_electrodes_m, doc="stimulation electrodes, m"
+        lambda self: self.rig.stim_electrodes_m,
+        doc="the stimulation electrodes' positions, m (a closed loop over sites)",
     )
     stimuli = property(lambda self: self.messages.stimuli, doc="delivered stimuli")
     faults = property(lambda self: self.fail_safe.faults, doc="faults, in order")

@@ -6,6 +6,7 @@ turns it into a running search (docs/protocols.md, "Closed-loop protocols").
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,18 @@ class ClosedLoopSpec:
     def max_duration_s(self) -> float:
         """Longest the run can take (every stimulus on schedule)."""
         return self.n_stimuli * self.inter_stimulus_interval_s
+
+    def worst_on_time_s(self, window_s: float = 60.0) -> tuple[float, int, float]:
+        """The worst case per electrode: (on-time in any ``window_s``, the
+        stimuli that fit in it, the longest stimulus's on-time), every stimulus
+        at the longest duration and train, all through one electrode (the rig's
+        on-time budget counts the trailing 60 s per electrode)."""
+        longest = self.duration_s[1] * max(self.n_pulses)
+        fit = min(
+            self.n_stimuli,
+            math.floor(window_s / self.inter_stimulus_interval_s + 1e-9) + 1,
+        )
+        return fit * longest, fit, longest
 
 
 def parse_closed_loop(source: str, raw: Any) -> ClosedLoopSpec:

@@ -6,9 +6,16 @@ from rig.protocols._design import design_notes
 from rig.protocols._plan import Plan
 
 
-def format_plan(plan: Plan, *, load_ohm: float = 1000.0, max_rows: int = 40) -> str:
-    """Header (counts, duration, charge estimate, design notes: a parameter
-    confounded with time, the worm's rest) and the sequence table."""
+def format_plan(
+    plan: Plan,
+    *,
+    load_ohm: float = 1000.0,
+    max_rows: int = 40,
+    max_on_time_s_per_min: float | None = None,
+) -> str:
+    """Header (counts, duration, charge estimate, the busiest electrode's
+    on-time against the rig's budget, design notes: a parameter confounded
+    with time, the worm's rest) and the sequence table."""
     minutes, seconds = divmod(plan.total_duration_s, 60)
     charge_uc = plan.total_charge_c(load_ohm) * 1e6
     lines = [
@@ -18,6 +25,7 @@ def format_plan(plan: Plan, *, load_ohm: float = 1000.0, max_rows: int = 40) -> 
         f"  total duration {int(minutes)} min {seconds:.1f} s",
         f"  total charge estimate {charge_uc:.1f} µC per phase summed "
         f"(into {load_ohm:g} Ω)",
+        _on_time_line(plan, max_on_time_s_per_min),
         *(f"  {line}" for line in design_notes(plan)),
         "",
         f"{'trial':>6} {'onset_s':>9} {'block':>5} {'rep':>4} {'amp_Vpp':>8} "
@@ -45,13 +53,27 @@ def format_plan(plan: Plan, *, load_ohm: float = 1000.0, max_rows: int = 40) -> 
     return "\n".join(lines)
 
 
-def format_closed_loop(name: str, seed: int, spec, *, load_ohm: float = 1000.0) -> str:
-    """The dry-run printout of a closed-loop protocol: its bounds, not a sequence."""
+def format_closed_loop(
+    name: str,
+    seed: int,
+    spec,
+    *,
+    load_ohm: float = 1000.0,
+    max_on_time_s_per_min: float | None = None,
+) -> str:
+    """The dry-run printout of a closed-loop protocol: its bounds, not a
+    sequence; the worst case of on-time per electrode against the rig's budget
+    (``max_on_time_s_per_min``) when given."""
     from firmware_bridge.stimulus import StimPulse
 
     minutes, seconds = divmod(spec.max_duration_s, 60)
     strongest = StimPulse(spec.amplitude_vpp[1], spec.duration_s[1])
-    max_charge_uc = spec.n_stimuli * strongest.charge_per_phase_c(load_ohm) * 1e6
+    max_charge_uc = (
+        spec.n_stimuli
+        * max(spec.n_pulses)
+        * strongest.charge_per_phase_c(load_ohm)
+        * 1e6
+    )
     o = spec.objective
     goal = f"{o.kind} {o.measure}" + (f" → {o.target:g}" if o.kind == "target" else "")
     lines = [
@@ -59,12 +81,27 @@ def format_closed_loop(name: str, seed: int, spec, *, load_ohm: float = 1000.0) 
         f"  objective: {goal}" + (" per µC of charge" if o.per_charge else ""),
         f"  space: amplitude {spec.amplitude_vpp[0]:g}–{spec.amplitude_vpp[1]:g} Vpp × "
         f"duration {spec.duration_s[0] * 1e3:g}–{spec.duration_s[1] * 1e3:g} ms, "
-        f"pairs {list(spec.pairs)}",
+        + _where_searched(spec),
         f"  {spec.n_stimuli} stimuli, one every {spec.inter_stimulus_interval_s:g} s",
         f"  total duration {int(minutes)} min {seconds:.1f} s",
         f"  total charge at most {max_charge_uc:.1f} µC per phase summed "
         f"(every stimulus at the strongest corner, into {load_ohm:g} Ω)",
     ]
+    on_time_s, fit, longest_s = spec.worst_on_time_s()
+    line = (
+        f"  on-time at most {on_time_s:.4g} s per electrode in any 60 s ({fit} "
+        f"stimuli × {longest_s * 1e3:g} ms, the longest, all through one electrode)"
+    )
+    if max_on_time_s_per_min is not None:
+        line += f"; the rig's budget {max_on_time_s_per_min:g} s per minute"
+    lines.append(line)
+    if max_on_time_s_per_min is not None and on_time_s > max_on_time_s_per_min:
+        lines.append(
+            f"  warning: at its worst the search would spend an electrode's "
+            f"on-time budget ({on_time_s:.4g} s > {max_on_time_s_per_min:g} s "
+            "per minute): the rig would refuse that stimulus and end the run; a "
+            "longer interval, fewer stimuli or a shorter box keeps within it"
+        )
     if spec.strategy == "bayesian":
         rule = f"  acquisition: upper confidence bound, β = {spec.beta:g}"
         if spec.safe_radius is not None:
@@ -80,3 +117,30 @@ def format_closed_loop(name: str, seed: int, spec, *, load_ohm: float = 1000.0) 
         )
     lines.append("  the stimuli are chosen during the run from the responses")
     return "\n".join(lines)
+
+
+def _where_searched(spec) -> str:
+    """``pairs [0]`` or, over sites, the configurations, trains and polarities."""
+    if spec.configurations is None:
+        return f"pairs {list(spec.pairs)}"
+    text = f"configurations {', '.join(spec.configurations)}"
+    if spec.n_pulses != (1,):
+        rates = ", ".join(f"{r:g}" for r in spec.rate_hz)
+        text += f", pulses {list(spec.n_pulses)} at {rates} Hz"
+    if len(spec.polarities) > 1:
+        text += ", both polarities"
+    elif spec.polarities[0] == 1:
+        text += ", negative first"
+    return text
+
+
+def _on_time_line(plan: Plan, budget_s: float | None) -> str:
+    """The most on-time an electrode has in any 60 s, and where."""
+    seconds, electrode, trial = plan.busiest_on_time_s()
+    if electrode < 0:
+        return "  no stimulation on-time"
+    line = (
+        f"  on-time at most {seconds:.4g} s per electrode in any 60 s "
+        f"(electrode {electrode}, up to trial {trial})"
+    )
+    return line + (f"; the rig's budget {budget_s:g} s per minute" if budget_s else "")

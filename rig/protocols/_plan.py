@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +56,25 @@ class Plan:
             return 0.0
         last = self.trials[-1]
         return last.onset_s + last.pulse.train_length_s()
+
+    def busiest_on_time_s(self, window_s: float = 60.0) -> tuple[float, int, int]:
+        """The most on-time any electrode has in any ``window_s`` up to a
+        trial's onset (the rig's budget counts the trailing 60 s per electrode):
+        (seconds, electrode, trial index); (0, -1, -1) for an empty plan."""
+        windows: dict[int, tuple[deque[float], deque[float]]] = {}
+        best = (0.0, -1, -1)
+        for t in self.trials:
+            for e in t.pulse.electrodes():
+                onsets, seconds = windows.setdefault(e, (deque(), deque()))
+                while onsets and onsets[0] < t.onset_s - window_s:
+                    onsets.popleft()
+                    seconds.popleft()
+                onsets.append(t.onset_s)
+                seconds.append(t.pulse.on_time_s())
+                used = math.fsum(seconds)
+                if used > best[0]:
+                    best = (used, e, t.index)
+        return best
 
     def total_charge_c(self, load_ohm: float) -> float:
         """Charge per phase summed over every pulse delivered, coulombs."""

@@ -24,8 +24,9 @@ from tests._cli import ROOT, neurorig
 from tests.test_docs_examples import _toml
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-# An axis label names its unit last, in brackets: "duration (ms)".
-UNIT = re.compile(r"\((ms|µV|mm|Vpp|m/s|s|0–1|number|µV/µC|µC|mm/µC)\)$")
+# An axis label names its unit last, in brackets: "duration (ms)"; a
+# categorical axis (the configuration) says "(name)".
+UNIT = re.compile(r"\((ms|µV|mm|Vpp|m/s|s|0–1|number|µV/µC|µC|mm/µC|name)\)$")
 PROTOCOLS = sorted(p.name for p in (ROOT / "protocols").glob("*.toml"))
 
 

@@ -201,9 +201,15 @@ def efficiency_part(n_worms: int) -> dict[str, float]:
     }
 
 
-def latency_part(n: int) -> dict[str, float]:
+def latency_part(n: int, loaded: bool = True) -> dict[str, float]:
+    """The loop over the pty, on the machine as it is and (``loaded``) beside
+    two CPU-bound processes taking both cores (figures ``*_loaded``); the
+    deciding thread raised to nice −10 where permitted, as a closed loop's."""
+    import os
+
     from threadpoolctl import threadpool_limits
 
+    from benchmarks._load import busy_processes
     from rig.procedures.latency import (
         external_simulator,
         measure_loop_latency,
@@ -211,21 +217,30 @@ def latency_part(n: int) -> dict[str, float]:
     )
 
     threadpool_limits(1, user_api="blas")  # as the neurorig CLI does
-    with external_simulator(1) as port:
-        session = open_loop_session(port)
-        try:
-            report = measure_loop_latency(session, n=n)
-        finally:
-            session.close()
-    print(report.format())
-    return {
-        "closed_loop_host_p50_ms": report.percentiles_ms(report.host_s)["p50"],
-        "closed_loop_host_p99_ms": report.percentiles_ms(report.host_s)["p99"],
-        "closed_loop_decision_ms_p99": report.percentiles_ms(report.decision_s)["p99"],
-        "closed_loop_round_trip_p99_ms": report.percentiles_ms(report.round_trip_s)[
-            "p99"
-        ],
-    }
+    figures: dict[str, float] = {}
+    for suffix in ("", "_loaded") if loaded else ("",):
+        with busy_processes(2) if suffix else contextlib.nullcontext():
+            with external_simulator(1) as port:
+                session = open_loop_session(port)
+                try:
+                    report = measure_loop_latency(session, n=n)
+                finally:
+                    session.close()
+            load = os.getloadavg()[0]
+        print(
+            f"  {'two CPU hogs' if suffix else 'as it is'} (load average {load:.1f}):"
+        )
+        print(report.format())
+        p = report.percentiles_ms
+        figures.update({
+            f"closed_loop_host_p50_ms{suffix}": p(report.host_s)["p50"],
+            f"closed_loop_host_p99_ms{suffix}": p(report.host_s)["p99"],
+            f"closed_loop_decision_ms_p99{suffix}": p(report.decision_s)["p99"],
+            f"closed_loop_round_trip_p99_ms{suffix}": p(report.round_trip_s)["p99"],
+            f"closed_loop_priority_raised{suffix}": float(bool(report.priority_raised)),
+            f"closed_loop_load_average{suffix}": load,
+        })  # fmt: skip
+    return figures
 
 
 # ---------------------------------------------------------------- part 2: sites

@@ -102,7 +102,12 @@ def _print_closed_loop_summary(loop: Any) -> None:
         print(
             f"closed loop host latency: p50 {np.percentile(ms, 50):.2f} ms, "
             f"max {ms.max():.2f} ms; {loop.missed_responses} responses missed, "
-            f"{loop.late_responses} learnt from late"
+            f"{loop.late_responses} learnt from late; decisions at "
+            + (
+                "a raised priority (nice −10)"
+                if loop.priority_raised
+                else "the ordinary priority (raising it needs root or CAP_SYS_NICE)"
+            )
         )
 
 

@@ -45,6 +45,8 @@ class LatencyReport:
 
     frames: int = 0  # camera frames received meanwhile (0: no camera)
     frames_tracked: int = 0  # of which tracked live
+    # the deciding thread at a raised priority, as a closed loop's (None: unknown)
+    priority_raised: bool | None = None
 
     @staticmethod
     def percentiles_ms(values: list[float]) -> dict[str, float]:
@@ -77,6 +79,13 @@ class LatencyReport:
             f"{len(self.host_s)} iterations, {self.missed_responses} responses "
             "not measured in time"
         )
+        if self.priority_raised is not None:
+            lines.append(
+                "decisions at a raised priority (nice −10)"
+                if self.priority_raised
+                else "decisions at the ordinary priority (raising it is not "
+                "permitted here: root or CAP_SYS_NICE)"
+            )
         return "\n".join(lines)
 
 
@@ -111,6 +120,7 @@ def measure_loop_latency(
 ) -> LatencyReport:
     """Run ``n`` closed-loop iterations on a started, armed-able session."""
     from rig.closed_loop import BayesianSearch, Objective, ParameterSpace
+    from rig.closed_loop.loop import raise_thread_priority, restore_thread_priority
     from rig.closed_loop.measures import response_value
 
     safety = session.limits
@@ -133,6 +143,11 @@ def measure_loop_latency(
     report = LatencyReport()
     window = round(window_s * session.sample_rate_hz)
     frames0, tracked0 = _frame_counts(session)
+    # This thread decides as a closed loop's runner thread does: raised where
+    # permitted (rig.closed_loop.loop.raise_thread_priority).
+    tid = threading.get_native_id()
+    before = raise_thread_priority(tid)
+    report.priority_raised = before is not None
     try:
         session.arm()
         t0 = time.perf_counter()
@@ -163,6 +178,8 @@ def measure_loop_latency(
             point = search.propose()
             report.decision_s.append(time.perf_counter() - t0)
     finally:
+        if before is not None:
+            restore_thread_priority(tid, before)
         session.events.response_measured.disconnect(on_response)
         session.disarm()
     frames1, tracked1 = _frame_counts(session)

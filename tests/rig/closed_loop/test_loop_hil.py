@@ -195,3 +195,34 @@ def test_a_stop_pressed_just_before_a_proposal_is_shown_still_stops(session):
     waiting.start()
     waiting.join(timeout=5.0)
     assert answered == [(None, "r")]  # stopped, not waiting for an answer
+
+
+def test_decisions_run_at_a_raised_priority_where_permitted(session):
+    """The runner thread decides at nice −10 where the system permits (here:
+    root), so CPU-bound neighbours do not delay a decision; the thread goes
+    back to its niceness when the run ends. Where not permitted it decides at
+    the ordinary priority and the loop says so (priority_raised False)."""
+    import os
+
+    loop = ClosedLoop(session, dataclasses.replace(SPEC, n_stimuli=3), seed=3)
+    seen: list[tuple[int, int]] = []
+    propose = loop.search.propose
+
+    def spying_propose():
+        tid = threading.get_native_id()
+        seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+        return propose()
+
+    loop.search.propose = spying_propose
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    final = loop.run(timeout_s=30)
+    assert final.finish_reason.value == "completed" and len(seen) == 3
+    permitted = os.geteuid() == 0
+    assert loop.priority_raised is permitted
+    expected = -10 if permitted else before
+    assert {niceness for _, niceness in seen} == {expected}
+    [tid] = {tid for tid, _ in seen}
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, tid) == before  # restored
+    except ProcessLookupError:
+        pass  # the runner thread has ended: nothing left to restore

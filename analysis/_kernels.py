@@ -377,3 +377,29 @@ def sync_rival(obs, exp, repeat, lo, hi, mismatch, gap, stay, fwd, path, bonus,
         for k in range(hi[j] - lo[j]):
             nxt[k] = after[k]
             loose_nxt[k] = loose[k]
+
+
+@njit(cache=True, nogil=True)
+def resampled_ranks(codes, n_distinct, idx, out):
+    """Average ranks (1-based, ties averaged) within each resample of one sample.
+
+    ``codes``: each value's rank among the sample's distinct values (0 for the
+    smallest, ``n_distinct - 1`` for the largest, equal values equal); ``idx``:
+    int ``(m, k)``, each row the values drawn. Row r of ``out`` is
+    ``scipy.stats.rankdata(values[idx[r]])``: the values below a distinct value
+    are counted, not sorted (a value drawn c times after s smaller ones ranks
+    s + (c + 1) / 2, a whole or half number, exact in float64).
+    """
+    m, k = idx.shape
+    count = np.zeros(n_distinct + 1)
+    for r in range(m):
+        for v in range(n_distinct + 1):
+            count[v] = 0.0
+        for j in range(k):
+            count[codes[idx[r, j]] + 1] += 1.0
+        # count[v] becomes the number of values below distinct value v
+        for v in range(1, n_distinct + 1):
+            count[v] += count[v - 1]
+        for j in range(k):
+            v = codes[idx[r, j]]
+            out[r, j] = count[v] + 0.5 * (count[v + 1] - count[v] + 1.0)

@@ -190,3 +190,17 @@ def sync_rival_reference(obs, exp, repeat, lo, hi, mismatch, gap, stay, path, bo
     total = np.minimum(fwd, fwd_detached) + np.minimum(bwd, bwd_detached)
     total[on_path] = inf
     return total.min(axis=1)
+
+
+def rank_rows_reference(x):
+    """Average ranks (1-based) within each row, spelled out: each value's rank
+    is 1 + the count of smaller values + half the count of other equal ones."""
+    x = np.asarray(x, dtype=float)
+    out = np.empty_like(x)
+    for r in range(x.shape[0]):
+        row = x[r].tolist()
+        for i, v in enumerate(row):
+            smaller = sum(1 for u in row if u < v)
+            equal = sum(1 for u in row if u == v)
+            out[r, i] = 1 + smaller + (equal - 1) / 2
+    return out

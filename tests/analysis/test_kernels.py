@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import signal
+from scipy import signal, stats
 
-from analysis._kernels import detect_peaks, line_support, sosfilt_inplace
+from analysis._kernels import (
+    detect_peaks,
+    line_support,
+    resampled_ranks,
+    sosfilt_inplace,
+)
 from analysis.filters import bandpass_sos, filtfilt, notch_sos
 from tests.analysis._reference import (
     detect_peaks_reference,
     line_support_reference,
+    rank_rows_reference,
     sosfilt_reference,
 )
 
@@ -102,3 +108,18 @@ def test_line_support_kernel_equals_reference(seed, quantised, threshold, cap):
         # the rows that fall off: some before the start, all after the end.
         assert support.max() == n_ch and support.min() == 0
         assert (support[:, 0] < n_ch).all() and (support[:, -1] == 0).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("ties", [False, True])
+def test_resampled_ranks_kernel_equals_reference_and_scipy(seed, ties):
+    # bootstrap rows: drawn with replacement, so values repeat even untied
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 6, 40).astype(float) if ties else rng.normal(size=40)
+    idx = rng.integers(0, 40, (300, 40))
+    distinct, codes = np.unique(values, return_inverse=True)
+    out = np.full(idx.shape, np.nan)
+    resampled_ranks(codes.astype(np.int64), distinct.size, idx, out)
+    np.testing.assert_array_equal(out, rank_rows_reference(values[idx]))
+    np.testing.assert_array_equal(out, stats.rankdata(values[idx], axis=-1))
+    assert (out != np.round(out)).any()  # some ties averaged to half ranks

@@ -403,3 +403,141 @@ def resampled_ranks(codes, n_distinct, idx, out):
         for j in range(k):
             v = codes[idx[r, j]]
             out[r, j] = count[v] + 0.5 * (count[v + 1] - count[v] + 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _block_sum(a, start, n):
+    """The sum of at most 128 contiguous float64 as numpy adds them: eight
+    running sums."""
+    if n < 8:
+        res = 0.0
+        for i in range(start, start + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        j = start + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_sum(a, start, n):
+    """``a[start:start + n].sum()`` exactly as numpy adds a contiguous float64
+    array (pairwise: eight running sums per block of up to 128; above that the
+    two halves, split at a multiple of 8, summed apart and added), so a
+    kernel's sums equal the numpy code's bit for bit. The halving runs on an
+    explicit stack (a recursive kernel loaded from numba's cache crashes)."""
+    if n <= 128:
+        return _block_sum(a, start, n)
+    depth = 64
+    s_start = np.empty(depth, dtype=np.int64)
+    s_n = np.empty(depth, dtype=np.int64)
+    s_left = np.empty(depth)
+    s_stage = np.zeros(depth, dtype=np.int64)  # 0 new, 1 left done
+    top = 0
+    s_start[0], s_n[0], s_stage[0] = start, n, 0
+    while True:
+        if s_n[top] <= 128:
+            value = _block_sum(a, s_start[top], s_n[top])
+            top -= 1
+            # hand the value up: a left half waits for its right, a right
+            # half completes its parent (and so on up)
+            while top >= 0 and s_stage[top] == 1:
+                value = s_left[top] + value
+                top -= 1
+            if top < 0:
+                return value
+            # s_stage[top] == 2: the left half of ``top`` just finished
+            s_left[top] = value
+            s_stage[top] = 1
+            half = s_n[top] // 2
+            half -= half % 8
+            top += 1
+            s_start[top] = s_start[top - 1] + half
+            s_n[top] = s_n[top - 1] - half
+            s_stage[top] = 0
+        else:
+            half = s_n[top] // 2
+            half -= half % 8
+            s_stage[top] = 2  # waiting for its left half
+            top += 1
+            s_start[top] = s_start[top - 1]
+            s_n[top] = half
+            s_stage[top] = 0
+
+
+@njit(cache=True, nogil=True)
+def measure_motion(
+    y, t, onsets, ends, baseline_s, threshold, filmed, latency, peak, time_to_peak
+):
+    """Each window's deviation from the trend before it, for one series.
+
+    For window k: the least-squares line through the finite ``y`` at times
+    ``[onsets[k] - baseline_s, onsets[k])``, and the deviation ``|y - line|``
+    at the finite ``y`` in ``[onsets[k], ends[k])``: its largest value
+    (``peak``, the first on a tie), when it comes (``time_to_peak``, from the
+    onset) and when it first exceeds ``threshold`` (``latency``, NaN if
+    never). ``filmed[k]`` False (the rest left alone) when the trend has fewer
+    than two distinct times or the window no frame. Frames in any order."""
+    n = y.size
+    tb = np.empty(n)
+    yb = np.empty(n)
+    work = np.empty(n)
+    for k in range(onsets.size):
+        onset = onsets[k]
+        start = onset - baseline_s
+        m = 0
+        distinct = False
+        responding = False
+        for i in range(n):
+            if not np.isfinite(y[i]):
+                continue
+            if t[i] >= start and t[i] < onset:
+                tb[m] = t[i]
+                yb[m] = y[i]
+                if m > 0 and t[i] != tb[0]:
+                    distinct = True
+                m += 1
+            elif t[i] >= onset and t[i] < ends[k]:
+                responding = True
+        filmed[k] = distinct and responding
+        if not filmed[k]:
+            continue
+        tm = _pairwise_sum(tb, 0, m) / m
+        ym = _pairwise_sum(yb, 0, m) / m
+        for i in range(m):
+            work[i] = (tb[i] - tm) * (yb[i] - ym)
+        num = _pairwise_sum(work, 0, m)
+        for i in range(m):
+            d = tb[i] - tm
+            work[i] = d * d
+        slope = num / _pairwise_sum(work, 0, m)
+        intercept = ym - slope * tm
+        best = -1.0
+        latency[k] = np.nan
+        for i in range(n):
+            if not (np.isfinite(y[i]) and t[i] >= onset and t[i] < ends[k]):
+                continue
+            deviation = abs(y[i] - (intercept + slope * t[i]))
+            if deviation > best:
+                best = deviation
+                time_to_peak[k] = t[i] - onset
+            if deviation > threshold and np.isnan(latency[k]):
+                latency[k] = t[i] - onset
+        peak[k] = best

@@ -204,3 +204,27 @@ def rank_rows_reference(x):
             equal = sum(1 for u in row if u == v)
             out[r, i] = 1 + smaller + (equal - 1) / 2
     return out
+
+
+def measure_motion_reference(y, t, onset, end, baseline_s, threshold):
+    """One window, in plain numpy: (filmed, latency, peak, time to peak).
+
+    The line through the finite ``y`` at times ``[onset - baseline_s, onset)``
+    (least squares; fewer than two distinct times: not filmed), and the
+    deviation from it at the finite ``y`` in ``[onset, end)`` (none: not
+    filmed): its largest value, when, and when it first exceeds ``threshold``.
+    """
+    base = (t >= onset - baseline_s) & (t < onset) & np.isfinite(y)
+    resp = (t >= onset) & (t < end) & np.isfinite(y)
+    if np.unique(t[base]).size < 2 or not resp.any():
+        return False, np.nan, np.nan, np.nan
+    tb, yb = t[base], y[base]
+    tm = tb.mean()
+    slope = float(((tb - tm) * (yb - yb.mean())).sum() / ((tb - tm) ** 2).sum())
+    intercept = float(yb.mean() - slope * tm)
+    deviation = np.abs(y[resp] - (intercept + slope * t[resp]))
+    tr = t[resp]
+    i = int(np.argmax(deviation))
+    above = np.flatnonzero(deviation > threshold)
+    latency = float(tr[above[0]] - onset) if above.size else np.nan
+    return True, latency, float(deviation[i]), float(tr[i] - onset)

@@ -541,3 +541,56 @@ def measure_motion(
             if deviation > threshold and np.isnan(latency[k]):
                 latency[k] = t[i] - onset
         peak[k] = best
+
+
+@njit(cache=True, nogil=True)
+def _pearson_row(xs, ys, n, xc, yc, work):
+    """Pearson's r of ``xs[:n]`` and ``ys[:n]`` with numpy's own sums (so it
+    equals ``correlation._pearson_rows`` bit for bit); NaN where a row is
+    constant (``den`` not above ``1e-12 (1 + |num|)``)."""
+    mx = _pairwise_sum(xs, 0, n) / n
+    my = _pairwise_sum(ys, 0, n) / n
+    for j in range(n):
+        xc[j] = xs[j] - mx
+        yc[j] = ys[j] - my
+    for j in range(n):
+        work[j] = xc[j] * yc[j]
+    num = _pairwise_sum(work, 0, n)
+    for j in range(n):
+        work[j] = xc[j] * xc[j]
+    sxx = _pairwise_sum(work, 0, n)
+    for j in range(n):
+        work[j] = yc[j] * yc[j]
+    den = np.sqrt(sxx * _pairwise_sum(work, 0, n))
+    if den > 1e-12 * (1 + abs(num)):
+        return num / den
+    return np.nan
+
+
+@njit(cache=True, nogil=True)
+def pearson_drawn(x, y, idx, out):
+    """Pearson's r of each resample: row r of ``idx`` ``(m, k)`` draws the
+    pairs ``(x[idx[r]], y[idx[r]])``; ``out[r]`` equals
+    ``correlation._pearson_rows(x[idx], y[idx])[r]`` bit for bit."""
+    m, k = idx.shape
+    xs, ys = np.empty(k), np.empty(k)
+    xc, yc, work = np.empty(k), np.empty(k), np.empty(k)
+    for r in range(m):
+        for j in range(k):
+            xs[j] = x[idx[r, j]]
+            ys[j] = y[idx[r, j]]
+        out[r] = _pearson_row(xs, ys, k, xc, yc, work)
+
+
+@njit(cache=True, nogil=True)
+def spearman_drawn(x_codes, x_distinct, y_codes, y_distinct, idx, out):
+    """Spearman's ρ of each resample (ties: average ranks): the ranks of
+    ``resampled_ranks`` for x and y (``*_codes``: each value's rank among the
+    sample's ``*_distinct`` distinct values), then ``_pearson_row``."""
+    m, k = idx.shape
+    xs, ys = np.empty((1, k)), np.empty((1, k))
+    xc, yc, work = np.empty(k), np.empty(k), np.empty(k)
+    for r in range(m):
+        resampled_ranks(x_codes, x_distinct, idx[r : r + 1], xs)
+        resampled_ranks(y_codes, y_distinct, idx[r : r + 1], ys)
+        out[r] = _pearson_row(xs[0], ys[0], k, xc, yc, work)

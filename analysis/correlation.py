@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from analysis._kernels import resampled_ranks
+from analysis._kernels import pearson_drawn, resampled_ranks, spearman_drawn
 from analysis.fibres import median_ci
 
 N_BOOT = 2000
@@ -55,8 +55,12 @@ def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _pearson_drawn(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Pearson's r of each resample: row r draws pairs ``idx[r]``."""
-    return _pearson_rows(x[idx], y[idx])
+    """Pearson's r of each resample: row r draws pairs ``idx[r]`` (Numba
+    kernel: ``_pearson_rows(x[idx], y[idx])`` bit for bit, without the
+    (m, k) temporaries)."""
+    out = np.empty(idx.shape[0])
+    pearson_drawn(x, y, np.ascontiguousarray(idx), out)
+    return out
 
 
 def _ranks_drawn(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -70,8 +74,18 @@ def _ranks_drawn(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def _spearman_drawn(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Spearman's ρ of each resample (ties: average ranks, as spearmanr)."""
-    return _pearson_rows(_ranks_drawn(x, idx), _ranks_drawn(y, idx))
+    """Spearman's ρ of each resample (ties: average ranks, as spearmanr):
+    ``_pearson_rows(_ranks_drawn(x, idx), _ranks_drawn(y, idx))`` bit for bit,
+    in one Numba kernel."""
+    x_distinct, x_codes = np.unique(x, return_inverse=True)
+    y_distinct, y_codes = np.unique(y, return_inverse=True)
+    out = np.empty(idx.shape[0])
+    spearman_drawn(
+        x_codes.astype(np.int64), x_distinct.size,
+        y_codes.astype(np.int64), y_distinct.size,
+        np.ascontiguousarray(idx), out,
+    )  # fmt: skip
+    return out
 
 
 def _bca(

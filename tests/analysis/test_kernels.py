@@ -11,14 +11,17 @@ from analysis._kernels import (
     detect_peaks,
     line_support,
     measure_motion,
+    pearson_drawn,
     resampled_ranks,
     sosfilt_inplace,
+    spearman_drawn,
 )
 from analysis.filters import bandpass_sos, filtfilt, notch_sos
 from tests.analysis._reference import (
     detect_peaks_reference,
     line_support_reference,
     measure_motion_reference,
+    pearson_rows_reference,
     rank_rows_reference,
     sosfilt_reference,
 )
@@ -166,3 +169,29 @@ def test_motion_kernel_equals_reference(seed, shuffled):
             np.testing.assert_array_equal([latency[i], peak[i], ttp[i]], want[1:])
     assert 3 <= (~filmed).sum() < k - 10  # both kinds of window were met
     assert np.isfinite(latency[filmed]).any()  # twitches were seen
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("n", [8, 9, 37, 140])
+def test_bootstrap_correlation_kernels_equal_numpy_and_scipy(seed, n):
+    # resamples of a sample with ties, including rows that draw one pair only
+    # (constant: NaN); Pearson on the values, Spearman on their average ranks
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.normal(size=n), 1)
+    y = x + np.round(rng.normal(size=n), 1)
+    idx = rng.integers(0, n, (500, n))
+    idx[:3] = rng.integers(0, n)  # constant rows
+    got = np.full(500, -2.0)
+    pearson_drawn(x, y, idx, got)
+    np.testing.assert_array_equal(got, pearson_rows_reference(x[idx], y[idx]))
+    assert np.isnan(got[:3]).all() and np.isfinite(got[3:]).all()
+    xd, xc = np.unique(x, return_inverse=True)
+    yd, yc = np.unique(y, return_inverse=True)
+    got = np.full(500, -2.0)
+    spearman_drawn(xc.astype(np.int64), xd.size, yc.astype(np.int64), yd.size,
+                   idx, got)  # fmt: skip
+    want = pearson_rows_reference(
+        stats.rankdata(x[idx], axis=-1), stats.rankdata(y[idx], axis=-1)
+    )
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(got[:3]).all() and np.isfinite(got[3:]).all()

@@ -380,6 +380,22 @@ def sync_rival(obs, exp, repeat, lo, hi, mismatch, gap, stay, fwd, path, bonus,
 
 
 @njit(cache=True, nogil=True)
+def _ranks_of_row(codes, n_distinct, drawn, count, out):
+    """Average ranks of one resample (``drawn``: the values' indices) into
+    ``out``; ``count``: scratch of ``n_distinct + 1``."""
+    for v in range(n_distinct + 1):
+        count[v] = 0.0
+    for j in range(drawn.size):
+        count[codes[drawn[j]] + 1] += 1.0
+    # count[v] becomes the number of values below distinct value v
+    for v in range(1, n_distinct + 1):
+        count[v] += count[v - 1]
+    for j in range(drawn.size):
+        v = codes[drawn[j]]
+        out[j] = count[v] + 0.5 * (count[v + 1] - count[v] + 1.0)
+
+
+@njit(cache=True, nogil=True)
 def resampled_ranks(codes, n_distinct, idx, out):
     """Average ranks (1-based, ties averaged) within each resample of one sample.
 
@@ -390,19 +406,9 @@ def resampled_ranks(codes, n_distinct, idx, out):
     are counted, not sorted (a value drawn c times after s smaller ones ranks
     s + (c + 1) / 2, a whole or half number, exact in float64).
     """
-    m, k = idx.shape
     count = np.zeros(n_distinct + 1)
-    for r in range(m):
-        for v in range(n_distinct + 1):
-            count[v] = 0.0
-        for j in range(k):
-            count[codes[idx[r, j]] + 1] += 1.0
-        # count[v] becomes the number of values below distinct value v
-        for v in range(1, n_distinct + 1):
-            count[v] += count[v - 1]
-        for j in range(k):
-            v = codes[idx[r, j]]
-            out[r, j] = count[v] + 0.5 * (count[v + 1] - count[v] + 1.0)
+    for r in range(idx.shape[0]):
+        _ranks_of_row(codes, n_distinct, idx[r], count, out[r])
 
 
 @njit(cache=True, nogil=True)
@@ -588,9 +594,10 @@ def spearman_drawn(x_codes, x_distinct, y_codes, y_distinct, idx, out):
     ``resampled_ranks`` for x and y (``*_codes``: each value's rank among the
     sample's ``*_distinct`` distinct values), then ``_pearson_row``."""
     m, k = idx.shape
-    xs, ys = np.empty((1, k)), np.empty((1, k))
+    xs, ys = np.empty(k), np.empty(k)
     xc, yc, work = np.empty(k), np.empty(k), np.empty(k)
+    x_count, y_count = np.empty(x_distinct + 1), np.empty(y_distinct + 1)
     for r in range(m):
-        resampled_ranks(x_codes, x_distinct, idx[r : r + 1], xs)
-        resampled_ranks(y_codes, y_distinct, idx[r : r + 1], ys)
-        out[r] = _pearson_row(xs[0], ys[0], k, xc, yc, work)
+        _ranks_of_row(x_codes, x_distinct, idx[r], x_count, xs)
+        _ranks_of_row(y_codes, y_distinct, idx[r], y_count, ys)
+        out[r] = _pearson_row(xs, ys, k, xc, yc, work)

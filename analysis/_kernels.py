@@ -377,3 +377,227 @@ def sync_rival(obs, exp, repeat, lo, hi, mismatch, gap, stay, fwd, path, bonus,
         for k in range(hi[j] - lo[j]):
             nxt[k] = after[k]
             loose_nxt[k] = loose[k]
+
+
+@njit(cache=True, nogil=True)
+def _ranks_of_row(codes, n_distinct, drawn, count, out):
+    """Average ranks of one resample (``drawn``: the values' indices) into
+    ``out``; ``count``: scratch of ``n_distinct + 1``."""
+    for v in range(n_distinct + 1):
+        count[v] = 0.0
+    for j in range(drawn.size):
+        count[codes[drawn[j]] + 1] += 1.0
+    # count[v] becomes the number of values below distinct value v
+    for v in range(1, n_distinct + 1):
+        count[v] += count[v - 1]
+    for j in range(drawn.size):
+        v = codes[drawn[j]]
+        out[j] = count[v] + 0.5 * (count[v + 1] - count[v] + 1.0)
+
+
+@njit(cache=True, nogil=True)
+def resampled_ranks(codes, n_distinct, idx, out):
+    """Average ranks (1-based, ties averaged) within each resample of one sample.
+
+    ``codes``: each value's rank among the sample's distinct values (0 for the
+    smallest, ``n_distinct - 1`` for the largest, equal values equal); ``idx``:
+    int ``(m, k)``, each row the values drawn. Row r of ``out`` is
+    ``scipy.stats.rankdata(values[idx[r]])``: the values below a distinct value
+    are counted, not sorted (a value drawn c times after s smaller ones ranks
+    s + (c + 1) / 2, a whole or half number, exact in float64).
+    """
+    count = np.zeros(n_distinct + 1)
+    for r in range(idx.shape[0]):
+        _ranks_of_row(codes, n_distinct, idx[r], count, out[r])
+
+
+@njit(cache=True, nogil=True)
+def _block_sum(a, start, n):
+    """The sum of at most 128 contiguous float64 as numpy adds them: eight
+    running sums."""
+    if n < 8:
+        res = 0.0
+        for i in range(start, start + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        j = start + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_sum(a, start, n):
+    """``a[start:start + n].sum()`` exactly as numpy adds a contiguous float64
+    array (pairwise: eight running sums per block of up to 128; above that the
+    two halves, split at a multiple of 8, summed apart and added), so a
+    kernel's sums equal the numpy code's bit for bit. The halving runs on an
+    explicit stack (a recursive kernel loaded from numba's cache crashes)."""
+    if n <= 128:
+        return _block_sum(a, start, n)
+    depth = 64
+    s_start = np.empty(depth, dtype=np.int64)
+    s_n = np.empty(depth, dtype=np.int64)
+    s_left = np.empty(depth)
+    s_stage = np.zeros(depth, dtype=np.int64)  # 0 new, 1 left done
+    top = 0
+    s_start[0], s_n[0], s_stage[0] = start, n, 0
+    while True:
+        if s_n[top] <= 128:
+            value = _block_sum(a, s_start[top], s_n[top])
+            top -= 1
+            # hand the value up: a left half waits for its right, a right
+            # half completes its parent (and so on up)
+            while top >= 0 and s_stage[top] == 1:
+                value = s_left[top] + value
+                top -= 1
+            if top < 0:
+                return value
+            # s_stage[top] == 2: the left half of ``top`` just finished
+            s_left[top] = value
+            s_stage[top] = 1
+            half = s_n[top] // 2
+            half -= half % 8
+            top += 1
+            s_start[top] = s_start[top - 1] + half
+            s_n[top] = s_n[top - 1] - half
+            s_stage[top] = 0
+        else:
+            half = s_n[top] // 2
+            half -= half % 8
+            s_stage[top] = 2  # waiting for its left half
+            top += 1
+            s_start[top] = s_start[top - 1]
+            s_n[top] = half
+            s_stage[top] = 0
+
+
+@njit(cache=True, nogil=True)
+def measure_motion(
+    y, t, onsets, ends, baseline_s, threshold, filmed, latency, peak, time_to_peak
+):
+    """Each window's deviation from the trend before it, for one series.
+
+    For window k: the least-squares line through the finite ``y`` at times
+    ``[onsets[k] - baseline_s, onsets[k])``, and the deviation ``|y - line|``
+    at the finite ``y`` in ``[onsets[k], ends[k])``: its largest value
+    (``peak``, the first on a tie), when it comes (``time_to_peak``, from the
+    onset) and when it first exceeds ``threshold`` (``latency``, NaN if
+    never). ``filmed[k]`` False (the rest left alone) when the trend has fewer
+    than two distinct times or the window no frame. Frames in any order."""
+    n = y.size
+    tb = np.empty(n)
+    yb = np.empty(n)
+    work = np.empty(n)
+    for k in range(onsets.size):
+        onset = onsets[k]
+        start = onset - baseline_s
+        m = 0
+        distinct = False
+        responding = False
+        for i in range(n):
+            if not np.isfinite(y[i]):
+                continue
+            if t[i] >= start and t[i] < onset:
+                tb[m] = t[i]
+                yb[m] = y[i]
+                if m > 0 and t[i] != tb[0]:
+                    distinct = True
+                m += 1
+            elif t[i] >= onset and t[i] < ends[k]:
+                responding = True
+        filmed[k] = distinct and responding
+        if not filmed[k]:
+            continue
+        tm = _pairwise_sum(tb, 0, m) / m
+        ym = _pairwise_sum(yb, 0, m) / m
+        for i in range(m):
+            work[i] = (tb[i] - tm) * (yb[i] - ym)
+        num = _pairwise_sum(work, 0, m)
+        for i in range(m):
+            d = tb[i] - tm
+            work[i] = d * d
+        slope = num / _pairwise_sum(work, 0, m)
+        intercept = ym - slope * tm
+        best = -1.0
+        latency[k] = np.nan
+        for i in range(n):
+            if not (np.isfinite(y[i]) and t[i] >= onset and t[i] < ends[k]):
+                continue
+            deviation = abs(y[i] - (intercept + slope * t[i]))
+            if deviation > best:
+                best = deviation
+                time_to_peak[k] = t[i] - onset
+            if deviation > threshold and np.isnan(latency[k]):
+                latency[k] = t[i] - onset
+        peak[k] = best
+
+
+@njit(cache=True, nogil=True)
+def _pearson_row(xs, ys, n, xc, yc, work):
+    """Pearson's r of ``xs[:n]`` and ``ys[:n]`` with numpy's own sums (so it
+    equals ``correlation._pearson_rows`` bit for bit); NaN where a row is
+    constant (``den`` not above ``1e-12 (1 + |num|)``)."""
+    mx = _pairwise_sum(xs, 0, n) / n
+    my = _pairwise_sum(ys, 0, n) / n
+    for j in range(n):
+        xc[j] = xs[j] - mx
+        yc[j] = ys[j] - my
+    for j in range(n):
+        work[j] = xc[j] * yc[j]
+    num = _pairwise_sum(work, 0, n)
+    for j in range(n):
+        work[j] = xc[j] * xc[j]
+    sxx = _pairwise_sum(work, 0, n)
+    for j in range(n):
+        work[j] = yc[j] * yc[j]
+    den = np.sqrt(sxx * _pairwise_sum(work, 0, n))
+    if den > 1e-12 * (1 + abs(num)):
+        return num / den
+    return np.nan
+
+
+@njit(cache=True, nogil=True)
+def pearson_drawn(x, y, idx, out):
+    """Pearson's r of each resample: row r of ``idx`` ``(m, k)`` draws the
+    pairs ``(x[idx[r]], y[idx[r]])``; ``out[r]`` equals
+    ``correlation._pearson_rows(x[idx], y[idx])[r]`` bit for bit."""
+    m, k = idx.shape
+    xs, ys = np.empty(k), np.empty(k)
+    xc, yc, work = np.empty(k), np.empty(k), np.empty(k)
+    for r in range(m):
+        for j in range(k):
+            xs[j] = x[idx[r, j]]
+            ys[j] = y[idx[r, j]]
+        out[r] = _pearson_row(xs, ys, k, xc, yc, work)
+
+
+@njit(cache=True, nogil=True)
+def spearman_drawn(x_codes, x_distinct, y_codes, y_distinct, idx, out):
+    """Spearman's ρ of each resample (ties: average ranks): the ranks of
+    ``resampled_ranks`` for x and y (``*_codes``: each value's rank among the
+    sample's ``*_distinct`` distinct values), then ``_pearson_row``."""
+    m, k = idx.shape
+    xs, ys = np.empty(k), np.empty(k)
+    xc, yc, work = np.empty(k), np.empty(k), np.empty(k)
+    x_count, y_count = np.empty(x_distinct + 1), np.empty(y_distinct + 1)
+    for r in range(m):
+        _ranks_of_row(x_codes, x_distinct, idx[r], x_count, xs)
+        _ranks_of_row(y_codes, y_distinct, idx[r], y_count, ys)
+        out[r] = _pearson_row(xs, ys, k, xc, yc, work)

@@ -392,9 +392,12 @@ def _robust_fit(
         # Per-channel median of the used rows: unused rows sort to the end.
         mid = (counts - 1) // 2
         ranked = np.where(used, resid, np.inf)
-        mad = np.array(
-            [np.partition(ranked[:, c], mid[c])[mid[c]] for c in range(n_ch)]
-        )
+        if (mid == mid[0]).all():  # usual: every channel uses as many rows
+            mad = np.partition(ranked, mid[0], axis=0)[mid[0]]
+        else:
+            mad = np.array(
+                [np.partition(ranked[:, c], mid[c])[mid[c]] for c in range(n_ch)]
+            )
         scale = np.maximum(1.4826 * mad, floor)
         r = resid / (TUKEY_C * scale)
         weights = np.where(r < 1, (1 - r * r) ** 2, 0.0) * w0
@@ -435,10 +438,13 @@ def _ringing(
     freqs = np.arange(500.0, 5001.0, 100.0)
     taus = np.array([0.1e-3, 0.2e-3, 0.4e-3, 0.8e-3, 1.6e-3])
     best = (0.0, 0.0, 0.0, 0.0, 0.0)
+    # the oscillations are the same for every decay time: computed once
+    arg = 2 * np.pi * freqs[:, None] * a[None, :]
+    sin_fa, cos_fa = np.sin(arg), np.cos(arg)
     for tau in taus:
         env = np.exp(-a / tau)
-        s = env[None, :] * np.sin(2 * np.pi * freqs[:, None] * a[None, :])
-        c = env[None, :] * np.cos(2 * np.pi * freqs[:, None] * a[None, :])
+        s = env[None, :] * sin_fa
+        c = env[None, :] * cos_fa
         ss, cc, sc = (s * s).sum(1), (c * c).sum(1), (s * c).sum(1)
         ys, yc = s @ target, c @ target
         det = ss * cc - sc * sc + 1e-30

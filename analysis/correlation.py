@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
+from analysis._kernels import pearson_drawn, resampled_ranks, spearman_drawn
 from analysis.fibres import median_ci
 
 N_BOOT = 2000
@@ -53,28 +54,57 @@ def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=out, where=den > 1e-12 * (1 + np.abs(num)))
 
 
-def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return _pearson_rows(
-        stats.rankdata(x, axis=-1), stats.rankdata(y, axis=-1)
-    )  # ties: average ranks, as scipy.stats.spearmanr
+def _pearson_drawn(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Pearson's r of each resample: row r draws pairs ``idx[r]`` (Numba
+    kernel: ``_pearson_rows(x[idx], y[idx])`` bit for bit, without the
+    (m, k) temporaries)."""
+    out = np.empty(idx.shape[0])
+    pearson_drawn(x, y, np.ascontiguousarray(idx), out)
+    return out
+
+
+def _ranks_drawn(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Average ranks within each resample of ``values`` (``idx`` (m, k): the
+    pairs each row draws): ``scipy.stats.rankdata(values[idx], axis=-1)``
+    exactly, counted in one Numba call rather than sorted row by row."""
+    distinct, codes = np.unique(values, return_inverse=True)
+    out = np.empty(idx.shape)
+    resampled_ranks(codes.astype(np.int64), distinct.size, idx, out)
+    return out
+
+
+def _spearman_drawn(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Spearman's ρ of each resample (ties: average ranks, as spearmanr):
+    ``_pearson_rows(_ranks_drawn(x, idx), _ranks_drawn(y, idx))`` bit for bit,
+    in one Numba kernel."""
+    x_distinct, x_codes = np.unique(x, return_inverse=True)
+    y_distinct, y_codes = np.unique(y, return_inverse=True)
+    out = np.empty(idx.shape[0])
+    spearman_drawn(
+        x_codes.astype(np.int64), x_distinct.size,
+        y_codes.astype(np.int64), y_distinct.size,
+        np.ascontiguousarray(idx), out,
+    )  # fmt: skip
+    return out
 
 
 def _bca(
     x: np.ndarray, y: np.ndarray, statistic, estimate: float, rng
 ) -> tuple[float, float] | None:
-    """BCa bootstrap interval of ``statistic`` over paired resamples; None when
-    more than 10 % of the resamples are degenerate (a constant measure)."""
+    """BCa bootstrap interval of ``statistic(x, y, idx)`` (one value per row of
+    pairs drawn, ``idx``) over paired resamples; None when more than 10 % of
+    the resamples are degenerate (a constant measure)."""
     n = x.size
     idx = rng.integers(0, n, size=(N_BOOT, n))
-    boot = statistic(x[idx], y[idx])
+    boot = statistic(x, y, idx)
     boot = boot[np.isfinite(boot)]
     if boot.size < 0.9 * N_BOOT:
         return None
     below = (np.sum(boot < estimate) + 0.5 * np.sum(boot == estimate)) / boot.size
     keep = ~np.eye(n, dtype=bool)
+    # the jackknife: row i leaves pair i out
     jack = statistic(
-        np.broadcast_to(x, (n, n))[keep].reshape(n, n - 1),
-        np.broadcast_to(y, (n, n))[keep].reshape(n, n - 1),
+        x, y, np.broadcast_to(np.arange(n), (n, n))[keep].reshape(n, n - 1)
     )
     alpha = (1 - CONFIDENCE) / 2
     if not 0 < below < 1 or not np.all(np.isfinite(jack)):
@@ -145,12 +175,13 @@ def correlate(x: ArrayLike, y: ArrayLike, *, label: str = "") -> Correlation:
     if n < MIN_PAIRS:
         return missing(f"{n} pairs; at least {MIN_PAIRS} are needed")
     r = float(_pearson_rows(a, b))
-    rho = float(_spearman_rows(a, b))
+    every = np.arange(n)[None, :]  # the sample itself, as one "resample"
+    rho = float(_pearson_rows(_ranks_drawn(a, every)[0], _ranks_drawn(b, every)[0]))
     if not (np.isfinite(r) and np.isfinite(rho)):
         return missing("one of the measures does not vary")
     rng = np.random.default_rng(BOOT_SEED)
-    r_ci = _bca(a, b, _pearson_rows, r, rng)
-    rho_ci = _bca(a, b, _spearman_rows, rho, rng)
+    r_ci = _bca(a, b, _pearson_drawn, r, rng)
+    rho_ci = _bca(a, b, _spearman_drawn, rho, rng)
     if r_ci is None or rho_ci is None:
         return missing("too few distinct values: most resamples do not vary")
     t = r * np.sqrt((n - 2) / max(1e-300, 1 - r * r))

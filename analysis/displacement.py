@@ -26,8 +26,11 @@ pulse's rising twitch), and the train is measured as a unit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+
+from analysis._kernels import measure_motion
 
 # Each electrode pair's body region: its centre ± this, along the body axis.
 REGION_HALF_WIDTH_MM = 10.0
@@ -224,32 +227,34 @@ def _nothing(note: str | None = None) -> MotionResponse:
     return MotionResponse(np.nan, np.nan, np.nan, note)
 
 
-def _measure(
+def _measure_all(
     y: np.ndarray,
     t: np.ndarray,
-    onset: float,
-    end: float,
+    onsets: np.ndarray,
+    ends: np.ndarray,
     baseline_s: float,
     onset_threshold_mm: float,
-) -> MotionResponse:
-    """Deviation from the line through the ``baseline_s`` before ``onset``,
-    over ``onset`` to ``end``: onset latency, peak, time to peak."""
-    base = (t >= onset - baseline_s) & (t < onset) & np.isfinite(y)
-    resp = (t >= onset) & (t < end) & np.isfinite(y)
-    # A trend needs two distinct times (live frames can share a stamp).
-    if np.unique(t[base]).size < 2 or not resp.any():
-        return _nothing("not filmed: too few tracked frames before or after it")
-    tb, yb = t[base], y[base]
-    # The trend: least squares line (np.polyfit warns on a degenerate fit).
-    tm = tb.mean()
-    slope = float(((tb - tm) * (yb - yb.mean())).sum() / ((tb - tm) ** 2).sum())
-    intercept = float(yb.mean() - slope * tm)
-    deviation = np.abs(y[resp] - (intercept + slope * t[resp]))
-    tr = t[resp]
-    i = int(np.argmax(deviation))
-    above = np.flatnonzero(deviation > onset_threshold_mm)
-    latency = float(tr[above[0]] - onset) if above.size else np.nan
-    return MotionResponse(latency, float(deviation[i]), float(tr[i] - onset))
+) -> list[MotionResponse]:
+    """Per window ``[onsets[k], ends[k])``: the deviation from the line through
+    the ``baseline_s`` before it (Numba kernel ``measure_motion``, one call for
+    every window): onset latency, peak, time to peak."""
+    k = onsets.size
+    filmed = np.zeros(k, dtype=np.bool_)
+    latency, peak, time_to_peak = np.empty(k), np.empty(k), np.empty(k)
+    measure_motion(
+        np.ascontiguousarray(y, dtype=np.float64),
+        np.ascontiguousarray(t, dtype=np.float64),
+        np.ascontiguousarray(onsets, dtype=np.float64),
+        np.ascontiguousarray(ends, dtype=np.float64),
+        float(baseline_s), float(onset_threshold_mm),
+        filmed, latency, peak, time_to_peak,
+    )  # fmt: skip
+    return [
+        MotionResponse(float(latency[i]), float(peak[i]), float(time_to_peak[i]))
+        if filmed[i]
+        else _nothing("not filmed: too few tracked frames before or after it")
+        for i in range(k)
+    ]
 
 
 def stimulus_motion(
@@ -276,7 +281,9 @@ def stimulus_motion(
     y = np.asarray(series_mm, dtype=float)
     t = np.asarray(frame_times_s, dtype=float)
     onsets = np.asarray(onsets_s, dtype=float)
-    out = []
+    out: list[MotionResponse | None] = []
+    measured: list[int] = []
+    ends: list[float] = []
     for k, onset in enumerate(onsets):
         nxt = onsets[k + 1] if k + 1 < onsets.size else np.inf
         prev = onsets[k - 1] if k else previous_onset_s
@@ -296,9 +303,16 @@ def stimulus_motion(
                 )
             )
         else:
-            end = min(onset + window_s, nxt)
-            out.append(_measure(y, t, onset, end, baseline_s, onset_threshold_mm))
-    return out
+            measured.append(k)
+            ends.append(min(onset + window_s, nxt))
+            out.append(None)
+    found = _measure_all(
+        y, t, onsets[measured], np.array(ends, dtype=float), baseline_s,
+        onset_threshold_mm,
+    )  # fmt: skip
+    for k, response in zip(measured, found, strict=True):
+        out[k] = response
+    return cast(list[MotionResponse], out)
 
 
 def train_motion(
@@ -323,12 +337,9 @@ def train_motion(
         raise ValueError(
             "first_onsets_s and last_onsets_s must be alike, each last ≥ its first"
         )
-    out = []
-    for k, onset in enumerate(first):
-        nxt = first[k + 1] if k + 1 < first.size else np.inf
-        end = min(last[k] + window_s, nxt)
-        out.append(_measure(y, t, onset, end, baseline_s, onset_threshold_mm))
-    return out
+    nxt = np.append(first[1:], np.inf)
+    ends = np.minimum(last + window_s, nxt)
+    return _measure_all(y, t, first, ends, baseline_s, onset_threshold_mm)
 
 
 def trains(pulse_index) -> list[tuple[int, int]]:

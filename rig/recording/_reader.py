@@ -480,12 +480,19 @@ def _float_rows(rows: list[Any]) -> np.ndarray | None:
 def _read_tracking_at_once(
     path: Path, n_frames: int, info: Any
 ) -> SavedTracking | None:
-    """tracking.jsonl parsed as one JSON array and checked column-wise: a
-    minute at 60 fps in a few tens of milliseconds, against ~0.5 s record by
-    record. None when anything is off (a torn last line, a wrong value, rows
-    of different widths): the line-by-line reader then reads it or names the
-    line."""
-    lines = [line for line in path.read_bytes().split(b"\n") if line.strip()]
+    """tracking.jsonl straight into arrays by a Numba parser when every line
+    is as the writer writes it (``_tracking_kernel``: a minute at 60 fps in a
+    few milliseconds), else parsed as one JSON array and checked column-wise
+    (a few tens of milliseconds, against ~0.5 s record by record). None when
+    anything is off (a torn last line, a wrong value, rows of different
+    widths): the line-by-line reader then reads it or names the line."""
+    data = path.read_bytes()
+    from rig.recording._tracking_kernel import read_tracking_bytes  # numba: lazily
+
+    parsed = read_tracking_bytes(data)
+    if parsed is not None:  # every line as the writer writes it
+        return _saved_tracking(*parsed, n_frames=n_frames, info=info)
+    lines = [line for line in data.split(b"\n") if line.strip()]
     try:
         records = json.loads(b"[" + b",".join(lines) + b"]")
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -512,11 +519,32 @@ def _read_tracking_at_once(
         or min((v for v in sample if v is not None), default=0) < 0
     ):
         return None
-    body_a = np.array(body, dtype=float)
-    known = body_a[~np.isnan(body_a)]
+    return _saved_tracking(
+        index_a.astype(np.int64),
+        sample_a.astype(np.int64),
+        positions,
+        regions,
+        np.array(body, dtype=float),
+        n_frames=n_frames,
+        info=info,
+    )
+
+
+def _saved_tracking(
+    frames: np.ndarray,
+    sample: np.ndarray,
+    positions: np.ndarray,
+    regions: np.ndarray,
+    body: np.ndarray,
+    *,
+    n_frames: int,
+    info: Any,
+) -> SavedTracking | None:
+    """The lines' columns (frame numbers and samples ≥ 0 and whole, checked)
+    as ``SavedTracking``; None when a body displacement is out of range."""
+    known = body[~np.isnan(body)]
     if not (np.isfinite(known).all() and (np.abs(known) <= 1e6).all()):
         return None
-    frames = index_a.astype(np.int64)
     # The last line of a frame wins; frames the video does not hold are left out.
     unique, last_reversed = np.unique(frames[::-1], return_index=True)
     pick = (len(frames) - 1 - last_reversed)[unique < n_frames]
@@ -524,10 +552,10 @@ def _read_tracking_at_once(
         positions, regions = positions[:, :0], regions[:, :0]
     return SavedTracking(
         frame_index=frames[pick],
-        sample=sample_a.astype(np.int64)[pick],
+        sample=sample[pick],
         positions_mm=positions[pick],
         region_displacement_mm=regions[pick],
-        body_displacement_mm=body_a[pick],
+        body_displacement_mm=body[pick],
         info=info if isinstance(info, dict) else None,
         n_frames=n_frames,
     )

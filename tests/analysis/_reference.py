@@ -190,3 +190,51 @@ def sync_rival_reference(obs, exp, repeat, lo, hi, mismatch, gap, stay, path, bo
     total = np.minimum(fwd, fwd_detached) + np.minimum(bwd, bwd_detached)
     total[on_path] = inf
     return total.min(axis=1)
+
+
+def rank_rows_reference(x):
+    """Average ranks (1-based) within each row, spelled out: each value's rank
+    is 1 + the count of smaller values + half the count of other equal ones."""
+    x = np.asarray(x, dtype=float)
+    out = np.empty_like(x)
+    for r in range(x.shape[0]):
+        row = x[r].tolist()
+        for i, v in enumerate(row):
+            smaller = sum(1 for u in row if u < v)
+            equal = sum(1 for u in row if u == v)
+            out[r, i] = 1 + smaller + (equal - 1) / 2
+    return out
+
+
+def measure_motion_reference(y, t, onset, end, baseline_s, threshold):
+    """One window, in plain numpy: (filmed, latency, peak, time to peak).
+
+    The line through the finite ``y`` at times ``[onset - baseline_s, onset)``
+    (least squares; fewer than two distinct times: not filmed), and the
+    deviation from it at the finite ``y`` in ``[onset, end)`` (none: not
+    filmed): its largest value, when, and when it first exceeds ``threshold``.
+    """
+    base = (t >= onset - baseline_s) & (t < onset) & np.isfinite(y)
+    resp = (t >= onset) & (t < end) & np.isfinite(y)
+    if np.unique(t[base]).size < 2 or not resp.any():
+        return False, np.nan, np.nan, np.nan
+    tb, yb = t[base], y[base]
+    tm = tb.mean()
+    slope = float(((tb - tm) * (yb - yb.mean())).sum() / ((tb - tm) ** 2).sum())
+    intercept = float(yb.mean() - slope * tm)
+    deviation = np.abs(y[resp] - (intercept + slope * t[resp]))
+    tr = t[resp]
+    i = int(np.argmax(deviation))
+    above = np.flatnonzero(deviation > threshold)
+    latency = float(tr[above[0]] - onset) if above.size else np.nan
+    return True, latency, float(deviation[i]), float(tr[i] - onset)
+
+
+def pearson_rows_reference(x, y):
+    """Pearson's r of each row pair in numpy (NaN where a row is constant)."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    num = (xc * yc).sum(axis=-1)
+    den = np.sqrt((xc * xc).sum(axis=-1) * (yc * yc).sum(axis=-1))
+    out = np.full(np.shape(num), np.nan)
+    return np.divide(num, den, out=out, where=den > 1e-12 * (1 + np.abs(num)))

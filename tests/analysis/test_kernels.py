@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import signal
+from scipy import signal, stats
 
-from analysis._kernels import detect_peaks, line_support, sosfilt_inplace
+from analysis._kernels import (
+    _pairwise_sum,
+    detect_peaks,
+    line_support,
+    measure_motion,
+    pearson_drawn,
+    resampled_ranks,
+    sosfilt_inplace,
+    spearman_drawn,
+)
 from analysis.filters import bandpass_sos, filtfilt, notch_sos
 from tests.analysis._reference import (
     detect_peaks_reference,
     line_support_reference,
+    measure_motion_reference,
+    pearson_rows_reference,
+    rank_rows_reference,
     sosfilt_reference,
 )
 
@@ -102,3 +114,84 @@ def test_line_support_kernel_equals_reference(seed, quantised, threshold, cap):
         # the rows that fall off: some before the start, all after the end.
         assert support.max() == n_ch and support.min() == 0
         assert (support[:, 0] < n_ch).all() and (support[:, -1] == 0).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("ties", [False, True])
+def test_resampled_ranks_kernel_equals_reference_and_scipy(seed, ties):
+    # bootstrap rows: drawn with replacement, so values repeat even untied
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 6, 40).astype(float) if ties else rng.normal(size=40)
+    idx = rng.integers(0, 40, (300, 40))
+    distinct, codes = np.unique(values, return_inverse=True)
+    out = np.full(idx.shape, np.nan)
+    resampled_ranks(codes.astype(np.int64), distinct.size, idx, out)
+    np.testing.assert_array_equal(out, rank_rows_reference(values[idx]))
+    np.testing.assert_array_equal(out, stats.rankdata(values[idx], axis=-1))
+    assert (out != np.round(out)).any()  # some ties averaged to half ranks
+
+
+def test_pairwise_sum_is_numpys_sum_bit_for_bit():
+    rng = np.random.default_rng(9)
+    for n in range(0, 600, 7):
+        a = rng.normal(size=n) * 10.0 ** rng.uniform(-4, 4, size=n)
+        assert _pairwise_sum(a, 0, n) == a.sum()
+        assert _pairwise_sum(a, 3, max(0, n - 5)) == a[3 : 3 + max(0, n - 5)].sum()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_motion_kernel_equals_reference(seed, shuffled):
+    # 60 fps frames with repeated stamps, lost frames (NaN), twitches; windows
+    # with no frames before or after them (not filmed), frames out of order
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(0.0, 20.0, 1200))
+    t[rng.random(t.size) < 0.05] = t[0]
+    t.sort()
+    y = 0.01 * t + 0.02 * rng.standard_normal(t.size)
+    onsets = np.concatenate([[-5.0, 25.0], np.arange(0.05, 20.0, 1.1)])
+    for onset in onsets:
+        y += np.where(t > onset + 0.03, 0.4 * np.exp(-(t - onset) / 0.2), 0.0)
+    y[rng.random(t.size) < 0.1] = np.nan
+    y[(t > 7.5) & (t < 8.7)] = np.nan  # a gap: nothing tracked around a stimulus
+    if shuffled:
+        order = rng.permutation(t.size)
+        t, y = t[order], y[order]
+    ends = onsets + rng.uniform(0.2, 0.9, onsets.size)
+    k = onsets.size
+    filmed = np.ones(k, dtype=bool)
+    latency, peak, ttp = np.full(k, -1.0), np.full(k, -1.0), np.full(k, -1.0)
+    measure_motion(y, t, onsets, ends, 0.15, 0.05, filmed, latency, peak, ttp)
+    for i in range(k):
+        want = measure_motion_reference(y, t, onsets[i], ends[i], 0.15, 0.05)
+        assert filmed[i] == want[0]
+        if want[0]:  # same frames, same order of sums: bit for bit
+            np.testing.assert_array_equal([latency[i], peak[i], ttp[i]], want[1:])
+    assert 3 <= (~filmed).sum() < k - 10  # both kinds of window were met
+    assert np.isfinite(latency[filmed]).any()  # twitches were seen
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("n", [8, 9, 37, 140])
+def test_bootstrap_correlation_kernels_equal_numpy_and_scipy(seed, n):
+    # resamples of a sample with ties, including rows that draw one pair only
+    # (constant: NaN); Pearson on the values, Spearman on their average ranks
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.normal(size=n), 1)
+    y = x + np.round(rng.normal(size=n), 1)
+    idx = rng.integers(0, n, (500, n))
+    idx[:3] = rng.integers(0, n)  # constant rows
+    got = np.full(500, -2.0)
+    pearson_drawn(x, y, idx, got)
+    np.testing.assert_array_equal(got, pearson_rows_reference(x[idx], y[idx]))
+    assert np.isnan(got[:3]).all() and np.isfinite(got[3:]).all()
+    xd, xc = np.unique(x, return_inverse=True)
+    yd, yc = np.unique(y, return_inverse=True)
+    got = np.full(500, -2.0)
+    spearman_drawn(xc.astype(np.int64), xd.size, yc.astype(np.int64), yd.size,
+                   idx, got)  # fmt: skip
+    want = pearson_rows_reference(
+        stats.rankdata(x[idx], axis=-1), stats.rankdata(y[idx], axis=-1)
+    )
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(got[:3]).all() and np.isfinite(got[3:]).all()

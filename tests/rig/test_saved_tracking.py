@@ -12,6 +12,7 @@ is ignored.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -242,8 +243,33 @@ def test_saved_tracking_equals_retracking_within_the_tolerance(recorded):
 
 
 _number = st.one_of(
-    st.none(), st.integers(-1000, 1000), st.floats(-1e3, 1e3, allow_nan=False)
+    st.none(),
+    st.integers(-1000, 1000),
+    st.floats(-1e3, 1e3, allow_nan=False),
+    st.floats(-1e3, 1e3, allow_nan=False).map(lambda v: round(v, 4)),  # as written
 )
+
+
+def _as_arrays(records):
+    """tracking lines (parsed by json) as the columns the Numba parser gives."""
+
+    def row(values):
+        return [math.nan if v is None else float(v) for v in values]
+
+    width = len(records[0]["positions_mm"]) if records else 0
+    n_regions = len(records[0]["region_displacement_mm"]) if records else 0
+    return (
+        np.array([r["frame_index"] for r in records], dtype=np.int64),
+        np.array(
+            [-1 if r["sample"] is None else r["sample"] for r in records],
+            dtype=np.int64,
+        ),
+        np.array([row(r["positions_mm"]) for r in records]).reshape(-1, width),
+        np.array([row(r["region_displacement_mm"]) for r in records]).reshape(
+            -1, n_regions
+        ),
+        np.array(row([r["body_displacement_mm"] for r in records])),
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -261,14 +287,17 @@ _number = st.one_of(
     ),
     st.integers(0, 14),
     st.booleans(),
+    st.booleans(),
     st.data(),
 )
 def test_reading_the_file_at_once_equals_reading_it_line_by_line(
-    tmp_path_factory, rows, n_frames, ragged, data
+    tmp_path_factory, rows, n_frames, ragged, compact, data
 ):
-    # The at-once reader (one JSON parse, column checks) is the fast path;
+    # The at-once reader (the Numba parser for lines as the writer writes
+    # them, compact; else one JSON parse, column checks) is the fast path;
     # the line-by-line reader is the reference: same arrays, every input.
     from rig.recording import _reader
+    from rig.recording._tracking_kernel import read_tracking_bytes
 
     lines = []
     for index, sample, bands, regions, body, own_bands in rows:
@@ -282,7 +311,8 @@ def test_reading_the_file_at_once_equals_reading_it_line_by_line(
                     "positions_mm": positions,
                     "region_displacement_mm": regions,
                     "body_displacement_mm": body,
-                }
+                },
+                separators=(",", ":") if compact else None,
             )
         )
     path = tmp_path_factory.mktemp("t") / "tracking.jsonl"
@@ -290,9 +320,51 @@ def test_reading_the_file_at_once_equals_reading_it_line_by_line(
     fast = _reader._read_tracking_at_once(path, n_frames, {})
     widths = {len(json.loads(line)["positions_mm"]) for line in lines}
     assert (fast is None) == (len(widths) > 1)  # ragged rows: line by line
+    parsed = read_tracking_bytes(path.read_bytes())
+    if parsed is not None:  # the Numba parser read it: as JSON does, bit for bit
+        assert compact and len(widths) == 1
+        records = [json.loads(line) for line in lines]
+        as_json = _as_arrays(records)
+        for got, want in zip(parsed, as_json, strict=True):
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert got.tobytes() == want.tobytes()  # NaN, -0.0 alike
     slow = _reader._read_tracking_by_line(path, n_frames, {}, [])
     if fast is not None:
         for name in ("frame_index", "sample", "positions_mm", "region_displacement_mm",
                      "body_displacement_mm"):  # fmt: skip
             assert getattr(fast, name).dtype == getattr(slow, name).dtype
             np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
+
+
+def test_the_writers_lines_are_read_by_the_numba_parser_as_line_by_line(tmp_path):
+    # The writer's own lines (compact, 4 decimals, null for NaN) take the fast
+    # path; a line in another layout sends the whole file back to JSON.
+    from rig.recording import _reader
+    from rig.recording._tracking_kernel import read_tracking_bytes
+    from rig.recording._writer import _tracking_line
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for k in range(40):
+        positions = np.cumsum(rng.uniform(0.5, 1.5, 12)) * rng.choice([1, -1e-4])
+        positions[rng.random(12) < 0.1] = np.nan
+        sample = None if k % 7 == 0 else 1000 * k
+        rows.append((k % 30, sample, positions, rng.normal(size=4), rng.normal()))
+    text = "".join(_tracking_line(row) for row in rows)
+    path = tmp_path / "tracking.jsonl"
+    path.write_text(text)
+    parsed = read_tracking_bytes(path.read_bytes())
+    assert parsed is not None
+    records = [json.loads(line) for line in text.splitlines()]
+    for got, want in zip(parsed, _as_arrays(records), strict=True):
+        assert got.tobytes() == want.tobytes()
+    fast = _reader._read_tracking_at_once(path, 25, {})
+    slow = _reader._read_tracking_by_line(path, 25, {}, [])
+    for name in ("frame_index", "sample", "positions_mm", "region_displacement_mm",
+                 "body_displacement_mm"):  # fmt: skip
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
+    assert np.isnan(fast.positions_mm).any() and (fast.sample == -1).any()
+    spaced = text.replace('"sample":', '"sample": ', 1)  # json.dumps' default
+    assert read_tracking_bytes(spaced.encode()) is None
+    assert read_tracking_bytes(text.replace("\n", "\r\n").encode()) is None
+    assert read_tracking_bytes(text.encode() + b'{"frame_index":3') is None  # torn

@@ -46,16 +46,7 @@ def worm_recording(
     """Write a recording of ``n_stimuli`` 5 Vpp pulses 0.5 s apart; with ``gap``,
     0.1 s of samples is lost across the sixth stimulus's epoch."""
     geometry = RacewayGeometry()
-    model = WormModel(
-        WormParams(
-            mgf_velocity_m_per_s=MGF_M_PER_S,
-            lgf_velocity_m_per_s=LGF_M_PER_S,
-            habituation_per_stimulus=0.0,
-        ),
-        geometry,
-        fs_hz=FS,
-        seed=seed,
-    )
+    model = _worm(geometry, seed)
     step = FS // 2
     onsets = [first_sample + FS // 4 + k * step for k in range(n_stimuli)]
     durations = [(3e-3, 2e-3)[k % 2] for k in range(n_stimuli)]
@@ -129,16 +120,7 @@ def sites_recording(
     under each cathode and travelling both ways; version-3 events (cathode,
     anode) and the stimulation electrodes' positions in the metadata."""
     geometry = RacewayGeometry.for_channels(n_channels)
-    model = WormModel(
-        WormParams(
-            mgf_velocity_m_per_s=MGF_M_PER_S,
-            lgf_velocity_m_per_s=LGF_M_PER_S,
-            habituation_per_stimulus=0.0,
-        ),
-        geometry,
-        fs_hz=FS,
-        seed=seed,
-    )
+    model = _worm(geometry, seed)
     step = FS // 2
     first = 1000
     onsets = [first + FS // 4 + k * step for k in range(len(configurations))]
@@ -170,3 +152,17 @@ def sites_recording(
             )  # fmt: skip
     assert schemas.recording_problems(folder) == []
     return folder
+
+
+def _worm(geometry: RacewayGeometry, seed: int) -> WormModel:
+    """The simulator's worm with the fibres' known speeds and no habituation."""
+    return WormModel(
+        WormParams(
+            mgf_velocity_m_per_s=MGF_M_PER_S,
+            lgf_velocity_m_per_s=LGF_M_PER_S,
+            habituation_per_stimulus=0.0,
+        ),
+        geometry,
+        fs_hz=FS,
+        seed=seed,
+    )

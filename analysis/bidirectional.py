@@ -32,14 +32,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from analysis.propagation import StimulusResponse, analyse_stimulus
+from analysis.propagation import (
+    StimulusResponse,
+    analyse_stimulus,
+    fibre_names,
+    first_volley_fields,
+)
 from analysis.volleys import OVERLAP_S
 
 ANTERIOR = "anterior"  # toward the head: smaller positions, signed velocity < 0
@@ -711,6 +716,144 @@ def analyse_bidirectional(
     return BidirectionalResponse(response, float(site), fits, _separable(x, where))
 
 
+def clear_of_artifact(response: StimulusResponse) -> list[float] | None:
+    """Per pair, when the pulse and what it blanked are over (s from the
+    pulse's start, as the latencies), or None when the pulse was not found."""
+    q = response.quality
+    if q is None or not np.isfinite(q.pulse_duration_s):
+        return None
+    return [float(q.pulse_duration_s + s) for s in np.asarray(q.blanked_s, float)]
+
+
+def site_record(
+    b: BidirectionalResponse,
+    site_m: float | None,
+    pair_positions_m: ArrayLike,
+    mgf_min_velocity_m_per_s: float = 20.0,
+) -> dict[str, Any]:
+    """One stimulus's analysis about its site, JSON-ready: what the offline
+    pipeline stores as ``stimuli[].bidirectional`` and the online analysis
+    as a result's ``bidirectional``.
+
+    Each volley's V is fitted again without its arrivals timed before the
+    pulse and its blanking ended (on the artifact's remains: on the simulated
+    rig ~10 mm from a mid-body site, 0.15–0.25 ms early, which bends each
+    side's line into a confident wrong velocity). A volley with fewer than
+    ``MIN_CLEAR_PAIRS`` arrivals after that is ``on_artifact``: a line
+    through the pulse's edges and remains near the site (on the simulated
+    rig, a "55 m/s MGF" at 0.1–0.95 ms on the pairs nearest a mid-body site
+    during a 1 ms pulse), not a fibre: it is not counted (``site_map``, the
+    online result's ``volleys``), and the other volleys are named again
+    without it (``propagation.fibre_names``: a lone LGF beside it would
+    otherwise be called the MGF, the faster of two)."""
+    x = np.asarray(pair_positions_m, dtype=float)
+    latencies = separated_latencies(b.response)
+    clear = clear_of_artifact(b.response)
+    fits = []
+    for t in latencies:
+        t = t.copy()
+        if clear is not None:
+            t[np.isfinite(t) & (t <= np.asarray(clear))] = np.nan
+        fits.append(fit_bidirectional(x, t, site_m=site_m).to_dict())
+    n_clear = []
+    for v in b.response.volleys:
+        t = np.asarray(v.latency_s, dtype=float)
+        late = np.isfinite(t) if clear is None else t > np.asarray(clear)
+        n_clear.append(int(np.sum(np.isfinite(t) & late)))
+    names = _names_without_artifact(
+        b.response.volleys, n_clear, mgf_min_velocity_m_per_s
+    )
+    return {
+        "artifact_end_s": clear,
+        "site_m": site_m,
+        "analysed_about_m": float(b.analysed_about_m),
+        "fibres_separable": bool(b.fibres_separable),
+        "volleys": [
+            {
+                "fibre": name,
+                "clean": bool(v.clean),
+                "latency_s": [None if not np.isfinite(t) else float(t) for t in lat],
+                "pairs_clear_of_artifact": n,
+                "on_artifact": n < MIN_CLEAR_PAIRS,
+            }
+            for v, lat, n, name in zip(
+                b.response.volleys, latencies, n_clear, names, strict=True
+            )
+        ],
+        "fits": fits,
+    }
+
+
+def _names_without_artifact(
+    volleys: Sequence[Any], n_clear: list[int], mgf_min_velocity_m_per_s: float
+) -> list[str]:
+    """Each volley's fibre: the kept ones named by speed among themselves
+    (they are sorted fastest first), one on the artifact keeping its own."""
+    kept = [i for i, n in enumerate(n_clear) if n >= MIN_CLEAR_PAIRS]
+    names = [v.fibre for v in volleys]
+    speeds = [volleys[i].conduction_velocity_m_per_s for i in kept]
+    for i, name in zip(
+        kept, fibre_names(speeds, mgf_min_velocity_m_per_s), strict=True
+    ):
+        names[i] = name
+    return names
+
+
+# A volley needs this many arrivals after the pulse and its blanking ended
+# (the volley search's own minimum of pairs) to be a fibre's, not the artifact's.
+MIN_CLEAR_PAIRS = 3
+
+
+def without_artifact_volleys(
+    response: StimulusResponse, record: dict[str, Any]
+) -> StimulusResponse:
+    """``response`` with the volleys ``site_record`` found ``on_artifact``
+    moved to ``suspect_volleys`` (shown, never counted), the rest named as
+    the record names them, and its headline fields (``responded``, per-pair
+    latency and amplitude, velocity) from the first volley left."""
+    flags = [bool(v.get("on_artifact")) for v in record["volleys"]]
+    if not any(flags):
+        return response
+    named = [
+        replace(v, fibre=str(r["fibre"]))
+        for v, r in zip(response.volleys, record["volleys"], strict=True)
+    ]
+    kept = [v for v, bad in zip(named, flags, strict=True) if not bad]
+    moved = [v for v, bad in zip(named, flags, strict=True) if bad]
+    return replace(
+        response,
+        **first_volley_fields(kept, response.latency_s.shape[0]),
+        volleys=tuple(kept),
+        suspect_volleys=(*response.suspect_volleys, *moved),
+    )
+
+
+# A site head-ward of every recording pair and this near the head end is the
+# classic head pair (4–12 mm on the simulated rig and the teaching rigs): the
+# pairs' positions from the head end stand for their distances from it, as
+# the first wave's analysis takes them. The ≤ 10 mm offset only moves a
+# volley's t0, by ≤ 0.67 ms at the LGF's 15 m/s, against a utilisation time
+# of ~0.5 ms: within the volley search's t0 range (−0.5–5 ms).
+HEAD_END_M = 0.010
+
+
+def at_head_end(site_m: float | None, pair_positions_m: ArrayLike) -> bool:
+    """Whether a stimulus from ``site_m`` is analysed as from the head end
+    (pair positions as distances, spikes one way): the site is unknown, or
+    head-ward of every pair and within ``HEAD_END_M`` of the head end.
+
+    >>> pairs = [0.0375, 0.0575, 0.0775, 0.0975]
+    >>> at_head_end(None, pairs), at_head_end(0.004, pairs), at_head_end(0.067, pairs)
+    (True, True, False)
+    >>> at_head_end(0.025, pairs)  # before the pairs, yet 25 mm from the head
+    False
+    """
+    if site_m is None:
+        return True
+    x = np.asarray(pair_positions_m, dtype=float)
+    return bool(site_m <= x.min() and site_m <= HEAD_END_M)
+
+
 def separated_latencies(
     response: StimulusResponse, overlap_s: float = OVERLAP_S
 ) -> list[np.ndarray]:
@@ -917,7 +1060,9 @@ def twitch_selectivity(
 
 
 def _fibres(record: dict) -> set[str]:
-    return {str(v.get("fibre")) for v in record.get("volleys") or []}
+    # a volley on the artifact's remains is no fibre's (site_record)
+    volleys = record.get("volleys") or []
+    return {str(v.get("fibre")) for v in volleys if not v.get("on_artifact")}
 
 
 def _median(values: list[float]) -> float | None:
@@ -989,6 +1134,7 @@ def site_map(records: list[dict], *, precision: float = 0.05) -> list[dict]:
                 # its interval (docs/analysis.md).
                 if (
                     f
+                    and not v.get("on_artifact")
                     and f.get("determined")
                     and (v.get("clean", False) or _precise_dict(f, precision))
                 ):

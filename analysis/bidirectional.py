@@ -799,9 +799,12 @@ def _names_without_artifact(
     return names
 
 
-# A volley needs this many arrivals after the pulse and its blanking ended
-# (the volley search's own minimum of pairs) to be a fibre's, not the artifact's.
-MIN_CLEAR_PAIRS = 3
+# A volley needs this many arrivals after the pulse and its blanking ended to
+# be a fibre's, not the artifact's: two place a line from a known site (its t0
+# and speed). Not three: with the simulated rig's four pairs a mid-body site's
+# two nearest pairs (~10 mm) see the LGF at the pulse's end, and its two far
+# ones are all that is clear of it.
+MIN_CLEAR_PAIRS = 2
 
 
 def without_artifact_volleys(

@@ -141,13 +141,17 @@ def about_site(about: BidirectionalResponse, positions_m: np.ndarray) -> dict[st
     The volleys are the offline record's (``site_record``): named as offline
     names them for a site, without those on the artifact's remains (moved to
     ``suspect_volleys``). ``conduction_velocity_m_per_s`` is the first
-    volley's speed away from the site, one V over the pairs on both sides
-    (``latency = t0 + |x − site| / v``): unsigned, as from the head. The
-    direction is in the new keys: ``anterior_velocity_m_per_s`` (< 0, toward
-    the head) and ``posterior_velocity_m_per_s`` (> 0) of the first volley's
-    V with the site given, each None where that side is not determined
-    (``bidirectional.fits`` says why), and ``direction`` ("anterior",
-    "posterior", "both" or None). ``bidirectional`` is the offline record.
+    volley's speed away from the site: its V with the site given over the
+    pairs on both sides (``latency = t0 + |x − site| / v``), its arrivals
+    before the pulse and blanking ended left out — unsigned, as from the
+    head; None when that V is not determined (the record's fit says why:
+    with the simulated rig's four pairs a mid-body site's two nearest pairs
+    are timed on the artifact, and the line through them all would be a
+    confident wrong speed). The direction is in the new keys:
+    ``anterior_velocity_m_per_s`` (< 0, toward the head) and
+    ``posterior_velocity_m_per_s`` (> 0), each side's own velocity, None
+    where not determined, and ``direction`` ("anterior", "posterior", "both"
+    or None). ``bidirectional`` is the offline record.
     """
     record = site_record(about, about.analysed_about_m, positions_m)
     response = without_artifact_volleys(about.response, record)
@@ -159,6 +163,9 @@ def about_site(about: BidirectionalResponse, positions_m: np.ndarray) -> dict[st
     first = fits[0] if fits else None
     return {
         **response.to_dict(),
+        "conduction_velocity_m_per_s": None
+        if first is None
+        else first["velocity_m_per_s"],
         "site_m": float(about.analysed_about_m),
         "fibres_separable": bool(about.fibres_separable),
         "anterior_velocity_m_per_s": None

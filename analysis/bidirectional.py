@@ -45,7 +45,7 @@ from analysis.propagation import (
     fibre_names,
     first_volley_fields,
 )
-from analysis.volleys import OVERLAP_S
+from analysis.volleys import EDGE_MARGIN_S, OVERLAP_S
 
 ANTERIOR = "anterior"  # toward the head: smaller positions, signed velocity < 0
 POSTERIOR = "posterior"  # toward the tail: larger positions, signed velocity > 0
@@ -739,7 +739,8 @@ def site_record(
     pulse and its blanking ended (on the artifact's remains: on the simulated
     rig ~10 mm from a mid-body site, 0.15–0.25 ms early, which bends each
     side's line into a confident wrong velocity). A volley with fewer than
-    ``MIN_CLEAR_PAIRS`` arrivals after that is ``on_artifact``: a line
+    ``MIN_CLEAR_PAIRS`` arrivals after that and the pulse edge's margin
+    (``volleys.EDGE_MARGIN_S``, 0.3 ms) is ``on_artifact``: a line
     through the pulse's edges and remains near the site (on the simulated
     rig, a "55 m/s MGF" at 0.1–0.95 ms on the pairs nearest a mid-body site
     during a 1 ms pulse), not a fibre: it is not counted (``site_map``, the
@@ -758,7 +759,12 @@ def site_record(
     n_clear = []
     for v in b.response.volleys:
         t = np.asarray(v.latency_s, dtype=float)
-        late = np.isfinite(t) if clear is None else t > np.asarray(clear)
+        # clear of the pulse's end too: a line through the transient there
+        # (on the simulated rig ~1.01 ms after a 1 ms pulse on pairs 60–80 mm
+        # from a tail site) is the artifact's
+        late = (
+            np.isfinite(t) if clear is None else t > np.asarray(clear) + EDGE_MARGIN_S
+        )
         n_clear.append(int(np.sum(np.isfinite(t) & late)))
     names = _names_without_artifact(
         b.response.volleys, n_clear, mgf_min_velocity_m_per_s

@@ -125,8 +125,15 @@ class OnlineStimulusAnalyzer:
         positions_m: np.ndarray,
         pre_ms: float = PRE_S * 1e3,
         post_ms: float | None = None,
+        sites_m: np.ndarray | None = None,
         **analysis_kwargs,
     ) -> None:
+        """``sites_m``: every site a stimulus may come from (the stimulation
+        electrodes' positions), when known: a stimulus analysed about its
+        site then takes the epoch the offline per-site analysis of a
+        recording over them all takes, to the last possible arrival at the
+        pair farthest from any of them (``rig.offline.sites``); else the one
+        its own site needs."""
         self.fs_hz = fs_hz
         self.positions_m = np.asarray(positions_m, dtype=float)
         post_ms_given = post_ms is not None
@@ -136,6 +143,7 @@ class OnlineStimulusAnalyzer:
         self.pre_min = round(PRE_MIN_S * fs_hz)
         self.post = round(post_ms * 1e-3 * fs_hz)
         self._post_given = post_ms_given
+        self._sites_m = None if sites_m is None else np.asarray(sites_m, dtype=float)
         self._max_post = self.post
         self.kwargs = analysis_kwargs
         self.pulse_memory = PulseMemory()  # as the offline pipeline learns it
@@ -161,12 +169,13 @@ class OnlineStimulusAnalyzer:
         )
 
     def post_rows(self, site_m: float | None) -> int:
-        """Rows after the onset a stimulus from ``site_m`` is analysed on: to
-        the last possible arrival at the pair farthest from its site."""
+        """Rows after the onset a stimulus from ``site_m`` is analysed on (None:
+        from the head end, the first wave's epoch)."""
         if site_m is None or self._post_given:
             return self.post
-        distance = np.abs(self.positions_m - site_m)
-        return round(search_window_s(distance) * self.fs_hz)
+        sites = np.atleast_1d(site_m if self._sites_m is None else self._sites_m)
+        far = np.abs(self.positions_m[None, :] - sites[:, None]).max()
+        return round(search_window_s(np.array([far])) * self.fs_hz)
 
     def process(
         self, first_sample: int, chunk_uv: np.ndarray

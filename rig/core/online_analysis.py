@@ -68,6 +68,7 @@ class OnlineResponses:
             positions_m=self.positions_m,
             clip_uv=INT16_RAIL * abs(uv_per_count),
             keep_cleaned=True,  # the live view draws what was analysed
+            sites_m=self.stim_electrodes_m,  # epochs as offline takes them
         )
         self.emit = emit
         # The newest results, for scripts (bounded: a rig runs all day).

@@ -204,18 +204,17 @@ def analyse_sites(
     x = np.asarray(source.positions_m, dtype=float)
     stimuli = source.stimuli
     sites = [cathode_site_m(s.configuration, source.stim_electrodes_m) for s in stimuli]
-    # Each epoch to the last possible arrival at the pair farthest from its
-    # site (from any place searched when the site is not known): the epoch
-    # the online analysis takes, so live and offline agree.
-    anywhere = max(np.abs(x - c).max() for c in candidate_sites_m(x))
+    # the last possible arrival at the farthest pair, from any place searched
+    far = [abs(x - s).max() for s in sites if s is not None]
+    far += [np.abs(x - c).max() for c in candidate_sites_m(x)] if None in sites else []
+    post_s = search_window_s(np.array([max(far, default=float(np.abs(x).max()))]))
     memory = PulseMemory()  # learnt in trial order, as the first pass
     bar = progress(None, "sites", total=len(stimuli))
     for stim, site, rec in zip(stimuli, sites, records, strict=True):
         bar.update(1)
         if not rec["analysed"]:
             continue
-        far = anywhere if site is None else np.abs(x - site).max()
-        got = _epoch(source, stim.onset_sample, search_window_s(np.array([far])))
+        got = _epoch(source, stim.onset_sample, post_s)
         if got is None:
             continue
         epoch, onset = got

@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from analysis.ap_detect import Spikes, detect_spikes
 from analysis.artifact import PulseMemory
@@ -125,7 +126,7 @@ class OnlineStimulusAnalyzer:
         positions_m: np.ndarray,
         pre_ms: float = PRE_S * 1e3,
         post_ms: float | None = None,
-        sites_m: np.ndarray | None = None,
+        sites_m: ArrayLike | None = None,
         **analysis_kwargs,
     ) -> None:
         """``sites_m``: every site a stimulus may come from (the stimulation
@@ -191,7 +192,7 @@ class OnlineStimulusAnalyzer:
             self._buffer_start = first_sample
         self._buffer = np.concatenate([self._buffer, np.asarray(chunk_uv, float)])
         end = self._buffer_start + self._buffer.shape[0]
-        done = []
+        done: list[tuple[object, StimulusResponse | BidirectionalResponse]] = []
         while (
             self._pending
             and self._pending[0].onset_sample + self._pending[0].post <= end

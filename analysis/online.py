@@ -214,6 +214,7 @@ class OnlineStimulusAnalyzer:
                     duration_s=stim.duration_s,
                     pair_positions_m=self.positions_m,
                     site_m=stim.site_m,
+                    fit=False,  # the caller's site_record fits each volley
                     pulse_memory=self.pulse_memory,
                     **self.kwargs,
                 )

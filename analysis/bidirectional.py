@@ -746,10 +746,12 @@ def site_record(
     (``volleys.EDGE_MARGIN_S``, 0.3 ms) is ``on_artifact``: a line
     through the pulse's edges and remains near the site (on the simulated
     rig, a "55 m/s MGF" at 0.1–0.95 ms on the pairs nearest a mid-body site
-    during a 1 ms pulse), not a fibre: it is not counted (``site_map``, the
-    online result's ``volleys``), and the other volleys are named again
-    without it (``propagation.fibre_names``: a lone LGF beside it would
-    otherwise be called the MGF, the faster of two)."""
+    during a 1 ms pulse), not a fibre; nor is a volley neither clean nor with
+    its V determined beside one that is (``_counted``). Those have
+    ``counted`` false: left out of ``site_map`` and of the online result's
+    ``volleys``, and the others are named again without them
+    (``propagation.fibre_names``: a lone LGF beside one would otherwise be
+    called the MGF, the faster of two)."""
     x = np.asarray(pair_positions_m, dtype=float)
     latencies = separated_latencies(b.response)
     clear = clear_of_artifact(b.response)
@@ -769,9 +771,8 @@ def site_record(
             np.isfinite(t) if clear is None else t > np.asarray(clear) + EDGE_MARGIN_S
         )
         n_clear.append(int(np.sum(np.isfinite(t) & late)))
-    names = _names_without_artifact(
-        b.response.volleys, n_clear, mgf_min_velocity_m_per_s
-    )
+    counted = _counted(b.response.volleys, n_clear, fits)
+    names = _names_of_counted(b.response.volleys, counted, mgf_min_velocity_m_per_s)
     return {
         "artifact_end_s": clear,
         "site_m": site_m,
@@ -784,21 +785,44 @@ def site_record(
                 "latency_s": [None if not np.isfinite(t) else float(t) for t in lat],
                 "pairs_clear_of_artifact": n,
                 "on_artifact": n < MIN_CLEAR_PAIRS,
+                "counted": ok,
             }
-            for v, lat, n, name in zip(
-                b.response.volleys, latencies, n_clear, names, strict=True
+            for v, lat, n, name, ok in zip(
+                b.response.volleys, latencies, n_clear, names, counted, strict=True
             )
         ],
         "fits": fits,
     }
 
 
-def _names_without_artifact(
-    volleys: Sequence[Any], n_clear: list[int], mgf_min_velocity_m_per_s: float
+def _counted(
+    volleys: Sequence[Any], n_clear: list[int], fits: list[dict[str, Any]]
+) -> list[bool]:
+    """Which volleys count as a fibre's: not on the artifact, and, when any
+    other is clean or has its V determined, clean or determined itself.
+
+    A second volley that is neither, beside one that is, has been a line
+    through noise or a spike's own later phase on the simulated rig (6–55
+    m/s, 1–3 pairs of its V left): ranked by speed it renamed the real
+    volley (a lone LGF called the MGF, the faster of two). Where no volley is
+    either (four pairs ~10 and 30 mm from a mid-body site: the near arrivals
+    on the artifact), all are kept, named by speed as the first wave names a
+    stimulus's volleys.
+    """
+    kept = [n >= MIN_CLEAR_PAIRS for n in n_clear]
+    supported = [
+        k and (bool(v.clean) or bool(f["determined"]))
+        for v, k, f in zip(volleys, kept, fits, strict=True)
+    ]
+    return supported if any(supported) else kept
+
+
+def _names_of_counted(
+    volleys: Sequence[Any], counted: list[bool], mgf_min_velocity_m_per_s: float
 ) -> list[str]:
-    """Each volley's fibre: the kept ones named by speed among themselves
-    (they are sorted fastest first), one on the artifact keeping its own."""
-    kept = [i for i, n in enumerate(n_clear) if n >= MIN_CLEAR_PAIRS]
+    """Each volley's fibre: the counted ones named by speed among themselves
+    (they are sorted fastest first), the others keeping their own."""
+    kept = [i for i, ok in enumerate(counted) if ok]
     names = [v.fibre for v in volleys]
     speeds = [volleys[i].conduction_velocity_m_per_s for i in kept]
     for i, name in zip(
@@ -819,11 +843,12 @@ MIN_CLEAR_PAIRS = 2
 def without_artifact_volleys(
     response: StimulusResponse, record: dict[str, Any]
 ) -> StimulusResponse:
-    """``response`` with the volleys ``site_record`` found ``on_artifact``
-    moved to ``suspect_volleys`` (shown, never counted), the rest named as
-    the record names them, and its headline fields (``responded``, per-pair
-    latency and amplitude, velocity) from the first volley left."""
-    flags = [bool(v.get("on_artifact")) for v in record["volleys"]]
+    """``response`` with the volleys ``site_record`` does not count (on the
+    artifact, or unsupported beside a supported one: ``_counted``) moved to
+    ``suspect_volleys`` (shown, never counted), the rest named as the record
+    names them, and its headline fields (``responded``, per-pair latency and
+    amplitude, velocity) from the first volley left."""
+    flags = [not counted(v) for v in record["volleys"]]
     if not any(flags):
         return response
     named = [
@@ -1071,10 +1096,16 @@ def twitch_selectivity(
     return tuple(out)
 
 
+def counted(volley: dict[str, Any]) -> bool:
+    """Whether a ``site_record`` volley counts as a fibre's (records written
+    before ``counted`` existed: unless ``on_artifact``)."""
+    return bool(volley.get("counted", not volley.get("on_artifact")))
+
+
 def _fibres(record: dict) -> set[str]:
-    # a volley on the artifact's remains is no fibre's (site_record)
+    # a volley on the artifact's remains, or unsupported, is no fibre's
     volleys = record.get("volleys") or []
-    return {str(v.get("fibre")) for v in volleys if not v.get("on_artifact")}
+    return {str(v.get("fibre")) for v in volleys if counted(v)}
 
 
 def _median(values: list[float]) -> float | None:
@@ -1146,7 +1177,7 @@ def site_map(records: list[dict], *, precision: float = 0.05) -> list[dict]:
                 # its interval (docs/analysis.md).
                 if (
                     f
-                    and not v.get("on_artifact")
+                    and counted(v)
                     and f.get("determined")
                     and (v.get("clean", False) or _precise_dict(f, precision))
                 ):

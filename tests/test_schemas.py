@@ -41,7 +41,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "6ca7285b92c76b7dacae4af5623789411bd274948dcb3e7af03cdd24fc40259c",
+    "analysis": "ba0683bffd6016787bb11c89fbb04716d2768632ed0ad82f89d5883664f7f69d",
     "events": "da49d17cfb54092c2bb1172a9b1d3d5fdd6a1030e3c78dccbcb0a85a431345ec",
     "metadata": "02993e32e396d440534acc47b88f241ee3ae0a38fd5ec62d7f399a8b9331b83a",
 }

@@ -23,6 +23,7 @@ import numpy as np
 
 from analysis.bidirectional import (
     BidirectionalResponse,
+    counted,
     site_record,
     without_artifact_volleys,
 )
@@ -157,9 +158,7 @@ def about_site(about: BidirectionalResponse, positions_m: np.ndarray) -> dict[st
     record = site_record(about, about.analysed_about_m, positions_m)
     response = without_artifact_volleys(about.response, record)
     fits = [
-        f
-        for f, v in zip(record["fits"], record["volleys"], strict=True)
-        if not v["on_artifact"]
+        f for f, v in zip(record["fits"], record["volleys"], strict=True) if counted(v)
     ]
     first = fits[0] if fits else None
     return {

@@ -28,6 +28,7 @@ from analysis.bidirectional import (
     analyse_bidirectional,
     candidate_sites_m,
     configuration_key,
+    counted,
     fit_bidirectional,
     site_map,
     site_record,
@@ -116,8 +117,8 @@ def _pooled_fibre(
     for r in rows:
         clear = r.get("artifact_end_s") or [0.0] * x.size
         for v in r["volleys"]:
-            if v["fibre"] != fibre or v.get("on_artifact"):
-                continue  # another fibre's, or the artifact's remains
+            if v["fibre"] != fibre or not counted(v):
+                continue  # another fibre's, or not counted (site_record)
             t = np.array([np.nan if a is None else a for a in v["latency_s"]])
             # timed on the artifact's remains (see site_record)
             on = np.isfinite(t) & (t <= np.asarray(clear, float))
@@ -244,9 +245,7 @@ def sites_section(records: list[dict[str, Any]], x: np.ndarray) -> dict[str, Any
             {
                 "configuration": r["configuration"],
                 "site_m": r["bidirectional"]["site_m"],
-                "responded": any(
-                    not v.get("on_artifact") for v in r["bidirectional"]["volleys"]
-                ),
+                "responded": any(counted(v) for v in r["bidirectional"]["volleys"]),
                 "volleys": r["bidirectional"]["volleys"],
                 "bidirectional": r["bidirectional"]["fits"],
                 "region_peak_displacement_mm": r.get("region_peak_displacement_mm"),

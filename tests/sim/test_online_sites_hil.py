@@ -155,6 +155,7 @@ def test_online_results_name_the_fibres_the_simulator_fired(over_sites):
     by_onset = {r["stimulus_sample"]: r for r in online}
     assert len(truth) == len(online) == 9
     misnamed = []
+    velocities: dict[tuple[int, str], list] = {}
     for fired in truth:
         result = by_onset[fired["onset_sample"]]
         named = {v["fibre"] for v in result["volleys"]}
@@ -171,17 +172,17 @@ def test_online_results_name_the_fibres_the_simulator_fired(over_sites):
         assert set(result) == FIRST_WAVE_KEYS | SITE_KEYS, where
         assert result["site_m"] == pytest.approx(fired["site_m"])
         # the LGF's 15 m/s away from the site, both ways from the middle and
-        # head-ward from the tail, signed by direction
+        # head-ward from the tail, signed by direction; a side with too few
+        # pairs clear of the artifact (the middle's anterior side keeps two:
+        # 30 and 46 mm) may be not determined, never a wrong number
         assert result["conduction_velocity_m_per_s"] == pytest.approx(15.0, rel=0.03)
         assert response_value(result, "responded_cv") == 1.0
-        anterior = result["anterior_velocity_m_per_s"]
-        assert anterior == pytest.approx(-15.0, rel=0.03), where
-        posterior = result["posterior_velocity_m_per_s"]
-        if fired["cathode"] == 4:
-            assert result["direction"] == "both"
-            assert posterior == pytest.approx(15.0, rel=0.03)
-        else:  # the tail electrode sits on the last pair: nothing beyond it
-            assert result["direction"] == "anterior" and posterior is None
+        assert result["direction"] == ("both" if fired["cathode"] == 4 else "anterior")
+        for side, sign in (("anterior", -1.0), ("posterior", 1.0)):
+            v = result[f"{side}_velocity_m_per_s"]
+            if v is not None:
+                assert v == pytest.approx(sign * 15.0, rel=0.03), (where, side)
+            velocities.setdefault((fired["cathode"], side), []).append(v)
     # A stimulus may carry a second, invented volley beside the right one
     # (seen in ~1 of 30: an unclean 3-pair line 2–7 ms after a tail pulse,
     # named the MGF as the faster of two), as the first wave's per-stimulus
@@ -189,6 +190,13 @@ def test_online_results_name_the_fibres_the_simulator_fired(over_sites):
     # aside, a single stimulus cannot. Before, every mid-body and tail
     # stimulus (6 of 9) was misnamed.
     assert len(misnamed) <= 2, misnamed
+    # Each side the spike went, determined in most stimuli: both sides from
+    # the middle; from the tail only head-ward (its electrode sits on the
+    # last pair: nothing beyond it).
+    for key in [(4, "anterior"), (4, "posterior"), (7, "anterior")]:
+        got = velocities.get(key, [])
+        assert sum(v is not None for v in got) >= len(got) - 1 >= 1, (key, got)
+    assert all(v is None for v in velocities.get((7, "posterior"), []))
 
 
 def test_online_named_volleys_are_the_offline_per_site_records(over_sites):
@@ -207,17 +215,17 @@ def test_online_named_volleys_are_the_offline_per_site_records(over_sites):
         record = offline.get(result["stimulus_sample"])
         if record is None:
             continue  # before the recording began
-        counted = [v for v in record["volleys"] if not v["on_artifact"]]
-        assert [v["fibre"] for v in result["volleys"]] == [
-            v["fibre"] for v in counted
-        ], result["configuration"]
+        kept = [v for v in record["volleys"] if v["counted"]]
+        assert [v["fibre"] for v in result["volleys"]] == [v["fibre"] for v in kept], (
+            result["configuration"]
+        )
         if "bidirectional" in result:  # analysed about its site online too
             pairs = zip(result["bidirectional"]["volleys"], record["volleys"])
             for on, off in pairs:
-                assert (on["fibre"], on["on_artifact"]) == (
-                    off["fibre"], off["on_artifact"],
+                assert (on["fibre"], on["counted"]) == (
+                    off["fibre"], off["counted"],
                 )  # fmt: skip
-                if off["on_artifact"]:
+                if not off["counted"]:
                     continue
                 got = np.array([np.nan if t is None else t for t in on["latency_s"]])
                 want = np.array([np.nan if t is None else t for t in off["latency_s"]])

@@ -32,15 +32,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from analysis.propagation import StimulusResponse, analyse_stimulus
-from analysis.volleys import OVERLAP_S
+from analysis.propagation import (
+    StimulusResponse,
+    analyse_stimulus,
+    fibre_names,
+    first_volley_fields,
+)
+from analysis.volleys import EDGE_MARGIN_S, OVERLAP_S
 
 ANTERIOR = "anterior"  # toward the head: smaller positions, signed velocity < 0
 POSTERIOR = "posterior"  # toward the tail: larger positions, signed velocity > 0
@@ -639,6 +644,7 @@ def analyse_bidirectional(
     site_m: float | None = None,
     candidates_m: ArrayLike | None = None,
     fit_options: dict[str, Any] | None = None,
+    fit: bool = True,
     **analyse_options: Any,
 ) -> BidirectionalResponse:
     """``propagation.analyse_stimulus`` about a site, and each volley's V.
@@ -652,7 +658,9 @@ def analyse_bidirectional(
     epoch is analysed once more about that estimate. A pair where two
     volleys arrive within ``OVERLAP_S`` times neither
     (``separated_latencies``). ``fit_options`` go to ``fit_bidirectional``,
-    the rest to ``analyse_stimulus``.
+    the rest to ``analyse_stimulus``. ``fit`` False (with ``site_m`` only):
+    no V fitted (``fits`` empty), for a caller that fits them itself, as
+    ``site_record`` does (the online analysis: each fit costs ~0.7 ms).
     """
     x = np.asarray(pair_positions_m, dtype=float)
     fit_kw = dict(fit_options or {})
@@ -669,7 +677,7 @@ def analyse_bidirectional(
 
     if site_m is not None:
         response = about(float(site_m))
-        fits = tuple(fits_of(response, float(site_m)))
+        fits = tuple(fits_of(response, float(site_m))) if fit else ()
         return BidirectionalResponse(
             response, float(site_m), fits, _separable(x, float(site_m))
         )
@@ -709,6 +717,178 @@ def analyse_bidirectional(
     fits = tuple(fits_of(response, None))
     where = fits[0].site_m if fits and fits[0].site_determined else float(site)
     return BidirectionalResponse(response, float(site), fits, _separable(x, where))
+
+
+def clear_of_artifact(response: StimulusResponse) -> list[float] | None:
+    """Per pair, when the pulse and what it blanked are over (s from the
+    pulse's start, as the latencies), or None when the pulse was not found."""
+    q = response.quality
+    if q is None or not np.isfinite(q.pulse_duration_s):
+        return None
+    return [float(q.pulse_duration_s + s) for s in np.asarray(q.blanked_s, float)]
+
+
+def site_record(
+    b: BidirectionalResponse,
+    site_m: float | None,
+    pair_positions_m: ArrayLike,
+    mgf_min_velocity_m_per_s: float = 20.0,
+) -> dict[str, Any]:
+    """One stimulus's analysis about its site, JSON-ready: what the offline
+    pipeline stores as ``stimuli[].bidirectional`` and the online analysis
+    as a result's ``bidirectional``.
+
+    Each volley's V is fitted again without its arrivals timed before the
+    pulse and its blanking ended (on the artifact's remains: on the simulated
+    rig ~10 mm from a mid-body site, 0.15–0.25 ms early, which bends each
+    side's line into a confident wrong velocity). A volley with fewer than
+    ``MIN_CLEAR_PAIRS`` arrivals after that and the pulse edge's margin
+    (``volleys.EDGE_MARGIN_S``, 0.3 ms) is ``on_artifact``: a line
+    through the pulse's edges and remains near the site (on the simulated
+    rig, a "55 m/s MGF" at 0.1–0.95 ms on the pairs nearest a mid-body site
+    during a 1 ms pulse), not a fibre; nor is a volley neither clean nor with
+    its V determined beside one that is (``_counted``). Those have
+    ``counted`` false: left out of ``site_map`` and of the online result's
+    ``volleys``, and the others are named again without them
+    (``propagation.fibre_names``: a lone LGF beside one would otherwise be
+    called the MGF, the faster of two)."""
+    x = np.asarray(pair_positions_m, dtype=float)
+    latencies = separated_latencies(b.response)
+    clear = clear_of_artifact(b.response)
+    fits = []
+    for t in latencies:
+        t = t.copy()
+        if clear is not None:
+            t[np.isfinite(t) & (t <= np.asarray(clear))] = np.nan
+        fits.append(fit_bidirectional(x, t, site_m=site_m).to_dict())
+    n_clear = []
+    for v in b.response.volleys:
+        t = np.asarray(v.latency_s, dtype=float)
+        # clear of the pulse's end too: a line through the transient there
+        # (on the simulated rig ~1.01 ms after a 1 ms pulse on pairs 60–80 mm
+        # from a tail site) is the artifact's
+        late = (
+            np.isfinite(t) if clear is None else t > np.asarray(clear) + EDGE_MARGIN_S
+        )
+        n_clear.append(int(np.sum(np.isfinite(t) & late)))
+    counted = _counted(b.response.volleys, n_clear, fits)
+    names = _names_of_counted(b.response.volleys, counted, mgf_min_velocity_m_per_s)
+    return {
+        "artifact_end_s": clear,
+        "site_m": site_m,
+        "analysed_about_m": float(b.analysed_about_m),
+        "fibres_separable": bool(b.fibres_separable),
+        "volleys": [
+            {
+                "fibre": name,
+                "clean": bool(v.clean),
+                "latency_s": [None if not np.isfinite(t) else float(t) for t in lat],
+                "pairs_clear_of_artifact": n,
+                "on_artifact": n < MIN_CLEAR_PAIRS,
+                "counted": ok,
+            }
+            for v, lat, n, name, ok in zip(
+                b.response.volleys, latencies, n_clear, names, counted, strict=True
+            )
+        ],
+        "fits": fits,
+    }
+
+
+def _counted(
+    volleys: Sequence[Any], n_clear: list[int], fits: list[dict[str, Any]]
+) -> list[bool]:
+    """Which volleys count as a fibre's: not on the artifact, and, when any
+    other is clean or has its V determined, clean or determined itself.
+
+    A second volley that is neither, beside one that is, has been a line
+    through noise or a spike's own later phase on the simulated rig (6–55
+    m/s, 1–3 pairs of its V left): ranked by speed it renamed the real
+    volley (a lone LGF called the MGF, the faster of two). Where no volley is
+    either (four pairs ~10 and 30 mm from a mid-body site: the near arrivals
+    on the artifact), all are kept, named by speed as the first wave names a
+    stimulus's volleys.
+    """
+    kept = [n >= MIN_CLEAR_PAIRS for n in n_clear]
+    supported = [
+        k and (bool(v.clean) or bool(f["determined"]))
+        for v, k, f in zip(volleys, kept, fits, strict=True)
+    ]
+    return supported if any(supported) else kept
+
+
+def _names_of_counted(
+    volleys: Sequence[Any], counted: list[bool], mgf_min_velocity_m_per_s: float
+) -> list[str]:
+    """Each volley's fibre: the counted ones named by speed among themselves
+    (they are sorted fastest first), the others keeping their own."""
+    kept = [i for i, ok in enumerate(counted) if ok]
+    names = [v.fibre for v in volleys]
+    speeds = [volleys[i].conduction_velocity_m_per_s for i in kept]
+    for i, name in zip(
+        kept, fibre_names(speeds, mgf_min_velocity_m_per_s), strict=True
+    ):
+        names[i] = name
+    return names
+
+
+# A volley needs this many arrivals after the pulse and its blanking ended to
+# be a fibre's, not the artifact's: two place a line from a known site (its t0
+# and speed). Not three: with the simulated rig's four pairs a mid-body site's
+# two nearest pairs (~10 mm) see the LGF at the pulse's end, and its two far
+# ones are all that is clear of it.
+MIN_CLEAR_PAIRS = 2
+
+
+def without_artifact_volleys(
+    response: StimulusResponse, record: dict[str, Any]
+) -> StimulusResponse:
+    """``response`` with the volleys ``site_record`` does not count (on the
+    artifact, or unsupported beside a supported one: ``_counted``) moved to
+    ``suspect_volleys`` (shown, never counted), the rest named as the record
+    names them, and its headline fields (``responded``, per-pair latency and
+    amplitude, velocity) from the first volley left."""
+    flags = [not counted(v) for v in record["volleys"]]
+    if not any(flags):
+        return response
+    named = [
+        replace(v, fibre=str(r["fibre"]))
+        for v, r in zip(response.volleys, record["volleys"], strict=True)
+    ]
+    kept = [v for v, bad in zip(named, flags, strict=True) if not bad]
+    moved = [v for v, bad in zip(named, flags, strict=True) if bad]
+    return replace(
+        response,
+        **first_volley_fields(kept, response.latency_s.shape[0]),
+        volleys=tuple(kept),
+        suspect_volleys=(*response.suspect_volleys, *moved),
+    )
+
+
+# A site head-ward of every recording pair and this near the head end is the
+# classic head pair (4–12 mm on the simulated rig and the teaching rigs): the
+# pairs' positions from the head end stand for their distances from it, as
+# the first wave's analysis takes them. The ≤ 10 mm offset only moves a
+# volley's t0, by ≤ 0.67 ms at the LGF's 15 m/s, against a utilisation time
+# of ~0.5 ms: within the volley search's t0 range (−0.5–5 ms).
+HEAD_END_M = 0.010
+
+
+def at_head_end(site_m: float | None, pair_positions_m: ArrayLike) -> bool:
+    """Whether a stimulus from ``site_m`` is analysed as from the head end
+    (pair positions as distances, spikes one way): the site is unknown, or
+    head-ward of every pair and within ``HEAD_END_M`` of the head end.
+
+    >>> pairs = [0.0375, 0.0575, 0.0775, 0.0975]
+    >>> at_head_end(None, pairs), at_head_end(0.004, pairs), at_head_end(0.067, pairs)
+    (True, True, False)
+    >>> at_head_end(0.025, pairs)  # before the pairs, yet 25 mm from the head
+    False
+    """
+    if site_m is None:
+        return True
+    x = np.asarray(pair_positions_m, dtype=float)
+    return bool(site_m <= x.min() and site_m <= HEAD_END_M)
 
 
 def separated_latencies(
@@ -916,8 +1096,16 @@ def twitch_selectivity(
     return tuple(out)
 
 
+def counted(volley: dict[str, Any]) -> bool:
+    """Whether a ``site_record`` volley counts as a fibre's (records written
+    before ``counted`` existed: unless ``on_artifact``)."""
+    return bool(volley.get("counted", not volley.get("on_artifact")))
+
+
 def _fibres(record: dict) -> set[str]:
-    return {str(v.get("fibre")) for v in record.get("volleys") or []}
+    # a volley on the artifact's remains, or unsupported, is no fibre's
+    volleys = record.get("volleys") or []
+    return {str(v.get("fibre")) for v in volleys if counted(v)}
 
 
 def _median(values: list[float]) -> float | None:
@@ -989,6 +1177,7 @@ def site_map(records: list[dict], *, precision: float = 0.05) -> list[dict]:
                 # its interval (docs/analysis.md).
                 if (
                     f
+                    and counted(v)
                     and f.get("determined")
                     and (v.get("clean", False) or _precise_dict(f, precision))
                 ):

@@ -5,18 +5,28 @@ carrying the filter state and a margin of samples so a peak near a chunk edge is
 found once, as in one pass over the whole recording (``detect_offline``).
 ``OnlineStimulusAnalyzer`` keeps the recent samples and runs
 ``analyse_stimulus`` on each stimulus as soon as its window is complete — the
-same function on the same samples as the offline pipeline.
+same function on the same samples as the offline pipeline. A stimulus given its
+site (the cathode's position, m from the head end) away from the head end is
+analysed about it (``bidirectional.analyse_bidirectional``, as the offline
+pipeline's per-site analysis): pairs on either side timed by their distance
+from the site, each volley's V fitted with the site given.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from analysis.ap_detect import Spikes, detect_spikes
 from analysis.artifact import PulseMemory
+from analysis.bidirectional import (
+    BidirectionalResponse,
+    analyse_bidirectional,
+    at_head_end,
+)
 from analysis.filters import CausalFilter
 from analysis.propagation import (
     PRE_MIN_S,
@@ -99,10 +109,14 @@ class PendingStimulus:
     onset_sample: int
     duration_s: float
     key: object  # the caller's handle (trial index, parameters)
+    site_m: float | None = None  # None: analysed from the head end, one way
+    post: int = 0  # rows after the onset its analysis needs
 
 
 class OnlineStimulusAnalyzer:
-    """Runs ``analyse_stimulus`` on each stimulus once its epoch is complete."""
+    """Runs ``analyse_stimulus`` on each stimulus once its epoch is complete;
+    about its site (``analyse_bidirectional``) when given one away from the
+    head end (``bidirectional.at_head_end``)."""
 
     def __init__(
         self,
@@ -112,15 +126,26 @@ class OnlineStimulusAnalyzer:
         positions_m: np.ndarray,
         pre_ms: float = PRE_S * 1e3,
         post_ms: float | None = None,
+        sites_m: ArrayLike | None = None,
         **analysis_kwargs,
     ) -> None:
+        """``sites_m``: every site a stimulus may come from (the stimulation
+        electrodes' positions), when known: a stimulus analysed about its
+        site then takes the epoch the offline per-site analysis of a
+        recording over them all takes, to the last possible arrival at the
+        pair farthest from any of them (``rig.offline.sites``); else the one
+        its own site needs."""
         self.fs_hz = fs_hz
         self.positions_m = np.asarray(positions_m, dtype=float)
+        post_ms_given = post_ms is not None
         if post_ms is None:
             post_ms = search_window_s(self.positions_m) * 1e3
         self.pre = round(pre_ms * 1e-3 * fs_hz)
         self.pre_min = round(PRE_MIN_S * fs_hz)
         self.post = round(post_ms * 1e-3 * fs_hz)
+        self._post_given = post_ms_given
+        self._sites_m = None if sites_m is None else np.asarray(sites_m, dtype=float)
+        self._max_post = self.post
         self.kwargs = analysis_kwargs
         self.pulse_memory = PulseMemory()  # as the offline pipeline learns it
         self._buffer = np.zeros((0, n_channels))
@@ -128,15 +153,37 @@ class OnlineStimulusAnalyzer:
         self._pending: deque[PendingStimulus] = deque()
 
     def add_stimulus(
-        self, onset_sample: int, duration_s: float, key: object = None
+        self,
+        onset_sample: int,
+        duration_s: float,
+        key: object = None,
+        site_m: float | None = None,
     ) -> None:
-        """A stimulus was delivered at ``onset_sample``."""
-        self._pending.append(PendingStimulus(int(onset_sample), float(duration_s), key))
+        """A stimulus was delivered at ``onset_sample`` from ``site_m`` (its
+        cathode's position, m from the head end; None: not known)."""
+        if at_head_end(site_m, self.positions_m):
+            site_m = None  # the first wave's analysis, exactly
+        post = self.post_rows(site_m)
+        self._max_post = max(self._max_post, post)
+        self._pending.append(
+            PendingStimulus(int(onset_sample), float(duration_s), key, site_m, post)
+        )
+
+    def post_rows(self, site_m: float | None) -> int:
+        """Rows after the onset a stimulus from ``site_m`` is analysed on (None:
+        from the head end, the first wave's epoch)."""
+        if site_m is None or self._post_given:
+            return self.post
+        sites = np.atleast_1d(site_m if self._sites_m is None else self._sites_m)
+        far = np.abs(self.positions_m[None, :] - sites[:, None]).max()
+        return round(search_window_s(np.array([far])) * self.fs_hz)
 
     def process(
         self, first_sample: int, chunk_uv: np.ndarray
-    ) -> list[tuple[object, StimulusResponse]]:
-        """Add contiguous samples; return (key, response) for completed stimuli."""
+    ) -> list[tuple[object, StimulusResponse | BidirectionalResponse]]:
+        """Add contiguous samples; return (key, response) for completed stimuli:
+        a ``StimulusResponse``, or a ``BidirectionalResponse`` for a stimulus
+        analysed about its site."""
         if self._buffer.shape[0] == 0:
             self._buffer_start = first_sample
         elif first_sample != self._buffer_start + self._buffer.shape[0]:
@@ -145,8 +192,11 @@ class OnlineStimulusAnalyzer:
             self._buffer_start = first_sample
         self._buffer = np.concatenate([self._buffer, np.asarray(chunk_uv, float)])
         end = self._buffer_start + self._buffer.shape[0]
-        done = []
-        while self._pending and self._pending[0].onset_sample + self.post <= end:
+        done: list[tuple[object, StimulusResponse | BidirectionalResponse]] = []
+        while (
+            self._pending
+            and self._pending[0].onset_sample + self._pending[0].post <= end
+        ):
             stim = self._pending.popleft()
             pre = self.pre
             a = stim.onset_sample - pre - self._buffer_start
@@ -155,7 +205,22 @@ class OnlineStimulusAnalyzer:
                 a = stim.onset_sample - pre - self._buffer_start
             if a < 0:
                 continue  # its samples were lost or came before we started
-            epoch = self._buffer[a : a + pre + self.post]
+            epoch = self._buffer[a : a + pre + stim.post]
+            if stim.site_m is not None:
+                about = analyse_bidirectional(
+                    epoch,
+                    fs_hz=self.fs_hz,
+                    onset=pre,
+                    duration_s=stim.duration_s,
+                    pair_positions_m=self.positions_m,
+                    site_m=stim.site_m,
+                    fit=False,  # the caller's site_record fits each volley
+                    pulse_memory=self.pulse_memory,
+                    **self.kwargs,
+                )
+                response = _with_onset(about.response, stim.onset_sample)
+                done.append((stim.key, replace(about, response=response)))
+                continue
             response = analyse_stimulus(
                 epoch,
                 fs_hz=self.fs_hz,
@@ -169,7 +234,7 @@ class OnlineStimulusAnalyzer:
         # Keep only what a pending (or the next) stimulus can still need: its
         # window, and a second more for a STIM_DELIVERED that reaches us after
         # the samples that follow it (a starved relay thread takes big bites).
-        keep_from = end - self.pre - self.post - round(self.fs_hz)
+        keep_from = end - self.pre - self._max_post - round(self.fs_hz)
         if self._pending:
             keep_from = min(keep_from, self._pending[0].onset_sample - self.pre)
         cut = max(0, keep_from - self._buffer_start)
@@ -180,6 +245,4 @@ class OnlineStimulusAnalyzer:
 
 
 def _with_onset(response: StimulusResponse, onset_sample: int) -> StimulusResponse:
-    from dataclasses import replace
-
     return replace(response, onset_sample=onset_sample)

@@ -157,18 +157,30 @@ def _num(value) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
+def fibre_names(
+    velocities_m_per_s: list[float], mgf_min_velocity_m_per_s: float = 20.0
+) -> list[str]:
+    """Names for volleys sorted fastest first: of two or more the first is the
+    MGF, the rest LGF; a lone volley is the MGF if at least
+    ``mgf_min_velocity_m_per_s``.
+
+    >>> fibre_names([30.0, 15.0]), fibre_names([15.0]), fibre_names([25.0])
+    (['mgf', 'lgf'], ['lgf'], ['mgf'])
+    """
+    if len(velocities_m_per_s) >= 2:
+        return ["mgf"] + ["lgf"] * (len(velocities_m_per_s) - 1)
+    if velocities_m_per_s:
+        fast = velocities_m_per_s[0] >= mgf_min_velocity_m_per_s
+        return ["mgf" if fast else "lgf"]
+    return []
+
+
 def name_volleys(
     lines: list[Line], mgf_min_velocity_m_per_s: float = 20.0
 ) -> list[Volley]:
     """Volleys named by speed: of two the faster is the MGF; one by its speed."""
     lines = sorted(lines, key=lambda v: -v.velocity_m_per_s)
-    if len(lines) >= 2:
-        names = ["mgf", "lgf"] + ["lgf"] * (len(lines) - 2)
-    elif lines:
-        fast = lines[0].velocity_m_per_s >= mgf_min_velocity_m_per_s
-        names = ["mgf" if fast else "lgf"]
-    else:
-        names = []
+    names = fibre_names([v.velocity_m_per_s for v in lines], mgf_min_velocity_m_per_s)
     return [
         Volley(
             name, v.latency_s, v.amplitude_uv, v.velocity_m_per_s,

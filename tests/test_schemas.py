@@ -41,7 +41,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "33b0fbfa21e619cf80533b0033aeec09af915e91d284a9b0c91923103afe31ee",
+    "analysis": "ba0683bffd6016787bb11c89fbb04716d2768632ed0ad82f89d5883664f7f69d",
     "events": "133cff1182ffd6ab7ef102a3068934fa86ca4f3e94387922d61052f243a11b82",
     "metadata": "02993e32e396d440534acc47b88f241ee3ae0a38fd5ec62d7f399a8b9331b83a",
 }

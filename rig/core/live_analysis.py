@@ -51,6 +51,7 @@ class LiveAnalysis:
             uv_per_count=uv_per_count,
             emit=events.response_measured.emit,
             requested_vpp=requested_vpp,
+            stim_electrodes_m=rig.stim_electrodes_m,
         )
         acquisition.add_consumer(self.online.consume)
         if camera is not None:

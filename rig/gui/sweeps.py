@@ -96,11 +96,22 @@ class SweepsWidget(QtWidgets.QWidget):
         ok = np.isfinite(lat_ms)
         self.latency_points.setData(pos_mm[ok], lat_ms[ok])
         velocity = result.get("conduction_velocity_m_per_s")
+        site = result.get("site_m")  # analysed about its site: a V, not a line
         if velocity and np.isfinite(velocity) and ok.sum() >= 2:
-            slope, intercept = np.polyfit(pos_mm[ok], lat_ms[ok], 1)
             xs = np.array([pos_mm.min(), pos_mm.max()])
-            self.fit_line.setData(xs, slope * xs + intercept)
-            self.velocity_label.setText(f"conduction velocity: {velocity:.1f} m/s")
+            if site is None:
+                slope, intercept = np.polyfit(pos_mm[ok], lat_ms[ok], 1)
+                self.fit_line.setData(xs, slope * xs + intercept)
+                self.velocity_label.setText(f"conduction velocity: {velocity:.1f} m/s")
+                return
+            site_mm = float(site) * 1e3
+            distance = np.abs(pos_mm - site_mm)
+            slope, intercept = np.polyfit(distance[ok], lat_ms[ok], 1)
+            xs = np.unique(np.clip([xs[0], site_mm, xs[1]], xs[0], xs[1]))
+            self.fit_line.setData(xs, slope * np.abs(xs - site_mm) + intercept)
+            self.velocity_label.setText(
+                f"conduction velocity: {velocity:.1f} m/s from {site_mm:.0f} mm"
+            )
 
     def _condition_pen(self, stimulus: dict) -> pg.QtGui.QPen:
         """One colour per (amplitude, duration) condition, listed in the legend."""

@@ -25,13 +25,13 @@ import numpy as np
 from analysis.artifact import PulseMemory
 from analysis.bidirectional import (
     TIMING_SD_S,
-    BidirectionalResponse,
     analyse_bidirectional,
     candidate_sites_m,
     configuration_key,
+    counted,
     fit_bidirectional,
-    separated_latencies,
     site_map,
+    site_record,
 )
 from analysis.propagation import PRE_MIN_S, PRE_S, search_window_s
 from firmware_bridge.stimulus import parse_configuration
@@ -101,48 +101,6 @@ def _epoch(source: Source, onset: int, post_s: float) -> tuple[np.ndarray, int] 
     return None
 
 
-def _clear_of_artifact(b: BidirectionalResponse) -> list[float] | None:
-    """Per pair, when the pulse and what it blanked are over (s from the
-    pulse's start, as the latencies), or None when the pulse was not found."""
-    q = b.response.quality
-    if q is None or not np.isfinite(q.pulse_duration_s):
-        return None
-    return [float(q.pulse_duration_s + s) for s in np.asarray(q.blanked_s, float)]
-
-
-def _compact(
-    b: BidirectionalResponse, site_m: float | None, x: np.ndarray
-) -> dict[str, Any]:
-    """One stimulus's per-site analysis for its JSON record. Each volley's V
-    is fitted again without its arrivals timed before the pulse and its
-    blanking ended (on the artifact's remains: on the simulated rig ~10 mm
-    from a mid-body site, 0.15–0.25 ms early, which bends each side's line
-    into a confident wrong velocity)."""
-    latencies = separated_latencies(b.response)
-    clear = _clear_of_artifact(b)
-    fits = []
-    for t in latencies:
-        t = t.copy()
-        if clear is not None:
-            t[np.isfinite(t) & (t <= np.asarray(clear))] = np.nan
-        fits.append(fit_bidirectional(x, t, site_m=site_m).to_dict())
-    return {
-        "artifact_end_s": clear,
-        "site_m": site_m,
-        "analysed_about_m": float(b.analysed_about_m),
-        "fibres_separable": bool(b.fibres_separable),
-        "volleys": [
-            {
-                "fibre": v.fibre,
-                "clean": bool(v.clean),
-                "latency_s": [None if not np.isfinite(t) else float(t) for t in lat],
-            }
-            for v, lat in zip(b.response.volleys, latencies, strict=True)
-        ],
-        "fits": fits,
-    }
-
-
 def _pooled_fibre(
     fibre: str,
     rows: list[dict[str, Any]],
@@ -159,10 +117,10 @@ def _pooled_fibre(
     for r in rows:
         clear = r.get("artifact_end_s") or [0.0] * x.size
         for v in r["volleys"]:
-            if v["fibre"] != fibre:
-                continue
+            if v["fibre"] != fibre or not counted(v):
+                continue  # another fibre's, or not counted (site_record)
             t = np.array([np.nan if a is None else a for a in v["latency_s"]])
-            # timed on the artifact's remains (see _compact)
+            # timed on the artifact's remains (see site_record)
             on = np.isfinite(t) & (t <= np.asarray(clear, float))
             n_on_artifact += int(on.sum())
             t[on] = np.nan
@@ -273,7 +231,7 @@ def analyse_sites(
             onset_search_s=source.onset_search_s,
             pulse_memory=memory,
         )
-        rec["bidirectional"] = _compact(b, site, x)
+        rec["bidirectional"] = site_record(b, site, x)
     bar.close()
     return sites_section(records, x)
 
@@ -287,7 +245,7 @@ def sites_section(records: list[dict[str, Any]], x: np.ndarray) -> dict[str, Any
             {
                 "configuration": r["configuration"],
                 "site_m": r["bidirectional"]["site_m"],
-                "responded": bool(r["bidirectional"]["volleys"]),
+                "responded": any(counted(v) for v in r["bidirectional"]["volleys"]),
                 "volleys": r["bidirectional"]["volleys"],
                 "bidirectional": r["bidirectional"]["fits"],
                 "region_peak_displacement_mm": r.get("region_peak_displacement_mm"),

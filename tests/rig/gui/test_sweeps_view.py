@@ -70,3 +70,37 @@ def test_sweeps_are_cleaned_with_arrivals_on_the_waveform(qtbot, session):
             marked += 1
     first = [lat for lat in result["latency_s"] if lat is not None]
     assert marked >= len(first) >= 3  # every pair that saw the first volley
+
+
+def test_a_mid_body_stimulus_draws_a_v_from_its_site(qtbot):
+    session = open_rig("sim://?seed=7&channels=8")
+    try:
+        bridge = QtBridge(session.events)
+        view = SweepsWidget(session, bridge)
+        qtbot.addWidget(view)
+        session.start()
+        fs = session.sample_rate_hz
+        qtbot.waitUntil(
+            lambda: (session.acquisition.ring.end or 0) > fs // 5, timeout=5000
+        )
+        session.arm()
+        session.stimulate(StimPulse(4.2, 1e-3, cathode=4, anode=None))  # 67 mm: LGF
+        qtbot.waitUntil(lambda: len(view.results) == 1, timeout=10_000)
+        onset = session.stimuli[-1]["sample"]
+        result = view.results[onset]
+        # the epoch kept for the view: 50 ms before the onset, as analysed
+        rows_before, cleaned = session.online.sweeps[onset]
+        assert rows_before == round(0.05 * fs)
+        assert cleaned.shape[0] == rows_before + session.online.analyzer.post_rows(
+            0.067
+        )
+    finally:
+        session.close()
+    assert result["site_m"] == pytest.approx(0.067)
+    assert result["volleys"] and result["conduction_velocity_m_per_s"] > 0
+    xs, ys = view.fit_line.getData()
+    # Latency against position is a V whose apex is the site (67 mm), not a
+    # line from the head.
+    assert list(xs) == pytest.approx([30.0, 67.0, 140.0])
+    assert ys[1] < ys[0] and ys[1] < ys[2]
+    assert "from 67 mm" in view.velocity_label.text()

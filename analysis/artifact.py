@@ -30,6 +30,8 @@ from typing import cast
 
 import numpy as np
 
+from analysis._artifact_kernels import basis_energy
+
 TAIL_TAUS_S = (0.5e-3, 1.5e-3, 4e-3, 12e-3)
 DURATION_RANGE_S = (1.5e-3, 8.0e-3)  # searched when no duration is given
 # How far the pulse may start from the onset given: a board's own sample
@@ -130,26 +132,19 @@ def _poly_columns(t: np.ndarray, degree: int) -> list[np.ndarray]:
 def _channel_energy(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted LS residual energy per basis (m, n, k) and channel of ``y`` (n, c).
 
-    ``w``: a weight per row (n,), or per row and channel (n, c).
+    ``w``: a weight per row (n,), or per row and channel (n, c). A tiny ridge
+    (1e-9 of the trace) keeps a column solvable where its rows have no weight.
+    One Numba kernel (``_artifact_kernels.basis_energy``) for all candidates
+    and channels.
     """
-    if w.ndim == 2:
-        return np.concatenate(
-            [
-                _channel_energy(basis, y[:, c : c + 1], w[:, c])
-                for c in range(y.shape[1])
-            ],
-            axis=1,
-        )
-    bw = basis * w[None, :, None]
-    gram = np.matmul(bw.transpose(0, 2, 1), basis)  # (m, k, k)
-    # A tiny ridge: a column can be all zero where its rows have no weight.
-    gram += np.eye(basis.shape[2])[None] * (
-        1e-9 * np.trace(gram, axis1=1, axis2=2)[:, None, None] + 1e-12
+    out = np.empty((basis.shape[0], y.shape[1]))
+    basis_energy(
+        np.ascontiguousarray(basis, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        np.ascontiguousarray(w.reshape(w.shape[0], -1), dtype=np.float64),
+        out,
     )
-    rhs = np.matmul(bw.transpose(0, 2, 1), y)  # (m, k, c)
-    coef = np.linalg.solve(gram, rhs)
-    total = (w[None, :] * y.T * y.T).sum(axis=1)  # (c,)
-    return total[None, :] - np.einsum("mkc,mkc->mc", coef, rhs)
+    return out
 
 
 def _residual_energy(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -238,3 +238,30 @@ def pearson_rows_reference(x, y):
     den = np.sqrt((xc * xc).sum(axis=-1) * (yc * yc).sum(axis=-1))
     out = np.full(np.shape(num), np.nan)
     return np.divide(num, den, out=out, where=den > 1e-12 * (1 + np.abs(num)))
+
+
+def channel_energy_reference(
+    basis: np.ndarray, y: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    """Weighted LS residual energy per basis (m, n, k) and channel of ``y`` (n, c).
+
+    ``w``: a weight per row (n,), or per row and channel (n, c).
+    """
+    if w.ndim == 2:
+        return np.concatenate(
+            [
+                channel_energy_reference(basis, y[:, c : c + 1], w[:, c])
+                for c in range(y.shape[1])
+            ],
+            axis=1,
+        )
+    bw = basis * w[None, :, None]
+    gram = np.matmul(bw.transpose(0, 2, 1), basis)  # (m, k, k)
+    # A tiny ridge: a column can be all zero where its rows have no weight.
+    gram += np.eye(basis.shape[2])[None] * (
+        1e-9 * np.trace(gram, axis1=1, axis2=2)[:, None, None] + 1e-12
+    )
+    rhs = np.matmul(bw.transpose(0, 2, 1), y)  # (m, k, c)
+    coef = np.linalg.solve(gram, rhs)
+    total = (w[None, :] * y.T * y.T).sum(axis=1)  # (c,)
+    return total[None, :] - np.einsum("mkc,mkc->mc", coef, rhs)

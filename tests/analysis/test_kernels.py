@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal, stats
 
+from analysis._artifact_kernels import basis_energy
 from analysis._kernels import (
     _pairwise_sum,
     detect_peaks,
@@ -18,6 +19,7 @@ from analysis._kernels import (
 )
 from analysis.filters import bandpass_sos, filtfilt, notch_sos
 from tests.analysis._reference import (
+    channel_energy_reference,
     detect_peaks_reference,
     line_support_reference,
     measure_motion_reference,
@@ -195,3 +197,33 @@ def test_bootstrap_correlation_kernels_equal_numpy_and_scipy(seed, n):
     )
     np.testing.assert_array_equal(got, want)
     assert np.isnan(got[:3]).all() and np.isfinite(got[3:]).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_basis_energy_equals_numpy_least_squares(seed, per_channel):
+    # Bases like the artifact's: smooth columns, columns that are zero over
+    # most rows, one all zero (the ridge keeps it solvable), zero-weight rows.
+    rng = np.random.default_rng(seed)
+    m, n, k, n_ch = 7, 120, 9, 4
+    t = np.linspace(-1, 1, n)
+    basis = np.empty((m, n, k))
+    for i in range(m):
+        cut = rng.integers(20, 100)
+        basis[i, :, 0] = 1.0
+        basis[i, :, 1] = t
+        basis[i, :, 2:6] = rng.standard_normal((n, 4)) * (np.arange(n) < cut)[:, None]
+        basis[i, :, 6] = np.exp(-np.maximum(t - t[cut], 0) * 5) * (np.arange(n) >= cut)
+        basis[i, :, 7] = np.arange(n) == cut
+        basis[i, :, 8] = 0.0
+    y = rng.standard_normal((n, n_ch)) * 50 + basis[0, :, :4] @ rng.normal(
+        size=(4, n_ch)
+    )
+    w = (rng.random((n, n_ch) if per_channel else n) > 0.1).astype(np.float64)
+    expected = channel_energy_reference(basis, y, w)
+    got = np.empty((m, n_ch))
+    basis_energy(basis, y, w.reshape(n, -1), got)
+    total = (w.reshape(n, -1) * y * y).sum(axis=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10 * total.max())
+    # what the searches use: the same candidate wins
+    assert np.array_equal(got.sum(axis=1).argmin(), expected.sum(axis=1).argmin())

@@ -1,0 +1,122 @@
+"""Numba kernels of the artifact search (analysis/artifact.py): the weighted
+least-squares residual energies of many candidate pulse models. Arrays and
+scalars only.
+
+Each computes what the numpy code it replaced computed (references in
+tests/analysis/_reference.py, compared in tests/analysis/test_kernels.py); only
+the order of the sums differs, so energies agree to ~1e-12 relative, not to
+the bit. They only choose a candidate (the argmin), never enter a result, so
+a recording's results stay bit-identical unless two candidates tie to 1e-12.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _solve_inplace(a, b):
+    """Solve ``a x = b`` by Gaussian elimination with partial pivoting (as
+    LAPACK's getrf/getrs); ``a`` (k, k) and ``b`` (k, c) are overwritten, the
+    solution left in ``b``."""
+    k = a.shape[0]
+    nb = b.shape[1]
+    for j in range(k):
+        p = j
+        big = abs(a[j, j])
+        for i in range(j + 1, k):
+            if abs(a[i, j]) > big:
+                big = abs(a[i, j])
+                p = i
+        if p != j:
+            for q in range(k):
+                tmp = a[j, q]
+                a[j, q] = a[p, q]
+                a[p, q] = tmp
+            for q in range(nb):
+                tmp = b[j, q]
+                b[j, q] = b[p, q]
+                b[p, q] = tmp
+        piv = a[j, j]
+        for i in range(j + 1, k):
+            f = a[i, j] / piv
+            if f != 0.0:
+                for q in range(j + 1, k):
+                    a[i, q] -= f * a[j, q]
+                for q in range(nb):
+                    b[i, q] -= f * b[j, q]
+    for j in range(k - 1, -1, -1):
+        for q in range(nb):
+            s = b[j, q]
+            for i in range(j + 1, k):
+                s -= a[j, i] * b[i, q]
+            b[j, q] = s / a[j, j]
+
+
+@njit(cache=True, nogil=True)
+def basis_energy(basis, y, w, out):
+    """Weighted least-squares residual energy of ``y`` on each basis, per channel.
+
+    ``basis`` (m, n, k); ``y`` (n, c); ``w`` (n, 1): one weight per row shared
+    by the channels, or (n, c): per channel. ``out`` (m, c) receives
+    Σ w y² − coefᵀ rhs, where coef solves (Bᵀ W B + ridge) coef = Bᵀ W y with
+    the ridge 1e-9 · trace + 1e-12 on the diagonal (a column can be all zero
+    where its rows have no weight).
+    """
+    m, n, k = basis.shape
+    n_ch = y.shape[1]
+    shared = w.shape[1] == 1
+    gram = np.empty((k, k))
+    rhs = np.empty((k, n_ch))
+    keep = np.empty((k, n_ch))
+    bw = np.empty(k)
+    total = np.zeros(n_ch)
+    for c in range(n_ch):
+        s = 0.0
+        for r in range(n):
+            s += w[r, 0 if shared else c] * y[r, c] * y[r, c]
+        total[c] = s
+    n_groups = 1 if shared else n_ch
+    for i in range(m):
+        for g in range(n_groups):
+            wc = 0 if shared else g
+            for a in range(k):
+                for b in range(k):
+                    gram[a, b] = 0.0
+                for c in range(n_ch):
+                    rhs[a, c] = 0.0
+            for r in range(n):
+                wr = w[r, wc]
+                if wr == 0.0:
+                    continue
+                for a in range(k):
+                    bw[a] = basis[i, r, a] * wr
+                for a in range(k):
+                    ba = bw[a]
+                    if ba == 0.0:
+                        continue
+                    for b in range(k):
+                        gram[a, b] += ba * basis[i, r, b]
+                    if shared:
+                        for c in range(n_ch):
+                            rhs[a, c] += ba * y[r, c]
+                    else:
+                        rhs[a, g] += ba * y[r, g]
+            tr = 0.0
+            for a in range(k):
+                tr += gram[a, a]
+            ridge = 1e-9 * tr + 1e-12
+            for a in range(k):
+                gram[a, a] += ridge
+            for a in range(k):
+                for c in range(n_ch):
+                    keep[a, c] = rhs[a, c]
+            _solve_inplace(gram, rhs)  # rhs now holds the coefficients
+            for c in range(n_ch):
+                if not shared and c != g:
+                    continue
+                s = 0.0
+                for a in range(k):
+                    s += rhs[a, c] * keep[a, c]
+                out[i, c] = total[c] - s

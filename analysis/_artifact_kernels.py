@@ -55,6 +55,78 @@ def _solve_inplace(a, b):
 
 
 @njit(cache=True, nogil=True)
+def _energies(basis, y, w, total, out, gram, rhs, keep, nz):
+    """Residual energies of ``y`` on one basis (n, k), per channel, into ``out``
+    (c,). ``w`` (n, 1) shared or (n, c) per channel; ``total`` (c,) Σ w y².
+    Rows are sparse in the pulse models (a column is zero before or after an
+    edge): only each row's non-zero columns are summed, and the Gram matrix's
+    upper triangle, mirrored."""
+    n, k = basis.shape
+    n_ch = y.shape[1]
+    shared = w.shape[1] == 1
+    n_groups = 1 if shared else n_ch
+    for g in range(n_groups):
+        wc = 0 if shared else g
+        for a in range(k):
+            for b in range(k):
+                gram[a, b] = 0.0
+            for c in range(n_ch):
+                rhs[a, c] = 0.0
+        for r in range(n):
+            wr = w[r, wc]
+            if wr == 0.0:
+                continue
+            m = 0
+            for a in range(k):
+                if basis[r, a] != 0.0:
+                    nz[m] = a
+                    m += 1
+            for ia in range(m):
+                a = nz[ia]
+                ba = basis[r, a] * wr
+                for ib in range(ia, m):
+                    b = nz[ib]
+                    gram[a, b] += ba * basis[r, b]
+                if shared:
+                    for c in range(n_ch):
+                        rhs[a, c] += ba * y[r, c]
+                else:
+                    rhs[a, g] += ba * y[r, g]
+        tr = 0.0
+        for a in range(k):
+            tr += gram[a, a]
+            for b in range(a):
+                gram[a, b] = gram[b, a]
+        ridge = 1e-9 * tr + 1e-12
+        for a in range(k):
+            gram[a, a] += ridge
+        for a in range(k):
+            for c in range(n_ch):
+                keep[a, c] = rhs[a, c]
+        _solve_inplace(gram, rhs)  # rhs now holds the coefficients
+        for c in range(n_ch):
+            if not shared and c != g:
+                continue
+            s = 0.0
+            for a in range(k):
+                s += rhs[a, c] * keep[a, c]
+            out[c] = total[c] - s
+
+
+@njit(cache=True, nogil=True)
+def _totals(y, w):
+    n, n_ch = y.shape
+    shared = w.shape[1] == 1
+    total = np.zeros(n_ch)
+    for c in range(n_ch):
+        s = 0.0
+        for r in range(n):
+            s += w[r, 0 if shared else c] * y[r, c] * y[r, c]
+        total[c] = s
+    return total
+
+
+@njit(cache=True, nogil=True)
 def basis_energy(basis, y, w, out):
     """Weighted least-squares residual energy of ``y`` on each basis, per channel.
 
@@ -64,59 +136,63 @@ def basis_energy(basis, y, w, out):
     the ridge 1e-9 · trace + 1e-12 on the diagonal (a column can be all zero
     where its rows have no weight).
     """
-    m, n, k = basis.shape
+    m, _, k = basis.shape
     n_ch = y.shape[1]
-    shared = w.shape[1] == 1
     gram = np.empty((k, k))
     rhs = np.empty((k, n_ch))
     keep = np.empty((k, n_ch))
-    bw = np.empty(k)
-    total = np.zeros(n_ch)
-    for c in range(n_ch):
-        s = 0.0
-        for r in range(n):
-            s += w[r, 0 if shared else c] * y[r, c] * y[r, c]
-        total[c] = s
-    n_groups = 1 if shared else n_ch
+    nz = np.empty(k, dtype=np.int64)
+    total = _totals(y, w)
     for i in range(m):
-        for g in range(n_groups):
-            wc = 0 if shared else g
-            for a in range(k):
-                for b in range(k):
-                    gram[a, b] = 0.0
-                for c in range(n_ch):
-                    rhs[a, c] = 0.0
-            for r in range(n):
-                wr = w[r, wc]
-                if wr == 0.0:
-                    continue
-                for a in range(k):
-                    bw[a] = basis[i, r, a] * wr
-                for a in range(k):
-                    ba = bw[a]
-                    if ba == 0.0:
-                        continue
-                    for b in range(k):
-                        gram[a, b] += ba * basis[i, r, b]
-                    if shared:
-                        for c in range(n_ch):
-                            rhs[a, c] += ba * y[r, c]
-                    else:
-                        rhs[a, g] += ba * y[r, g]
-            tr = 0.0
-            for a in range(k):
-                tr += gram[a, a]
-            ridge = 1e-9 * tr + 1e-12
-            for a in range(k):
-                gram[a, a] += ridge
-            for a in range(k):
-                for c in range(n_ch):
-                    keep[a, c] = rhs[a, c]
-            _solve_inplace(gram, rhs)  # rhs now holds the coefficients
-            for c in range(n_ch):
-                if not shared and c != g:
-                    continue
-                s = 0.0
-                for a in range(k):
-                    s += rhs[a, c] * keep[a, c]
-                out[i, c] = total[c] - s
+        _energies(basis[i], y, w, total, out[i], gram, rhs, keep, nz)
+
+
+@njit(cache=True, nogil=True)
+def pulse_energy(t, shifts, durations, taus, y, w, out):
+    """``basis_energy`` of the pulse models ``artifact._pulse_basis(t, shifts,
+    durations)``, each built in turn (never all at once): a baseline line,
+    the pulse's sine and cosine and their second harmonic during it, a step
+    and decaying exponentials (``taus``) after it, and an indicator of each
+    sample either side of each edge."""
+    n = t.size
+    m = shifts.size
+    k = 2 + 4 + 1 + taus.size + 4
+    n_ch = y.shape[1]
+    basis = np.zeros((n, k))
+    gram = np.empty((k, k))
+    rhs = np.empty((k, n_ch))
+    keep = np.empty((k, n_ch))
+    nz = np.empty(k, dtype=np.int64)
+    total = _totals(y, w)
+    span = max(t[n - 1] - t[0], 1e-9)
+    for r in range(n):
+        basis[r, 0] = 1.0
+        basis[r, 1] = 2 * (t[r] - t[0]) / span - 1
+    for i in range(m):
+        shift = shifts[i]
+        d = durations[i]
+        end = shift + d
+        for r in range(n):
+            for a in range(2, k):
+                basis[r, a] = 0.0
+            u = t[r] - shift
+            if u >= 0 and u < d:
+                phase = 2 * np.pi * u / d
+                basis[r, 2] = np.sin(phase)
+                basis[r, 3] = np.cos(phase)
+                basis[r, 4] = np.sin(2 * phase)
+                basis[r, 5] = np.cos(2 * phase)
+            after = u - d
+            if after >= 0:
+                basis[r, 6] = 1.0
+                for j in range(taus.size):
+                    basis[r, 7 + j] = np.exp(-after / taus[j])
+        col = 7 + taus.size
+        for edge in (shift, end):
+            e = np.searchsorted(t, edge)  # first row at or after the edge
+            if e - 1 >= 0 and e - 1 < n:
+                basis[e - 1, col] = 1.0
+            if e < n:
+                basis[e, col + 1] = 1.0
+            col += 2
+        _energies(basis, y, w, total, out[i], gram, rhs, keep, nz)

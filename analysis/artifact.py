@@ -30,7 +30,7 @@ from typing import cast
 
 import numpy as np
 
-from analysis._artifact_kernels import basis_energy
+from analysis._artifact_kernels import basis_energy, pulse_energy
 
 TAIL_TAUS_S = (0.5e-3, 1.5e-3, 4e-3, 12e-3)
 DURATION_RANGE_S = (1.5e-3, 8.0e-3)  # searched when no duration is given
@@ -185,6 +185,28 @@ def find_pulse_onset(
     return float(shifts[int(np.argmin(energy))])
 
 
+def _pulse_energy(
+    t: np.ndarray,
+    shifts: np.ndarray,
+    durations: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+) -> np.ndarray:
+    """``_residual_energy(_pulse_basis(t, shifts, durations), y, w)``, each
+    candidate's basis built inside one Numba kernel (``pulse_energy``)."""
+    out = np.empty((shifts.size, y.shape[1]))
+    pulse_energy(
+        np.ascontiguousarray(t, dtype=np.float64),
+        np.ascontiguousarray(shifts, dtype=np.float64),
+        np.ascontiguousarray(durations, dtype=np.float64),
+        np.array(TAIL_TAUS_S),
+        np.ascontiguousarray(y, dtype=np.float64),
+        np.ascontiguousarray(w.reshape(w.shape[0], -1), dtype=np.float64),
+        out,
+    )
+    return out.sum(axis=1)
+
+
 def _pulse_basis(
     t: np.ndarray, shifts: np.ndarray, durations: np.ndarray
 ) -> np.ndarray:
@@ -269,8 +291,8 @@ def find_pulse_duration(
     lo, hi = _duration_window(y.shape[0], fs_hz, onset, shift_s, d_hi)
     t = (np.arange(lo, hi) - onset) / fs_hz
     durations = np.arange(d_lo, d_hi + 1e-12, 0.1e-3)
-    energy = _residual_energy(
-        _pulse_basis(t, np.full(durations.size, shift_s), durations), y[lo:hi], w[lo:hi]
+    energy = _pulse_energy(
+        t, np.full(durations.size, shift_s), durations, y[lo:hi], w[lo:hi]
     )
     return float(durations[int(np.argmin(energy))])
 
@@ -304,7 +326,7 @@ def refine_pulse(
         else:
             shifts = best_s + step_s * np.repeat(ds, ds.size)
             durs = best_d + step_d * np.tile(ds, ds.size)
-        energy = _residual_energy(_pulse_basis(t, shifts, durs), yy, ww)
+        energy = _pulse_energy(t, shifts, durs, yy, ww)
         k = int(np.argmin(energy))
         best_s, best_d, best_e = float(shifts[k]), float(durs[k]), float(energy[k])
     return best_s, best_d, best_e

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal, stats
 
-from analysis._artifact_kernels import basis_energy
+from analysis._artifact_kernels import basis_energy, pulse_energy
 from analysis._kernels import (
     _pairwise_sum,
     detect_peaks,
@@ -227,3 +227,27 @@ def test_basis_energy_equals_numpy_least_squares(seed, per_channel):
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10 * total.max())
     # what the searches use: the same candidate wins
     assert np.array_equal(got.sum(axis=1).argmin(), expected.sum(axis=1).argmin())
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_pulse_energy_equals_energy_of_the_numpy_pulse_bases(per_channel):
+    # The kernel builds each candidate's basis itself; it must be the basis
+    # artifact._pulse_basis builds (pulse, tails, edge samples), so the same
+    # candidate wins the search.
+    from analysis.artifact import TAIL_TAUS_S, _pulse_basis
+
+    fs = 30_000.0
+    rng = np.random.default_rng(4)
+    t = (np.arange(-15, 270) + 0.0) / fs
+    truth = _pulse_basis(t, np.array([0.1 / fs]), np.array([5.03e-3]))[0]
+    y = truth @ rng.normal(0, 200, (truth.shape[1], 4)) + rng.normal(0, 5, (t.size, 4))
+    w = (rng.random((t.size, 4) if per_channel else t.size) > 0.05).astype(float)
+    shifts = 0.1 / fs + np.repeat(np.arange(-2, 3), 5) * 0.25 / fs
+    durations = 5e-3 + np.tile(np.arange(-2, 3), 5) * 0.03e-3
+    expected = channel_energy_reference(_pulse_basis(t, shifts, durations), y, w)
+    got = np.empty((shifts.size, 4))
+    taus = np.array(TAIL_TAUS_S)
+    pulse_energy(t, shifts, durations, taus, y, w.reshape(t.size, -1), got)
+    total = (w.reshape(t.size, -1) * y * y).sum(axis=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10 * total.max())
+    assert got.sum(axis=1).argmin() == expected.sum(axis=1).argmin()

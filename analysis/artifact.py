@@ -26,6 +26,7 @@ these smooth functions and barely moves them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import cast
 
 import numpy as np
@@ -167,22 +168,37 @@ def find_pulse_onset(
     half = round(search_s * fs_hz)
     lo = max(0, onset - half - round(0.5e-3 * fs_hz))
     hi = min(y.shape[0], onset + half + round(0.8e-3 * fs_hz))
-    t = (np.arange(lo, hi) - onset) / fs_hz
+    shifts, basis = _onset_basis(lo - onset, hi - onset, half, float(fs_hz))
+    energy = _residual_energy(basis, y[lo:hi], w[lo:hi])
+    return float(shifts[int(np.argmin(energy))])
+
+
+@lru_cache(maxsize=16)
+def _onset_basis(
+    lo: int, hi: int, half: int, fs_hz: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``find_pulse_onset``'s candidate starts and their bases (m, n, k) for
+    rows ``lo``..``hi`` relative to the onset: the same for every stimulus of
+    a recording, so built once (read-only)."""
+    t = np.arange(lo, hi) / fs_hz
     shifts = np.arange(-half, half + 1) / fs_hz
     base = np.column_stack(_poly_columns(t, 1))
     u = t[None, :] - shifts[:, None]
     on = (u >= 0).astype(np.float64)
     scale = 1e-3
     ramp = np.maximum(u, 0) / scale
-    basis = np.concatenate(
-        [
-            np.broadcast_to(base, (shifts.size, *base.shape)),
-            np.stack([on, ramp, ramp**2, ramp**3], axis=2),
-        ],
-        axis=2,
+    basis = np.ascontiguousarray(
+        np.concatenate(
+            [
+                np.broadcast_to(base, (shifts.size, *base.shape)),
+                np.stack([on, ramp, ramp**2, ramp**3], axis=2),
+            ],
+            axis=2,
+        )
     )
-    energy = _residual_energy(basis, y[lo:hi], w[lo:hi])
-    return float(shifts[int(np.argmin(energy))])
+    shifts.flags.writeable = False
+    basis.flags.writeable = False
+    return shifts, basis
 
 
 def _pulse_energy(
@@ -574,28 +590,17 @@ def subtract_artifact(
             noise_sd=None if spikes is None else noise,
         )  # fmt: skip
     start = max(0, onset - round(1e-3 * fs_hz)) if fit_from is None else fit_from
-    t = (np.arange(start, n) - onset) / fs_hz
+    t, basis, edge_rows, rows, basis_rows = _model(
+        start - onset, n - onset, float(fs_hz), float(shift), float(pulse)
+    )
     y = x[start:]
     w_ch = (~excluded[start:]).astype(np.float64)
     u = t - shift
-    basis = _full_basis(t, shift, pulse)
     # The samples either side of each edge are left out (the jump may land on
-    # either; they are refilled below). After the pulse's first 3 ms of tail
-    # the artifact is smooth: every 4th sample fits it as well, and after 10 ms
-    # every 8th (its fastest tail has decayed 20-fold): 3× faster.
-    for edge in (shift, shift + pulse):
-        i = int(_edge_rows(t, np.array([edge]))[0])
+    # either; they are refilled below).
+    for i in edge_rows:
         w_ch[max(0, i - 1) : i + 1] = 0.0
-    dense = int(_edge_rows(t, np.array([shift + pulse + 3e-3]))[0])
-    late = int(_edge_rows(t, np.array([shift + pulse + 10e-3]))[0])
-    rows = np.concatenate(
-        [
-            np.arange(dense),
-            np.arange(dense, late, TAIL_STRIDE),
-            np.arange(late, t.size, 2 * TAIL_STRIDE),
-        ]
-    )
-    fitted, coef = _fit_rows(basis, y, w_ch, rows)
+    fitted, coef = _fit_rows(basis, y, w_ch, rows, basis_rows)
     pulse_amp = np.hypot(coef[3], coef[4]) * np.sign(coef[3] + 1e-300)
     ringing_hz, ring = _ringing(
         y - fitted, w_ch.min(axis=1), u, pulse, pulse_amp, noise
@@ -618,6 +623,42 @@ def subtract_artifact(
     )
 
 
+@lru_cache(maxsize=64)
+def _model(
+    first: int, stop: int, fs_hz: float, shift_s: float, pulse_s: float
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray, np.ndarray]:
+    """The artifact model over rows ``first``..``stop`` relative to the onset,
+    for a pulse starting ``shift_s`` after it and lasting ``pulse_s``: times,
+    the basis (``_full_basis``), the rows of its two edges, the rows fitted and
+    the basis on them. The same for every stimulus whose pulse length is
+    learnt and whose start falls on the same sample step, so built once
+    (read-only).
+
+    After the pulse's first 3 ms of tail the artifact is smooth: every 4th
+    sample fits it as well, and after 10 ms every 8th (its fastest tail has
+    decayed 20-fold): 3× faster.
+    """
+    t = np.arange(first, stop) / fs_hz
+    basis = _full_basis(t, shift_s, pulse_s)
+    edge_rows = (
+        int(_edge_rows(t, np.array([shift_s]))[0]),
+        int(_edge_rows(t, np.array([shift_s + pulse_s]))[0]),
+    )
+    dense = int(_edge_rows(t, np.array([shift_s + pulse_s + 3e-3]))[0])
+    late = int(_edge_rows(t, np.array([shift_s + pulse_s + 10e-3]))[0])
+    rows = np.concatenate(
+        [
+            np.arange(dense),
+            np.arange(dense, late, TAIL_STRIDE),
+            np.arange(late, t.size, 2 * TAIL_STRIDE),
+        ]
+    )
+    basis_rows = basis[rows]
+    for a in (t, basis, rows, basis_rows):
+        a.flags.writeable = False
+    return t, basis, edge_rows, rows, basis_rows
+
+
 def _full_basis(t: np.ndarray, shift_s: float, pulse_s: float) -> np.ndarray:
     """The whole artifact model: quadratic baseline, pulse, step and tails."""
     u = t - shift_s
@@ -627,11 +668,17 @@ def _full_basis(t: np.ndarray, shift_s: float, pulse_s: float) -> np.ndarray:
 
 
 def _fit_rows(
-    basis: np.ndarray, y: np.ndarray, w_ch: np.ndarray, rows: np.ndarray
+    basis: np.ndarray,
+    y: np.ndarray,
+    w_ch: np.ndarray,
+    rows: np.ndarray,
+    basis_rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Robust fit on ``rows`` only; the fitted model everywhere, and its
-    coefficients."""
-    _, coef, _ = _robust_fit(basis[rows], y[rows], w_ch[rows])
+    """Robust fit on ``rows`` only (``basis_rows``: ``basis[rows]`` if at
+    hand); the fitted model everywhere, and its coefficients."""
+    if basis_rows is None:
+        basis_rows = basis[rows]
+    _, coef, _ = _robust_fit(basis_rows, y[rows], w_ch[rows])
     return basis @ coef, coef
 
 

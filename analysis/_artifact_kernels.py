@@ -55,62 +55,100 @@ def _solve_inplace(a, b):
 
 
 @njit(cache=True, nogil=True)
-def _energies(basis, y, w, total, out, gram, rhs, keep, nz):
+def _energies(basis, y, w, total, out, gram, rhs, keep, nz, own):
     """Residual energies of ``y`` on one basis (n, k), per channel, into ``out``
     (c,). ``w`` (n, 1) shared or (n, c) per channel; ``total`` (c,) Σ w y².
     Rows are sparse in the pulse models (a column is zero before or after an
     edge): only each row's non-zero columns are summed, and the Gram matrix's
-    upper triangle, mirrored."""
+    upper triangle, mirrored. With per-channel weights the rows every channel
+    weights alike (all but a few) go into one shared Gram matrix, the others
+    into each channel's own (``own``, (c, k, k)); scratch: ``gram`` (k, k),
+    ``rhs`` and ``keep`` (k, c), ``nz`` (k,)."""
     n, k = basis.shape
     n_ch = y.shape[1]
     shared = w.shape[1] == 1
-    n_groups = 1 if shared else n_ch
-    for g in range(n_groups):
-        wc = 0 if shared else g
+    for a in range(k):
+        for b in range(k):
+            gram[a, b] = 0.0
+        for c in range(n_ch):
+            rhs[a, c] = 0.0
+    if not shared:
+        for c in range(n_ch):
+            for a in range(k):
+                for b in range(k):
+                    own[c, a, b] = 0.0
+    for r in range(n):
+        m = 0
         for a in range(k):
-            for b in range(k):
-                gram[a, b] = 0.0
-            for c in range(n_ch):
-                rhs[a, c] = 0.0
-        for r in range(n):
-            wr = w[r, wc]
+            if basis[r, a] != 0.0:
+                nz[m] = a
+                m += 1
+        alike = True
+        if not shared:
+            for c in range(1, n_ch):
+                if w[r, c] != w[r, 0]:
+                    alike = False
+        if alike:
+            wr = w[r, 0]
             if wr == 0.0:
                 continue
-            m = 0
-            for a in range(k):
-                if basis[r, a] != 0.0:
-                    nz[m] = a
-                    m += 1
             for ia in range(m):
                 a = nz[ia]
                 ba = basis[r, a] * wr
                 for ib in range(ia, m):
                     b = nz[ib]
                     gram[a, b] += ba * basis[r, b]
-                if shared:
-                    for c in range(n_ch):
-                        rhs[a, c] += ba * y[r, c]
-                else:
-                    rhs[a, g] += ba * y[r, g]
-        tr = 0.0
-        for a in range(k):
-            tr += gram[a, a]
-            for b in range(a):
-                gram[a, b] = gram[b, a]
-        ridge = 1e-9 * tr + 1e-12
-        for a in range(k):
-            gram[a, a] += ridge
-        for a in range(k):
+                for c in range(n_ch):
+                    rhs[a, c] += ba * y[r, c]
+        else:
             for c in range(n_ch):
-                keep[a, c] = rhs[a, c]
-        _solve_inplace(gram, rhs)  # rhs now holds the coefficients
+                wr = w[r, c]
+                if wr == 0.0:
+                    continue
+                for ia in range(m):
+                    a = nz[ia]
+                    ba = basis[r, a] * wr
+                    for ib in range(ia, m):
+                        b = nz[ib]
+                        own[c, a, b] += ba * basis[r, b]
+                    rhs[a, c] += ba * y[r, c]
+    for a in range(k):
         for c in range(n_ch):
-            if not shared and c != g:
-                continue
-            s = 0.0
+            keep[a, c] = rhs[a, c]
+    if shared:
+        _solve_symmetric(gram, rhs, 0, n_ch)
+    else:
+        one = np.empty((k, k))
+        col = np.empty((k, 1))
+        for c in range(n_ch):
             for a in range(k):
-                s += rhs[a, c] * keep[a, c]
-            out[c] = total[c] - s
+                for b in range(a, k):
+                    one[a, b] = gram[a, b] + own[c, a, b]
+                col[a, 0] = rhs[a, c]
+            _solve_symmetric(one, col, 0, 1)
+            for a in range(k):
+                rhs[a, c] = col[a, 0]
+    for c in range(n_ch):
+        s = 0.0
+        for a in range(k):
+            s += rhs[a, c] * keep[a, c]
+        out[c] = total[c] - s
+
+
+@njit(cache=True, nogil=True)
+def _solve_symmetric(gram, rhs, first, stop):
+    """Mirror ``gram``'s upper triangle, add the ridge 1e-9 · trace + 1e-12 on
+    its diagonal and solve for ``rhs`` columns ``first``..``stop`` in place."""
+    k = gram.shape[0]
+    tr = 0.0
+    for a in range(k):
+        tr += gram[a, a]
+        for b in range(a):
+            gram[a, b] = gram[b, a]
+    ridge = 1e-9 * tr + 1e-12
+    for a in range(k):
+        gram[a, a] += ridge
+    _solve_inplace(gram, rhs[:, first:stop])
 
 
 @njit(cache=True, nogil=True)
@@ -142,9 +180,10 @@ def basis_energy(basis, y, w, out):
     rhs = np.empty((k, n_ch))
     keep = np.empty((k, n_ch))
     nz = np.empty(k, dtype=np.int64)
+    own = np.empty((n_ch, k, k))
     total = _totals(y, w)
     for i in range(m):
-        _energies(basis[i], y, w, total, out[i], gram, rhs, keep, nz)
+        _energies(basis[i], y, w, total, out[i], gram, rhs, keep, nz, own)
 
 
 @njit(cache=True, nogil=True)
@@ -163,6 +202,7 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
     rhs = np.empty((k, n_ch))
     keep = np.empty((k, n_ch))
     nz = np.empty(k, dtype=np.int64)
+    own = np.empty((n_ch, k, k))
     total = _totals(y, w)
     span = max(t[n - 1] - t[0], 1e-9)
     for r in range(n):
@@ -195,4 +235,4 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
             if e < n:
                 basis[e, col + 1] = 1.0
             col += 2
-        _energies(basis, y, w, total, out[i], gram, rhs, keep, nz)
+        _energies(basis, y, w, total, out[i], gram, rhs, keep, nz, own)

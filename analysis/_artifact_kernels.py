@@ -236,3 +236,55 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
                 basis[e, col + 1] = 1.0
             col += 2
         _energies(basis, y, w, total, out[i], gram, rhs, keep, nz, own)
+
+
+@njit(cache=True, nogil=True)
+def _median_inplace(v):
+    """``np.median(v)`` of a 1-D float64 array, reordering it: the middle
+    value, or for an even count the mean of the two middle values (as numpy:
+    (a + b) / 2); NaN when any value is NaN."""
+    n = v.size
+    for i in range(n):
+        if np.isnan(v[i]):
+            return np.nan
+    h = n // 2
+    p = np.partition(v, h)
+    if n % 2 == 1:
+        return p[h]
+    below = p[0]
+    for i in range(1, h):
+        if p[i] > below:
+            below = p[i]
+    return (below + p[h]) / 2
+
+
+@njit(cache=True, nogil=True)
+def mad_columns(x, skip, out):
+    """``out[c]`` = 1.4826 × median |v − median v| of column ``c`` of ``x``
+    over the rows not in ``skip`` (n, c); inf when 8 rows or fewer remain."""
+    n, n_ch = x.shape
+    v = np.empty(n)
+    for c in range(n_ch):
+        m = 0
+        for r in range(n):
+            if not skip[r, c]:
+                v[m] = x[r, c]
+                m += 1
+        if m <= 8:
+            out[c] = np.inf
+            continue
+        mid = _median_inplace(v[:m].copy())
+        for i in range(m):
+            v[i] = abs(v[i] - mid)
+        out[c] = 1.4826 * _median_inplace(v[:m])
+
+
+@njit(cache=True, nogil=True)
+def median_abs_step(x, out):
+    """``out[c]`` = median |x[r + 1, c] − x[r, c]| over the rows of ``x``."""
+    n, n_ch = x.shape
+    v = np.empty(max(n - 1, 0))
+    for c in range(n_ch):
+        for r in range(n - 1):
+            v[r] = abs(x[r + 1, c] - x[r, c])
+        out[c] = _median_inplace(v)

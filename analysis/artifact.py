@@ -31,7 +31,7 @@ from typing import cast
 
 import numpy as np
 
-from analysis._artifact_kernels import basis_energy, pulse_energy
+from analysis._artifact_kernels import basis_energy, median_abs_step, pulse_energy
 
 TAIL_TAUS_S = (0.5e-3, 1.5e-3, 4e-3, 12e-3)
 DURATION_RANGE_S = (1.5e-3, 8.0e-3)  # searched when no duration is given
@@ -199,6 +199,13 @@ def _onset_basis(
     shifts.flags.writeable = False
     basis.flags.writeable = False
     return shifts, basis
+
+
+def _median_abs_step(x: np.ndarray) -> np.ndarray:
+    """Each column's median |sample-to-sample step| (exactly ``np.median``)."""
+    out = np.empty(x.shape[1])
+    median_abs_step(x, out)
+    return out
 
 
 def _pulse_energy(
@@ -571,9 +578,7 @@ def subtract_artifact(
     w_fit = w_all if spikes is None else (~excluded).astype(np.float64)
     quiet = x[: max(0, onset - round(1e-3 * fs_hz))]
     noise = (  # each channel's broadband noise SD, from sample-to-sample steps
-        1.4826 * np.median(np.abs(np.diff(quiet.T, axis=1)), axis=1) / np.sqrt(2)
-        if quiet.shape[0] > 50
-        else None
+        1.4826 * _median_abs_step(quiet) / np.sqrt(2) if quiet.shape[0] > 50 else None
     )
     shift = find_pulse_onset(
         x, w_all, fs_hz=fs_hz, onset=onset, search_s=onset_search_s

@@ -251,3 +251,25 @@ def test_pulse_energy_equals_energy_of_the_numpy_pulse_bases(per_channel):
     total = (w.reshape(t.size, -1) * y * y).sum(axis=0)
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10 * total.max())
     assert got.sum(axis=1).argmin() == expected.sum(axis=1).argmin()
+
+
+@pytest.mark.parametrize("n", [7, 9, 10, 701, 702])
+def test_median_kernels_equal_numpy_median_to_the_bit(n):
+    from analysis._artifact_kernels import mad_columns, median_abs_step
+
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 4)) * 30
+    x[: n // 3, 1] = np.round(x[: n // 3, 1])  # ties
+    skip = rng.random((n, 4)) < 0.2
+    skip[:, 0] = False
+    got = np.empty(4)
+    mad_columns(x, skip, got)
+    for c in range(4):
+        v = x[~skip[:, c], c]
+        want = 1.4826 * np.median(np.abs(v - np.median(v))) if v.size > 8 else np.inf
+        assert got[c] == want
+    median_abs_step(x, got)
+    assert np.array_equal(got, np.median(np.abs(np.diff(x.T, axis=1)), axis=1))
+    x[3, 2] = np.nan
+    mad_columns(x, np.zeros_like(skip), got)
+    assert np.isnan(got[2]) == (n > 8)

@@ -205,6 +205,7 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
     own = np.empty((n_ch, k, k))
     total = _totals(y, w)
     span = max(t[n - 1] - t[0], 1e-9)
+    decay = np.exp(-(span / max(n - 1, 1)) / taus)
     for r in range(n):
         basis[r, 0] = 1.0
         basis[r, 1] = 2 * (t[r] - t[0]) / span - 1
@@ -212,21 +213,34 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
         shift = shifts[i]
         d = durations[i]
         end = shift + d
+        first_after = -1
         for r in range(n):
             for a in range(2, k):
                 basis[r, a] = 0.0
             u = t[r] - shift
             if u >= 0 and u < d:
+                # (the second harmonic from the first: 2 of 4 sines, the
+                # same to a few ulps)
                 phase = 2 * np.pi * u / d
-                basis[r, 2] = np.sin(phase)
-                basis[r, 3] = np.cos(phase)
-                basis[r, 4] = np.sin(2 * phase)
-                basis[r, 5] = np.cos(2 * phase)
+                sn = np.sin(phase)
+                cs = np.cos(phase)
+                basis[r, 2] = sn
+                basis[r, 3] = cs
+                basis[r, 4] = 2 * sn * cs
+                basis[r, 5] = cs * cs - sn * sn
             after = u - d
             if after >= 0:
                 basis[r, 6] = 1.0
-                for j in range(taus.size):
-                    basis[r, 7 + j] = np.exp(-after / taus[j])
+                if first_after < 0 or r - first_after == 16:
+                    first_after = r
+                    for j in range(taus.size):
+                        basis[r, 7 + j] = np.exp(-after / taus[j])
+                else:
+                    # rows are equally spaced: each tail decays by a fixed
+                    # factor a row, recomputed exactly every 16th row so
+                    # that rounding never builds up
+                    for j in range(taus.size):
+                        basis[r, 7 + j] = basis[r - 1, 7 + j] * decay[j]
         col = 7 + taus.size
         for edge in (shift, end):
             e = np.searchsorted(t, edge)  # first row at or after the edge

@@ -302,3 +302,64 @@ def median_abs_step(x, out):
         for r in range(n - 1):
             v[r] = abs(x[r + 1, c] - x[r, c])
         out[c] = _median_inplace(v)
+
+
+@njit(cache=True, nogil=True)
+def theil_sen_inliers(x, y, tolerance, out):
+    """``volleys._theil_sen_inliers`` (points within ``tolerance`` of the
+    median-of-slopes line) into ``out`` (bool), with numpy's medians exactly."""
+    n = y.size
+    idx = np.empty(n, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        out[i] = np.isfinite(y[i])
+        if out[i]:
+            idx[m] = i
+            m += 1
+    if m < 3:
+        return
+    slopes = np.empty(m * (m - 1) // 2)
+    q = 0
+    for a in range(m):
+        for b in range(a + 1, m):
+            dx = x[idx[b]] - x[idx[a]]
+            if dx != 0:
+                slopes[q] = (y[idx[b]] - y[idx[a]]) / dx
+                q += 1
+    if q == 0:
+        return
+    slope = _median_inplace(slopes[:q])
+    rest = np.empty(m)
+    for a in range(m):
+        rest[a] = y[idx[a]] - slope * x[idx[a]]
+    t0 = _median_inplace(rest)
+    for i in range(n):
+        out[i] = out[i] and abs(y[i] - (t0 + slope * x[i])) <= tolerance
+
+
+@njit(cache=True, nogil=True)
+def run_around(above, k, bridge):
+    """``volleys._run_around``: first and last index of the run of ``above``
+    around ``k``, gaps shorter than ``bridge`` samples bridged."""
+    n = above.size
+    left = 0
+    for i in range(k, -1, -1):
+        near = False
+        for j in range(max(0, i - bridge), i):
+            if above[j]:
+                near = True
+                break
+        if not near:
+            left = i
+            break
+    right = n - 1
+    for i in range(k, n):
+        near = False
+        for j in range(i + 1, min(n, i + 1 + bridge)):
+            if above[j]:
+                near = True
+                break
+        if not near:
+            right = i
+            break
+    return left, right

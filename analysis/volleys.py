@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
+from analysis._artifact_kernels import run_around, theil_sen_inliers
 from analysis._kernels import line_support
 
 ENVELOPE_HALF_WIDTH_S = 0.25e-3
@@ -121,19 +122,16 @@ def fit_velocity(
 
 
 def _theil_sen_inliers(x: np.ndarray, y: np.ndarray, tolerance_s: float) -> np.ndarray:
-    """Points within ``tolerance_s`` of the Theil–Sen line (median of slopes)."""
-    ok = np.isfinite(y)
-    idx = np.flatnonzero(ok)
-    if idx.size < 3:
-        return ok
-    i, j = np.triu_indices(idx.size, k=1)
-    dx = x[idx][j] - x[idx][i]
-    keep = dx != 0
-    if not keep.any():
-        return ok
-    slope = float(np.median((y[idx][j] - y[idx][i])[keep] / dx[keep]))
-    t0 = float(np.median(y[idx] - slope * x[idx]))
-    return ok & (np.abs(y - (t0 + slope * x)) <= tolerance_s)
+    """Points within ``tolerance_s`` of the Theil–Sen line (median of slopes,
+    then median intercept); NaN points are out. One Numba kernel."""
+    out = np.empty(y.shape, dtype=bool)
+    theil_sen_inliers(
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        float(tolerance_s),
+        out,
+    )
+    return out
 
 
 def _parabolic(y: np.ndarray, i: int) -> float:
@@ -148,17 +146,9 @@ def _parabolic(y: np.ndarray, i: int) -> float:
 def _run_around(above: np.ndarray, k: int, bridge: int) -> tuple[int, int]:
     """First and last index of the run of ``above`` around ``k``, gaps shorter
     than ``bridge`` samples bridged: the run stops where ``bridge`` samples in a
-    row are not above."""
-    n = above.size
-    cs = np.concatenate([[0], np.cumsum(above)])
-    idx = np.arange(n)
-    near_left = cs[idx] - cs[np.maximum(0, idx - bridge)] > 0
-    near_right = cs[np.minimum(n, idx + 1 + bridge)] - cs[idx + 1] > 0
-    stops = np.flatnonzero(~near_left[: k + 1])
-    left = int(stops[-1]) if stops.size else 0
-    stops = np.flatnonzero(~near_right[k:])
-    right = k + int(stops[0]) if stops.size else n - 1
-    return left, right
+    row are not above (Numba kernel ``run_around``)."""
+    left, right = run_around(above, k, bridge)
+    return int(left), int(right)
 
 
 def _time_arrivals(

@@ -265,3 +265,37 @@ def channel_energy_reference(
     coef = np.linalg.solve(gram, rhs)
     total = (w[None, :] * y.T * y.T).sum(axis=1)  # (c,)
     return total[None, :] - np.einsum("mkc,mkc->mc", coef, rhs)
+
+
+def theil_sen_inliers_reference(
+    x: np.ndarray, y: np.ndarray, tolerance_s: float
+) -> np.ndarray:
+    """Points within ``tolerance_s`` of the Theil–Sen line (median of slopes)."""
+    ok = np.isfinite(y)
+    idx = np.flatnonzero(ok)
+    if idx.size < 3:
+        return ok
+    i, j = np.triu_indices(idx.size, k=1)
+    dx = x[idx][j] - x[idx][i]
+    keep = dx != 0
+    if not keep.any():
+        return ok
+    slope = float(np.median((y[idx][j] - y[idx][i])[keep] / dx[keep]))
+    t0 = float(np.median(y[idx] - slope * x[idx]))
+    return ok & (np.abs(y - (t0 + slope * x)) <= tolerance_s)
+
+
+def run_around_reference(above: np.ndarray, k: int, bridge: int) -> tuple[int, int]:
+    """First and last index of the run of ``above`` around ``k``, gaps shorter
+    than ``bridge`` samples bridged: the run stops where ``bridge`` samples in a
+    row are not above."""
+    n = above.size
+    cs = np.concatenate([[0], np.cumsum(above)])
+    idx = np.arange(n)
+    near_left = cs[idx] - cs[np.maximum(0, idx - bridge)] > 0
+    near_right = cs[np.minimum(n, idx + 1 + bridge)] - cs[idx + 1] > 0
+    stops = np.flatnonzero(~near_left[: k + 1])
+    left = int(stops[-1]) if stops.size else 0
+    stops = np.flatnonzero(~near_right[k:])
+    right = k + int(stops[0]) if stops.size else n - 1
+    return left, right

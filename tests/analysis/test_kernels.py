@@ -273,3 +273,28 @@ def test_median_kernels_equal_numpy_median_to_the_bit(n):
     x[3, 2] = np.nan
     mad_columns(x, np.zeros_like(skip), got)
     assert np.isnan(got[2]) == (n > 8)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_theil_sen_and_run_kernels_equal_their_references(seed):
+    from analysis._artifact_kernels import run_around, theil_sen_inliers
+    from tests.analysis._reference import (
+        run_around_reference,
+        theil_sen_inliers_reference,
+    )
+
+    rng = np.random.default_rng(seed)
+    for n in (2, 3, 4, 6):
+        x = np.round(rng.uniform(0.02, 0.1, n), 2 if seed % 2 else 4)  # some ties
+        y = 5e-4 + x / 25 + rng.normal(0, 5e-5, n)
+        y[rng.random(n) < 0.25] = np.nan
+        y[rng.random(n) < 0.2] += 1e-3  # an outlier
+        got = np.empty(n, dtype=bool)
+        theil_sen_inliers(x, y, 1.5e-4, got)
+        assert np.array_equal(got, theil_sen_inliers_reference(x, y, 1.5e-4))
+    above = rng.random(40) < 0.4
+    for k in range(40):
+        for bridge in (1, 2, 4):
+            assert run_around(above, k, bridge) == run_around_reference(
+                above, k, bridge
+            )

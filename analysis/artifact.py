@@ -534,10 +534,13 @@ class PulseMemory:
         found = self._found.get(self._key(duration_s), [])
         if len(found) < self.agree:
             return None
-        recent = np.array(found[-self.agree :])
-        if np.ptp(recent) > self.spread_s:
+        # plain Python on a handful of floats (exactly np.ptp and np.median:
+        # the middle value, or the mean of the two middle ones)
+        recent = sorted(found[-self.agree :])
+        if recent[-1] - recent[0] > self.spread_s:
             return None
-        return float(np.median(recent))
+        h = len(recent) // 2
+        return recent[h] if len(recent) % 2 else (recent[h - 1] + recent[h]) / 2
 
     def add(self, duration_s: float | None, found_s: float) -> None:
         """A trial given as ``duration_s`` found the pulse to be ``found_s``."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
-from analysis._artifact_kernels import run_around, theil_sen_inliers
+from analysis._artifact_kernels import run_around, spike_windows, theil_sen_inliers
 from analysis._kernels import line_support
 
 ENVELOPE_HALF_WIDTH_S = 0.25e-3
@@ -181,7 +181,7 @@ def _time_arrivals(
     widens symmetrically along the body keeps its centre. Polarity is the sign
     of the largest lobe's correlation with the strongest channel's spike.
     """
-    n, n_ch = filtered.shape
+    n_ch = filtered.shape[1]
     times = np.full(n_ch, np.nan)
     amps = np.full(n_ch, np.nan)
     snr = np.full(n_ch, np.nan)
@@ -192,51 +192,44 @@ def _time_arrivals(
     near = round(0.5e-3 * fs_hz)
     far = round(1.5e-3 * fs_hz)
     edge_margin = round(EDGE_MARGIN_S * fs_hz)
-    for c in np.flatnonzero(support):
-        lo = max(0, int(rows[c]) - half)
-        hi = min(n, int(rows[c]) + half + 1)
-        y = filtered[lo:hi, c] / max(noise[c], 1e-12)
-        k = int(np.argmax(np.abs(y)))
+    chans = np.flatnonzero(support)
+    # Everything but the centroid in one Numba kernel (spike_windows); see
+    # there for the columns.
+    stats = np.empty((chans.size, 13))
+    spike_windows(
+        filtered, noise, blanked,
+        np.zeros((0, n_ch)) if artifact is None else artifact,
+        np.ascontiguousarray(rows, dtype=np.int64), chans, half, bridge, near,
+        far, stats,
+    )  # fmt: skip
+    for q, c in enumerate(chans):
+        lo, left, right = int(stats[q, 0]), int(stats[q, 1]), int(stats[q, 2])
         # The spike is the run of samples beyond 3 SD around its largest
         # phase, gaps of up to PHASE_GAP_S between phases bridged; whatever
         # else is in the window (a residual of the artifact, another fibre's
-        # spike) is not part of it.
-        above = np.abs(y) > 3.0
-        left, right = _run_around(above, k, bridge)
-        e = np.where(above[left : right + 1], y[left : right + 1] ** 2, 0.0)
-        centre = lo + left + float(np.arange(e.size) @ e) / float(e.sum())
-        seg = filtered[lo + left : lo + right + 1, c]
-        times[c] = centre
-        amps[c] = float(np.ptp(seg))
-        snr[c] = float(np.abs(y[k]))
-        polarity[c] = np.sign(y[k])
-        a, b = max(0, lo + left - near), min(n, lo + right + near + 1)
-        around = np.concatenate(
-            [filtered[max(0, a - far) : a, c], filtered[b : b + far, c]]
-        ) / max(noise[c], 1e-12)
-        # The lower quartile of |y| (0.3186 SD for Gaussian noise) ignores
-        # another spike that fills up to half of these surroundings.
-        local = (
-            np.partition(np.abs(around), around.size // 4)[around.size // 4] / 0.3186
-            if around.size > 8
-            else np.inf
-        )
-        # Clean: the spike still stands LOCAL_SNR_MIN times above what
-        # surrounds it, and no clipped sample is near.
-        clean[c] = abs(y[k]) >= LOCAL_SNR_MIN * local and not blanked[a:b, c].any()
+        # spike) is not part of it. Its arrival: the run's energy centroid.
+        y = filtered[lo + left : lo + right + 1, c] / max(noise[c], 1e-12)
+        e = np.where(np.abs(y) > 3.0, y**2, 0.0)
+        times[c] = lo + left + float(np.arange(e.size) @ e) / float(e.sum())
+        amps[c] = stats[q, 4]
+        snr[c] = stats[q, 5]
+        polarity[c] = stats[q, 6]
+        # The lower quartile of |y| around the spike (0.3186 SD for Gaussian
+        # noise; column 7) ignores another spike that fills up to half of
+        # these surroundings. Clean: the spike still stands LOCAL_SNR_MIN
+        # times above what surrounds it, and no clipped sample is near.
+        clean[c] = stats[q, 5] >= LOCAL_SNR_MIN * stats[q, 7] and not stats[q, 8]
         if artifact is not None:
-            big = np.abs(artifact[a:b, c]).max(initial=0.0)
-            peak = np.abs(seg).max()
+            big, peak = stats[q, 9], stats[q, 10]
             clean[c] &= big <= ARTIFACT_RATIO * peak
             # On a pulse's edge the artifact model is least sure of itself (a
             # length or start a little off leaves its misfit there): a spike
             # on an edge whose artifact is as large as the spike is suspect.
             on_edge = any(
-                lo + left - edge_margin <= e <= lo + right + edge_margin
-                for e in edge_rows
+                lo + left - edge_margin <= edge <= lo + right + edge_margin
+                for edge in edge_rows
             )
             clean[c] &= not (on_edge and big > peak)
-    chans = np.flatnonzero(support)
     if chans.size:
         good = chans[clean[chans]] if clean[chans].any() else chans
         ref = good[np.nanargmax(snr[good])]

@@ -299,3 +299,85 @@ def run_around_reference(above: np.ndarray, k: int, bridge: int) -> tuple[int, i
     stops = np.flatnonzero(~near_right[k:])
     right = k + int(stops[0]) if stops.size else n - 1
     return left, right
+
+
+def _volley_names():
+    from analysis import volleys
+
+    return volleys
+
+
+def time_arrivals_reference(
+    filtered: np.ndarray,
+    rows: np.ndarray,
+    support: np.ndarray,
+    noise: np.ndarray,
+    blanked: np.ndarray,
+    fs_hz: float,
+    artifact: np.ndarray | None = None,
+    edge_rows: tuple[float, ...] = (),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``volleys._time_arrivals`` before its Numba kernel (spike_windows)."""
+    V = _volley_names()
+    n, n_ch = filtered.shape
+    times = np.full(n_ch, np.nan)
+    amps = np.full(n_ch, np.nan)
+    snr = np.full(n_ch, np.nan)
+    polarity = np.zeros(n_ch)
+    clean = np.zeros(n_ch, dtype=bool)
+    half = max(3, round(V.CENTROID_HALF_WIDTH_S * fs_hz))
+    bridge = max(1, round(V.PHASE_GAP_S * fs_hz))
+    near = round(0.5e-3 * fs_hz)
+    far = round(1.5e-3 * fs_hz)
+    edge_margin = round(V.EDGE_MARGIN_S * fs_hz)
+    for c in np.flatnonzero(support):
+        lo = max(0, int(rows[c]) - half)
+        hi = min(n, int(rows[c]) + half + 1)
+        y = filtered[lo:hi, c] / max(noise[c], 1e-12)
+        k = int(np.argmax(np.abs(y)))
+        # The spike is the run of samples beyond 3 SD around its largest
+        # phase, gaps of up to V.PHASE_GAP_S between phases bridged; whatever
+        # else is in the window (a residual of the artifact, another fibre's
+        # spike) is not part of it.
+        above = np.abs(y) > 3.0
+        left, right = V._run_around(above, k, bridge)
+        e = np.where(above[left : right + 1], y[left : right + 1] ** 2, 0.0)
+        centre = lo + left + float(np.arange(e.size) @ e) / float(e.sum())
+        seg = filtered[lo + left : lo + right + 1, c]
+        times[c] = centre
+        amps[c] = float(np.ptp(seg))
+        snr[c] = float(np.abs(y[k]))
+        polarity[c] = np.sign(y[k])
+        a, b = max(0, lo + left - near), min(n, lo + right + near + 1)
+        around = np.concatenate(
+            [filtered[max(0, a - far) : a, c], filtered[b : b + far, c]]
+        ) / max(noise[c], 1e-12)
+        # The lower quartile of |y| (0.3186 SD for Gaussian noise) ignores
+        # another spike that fills up to half of these surroundings.
+        local = (
+            np.partition(np.abs(around), around.size // 4)[around.size // 4] / 0.3186
+            if around.size > 8
+            else np.inf
+        )
+        # Clean: the spike still stands V.LOCAL_SNR_MIN times above what
+        # surrounds it, and no clipped sample is near.
+        clean[c] = abs(y[k]) >= V.LOCAL_SNR_MIN * local and not blanked[a:b, c].any()
+        if artifact is not None:
+            big = np.abs(artifact[a:b, c]).max(initial=0.0)
+            peak = np.abs(seg).max()
+            clean[c] &= big <= V.ARTIFACT_RATIO * peak
+            # On a pulse's edge the artifact model is least sure of itself (a
+            # length or start a little off leaves its misfit there): a spike
+            # on an edge whose artifact is as large as the spike is suspect.
+            on_edge = any(
+                lo + left - edge_margin <= e <= lo + right + edge_margin
+                for e in edge_rows
+            )
+            clean[c] &= not (on_edge and big > peak)
+    chans = np.flatnonzero(support)
+    if chans.size:
+        good = chans[clean[chans]] if clean[chans].any() else chans
+        ref = good[np.nanargmax(snr[good])]
+        polarity = polarity * polarity[ref]
+        times = V._align_to_reference(filtered, times, chans, ref, fs_hz)
+    return times, amps, snr, polarity, clean

@@ -298,3 +298,30 @@ def test_theil_sen_and_run_kernels_equal_their_references(seed):
             assert run_around(above, k, bridge) == run_around_reference(
                 above, k, bridge
             )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_arrival_timing_kernel_equals_its_reference_to_the_bit(seed):
+    from analysis.volleys import _time_arrivals
+    from tests.analysis._reference import time_arrivals_reference
+
+    rng = np.random.default_rng(seed)
+    fs, n, n_ch = 30_000.0, 1200, 4
+    filtered = rng.normal(0, 10, (n, n_ch))
+    rows = np.array([300, 420, 540, 660]) + rng.integers(-3, 4, n_ch)
+    spike = np.diff(np.exp(-0.5 * (np.arange(-20, 22) / 5.0) ** 2)) * 400
+    for c in range(n_ch):
+        filtered[rows[c] - 20 : rows[c] + 21, c] += spike * (1 if c % 2 else -1)
+    filtered[rows[1] + 40 : rows[1] + 60, 1] += 300  # another spike nearby
+    blanked = np.zeros((n, n_ch), dtype=bool)
+    blanked[rows[2] + 25 : rows[2] + 30, 2] = seed % 2 == 0
+    artifact = rng.normal(0, 30, (n, n_ch)) if seed < 2 else None
+    support = np.array([True, True, True, seed != 3])
+    noise = np.full(n_ch, 10.0)
+    edges = (rows[0] + 5.5, 900.0)
+    got = _time_arrivals(filtered, rows, support, noise, blanked, fs, artifact, edges)
+    want = time_arrivals_reference(
+        filtered, rows, support, noise, blanked, fs, artifact, edges
+    )
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)

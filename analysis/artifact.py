@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import cast
 
 import numpy as np
 
@@ -576,8 +575,9 @@ def subtract_artifact(
     n = x.shape[0]
     blanked = clipped_mask(x, clip_uv=clip_uv)
     excluded = blanked if spikes is None else blanked | spikes
-    # rows every channel sees (numpy's stubs allow a scalar from all(axis=1))
-    w_all = cast(np.ndarray, (~blanked).all(axis=1).astype(np.float64))
+    # rows every channel sees (column by column: reductions along the rows
+    # of a narrow array are slow in numpy)
+    w_all = (~_any_column(blanked)).astype(np.float64)
     w_fit = w_all if spikes is None else (~excluded).astype(np.float64)
     quiet = x[: max(0, onset - round(1e-3 * fs_hz))]
     noise = (  # each channel's broadband noise SD, from sample-to-sample steps
@@ -611,7 +611,7 @@ def subtract_artifact(
     fitted, coef = _fit_rows(basis, y, w_ch, rows, basis_rows)
     pulse_amp = np.hypot(coef[3], coef[4]) * np.sign(coef[3] + 1e-300)
     ringing_hz, ring = _ringing(
-        y - fitted, w_ch.min(axis=1), u, pulse, pulse_amp, noise
+        y - fitted, _min_column(w_ch), u, pulse, pulse_amp, noise
     )
     if ring is not None:
         basis = np.column_stack([basis, ring])
@@ -665,6 +665,22 @@ def _model(
     for a in (t, basis, rows, basis_rows):
         a.flags.writeable = False
     return t, basis, edge_rows, rows, basis_rows
+
+
+def _any_column(a: np.ndarray) -> np.ndarray:
+    """``a.any(axis=1)`` of a narrow bool array, a column at a time."""
+    out = a[:, 0].copy()
+    for c in range(1, a.shape[1]):
+        out |= a[:, c]
+    return out
+
+
+def _min_column(a: np.ndarray) -> np.ndarray:
+    """``a.min(axis=1)`` of a narrow array, a column at a time."""
+    out = a[:, 0].copy()
+    for c in range(1, a.shape[1]):
+        np.minimum(out, a[:, c], out=out)
+    return out
 
 
 def _full_basis(t: np.ndarray, shift_s: float, pulse_s: float) -> np.ndarray:

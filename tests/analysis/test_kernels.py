@@ -325,3 +325,16 @@ def test_arrival_timing_kernel_equals_its_reference_to_the_bit(seed):
     )
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+def test_selection_equals_numpy_partition():
+    from analysis._artifact_kernels import _select
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 9, 40, 701):
+        for v in (rng.standard_normal(n), np.round(rng.standard_normal(n) * 2)):
+            for kth in {0, n // 4, n // 2, n - 1}:
+                w = v.copy()
+                assert _select(w, kth) == np.partition(v, kth)[kth]
+                assert (w[:kth] <= w[kth]).all() and (w[kth:] >= w[kth]).all()
+                assert np.array_equal(np.sort(w), np.sort(v))

@@ -465,3 +465,38 @@ def spike_windows(
         out[q, 10] = peak
         out[q, 11] = a
         out[q, 12] = b
+
+
+@njit(cache=True, nogil=True)
+def envelope_into(filtered, noise, blanked, a, b, half, env, peaked):
+    """``volleys.spike_envelope`` of rows ``a``..``b`` written into the same
+    rows of ``env`` (running maximum) and ``peaked`` (running mean): |signal|
+    / noise, 0 where blanked, over ±``half`` rows with zeros beyond ``a`` and
+    ``b`` — scipy's ``maximum_filter1d`` and ``uniform_filter1d`` (mode
+    "constant"), the mean as scipy sums it (a running sum, updated by each
+    entering minus leaving value, divided by the width), so exactly its
+    values."""
+    n_ch = filtered.shape[1]
+    length = b - a
+    if length <= 0:
+        return
+    size = 2 * half + 1
+    ext = np.zeros(length + 2 * half)
+    for c in range(n_ch):
+        scale = max(noise[c], 1e-12)
+        for i in range(length):
+            r = a + i
+            ext[half + i] = 0.0 if blanked[r, c] else abs(filtered[r, c]) / scale
+        for i in range(length):
+            top = 0.0
+            for j in range(i, i + size):
+                if ext[j] > top:
+                    top = ext[j]
+            env[a + i, c] = top
+        tmp = 0.0
+        for j in range(size):
+            tmp += ext[j]
+        peaked[a, c] = tmp / size
+        for i in range(1, length):
+            tmp += ext[i + size - 1] - ext[i - 1]
+            peaked[a + i, c] = tmp / size

@@ -34,7 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
-from analysis._artifact_kernels import run_around, spike_windows, theil_sen_inliers
+from analysis._artifact_kernels import (
+    envelope_into,
+    run_around,
+    spike_windows,
+    theil_sen_inliers,
+)
 from analysis._kernels import line_support
 
 ENVELOPE_HALF_WIDTH_S = 0.25e-3
@@ -318,7 +323,14 @@ def find_volleys(
     a, b = max(0, lo - margin), min(n, hi + margin)
     env = np.zeros((n, n_ch))
     peaked = np.zeros((n, n_ch))
-    env[a:b], peaked[a:b] = spike_envelope(filtered[a:b], noise, blanked[a:b], fs_hz)
+    if b > a:  # spike_envelope of rows a..b, written in place (exactly)
+        half = max(1, round(ENVELOPE_HALF_WIDTH_S * fs_hz))
+        noise = np.asarray(noise, dtype=np.float64)
+        envelope_into(filtered, noise, blanked, a, b, half, env, peaked)
+    else:
+        env[a:b], peaked[a:b] = spike_envelope(
+            filtered[a:b], noise, blanked[a:b], fs_hz
+        )
     for e in (env, peaked):
         e[:lo] = 0.0
         e[hi:] = 0.0

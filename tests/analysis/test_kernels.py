@@ -338,3 +338,22 @@ def test_selection_equals_numpy_partition():
                 assert _select(w, kth) == np.partition(v, kth)[kth]
                 assert (w[:kth] <= w[kth]).all() and (w[kth:] >= w[kth]).all()
                 assert np.array_equal(np.sort(w), np.sort(v))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_envelope_kernel_equals_scipy_filters_to_the_bit(seed):
+    from analysis._artifact_kernels import envelope_into
+    from analysis.volleys import ENVELOPE_HALF_WIDTH_S, spike_envelope
+
+    rng = np.random.default_rng(seed)
+    fs, n = 30_000.0, int(rng.integers(5, 900))
+    f = rng.normal(0, 10, (n + 10, 4)) * rng.uniform(0.1, 50)
+    noise = rng.uniform(1, 20, 4)
+    blanked = rng.random((n + 10, 4)) < 0.05
+    widened, smooth = spike_envelope(f[5 : 5 + n], noise, blanked[5 : 5 + n], fs)
+    env, peaked = np.zeros((n + 10, 4)), np.zeros((n + 10, 4))
+    half = max(1, round(ENVELOPE_HALF_WIDTH_S * fs))
+    envelope_into(f, noise, blanked, 5, 5 + n, half, env, peaked)
+    assert np.array_equal(env[5 : 5 + n], widened)
+    assert np.array_equal(peaked[5 : 5 + n], smooth)
+    assert not env[:5].any() and not peaked[5 + n :].any()

@@ -26,9 +26,11 @@ these smooth functions and barely moves them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from functools import lru_cache
 
 import numpy as np
+
+from analysis._artifact_kernels import basis_energy, median_abs_step, pulse_energy
 
 TAIL_TAUS_S = (0.5e-3, 1.5e-3, 4e-3, 12e-3)
 DURATION_RANGE_S = (1.5e-3, 8.0e-3)  # searched when no duration is given
@@ -130,26 +132,19 @@ def _poly_columns(t: np.ndarray, degree: int) -> list[np.ndarray]:
 def _channel_energy(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted LS residual energy per basis (m, n, k) and channel of ``y`` (n, c).
 
-    ``w``: a weight per row (n,), or per row and channel (n, c).
+    ``w``: a weight per row (n,), or per row and channel (n, c). A tiny ridge
+    (1e-9 of the trace) keeps a column solvable where its rows have no weight.
+    One Numba kernel (``_artifact_kernels.basis_energy``) for all candidates
+    and channels.
     """
-    if w.ndim == 2:
-        return np.concatenate(
-            [
-                _channel_energy(basis, y[:, c : c + 1], w[:, c])
-                for c in range(y.shape[1])
-            ],
-            axis=1,
-        )
-    bw = basis * w[None, :, None]
-    gram = np.matmul(bw.transpose(0, 2, 1), basis)  # (m, k, k)
-    # A tiny ridge: a column can be all zero where its rows have no weight.
-    gram += np.eye(basis.shape[2])[None] * (
-        1e-9 * np.trace(gram, axis1=1, axis2=2)[:, None, None] + 1e-12
+    out = np.empty((basis.shape[0], y.shape[1]))
+    basis_energy(
+        np.ascontiguousarray(basis, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        np.ascontiguousarray(w.reshape(w.shape[0], -1), dtype=np.float64),
+        out,
     )
-    rhs = np.matmul(bw.transpose(0, 2, 1), y)  # (m, k, c)
-    coef = np.linalg.solve(gram, rhs)
-    total = (w[None, :] * y.T * y.T).sum(axis=1)  # (c,)
-    return total[None, :] - np.einsum("mkc,mkc->mc", coef, rhs)
+    return out
 
 
 def _residual_energy(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -172,22 +167,66 @@ def find_pulse_onset(
     half = round(search_s * fs_hz)
     lo = max(0, onset - half - round(0.5e-3 * fs_hz))
     hi = min(y.shape[0], onset + half + round(0.8e-3 * fs_hz))
-    t = (np.arange(lo, hi) - onset) / fs_hz
+    shifts, basis = _onset_basis(lo - onset, hi - onset, half, float(fs_hz))
+    energy = _residual_energy(basis, y[lo:hi], w[lo:hi])
+    return float(shifts[int(np.argmin(energy))])
+
+
+@lru_cache(maxsize=16)
+def _onset_basis(
+    lo: int, hi: int, half: int, fs_hz: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``find_pulse_onset``'s candidate starts and their bases (m, n, k) for
+    rows ``lo``..``hi`` relative to the onset: the same for every stimulus of
+    a recording, so built once (read-only)."""
+    t = np.arange(lo, hi) / fs_hz
     shifts = np.arange(-half, half + 1) / fs_hz
     base = np.column_stack(_poly_columns(t, 1))
     u = t[None, :] - shifts[:, None]
     on = (u >= 0).astype(np.float64)
     scale = 1e-3
     ramp = np.maximum(u, 0) / scale
-    basis = np.concatenate(
-        [
-            np.broadcast_to(base, (shifts.size, *base.shape)),
-            np.stack([on, ramp, ramp**2, ramp**3], axis=2),
-        ],
-        axis=2,
+    basis = np.ascontiguousarray(
+        np.concatenate(
+            [
+                np.broadcast_to(base, (shifts.size, *base.shape)),
+                np.stack([on, ramp, ramp**2, ramp**3], axis=2),
+            ],
+            axis=2,
+        )
     )
-    energy = _residual_energy(basis, y[lo:hi], w[lo:hi])
-    return float(shifts[int(np.argmin(energy))])
+    shifts.flags.writeable = False
+    basis.flags.writeable = False
+    return shifts, basis
+
+
+def _median_abs_step(x: np.ndarray) -> np.ndarray:
+    """Each column's median |sample-to-sample step| (exactly ``np.median``)."""
+    out = np.empty(x.shape[1])
+    median_abs_step(x, out)
+    return out
+
+
+def _pulse_energy(
+    t: np.ndarray,
+    shifts: np.ndarray,
+    durations: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+) -> np.ndarray:
+    """``_residual_energy(_pulse_basis(t, shifts, durations), y, w)``, each
+    candidate's basis built inside one Numba kernel (``pulse_energy``)."""
+    out = np.empty((shifts.size, y.shape[1]))
+    pulse_energy(
+        np.ascontiguousarray(t, dtype=np.float64),
+        np.ascontiguousarray(shifts, dtype=np.float64),
+        np.ascontiguousarray(durations, dtype=np.float64),
+        np.array(TAIL_TAUS_S),
+        np.ascontiguousarray(y, dtype=np.float64),
+        np.ascontiguousarray(w.reshape(w.shape[0], -1), dtype=np.float64),
+        out,
+    )
+    return out.sum(axis=1)
 
 
 def _pulse_basis(
@@ -274,8 +313,8 @@ def find_pulse_duration(
     lo, hi = _duration_window(y.shape[0], fs_hz, onset, shift_s, d_hi)
     t = (np.arange(lo, hi) - onset) / fs_hz
     durations = np.arange(d_lo, d_hi + 1e-12, 0.1e-3)
-    energy = _residual_energy(
-        _pulse_basis(t, np.full(durations.size, shift_s), durations), y[lo:hi], w[lo:hi]
+    energy = _pulse_energy(
+        t, np.full(durations.size, shift_s), durations, y[lo:hi], w[lo:hi]
     )
     return float(durations[int(np.argmin(energy))])
 
@@ -309,7 +348,7 @@ def refine_pulse(
         else:
             shifts = best_s + step_s * np.repeat(ds, ds.size)
             durs = best_d + step_d * np.tile(ds, ds.size)
-        energy = _residual_energy(_pulse_basis(t, shifts, durs), yy, ww)
+        energy = _pulse_energy(t, shifts, durs, yy, ww)
         k = int(np.argmin(energy))
         best_s, best_d, best_e = float(shifts[k]), float(durs[k]), float(energy[k])
     return best_s, best_d, best_e
@@ -494,10 +533,13 @@ class PulseMemory:
         found = self._found.get(self._key(duration_s), [])
         if len(found) < self.agree:
             return None
-        recent = np.array(found[-self.agree :])
-        if np.ptp(recent) > self.spread_s:
+        # plain Python on a handful of floats (exactly np.ptp and np.median:
+        # the middle value, or the mean of the two middle ones)
+        recent = sorted(found[-self.agree :])
+        if recent[-1] - recent[0] > self.spread_s:
             return None
-        return float(np.median(recent))
+        h = len(recent) // 2
+        return recent[h] if len(recent) % 2 else (recent[h - 1] + recent[h]) / 2
 
     def add(self, duration_s: float | None, found_s: float) -> None:
         """A trial given as ``duration_s`` found the pulse to be ``found_s``."""
@@ -533,14 +575,13 @@ def subtract_artifact(
     n = x.shape[0]
     blanked = clipped_mask(x, clip_uv=clip_uv)
     excluded = blanked if spikes is None else blanked | spikes
-    # rows every channel sees (numpy's stubs allow a scalar from all(axis=1))
-    w_all = cast(np.ndarray, (~blanked).all(axis=1).astype(np.float64))
+    # rows every channel sees (column by column: reductions along the rows
+    # of a narrow array are slow in numpy)
+    w_all = (~_any_column(blanked)).astype(np.float64)
     w_fit = w_all if spikes is None else (~excluded).astype(np.float64)
     quiet = x[: max(0, onset - round(1e-3 * fs_hz))]
     noise = (  # each channel's broadband noise SD, from sample-to-sample steps
-        1.4826 * np.median(np.abs(np.diff(quiet.T, axis=1)), axis=1) / np.sqrt(2)
-        if quiet.shape[0] > 50
-        else None
+        1.4826 * _median_abs_step(quiet) / np.sqrt(2) if quiet.shape[0] > 50 else None
     )
     shift = find_pulse_onset(
         x, w_all, fs_hz=fs_hz, onset=onset, search_s=onset_search_s
@@ -557,31 +598,20 @@ def subtract_artifact(
             noise_sd=None if spikes is None else noise,
         )  # fmt: skip
     start = max(0, onset - round(1e-3 * fs_hz)) if fit_from is None else fit_from
-    t = (np.arange(start, n) - onset) / fs_hz
+    t, basis, edge_rows, rows, basis_rows = _model(
+        start - onset, n - onset, float(fs_hz), float(shift), float(pulse)
+    )
     y = x[start:]
     w_ch = (~excluded[start:]).astype(np.float64)
     u = t - shift
-    basis = _full_basis(t, shift, pulse)
     # The samples either side of each edge are left out (the jump may land on
-    # either; they are refilled below). After the pulse's first 3 ms of tail
-    # the artifact is smooth: every 4th sample fits it as well, and after 10 ms
-    # every 8th (its fastest tail has decayed 20-fold): 3× faster.
-    for edge in (shift, shift + pulse):
-        i = int(_edge_rows(t, np.array([edge]))[0])
+    # either; they are refilled below).
+    for i in edge_rows:
         w_ch[max(0, i - 1) : i + 1] = 0.0
-    dense = int(_edge_rows(t, np.array([shift + pulse + 3e-3]))[0])
-    late = int(_edge_rows(t, np.array([shift + pulse + 10e-3]))[0])
-    rows = np.concatenate(
-        [
-            np.arange(dense),
-            np.arange(dense, late, TAIL_STRIDE),
-            np.arange(late, t.size, 2 * TAIL_STRIDE),
-        ]
-    )
-    fitted, coef = _fit_rows(basis, y, w_ch, rows)
+    fitted, coef = _fit_rows(basis, y, w_ch, rows, basis_rows)
     pulse_amp = np.hypot(coef[3], coef[4]) * np.sign(coef[3] + 1e-300)
     ringing_hz, ring = _ringing(
-        y - fitted, w_ch.min(axis=1), u, pulse, pulse_amp, noise
+        y - fitted, _min_column(w_ch), u, pulse, pulse_amp, noise
     )
     if ring is not None:
         basis = np.column_stack([basis, ring])
@@ -601,6 +631,58 @@ def subtract_artifact(
     )
 
 
+@lru_cache(maxsize=64)
+def _model(
+    first: int, stop: int, fs_hz: float, shift_s: float, pulse_s: float
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray, np.ndarray]:
+    """The artifact model over rows ``first``..``stop`` relative to the onset,
+    for a pulse starting ``shift_s`` after it and lasting ``pulse_s``: times,
+    the basis (``_full_basis``), the rows of its two edges, the rows fitted and
+    the basis on them. The same for every stimulus whose pulse length is
+    learnt and whose start falls on the same sample step, so built once
+    (read-only).
+
+    After the pulse's first 3 ms of tail the artifact is smooth: every 4th
+    sample fits it as well, and after 10 ms every 8th (its fastest tail has
+    decayed 20-fold): 3× faster.
+    """
+    t = np.arange(first, stop) / fs_hz
+    basis = _full_basis(t, shift_s, pulse_s)
+    edge_rows = (
+        int(_edge_rows(t, np.array([shift_s]))[0]),
+        int(_edge_rows(t, np.array([shift_s + pulse_s]))[0]),
+    )
+    dense = int(_edge_rows(t, np.array([shift_s + pulse_s + 3e-3]))[0])
+    late = int(_edge_rows(t, np.array([shift_s + pulse_s + 10e-3]))[0])
+    rows = np.concatenate(
+        [
+            np.arange(dense),
+            np.arange(dense, late, TAIL_STRIDE),
+            np.arange(late, t.size, 2 * TAIL_STRIDE),
+        ]
+    )
+    basis_rows = basis[rows]
+    for a in (t, basis, rows, basis_rows):
+        a.flags.writeable = False
+    return t, basis, edge_rows, rows, basis_rows
+
+
+def _any_column(a: np.ndarray) -> np.ndarray:
+    """``a.any(axis=1)`` of a narrow bool array, a column at a time."""
+    out = a[:, 0].copy()
+    for c in range(1, a.shape[1]):
+        out |= a[:, c]
+    return out
+
+
+def _min_column(a: np.ndarray) -> np.ndarray:
+    """``a.min(axis=1)`` of a narrow array, a column at a time."""
+    out = a[:, 0].copy()
+    for c in range(1, a.shape[1]):
+        np.minimum(out, a[:, c], out=out)
+    return out
+
+
 def _full_basis(t: np.ndarray, shift_s: float, pulse_s: float) -> np.ndarray:
     """The whole artifact model: quadratic baseline, pulse, step and tails."""
     u = t - shift_s
@@ -610,11 +692,17 @@ def _full_basis(t: np.ndarray, shift_s: float, pulse_s: float) -> np.ndarray:
 
 
 def _fit_rows(
-    basis: np.ndarray, y: np.ndarray, w_ch: np.ndarray, rows: np.ndarray
+    basis: np.ndarray,
+    y: np.ndarray,
+    w_ch: np.ndarray,
+    rows: np.ndarray,
+    basis_rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Robust fit on ``rows`` only; the fitted model everywhere, and its
-    coefficients."""
-    _, coef, _ = _robust_fit(basis[rows], y[rows], w_ch[rows])
+    """Robust fit on ``rows`` only (``basis_rows``: ``basis[rows]`` if at
+    hand); the fitted model everywhere, and its coefficients."""
+    if basis_rows is None:
+        basis_rows = basis[rows]
+    _, coef, _ = _robust_fit(basis_rows, y[rows], w_ch[rows])
     return basis @ coef, coef
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analysis._artifact_kernels import mad_columns
 from analysis.artifact import ONSET_SEARCH_S, PulseMemory, subtract_artifact
 from analysis.filters import bandpass_sos, filtfilt
 from analysis.hum import remove_hum
@@ -372,13 +373,9 @@ def _pass(
 
 
 def _mad(filtered: np.ndarray, blanked: np.ndarray) -> np.ndarray:
-    """Noise SD per channel (1.4826 × MAD) over samples that are not blanked."""
-    if filtered.shape[0] > 8 and not blanked.any():
-        ft = np.ascontiguousarray(filtered.T)  # rows of a transposed copy: faster
-        dev = np.abs(ft - np.median(ft, axis=1)[:, None])
-        return np.maximum(1.4826 * np.median(dev, axis=1), 1e-9)
+    """Noise SD per channel (1.4826 × MAD) over samples that are not blanked
+    (inf where 8 or fewer are); one Numba kernel, exactly ``np.median``'s
+    values (a partition, not a sort)."""
     out = np.empty(filtered.shape[1])
-    for c in range(filtered.shape[1]):
-        v = filtered[~blanked[:, c], c]
-        out[c] = 1.4826 * np.median(np.abs(v - np.median(v))) if v.size > 8 else np.inf
+    mad_columns(filtered, blanked, out)
     return np.maximum(out, 1e-9)

@@ -34,6 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
+from analysis._artifact_kernels import (
+    envelope_into,
+    run_around,
+    spike_windows,
+    theil_sen_inliers,
+)
 from analysis._kernels import line_support
 
 ENVELOPE_HALF_WIDTH_S = 0.25e-3
@@ -121,19 +127,16 @@ def fit_velocity(
 
 
 def _theil_sen_inliers(x: np.ndarray, y: np.ndarray, tolerance_s: float) -> np.ndarray:
-    """Points within ``tolerance_s`` of the Theil–Sen line (median of slopes)."""
-    ok = np.isfinite(y)
-    idx = np.flatnonzero(ok)
-    if idx.size < 3:
-        return ok
-    i, j = np.triu_indices(idx.size, k=1)
-    dx = x[idx][j] - x[idx][i]
-    keep = dx != 0
-    if not keep.any():
-        return ok
-    slope = float(np.median((y[idx][j] - y[idx][i])[keep] / dx[keep]))
-    t0 = float(np.median(y[idx] - slope * x[idx]))
-    return ok & (np.abs(y - (t0 + slope * x)) <= tolerance_s)
+    """Points within ``tolerance_s`` of the Theil–Sen line (median of slopes,
+    then median intercept); NaN points are out. One Numba kernel."""
+    out = np.empty(y.shape, dtype=bool)
+    theil_sen_inliers(
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        float(tolerance_s),
+        out,
+    )
+    return out
 
 
 def _parabolic(y: np.ndarray, i: int) -> float:
@@ -148,17 +151,9 @@ def _parabolic(y: np.ndarray, i: int) -> float:
 def _run_around(above: np.ndarray, k: int, bridge: int) -> tuple[int, int]:
     """First and last index of the run of ``above`` around ``k``, gaps shorter
     than ``bridge`` samples bridged: the run stops where ``bridge`` samples in a
-    row are not above."""
-    n = above.size
-    cs = np.concatenate([[0], np.cumsum(above)])
-    idx = np.arange(n)
-    near_left = cs[idx] - cs[np.maximum(0, idx - bridge)] > 0
-    near_right = cs[np.minimum(n, idx + 1 + bridge)] - cs[idx + 1] > 0
-    stops = np.flatnonzero(~near_left[: k + 1])
-    left = int(stops[-1]) if stops.size else 0
-    stops = np.flatnonzero(~near_right[k:])
-    right = k + int(stops[0]) if stops.size else n - 1
-    return left, right
+    row are not above (Numba kernel ``run_around``)."""
+    left, right = run_around(above, k, bridge)
+    return int(left), int(right)
 
 
 def _time_arrivals(
@@ -191,7 +186,7 @@ def _time_arrivals(
     widens symmetrically along the body keeps its centre. Polarity is the sign
     of the largest lobe's correlation with the strongest channel's spike.
     """
-    n, n_ch = filtered.shape
+    n_ch = filtered.shape[1]
     times = np.full(n_ch, np.nan)
     amps = np.full(n_ch, np.nan)
     snr = np.full(n_ch, np.nan)
@@ -202,51 +197,44 @@ def _time_arrivals(
     near = round(0.5e-3 * fs_hz)
     far = round(1.5e-3 * fs_hz)
     edge_margin = round(EDGE_MARGIN_S * fs_hz)
-    for c in np.flatnonzero(support):
-        lo = max(0, int(rows[c]) - half)
-        hi = min(n, int(rows[c]) + half + 1)
-        y = filtered[lo:hi, c] / max(noise[c], 1e-12)
-        k = int(np.argmax(np.abs(y)))
+    chans = np.flatnonzero(support)
+    # Everything but the centroid in one Numba kernel (spike_windows); see
+    # there for the columns.
+    stats = np.empty((chans.size, 13))
+    spike_windows(
+        filtered, noise, blanked,
+        np.zeros((0, n_ch)) if artifact is None else artifact,
+        np.ascontiguousarray(rows, dtype=np.int64), chans, half, bridge, near,
+        far, stats,
+    )  # fmt: skip
+    for q, c in enumerate(chans):
+        lo, left, right = int(stats[q, 0]), int(stats[q, 1]), int(stats[q, 2])
         # The spike is the run of samples beyond 3 SD around its largest
         # phase, gaps of up to PHASE_GAP_S between phases bridged; whatever
         # else is in the window (a residual of the artifact, another fibre's
-        # spike) is not part of it.
-        above = np.abs(y) > 3.0
-        left, right = _run_around(above, k, bridge)
-        e = np.where(above[left : right + 1], y[left : right + 1] ** 2, 0.0)
-        centre = lo + left + float(np.arange(e.size) @ e) / float(e.sum())
-        seg = filtered[lo + left : lo + right + 1, c]
-        times[c] = centre
-        amps[c] = float(np.ptp(seg))
-        snr[c] = float(np.abs(y[k]))
-        polarity[c] = np.sign(y[k])
-        a, b = max(0, lo + left - near), min(n, lo + right + near + 1)
-        around = np.concatenate(
-            [filtered[max(0, a - far) : a, c], filtered[b : b + far, c]]
-        ) / max(noise[c], 1e-12)
-        # The lower quartile of |y| (0.3186 SD for Gaussian noise) ignores
-        # another spike that fills up to half of these surroundings.
-        local = (
-            np.partition(np.abs(around), around.size // 4)[around.size // 4] / 0.3186
-            if around.size > 8
-            else np.inf
-        )
-        # Clean: the spike still stands LOCAL_SNR_MIN times above what
-        # surrounds it, and no clipped sample is near.
-        clean[c] = abs(y[k]) >= LOCAL_SNR_MIN * local and not blanked[a:b, c].any()
+        # spike) is not part of it. Its arrival: the run's energy centroid.
+        y = filtered[lo + left : lo + right + 1, c] / max(noise[c], 1e-12)
+        e = np.where(np.abs(y) > 3.0, y**2, 0.0)
+        times[c] = lo + left + float(np.arange(e.size) @ e) / float(e.sum())
+        amps[c] = stats[q, 4]
+        snr[c] = stats[q, 5]
+        polarity[c] = stats[q, 6]
+        # The lower quartile of |y| around the spike (0.3186 SD for Gaussian
+        # noise; column 7) ignores another spike that fills up to half of
+        # these surroundings. Clean: the spike still stands LOCAL_SNR_MIN
+        # times above what surrounds it, and no clipped sample is near.
+        clean[c] = stats[q, 5] >= LOCAL_SNR_MIN * stats[q, 7] and not stats[q, 8]
         if artifact is not None:
-            big = np.abs(artifact[a:b, c]).max(initial=0.0)
-            peak = np.abs(seg).max()
+            big, peak = stats[q, 9], stats[q, 10]
             clean[c] &= big <= ARTIFACT_RATIO * peak
             # On a pulse's edge the artifact model is least sure of itself (a
             # length or start a little off leaves its misfit there): a spike
             # on an edge whose artifact is as large as the spike is suspect.
             on_edge = any(
-                lo + left - edge_margin <= e <= lo + right + edge_margin
-                for e in edge_rows
+                lo + left - edge_margin <= edge <= lo + right + edge_margin
+                for edge in edge_rows
             )
             clean[c] &= not (on_edge and big > peak)
-    chans = np.flatnonzero(support)
     if chans.size:
         good = chans[clean[chans]] if clean[chans].any() else chans
         ref = good[np.nanargmax(snr[good])]
@@ -335,7 +323,14 @@ def find_volleys(
     a, b = max(0, lo - margin), min(n, hi + margin)
     env = np.zeros((n, n_ch))
     peaked = np.zeros((n, n_ch))
-    env[a:b], peaked[a:b] = spike_envelope(filtered[a:b], noise, blanked[a:b], fs_hz)
+    if b > a:  # spike_envelope of rows a..b, written in place (exactly)
+        half = max(1, round(ENVELOPE_HALF_WIDTH_S * fs_hz))
+        noise = np.asarray(noise, dtype=np.float64)
+        envelope_into(filtered, noise, blanked, a, b, half, env, peaked)
+    else:
+        env[a:b], peaked[a:b] = spike_envelope(
+            filtered[a:b], noise, blanked[a:b], fs_hz
+        )
     for e in (env, peaked):
         e[:lo] = 0.0
         e[hi:] = 0.0

@@ -238,3 +238,146 @@ def pearson_rows_reference(x, y):
     den = np.sqrt((xc * xc).sum(axis=-1) * (yc * yc).sum(axis=-1))
     out = np.full(np.shape(num), np.nan)
     return np.divide(num, den, out=out, where=den > 1e-12 * (1 + np.abs(num)))
+
+
+def channel_energy_reference(
+    basis: np.ndarray, y: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    """Weighted LS residual energy per basis (m, n, k) and channel of ``y`` (n, c).
+
+    ``w``: a weight per row (n,), or per row and channel (n, c).
+    """
+    if w.ndim == 2:
+        return np.concatenate(
+            [
+                channel_energy_reference(basis, y[:, c : c + 1], w[:, c])
+                for c in range(y.shape[1])
+            ],
+            axis=1,
+        )
+    bw = basis * w[None, :, None]
+    gram = np.matmul(bw.transpose(0, 2, 1), basis)  # (m, k, k)
+    # A tiny ridge: a column can be all zero where its rows have no weight.
+    gram += np.eye(basis.shape[2])[None] * (
+        1e-9 * np.trace(gram, axis1=1, axis2=2)[:, None, None] + 1e-12
+    )
+    rhs = np.matmul(bw.transpose(0, 2, 1), y)  # (m, k, c)
+    coef = np.linalg.solve(gram, rhs)
+    total = (w[None, :] * y.T * y.T).sum(axis=1)  # (c,)
+    return total[None, :] - np.einsum("mkc,mkc->mc", coef, rhs)
+
+
+def theil_sen_inliers_reference(
+    x: np.ndarray, y: np.ndarray, tolerance_s: float
+) -> np.ndarray:
+    """Points within ``tolerance_s`` of the Theil–Sen line (median of slopes)."""
+    ok = np.isfinite(y)
+    idx = np.flatnonzero(ok)
+    if idx.size < 3:
+        return ok
+    i, j = np.triu_indices(idx.size, k=1)
+    dx = x[idx][j] - x[idx][i]
+    keep = dx != 0
+    if not keep.any():
+        return ok
+    slope = float(np.median((y[idx][j] - y[idx][i])[keep] / dx[keep]))
+    t0 = float(np.median(y[idx] - slope * x[idx]))
+    return ok & (np.abs(y - (t0 + slope * x)) <= tolerance_s)
+
+
+def run_around_reference(above: np.ndarray, k: int, bridge: int) -> tuple[int, int]:
+    """First and last index of the run of ``above`` around ``k``, gaps shorter
+    than ``bridge`` samples bridged: the run stops where ``bridge`` samples in a
+    row are not above."""
+    n = above.size
+    cs = np.concatenate([[0], np.cumsum(above)])
+    idx = np.arange(n)
+    near_left = cs[idx] - cs[np.maximum(0, idx - bridge)] > 0
+    near_right = cs[np.minimum(n, idx + 1 + bridge)] - cs[idx + 1] > 0
+    stops = np.flatnonzero(~near_left[: k + 1])
+    left = int(stops[-1]) if stops.size else 0
+    stops = np.flatnonzero(~near_right[k:])
+    right = k + int(stops[0]) if stops.size else n - 1
+    return left, right
+
+
+def _volley_names():
+    from analysis import volleys
+
+    return volleys
+
+
+def time_arrivals_reference(
+    filtered: np.ndarray,
+    rows: np.ndarray,
+    support: np.ndarray,
+    noise: np.ndarray,
+    blanked: np.ndarray,
+    fs_hz: float,
+    artifact: np.ndarray | None = None,
+    edge_rows: tuple[float, ...] = (),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``volleys._time_arrivals`` before its Numba kernel (spike_windows)."""
+    V = _volley_names()
+    n, n_ch = filtered.shape
+    times = np.full(n_ch, np.nan)
+    amps = np.full(n_ch, np.nan)
+    snr = np.full(n_ch, np.nan)
+    polarity = np.zeros(n_ch)
+    clean = np.zeros(n_ch, dtype=bool)
+    half = max(3, round(V.CENTROID_HALF_WIDTH_S * fs_hz))
+    bridge = max(1, round(V.PHASE_GAP_S * fs_hz))
+    near = round(0.5e-3 * fs_hz)
+    far = round(1.5e-3 * fs_hz)
+    edge_margin = round(V.EDGE_MARGIN_S * fs_hz)
+    for c in np.flatnonzero(support):
+        lo = max(0, int(rows[c]) - half)
+        hi = min(n, int(rows[c]) + half + 1)
+        y = filtered[lo:hi, c] / max(noise[c], 1e-12)
+        k = int(np.argmax(np.abs(y)))
+        # The spike is the run of samples beyond 3 SD around its largest
+        # phase, gaps of up to V.PHASE_GAP_S between phases bridged; whatever
+        # else is in the window (a residual of the artifact, another fibre's
+        # spike) is not part of it.
+        above = np.abs(y) > 3.0
+        left, right = V._run_around(above, k, bridge)
+        e = np.where(above[left : right + 1], y[left : right + 1] ** 2, 0.0)
+        centre = lo + left + float(np.arange(e.size) @ e) / float(e.sum())
+        seg = filtered[lo + left : lo + right + 1, c]
+        times[c] = centre
+        amps[c] = float(np.ptp(seg))
+        snr[c] = float(np.abs(y[k]))
+        polarity[c] = np.sign(y[k])
+        a, b = max(0, lo + left - near), min(n, lo + right + near + 1)
+        around = np.concatenate(
+            [filtered[max(0, a - far) : a, c], filtered[b : b + far, c]]
+        ) / max(noise[c], 1e-12)
+        # The lower quartile of |y| (0.3186 SD for Gaussian noise) ignores
+        # another spike that fills up to half of these surroundings.
+        local = (
+            np.partition(np.abs(around), around.size // 4)[around.size // 4] / 0.3186
+            if around.size > 8
+            else np.inf
+        )
+        # Clean: the spike still stands V.LOCAL_SNR_MIN times above what
+        # surrounds it, and no clipped sample is near.
+        clean[c] = abs(y[k]) >= V.LOCAL_SNR_MIN * local and not blanked[a:b, c].any()
+        if artifact is not None:
+            big = np.abs(artifact[a:b, c]).max(initial=0.0)
+            peak = np.abs(seg).max()
+            clean[c] &= big <= V.ARTIFACT_RATIO * peak
+            # On a pulse's edge the artifact model is least sure of itself (a
+            # length or start a little off leaves its misfit there): a spike
+            # on an edge whose artifact is as large as the spike is suspect.
+            on_edge = any(
+                lo + left - edge_margin <= e <= lo + right + edge_margin
+                for e in edge_rows
+            )
+            clean[c] &= not (on_edge and big > peak)
+    chans = np.flatnonzero(support)
+    if chans.size:
+        good = chans[clean[chans]] if clean[chans].any() else chans
+        ref = good[np.nanargmax(snr[good])]
+        polarity = polarity * polarity[ref]
+        times = V._align_to_reference(filtered, times, chans, ref, fs_hz)
+    return times, amps, snr, polarity, clean

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal, stats
 
+from analysis._artifact_kernels import basis_energy, pulse_energy
 from analysis._kernels import (
     _pairwise_sum,
     detect_peaks,
@@ -18,6 +19,7 @@ from analysis._kernels import (
 )
 from analysis.filters import bandpass_sos, filtfilt, notch_sos
 from tests.analysis._reference import (
+    channel_energy_reference,
     detect_peaks_reference,
     line_support_reference,
     measure_motion_reference,
@@ -195,3 +197,163 @@ def test_bootstrap_correlation_kernels_equal_numpy_and_scipy(seed, n):
     )
     np.testing.assert_array_equal(got, want)
     assert np.isnan(got[:3]).all() and np.isfinite(got[3:]).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_basis_energy_equals_numpy_least_squares(seed, per_channel):
+    # Bases like the artifact's: smooth columns, columns that are zero over
+    # most rows, one all zero (the ridge keeps it solvable), zero-weight rows.
+    rng = np.random.default_rng(seed)
+    m, n, k, n_ch = 7, 120, 9, 4
+    t = np.linspace(-1, 1, n)
+    basis = np.empty((m, n, k))
+    for i in range(m):
+        cut = rng.integers(20, 100)
+        basis[i, :, 0] = 1.0
+        basis[i, :, 1] = t
+        basis[i, :, 2:6] = rng.standard_normal((n, 4)) * (np.arange(n) < cut)[:, None]
+        basis[i, :, 6] = np.exp(-np.maximum(t - t[cut], 0) * 5) * (np.arange(n) >= cut)
+        basis[i, :, 7] = np.arange(n) == cut
+        basis[i, :, 8] = 0.0
+    y = rng.standard_normal((n, n_ch)) * 50 + basis[0, :, :4] @ rng.normal(
+        size=(4, n_ch)
+    )
+    w = (rng.random((n, n_ch) if per_channel else n) > 0.1).astype(np.float64)
+    expected = channel_energy_reference(basis, y, w)
+    got = np.empty((m, n_ch))
+    basis_energy(basis, y, w.reshape(n, -1), got)
+    total = (w.reshape(n, -1) * y * y).sum(axis=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10 * total.max())
+    # what the searches use: the same candidate wins
+    assert np.array_equal(got.sum(axis=1).argmin(), expected.sum(axis=1).argmin())
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_pulse_energy_equals_energy_of_the_numpy_pulse_bases(per_channel):
+    # The kernel builds each candidate's basis itself; it must be the basis
+    # artifact._pulse_basis builds (pulse, tails, edge samples), so the same
+    # candidate wins the search.
+    from analysis.artifact import TAIL_TAUS_S, _pulse_basis
+
+    fs = 30_000.0
+    rng = np.random.default_rng(4)
+    t = (np.arange(-15, 270) + 0.0) / fs
+    truth = _pulse_basis(t, np.array([0.1 / fs]), np.array([5.03e-3]))[0]
+    y = truth @ rng.normal(0, 200, (truth.shape[1], 4)) + rng.normal(0, 5, (t.size, 4))
+    w = (rng.random((t.size, 4) if per_channel else t.size) > 0.05).astype(float)
+    shifts = 0.1 / fs + np.repeat(np.arange(-2, 3), 5) * 0.25 / fs
+    durations = 5e-3 + np.tile(np.arange(-2, 3), 5) * 0.03e-3
+    expected = channel_energy_reference(_pulse_basis(t, shifts, durations), y, w)
+    got = np.empty((shifts.size, 4))
+    taus = np.array(TAIL_TAUS_S)
+    pulse_energy(t, shifts, durations, taus, y, w.reshape(t.size, -1), got)
+    total = (w.reshape(t.size, -1) * y * y).sum(axis=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10 * total.max())
+    assert got.sum(axis=1).argmin() == expected.sum(axis=1).argmin()
+
+
+@pytest.mark.parametrize("n", [7, 9, 10, 701, 702])
+def test_median_kernels_equal_numpy_median_to_the_bit(n):
+    from analysis._artifact_kernels import mad_columns, median_abs_step
+
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 4)) * 30
+    x[: n // 3, 1] = np.round(x[: n // 3, 1])  # ties
+    skip = rng.random((n, 4)) < 0.2
+    skip[:, 0] = False
+    got = np.empty(4)
+    mad_columns(x, skip, got)
+    for c in range(4):
+        v = x[~skip[:, c], c]
+        want = 1.4826 * np.median(np.abs(v - np.median(v))) if v.size > 8 else np.inf
+        assert got[c] == want
+    median_abs_step(x, got)
+    assert np.array_equal(got, np.median(np.abs(np.diff(x.T, axis=1)), axis=1))
+    x[3, 2] = np.nan
+    mad_columns(x, np.zeros_like(skip), got)
+    assert np.isnan(got[2]) == (n > 8)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_theil_sen_and_run_kernels_equal_their_references(seed):
+    from analysis._artifact_kernels import run_around, theil_sen_inliers
+    from tests.analysis._reference import (
+        run_around_reference,
+        theil_sen_inliers_reference,
+    )
+
+    rng = np.random.default_rng(seed)
+    for n in (2, 3, 4, 6):
+        x = np.round(rng.uniform(0.02, 0.1, n), 2 if seed % 2 else 4)  # some ties
+        y = 5e-4 + x / 25 + rng.normal(0, 5e-5, n)
+        y[rng.random(n) < 0.25] = np.nan
+        y[rng.random(n) < 0.2] += 1e-3  # an outlier
+        got = np.empty(n, dtype=bool)
+        theil_sen_inliers(x, y, 1.5e-4, got)
+        assert np.array_equal(got, theil_sen_inliers_reference(x, y, 1.5e-4))
+    above = rng.random(40) < 0.4
+    for k in range(40):
+        for bridge in (1, 2, 4):
+            assert run_around(above, k, bridge) == run_around_reference(
+                above, k, bridge
+            )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_arrival_timing_kernel_equals_its_reference_to_the_bit(seed):
+    from analysis.volleys import _time_arrivals
+    from tests.analysis._reference import time_arrivals_reference
+
+    rng = np.random.default_rng(seed)
+    fs, n, n_ch = 30_000.0, 1200, 4
+    filtered = rng.normal(0, 10, (n, n_ch))
+    rows = np.array([300, 420, 540, 660]) + rng.integers(-3, 4, n_ch)
+    spike = np.diff(np.exp(-0.5 * (np.arange(-20, 22) / 5.0) ** 2)) * 400
+    for c in range(n_ch):
+        filtered[rows[c] - 20 : rows[c] + 21, c] += spike * (1 if c % 2 else -1)
+    filtered[rows[1] + 40 : rows[1] + 60, 1] += 300  # another spike nearby
+    blanked = np.zeros((n, n_ch), dtype=bool)
+    blanked[rows[2] + 25 : rows[2] + 30, 2] = seed % 2 == 0
+    artifact = rng.normal(0, 30, (n, n_ch)) if seed < 2 else None
+    support = np.array([True, True, True, seed != 3])
+    noise = np.full(n_ch, 10.0)
+    edges = (rows[0] + 5.5, 900.0)
+    got = _time_arrivals(filtered, rows, support, noise, blanked, fs, artifact, edges)
+    want = time_arrivals_reference(
+        filtered, rows, support, noise, blanked, fs, artifact, edges
+    )
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_selection_equals_numpy_partition():
+    from analysis._artifact_kernels import _select
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 9, 40, 701):
+        for v in (rng.standard_normal(n), np.round(rng.standard_normal(n) * 2)):
+            for kth in {0, n // 4, n // 2, n - 1}:
+                w = v.copy()
+                assert _select(w, kth) == np.partition(v, kth)[kth]
+                assert (w[:kth] <= w[kth]).all() and (w[kth:] >= w[kth]).all()
+                assert np.array_equal(np.sort(w), np.sort(v))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_envelope_kernel_equals_scipy_filters_to_the_bit(seed):
+    from analysis._artifact_kernels import envelope_into
+    from analysis.volleys import ENVELOPE_HALF_WIDTH_S, spike_envelope
+
+    rng = np.random.default_rng(seed)
+    fs, n = 30_000.0, int(rng.integers(5, 900))
+    f = rng.normal(0, 10, (n + 10, 4)) * rng.uniform(0.1, 50)
+    noise = rng.uniform(1, 20, 4)
+    blanked = rng.random((n + 10, 4)) < 0.05
+    widened, smooth = spike_envelope(f[5 : 5 + n], noise, blanked[5 : 5 + n], fs)
+    env, peaked = np.zeros((n + 10, 4)), np.zeros((n + 10, 4))
+    half = max(1, round(ENVELOPE_HALF_WIDTH_S * fs))
+    envelope_into(f, noise, blanked, 5, 5 + n, half, env, peaked)
+    assert np.array_equal(env[5 : 5 + n], widened)
+    assert np.array_equal(peaked[5 : 5 + n], smooth)
+    assert not env[:5].any() and not peaked[5 + n :].any()

@@ -62,6 +62,7 @@ class Recorder:
         self._displacement: OnlineDisplacement | None = None
         self._first_tracked: list[tuple[int, int | None, np.ndarray]] = []
         self._table_from = 0  # frame k from which the table is not yet written
+        self._table_last_sample = -1  # the newest sample the table was given
         self._next_table_s = 0.0
         self.frames_dropped = 0  # frames the writer could not keep up with
         self.first_sample: int | None = None
@@ -107,6 +108,7 @@ class Recorder:
             self._displacement = None
             self._first_tracked = []
             self._table_from = 0
+            self._table_last_sample = -1
             self.frames_dropped = 0
             self.first_sample = first_sample
 
@@ -275,10 +277,20 @@ class Recorder:
             if clock.frame_time(index) > settled:
                 break
             st = by_index.get(index)
-            if st is not None and st.sample is not None:  # else: left to the close
-                rows.append(
-                    (k, st.sample + offset_samples, st.source, st.trigger_count)
-                )
+            sample = (
+                None if st is None or st.sample is None else st.sample + offset_samples
+            )
+            # Each call re-matches the whole recording; a later match may place
+            # a frame at or before one already written (a killed recording once
+            # kept two rows out of order). Such a row is left to the close,
+            # which rewrites the table whole: a crash-safe row is never wrong.
+            if (
+                st is not None
+                and sample is not None
+                and sample > self._table_last_sample
+            ):
+                rows.append((k, sample, st.source, st.trigger_count))
+                self._table_last_sample = sample
             k += 1
         self._table_from = k
         if rows:

@@ -55,8 +55,10 @@ def test_runs_on_a_port_record_the_sim_cameras_frames_on_the_device_clock(
         steps = np.diff(samples)
         assert np.all(steps > 0) and np.all(steps % 500 == 0)
         # (Two missed in a row leave one step of 1500: count triggers, not steps;
-        # a loaded machine starves the camera's process into such runs.)
-        assert int((steps // 500 - 1).sum()) == len(report["dropped_triggers"])
+        # a loaded machine starves the camera's process into such runs. A
+        # trigger missed before the first frame or after the last leaves none.)
+        between = int((steps // 500 - 1).sum())
+        assert between <= len(report["dropped_triggers"]) <= between + 2
         assert len(report["dropped_triggers"]) <= len(samples) // 20
         # The camera's own frame numbers came over the stream (FRAME
         # Xsequence=N) and were recorded: one per frame, counting up. (Where

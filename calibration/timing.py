@@ -101,10 +101,18 @@ def fit_timing(
     """
     led = np.asarray(led_onsets, dtype=float)
     first = np.asarray(first_frame_samples, dtype=float)
-    if led.size < 5 or led.size != first.size:
+    if led.size != first.size:
         raise CalibrationError(
-            "timing fit needs ≥ 5 LED events each with its first frame; "
-            f"got {led.size} events and {first.size} frames"
+            f"timing fit: {led.size} LED events for {first.size} first frames; "
+            "each event needs its first frame"
+        )
+    if led.size < 5:
+        # Too few usable flashes is a refusal like any other (a loaded host
+        # loses frames, and a flash whose first frame may be lost is left out).
+        raise CalibrationError(
+            "timing: not determined: the fit needs ≥ 5 LED flashes each with "
+            f"its first frame seen; got {led.size}. Flash more, or check that "
+            "the camera delivers frames and the LED region is right"
         )
     low, high = delay_window_periods
     if not math.isclose(high - low, 1.0):

@@ -38,6 +38,7 @@ N_BOOT = 2000
 MIN_PAIRS = 8
 CONFIDENCE = 0.95
 BOOT_SEED = 20240
+TIE_TOLERANCE = 1e-9  # relative: resampled values equal to the estimate (_bca)
 
 
 def _or_none(value: float) -> float | None:
@@ -100,7 +101,13 @@ def _bca(
     boot = boot[np.isfinite(boot)]
     if boot.size < 0.9 * N_BOOT:
         return None
-    below = (np.sum(boot < estimate) + 0.5 * np.sum(boot == estimate)) / boot.size
+    # A resample that is the sample itself in another order has the estimate's
+    # value only up to rounding (its sums run in another order): within a
+    # relative 1e-9 it counts as a tie. Compared exactly, rounding would
+    # decide whether each such resample is below, and a change of 1e-11 in
+    # the data (another artifact fit's last digits) would move the interval.
+    tie = np.abs(boot - estimate) <= TIE_TOLERANCE * (1.0 + abs(estimate))
+    below = (np.sum((boot < estimate) & ~tie) + 0.5 * np.sum(tie)) / boot.size
     keep = ~np.eye(n, dtype=bool)
     # the jackknife: row i leaves pair i out
     jack = statistic(

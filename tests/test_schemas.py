@@ -42,7 +42,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # docs/recording-format.md, "Versioning".
 PINNED = {
     "analysis": "ba0683bffd6016787bb11c89fbb04716d2768632ed0ad82f89d5883664f7f69d",
-    "events": "133cff1182ffd6ab7ef102a3068934fa86ca4f3e94387922d61052f243a11b82",
+    "events": "a4888e2c1a9b5a1cba13ef8ab6fe5d14876f4f3afce703b9130c9a0621ef16a1",
     "metadata": "02993e32e396d440534acc47b88f241ee3ae0a38fd5ec62d7f399a8b9331b83a",
 }
 CLOSED_LOOP = """format_version = 1

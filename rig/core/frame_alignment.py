@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -135,3 +136,38 @@ def usable_frame_numbers(
             "not used"
         )
     return array, None
+
+
+def drops_from_frame_table(
+    counts: Sequence[int | None], first_count: int
+) -> tuple[list[int], int] | None:
+    """Triggers that exposed no recorded frame, as the frame table proves them.
+
+    ``counts``: the trigger count of each video frame in order, None where
+    the frame is not proven (the table's ``led_code`` rows have one);
+    ``first_count``: the first trigger of the recording. Returns the drops the
+    table names, and how many more it cannot name: between two consecutive
+    proven frames every trigger in between is a drop; before the first proven
+    frame (when it is the video's first) likewise; where unproven frames lie
+    between, only how many triggers went without a frame is known. Triggers
+    after the last proven frame are left out (frames still in flight at the
+    stop). None when no frame is proven (the arrival-time guess is all there
+    is).
+
+    >>> drops_from_frame_table([3, 4, 6, None, 9, 10], first_count=2)
+    ([2, 5], 1)
+    """
+    proven = [(k, c) for k, c in enumerate(counts) if c is not None]
+    if not proven:
+        return None
+    named: list[int] = []
+    not_named = 0
+    for (k1, c1), (k2, c2) in pairwise([(-1, first_count - 1), *proven]):
+        if c2 <= c1:  # a repeated frame (or the code's own contradiction)
+            continue
+        missing = (c2 - c1 - 1) - (k2 - k1 - 1)  # triggers less frames between
+        if k2 == k1 + 1:
+            named.extend(range(c1 + 1, c2))
+        elif missing > 0:
+            not_named += missing
+    return named, not_named

@@ -23,7 +23,7 @@ import numpy as np
 
 from analysis.displacement import OnlineDisplacement
 from firmware_bridge.protocol import Decoded
-from rig.core.frame_alignment import align_recorded_frames
+from rig.core.frame_alignment import align_recorded_frames, drops_from_frame_table
 from rig.core.frame_clock import FrameClock, FrameStamp
 from rig.recording import DiskFullError, RecordingStopped
 
@@ -331,6 +331,17 @@ class Recorder:
         by_count = {c: smp for smp, c, _ in clock.triggers()}
         start = self.first_sample or 0
         dropped = [c for c in report.dropped_triggers if by_count.get(c, -1) >= start]
+        # Where the table proves frames (LED code, camera frame numbers), the
+        # drops are named from it: arrival times name the wrong triggers on
+        # a busy host (one off, found under load beside two CPU hogs).
+        in_recording = [c for c, smp in by_count.items() if smp >= start]
+        from_table = drops_from_frame_table(
+            [count if source == "led_code" else None for _, _, source, count in rows],
+            min(in_recording) if in_recording else 0,
+        )
+        drops_source, not_named = "arrival_time", 0
+        if from_table is not None:
+            (dropped, not_named), drops_source = from_table, "frame_table"
         with self._write(writer, quiet=True):
             writer.append_event(
                 recorded[-1].sample if recorded and recorded[-1].sample else start,
@@ -338,6 +349,8 @@ class Recorder:
                 n_frames=len(recorded),
                 n_triggers=sum(1 for smp in by_count.values() if smp >= start),
                 dropped_triggers=dropped,
+                dropped_triggers_from=drops_source,
+                n_drops_not_named=not_named,
                 extra_frames=[k for k, st in enumerate(recorded) if st.sample is None],
                 timing_source="trigger" if report.n_triggers else "host-clock",
                 latency_s=report.latency_s,

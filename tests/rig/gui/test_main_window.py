@@ -191,7 +191,11 @@ def test_protocol_run_is_recorded_and_folders_are_remembered(qtbot, window, tmp_
     # Every 60 fps trigger has its frame, or is reported as dropped.
     recorded_s = rec.samples.shape[0] / rec.sample_rate_hz
     [report] = rec.events_of("frame_report")
-    accounted = len(rec.frame_times) + len(report["dropped_triggers"])
+    accounted = (
+        len(rec.frame_times)
+        + len(report["dropped_triggers"])
+        + report["n_drops_not_named"]  # among frames the code could not prove
+    )
     assert abs(accounted - 60 * recorded_s) <= 4  # frames in flight at start/stop
     assert len(rec.frame_times) > 0.5 * 60 * recorded_s
     # The next window remembers the port and the folders.

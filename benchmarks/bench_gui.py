@@ -13,10 +13,13 @@ in). Figures:
 - the same three with ``_with_subscriber``: a second run with the remote API
   on (rig.remote, docs/remote.md) and a client in another process subscribed
   to every event; ``remote_events_received`` is how many it received.
+- the same three with ``_sim_in_process``: a third run with the simulated
+  board and camera in the GUI's own process, sharing its GIL (the worst case:
+  a real board, and ``neurorig gui --sim``, run apart from the GUI).
 
-The simulated board and camera run in this process and share its GIL, which a
-real board does not: the figures are conservative. Full run 60 s per variant;
-quick 10 s.
+The first two runs open the rig as ``neurorig gui --sim`` does: the simulated
+board and camera in a process of their own, as hardware is. Full run 60 s per
+variant; quick 10 s.
 """
 
 from __future__ import annotations
@@ -49,16 +52,27 @@ def run(quick: bool = False) -> dict[str, float]:
     seconds = 10.0 if quick else 60.0
     # A first session pays for compiling the Numba kernels and loading the
     # caches: warm up once so that neither variant carries it.
-    _measure(3.0, subscriber=False)
-    plain = _measure(seconds, subscriber=False)
-    remote = _measure(seconds, subscriber=True)
+    _measure(3.0, subscriber=False, url=OWN_PROCESS)
+    plain = _measure(seconds, subscriber=False, url=OWN_PROCESS)
+    remote = _measure(seconds, subscriber=True, url=OWN_PROCESS)
+    shared = _measure(seconds, subscriber=False, url=IN_PROCESS)
     received = remote.pop("remote_events_received")
-    figures = {**plain, **{f"{k}_with_subscriber": v for k, v in remote.items()}}
+    figures = {
+        **plain,
+        **{f"{k}_with_subscriber": v for k, v in remote.items()},
+        **{f"{k}_sim_in_process": v for k, v in shared.items()},
+    }
     figures["remote_events_received"] = received
     return figures
 
 
-def _measure(seconds: float, *, subscriber: bool) -> dict[str, float]:
+# What `neurorig gui --sim` opens (the simulated board and camera in a process
+# of their own, as hardware is), and the simulator in the GUI's own process.
+OWN_PROCESS = "sim://?seed=1&process=own"
+IN_PROCESS = "sim://?seed=1"
+
+
+def _measure(seconds: float, *, subscriber: bool, url: str) -> dict[str, float]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from pyqtgraph.Qt import QtCore, QtWidgets
 
@@ -77,7 +91,7 @@ def _measure(seconds: float, *, subscriber: bool) -> dict[str, float]:
         remote=subscriber,
     )
     window.show()
-    window.connect_to("sim://?seed=1")
+    window.connect_to(url)
     deadline = time.monotonic() + 30
     while window.session is None and time.monotonic() < deadline:
         app.processEvents()

@@ -1719,7 +1719,7 @@ def write_report(results: dict[str, Any], source: Any, folder: Path) -> Path:
     )
     sections = [
         ("Recording", _header(results, source)),
-        ("Summary", _alignment_banner(results) + summary),
+        ("Summary", _alignment_banner(results) + _sites_banner(results) + summary),
         ("Conduction velocity", _velocity_table(results)),
         ("Channels", _channel_table(results)),
         ("Recruitment (per pulse duration)", _recruitment_table(results)),
@@ -1779,6 +1779,26 @@ def _alignment_banner(results: dict[str, Any]) -> str:
     return (
         "<p class='unproven' style='border:2px solid #c00;padding:6px'>"
         f"{what} ({html.escape(str(alignment['reason']))})</p>"
+    )
+
+
+def _sites_banner(results: dict[str, Any]) -> str:
+    """For a recording over sites: which sections analyse every stimulus as
+    if from the head, and where each is analysed about its own site."""
+    sites = results.get("sites")
+    if not sites:
+        return ""
+    names = ", ".join(_esc(str(c["configuration"])) for c in sites["configurations"])
+    return (
+        "<p class='sites-note' style='border:2px solid #c60;padding:6px'>"
+        f"Stimulated at {len(sites['configurations'])} configuration(s): {names}. "
+        "The sections from <i>Conduction velocity</i> to <i>Strength–duration "
+        "curve</i>, the first parameter map and the AP–motion correlation "
+        "analyse every stimulus <b>as if delivered at the head end</b> "
+        "(distances from the head): right for a site before the first "
+        "recording pair, not for one along the body. The <i>Per site</i> "
+        "section and the maps per site analyse each stimulus about its own "
+        "site.</p>"
     )
 
 

@@ -253,6 +253,7 @@ def test_a_grid_run_with_video_tells_the_whole_story(grid):
     recording, report, out, err = grid
     assert err == ""
     text = check_page(report)
+    assert "as if delivered at the head end" not in text  # one site, at the head
     assert "id W7, species Lumbricus terrestris, length 140 mm" in text
     meta = json.loads((recording / "metadata.json").read_text())
     assert f"Recorded {meta['created_utc'][:10]}" in text

@@ -211,6 +211,10 @@ def test_the_report_has_the_per_site_section_and_maps(eight):
     report = folder / "report"
     text = check_page(report)
     assert " Per site " in text
+    # The head-pair sections say what they assume (mid-body stimuli are
+    # analysed as if from the head there).
+    assert "Stimulated at 2 configuration(s): C0-R, C4-R." in text
+    assert "as if delivered at the head end" in text
     drawn = figures(report / "index.html")
     assert {"sites-latency.png", "maps-per-site.png"} <= set(drawn)
     assert drawn["sites-latency.png"] == ["position (mm) | latency (ms)"] * 2

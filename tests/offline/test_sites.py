@@ -153,8 +153,16 @@ def test_four_pairs_say_why_the_mid_body_site_is_not_determined(sweep):
     assert lgf["n_arrivals_on_artifact"] > 0
     assert lgf["fit"]["determined"] is False
     assert "before the pulse and its blanking ended" in lgf["reason"]
-    assert middle["site_estimate"]["determined"] is False
-    assert middle["site_estimate"]["site_m"] is None
+    # The LGF cannot place the site here; the MGF, when it fires mid-body and
+    # reaches three pairs clear of the artifact (2 runs in 25), can: then the
+    # interval must hold the cathode (67.1 and 67.3 mm found, ±0.5 mm).
+    estimate = middle["site_estimate"]
+    if estimate["determined"]:
+        assert estimate["fibre"] == "mgf", estimate
+        low, high = estimate["site_ci95_m"]
+        assert low <= CATHODE_M["C4-R"] <= high, estimate
+    else:
+        assert estimate["site_m"] is None
     text = check_page(folder / "report")
     assert " Per site " in text and "blanking ended were left out" in text
 

@@ -69,7 +69,13 @@ def test_an_interleaved_run_on_the_simulated_rig_brackets_the_worm_s_truth(tmp_p
     assert "below the tested range" in weiss["reason"]
     habituation = weiss["habituation"]
     assert habituation["per_stimulus"] > 0 and habituation["threshold_rise_max"] > 0.1
-    assert results["habituation"]["summary"].startswith("threshold +")
+    # The habituation block's own model says the rise, or why not: in some
+    # runs the responses separate completely there (seen once in CI), and
+    # "not determined" is then the answer, never a number.
+    summary = results["habituation"]["summary"]
+    assert summary.startswith("threshold +") or summary.startswith(
+        "habituation not determined: the responses separate completely"
+    ), summary
 
     assert [c["duration_s"] for c in results["recruitment"]] == [0.001, 0.002, 0.0067]
     for curve in results["recruitment"]:

@@ -35,6 +35,10 @@ from pathlib import Path
 import numpy as np
 
 PROBE_MS = 5
+# What `neurorig gui --sim` opens (the simulated board and camera in a process
+# of their own, as hardware is), and the simulator in the GUI's own process.
+OWN_PROCESS = "sim://?seed=1&process=own"
+IN_PROCESS = "sim://?seed=1"
 # A client in another process that counts every event until its stdin closes.
 SUBSCRIBER = """
 import sys, threading
@@ -64,12 +68,6 @@ def run(quick: bool = False) -> dict[str, float]:
     }
     figures["remote_events_received"] = received
     return figures
-
-
-# What `neurorig gui --sim` opens (the simulated board and camera in a process
-# of their own, as hardware is), and the simulator in the GUI's own process.
-OWN_PROCESS = "sim://?seed=1&process=own"
-IN_PROCESS = "sim://?seed=1"
 
 
 def _measure(seconds: float, *, subscriber: bool, url: str) -> dict[str, float]:

@@ -328,26 +328,26 @@ class Recorder:
             )
         with self._write(writer, quiet=True):
             writer.write_frame_samples(rows)
-        by_count = {c: smp for smp, c, _ in clock.triggers()}
         start = self.first_sample or 0
-        dropped = [c for c in report.dropped_triggers if by_count.get(c, -1) >= start]
+        in_recording = {c for smp, c, _ in clock.triggers() if smp >= start}
         # Where the table proves frames (LED code, camera frame numbers), the
         # drops are named from it: arrival times name the wrong triggers on
         # a busy host (one off, found under load beside two CPU hogs).
-        in_recording = [c for c, smp in by_count.items() if smp >= start]
         from_table = drops_from_frame_table(
             [count if source == "led_code" else None for _, _, source, count in rows],
-            min(in_recording) if in_recording else 0,
+            min(in_recording, default=0),
         )
-        drops_source, not_named = "arrival_time", 0
         if from_table is not None:
             (dropped, not_named), drops_source = from_table, "frame_table"
+        else:
+            dropped = [c for c in report.dropped_triggers if c in in_recording]
+            not_named, drops_source = 0, "arrival_time"
         with self._write(writer, quiet=True):
             writer.append_event(
                 recorded[-1].sample if recorded and recorded[-1].sample else start,
                 "frame_report",
                 n_frames=len(recorded),
-                n_triggers=sum(1 for smp in by_count.values() if smp >= start),
+                n_triggers=len(in_recording),
                 dropped_triggers=dropped,
                 dropped_triggers_from=drops_source,
                 n_drops_not_named=not_named,

@@ -230,16 +230,6 @@ def measure_motion_reference(y, t, onset, end, baseline_s, threshold):
     return True, latency, float(deviation[i]), float(tr[i] - onset)
 
 
-def pearson_rows_reference(x, y):
-    """Pearson's r of each row pair in numpy (NaN where a row is constant)."""
-    xc = x - x.mean(axis=-1, keepdims=True)
-    yc = y - y.mean(axis=-1, keepdims=True)
-    num = (xc * yc).sum(axis=-1)
-    den = np.sqrt((xc * xc).sum(axis=-1) * (yc * yc).sum(axis=-1))
-    out = np.full(np.shape(num), np.nan)
-    return np.divide(num, den, out=out, where=den > 1e-12 * (1 + np.abs(num)))
-
-
 def channel_energy_reference(
     basis: np.ndarray, y: np.ndarray, w: np.ndarray
 ) -> np.ndarray:

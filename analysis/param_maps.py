@@ -2,9 +2,16 @@
 recruitment and strength–duration fits are in ``analysis.fits``).
 
 Records are dicts, one per pulse, joining delivered parameters and responses:
-``amplitude_vpp``, ``duration_s``, ``configuration``, ``responded``, ``amplitude_uv``
-(per channel), ``volleys`` (each with ``fibre`` and
+``amplitude_vpp``, ``duration_s``, ``configuration``, ``responded`` (a volley
+timed clean), ``ap_evoked`` (a fibre fired: clean, or under the pulse's
+artifact; ``responded`` where absent), ``amplitude_uv`` (per channel),
+``volleys`` and ``suspect_volleys`` (each with ``fibre`` and
 ``conduction_velocity_m_per_s``), ``peak_displacement_mm``.
+
+A cell's ``response_probability`` counts stimuli that evoked an AP, as the
+recruitment fits do; ``timed_response_probability`` those whose volley was
+timed clean, the stimuli its latency, amplitude and velocity are means over.
+At short pulses an MGF spike under the artifact is the difference.
 """
 
 from __future__ import annotations
@@ -25,7 +32,15 @@ def _fibre_volleys(record: dict, fibre: str) -> list[dict]:
 
 
 def _has(record: dict, fibre: str) -> bool:
-    return bool(_fibre_volleys(record, fibre))
+    """The fibre fired: a volley named for it, timed clean or not."""
+    suspect = record.get("suspect_volleys") or []
+    return bool(_fibre_volleys(record, fibre)) or any(
+        v.get("fibre") == fibre for v in suspect
+    )
+
+
+def _evoked(record: dict) -> bool:
+    return bool(record.get("ap_evoked", record.get("responded")))
 
 
 def _fibre_mean(records: list[dict], fibre: str) -> float | None:
@@ -60,7 +75,8 @@ def parameter_map(records: list[dict]) -> list[dict]:
                 "duration_s": dur,
                 "configuration": configuration,
                 "n": len(rs),
-                "response_probability": float(
+                "response_probability": float(np.mean([_evoked(r) for r in rs])),
+                "timed_response_probability": float(
                     np.mean([bool(r.get("responded")) for r in rs])
                 ),
                 "amplitude_uv_mean": per_channel,

@@ -112,7 +112,7 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(values)) if values.size else float("nan")
 
 
-def _rows(
+def fit_rows(
     amplitudes_vpp: ArrayLike,
     durations_s: ArrayLike,
     responded: ArrayLike,
@@ -122,7 +122,15 @@ def _rows(
 ) -> dict[str, np.ndarray]:
     """The stimuli the fits use, as arrays: first pulses (a train's later
     pulses meet a refractory, facilitated fibre) with an amplitude and a
-    duration; the amplitude delivered where the board measured it."""
+    duration; the amplitude delivered where the board measured it. One rule
+    for one recording's fits (``summarise``) and a batch's pooled ones
+    (``rig.offline.batch``), so the two never count trials differently.
+
+    >>> r = fit_rows([3.0, 3.0, 4.0], [2e-3, 2e-3, 2e-3], [True, True, False],
+    ...              None, [0, 1, 0], [3.1, float("nan"), float("nan")])
+    >>> r["amplitude_vpp"].tolist(), r["responded"].tolist()
+    ([3.1, 4.0], [True, False])
+    """
     a = np.asarray(amplitudes_vpp, dtype=float)
     d = np.asarray(durations_s, dtype=float)
     y = np.asarray(responded, dtype=bool)
@@ -245,7 +253,7 @@ def summarise(
     stimulus evoked an AP, for the fits (default ``responded``): a volley whose
     timing was not clean still shows that the fibre fired.
     """
-    rows = _rows(
+    rows = fit_rows(
         amplitudes_vpp,
         durations_s,
         responded if evoked is None else evoked,

@@ -41,7 +41,7 @@ SCHEMA_DIR = ROOT / "rig" / "recording" / "schemas"
 # schema_version (rig/recording/_format.py) and says so in
 # docs/recording-format.md, "Versioning".
 PINNED = {
-    "analysis": "ba0683bffd6016787bb11c89fbb04716d2768632ed0ad82f89d5883664f7f69d",
+    "analysis": "cd0a0610819dd42a1161ca2c2ac29958a4eb6e7a0d0f99183842c757f39c2e50",
     "events": "a4888e2c1a9b5a1cba13ef8ab6fe5d14876f4f3afce703b9130c9a0621ef16a1",
     "metadata": "02993e32e396d440534acc47b88f241ee3ae0a38fd5ec62d7f399a8b9331b83a",
 }

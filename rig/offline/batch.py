@@ -32,7 +32,7 @@ import numpy as np
 
 from analysis.fits import SD_MODELS, fit_strength_duration_trials
 from analysis.param_maps import parameter_map
-from analysis.summary import recruitment_curves
+from analysis.summary import fit_rows, recruitment_curves
 from rig.recording.metadata import software_version
 
 METADATA = "metadata.json"  # what makes a folder a neurorig recording
@@ -303,13 +303,24 @@ def _group(results: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     records = [
         r for res in results for r in res.get("stimuli", []) if r.get("analysed")
     ]
-    amplitudes = _floats(r.get("amplitude_vpp") for r in records)
-    durations = _floats(r.get("duration_s") for r in records)
     responded = np.array([bool(r.get("responded")) for r in records], dtype=bool)
+    # The trials as one recording's fits take them (analysis.summary.fit_rows):
+    # first pulses, the delivered amplitude where measured, and a fibre that
+    # fired counted whether or not its volley was timed clean.
+    rows = fit_rows(
+        _floats(r.get("amplitude_vpp") for r in records),
+        _floats(r.get("duration_s") for r in records),
+        np.array([bool(r.get("ap_evoked", r.get("responded"))) for r in records]),
+        None,
+        np.array([int(r.get("pulse_index") or 0) for r in records]),
+        _floats((r.get("parameters") or {}).get("delivered_vpp") for r in records),
+    )
+    amplitudes, durations = rows["amplitude_vpp"], rows["duration_s"]
+    evoked = rows["responded"]
     # Each duration's threshold by maximum likelihood, with its interval, or
     # the interval it lies in and why not (analysis.fits.fit_recruitment).
     recruitment = [
-        fit.to_dict() for fit in recruitment_curves(amplitudes, durations, responded)
+        fit.to_dict() for fit in recruitment_curves(amplitudes, durations, evoked)
     ]
     mappable = [
         r
@@ -322,7 +333,7 @@ def _group(results: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
         "n_responded": int(responded.sum()),
         "parameter_map": parameter_map(mappable),
         "recruitment": recruitment,
-        "strength_duration": _strength_duration(amplitudes, durations, responded),
+        "strength_duration": _strength_duration(amplitudes, durations, evoked),
         "fibre_velocity_m_per_s": {
             fibre: _median_or_none(
                 v.get("conduction_velocity_m_per_s")

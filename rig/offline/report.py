@@ -1136,7 +1136,7 @@ def _wrap(text: str, width: int) -> str:
 # ---------------------------------------------------------- parameter maps
 
 MAP_MEASURES = (
-    ("response_probability", "response probability (0–1)"),
+    ("response_probability", "AP evoked, probability (0–1)"),
     ("conduction_velocity_m_per_s", "MGF conduction velocity (m/s)"),
     ("peak_displacement_mm", "peak displacement (mm)"),
 )

@@ -33,6 +33,7 @@ import numpy as np
 from analysis.fits import SD_MODELS, fit_strength_duration_trials
 from analysis.param_maps import parameter_map
 from analysis.summary import fit_rows, recruitment_curves
+from rig.offline.sites import head_end, site_cells
 from rig.recording.metadata import software_version
 
 METADATA = "metadata.json"  # what makes a folder a neurorig recording
@@ -300,20 +301,28 @@ def pool(
 def _group(results: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     """One group's stimuli taken together: the same fits as one recording's,
     each said to be not determined where the stimuli cannot support it."""
-    records = [
-        r for res in results for r in res.get("stimuli", []) if r.get("analysed")
-    ]
+    records, head = [], []
+    for res in results:
+        stimuli = res.get("stimuli", [])
+        pairs_m = [c["position_mm"] / 1e3 for c in res.get("channels") or []]
+        flags = head_end(stimuli, pairs_m) if pairs_m else [True] * len(stimuli)
+        for r, ok in zip(stimuli, flags, strict=True):
+            if r.get("analysed"):
+                records.append(r)
+                head.append(ok)
     responded = np.array([bool(r.get("responded")) for r in records], dtype=bool)
     # The trials as one recording's fits take them (analysis.summary.fit_rows):
     # first pulses, the delivered amplitude where measured, and a fibre that
-    # fired counted whether or not its volley was timed clean.
+    # fired counted whether or not its volley was timed clean; stimuli at the
+    # head end only (over sites, a site along the body is another curve).
+    fitted = [r for r, ok in zip(records, head, strict=True) if ok]
     rows = fit_rows(
-        _floats(r.get("amplitude_vpp") for r in records),
-        _floats(r.get("duration_s") for r in records),
-        np.array([bool(r.get("ap_evoked", r.get("responded"))) for r in records]),
+        _floats(r.get("amplitude_vpp") for r in fitted),
+        _floats(r.get("duration_s") for r in fitted),
+        np.array([bool(r.get("ap_evoked", r.get("responded"))) for r in fitted]),
         None,
-        np.array([int(r.get("pulse_index") or 0) for r in records]),
-        _floats((r.get("parameters") or {}).get("delivered_vpp") for r in records),
+        np.array([int(r.get("pulse_index") or 0) for r in fitted]),
+        _floats((r.get("parameters") or {}).get("delivered_vpp") for r in fitted),
     )
     amplitudes, durations = rows["amplitude_vpp"], rows["duration_s"]
     evoked = rows["responded"]
@@ -322,16 +331,18 @@ def _group(results: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     recruitment = [
         fit.to_dict() for fit in recruitment_curves(amplitudes, durations, evoked)
     ]
-    mappable = [
-        r
+    known = [
+        r.get("amplitude_vpp") is not None and r.get("duration_s") is not None
         for r in records
-        if r.get("amplitude_vpp") is not None and r.get("duration_s") is not None
     ]
+    mappable = [r for r, k in zip(records, known, strict=True) if k]
+    mappable_head = [ok for ok, k in zip(head, known, strict=True) if k]
     return {
         "recordings": names,
         "n_stimuli": len(records),
         "n_responded": int(responded.sum()),
-        "parameter_map": parameter_map(mappable),
+        # a site along the body measured about its site, as in one recording's
+        "parameter_map": site_cells(parameter_map(mappable), mappable, mappable_head),
         "recruitment": recruitment,
         "strength_duration": _strength_duration(amplitudes, durations, evoked),
         "fibre_velocity_m_per_s": {

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.bidirectional import counted
 from analysis.correlation import ap_displacement_correlation
 from analysis.displacement import (
     REGION_HALF_WIDTH_MM,
@@ -40,7 +41,7 @@ from analysis.propagation import StimulusResponse
 from analysis.summary import summarise
 from rig.offline.direction import check_direction
 from rig.offline.load import Source
-from rig.offline.sites import analyse_sites, over_sites
+from rig.offline.sites import analyse_sites, head_end, over_sites, site_cells
 from rig.recording.metadata import software_version
 
 PROVEN_SOURCE = "led_code"  # the frame table's source of a frame the code placed
@@ -334,11 +335,21 @@ def analyse(
         records.append(rec)
     train_rows = _trains(groups, records, onsets_s, per_train)
     sites = analyse_sites(source, records, progress) if per_site else None
+    # Over sites, the analysis from the head stands only for stimuli at the
+    # head end: the recording's summary and fits are theirs, and a
+    # map cell along the body says what the analysis about its site found.
+    head = head_end(records, source.positions_m) if per_site else [True] * len(records)
+    for rec, ok in zip(records, head, strict=True):
+        if not ok and rec.get("bidirectional"):
+            # a fibre fired: whichever analysis saw it (the one about its site)
+            volleys = rec["bidirectional"]["volleys"]
+            rec["ap_evoked"] = any(counted(v) for v in volleys)
     results = _results(
-        source, responses, records, fibres, motion is not None, train_rows
+        source, responses, records, fibres, motion is not None, train_rows, head
     )
     if sites is not None:
         results["sites"] = sites
+        results["parameter_map"] = site_cells(results["parameter_map"], records, head)
     results["motion"]["alignment"] = alignment
     results["motion"]["tracking"] = tracking
     return results
@@ -392,14 +403,16 @@ def _results(
     fibres: FibreClassification,
     tracked: bool,
     train_rows: list[dict[str, Any]],
+    head: list[bool],
 ) -> dict[str, Any]:
     """The JSON-ready results: the summary maths (``analysis.summary``) over the
-    analysed stimuli, beside the per-stimulus records."""
+    analysed stimuli the analysis from the head stands for (``head``), beside
+    the per-stimulus records."""
     n_ch = source.n_channels
     rows = [
         (stim, resp)
-        for stim, resp in zip(source.stimuli, responses, strict=True)
-        if resp is not None
+        for stim, resp, ok in zip(source.stimuli, responses, head, strict=True)
+        if resp is not None and ok
     ]
     summary = summarise(
         latency_s=np.array([r.latency_s for _, r in rows], float).reshape(-1, n_ch),
@@ -438,7 +451,11 @@ def _results(
         "strength_duration": summary["strength_duration"],
         "habituation": summary["habituation"],
         "fit_amplitudes": summary["fit_amplitudes"],
-        "correlation": _correlation(analysed, source.positions_m, n_ch)
+        "correlation": _correlation(
+            [r for r, ok in zip(records, head, strict=True) if ok and r["analysed"]],
+            source.positions_m,
+            n_ch,
+        )
         if tracked
         else None,
         "trains": train_rows,

@@ -1793,12 +1793,13 @@ def _sites_banner(results: dict[str, Any]) -> str:
         "<p class='sites-note' style='border:2px solid #c60;padding:6px'>"
         f"Stimulated at {len(sites['configurations'])} configuration(s): {names}. "
         "The sections from <i>Conduction velocity</i> to <i>Strength–duration "
-        "curve</i>, the first parameter map and the AP–motion correlation "
-        "analyse every stimulus <b>as if delivered at the head end</b> "
-        "(distances from the head): right for a site before the first "
-        "recording pair, not for one along the body. The <i>Per site</i> "
-        "section and the maps per site analyse each stimulus about its own "
-        "site.</p>"
+        "curve</i> analyse every stimulus <b>as if delivered at the head end</b> "
+        "(distances from the head): right for a site at the head end, before "
+        "the first recording pair, not for one along the body. The channel "
+        "table, the fits and the AP–motion correlation take only the stimuli "
+        "at the head end; the first parameter map's cells along the body, the "
+        "<i>Per site</i> section and the maps per site analyse each stimulus "
+        "about its own site.</p>"
     )
 
 

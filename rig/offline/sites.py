@@ -26,6 +26,7 @@ from analysis.artifact import PulseMemory
 from analysis.bidirectional import (
     TIMING_SD_S,
     analyse_bidirectional,
+    at_head_end,
     candidate_sites_m,
     configuration_key,
     counted,
@@ -234,6 +235,66 @@ def analyse_sites(
         rec["bidirectional"] = site_record(b, site, x)
     bar.close()
     return sites_section(records, x)
+
+
+def head_end(records: list[dict[str, Any]], pair_positions_m: Any) -> list[bool]:
+    """Per record: whether the analysis from the head stands for it (the site
+    its analysis about the site was about is at the head end, the online
+    analysis's rule ``bidirectional.at_head_end``; no such analysis: True).
+
+    >>> pairs = [0.0375, 0.0575, 0.0775, 0.0975]
+    >>> head_end([{"bidirectional": {"site_m": 0.004}},
+    ...           {"bidirectional": {"site_m": 0.067}}, {}], pairs)
+    [True, False, True]
+    """
+    return [
+        at_head_end((r.get("bidirectional") or {}).get("site_m"), pair_positions_m)
+        for r in records
+    ]
+
+
+def site_cells(
+    cells: list[dict[str, Any]], records: list[dict[str, Any]], head: list[bool]
+) -> list[dict[str, Any]]:
+    """The parameter map with each cell of a site along the body measured
+    about its site: a stimulus evoked an AP where the analysis about its site
+    found a fibre's volley (the *Per site* section's rule); the means from
+    the head (AP amplitude per pair, velocity) are not this site's: null (its
+    velocities are in ``sites``). Cells at the head are left as they are."""
+    along: dict[tuple, list[dict[str, Any]]] = {}
+    for r, ok in zip(records, head, strict=True):
+        a, d = r.get("amplitude_vpp"), r.get("duration_s")
+        if not ok and r.get("analysed") and a is not None and d is not None:
+            key = (round(a, 3), round(d, 6), str(r.get("configuration") or "C0-A1"))
+            along.setdefault(key, []).append(r)
+    out = []
+    for cell in cells:
+        rs = along.get(
+            (cell["amplitude_vpp"], cell["duration_s"], cell["configuration"])
+        )
+        if rs is None:
+            out.append(cell)
+            continue
+        fired = [
+            {str(v.get("fibre")) for v in (r.get("bidirectional") or {}).get(
+                "volleys", []) if counted(v)}
+            for r in rs
+        ]  # fmt: skip
+        out.append(
+            {
+                **cell,
+                "response_probability": float(np.mean([bool(f) for f in fired])),
+                "timed_response_probability": None,
+                "amplitude_uv_mean": [],
+                "conduction_velocity_m_per_s": None,
+                "conduction_velocity_m_per_s_by_fibre": {"mgf": None, "lgf": None},
+                "fibre_probability": {
+                    f: float(np.mean([f in got for got in fired]))
+                    for f in ("mgf", "lgf")
+                },
+            }
+        )
+    return out
 
 
 def sites_section(records: list[dict[str, Any]], x: np.ndarray) -> dict[str, Any]:

@@ -199,6 +199,45 @@ def test_the_mid_body_site_is_found_near_its_cathode_with_both_signs(eight):
         assert fit["anterior"]["determined"] is False
 
 
+def test_the_summary_is_the_head_ends_and_the_map_measures_mid_body_about_its_site(
+    eight,
+):
+    # The analysis from the head finds nothing in a mid-body stimulus (its
+    # spikes start between the pairs and travel both ways); counted as "no
+    # AP", they put the map's mid-body cell at 0 and mixed the two sites in
+    # one recruitment curve. The worm's fibres fired every time there.
+    _, _, results = eight
+    mid = _cell(results, "C4-R")
+    assert mid["response_probability"] == 1.0  # the analysis about the site
+    (cell,) = [c for c in results["parameter_map"] if c["configuration"] == "C4-R"]
+    assert cell["response_probability"] == mid["response_probability"]
+    assert cell["fibre_probability"] == mid["fibre_probability"]
+    # means from the head are not this site's: its speeds are under "sites"
+    assert cell["conduction_velocity_m_per_s"] is None
+    assert cell["amplitude_uv_mean"] == [] and cell["timed_response_probability"] is None
+    for s in results["stimuli"]:
+        if s["configuration"] == "C4-R":
+            assert s["responded"] is False  # nothing timed from the head
+            assert s["ap_evoked"] is True  # but a fibre fired
+    # the recording's fits and channel table are the head end's stimuli only
+    n_head = sum(s["configuration"] == "C0-R" for s in results["stimuli"])
+    assert sum(c["n"] for c in results["recruitment"]) == n_head
+    (head_cell,) = [c for c in results["parameter_map"] if c["configuration"] == "C0-R"]
+    assert head_cell["timed_response_probability"] == 1.0  # the head's, untouched
+    assert all(c["response_probability"] == 1.0 for c in results["channels"][1:])
+
+
+def test_a_batch_pools_a_recording_over_sites_as_the_recording_takes_it(eight):
+    from rig.offline import batch
+
+    _, _, results = eight
+    pooled = batch.pool([results], ["w"], ["r"])["pooled"]
+    assert [c["n"] for c in pooled["recruitment"]] == [
+        c["n"] for c in results["recruitment"]
+    ]
+    assert pooled["parameter_map"] == results["parameter_map"]
+
+
 def test_the_table_carries_the_site_columns(eight):
     _, folder, _ = eight
     with open(folder / "report" / "stimuli.csv", newline="", encoding="utf-8") as f:

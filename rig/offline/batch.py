@@ -33,7 +33,7 @@ import numpy as np
 from analysis.fits import SD_MODELS, fit_strength_duration_trials
 from analysis.param_maps import parameter_map
 from analysis.summary import fit_rows, recruitment_curves
-from rig.offline.sites import head_end, site_cells
+from rig.offline.sites import results_head_end, site_cells
 from rig.recording.metadata import software_version
 
 METADATA = "metadata.json"  # what makes a folder a neurorig recording
@@ -303,10 +303,8 @@ def _group(results: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     each said to be not determined where the stimuli cannot support it."""
     records, head = [], []
     for res in results:
-        stimuli = res.get("stimuli", [])
-        pairs_m = [c["position_mm"] / 1e3 for c in res.get("channels") or []]
-        flags = head_end(stimuli, pairs_m) if pairs_m else [True] * len(stimuli)
-        for r, ok in zip(stimuli, flags, strict=True):
+        stimuli = res.get("stimuli") or []
+        for r, ok in zip(stimuli, results_head_end(res), strict=True):
             if r.get("analysed"):
                 records.append(r)
                 head.append(ok)

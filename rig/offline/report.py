@@ -35,6 +35,7 @@ from analysis.artifact import PulseMemory
 from analysis.bidirectional import configuration_key
 from analysis.fits import RecruitmentFit, sd_threshold_vpp
 from analysis.propagation import PRE_MIN_S, PRE_S, analyse_stimulus, search_window_s
+from rig.offline.sites import results_head_end
 
 FIBRES = (("mgf", "MGF"), ("lgf", "LGF"))
 ARRIVAL_MARKERS = {"mgf": "o", "lgf": "^"}
@@ -139,8 +140,12 @@ def _colours(n: int) -> list[Any]:
 
 
 def _first_pulses(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stimuli the fits are over: analysed first pulses at the head end
+    (over sites, one along the body is not on the head end's curve)."""
     return [
-        s for s in results["stimuli"] if s["analysed"] and s.get("pulse_index", 0) == 0
+        s
+        for s, ok in zip(results["stimuli"], results_head_end(results), strict=True)
+        if ok and s["analysed"] and s.get("pulse_index", 0) == 0
     ]
 
 

@@ -253,6 +253,13 @@ def head_end(records: list[dict[str, Any]], pair_positions_m: Any) -> list[bool]
     ]
 
 
+def results_head_end(results: dict[str, Any]) -> list[bool]:
+    """``head_end`` of an analysis's ``stimuli``, its pairs from ``channels``."""
+    stimuli = results.get("stimuli") or []
+    pairs_m = [c["position_mm"] / 1e3 for c in results.get("channels") or []]
+    return head_end(stimuli, pairs_m) if pairs_m else [True] * len(stimuli)
+
+
 def site_cells(
     cells: list[dict[str, Any]], records: list[dict[str, Any]], head: list[bool]
 ) -> list[dict[str, Any]]:

@@ -5,7 +5,9 @@ video, and gaps (frames damaged on the wire); and its NWB export."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,6 +67,13 @@ def _calibrations(nominal_uv: float) -> CalibrationSet:
     return CalibrationSet({"gain": gain}, [])
 
 
+def _n_runs(folder: Path) -> int:
+    """Contiguous runs in a recording's index so far (a gap starts one)."""
+    lines = (folder / "index.jsonl").read_text(encoding="utf-8").split("\n")
+    # (the last piece may be a line still being written: not counted)
+    return sum(json.loads(line)["kind"] == "run" for line in lines[:-1] if line)
+
+
 @pytest.fixture(scope="package")
 def recording(tmp_path_factory):
     """The recording's folder."""
@@ -92,7 +101,13 @@ def recording(tmp_path_factory):
         session.note(NOTES[1])
         time.sleep(0.6)  # the last twitch
         simulator.faults.enabled = True  # frames damaged on the wire: gaps
+        # Until the recording has a gap (a second run in its index), not for
+        # a fixed time: on a loaded machine a 0.5 s window once damaged no
+        # data frame and the tests below failed (CI, 2026-12-06).
+        deadline = time.monotonic() + 10.0
         time.sleep(0.5)
+        while _n_runs(writer.folder) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         simulator.faults.enabled = False
         time.sleep(0.2)
         session.stop_recording()

@@ -178,6 +178,40 @@ class OnlineStimulusAnalyzer:
         far = np.abs(self.positions_m[None, :] - sites[:, None]).max()
         return round(search_window_s(np.array([far])) * self.fs_hz)
 
+    def warm_up(self) -> list[tuple[object, StimulusResponse | BidirectionalResponse]]:
+        """Analyse synthetic stimuli as ``process`` would (one from the head
+        end, one about a site along the body if any is known) on a copy of
+        this analyser, so that Numba compiles every kernel now, or loads it
+        from its cache, and not at the first real stimulus. The first run
+        after an install compiles for ~10 s holding the GIL: with the board
+        armed, a host that stops reading the board for 1 s withholds its
+        heartbeat and the board latches HOST_LOSS. Returns what ``process``
+        returned for them (this analyser's state is untouched)."""
+        twin = OnlineStimulusAnalyzer.__new__(OnlineStimulusAnalyzer)
+        twin.__dict__.update(self.__dict__)
+        n_ch = self._buffer.shape[1]
+        twin.pulse_memory = PulseMemory()
+        twin._buffer, twin._buffer_start = np.zeros((0, n_ch)), 0
+        twin._pending = deque()
+        along = [] if self._sites_m is None else [
+            s for s in self._sites_m if not at_head_end(s, self.positions_m)
+        ]  # fmt: skip
+        sites: list[float | None] = [None, *along[:1]]
+        span = self.pre + max(self.post_rows(s) for s in sites) + self.pre
+        x = np.random.default_rng(0).normal(0.0, 5.0, (span * len(sites), n_ch))
+        n_pulse = round(2e-3 * self.fs_hz)
+        artifact = 800.0 * np.sin(2 * np.pi * np.arange(n_pulse) / n_pulse)
+        spike = 80.0 * np.sin(np.linspace(0.0, 2 * np.pi, 15))
+        for k, site in enumerate(sites):
+            onset = k * span + self.pre
+            twin.add_stimulus(onset, 2e-3, None, site_m=site)
+            x[onset : onset + n_pulse] += artifact[:, None]
+            # a volley at 25 m/s from the site (the head end: 0)
+            for c, p in enumerate(self.positions_m):
+                r = onset + round((2.5e-3 + abs(p - (site or 0.0)) / 25.0) * self.fs_hz)
+                x[r : r + 15, c] += spike[: x[r : r + 15].shape[0]]
+        return twin.process(0, x)
+
     def process(
         self, first_sample: int, chunk_uv: np.ndarray
     ) -> list[tuple[object, StimulusResponse | BidirectionalResponse]]:

@@ -434,3 +434,15 @@ def fit_mixed(
     theta = theta0.copy()
     theta[free] = result.x
     return _params(theta)
+
+
+def warm_up() -> None:
+    """Compile (or load from Numba's cache) the kernels before the board is
+    armed: the first run after an install compiles them at the first
+    decision, holding the GIL for seconds, and a host that stops reading
+    the board for a second loses it (the heartbeat is withheld: HOST_LOSS)."""
+    x = np.zeros((2, 7))
+    matern52(x[:, :2], x[:, :2], KernelParams(1.0, (1.0, 1.0), 0.1))
+    mixed_kernel(
+        x, x, MixedKernelParams(1.0, (1.0, 1.0, 1.0, 1.0), 0.01, 0.5, 0.5, 0.1)
+    )

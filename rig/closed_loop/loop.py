@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from firmware_bridge.stimulus import StimPulse
+from rig.closed_loop._gp import warm_up as gp_warm_up
 from rig.closed_loop.measures import needs_motion, response_value
 from rig.closed_loop.mixed_search import MixedBayesianSearch
 from rig.closed_loop.search import BayesianSearch, GridSearch, RandomSearch
@@ -249,6 +250,7 @@ class ClosedLoop:
 
     def start(self) -> None:
         """Start the run through the session's protocol runner."""
+        gp_warm_up()  # before arming, never at the first decision
         self._responses.connect(self._on_response)
         self.session.events.trial_delivered.connect(self._on_trial)
         self.session.run_protocol(self.next_trial, n_trials=self.spec.n_stimuli)

@@ -65,6 +65,17 @@ class LiveAnalysis:
             )
             acquisition.add_consumer(self.motion.consume)
 
+    def warm_up(self) -> None:
+        """Compile (or load) the online analysis's kernels before the board is
+        armed (``OnlineResponses.warm_up``): said in the log when it took long
+        (the first run after an install)."""
+        if self.online is None:
+            return
+        self.online.warm_up()
+        took = self.online.warm_up_s or 0.0
+        if took > 2.0:
+            log.info("online analysis prepared in %.1f s (compiled: first run)", took)
+
     def warnings(self, calibrations: Any, camera: Any) -> list[str]:
         """What the session cannot do for want of a calibration or the rig file:
         shown in the GUI's status bar and by ``neurorig run``."""

@@ -207,6 +207,9 @@ class Session:
             camera=self.camera,
             camera_calibration=calibration_of(self.calibrations, "camera"),
         )
+        # Before streaming and arming: compiling at the first stimulus would
+        # hold the GIL for seconds with the board armed (HOST_LOSS).
+        self.live.warm_up()
         tracking = self.live.tracking
         if tracking is not None:  # each tracked frame into the recording too
             tracking.frame_sinks.append(

@@ -214,7 +214,9 @@ def test_the_summary_is_the_head_ends_and_the_map_measures_mid_body_about_its_si
     assert cell["fibre_probability"] == mid["fibre_probability"]
     # means from the head are not this site's: its speeds are under "sites"
     assert cell["conduction_velocity_m_per_s"] is None
-    assert cell["amplitude_uv_mean"] == [] and cell["timed_response_probability"] is None
+    assert (
+        cell["amplitude_uv_mean"] == [] and cell["timed_response_probability"] is None
+    )
     for s in results["stimuli"]:
         if s["configuration"] == "C4-R":
             assert s["responded"] is False  # nothing timed from the head

@@ -57,8 +57,12 @@ def test_runs_on_a_port_record_the_sim_cameras_frames_on_the_device_clock(
         # (Two missed in a row leave one step of 1500: count triggers, not steps;
         # a loaded machine starves the camera's process into such runs. A
         # trigger missed before the first frame or after the last leaves none.)
+        # The example rig has no LED in view: frames are placed by arrival time,
+        # unproven, and under load the table written at the close and the live
+        # report may differ by a frame (11 steps, 10 named, once in CI). Drops
+        # named from proven frames are tested exactly in test_session_hil.
         between = int((steps // 500 - 1).sum())
-        assert between <= len(report["dropped_triggers"]) <= between + 2
+        assert between - 2 <= len(report["dropped_triggers"]) <= between + 2
         # Most triggers give a frame. Not a rate guard: beside the board's and
         # the recorder's processes on 2 shared cores the rendering camera
         # starved into 9 drops in 107 frames (CI, 2026-12-06); a camera that

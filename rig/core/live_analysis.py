@@ -71,7 +71,15 @@ class LiveAnalysis:
         (the first run after an install)."""
         if self.online is None:
             return
-        self.online.warm_up()
+        try:
+            self.online.warm_up()
+        except Exception as error:  # a session starts regardless: said, not raised
+            log.warning(
+                "the online analysis could not be prepared (%s): its first "
+                "stimulus may hold the host long enough to lose the board",
+                error,
+            )
+            return
         took = self.online.warm_up_s or 0.0
         if took > 2.0:
             log.info("online analysis prepared in %.1f s (compiled: first run)", took)

@@ -52,3 +52,21 @@ def test_warming_up_leaves_the_analyser_as_it_was():
     )
     assert len(head_only.warm_up()) == 1
     json.dumps(analysed[0][1].to_dict(), default=float)  # a result like any other
+
+
+def test_a_warm_up_that_fails_is_said_and_the_session_goes_on(caplog, monkeypatch):
+    from rig.core.live_analysis import LiveAnalysis
+    from rig.core.online_analysis import OnlineResponses
+
+    def broken(self):
+        raise ValueError("synthetic epoch refused")
+
+    monkeypatch.setattr(OnlineStimulusAnalyzer, "warm_up", broken)
+    live = LiveAnalysis.__new__(LiveAnalysis)
+    live.online = OnlineResponses(
+        fs_hz=30_000.0, n_channels=4, positions_m=PAIRS_M, uv_per_count=0.1,
+        emit=lambda *a: None,
+    )  # fmt: skip
+    with caplog.at_level("WARNING"):
+        live.warm_up()  # no exception
+    assert "could not be prepared (synthetic epoch refused)" in caplog.text

@@ -88,8 +88,19 @@ def _stop_previous() -> None:
         faults.close()  # type: ignore[attr-defined]
 
 
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # pruned meanwhile by another neurorig process
+        return None
+
+
 def _prune(folder: Path) -> None:
-    logs = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
+    # Several neurorig commands may start at once and prune the same folder:
+    # a log another one removed between the listing and the stat is skipped
+    # (it crashed `neurorig serve` at start in CI: FileNotFoundError).
+    dated = [(t, p) for p in folder.glob("*.log") if (t := _mtime(p)) is not None]
+    logs = [p for _, p in sorted(dated)]
     for old in logs[:-KEEP]:
         for p in (old, old.with_suffix(".faults")):
             try:

@@ -230,6 +230,16 @@ class SimCamera:
     def start(self, on_frame: FrameCallback) -> None:
         """Deliver frames to ``on_frame`` from a camera thread."""
         self._first_count = None  # numbering starts again, as a stream's does
+        # A stream starts with empty buffers, as a V4L2 one does at STREAMON:
+        # triggers queued for the last reader and never read (a starved camera
+        # thread leaves some) would otherwise number this stream from a stale
+        # trigger count: the board restarts its count when the trigger is set
+        # again, so every frame's number came out negative (sent as none).
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._loop, args=(on_frame,), name="sim-camera", daemon=True

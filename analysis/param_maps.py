@@ -51,17 +51,22 @@ def _fibre_mean(records: list[dict], fibre: str) -> float | None:
     )
 
 
+def cell_key(record: dict) -> tuple[float, float, str]:
+    """The map cell a record falls in: (amplitude, duration, configuration),
+    as the cell's own ``amplitude_vpp``, ``duration_s`` and ``configuration``."""
+    return (
+        round(record["amplitude_vpp"], 3),
+        round(record["duration_s"], 6),
+        str(record.get("configuration") or "C0-A1"),
+    )
+
+
 def parameter_map(records: list[dict]) -> list[dict]:
     """One cell per (amplitude, duration, configuration): counts and mean
     measures (a record without a configuration is the classic "C0-A1")."""
     cells: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
-        key = (
-            round(r["amplitude_vpp"], 3),
-            round(r["duration_s"], 6),
-            str(r.get("configuration") or "C0-A1"),
-        )
-        cells[key].append(r)
+        cells[cell_key(r)].append(r)
     out = []
     for (amp, dur, configuration), rs in sorted(cells.items()):
         amps = [r.get("amplitude_uv") or [] for r in rs if r.get("responded")]

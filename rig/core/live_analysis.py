@@ -8,6 +8,7 @@ image as well for live segment tracking and per-stimulus motion.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,7 @@ class LiveAnalysis:
         (the first run after an install)."""
         if self.online is None:
             return
+        started = time.monotonic()
         try:
             self.online.warm_up()
         except Exception as error:  # a session starts regardless: said, not raised
@@ -80,7 +82,7 @@ class LiveAnalysis:
                 error,
             )
             return
-        took = self.online.warm_up_s or 0.0
+        took = time.monotonic() - started
         if took > 2.0:
             log.info("online analysis prepared in %.1f s (compiled: first run)", took)
 

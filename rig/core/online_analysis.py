@@ -16,7 +16,6 @@ result keeps its keys (docs/analysis.md, "Online, over sites").
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import Any, cast
 
@@ -73,7 +72,6 @@ class OnlineResponses:
             sites_m=self.stim_electrodes_m,  # epochs as offline takes them
         )
         self.emit = emit
-        self.warm_up_s: float | None = None  # how long warm_up took
         # The newest results, for scripts (bounded: a rig runs all day).
         self.results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)
         # stimulus sample -> (rows before the onset, cleaned epoch µV): the
@@ -130,13 +128,11 @@ class OnlineResponses:
         """Every kernel the online analysis runs, compiled or loaded now
         (``OnlineStimulusAnalyzer.warm_up``), its results as ``consume``
         turns them into results too: call it before the board is armed."""
-        started = time.monotonic()
         for _, analysed in self.analyzer.warm_up():
             if isinstance(analysed, BidirectionalResponse):
                 about_site(analysed, self.positions_m)
             else:
                 analysed.to_dict()
-        self.warm_up_s = time.monotonic() - started
 
     def _keep_sweep(
         self, onset_sample: int, cleaned_uv: np.ndarray | None, site_m: float | None

@@ -361,14 +361,13 @@ def _strength_duration(
     """Weiss's and Lapicque's laws fitted to the group's trials, each
     determined or not with its reason (analysis.fits). The recordings' stimuli
     are pooled as if rested: habituation is fitted per recording, where the
-    stimuli's order in time is known (``neurorig analyze``)."""
-    keep = np.isfinite(amplitudes) & (amplitudes > 0)
-    keep &= np.isfinite(durations) & (durations > 0)
-    if not keep.any():
+    stimuli's order in time is known (``neurorig analyze``). The trials are
+    ``fit_rows``'s: amplitudes and durations finite and positive."""
+    if not amplitudes.size:
         return dict.fromkeys(SD_MODELS)
     return {
         model: fit_strength_duration_trials(
-            amplitudes[keep], durations[keep], responded[keep], model=model
+            amplitudes, durations, responded, model=model
         ).to_dict()
         for model in SD_MODELS
     }

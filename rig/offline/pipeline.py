@@ -338,7 +338,7 @@ def analyse(
     # Over sites, the analysis from the head stands only for stimuli at the
     # head end: the recording's summary and fits are theirs, and a
     # map cell along the body says what the analysis about its site found.
-    head = head_end(records, source.positions_m) if per_site else [True] * len(records)
+    head = head_end(records, source.positions_m)  # all True unless over sites
     for rec, ok in zip(records, head, strict=True):
         if not ok and rec.get("bidirectional"):
             # a fibre fired: whichever analysis saw it (the one about its site)

@@ -34,6 +34,7 @@ from analysis.bidirectional import (
     site_map,
     site_record,
 )
+from analysis.param_maps import cell_key
 from analysis.propagation import PRE_MIN_S, PRE_S, search_window_s
 from firmware_bridge.stimulus import parse_configuration
 from rig.offline.load import Source
@@ -270,10 +271,9 @@ def site_cells(
     velocities are in ``sites``). Cells at the head are left as they are."""
     along: dict[tuple, list[dict[str, Any]]] = {}
     for r, ok in zip(records, head, strict=True):
-        a, d = r.get("amplitude_vpp"), r.get("duration_s")
-        if not ok and r.get("analysed") and a is not None and d is not None:
-            key = (round(a, 3), round(d, 6), str(r.get("configuration") or "C0-A1"))
-            along.setdefault(key, []).append(r)
+        known = r.get("amplitude_vpp") is not None and r.get("duration_s") is not None
+        if not ok and r.get("analysed") and known:
+            along.setdefault(cell_key(r), []).append(r)
     out = []
     for cell in cells:
         rs = along.get(

@@ -149,14 +149,22 @@ def test_a_cropped_lossy_recording_tracks_in_camera_pixels(tmp_path):
 
     saved, again = analyze("saved.json"), analyze("again.json", "--retrack")
     assert again["motion"]["tracking"]["source"] == "video"
-    peaks = [
-        (a["peak_displacement_mm"], b["peak_displacement_mm"])
+    pairs = [
+        (a, b)
         for a, b in zip(saved["stimuli"], again["stimuli"], strict=True)
         if b["peak_displacement_mm"] is not None
     ]
-    assert len(peaks) >= 3
-    for a, b in peaks:
-        assert a == pytest.approx(b, abs=TOLERANCE_MM)
+    assert len(pairs) >= 3
+    for a, b in pairs:
+        if a["peak_displacement_mm"] is None:
+            # Under load the live tracker skips frames; a hole over a twitch
+            # leaves it unmeasured, and says so (once in a full run beside a
+            # benchmark, a peak read across one was 0.29 against 0.36 mm).
+            assert "no tracked frame for" in a["motion_note"]
+            continue
+        assert a["peak_displacement_mm"] == pytest.approx(
+            b["peak_displacement_mm"], abs=TOLERANCE_MM
+        )
 
 
 @pytest.mark.parametrize("codec", ["ffv1", "mjpeg"])

@@ -242,10 +242,12 @@ def _measure_all(
     ends: np.ndarray,
     baseline_s: float,
     onset_threshold_mm: float,
+    max_hole_s: float | None,
 ) -> list[MotionResponse]:
     """Per window ``[onsets[k], ends[k])``: the deviation from the line through
     the ``baseline_s`` before it (Numba kernel ``measure_motion``, one call for
-    every window): onset latency, peak, time to peak."""
+    every window): onset latency, peak, time to peak; not determined where the
+    tracked frames leave a hole over ``max_hole_s`` (None: not checked)."""
     k = onsets.size
     filmed = np.zeros(k, dtype=np.bool_)
     latency, peak, time_to_peak = np.empty(k), np.empty(k), np.empty(k)
@@ -257,16 +259,18 @@ def _measure_all(
         float(baseline_s), float(onset_threshold_mm),
         filmed, latency, peak, time_to_peak,
     )  # fmt: skip
-    holes = _largest_holes_s(y, t, onsets, ends)
+    holes = np.zeros(k) if max_hole_s is None else _largest_holes_s(y, t, onsets, ends)
+    # (+1e-9: a 10 fps camera's frames, 0.1 s apart up to rounding, pass 0.1 s)
+    most_s = np.inf if max_hole_s is None else max_hole_s + 1e-9
     return [
         _nothing("not filmed: too few tracked frames before or after it")
         if not filmed[i]
         else _nothing(
             f"not determined: no tracked frame for {holes[i] * 1e3:.0f} ms of its "
-            f"window (at most {MAX_TRACKING_HOLE_S * 1e3:.0f} ms): the peak could "
+            f"window (at most {(max_hole_s or 0) * 1e3:.0f} ms): the peak could "
             "lie there"
         )
-        if holes[i] > MAX_TRACKING_HOLE_S + 1e-9  # a 10 fps camera's frames pass
+        if holes[i] > most_s
         else MotionResponse(float(latency[i]), float(peak[i]), float(time_to_peak[i]))
         for i in range(k)
     ]
@@ -307,6 +311,7 @@ def stimulus_motion(
     previous_onset_s: float = -np.inf,
     min_gap_s: float = PULSE_GAP_S,
     min_previous_gap_s: float = PREVIOUS_GAP_S,
+    max_hole_s: float | None = MAX_TRACKING_HOLE_S,
 ) -> list[MotionResponse]:
     """Per stimulus: contraction onset latency, peak displacement, time to peak.
 
@@ -315,7 +320,9 @@ def stimulus_motion(
     the one before (``previous_onset_s`` for the first) at least
     ``min_previous_gap_s`` earlier (its twitch is falling when the trend is
     fitted). Otherwise NaN with a ``note``: a train's pulses at 10 Hz sum
-    into one twitch, measured as a unit by ``train_motion``.
+    into one twitch, measured as a unit by ``train_motion``. A window with a
+    longer hole than ``max_hole_s`` between tracked frames is not measured
+    either (None: not checked, for frame times that are not exact).
     """
     y = np.asarray(series_mm, dtype=float)
     t = np.asarray(frame_times_s, dtype=float)
@@ -347,7 +354,7 @@ def stimulus_motion(
             out.append(None)
     found = _measure_all(
         y, t, onsets[measured], np.array(ends, dtype=float), baseline_s,
-        onset_threshold_mm,
+        onset_threshold_mm, max_hole_s,
     )  # fmt: skip
     for k, response in zip(measured, found, strict=True):
         out[k] = response
@@ -378,7 +385,9 @@ def train_motion(
         )
     nxt = np.append(first[1:], np.inf)
     ends = np.minimum(last + window_s, nxt)
-    return _measure_all(y, t, first, ends, baseline_s, onset_threshold_mm)
+    return _measure_all(
+        y, t, first, ends, baseline_s, onset_threshold_mm, MAX_TRACKING_HOLE_S
+    )
 
 
 def trains(pulse_index) -> list[tuple[int, int]]:

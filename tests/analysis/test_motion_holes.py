@@ -89,3 +89,12 @@ def test_a_band_lost_over_the_peak_is_a_hole_too():
     y, t = _filmed()
     y[(t > ONSET_S + 0.1) & (t < ONSET_S + 0.4)] = np.nan  # tracked, band lost
     assert "no tracked frame" in _measure(y, t).note
+
+
+def test_frame_times_that_are_not_exact_are_measured_across_gaps_when_asked():
+    # Online, frame times are arrival times: a gap in them proves no hole, and
+    # the live measure passes max_hole_s=None (rig.core.online_motion).
+    y, t = _filmed(lambda t: np.abs(t - (ONSET_S + PEAK_S)) > 0.15)
+    [response] = stimulus_motion(y, t, np.array([ONSET_S]), max_hole_s=None)
+    assert response.note is None
+    assert response.peak_displacement_mm == pytest.approx(PEAK_MM, rel=0.07)

@@ -286,18 +286,22 @@ def _largest_holes_s(
     times = np.sort(t[np.isfinite(y)])
     first = np.searchsorted(times, onsets, side="left")
     stop = np.searchsorted(times, ends, side="left")
-    holes = np.zeros(onsets.size)
-    for k in range(onsets.size):
-        inside = times[first[k] : stop[k]]
-        if not inside.size:
-            continue  # not filmed: said by the kernel
-        edges = [inside[0] - onsets[k]]
-        if inside.size > 1:
-            edges.append(float(np.max(np.diff(inside))))
-        if stop[k] < times.size:  # filmed past the window: its tail counts
-            edges.append(ends[k] - inside[-1])
-        holes[k] = max(edges)
-    return holes
+    filmed = stop > first  # else not filmed: said by the kernel
+    if not filmed.any():
+        return np.zeros(onsets.size)
+    # Window k's frames are times[first:stop]: the time to its first frame,
+    # from its last frame to its end (when frames follow), and between frames
+    # the largest step in steps[first:stop-1], all windows in one reduceat
+    # (pairs of indices; a pair with nothing between gives steps[first]).
+    head = np.where(filmed, times[np.where(filmed, first, 0)] - onsets, 0.0)
+    last = times[np.where(filmed, stop - 1, 0)]
+    tail = np.where(filmed & (stop < times.size), ends - last, 0.0)
+    steps = np.append(np.diff(times), 0.0)  # one longer: every index valid
+    pairs = np.column_stack([first, stop - 1]).ravel()
+    pairs = np.where(np.repeat(filmed, 2), pairs, 0)
+    between = np.maximum.reduceat(steps, pairs)[::2]
+    between = np.where(stop - first >= 2, between, 0.0)
+    return np.maximum(np.maximum(head, tail), between)
 
 
 def stimulus_motion(

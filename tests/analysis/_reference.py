@@ -371,3 +371,22 @@ def time_arrivals_reference(
         polarity = polarity * polarity[ref]
         times = V._align_to_reference(filtered, times, chans, ref, fs_hz)
     return times, amps, snr, polarity, clean
+
+
+def largest_holes_reference(
+    y: np.ndarray, t: np.ndarray, onsets: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """``analysis.displacement._largest_holes_s`` window by window."""
+    times = np.sort(t[np.isfinite(y)])
+    holes = np.zeros(onsets.size)
+    for k in range(onsets.size):
+        inside = times[(times >= onsets[k]) & (times < ends[k])]
+        if not inside.size:
+            continue
+        edges = [inside[0] - onsets[k]]
+        if inside.size > 1:
+            edges.append(float(np.max(np.diff(inside))))
+        if np.any(times >= ends[k]):  # filmed past the window: its tail counts
+            edges.append(ends[k] - inside[-1])
+        holes[k] = max(edges)
+    return holes

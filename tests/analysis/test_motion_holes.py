@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from analysis.displacement import MAX_TRACKING_HOLE_S, stimulus_motion
+from analysis.displacement import (
+    MAX_TRACKING_HOLE_S,
+    _largest_holes_s,
+    stimulus_motion,
+)
+from tests.analysis._reference import largest_holes_reference
 
 FPS = 60.0
 ONSET_S = 1.0
@@ -98,3 +105,24 @@ def test_frame_times_that_are_not_exact_are_measured_across_gaps_when_asked():
     [response] = stimulus_motion(y, t, np.array([ONSET_S]), max_hole_s=None)
     assert response.note is None
     assert response.peak_displacement_mm == pytest.approx(PEAK_MM, rel=0.07)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    times=st.lists(st.floats(0.0, 3.0), min_size=0, max_size=40),
+    lost=st.lists(st.booleans(), min_size=40, max_size=40),
+    windows=st.lists(
+        st.tuples(st.floats(-0.5, 3.5), st.floats(0.0, 1.5)), min_size=1, max_size=8
+    ),
+)
+def test_the_holes_of_every_window_at_once_equal_a_window_by_window_reference(
+    times, lost, windows
+):
+    t = np.array(times)
+    y = np.where(np.array(lost[: t.size], bool), np.nan, 1.0)
+    onsets = np.array([onset for onset, _ in windows])
+    ends = onsets + np.array([length for _, length in windows])
+    np.testing.assert_array_equal(
+        _largest_holes_s(y, t, onsets, ends),
+        largest_holes_reference(y, t, onsets, ends),
+    )

@@ -14,6 +14,7 @@ from the site, each volley's V fitted with the site given.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass, replace
 
@@ -187,8 +188,7 @@ class OnlineStimulusAnalyzer:
         armed, a host that stops reading the board for 1 s withholds its
         heartbeat and the board latches HOST_LOSS. Returns what ``process``
         returned for them (this analyser's state is untouched)."""
-        twin = OnlineStimulusAnalyzer.__new__(OnlineStimulusAnalyzer)
-        twin.__dict__.update(self.__dict__)
+        twin = copy.copy(self)  # its own memory, buffer and queue below
         n_ch = self._buffer.shape[1]
         twin.pulse_memory = PulseMemory()
         twin._buffer, twin._buffer_start = np.zeros((0, n_ch)), 0

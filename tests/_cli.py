@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,14 @@ inter_stimulus_interval_s = 0.4
 """
 
 
-def neurorig(*args, timeout=120):
-    """``python -m rig.cli ARGS`` from the repository root; output captured."""
+def neurorig(*args, timeout=120, env=None):
+    """``python -m rig.cli ARGS`` from the repository root; output captured;
+    ``env``: environment variables set for it on top of this process's."""
     return subprocess.run(
         [sys.executable, "-m", "rig.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
+        env=None if env is None else {**os.environ, **env},
     )

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from rig.cli import _log
-from tests._cli import ROOT, SHORT
+from tests._cli import SHORT, neurorig
 
 
 def test_a_run_prints_its_log_path_and_the_log_holds_the_command(tmp_path):
     proto = tmp_path / "short.toml"
     proto.write_text(SHORT)
     logs = tmp_path / "logs"
-    out = subprocess.run(
-        [sys.executable, "-m", "rig.cli", "run", str(proto), "--sim",
-         "--out", str(tmp_path / "runs")],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-        env={**os.environ, "NEURORIG_LOG_DIR": str(logs)},
+    out = neurorig(
+        "run", str(proto), "--sim", "--out", str(tmp_path / "runs"),
+        env={"NEURORIG_LOG_DIR": str(logs)},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     line = next(x for x in out.stderr.splitlines() if x.startswith("log: "))
@@ -33,11 +29,9 @@ def test_a_run_prints_its_log_path_and_the_log_holds_the_command(tmp_path):
 def test_a_dry_run_opens_no_rig_and_keeps_no_log(tmp_path):
     proto = tmp_path / "short.toml"
     proto.write_text(SHORT)
-    out = subprocess.run(
-        [sys.executable, "-m", "rig.cli", "run", str(proto), "--dry-run"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-        env={**os.environ, "NEURORIG_LOG_DIR": str(tmp_path / "logs")},
-    )  # fmt: skip
+    out = neurorig(
+        "run", str(proto), "--dry-run", env={"NEURORIG_LOG_DIR": str(tmp_path / "logs")}
+    )
     assert out.returncode == 0, out.stderr
     assert "log: " not in out.stderr and not (tmp_path / "logs").exists()
 

@@ -10,14 +10,11 @@ them before streaming and arming (``OnlineStimulusAnalyzer.warm_up``).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 
 from analysis.online import OnlineStimulusAnalyzer
-from tests._cli import ROOT, SHORT
+from tests._cli import SHORT, neurorig
 
 PAIRS_M = np.array([0.0375, 0.0575, 0.0775, 0.0975])
 
@@ -27,11 +24,9 @@ def test_a_run_with_nothing_compiled_completes(tmp_path):
     protocol.write_text(SHORT)
     cache = tmp_path / "numba-cache"  # empty: everything compiles in this run
     cache.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-m", "rig.cli", "run", str(protocol), "--sim",
-         "--out", str(tmp_path / "runs")],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
-        env={**os.environ, "NUMBA_CACHE_DIR": str(cache)},
+    done = neurorig(
+        "run", str(protocol), "--sim", "--out", str(tmp_path / "runs"),
+        timeout=300, env={"NUMBA_CACHE_DIR": str(cache)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "HOST_LOSS" not in done.stdout + done.stderr

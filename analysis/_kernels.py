@@ -489,6 +489,26 @@ def _pairwise_sum(a, start, n):
 
 
 @njit(cache=True, nogil=True)
+def displacement_means(pos, rest, columns, out):
+    """``out[r]``: the mean of the finite ``pos[r, c] - rest[c]`` over the
+    ``columns`` c (NaN where none), summed left to right as ``np.cumsum`` of
+    the values with 0 for the non-finite ones does (so the same bits as
+    ``displacement._finite_mean``, which a frame alone, online, also gets)."""
+    for r in range(pos.shape[0]):
+        total = 0.0
+        count = 0
+        for j in range(columns.size):
+            c = columns[j]
+            v = pos[r, c] - rest[c]
+            if np.isfinite(v):
+                total = v if j == 0 else total + v
+                count += 1
+            elif j > 0:
+                total = total + 0.0  # (as the running sum does: -0.0 becomes 0.0)
+        out[r] = total / count if count > 0 else np.nan
+
+
+@njit(cache=True, nogil=True)
 def measure_motion(
     y, t, onsets, ends, baseline_s, threshold, filmed, latency, peak, time_to_peak
 ):
@@ -505,13 +525,25 @@ def measure_motion(
     tb = np.empty(n)
     yb = np.empty(n)
     work = np.empty(n)
+    # Frames in time order (the usual case): each window's rows found by
+    # bisection instead of a scan of every frame (the same rows, in the same
+    # order, so the same sums).
+    in_order = True
+    for i in range(1, n):
+        if not t[i] >= t[i - 1]:  # (a NaN time: not in order either)
+            in_order = False
+            break
     for k in range(onsets.size):
         onset = onsets[k]
         start = onset - baseline_s
+        lo, hi = 0, n  # the rows that may fall in the trend or the window
+        if in_order:
+            lo = np.searchsorted(t, start)
+            hi = np.searchsorted(t, max(onset, ends[k]))
         m = 0
         distinct = False
         responding = False
-        for i in range(n):
+        for i in range(lo, hi):
             if not np.isfinite(y[i]):
                 continue
             if t[i] >= start and t[i] < onset:
@@ -537,7 +569,7 @@ def measure_motion(
         intercept = ym - slope * tm
         best = -1.0
         latency[k] = np.nan
-        for i in range(n):
+        for i in range(lo, hi):
             if not (np.isfinite(y[i]) and t[i] >= onset and t[i] < ends[k]):
                 continue
             deviation = abs(y[i] - (intercept + slope * t[i]))

@@ -10,6 +10,7 @@ from analysis._artifact_kernels import basis_energy, pulse_energy
 from analysis._kernels import (
     _pairwise_sum,
     detect_peaks,
+    displacement_means,
     line_support,
     measure_motion,
     pearson_drawn,
@@ -357,3 +358,33 @@ def test_envelope_kernel_equals_scipy_filters_to_the_bit(seed):
     assert np.array_equal(env[5 : 5 + n], widened)
     assert np.array_equal(peaked[5 : 5 + n], smooth)
     assert not env[:5].any() and not peaked[5 + n :].any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_displacement_means_equal_the_numpy_running_mean(seed):
+    # bands lost (NaN, inf) anywhere, including the first column and whole
+    # rows, signed zeros, a column subset in any order: the same bits as the
+    # numpy running-sum mean the online displacement also uses
+    from analysis.displacement import _finite_mean
+
+    rng = np.random.default_rng(seed)
+    pos = rng.normal(50.0, 20.0, (300, 40))
+    pos[rng.random(pos.shape) < 0.2] = np.nan
+    pos[rng.random(pos.shape) < 0.01] = np.inf
+    pos[7] = np.nan
+    rest = pos[10].copy()
+    rest[~np.isfinite(rest)] = 3.0
+    pos[11, :5] = rest[:5]  # zero displacements
+    pos[12, 0], rest[0] = -0.0, 0.0
+    pos = pos[:, :35]  # a view, as the displacement rule passes it
+    for columns in (
+        np.arange(35),
+        rng.permutation(35)[:9],
+        np.array([0]),
+        np.array([], int),
+    ):
+        out = np.empty(pos.shape[0])
+        displacement_means(pos, rest, columns, out)
+        want = _finite_mean(pos[:, columns] - rest[columns], axis=1)
+        np.testing.assert_array_equal(out, want)
+        assert np.array_equal(np.signbit(out), np.signbit(want))

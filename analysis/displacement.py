@@ -348,9 +348,10 @@ def stimulus_motion(
     out: list[MotionResponse | None] = []
     measured: list[int] = []
     ends: list[float] = []
-    for k, onset in enumerate(onsets):
-        nxt = onsets[k + 1] if k + 1 < onsets.size else np.inf
-        prev = onsets[k - 1] if k else previous_onset_s
+    times = onsets.tolist()  # Python floats: the same sums, no numpy scalars
+    for k, onset in enumerate(times):
+        nxt = times[k + 1] if k + 1 < len(times) else np.inf
+        prev = times[k - 1] if k else previous_onset_s
         if nxt - onset < min_gap_s:
             out.append(
                 _nothing(

@@ -147,12 +147,20 @@ def _positions(
     if problem is None:
         saved = source.saved_tracking
         keep = saved.frame_index < n_frames
-        positions = saved.positions_mm[keep]
+        # (the saved arrays as they are when every row is kept and the scale
+        # is the same: read-only views, no copies of frames × bands)
+        positions = (
+            saved.positions_mm.view() if keep.all() else saved.positions_mm[keep]
+        )
+        frames = saved.frame_index.view() if keep.all() else saved.frame_index[keep]
         # Positions along the body are arc length / px_per_mm: another scale
         # (--px-per-mm, a calibration) rescales them exactly.
         live_scale = (saved.info or {}).get("px_per_mm") or source.px_per_mm
-        positions = positions * (float(live_scale) / float(source.px_per_mm))
-        frames = saved.frame_index[keep]
+        rescale = float(live_scale) / float(source.px_per_mm)
+        if rescale != 1.0:
+            positions = positions * rescale
+        positions.flags.writeable = False
+        frames.flags.writeable = False
         return (
             positions,
             frames,

@@ -21,9 +21,9 @@ import numpy as np
 from scipy import optimize
 
 try:  # TNC's own core, which optimize.minimize(method="TNC") calls (_tnc)
-    from scipy.optimize import _moduleTNC as tnc_core
-except ImportError:  # pragma: no cover - a scipy that moved it: minimize
-    tnc_core = None
+    from scipy.optimize._moduleTNC import tnc_minimize
+except ImportError:  # pragma: no cover - a scipy without it: minimize
+    tnc_minimize = None
 
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]  # value and gradient
 
@@ -85,7 +85,7 @@ class ProfileFit:
             return Optimum(full.copy(), float(value))
         low = np.array([self.bounds[k][0] for k in free])
         high = np.array([self.bounds[k][1] for k in free])
-        if tnc_core is not None and np.all(low < high):
+        if tnc_minimize is not None and np.all(low < high):
             x, value = _tnc(fun, full[free], low, high)
         else:
             result = optimize.minimize(
@@ -171,11 +171,11 @@ def _tnc(
         last[0], last[1] = np.array(x), value
         return value, grad
 
-    _, _, _, x, _, _ = tnc_core.tnc_minimize(
+    x = tnc_minimize(
         value_and_gradient, np.array(x0, dtype=float), low, high,
         np.array([]), np.array([]),  # scale and offset: TNC's own
         0, -1, _MAXFUN, -1.0, 0.0, 0.0, 0.0, _FTOL, -1.0, _GTOL, -1.0, None,
-    )  # fmt: skip
+    )[3]  # (rc, nfev, nit, x, ...)  # fmt: skip
     # minimize reports the objective at x, from its memo when x is the point
     # it last evaluated
     if last[0] is None or not np.array_equal(x, last[0]):

@@ -46,7 +46,7 @@ def _every_fit(seed: int) -> list[dict]:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_direct_tnc_equals_minimize_bit_for_bit(seed, monkeypatch):
     direct = _every_fit(seed)
-    monkeypatch.setattr(profile, "tnc_core", None)  # optimize.minimize
+    monkeypatch.setattr(profile, "tnc_minimize", None)  # optimize.minimize
     assert direct == _every_fit(seed)  # floats compared exactly
     # the fits went past their estimates: intervals were profiled
     assert any(f.get("determined") for f in direct)
@@ -63,12 +63,12 @@ def test_direct_tnc_optimum_and_value_equal_minimize():
     bounds = [(-1.0, 2.0), (-1.5, 1.0), (0.0, 10.0)]
     got = profile.ProfileFit(objective, bounds, np.array([1.9, 0.9, -3.0]))
     profile_at = got.profile(0, 1.2, got.best.p)
-    saved, profile.tnc_core = profile.tnc_core, None
+    saved, profile.tnc_minimize = profile.tnc_minimize, None
     try:
         want = profile.ProfileFit(objective, bounds, np.array([1.9, 0.9, -3.0]))
         want_at = want.profile(0, 1.2, want.best.p)
     finally:
-        profile.tnc_core = saved
+        profile.tnc_minimize = saved
     np.testing.assert_array_equal(got.best.p, want.best.p)
     assert got.best.value == want.best.value
     np.testing.assert_array_equal(profile_at.p, want_at.p)

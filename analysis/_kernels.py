@@ -613,18 +613,85 @@ def pearson_drawn(x, y, idx, out):
     m, k = idx.shape
     xs, ys = np.empty(k), np.empty(k)
     xc, yc, work = np.empty(k), np.empty(k), np.empty(k)
+    lanes = np.empty((3, 8))
     for r in range(m):
         for j in range(k):
             xs[j] = x[idx[r, j]]
             ys[j] = y[idx[r, j]]
-        out[r] = _pearson_row(xs, ys, k, xc, yc, work)
+        if k <= 128:
+            out[r] = _pearson_row_block(xs, ys, k, lanes)
+        else:
+            out[r] = _pearson_row(xs, ys, k, xc, yc, work)
+
+
+# Up to this many pairs a resample's Spearman sums are whole numbers of
+# quarters below 2**53 (k**3 / 4 at most): exact in float64 and in int64 alike.
+_EXACT_RANK_SUMS = 100_000
 
 
 @njit(cache=True, nogil=True)
 def spearman_drawn(x_codes, x_distinct, y_codes, y_distinct, idx, out):
-    """Spearman's ρ of each resample (ties: average ranks): the ranks of
-    ``resampled_ranks`` for x and y (``*_codes``: each value's rank among the
-    sample's ``*_distinct`` distinct values), then ``_pearson_row``."""
+    """Spearman's ρ of each resample (ties: average ranks): ``out[r]`` equals
+    ``_pearson_row`` of the average ranks of ``resampled_ranks`` for x and y
+    (``*_codes``: each pair's value's rank among the sample's ``*_distinct``
+    distinct values) bit for bit.
+
+    Ranks are whole or half numbers and their mean is (k + 1) / 2, so every
+    sum ``_pearson_row`` forms of them is exact whatever its order: the same
+    sums are taken here in integers (of twice the centred ranks), from how
+    often each pair was drawn, with no float work but the last division
+    (2–3× faster). Beyond ``_EXACT_RANK_SUMS`` pairs the float sums round,
+    and ``_pearson_row`` runs on the float ranks.
+    """
+    m, k = idx.shape
+    if k > _EXACT_RANK_SUMS:
+        _spearman_drawn_rounded(x_codes, x_distinct, y_codes, y_distinct, idx, out)
+        return
+    n = x_codes.size
+    drawn = np.empty(n, dtype=np.int64)  # times each pair is drawn
+    x_below = np.empty(x_distinct + 1, dtype=np.int64)
+    y_below = np.empty(y_distinct + 1, dtype=np.int64)
+    x_rank = np.empty(x_distinct, dtype=np.int64)
+    y_rank = np.empty(y_distinct, dtype=np.int64)
+    for r in range(m):
+        drawn[:] = 0
+        for j in range(k):
+            drawn[idx[r, j]] += 1
+        x_below[:] = 0
+        y_below[:] = 0
+        for i in range(n):
+            x_below[x_codes[i] + 1] += drawn[i]
+            y_below[y_codes[i] + 1] += drawn[i]
+        s_xx = _doubled_centred_ranks(x_below, k, x_rank)
+        s_yy = _doubled_centred_ranks(y_below, k, y_rank)
+        s_xy = 0
+        for i in range(n):
+            s_xy += drawn[i] * x_rank[x_codes[i]] * y_rank[y_codes[i]]
+        # the sums of ``_pearson_row`` are these over 4, exactly
+        num = 0.25 * s_xy
+        den = np.sqrt((0.25 * s_xx) * (0.25 * s_yy))
+        out[r] = num / den if den > 1e-12 * (1 + abs(num)) else np.nan
+
+
+@njit(cache=True, nogil=True)
+def _doubled_centred_ranks(below, k, rank):
+    """Twice each distinct value's average rank in a resample of ``k``, minus
+    k + 1, into ``rank``; returns their sum of squares over the resample.
+    ``below[v + 1]``: how often value v was drawn (``below[0]`` 0), made here
+    the count of values below v + 1: a value drawn c times after s smaller
+    ones ranks s + (c + 1) / 2, so twice that less k + 1 is 2 s + c - k."""
+    for v in range(1, below.size):
+        below[v] += below[v - 1]
+    total = 0
+    for v in range(below.size - 1):
+        rank[v] = below[v] + below[v + 1] - k
+        total += (below[v + 1] - below[v]) * rank[v] * rank[v]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _spearman_drawn_rounded(x_codes, x_distinct, y_codes, y_distinct, idx, out):
+    """``spearman_drawn`` by float ranks and ``_pearson_row`` (any size)."""
     m, k = idx.shape
     xs, ys = np.empty(k), np.empty(k)
     xc, yc, work = np.empty(k), np.empty(k), np.empty(k)
@@ -633,3 +700,50 @@ def spearman_drawn(x_codes, x_distinct, y_codes, y_distinct, idx, out):
         _ranks_of_row(x_codes, x_distinct, idx[r], x_count, xs)
         _ranks_of_row(y_codes, y_distinct, idx[r], y_count, ys)
         out[r] = _pearson_row(xs, ys, k, xc, yc, work)
+
+
+@njit(cache=True, nogil=True)
+def _fold8(lanes):
+    """Eight running sums added as numpy adds them (``_block_sum``)."""
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + (
+        (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
+    )
+
+
+@njit(cache=True, nogil=True)
+def _pearson_row_block(xs, ys, n, lanes):
+    """``_pearson_row`` for n <= 128 (one block of numpy's sum), bit for bit:
+    its three sums of products run together, each in ``_block_sum``'s eight
+    running sums and order, with no array of products (~1.5× faster).
+    ``lanes``: scratch (3, 8)."""
+    mx = _block_sum(xs, 0, n) / n
+    my = _block_sum(ys, 0, n) / n
+    if n < 8:
+        num = sxx = syy = 0.0
+        for j in range(n):
+            dx, dy = xs[j] - mx, ys[j] - my
+            num += dx * dy
+            sxx += dx * dx
+            syy += dy * dy
+    else:
+        l_xy, l_xx, l_yy = lanes[0], lanes[1], lanes[2]
+        for j in range(8):
+            dx, dy = xs[j] - mx, ys[j] - my
+            l_xy[j], l_xx[j], l_yy[j] = dx * dy, dx * dx, dy * dy
+        stop = n - n % 8
+        for i in range(8, stop, 8):
+            for j in range(8):
+                dx, dy = xs[i + j] - mx, ys[i + j] - my
+                l_xy[j] += dx * dy
+                l_xx[j] += dx * dx
+                l_yy[j] += dy * dy
+        num, sxx, syy = _fold8(l_xy), _fold8(l_xx), _fold8(l_yy)
+        for j in range(stop, n):
+            dx, dy = xs[j] - mx, ys[j] - my
+            num += dx * dy
+            sxx += dx * dx
+            syy += dy * dy
+    den = np.sqrt(sxx * syy)
+    if den > 1e-12 * (1 + abs(num)):
+        return num / den
+    return np.nan

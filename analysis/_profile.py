@@ -20,7 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+try:  # TNC's own core, which optimize.minimize(method="TNC") calls (_tnc)
+    from scipy.optimize._moduleTNC import tnc_minimize
+except ImportError:  # pragma: no cover - a scipy without it: minimize
+    tnc_minimize = None
+
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]  # value and gradient
+
+# TNC's options (optimize.minimize's names): ftol, gtol, maxfun.
+_FTOL, _GTOL, _MAXFUN = 1e-12, 1e-9, 2000
 
 # Fractions of the way from the estimate to the box's edge where the profile is
 # looked at first; the crossing is then found by Brent's method between two.
@@ -75,18 +83,24 @@ class ProfileFit:
         if not free:
             value, _ = self.objective(full)
             return Optimum(full.copy(), float(value))
-        result = optimize.minimize(
-            fun,
-            full[free],
-            jac=True,
-            # TNC: a truncated Newton method in a box; for these few smooth
-            # parameters ~5× faster than L-BFGS-B, to the same optimum.
-            method="TNC",
-            bounds=[self.bounds[k] for k in free],
-            options={"ftol": 1e-12, "gtol": 1e-9, "maxfun": 2000},
-        )
-        full[free] = result.x
-        return Optimum(full.copy(), float(result.fun))
+        low = np.array([self.bounds[k][0] for k in free])
+        high = np.array([self.bounds[k][1] for k in free])
+        if tnc_minimize is not None and np.all(low < high):
+            x, value = _tnc(fun, full[free], low, high)
+        else:
+            result = optimize.minimize(
+                fun,
+                full[free],
+                jac=True,
+                # TNC: a truncated Newton method in a box; for these few smooth
+                # parameters ~5× faster than L-BFGS-B, to the same optimum.
+                method="TNC",
+                bounds=[self.bounds[k] for k in free],
+                options={"ftol": _FTOL, "gtol": _GTOL, "maxfun": _MAXFUN},
+            )
+            x, value = result.x, float(result.fun)
+        full[free] = x
+        return Optimum(full.copy(), value)
 
     def profile(self, index: int, value: float, start: np.ndarray) -> Optimum:
         """The minimum with parameter ``index`` held at ``value``."""
@@ -138,3 +152,32 @@ class ProfileFit:
         return float(
             optimize.brentq(excess, inside, outside, xtol=max(1e-9, span * 1e-4))
         )
+
+
+def _tnc(
+    fun: Objective, x0: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """``optimize.minimize(fun, x0, jac=True, method="TNC", bounds=..., options=
+    {"ftol": _FTOL, "gtol": _GTOL, "maxfun": _MAXFUN})``'s ``x`` and ``fun``,
+    bit for bit: the same core called with the same arguments, so it asks
+    for the same points and gets the same values, and ends where that does.
+    Without minimize's wrappers, which cost as much again as the objective
+    per call (a habituation fit's ~200 calls: ~8 ms). Bounds finite and
+    ``low < high`` (minimize takes a fixed parameter out of the problem)."""
+    last: list = [None, 0.0]  # the point last evaluated, and its value
+
+    def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = fun(x)
+        last[0], last[1] = np.array(x), value
+        return value, grad
+
+    x = tnc_minimize(
+        value_and_gradient, np.array(x0, dtype=float), low, high,
+        np.array([]), np.array([]),  # scale and offset: TNC's own
+        0, -1, _MAXFUN, -1.0, 0.0, 0.0, 0.0, _FTOL, -1.0, _GTOL, -1.0, None,
+    )[3]  # (rc, nfev, nit, x, ...)  # fmt: skip
+    # minimize reports the objective at x, from its memo when x is the point
+    # it last evaluated
+    if last[0] is None or not np.array_equal(x, last[0]):
+        value_and_gradient(x)
+    return x, float(last[1])

@@ -101,15 +101,26 @@ def _fmt(value: float, digits: int = 3) -> str:
 # --------------------------------------------------------------- likelihood
 
 
-def _link_terms(z: np.ndarray, y: np.ndarray, link: str) -> tuple[float, np.ndarray]:
-    """−log L of responses ``y`` (0/1) with P = F(z), and its derivative in z."""
-    if link == "logit":
-        nll = -float(np.sum(y * log_expit(z) + (1 - y) * log_expit(-z)))
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _link_terms_of(y: np.ndarray, link: str):
+    """The function of z giving −log L of responses ``y`` (0/1) with P = F(z),
+    and its derivative in z. For a fit's many evaluations: 1 − y and −y are
+    formed once (the same numbers as formed per call, so the same bits)."""
+    not_y, minus_y = 1 - y, -y
+
+    def logit(z: np.ndarray) -> tuple[float, np.ndarray]:
+        nll = -float(np.add.reduce(y * log_expit(z) + not_y * log_expit(-z)))
         return nll, expit(z) - y
-    log_p, log_q = log_ndtr(z), log_ndtr(-z)
-    log_pdf = -0.5 * z * z - 0.5 * math.log(2 * math.pi)
-    nll = -float(np.sum(y * log_p + (1 - y) * log_q))
-    return nll, -y * np.exp(log_pdf - log_p) + (1 - y) * np.exp(log_pdf - log_q)
+
+    def probit(z: np.ndarray) -> tuple[float, np.ndarray]:
+        log_p, log_q = log_ndtr(z), log_ndtr(-z)
+        log_pdf = -0.5 * z * z - _HALF_LOG_2PI
+        nll = -float(np.add.reduce(y * log_p + not_y * log_q))
+        return nll, minus_y * np.exp(log_pdf - log_p) + not_y * np.exp(log_pdf - log_q)
+
+    return logit if link == "logit" else probit
 
 
 def _cdf(z: np.ndarray, link: str) -> np.ndarray:
@@ -364,11 +375,13 @@ def _fit_curve(
     lo, hi = float(a.min()), float(a.max())
     span = hi - lo
 
+    terms = _link_terms_of(y, link)
+
     def objective(p: np.ndarray) -> tuple[float, np.ndarray]:
         threshold, log_slope = p
         slope = math.exp(log_slope)
         z = (a - threshold) / slope
-        nll, h = _link_terms(z, y, link)
+        nll, h = terms(z)
         return nll, np.array([-h.sum() / slope, -(h * z).sum()])
 
     # Start where the observed response fraction crosses one half.
@@ -525,20 +538,22 @@ def _trial_objective(log_v, y, link, log_threshold, n_thr, load):
 
     ``log_threshold(q)`` gives ln θ before habituation and its Jacobian
     (n, n_thr); the parameters are q, then ln σ, then η (if ``load``)."""
+    terms = _link_terms_of(y, link)
 
     def objective(p: np.ndarray) -> tuple[float, np.ndarray]:
         lt, jac = log_threshold(p[:n_thr])
         sigma = math.exp(p[n_thr])
-        grads = []
+        grad = np.empty(n_thr + 1 + (load is not None))
         if load is not None:
             raised = 1.0 + p[n_thr + 1] * load
             lt = lt + np.log(raised)
         z = (log_v - lt) / sigma
-        nll, h = _link_terms(z, y, link)
-        grads = [-(h @ jac) / sigma, [-float(h @ z)]]
+        nll, h = terms(z)
+        grad[:n_thr] = -(h @ jac) / sigma
+        grad[n_thr] = -float(h @ z)
         if load is not None:
-            grads.append([-float(h @ (load / raised)) / sigma])
-        return nll, np.concatenate(grads)
+            grad[n_thr + 1] = -float(h @ (load / raised)) / sigma
+        return nll, grad
 
     return objective
 

@@ -18,11 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy
 from scipy import optimize
 
 try:  # TNC's own core, which optimize.minimize(method="TNC") calls (_tnc)
     from scipy.optimize._moduleTNC import tnc_minimize
 except ImportError:  # pragma: no cover - a scipy without it: minimize
+    tnc_minimize = None
+# A private function: called (``_tnc``) with the arguments scipy 1.17's
+# minimize passes it (scipy/optimize/_tnc.py), checked equal to minimize by
+# tests/analysis/test_profile.py on that scipy; any other scipy goes through
+# minimize (the same optimum, ~8 ms more per habituation fit).
+if tuple(scipy.__version__.split(".")[:2]) != ("1", "17"):  # pragma: no cover
     tnc_minimize = None
 
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]  # value and gradient

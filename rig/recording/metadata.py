@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import platform
 import subprocess
 from importlib import metadata as importlib_metadata
@@ -12,6 +13,7 @@ from typing import Any
 from rig.recording.subject import SessionInfo, Subject
 
 
+@functools.cache  # (read from the package's metadata: ~3 ms a call)
 def software_version() -> str:
     """Installed neurorig version."""
     try:

@@ -4,6 +4,7 @@ needs: sample rate, positions, stimuli, a reader of µV epochs, video)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from dataclasses import dataclass
@@ -156,13 +157,15 @@ def load_recording(
     optimiser: list[dict] = []
     optimiser_result = None
     stimuli = []
-    for k, e in enumerate(rec.events, start=1):
-        if e.get("kind") == "optimiser":
-            optimiser.append(e)
-        if e.get("kind") == "optimiser_result":
-            optimiser_result = e
-        if e.get("kind") != "stim_delivered":
+    kinds = map(dict.get, rec.events, itertools.repeat("kind"))  # one C-level pass
+    for k, kind in enumerate(kinds, start=1):
+        if kind == "optimiser":
+            optimiser.append(rec.events[k - 1])
+        if kind == "optimiser_result":
+            optimiser_result = rec.events[k - 1]
+        if kind != "stim_delivered":
             continue
+        e = rec.events[k - 1]
         if "duration_s" not in e:  # the reader leaves the asking to the analysis
             raise ValueError(
                 f"{events_path}: event {k} (stim_delivered at sample {e['sample']}) "

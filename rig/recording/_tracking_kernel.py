@@ -1,18 +1,18 @@
 """tracking.jsonl parsed in one Numba pass: the lines exactly as the writer
 writes them (``_writer._tracking_line``), straight into arrays.
 
-A minute at 60 fps is 3.6 MB of JSON; ``json.loads`` and the conversion of its
-lists to arrays take ~50 ms, this ~5 ms. Anything else (another key order,
-spaces, a torn line, ``true``, a number with more than 15 digits or a decimal
-exponent beyond ±22, an integer where a whole number is wanted, lists of
-different widths) is not parsed here: the caller falls back to the JSON reader,
-which reads it or says which line is wrong. Imported on first use (numba is
-not loaded by ``import rig``).
+A minute at 60 fps is 4.5 MB of JSON; ``json.loads`` and the conversion of its
+lists to arrays take ~50 ms, this ~7 ms. Anything else (another key order,
+spaces, a torn line, ``true``, a number of more than 18 digits or whose digits
+make an integer above 2^53, a decimal exponent beyond ±22, an integer where a
+whole number is wanted, lists of different widths) is not parsed here: the
+caller falls back to the JSON reader, which reads it or says which line is
+wrong. Imported on first use (numba is not loaded by ``import rig``).
 
-Numbers: the JSON reader's are Python floats (correctly rounded). A number of at
-most 15 significant digits is an integer m below 2^53 and a power of ten 10^e
-with |e| ≤ 22, both exact in float64, so one IEEE multiplication or division
-gives the correctly rounded value: the same float (Clinger's fast path).
+Numbers: the JSON reader's are Python floats (correctly rounded). A number whose
+digits make an integer m ≤ 2^53, with a power of ten 10^e, |e| ≤ 22: both are
+exact in float64, so one IEEE multiplication or division gives the correctly
+rounded value: the same float (Clinger's fast path).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 _POW10 = np.array([10.0**k for k in range(23)])  # each exact in float64
+_EXACT = 2**53  # every integer up to it is exact in float64
 
 _HEAD = b'{"frame_index":'
 _SAMPLE = b',"sample":'
@@ -63,52 +64,50 @@ def _whole(buf, i):
     return value, j
 
 
-@njit(cache=True, nogil=True)
-def _integer(buf, start, stop):
-    """True if ``buf[start:stop]`` is digits only (no fraction, no exponent)."""
-    for k in range(start, stop):
-        if not 48 <= buf[k] <= 57:
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _number(buf, i, pow10):
     """(value, next position) of a JSON number or ``null`` (NaN) at ``i``;
-    next position -1 if it is neither, or beyond the exact fast path."""
+    next position -1 if it is neither, or beyond the exact fast path.
+    Inlined into the loops that call it (a call per number was a third of the
+    parse)."""
     n = buf.size
-    if i + 4 <= n and buf[i] == 110:  # "null"
-        if buf[i + 1] == 117 and buf[i + 2] == 108 and buf[i + 3] == 108:
+    if i >= n:
+        return 0.0, -1
+    if buf[i] == 110:  # "null"
+        if i + 4 <= n and buf[i + 1] == 117 and buf[i + 2] == 108 and buf[i + 3] == 108:
             return np.nan, i + 4
         return 0.0, -1
-    j = i
-    negative = False
-    if j < n and buf[j] == 45:  # "-"
-        negative = True
-        j += 1
-    start = j
+    negative = buf[i] == 45  # "-"
+    start = i + 1 if negative else i
+    j = start
     mantissa = 0
-    digits = 0  # significant digits (leading zeros not counted)
-    while j < n and 48 <= buf[j] <= 57:
-        if mantissa > 0 or buf[j] != 48:
-            digits += 1
-        mantissa = mantissa * 10 + (buf[j] - 48)
+    while j < n:
+        d = np.int64(buf[j]) - 48
+        if d < 0 or d > 9:
+            break
+        mantissa = mantissa * 10 + d
         j += 1
     if j == start or (buf[start] == 48 and j - start > 1):
         return 0.0, -1  # no digits, or a leading zero
+    n_digits = j - start
     exponent = 0
+    whole = True  # JSON's integer: the reader's int, then float ("-0" is 0)
     if j < n and buf[j] == 46:  # "."
-        j += 1
-        frac = j
-        while j < n and 48 <= buf[j] <= 57:
-            if mantissa > 0 or buf[j] != 48:
-                digits += 1
-            mantissa = mantissa * 10 + (buf[j] - 48)
+        whole = False
+        frac = j + 1
+        j = frac
+        while j < n:
+            d = np.int64(buf[j]) - 48
+            if d < 0 or d > 9:
+                break
+            mantissa = mantissa * 10 + d
             j += 1
         if j == frac:
             return 0.0, -1
-        exponent -= j - frac
+        n_digits += j - frac
+        exponent = frac - j
     if j < n and (buf[j] == 101 or buf[j] == 69):  # "e", "E"
+        whole = False
         j += 1
         sign = 1
         if j < n and (buf[j] == 43 or buf[j] == 45):
@@ -116,22 +115,21 @@ def _number(buf, i, pow10):
             j += 1
         e0 = j
         e = 0
-        while j < n and 48 <= buf[j] <= 57:
-            e = e * 10 + (buf[j] - 48)
+        while j < n:
+            d = np.int64(buf[j]) - 48
+            if d < 0 or d > 9:
+                break
+            e = e * 10 + d
             j += 1
-            if j - e0 > 4:
-                return 0.0, -1
-        if j == e0:
+        if j == e0 or j - e0 > 4:
             return 0.0, -1
         exponent += sign * e
-    if digits > 15:
+    # At most 18 digits: no wrap; at most 2^53: exact in float64.
+    if n_digits > 18 or mantissa > _EXACT:
         return 0.0, -1
-    if _integer(buf, start, j):
-        # JSON's integer: the reader's int, then float ("-0" is 0, not -0.0)
+    if whole:
         return float(-mantissa if negative else mantissa), j
-    if mantissa == 0:
-        value = 0.0
-    elif exponent >= 0:
+    if exponent >= 0:
         if exponent > 22:
             return 0.0, -1
         value = float(mantissa) * pow10[exponent]
@@ -142,7 +140,7 @@ def _number(buf, i, pow10):
     return (-value if negative else value), j
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _list(buf, i, pow10, out, row):
     """Parse numbers up to ``]`` into ``out[row]`` (or count them when ``row``
     < 0). (count, position of the ``]``); position -1 if malformed."""

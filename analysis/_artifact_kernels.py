@@ -500,3 +500,124 @@ def envelope_into(filtered, noise, blanked, a, b, half, env, peaked):
         for i in range(1, length):
             tmp += ext[i + size - 1] - ext[i - 1]
             peaked[a + i, c] = tmp / size
+
+
+# ---------------------------------------------------------- robust fit
+# ``artifact._robust_fit``'s steps between its BLAS/LAPACK calls (the Gram
+# matrices, the solve and the fitted values stay numpy's, whose summation
+# order a kernel cannot reproduce). Each computes numpy's values bit for bit:
+# the fit's coefficients go into every result.
+
+
+@njit(cache=True, nogil=True)
+def fit_floor(y, w0, floor, counts):
+    """``floor[c]`` = max(2e-3 · max |y[r, c]| over rows with ``w0 > 0``, 0.5)
+    and ``counts[c]`` those rows (as numpy: ``np.maximum(2e-3 * np.max(np.abs(y)
+    * used, axis=0), 0.5)``, NaN propagated)."""
+    n, n_ch = y.shape
+    for c in range(n_ch):
+        top = 0.0
+        m = 0
+        for r in range(n):
+            used = w0[r, c] > 0
+            m += used
+            v = abs(y[r, c]) * (1.0 if used else 0.0)
+            if r == 0 or v > top or np.isnan(v):  # (NaN stays NaN)
+                top = v
+        floor[c] = _max_nan(2e-3 * top, 0.5)
+        counts[c] = m
+
+
+@njit(cache=True, nogil=True)
+def _max_nan(a, b):
+    """``np.maximum(a, b)``: NaN if either is."""
+    if np.isnan(a) or np.isnan(b):
+        return np.nan
+    return a if a >= b else b
+
+
+@njit(cache=True, nogil=True)
+def weigh_rows(basis, weights, y, bw, rhs):
+    """``bw[c]`` = ``basis`` with row r scaled by ``weights[r, c]`` (as
+    ``basis[None] * weights.T[:, :, None]``) and ``rhs[c, a]`` = Σ_r bw[c, r, a]
+    · y[r, c], added in row order from 0 as ``np.einsum("cnk,nc->ck", bw, y)``
+    adds them."""
+    n, k = basis.shape
+    for c in range(y.shape[1]):
+        for a in range(k):
+            rhs[c, a] = 0.0
+        for r in range(n):
+            wr = weights[r, c]
+            yr = y[r, c]
+            for a in range(k):
+                v = basis[r, a] * wr
+                bw[c, r, a] = v
+                rhs[c, a] += v * yr
+
+
+@njit(cache=True, nogil=True)
+def add_ridge(gram):
+    """``gram += 1e-9 · I · (trace + 1e-3)`` for each (k, k) matrix of ``gram``
+    (c, k, k), the trace added as numpy adds it (eight running sums; k ≤
+    128), the off-diagonal zeros added too (as numpy's ``ridge[None] * …``)."""
+    k = gram.shape[1]
+    if k > 128:
+        raise ValueError("add_ridge: more than 128 columns")
+    acc = np.empty(8)
+    for c in range(gram.shape[0]):
+        if k < 8:
+            tr = 0.0
+            for a in range(k):
+                tr += gram[c, a, a]
+        else:
+            for j in range(8):
+                acc[j] = gram[c, j, j]
+            i = 8
+            while i < k - k % 8:
+                for j in range(8):
+                    acc[j] += gram[c, i + j, i + j]
+                i += 8
+            tr = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + (
+                (acc[4] + acc[5]) + (acc[6] + acc[7])
+            )
+            while i < k:
+                tr += gram[c, i, i]
+                i += 1
+        scale = tr + 1e-3
+        for a in range(k):
+            for b in range(k):
+                gram[c, a, b] += (1e-9 if a == b else 0.0) * scale
+
+
+@njit(cache=True, nogil=True)
+def tukey_reweigh(y, fitted, w0, floor, counts, tukey_c, weights):
+    """One IRLS step (Tukey's bisquare) into ``weights`` (n, c): r = |y −
+    fitted| / (tukey_c · scale), weight (1 − r²)² · w0 where r < 1, else 0;
+    each channel's scale max(1.4826 · the ((count − 1) // 2)-th smallest |y −
+    fitted| over its rows with ``w0 > 0`` (``counts[c]`` ≥ 1 of them),
+    ``floor[c]``). numpy's values exactly: the order statistic is
+    ``np.partition``'s with the other rows at inf and NaN last."""
+    n, n_ch = y.shape
+    v = np.empty(n)
+    for c in range(n_ch):
+        m = 0
+        nan = 0
+        for r in range(n):
+            if w0[r, c] > 0:
+                d = abs(y[r, c] - fitted[r, c])
+                if np.isnan(d):
+                    nan += 1
+                else:
+                    v[m] = d
+                    m += 1
+        mid = (counts[c] - 1) // 2
+        if mid < m:
+            mad = _select(v[:m], mid)
+        elif mid < n - nan:
+            mad = np.inf
+        else:
+            mad = np.nan
+        denominator = tukey_c * _max_nan(1.4826 * mad, floor[c])
+        for r in range(n):
+            q = abs(y[r, c] - fitted[r, c]) / denominator
+            weights[r, c] = ((1 - q * q) * (1 - q * q) if q < 1 else 0.0) * w0[r, c]

@@ -390,3 +390,36 @@ def largest_holes_reference(
             edges.append(ends[k] - inside[-1])
         holes[k] = max(edges)
     return holes
+
+
+def robust_fit_reference(
+    basis: np.ndarray, y: np.ndarray, w0: np.ndarray, iterations: int = 2
+) -> np.ndarray:
+    """``analysis.artifact._robust_fit`` in numpy alone (the code its kernels
+    replaced): per-channel IRLS with Tukey's bisquare; the coefficients (k, c)."""
+    n_ch = y.shape[1]
+    k = basis.shape[1]
+    weights = w0.copy()
+    ridge = 1e-9 * np.eye(k)
+    coef = np.zeros((k, n_ch))
+    used = w0 > 0
+    counts = used.sum(axis=0)
+    floor = np.maximum(2e-3 * np.max(np.abs(y) * used, axis=0), 0.5)
+    for it in range(iterations + 1):
+        bw = basis[None, :, :] * weights.T[:, :, None]  # (c, n, k)
+        gram = np.matmul(bw.transpose(0, 2, 1), basis[None])  # (c, k, k)
+        gram += ridge[None] * (np.trace(gram, axis1=1, axis2=2)[:, None, None] + 1e-3)
+        rhs = np.einsum("cnk,nc->ck", bw, y)
+        coef = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0].T  # (k, c)
+        if it == iterations or not counts.all():
+            break
+        resid = np.abs(y - basis @ coef)
+        mid = (counts - 1) // 2
+        ranked = np.where(used, resid, np.inf)
+        mad = np.array(
+            [np.partition(ranked[:, c], mid[c])[mid[c]] for c in range(n_ch)]
+        )
+        scale = np.maximum(1.4826 * mad, floor)
+        r = resid / (4.685 * scale)
+        weights = np.where(r < 1, (1 - r * r) ** 2, 0.0) * w0
+    return coef

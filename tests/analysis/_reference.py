@@ -423,3 +423,42 @@ def robust_fit_reference(
         r = resid / (4.685 * scale)
         weights = np.where(r < 1, (1 - r * r) ** 2, 0.0) * w0
     return coef
+
+
+def pulse_basis_as_built(
+    t: np.ndarray, shift: float, duration: float, taus: np.ndarray
+) -> np.ndarray:
+    """The basis ``_artifact_kernels.pulse_energy`` builds for one candidate,
+    value for value (libm's sin, cos and exp, as Numba calls them; the tails'
+    per-row decay recomputed every 16th row)."""
+    n = t.size
+    k = 2 + 4 + 1 + taus.size + 4
+    basis = np.zeros((n, k))
+    span = max(t[n - 1] - t[0], 1e-9)
+    decay = [math.exp(-(span / max(n - 1, 1)) / tau) for tau in taus]
+    first_after = -1
+    for r in range(n):
+        basis[r, 0] = 1.0
+        basis[r, 1] = 2 * (t[r] - t[0]) / span - 1
+        u = t[r] - shift
+        if 0 <= u < duration:
+            phase = 2 * math.pi * u / duration
+            sn, cs = math.sin(phase), math.cos(phase)
+            basis[r, 2:6] = sn, cs, 2 * sn * cs, cs * cs - sn * sn
+        after = u - duration
+        if after >= 0:
+            basis[r, 6] = 1.0
+            if first_after < 0 or r - first_after == 16:
+                first_after = r
+                basis[r, 7 : 7 + taus.size] = [math.exp(-after / tau) for tau in taus]
+            else:
+                basis[r, 7 : 7 + taus.size] = basis[r - 1, 7 : 7 + taus.size] * decay
+    col = 7 + taus.size
+    for edge in (shift, shift + duration):
+        e = int(np.searchsorted(t, edge))
+        if 0 <= e - 1 < n:
+            basis[e - 1, col] = 1.0
+        if e < n:
+            basis[e, col + 1] = 1.0
+        col += 2
+    return basis

@@ -420,3 +420,36 @@ def test_ridge_kernel_adds_the_trace_as_numpy_does(seed, k):
     )
     add_ridge(gram)
     assert gram.tobytes() == want.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    per_channel=st.booleans(),
+    unused=st.sampled_from([0.0, 0.05, 0.3]),
+)
+def test_pulse_energy_sums_as_the_row_by_row_kernel_to_the_bit(
+    seed, per_channel, unused
+):
+    # pulse_energy adds the pulse's and the tail's rows in running sums and
+    # the baseline's once; basis_energy adds every row's terms in turn. The
+    # same sums in the same order: the same energies, not just close ones
+    # (the search's argmin and the length test compare them).
+    from tests.analysis._reference import pulse_basis_as_built
+
+    fs = 30_000.0
+    rng = np.random.default_rng(seed)
+    t = np.arange(-15, int(rng.integers(100, 300))) / fs
+    n = t.size
+    taus = np.array([0.5e-3, 1.5e-3, 4e-3, 12e-3])
+    shifts = rng.uniform(-2, 2, 6) / fs
+    durations = rng.uniform(1.5e-3, 4e-3, 6)
+    y = rng.normal(0, 200, (n, 4)).cumsum(axis=0) / 10
+    w = (rng.random((n, 4) if per_channel else (n, 1)) >= unused).astype(float)
+    got = np.empty((shifts.size, 4))
+    pulse_energy(t, shifts, durations, taus, y, w, got)
+    for i in range(shifts.size):
+        basis = pulse_basis_as_built(t, shifts[i], durations[i], taus)
+        want = np.empty((1, 4))
+        basis_energy(basis[None], y, w, want)
+        assert got[i].tobytes() == want[0].tobytes()

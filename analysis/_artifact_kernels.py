@@ -112,6 +112,16 @@ def _energies(basis, y, w, total, out, gram, rhs, keep, nz, own):
                         b = nz[ib]
                         own[c, a, b] += ba * basis[r, b]
                     rhs[a, c] += ba * y[r, c]
+    _finish_energies(gram, rhs, keep, own, total, shared, out)
+
+
+@njit(cache=True, nogil=True)
+def _finish_energies(gram, rhs, keep, own, total, shared, out):
+    """``_energies``' end: solve with the summed upper triangles (``gram``,
+    plus each channel's ``own`` unless ``shared``: all channels at once, the
+    same numbers each) and ``out[c]`` = total[c] − coefᵀ rhs."""
+    k = gram.shape[0]
+    n_ch = rhs.shape[1]
     for a in range(k):
         for c in range(n_ch):
             keep[a, c] = rhs[a, c]
@@ -192,28 +202,52 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
     durations)``, each built in turn (never all at once): a baseline line,
     the pulse's sine and cosine and their second harmonic during it, a step
     and decaying exponentials (``taus``) after it, and an indicator of each
-    sample either side of each edge."""
+    sample either side of each edge.
+
+    The sums are ``_energies``' own, each added in the same order, so the
+    energies are the same to the bit; but laid out by what the rows hold
+    (``_span_sums``: the pulse's rows, the tail's), and the baseline's own
+    sums, the same for every candidate, are added up once."""
     n = t.size
     m = shifts.size
     k = 2 + 4 + 1 + taus.size + 4
     n_ch = y.shape[1]
     basis = np.zeros((n, k))
+    edges = np.empty(4, dtype=np.int64)
     gram = np.empty((k, k))
     rhs = np.empty((k, n_ch))
     keep = np.empty((k, n_ch))
     nz = np.empty(k, dtype=np.int64)
     own = np.empty((n_ch, k, k))
     total = _totals(y, w)
+    # A term of zero (a column's zero rows) changes no sum unless y is not
+    # finite (0 · inf): then every row goes through _energies' loop.
+    finite = np.all(np.isfinite(total))
     span = max(t[n - 1] - t[0], 1e-9)
     decay = np.exp(-(span / max(n - 1, 1)) / taus)
     for r in range(n):
         basis[r, 0] = 1.0
         basis[r, 1] = 2 * (t[r] - t[0]) / span - 1
+    base_gram = np.zeros((2, 2))
+    base_rhs = np.zeros((2, n_ch))
+    base_own = np.zeros((n_ch, 2, 2))
+    split = _add_rows(
+        basis, y, w, 0, n, 0, 2, 0, False, True, base_gram, base_rhs, base_own, nz
+    )
+    # each row's weight in the shared sums: 0 where the channels differ (those
+    # rows' terms go to each channel's own sums)
+    shared_w = np.empty(n)
+    for r in range(n):
+        shared_w[r] = w[r, 0]
+        for c in range(1, w.shape[1]):
+            if w[r, c] != w[r, 0]:
+                shared_w[r] = 0.0
     for i in range(m):
         shift = shifts[i]
         d = durations[i]
         end = shift + d
         first_after = -1
+        during = (n, n)  # rows of the pulse, then of its tail (to the end)
         for r in range(n):
             for a in range(2, k):
                 basis[r, a] = 0.0
@@ -228,10 +262,13 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
                 basis[r, 3] = cs
                 basis[r, 4] = 2 * sn * cs
                 basis[r, 5] = cs * cs - sn * sn
+                during = (min(during[0], r), r + 1)
             after = u - d
             if after >= 0:
                 basis[r, 6] = 1.0
                 if first_after < 0 or r - first_after == 16:
+                    if first_after < 0:
+                        tail = r
                     first_after = r
                     for j in range(taus.size):
                         basis[r, 7 + j] = np.exp(-after / taus[j])
@@ -241,15 +278,146 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
                     # that rounding never builds up
                     for j in range(taus.size):
                         basis[r, 7 + j] = basis[r - 1, 7 + j] * decay[j]
+        if first_after < 0:
+            tail = n
         col = 7 + taus.size
+        q = 0
         for edge in (shift, end):
             e = np.searchsorted(t, edge)  # first row at or after the edge
             if e - 1 >= 0 and e - 1 < n:
                 basis[e - 1, col] = 1.0
+                edges[q] = e - 1
+                q += 1
             if e < n:
                 basis[e, col + 1] = 1.0
+                edges[q] = e
+                q += 1
             col += 2
-        _energies(basis, y, w, total, out[i], gram, rhs, keep, nz, own)
+        if not finite:
+            _energies(basis, y, w, total, out[i], gram, rhs, keep, nz, own)
+            continue
+        # the baseline's own sums, then the pulse's rows (columns 0, 1, 2–5),
+        # the tail's (0, 1, 6…), and the edge columns, each non-zero on one
+        # row (so their sums have that row's term alone, in any order)
+        gram[:, :] = 0.0
+        rhs[:, :] = 0.0
+        gram[:2, :2] = base_gram
+        rhs[:2, :] = base_rhs
+        if split:
+            own[:, :, :] = 0.0
+            own[:, :2, :2] = base_own
+        for lo, hi, r0, r1 in ((2, 6, during[0], during[1]), (6, col - 4, tail, n)):
+            _span_sums(basis, shared_w, w, y, r0, r1, lo, hi, gram, rhs)
+            if split:
+                _add_rows(
+                    basis, y, w, r0, r1, lo, hi, lo, True, False, gram, rhs, own, nz
+                )
+        for j in range(q):
+            if edges[j] not in edges[:j]:
+                _add_rows(
+                    basis, y, w, edges[j], edges[j] + 1, 0, k, col - 4, False, True,
+                    gram, rhs, own, nz,
+                )  # fmt: skip
+        _finish_energies(gram, rhs, keep, own, total, not split, out[i])
+
+
+@njit(cache=True, nogil=True)
+def _span_sums(basis, shared_w, w, y, r0, r1, lo, hi, gram, rhs):
+    """Rows ``r0``..``r1`` whose columns are 0, 1 and ``lo``..``hi``: their
+    terms of the Gram entries (a, b) with b in ``lo``..``hi`` (a ≥ b too: the
+    lower triangle is ignored), weighted by ``shared_w``, and of the
+    right-hand sides of ``lo``..``hi``, weighted by each channel's ``w``.
+    Each entry is added in row order, five entries at a time in running sums
+    that stay in registers (``_energies`` adds to memory row by row).
+    Columns up to b + 4 exist (four edge columns follow the tails); those
+    from ``hi`` on are read, not written."""
+    for i in range(2 + hi - lo):
+        a = i if i < 2 else lo + i - 2
+        for b in range(lo, hi, 5):
+            s0, s1, s2 = gram[a, b], gram[a, b + 1], gram[a, b + 2]
+            s3, s4 = gram[a, b + 3], gram[a, b + 4]
+            for r in range(r0, r1):
+                ba = basis[r, a] * shared_w[r]
+                s0 += ba * basis[r, b]
+                s1 += ba * basis[r, b + 1]
+                s2 += ba * basis[r, b + 2]
+                s3 += ba * basis[r, b + 3]
+                s4 += ba * basis[r, b + 4]
+            for j, v in enumerate((s0, s1, s2, s3, s4)):
+                if b + j < hi:
+                    gram[a, b + j] = v
+    shared = w.shape[1] == 1
+    for c in range(y.shape[1]):
+        for a in range(lo, hi, 5):
+            s0, s1, s2 = rhs[a, c], rhs[a + 1, c], rhs[a + 2, c]
+            s3, s4 = rhs[a + 3, c], rhs[a + 4, c]
+            for r in range(r0, r1):
+                wr = w[r, 0 if shared else c]
+                yr = y[r, c]
+                s0 += (basis[r, a] * wr) * yr
+                s1 += (basis[r, a + 1] * wr) * yr
+                s2 += (basis[r, a + 2] * wr) * yr
+                s3 += (basis[r, a + 3] * wr) * yr
+                s4 += (basis[r, a + 4] * wr) * yr
+            for j, v in enumerate((s0, s1, s2, s3, s4)):
+                if a + j < hi:
+                    rhs[a + j, c] = v
+
+
+@njit(cache=True, nogil=True)
+def _add_rows(basis, y, w, r0, r1, lo, hi, lowest, dense, every, gram, rhs, own, nz):
+    """``_energies``' terms of rows ``r0``..``r1`` whose non-zero columns are
+    among 0, 1 and ``lo``..``hi``: the Gram entries (a ≤ b) with b ≥
+    ``lowest`` and the right-hand sides of the columns ≥ ``lowest``, into
+    ``gram`` when every channel weights the row alike, else into each
+    channel's ``own`` (returns whether any did). Zero columns are skipped as
+    ``_energies`` skips them, but with ``dense`` the columns ``lo``..``hi``
+    are all taken (a zero adds nothing to a finite sum). Without ``every``
+    only the rows the channels weight differently, and only into ``own``."""
+    n_ch = y.shape[1]
+    split = False
+    for r in range(r0, r1):
+        m = 0
+        for a in range(min(lo, 2)):
+            if basis[r, a] != 0.0:
+                nz[m] = a
+                m += 1
+        for a in range(lo, hi):
+            if dense or basis[r, a] != 0.0:
+                nz[m] = a
+                m += 1
+        alike = True
+        for c in range(1, w.shape[1]):
+            if w[r, c] != w[r, 0]:
+                alike = False
+        if alike:
+            wr = w[r, 0]
+            if wr == 0.0 or not every:
+                continue
+            for ia in range(m):
+                a = nz[ia]
+                ba = basis[r, a] * wr
+                for b in range(max(a, lowest), hi):
+                    if dense or basis[r, b] != 0.0:
+                        gram[a, b] += ba * basis[r, b]
+                if a >= lowest:
+                    for c in range(n_ch):
+                        rhs[a, c] += ba * y[r, c]
+            continue
+        split = True
+        for c in range(n_ch):
+            wr = w[r, c]
+            if wr == 0.0:
+                continue
+            for ia in range(m):
+                a = nz[ia]
+                ba = basis[r, a] * wr
+                for b in range(max(a, lowest), hi):
+                    if dense or basis[r, b] != 0.0:
+                        own[c, a, b] += ba * basis[r, b]
+                if a >= lowest and every:
+                    rhs[a, c] += ba * y[r, c]
+    return split
 
 
 @njit(cache=True, nogil=True)
@@ -500,3 +668,124 @@ def envelope_into(filtered, noise, blanked, a, b, half, env, peaked):
         for i in range(1, length):
             tmp += ext[i + size - 1] - ext[i - 1]
             peaked[a + i, c] = tmp / size
+
+
+# ---------------------------------------------------------- robust fit
+# ``artifact._robust_fit``'s steps between its BLAS/LAPACK calls (the Gram
+# matrices, the solve and the fitted values stay numpy's, whose summation
+# order a kernel cannot reproduce). Each computes numpy's values bit for bit:
+# the fit's coefficients go into every result.
+
+
+@njit(cache=True, nogil=True)
+def fit_floor(y, w0, floor, counts):
+    """``floor[c]`` = max(2e-3 · max |y[r, c]| over rows with ``w0 > 0``, 0.5)
+    and ``counts[c]`` those rows (as numpy: ``np.maximum(2e-3 * np.max(np.abs(y)
+    * used, axis=0), 0.5)``, NaN propagated)."""
+    n, n_ch = y.shape
+    for c in range(n_ch):
+        top = 0.0
+        m = 0
+        for r in range(n):
+            used = w0[r, c] > 0
+            m += used
+            v = abs(y[r, c]) * (1.0 if used else 0.0)
+            if r == 0 or v > top or np.isnan(v):  # (NaN stays NaN)
+                top = v
+        floor[c] = _max_nan(2e-3 * top, 0.5)
+        counts[c] = m
+
+
+@njit(cache=True, nogil=True)
+def _max_nan(a, b):
+    """``np.maximum(a, b)``: NaN if either is."""
+    if np.isnan(a) or np.isnan(b):
+        return np.nan
+    return a if a >= b else b
+
+
+@njit(cache=True, nogil=True)
+def weigh_rows(basis, weights, y, bw, rhs):
+    """``bw[c]`` = ``basis`` with row r scaled by ``weights[r, c]`` (as
+    ``basis[None] * weights.T[:, :, None]``) and ``rhs[c, a]`` = Σ_r bw[c, r, a]
+    · y[r, c], added in row order from 0 as ``np.einsum("cnk,nc->ck", bw, y)``
+    adds them."""
+    n, k = basis.shape
+    for c in range(y.shape[1]):
+        for a in range(k):
+            rhs[c, a] = 0.0
+        for r in range(n):
+            wr = weights[r, c]
+            yr = y[r, c]
+            for a in range(k):
+                v = basis[r, a] * wr
+                bw[c, r, a] = v
+                rhs[c, a] += v * yr
+
+
+@njit(cache=True, nogil=True)
+def add_ridge(gram):
+    """``gram += 1e-9 · I · (trace + 1e-3)`` for each (k, k) matrix of ``gram``
+    (c, k, k), the trace added as numpy adds it (eight running sums; k ≤
+    128), the off-diagonal zeros added too (as numpy's ``ridge[None] * …``)."""
+    k = gram.shape[1]
+    if k > 128:
+        raise ValueError("add_ridge: more than 128 columns")
+    acc = np.empty(8)
+    for c in range(gram.shape[0]):
+        if k < 8:
+            tr = 0.0
+            for a in range(k):
+                tr += gram[c, a, a]
+        else:
+            for j in range(8):
+                acc[j] = gram[c, j, j]
+            i = 8
+            while i < k - k % 8:
+                for j in range(8):
+                    acc[j] += gram[c, i + j, i + j]
+                i += 8
+            tr = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + (
+                (acc[4] + acc[5]) + (acc[6] + acc[7])
+            )
+            while i < k:
+                tr += gram[c, i, i]
+                i += 1
+        scale = tr + 1e-3
+        for a in range(k):
+            for b in range(k):
+                gram[c, a, b] += (1e-9 if a == b else 0.0) * scale
+
+
+@njit(cache=True, nogil=True)
+def tukey_reweigh(y, fitted, w0, floor, counts, tukey_c, weights):
+    """One IRLS step (Tukey's bisquare) into ``weights`` (n, c): r = |y −
+    fitted| / (tukey_c · scale), weight (1 − r²)² · w0 where r < 1, else 0;
+    each channel's scale max(1.4826 · the ((count − 1) // 2)-th smallest |y −
+    fitted| over its rows with ``w0 > 0`` (``counts[c]`` ≥ 1 of them),
+    ``floor[c]``). numpy's values exactly: the order statistic is
+    ``np.partition``'s with the other rows at inf and NaN last."""
+    n, n_ch = y.shape
+    v = np.empty(n)
+    for c in range(n_ch):
+        m = 0
+        nan = 0
+        for r in range(n):
+            if w0[r, c] > 0:
+                d = abs(y[r, c] - fitted[r, c])
+                if np.isnan(d):
+                    nan += 1
+                else:
+                    v[m] = d
+                    m += 1
+        mid = (counts[c] - 1) // 2
+        if mid < m:
+            mad = _select(v[:m], mid)
+        elif mid < n - nan:
+            mad = np.inf
+        else:
+            mad = np.nan
+        denominator = tukey_c * _max_nan(1.4826 * mad, floor[c])
+        for r in range(n):
+            q = abs(y[r, c] - fitted[r, c]) / denominator
+            weights[r, c] = ((1 - q * q) * (1 - q * q) if q < 1 else 0.0) * w0[r, c]

@@ -30,7 +30,15 @@ from functools import lru_cache
 
 import numpy as np
 
-from analysis._artifact_kernels import basis_energy, median_abs_step, pulse_energy
+from analysis._artifact_kernels import (
+    add_ridge,
+    basis_energy,
+    fit_floor,
+    median_abs_step,
+    pulse_energy,
+    tukey_reweigh,
+    weigh_rows,
+)
 
 TAIL_TAUS_S = (0.5e-3, 1.5e-3, 4e-3, 12e-3)
 DURATION_RANGE_S = (1.5e-3, 8.0e-3)  # searched when no duration is given
@@ -405,42 +413,39 @@ def settle_pulse(
 
 def _robust_fit(
     basis: np.ndarray, y: np.ndarray, w0: np.ndarray, iterations: int = 2
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-channel IRLS (Tukey bisquare): fitted values, coefficients (k, c)
-    and the final weights (n, c). ``w0`` (n, c): each channel's prior weights
-    (0 where clipped or known to hold a spike)."""
+) -> np.ndarray:
+    """Per-channel IRLS (Tukey bisquare): the coefficients (k, c). ``w0``
+    (n, c): each channel's prior weights (0 where clipped or known to hold a
+    spike).
+
+    The Gram matrices (one batched matmul), the solve and the fitted values
+    are numpy's BLAS/LAPACK calls; the steps between them are Numba kernels
+    (``_artifact_kernels``) that compute numpy's values bit for bit (the
+    einsum's and the trace's order of adding, the median as ``np.partition``),
+    without numpy's many calls on small arrays (tests/analysis/_reference.py
+    ``robust_fit_reference`` is the all-numpy original)."""
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    w0 = np.ascontiguousarray(w0, dtype=np.float64)
+    n, k = basis.shape
     n_ch = y.shape[1]
-    k = basis.shape[1]
     weights = w0.copy()
-    ridge = 1e-9 * np.eye(k)
-    coef = np.zeros((k, n_ch))
-    used = w0 > 0
-    counts = used.sum(axis=0)
     # A floor on the scale: on clean data the misfit of a smooth model is
     # tiny, and calling every sample beyond it an outlier leaves nothing.
-    floor = np.maximum(2e-3 * np.max(np.abs(y) * used, axis=0), 0.5)
+    floor = np.empty(n_ch)
+    counts = np.empty(n_ch, dtype=np.int64)  # rows each channel uses
+    fit_floor(y, w0, floor, counts)
+    bw = np.empty((n_ch, n, k))  # each channel's weighted basis
+    gram = np.empty((n_ch, k, k))
+    rhs = np.empty((n_ch, k))
     for it in range(iterations + 1):
-        bw = basis[None, :, :] * weights.T[:, :, None]  # (c, n, k)
-        gram = np.matmul(bw.transpose(0, 2, 1), basis[None])  # (c, k, k)
-        gram += ridge[None] * (np.trace(gram, axis1=1, axis2=2)[:, None, None] + 1e-3)
-        rhs = np.einsum("cnk,nc->ck", bw, y)
+        weigh_rows(basis, weights, y, bw, rhs)
+        np.matmul(bw.transpose(0, 2, 1), basis, out=gram)
+        add_ridge(gram)
         coef = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0].T  # (k, c)
         if it == iterations or not counts.all():
             break
-        resid = np.abs(y - basis @ coef)
-        # Per-channel median of the used rows: unused rows sort to the end.
-        mid = (counts - 1) // 2
-        ranked = np.where(used, resid, np.inf)
-        if (mid == mid[0]).all():  # usual: every channel uses as many rows
-            mad = np.partition(ranked, mid[0], axis=0)[mid[0]]
-        else:
-            mad = np.array(
-                [np.partition(ranked[:, c], mid[c])[mid[c]] for c in range(n_ch)]
-            )
-        scale = np.maximum(1.4826 * mad, floor)
-        r = resid / (TUKEY_C * scale)
-        weights = np.where(r < 1, (1 - r * r) ** 2, 0.0) * w0
-    return basis @ coef, coef, weights
+        tukey_reweigh(y, basis @ coef, w0, floor, counts, TUKEY_C, weights)
+    return coef
 
 
 def _ringing(
@@ -702,7 +707,7 @@ def _fit_rows(
     hand); the fitted model everywhere, and its coefficients."""
     if basis_rows is None:
         basis_rows = basis[rows]
-    _, coef, _ = _robust_fit(basis_rows, y[rows], w_ch[rows])
+    coef = _robust_fit(basis_rows, y[rows], w_ch[rows])
     return basis @ coef, coef
 
 

@@ -390,3 +390,75 @@ def largest_holes_reference(
             edges.append(ends[k] - inside[-1])
         holes[k] = max(edges)
     return holes
+
+
+def robust_fit_reference(
+    basis: np.ndarray, y: np.ndarray, w0: np.ndarray, iterations: int = 2
+) -> np.ndarray:
+    """``analysis.artifact._robust_fit`` in numpy alone (the code its kernels
+    replaced): per-channel IRLS with Tukey's bisquare; the coefficients (k, c)."""
+    n_ch = y.shape[1]
+    k = basis.shape[1]
+    weights = w0.copy()
+    ridge = 1e-9 * np.eye(k)
+    coef = np.zeros((k, n_ch))
+    used = w0 > 0
+    counts = used.sum(axis=0)
+    floor = np.maximum(2e-3 * np.max(np.abs(y) * used, axis=0), 0.5)
+    for it in range(iterations + 1):
+        bw = basis[None, :, :] * weights.T[:, :, None]  # (c, n, k)
+        gram = np.matmul(bw.transpose(0, 2, 1), basis[None])  # (c, k, k)
+        gram += ridge[None] * (np.trace(gram, axis1=1, axis2=2)[:, None, None] + 1e-3)
+        rhs = np.einsum("cnk,nc->ck", bw, y)
+        coef = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0].T  # (k, c)
+        if it == iterations or not counts.all():
+            break
+        resid = np.abs(y - basis @ coef)
+        mid = (counts - 1) // 2
+        ranked = np.where(used, resid, np.inf)
+        mad = np.array(
+            [np.partition(ranked[:, c], mid[c])[mid[c]] for c in range(n_ch)]
+        )
+        scale = np.maximum(1.4826 * mad, floor)
+        r = resid / (4.685 * scale)
+        weights = np.where(r < 1, (1 - r * r) ** 2, 0.0) * w0
+    return coef
+
+
+def pulse_basis_as_built(
+    t: np.ndarray, shift: float, duration: float, taus: np.ndarray
+) -> np.ndarray:
+    """The basis ``_artifact_kernels.pulse_energy`` builds for one candidate,
+    value for value (libm's sin, cos and exp, as Numba calls them; the tails'
+    per-row decay recomputed every 16th row)."""
+    n = t.size
+    k = 2 + 4 + 1 + taus.size + 4
+    basis = np.zeros((n, k))
+    span = max(t[n - 1] - t[0], 1e-9)
+    decay = [math.exp(-(span / max(n - 1, 1)) / tau) for tau in taus]
+    first_after = -1
+    for r in range(n):
+        basis[r, 0] = 1.0
+        basis[r, 1] = 2 * (t[r] - t[0]) / span - 1
+        u = t[r] - shift
+        if 0 <= u < duration:
+            phase = 2 * math.pi * u / duration
+            sn, cs = math.sin(phase), math.cos(phase)
+            basis[r, 2:6] = sn, cs, 2 * sn * cs, cs * cs - sn * sn
+        after = u - duration
+        if after >= 0:
+            basis[r, 6] = 1.0
+            if first_after < 0 or r - first_after == 16:
+                first_after = r
+                basis[r, 7 : 7 + taus.size] = [math.exp(-after / tau) for tau in taus]
+            else:
+                basis[r, 7 : 7 + taus.size] = basis[r - 1, 7 : 7 + taus.size] * decay
+    col = 7 + taus.size
+    for edge in (shift, shift + duration):
+        e = int(np.searchsorted(t, edge))
+        if 0 <= e - 1 < n:
+            basis[e - 1, col] = 1.0
+        if e < n:
+            basis[e, col + 1] = 1.0
+        col += 2
+    return basis

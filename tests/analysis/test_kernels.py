@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import signal, stats
 
 from analysis._artifact_kernels import basis_energy, pulse_energy
@@ -26,6 +28,7 @@ from tests.analysis._reference import (
     line_support_reference,
     measure_motion_reference,
     rank_rows_reference,
+    robust_fit_reference,
     sosfilt_reference,
 )
 
@@ -388,3 +391,96 @@ def test_displacement_means_equal_the_numpy_running_mean(seed):
         want = _finite_mean(pos[:, columns] - rest[columns], axis=1)
         np.testing.assert_array_equal(out, want)
         assert np.array_equal(np.signbit(out), np.signbit(want))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(12, 700),
+    k=st.integers(3, 16),
+    n_ch=st.integers(1, 5),
+    unused=st.sampled_from([0.0, 0.05, 0.5]),
+    oddity=st.sampled_from(["none", "ties", "one_channel_unused", "uneven", "nan"]),
+)
+def test_robust_fit_equals_the_numpy_original_to_the_bit(
+    seed, n, k, n_ch, unused, oddity
+):
+    # Its coefficients go into every result, so not "close": equal. Bases
+    # like the artifact's (smooth columns, columns zero over most rows),
+    # outliers (spikes) for the bisquare to weigh down, rows with no weight.
+    from analysis.artifact import _robust_fit
+
+    rng = np.random.default_rng(seed)
+    t = np.linspace(-1, 1, n)
+    basis = np.empty((n, k))
+    for a in range(k):
+        cut = rng.integers(0, n)
+        basis[:, a] = np.where(
+            (t >= t[cut]) if a % 2 else (t < t[cut]), np.cos(a * t + rng.random()), 0
+        )
+    basis[:, 0] = 1.0
+    y = basis @ rng.normal(0, 100, (k, n_ch)) + rng.normal(0, 3, (n, n_ch))
+    y[rng.random((n, n_ch)) < 0.05] += 500.0  # spikes
+    w0 = (rng.random((n, n_ch)) >= unused).astype(np.float64)
+    if oddity == "ties":
+        y = np.round(y)
+        basis = np.round(basis * 4) / 4
+    elif oddity == "one_channel_unused":
+        w0[:, 0] = 0.0
+    elif oddity == "uneven":
+        w0[: n // 3, -1] = 0.0
+    elif oddity == "nan":
+        y[rng.integers(0, n), rng.integers(0, n_ch)] = np.nan
+    got = _robust_fit(basis, y, w0)
+    want = robust_fit_reference(basis, y, w0)
+    assert got.tobytes() == want.tobytes() or np.array_equal(got, want, equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 40))
+def test_ridge_kernel_adds_the_trace_as_numpy_does(seed, k):
+    # The fit's ridge (1e-9 of the trace) rarely moves a coefficient, so the
+    # order of the trace's sum is checked here, on diagonals whose entries
+    # span many magnitudes (where that order shows).
+    from analysis._artifact_kernels import add_ridge
+
+    rng = np.random.default_rng(seed)
+    gram = rng.normal(size=(3, k, k)) * 10.0 ** rng.integers(-12, 12, (3, k, k))
+    want = gram + 1e-9 * np.eye(k)[None] * (
+        np.trace(gram, axis1=1, axis2=2)[:, None, None] + 1e-3
+    )
+    add_ridge(gram)
+    assert gram.tobytes() == want.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    per_channel=st.booleans(),
+    unused=st.sampled_from([0.0, 0.05, 0.3]),
+)
+def test_pulse_energy_sums_as_the_row_by_row_kernel_to_the_bit(
+    seed, per_channel, unused
+):
+    # pulse_energy adds the pulse's and the tail's rows in running sums and
+    # the baseline's once; basis_energy adds every row's terms in turn. The
+    # same sums in the same order: the same energies, not just close ones
+    # (the search's argmin and the length test compare them).
+    from tests.analysis._reference import pulse_basis_as_built
+
+    fs = 30_000.0
+    rng = np.random.default_rng(seed)
+    t = np.arange(-15, int(rng.integers(100, 300))) / fs
+    n = t.size
+    taus = np.array([0.5e-3, 1.5e-3, 4e-3, 12e-3])
+    shifts = rng.uniform(-2, 2, 6) / fs
+    durations = rng.uniform(1.5e-3, 4e-3, 6)
+    y = rng.normal(0, 200, (n, 4)).cumsum(axis=0) / 10
+    w = (rng.random((n, 4) if per_channel else (n, 1)) >= unused).astype(float)
+    got = np.empty((shifts.size, 4))
+    pulse_energy(t, shifts, durations, taus, y, w, got)
+    for i in range(shifts.size):
+        basis = pulse_basis_as_built(t, shifts[i], durations[i], taus)
+        want = np.empty((1, 4))
+        basis_energy(basis[None], y, w, want)
+        assert got[i].tobytes() == want[0].tobytes()

@@ -1,0 +1,153 @@
+"""The volley search's Numba kernels equal the numpy code they replaced, to the bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis import volleys
+from analysis._volley_kernels import (
+    ARTIFACT_RATIO,
+    LOCAL_SNR_MIN,
+    _correlate_valid,
+    candidate_lines,
+    widen_rows,
+)
+from tests.analysis._reference import (
+    candidate_lines_reference,
+    fit_line_reference,
+    time_arrivals_reference,
+)
+
+
+def test_kernel_constants_are_the_modules():
+    assert (LOCAL_SNR_MIN, ARTIFACT_RATIO) == (
+        volleys.LOCAL_SNR_MIN,
+        volleys.ARTIFACT_RATIO,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    m=st.integers(1, 40),
+    extra=st.integers(0, 9),
+    seed=st.integers(0, 2**32 - 1),
+    scale=st.floats(1e-3, 1e4),
+)
+def test_correlation_is_numpys_for_short_and_long_kernels(m, extra, seed, scale):
+    # numpy sums a kernel of up to 11 samples itself, a longer one in BLAS:
+    # both orders are kept (a column of a 2-D array, as the alignment has)
+    rng = np.random.default_rng(seed)
+    data = rng.normal(0, scale, (m + extra, 3))
+    template = rng.normal(0, scale, m)
+    out = np.empty(extra + 1)
+    _correlate_valid(np.ascontiguousarray(data[:, 1]), template, out)
+    assert np.array_equal(out, np.correlate(data[:, 1], template, mode="valid"))
+
+
+def _epoch(seed, fs):
+    """Four channels of noise with a biphasic spike on a line, one spike
+    nearby, a blanked stretch and (some seeds) a subtracted artifact."""
+    rng = np.random.default_rng(seed)
+    n, n_ch = round(0.04 * fs), 4
+    filtered = rng.normal(0, 10, (n, n_ch))
+    step = round(0.004 * fs) + int(rng.integers(-2, 3))
+    rows = round(0.01 * fs) + step * np.arange(n_ch) + rng.integers(-2, 3, n_ch)
+    width = max(3, round(0.15e-3 * fs))
+    t = np.arange(-4 * width, 4 * width + 1)
+    spike = np.diff(np.exp(-0.5 * (t / width) ** 2), append=0.0) * 400 * width / 5
+    for c in range(n_ch):
+        sign = 1 if c % 2 else -1
+        filtered[rows[c] - 4 * width : rows[c] + 4 * width + 1, c] += sign * spike
+    filtered[rows[1] + 6 * width : rows[1] + 9 * width, 1] += 300  # another spike
+    blanked = np.zeros((n, n_ch), dtype=bool)
+    blanked[rows[2] + 5 * width : rows[2] + 6 * width, 2] = seed % 2 == 0
+    artifact = rng.normal(0, 30, (n, n_ch)) if seed % 3 else None
+    noise = np.full(n_ch, 10.0) * rng.uniform(0.8, 1.2, n_ch)
+    return filtered, rows, noise, blanked, artifact
+
+
+@pytest.mark.parametrize("fs", [8_000.0, 10_000.0, 20_000.0, 30_000.0])
+@pytest.mark.parametrize("seed", range(6))
+def test_arrival_timing_and_fit_equal_the_numpy_code(seed, fs):
+    filtered, rows, noise, blanked, artifact = _epoch(seed, fs)
+    support = np.array([True, True, True, seed != 3])
+    edges = (rows[0] + 5.5, rows[2] - 0.5)
+    got = volleys._time_arrivals(
+        filtered, rows, support, noise, blanked, fs, artifact, edges
+    )
+    want = time_arrivals_reference(
+        filtered, rows, support, noise, blanked, fs, artifact, edges
+    )
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    x = np.array([37.5, 57.5, 77.5, 97.5]) * 1e-3
+    zero_row = round(0.005 * fs) + 0.25
+    args = (filtered, rows, support, noise, blanked, fs, zero_row, x, 3,
+            0.15e-3 + 1 / fs, (3.0, 60.0), artifact, edges)  # fmt: skip
+    line, ref = volleys._fit_line(*args), fit_line_reference(*args)
+    assert (line is None) == (ref is None)
+    if ref is not None:
+        for name in volleys.Line.__slots__:
+            g, w = getattr(line, name), getattr(ref, name)
+            if isinstance(w, np.ndarray):
+                assert np.array_equal(g, w, equal_nan=True), name
+                assert g.dtype == w.dtype, name
+            else:
+                assert g == w or (g != g and w != w), name
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("threshold", [4.0, 2.0, 1e9])
+def test_candidate_search_equals_the_numpy_code(seed, threshold):
+    rng = np.random.default_rng(seed)
+    n, n_ch = 400, 4
+    env = np.abs(rng.standard_normal((n, n_ch))) * 2.0
+    if seed % 2:
+        env = np.round(env * 2) / 2  # exactly on the threshold, ties of score
+    for v_rows, start in ((3.0, 60), (6.0, 100)):  # two volleys on lines
+        for c in range(n_ch):
+            r = int(start + v_rows * 10 * c)
+            env[r - 6 : r + 7, c] += 10.0 * rng.uniform(0.5, 2)
+    peaked = env * rng.uniform(0.5, 1.5, env.shape)
+    peaked[rng.random(env.shape) < 0.02] = 40.0  # beyond the cap
+    scaled = np.arange(1, n_ch + 1) * 10.0 * 30.0  # rows per (s/m)
+    slowness = np.arange(0.005, 0.03, 0.0011)
+    t0 = rng.uniform(-0.5, 0.5) + np.arange(-40.0, 200.0, 2.0)
+    need, clear, tries = 3, 12, 4
+    want = candidate_lines_reference(
+        env, peaked, scaled, slowness, t0, threshold, 30.0, need, clear, 1.3, tries
+    )
+    rows = np.empty((tries, n_ch), dtype=np.int64)
+    on = np.empty((tries, n_ch), dtype=bool)
+    velocity = np.empty(tries)
+    e, p = env.copy(), peaked.copy()
+    kept = candidate_lines(
+        e, p, scaled, slowness, t0, threshold, 30.0, need, clear, 1.3, tries,
+        rows, on, velocity,
+    )  # fmt: skip
+    assert kept == len(want)
+    for k, (v, r, o) in enumerate(want):
+        assert velocity[k] == v
+        assert np.array_equal(rows[k], r) and np.array_equal(on[k], o)
+    if threshold < 1e9:
+        assert kept >= 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 60),
+    spread=st.integers(0, 12),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_widened_mask_equals_shifted_ors(n, spread, seed):
+    mask = np.random.default_rng(seed).random((n, 3)) < 0.1
+    want = mask.copy()
+    for k in range(1, spread + 1):
+        want[k:] |= mask[:-k]
+        want[:-k] |= mask[k:]
+    out = np.empty_like(mask)
+    widen_rows(mask, spread, out)
+    assert np.array_equal(out, want)

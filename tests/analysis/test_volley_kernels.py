@@ -13,6 +13,7 @@ from analysis._volley_kernels import (
     LOCAL_SNR_MIN,
     _correlate_valid,
     candidate_lines,
+    count_columns,
     widen_rows,
 )
 from tests.analysis._reference import (
@@ -151,3 +152,13 @@ def test_widened_mask_equals_shifted_ors(n, spread, seed):
     out = np.empty_like(mask)
     widen_rows(mask, spread, out)
     assert np.array_equal(out, want)
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(0, 60), seed=st.integers(0, 2**32 - 1))
+def test_column_counts_equal_numpys_sum(n, seed):
+    mask = np.random.default_rng(seed).random((n, 3)) < 0.3
+    out = np.empty(3, dtype=np.int64)
+    count_columns(mask, out)
+    assert np.array_equal(out, mask.sum(axis=0))
+    assert np.array_equal(out / 30_000.0, mask.sum(axis=0) / 30_000.0)

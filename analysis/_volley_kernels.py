@@ -413,3 +413,67 @@ def count_columns(mask, out):
         for c in range(n_ch):
             if mask[r, c]:
                 out[c] += 1
+
+
+@njit(cache=True, nogil=True)
+def search_envelope(filtered, noise, blanked, a, b, lo, hi, half, env, peaked):
+    """``_artifact_kernels.envelope_into`` of rows ``a``..``b`` into ``env``
+    and ``peaked`` (whole arrays, written here: 0 outside rows ``lo``..``hi``
+    and outside ``a``..``b``), as ``find_volleys`` used it: the same running
+    mean (scipy's running sum, from row ``a``), and the running maximum from
+    block maxima instead of a scan of every window (the same maxima: NaN
+    never wins, 0 is the floor)."""
+    n, n_ch = filtered.shape
+    for r in range(n):
+        for c in range(n_ch):
+            env[r, c] = 0.0
+            peaked[r, c] = 0.0
+    length = b - a
+    if length <= 0:
+        return
+    size = 2 * half + 1
+    ext = np.zeros(length + 2 * half)
+    grow = np.empty(length + 2 * half)
+    fall = np.empty(length + 2 * half)
+    first = max(lo, a) - a  # the outputs kept: rows lo..hi within a..b
+    stop = min(hi, b) - a
+    for c in range(n_ch):
+        scale = max(noise[c], 1e-12)
+        for i in range(length):
+            r = a + i
+            ext[half + i] = 0.0 if blanked[r, c] else abs(filtered[r, c]) / scale
+        # running maximum of ext[i : i + size] (van Herk): maxima from each
+        # block's start (grow) and to its end (fall); a window spans at most
+        # two blocks. NaN never wins a window there: it counts as the floor.
+        m = length + 2 * half
+        for j in range(m):
+            v = ext[j] if ext[j] > 0.0 else 0.0
+            grow[j] = v if j % size == 0 else max(grow[j - 1], v)
+        for j in range(m - 1, -1, -1):
+            v = ext[j] if ext[j] > 0.0 else 0.0
+            last = (j + 1) % size == 0 or j == m - 1
+            fall[j] = v if last else max(fall[j + 1], v)
+        for i in range(first, stop):
+            env[a + i, c] = max(fall[i], grow[i + size - 1])
+        tmp = 0.0
+        for j in range(size):
+            tmp += ext[j]
+        if first <= 0 < stop:
+            peaked[a, c] = tmp / size
+        for i in range(1, length):
+            tmp += ext[i + size - 1] - ext[i - 1]
+            if first <= i < stop:
+                peaked[a + i, c] = tmp / size
+
+
+@njit(cache=True, nogil=True)
+def residual_energy(x, fitted):
+    """``np.sum((x - fitted) ** 2)`` of two C-ordered (n, channels) arrays,
+    summed as numpy sums the flattened squares (pairwise), so to the bit."""
+    n, n_ch = x.shape
+    squares = np.empty(n * n_ch)
+    for r in range(n):
+        for c in range(n_ch):
+            d = x[r, c] - fitted[r, c]
+            squares[r * n_ch + c] = d * d
+    return _pairwise_sum(squares, 0, n * n_ch)

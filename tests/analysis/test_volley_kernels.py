@@ -219,3 +219,52 @@ def test_filtfilt_is_the_odd_extension_and_both_passes_to_the_bit(n_ch):
     )
     assert np.array_equal(filtfilt(x, sos), ext[pad:-pad])
     assert np.array_equal(filtfilt(x[:, 0], sos)[:, 0], ext[pad:-pad, 0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(1, 120),
+    half=st.integers(1, 9),
+    bounds=st.lists(st.integers(-10, 130), min_size=4, max_size=4),
+    seed=st.integers(0, 2**32 - 1),
+    nan=st.booleans(),
+)
+def test_search_envelope_equals_envelope_into_then_cut(n, half, bounds, seed, nan):
+    from analysis._artifact_kernels import envelope_into
+    from analysis._volley_kernels import search_envelope
+
+    rng = np.random.default_rng(seed)
+    filtered = rng.normal(0, 10, (n, 3)) * rng.uniform(0.1, 50)
+    filtered[rng.random((n, 3)) < 0.1] = 0.0  # ties at the floor
+    if nan:
+        filtered[rng.random((n, 3)) < 0.05] = np.nan
+    noise = rng.uniform(1, 20, 3)
+    blanked = rng.random((n, 3)) < 0.05
+    a, b = max(0, bounds[0]), min(n, max(0, bounds[1]))
+    lo, hi = max(0, bounds[2]), max(0, bounds[3])
+    want_env, want_peaked = np.zeros((n, 3)), np.zeros((n, 3))
+    if b > a:
+        envelope_into(filtered, noise, blanked, a, b, half, want_env, want_peaked)
+    for e in (want_env, want_peaked):
+        e[:lo] = 0.0
+        e[hi:] = 0.0
+    env, peaked = np.full((n, 3), 7.0), np.full((n, 3), 7.0)
+    search_envelope(filtered, noise, blanked, a, b, lo, hi, half, env, peaked)
+    assert np.array_equal(env, want_env, equal_nan=True)
+    assert np.array_equal(peaked, want_peaked, equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 3000),
+    n_ch=st.integers(1, 6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_residual_energy_is_numpys_sum(n, n_ch, seed):
+    from analysis._volley_kernels import residual_energy
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, n_ch)) * 10.0 ** rng.uniform(-3, 3)
+    fitted = x + rng.normal(0, 1, (n, n_ch))
+    resid = x - fitted
+    assert residual_energy(x, fitted) == float(np.sum(resid * resid))

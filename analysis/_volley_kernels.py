@@ -95,8 +95,9 @@ def time_arrivals(
 ):  # fmt: skip
     """``volleys._time_arrivals`` into ``times``, ``amps``, ``snr``,
     ``polarity`` and ``clean`` (whole rows, one per channel; written for
-    every channel): ``spike_windows``, each spike's energy centroid, the
-    clean tests, the reference channel and ``align_to_reference``."""
+    every channel), ``rows`` clipped to the epoch: ``spike_windows``, each
+    spike's energy centroid, the clean tests, the reference channel and
+    ``align_to_reference``."""
     n_ch = filtered.shape[1]
     centroids = np.empty(n_ch)
     for c in range(n_ch):
@@ -106,7 +107,11 @@ def time_arrivals(
         polarity[c] = 0.0
         clean[c] = False
     stats = np.empty((chans.size, 13))
-    spike_windows(filtered, noise, blanked, artifact, rows, chans, half, bridge,
+    # each row clipped to the epoch (as np.clip)
+    inside = np.empty(rows.size, dtype=np.int64)
+    for c in range(rows.size):
+        inside[c] = min(max(rows[c], 0), filtered.shape[0] - 1)
+    spike_windows(filtered, noise, blanked, artifact, inside, chans, half, bridge,
                   near, far, stats)  # fmt: skip
     e = np.empty(2 * half + 1)
     w = np.empty(2 * half + 1)
@@ -170,12 +175,14 @@ def time_arrivals(
 @njit(cache=True, nogil=True, error_model="numpy")
 def fit_arrivals(
     times, clean, x, zero_row, fs_hz, tolerance, need, latency, keep, fit,
-    scalars,
+    scalars, amps, snr, polarity,
 ):  # fmt: skip
     """What ``volleys._fit_line`` does with the arrival times, numpy's sums
     to the bit. Writes ``latency`` (s, NaN off the Theil–Sen line), ``keep``,
     ``fit`` and ``scalars`` = (slope, t0, SE of the slope, SD of the
-    residuals, 1 if enough arrivals were clean); returns 0 when the line
+    residuals, 1 if enough arrivals were clean), and sets ``amps`` and
+    ``snr`` to NaN and ``polarity`` to 0 off the line (as ``np.where``,
+    when the line is kept); returns 0 when the line
     fails (fewer than ``need`` kept, or no positive slope), else 1. The
     velocity (1 / slope), its range and its SE (SE / slope**2, Python's
     power) are left to the caller."""
@@ -200,6 +207,9 @@ def fit_arrivals(
         fit[c] = keep[c] and clean[c] if enough_clean else keep[c]
         if not keep[c]:
             latency[c] = np.nan
+            amps[c] = np.nan
+            snr[c] = np.nan
+            polarity[c] = 0.0
         if fit[c]:
             xs[m] = x[c]
             ys[m] = latency[c]

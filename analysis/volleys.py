@@ -346,11 +346,11 @@ def _fit_line(
     edge_rows: tuple[float, ...],
 ) -> Line | None:
     """Time a candidate line's arrivals and fit its velocity; None if it fails."""
-    n, n_ch = filtered.shape
+    n_ch = filtered.shape[1]
+    # (the kernel clips the rows to the epoch)
     times, amps, snr, polarity, clean = _time_arrivals(
-        filtered, np.clip(rows, 0, n - 1), use, noise, blanked, fs_hz, artifact,
-        edge_rows,
-    )  # fmt: skip
+        filtered, rows, use, noise, blanked, fs_hz, artifact, edge_rows
+    )
     # The Theil-Sen inliers, the least-squares line through the clean ones
     # (fit_velocity) and its residual SD, in one kernel with numpy's sums:
     # arrivals in an artifact's remains are reported, but fitted only when
@@ -362,6 +362,7 @@ def _fit_line(
     if not fit_arrivals(
         times, clean, np.ascontiguousarray(x, dtype=np.float64), float(zero_row),
         float(fs_hz), float(tolerance_s), need, latency, keep, fit, scalars,
+        amps, snr, polarity,
     ):  # fmt: skip
         return None
     slope, t0, se_slope, residual_s, enough_clean = scalars.tolist()
@@ -380,9 +381,9 @@ def _fit_line(
     straight = residual_s <= RESIDUAL_MAX_S + 0.5 / fs_hz
     return Line(
         latency_s=latency,
-        amplitude_uv=np.where(keep, amps, np.nan),
-        snr=np.where(keep, snr, np.nan),
-        polarity=np.where(keep, polarity, 0.0),
+        amplitude_uv=amps,  # NaN (polarity 0) off the line: fit_arrivals
+        snr=snr,
+        polarity=polarity,
         velocity_m_per_s=velocity,
         velocity_se_m_per_s=se,
         t0_s=t0,

@@ -276,35 +276,24 @@ def candidate_lines(
     n, n_ch = env.shape
     n_s, n_t = slowness.shape[0], t0.shape[0]
     line_rows = np.empty((n_s, n_ch, n_t), dtype=np.int64)
-    # The rows the lines reach: a row grows with the start (rounding is
-    # monotonic), so the earliest and latest start bound them.
-    t_min, t_max = np.inf, -np.inf
-    for j in range(n_t):
-        t_min = min(t_min, t0[j])
-        t_max = max(t_max, t0[j])
-        if not np.isfinite(t0[j]):
-            raise ValueError("line starts must be finite")
-    low, high = 0, n - 1
+    # Rows off the epoch (NaN and beyond int64 too, which line_support's
+    # int() turns negative) are stored as -1 or n: both count nothing.
     for i in range(n_s):
         for c in range(n_ch):
             step = scaled[c] * slowness[i]
-            if not np.isfinite(step):
-                raise ValueError("positions and slownesses must be finite")
             for j in range(n_t):
-                line_rows[i, c, j] = int(np.floor(t0[j] + step + 0.5))
-            if n_t:
-                low = min(low, int(np.floor(t_min + step + 0.5)))
-                high = max(high, int(np.floor(t_max + step + 0.5)))
-    # Each channel's hits, over every row a line reaches (none off the epoch)
-    hits = np.zeros((n_ch, high - low + 1), dtype=np.int64)
+                v = np.floor(t0[j] + step + 0.5)
+                line_rows[i, c, j] = int(v) if 0.0 <= v < n else (n if v >= n else -1)
+    # each channel's hits, rows -1..n
+    hits = np.zeros((n_ch, n + 2), dtype=np.int64)
     for r in range(n):
         for c in range(n_ch):
-            hits[c, r - low] = env[r, c] >= threshold
+            hits[c, r + 1] = env[r, c] >= threshold
     support = np.zeros((n_s, n_t), dtype=np.int64)
     for i in range(n_s):
         for c in range(n_ch):
             for j in range(n_t):
-                support[i, j] += hits[c, line_rows[i, c, j] - low]
+                support[i, j] += hits[c, line_rows[i, c, j] + 1]
     kept = 0
     for _ in range(tries):
         best_support = -1
@@ -337,7 +326,7 @@ def candidate_lines(
                     best_score, bi, bj = total, i, j
         v = 1.0 / slowness[bi]
         for c in range(n_ch):
-            r = line_rows[bi, c, bj]
+            r = int(np.floor(t0[bj] + scaled[c] * slowness[bi] + 0.5))
             rows[kept, c] = r
             on[kept, c] = 0 <= r < n and env[r, c] >= threshold
         for c in range(n_ch):

@@ -121,7 +121,7 @@ def test_candidate_search_equals_the_numpy_code(seed, threshold):
     peaked[rng.random(env.shape) < 0.02] = 40.0  # beyond the cap
     scaled = np.arange(1, n_ch + 1) * 10.0 * 30.0  # rows per (s/m)
     slowness = np.arange(0.005, 0.03, 0.0011)
-    t0 = rng.uniform(-0.5, 0.5) + np.arange(-40.0, 200.0, 2.0)
+    t0 = rng.uniform(-0.5, 0.5) + np.arange(-40.0, 420.0, 2.0)  # off both ends
     need, clear, tries = 3, 12, 4
     want = candidate_lines_reference(
         env, peaked, scaled, slowness, t0, threshold, 30.0, need, clear, 1.3, tries

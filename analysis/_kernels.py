@@ -19,27 +19,74 @@ def _sosfilt_direction(sos, x, zi, backward):
     Same arithmetic as ``scipy.signal.sosfilt``; ``backward`` runs from the last
     sample to the first (exactly as filtering the reversed array, without
     copying it). Channels are the inner loop: rows are contiguous in memory,
-    which is 2–3× faster than channel by channel.
+    which is 2–3× faster than channel by channel; four channels at a time
+    are held in local variables (the compiler keeps them in registers and
+    runs the four recurrences side by side: ~1.6× faster again), the rest
+    through the state arrays.
     """
     n_sections = sos.shape[0]
     n, n_ch = x.shape
     z0 = np.empty(n_ch)
     z1 = np.empty(n_ch)
+    quads = n_ch - n_ch % 4
     for s in range(n_sections):
         b0, b1, b2 = sos[s, 0], sos[s, 1], sos[s, 2]
         a1, a2 = sos[s, 4], sos[s, 5]
-        for c in range(n_ch):
+        for g in range(0, quads, 4):
+            p0, p1, p2, p3 = (
+                zi[s, g, 0],
+                zi[s, g + 1, 0],
+                zi[s, g + 2, 0],
+                zi[s, g + 3, 0],
+            )
+            q0, q1, q2, q3 = (
+                zi[s, g, 1],
+                zi[s, g + 1, 1],
+                zi[s, g + 2, 1],
+                zi[s, g + 3, 1],
+            )
+            for k in range(n):
+                i = n - 1 - k if backward else k
+                x0, x1, x2, x3 = x[i, g], x[i, g + 1], x[i, g + 2], x[i, g + 3]
+                y0 = b0 * x0 + p0
+                y1 = b0 * x1 + p1
+                y2 = b0 * x2 + p2
+                y3 = b0 * x3 + p3
+                p0 = b1 * x0 - a1 * y0 + q0
+                p1 = b1 * x1 - a1 * y1 + q1
+                p2 = b1 * x2 - a1 * y2 + q2
+                p3 = b1 * x3 - a1 * y3 + q3
+                q0 = b2 * x0 - a2 * y0
+                q1 = b2 * x1 - a2 * y1
+                q2 = b2 * x2 - a2 * y2
+                q3 = b2 * x3 - a2 * y3
+                x[i, g], x[i, g + 1], x[i, g + 2], x[i, g + 3] = y0, y1, y2, y3
+            zi[s, g, 0], zi[s, g + 1, 0], zi[s, g + 2, 0], zi[s, g + 3, 0] = (
+                p0,
+                p1,
+                p2,
+                p3,
+            )
+            zi[s, g, 1], zi[s, g + 1, 1], zi[s, g + 2, 1], zi[s, g + 3, 1] = (
+                q0,
+                q1,
+                q2,
+                q3,
+            )
+        if quads == n_ch:
+            continue
+        for c in range(quads, n_ch):
             z0[c] = zi[s, c, 0]
             z1[c] = zi[s, c, 1]
         for k in range(n):
             i = n - 1 - k if backward else k
-            for c in range(n_ch):
+            for c in range(quads, n_ch):
                 xi = x[i, c]
                 yi = b0 * xi + z0[c]
                 z0[c] = b1 * xi - a1 * yi + z1[c]
                 z1[c] = b2 * xi - a2 * yi
                 x[i, c] = yi
-        for c in range(n_ch):
+        for c in range(quads, n_ch):
             zi[s, c, 0] = z0[c]
             zi[s, c, 1] = z1[c]
 

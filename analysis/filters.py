@@ -14,7 +14,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal
 
-from analysis._kernels import sosfilt_backward_inplace, sosfilt_inplace
+from analysis._kernels import sosfilt_inplace
+from analysis._volley_kernels import filtfilt_ext
 
 
 def bandpass_sos(
@@ -66,23 +67,28 @@ def _as_2d(traces: np.ndarray) -> np.ndarray:
 
 def filtfilt(traces: np.ndarray, sos: np.ndarray) -> np.ndarray:
     """Zero-phase filter along axis 0 (equals ``scipy.signal.sosfiltfilt``)."""
-    x = _as_2d(traces)
+    x = np.asarray(traces, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise ValueError(f"traces must be (n_samples, n_channels), got {x.shape}")
     sos = np.ascontiguousarray(sos, dtype=np.float64)
-    n_sections = sos.shape[0]
+    padlen, zi0 = _extension(sos.tobytes(), sos.shape[0])
+    if x.shape[0] <= padlen:
+        raise ValueError(f"need more than {padlen} samples to filter, got {x.shape[0]}")
+    # One kernel: extension, forward and backward pass (a few numpy calls
+    # each cost as much as the filtering of an epoch).
+    return filtfilt_ext(sos, zi0, x, padlen)[padlen:-padlen]
+
+
+@lru_cache(maxsize=16)
+def _extension(sos_bytes: bytes, n_sections: int) -> tuple[int, np.ndarray]:
+    # scipy's padding rule and the unit-step state, once per filter
+    sos = np.frombuffer(sos_bytes, dtype=np.float64).reshape(n_sections, 6)
     padlen = 3 * (
         2 * n_sections + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum())
     )
-    if x.shape[0] <= padlen:
-        raise ValueError(f"need more than {padlen} samples to filter, got {x.shape[0]}")
-    ext = np.concatenate(
-        [2 * x[0] - x[padlen:0:-1], x, 2 * x[-1] - x[-2 : -padlen - 2 : -1]]
-    )
-    zi0 = _step_state(sos.tobytes(), n_sections)  # (n_sections, 2), unit step
-    zi = zi0[:, None, :] * ext[0][None, :, None]
-    sosfilt_inplace(sos, ext, np.ascontiguousarray(zi))
-    zi = zi0[:, None, :] * ext[-1][None, :, None]
-    sosfilt_backward_inplace(sos, ext, np.ascontiguousarray(zi))
-    return ext[padlen:-padlen]
+    return int(padlen), _step_state(sos_bytes, n_sections)
 
 
 @lru_cache(maxsize=16)

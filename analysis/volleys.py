@@ -34,13 +34,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
-from analysis._artifact_kernels import (
-    envelope_into,
-    run_around,
-    spike_windows,
-    theil_sen_inliers,
+from analysis._artifact_kernels import run_around, theil_sen_inliers
+from analysis._volley_kernels import (
+    align_to_reference,
+    candidate_lines,
+    fit_arrivals,
+    search_envelope,
+    time_arrivals,
 )
-from analysis._kernels import line_support
 
 ENVELOPE_HALF_WIDTH_S = 0.25e-3
 T0_STEP_S = 0.05e-3
@@ -187,59 +188,32 @@ def _time_arrivals(
     of the largest lobe's correlation with the strongest channel's spike.
     """
     n_ch = filtered.shape[1]
-    times = np.full(n_ch, np.nan)
-    amps = np.full(n_ch, np.nan)
-    snr = np.full(n_ch, np.nan)
-    polarity = np.zeros(n_ch)
-    clean = np.zeros(n_ch, dtype=bool)
-    half = max(3, round(CENTROID_HALF_WIDTH_S * fs_hz))
-    bridge = max(1, round(PHASE_GAP_S * fs_hz))
-    near = round(0.5e-3 * fs_hz)
-    far = round(1.5e-3 * fs_hz)
-    edge_margin = round(EDGE_MARGIN_S * fs_hz)
-    chans = np.flatnonzero(support)
-    # Everything but the centroid in one Numba kernel (spike_windows); see
-    # there for the columns.
-    stats = np.empty((chans.size, 13))
-    spike_windows(
-        filtered, noise, blanked,
+    times, amps, snr, polarity = (np.empty(n_ch) for _ in range(4))
+    clean = np.empty(n_ch, dtype=bool)
+    # One Numba kernel (spike_windows for all but the centroid and the
+    # alignment; see there for the columns).
+    time_arrivals(
+        filtered,
+        np.asarray(noise, dtype=np.float64),
+        blanked,
         np.zeros((0, n_ch)) if artifact is None else artifact,
-        np.ascontiguousarray(rows, dtype=np.int64), chans, half, bridge, near,
-        far, stats,
-    )  # fmt: skip
-    for q, c in enumerate(chans):
-        lo, left, right = int(stats[q, 0]), int(stats[q, 1]), int(stats[q, 2])
-        # The spike is the run of samples beyond 3 SD around its largest
-        # phase, gaps of up to PHASE_GAP_S between phases bridged; whatever
-        # else is in the window (a residual of the artifact, another fibre's
-        # spike) is not part of it. Its arrival: the run's energy centroid.
-        y = filtered[lo + left : lo + right + 1, c] / max(noise[c], 1e-12)
-        e = np.where(np.abs(y) > 3.0, y**2, 0.0)
-        times[c] = lo + left + float(np.arange(e.size) @ e) / float(e.sum())
-        amps[c] = stats[q, 4]
-        snr[c] = stats[q, 5]
-        polarity[c] = stats[q, 6]
-        # The lower quartile of |y| around the spike (0.3186 SD for Gaussian
-        # noise; column 7) ignores another spike that fills up to half of
-        # these surroundings. Clean: the spike still stands LOCAL_SNR_MIN
-        # times above what surrounds it, and no clipped sample is near.
-        clean[c] = stats[q, 5] >= LOCAL_SNR_MIN * stats[q, 7] and not stats[q, 8]
-        if artifact is not None:
-            big, peak = stats[q, 9], stats[q, 10]
-            clean[c] &= big <= ARTIFACT_RATIO * peak
-            # On a pulse's edge the artifact model is least sure of itself (a
-            # length or start a little off leaves its misfit there): a spike
-            # on an edge whose artifact is as large as the spike is suspect.
-            on_edge = any(
-                lo + left - edge_margin <= edge <= lo + right + edge_margin
-                for edge in edge_rows
-            )
-            clean[c] &= not (on_edge and big > peak)
-    if chans.size:
-        good = chans[clean[chans]] if clean[chans].any() else chans
-        ref = good[np.nanargmax(snr[good])]
-        polarity = polarity * polarity[ref]
-        times = _align_to_reference(filtered, times, chans, ref, fs_hz)
+        artifact is not None,
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.flatnonzero(support),
+        max(3, round(CENTROID_HALF_WIDTH_S * fs_hz)),
+        max(1, round(PHASE_GAP_S * fs_hz)),
+        round(0.5e-3 * fs_hz),
+        round(1.5e-3 * fs_hz),
+        round(EDGE_MARGIN_S * fs_hz),
+        np.array(edge_rows, dtype=np.float64),
+        max(3, round(TEMPLATE_HALF_WIDTH_S * fs_hz)),
+        max(1, round(ALIGN_SEARCH_S * fs_hz)),
+        times,
+        amps,
+        snr,
+        polarity,
+        clean,
+    )
     return times, amps, snr, polarity, clean
 
 
@@ -257,35 +231,15 @@ def _align_to_reference(
     within ±``ALIGN_SEARCH_S`` of the centroids' lag (so a side lobe cannot
     win) and polarity-free (largest |correlation|), times each channel as the
     reference's shifted copy. Where the window runs off the epoch the centroid
-    stands.
-
-    (``centre`` rounds the guess, so ``xc[look]`` is the alignment the
-    centroids imply, to half a sample.)
+    stands. Numba kernel ``align_to_reference`` (``time_arrivals`` calls it).
     """
-    n = filtered.shape[0]
-    half = max(3, round(TEMPLATE_HALF_WIDTH_S * fs_hz))
-    look = max(1, round(ALIGN_SEARCH_S * fs_hz))
-    r0 = round(centroids[ref])
-    if r0 - half < 0 or r0 + half + 1 > n:
-        return centroids
-    template = filtered[r0 - half : r0 + half + 1, ref]
-    out = centroids.copy()
-    for c in chans:
-        if c == ref:
-            continue
-        guess = centroids[c] - centroids[ref]  # lag of c behind ref, rows
-        centre = r0 + round(guess)
-        a, b = centre - half - look, centre + half + look + 1
-        if a < 0 or b > n:
-            continue
-        xc = np.correlate(filtered[a:b, c], template, mode="valid")
-        # The polarity is the sign of the correlation where the centroids put
-        # the two spikes on top of each other; the best lag is then searched
-        # with that sign, so an opposite-signed side lobe cannot win.
-        sign = 1.0 if xc[look] >= 0 else -1.0
-        k = int(np.argmax(sign * xc))
-        lag = a + _parabolic(sign * xc, k) + half - r0  # rows c lags ref
-        out[c] = centroids[ref] + lag
+    out = np.empty(centroids.shape)
+    align_to_reference(
+        filtered, np.asarray(centroids, dtype=np.float64),
+        np.asarray(chans, dtype=np.int64), int(ref),
+        max(3, round(TEMPLATE_HALF_WIDTH_S * fs_hz)),
+        max(1, round(ALIGN_SEARCH_S * fs_hz)), out,
+    )  # fmt: skip
     return out
 
 
@@ -321,19 +275,13 @@ def find_volleys(
     lo, hi = max(0, search_rows[0]), max(0, search_rows[1])
     margin = round(ENVELOPE_HALF_WIDTH_S * fs_hz) + 1
     a, b = max(0, lo - margin), min(n, hi + margin)
-    env = np.zeros((n, n_ch))
-    peaked = np.zeros((n, n_ch))
-    if b > a:  # spike_envelope of rows a..b, written in place (exactly)
-        half = max(1, round(ENVELOPE_HALF_WIDTH_S * fs_hz))
-        noise = np.asarray(noise, dtype=np.float64)
-        envelope_into(filtered, noise, blanked, a, b, half, env, peaked)
-    else:
-        env[a:b], peaked[a:b] = spike_envelope(
-            filtered[a:b], noise, blanked[a:b], fs_hz
-        )
-    for e in (env, peaked):
-        e[:lo] = 0.0
-        e[hi:] = 0.0
+    # spike_envelope of rows a..b, kept in lo..hi (0 elsewhere), exactly:
+    # one kernel (envelope_into's sums, a faster running maximum)
+    env = np.empty((n, n_ch))
+    peaked = np.empty((n, n_ch))
+    half = max(1, round(ENVELOPE_HALF_WIDTH_S * fs_hz))
+    noise = np.asarray(noise, dtype=np.float64)
+    search_envelope(filtered, noise, blanked, a, b, lo, hi, half, env, peaked)
     v_lo, v_hi = velocity_range_m_per_s
     # Slowness steps such that the line moves at most half the widened
     # envelope's width at the farthest pair, start steps of 50 µs: every
@@ -348,34 +296,18 @@ def find_volleys(
     need = min(min_pairs, n_ch)
     clear = max(1, round(CLEAR_HALF_WIDTH_S * fs_hz))
     # 1. Candidate lines, strongest first; each clears its channels' spikes
-    #    from the envelope before the next search.
-    candidates: list[tuple[float, np.ndarray, np.ndarray]] = []
-    for _ in range(max_volleys + 2):
-        support = np.zeros((slowness.size, t0_rows.size), dtype=np.int64)
-        score = np.zeros((slowness.size, t0_rows.size))
-        line_support(
-            env, peaked, scaled, slowness, t0_rows, threshold_sd, cap_sd,
-            support, score,
-        )  # fmt: skip
-        best_support = int(support.max())
-        if best_support < need:
-            break
-        masked = np.where(support == best_support, score, -1.0)
-        i, j = np.unravel_index(int(np.argmax(masked)), masked.shape)
-        rows = np.floor(t0_rows[j] + scaled * slowness[i] + 0.5).astype(np.int64)
-        inside = (rows >= 0) & (rows < n)
-        on = np.zeros(n_ch, dtype=bool)
-        on[inside] = env[rows[inside], np.flatnonzero(inside)] >= threshold_sd
-        for c in np.flatnonzero(on):
-            env[max(0, rows[c] - clear) : rows[c] + clear + 1, c] = 0.0
-            peaked[max(0, rows[c] - clear) : rows[c] + clear + 1, c] = 0.0
-        velocity = 1.0 / slowness[i]
-        if any(
-            max(velocity, v) / min(velocity, v) < distinct_ratio
-            for v, _, _ in candidates
-        ):
-            continue  # a later phase (or echo) of a line already found
-        candidates.append((velocity, rows, on))
+    #    from the envelope before the next search (one Numba kernel: the
+    #    line_support sums and the choice, up to max_volleys + 2 times).
+    tries = max_volleys + 2
+    found_rows = np.empty((max(tries, 0), n_ch), dtype=np.int64)
+    found_on = np.empty((max(tries, 0), n_ch), dtype=bool)
+    found_v = np.empty(max(tries, 0))
+    kept = candidate_lines(
+        env, peaked, scaled, slowness, t0_rows, float(threshold_sd),
+        float(cap_sd), need, clear, float(distinct_ratio), tries, found_rows,
+        found_on, found_v,
+    )  # fmt: skip
+    candidates = [(float(found_v[k]), found_rows[k], found_on[k]) for k in range(kept)]
     # 2. Where two lines cross a channel within OVERLAP_S of each other, their
     #    spikes merge there: that channel times neither (if enough remain).
     overlap = round(OVERLAP_S * fs_hz)
@@ -414,39 +346,44 @@ def _fit_line(
     edge_rows: tuple[float, ...],
 ) -> Line | None:
     """Time a candidate line's arrivals and fit its velocity; None if it fails."""
-    n = filtered.shape[0]
+    n_ch = filtered.shape[1]
+    # (the kernel clips the rows to the epoch)
     times, amps, snr, polarity, clean = _time_arrivals(
-        filtered, np.clip(rows, 0, n - 1), use, noise, blanked, fs_hz, artifact,
-        edge_rows,
-    )  # fmt: skip
-    latency = (times - zero_row) / fs_hz
-    keep = _theil_sen_inliers(x, latency, tolerance_s)
-    if keep.sum() < need:
-        return None
-    enough_clean = (keep & clean).sum() >= need
-    # Arrivals in an artifact's remains are reported, but fitted only when
+        filtered, rows, use, noise, blanked, fs_hz, artifact, edge_rows
+    )
+    # The Theil-Sen inliers, the least-squares line through the clean ones
+    # (fit_velocity) and its residual SD, in one kernel with numpy's sums:
+    # arrivals in an artifact's remains are reported, but fitted only when
     # too few clean ones remain.
-    fit = keep & clean if enough_clean else keep
-    latency = np.where(keep, latency, np.nan)
-    velocity, se, t0 = fit_velocity(x, np.where(fit, latency, np.nan))
+    latency = np.empty(n_ch)
+    keep = np.empty(n_ch, dtype=bool)
+    fit = np.zeros(n_ch, dtype=bool)
+    scalars = np.empty(5)
+    if not fit_arrivals(
+        times, clean, np.ascontiguousarray(x, dtype=np.float64), float(zero_row),
+        float(fs_hz), float(tolerance_s), need, latency, keep, fit, scalars,
+        amps, snr, polarity,
+    ):  # fmt: skip
+        return None
+    slope, t0, se_slope, residual_s, enough_clean = scalars.tolist()
+    velocity = 1.0 / slope
     if (
         not np.isfinite(velocity)
         or not velocity_range[0] <= velocity <= velocity_range[1]
     ):
         return None
-    resid = latency[fit] - (t0 + x[fit] / velocity)
-    # The residual SD with the line's two parameters taken out (a 3-pair
-    # line has one degree of freedom left, and its plain RMS hides an error).
-    residual_s = float(np.sqrt(np.sum(resid**2) / max(resid.size - 2, 1)))
+    se = float(se_slope / slope**2)  # as fit_velocity
     # Arrivals of one volley lie on a line to a few µs; a pair timed on an
     # artifact's remains or another spike's edge leaves a residual of tenths
-    # of a millisecond that three points cannot outvote.
+    # of a millisecond that three points cannot outvote. (The residual SD
+    # has the line's two parameters taken out: a 3-pair line has one degree
+    # of freedom left, and its plain RMS hides an error.)
     straight = residual_s <= RESIDUAL_MAX_S + 0.5 / fs_hz
     return Line(
         latency_s=latency,
-        amplitude_uv=np.where(keep, amps, np.nan),
-        snr=np.where(keep, snr, np.nan),
-        polarity=np.where(keep, polarity, 0.0),
+        amplitude_uv=amps,  # NaN (polarity 0) off the line: fit_arrivals
+        snr=snr,
+        polarity=polarity,
         velocity_m_per_s=velocity,
         velocity_se_m_per_s=se,
         t0_s=t0,

@@ -369,8 +369,118 @@ def time_arrivals_reference(
         good = chans[clean[chans]] if clean[chans].any() else chans
         ref = good[np.nanargmax(snr[good])]
         polarity = polarity * polarity[ref]
-        times = V._align_to_reference(filtered, times, chans, ref, fs_hz)
+        times = align_to_reference_reference(filtered, times, chans, ref, fs_hz)
     return times, amps, snr, polarity, clean
+
+
+def align_to_reference_reference(
+    filtered: np.ndarray,
+    centroids: np.ndarray,
+    chans: np.ndarray,
+    ref: int,
+    fs_hz: float,
+) -> np.ndarray:
+    """``volleys._align_to_reference`` before its Numba kernel."""
+    V = _volley_names()
+    n = filtered.shape[0]
+    half = max(3, round(V.TEMPLATE_HALF_WIDTH_S * fs_hz))
+    look = max(1, round(V.ALIGN_SEARCH_S * fs_hz))
+    r0 = round(centroids[ref])
+    if r0 - half < 0 or r0 + half + 1 > n:
+        return centroids
+    template = filtered[r0 - half : r0 + half + 1, ref]
+    out = centroids.copy()
+    for c in chans:
+        if c == ref:
+            continue
+        guess = centroids[c] - centroids[ref]  # lag of c behind ref, rows
+        centre = r0 + round(guess)
+        a, b = centre - half - look, centre + half + look + 1
+        if a < 0 or b > n:
+            continue
+        xc = np.correlate(filtered[a:b, c], template, mode="valid")
+        sign = 1.0 if xc[look] >= 0 else -1.0
+        k = int(np.argmax(sign * xc))
+        lag = a + V._parabolic(sign * xc, k) + half - r0  # rows c lags ref
+        out[c] = centroids[ref] + lag
+    return out
+
+
+def fit_line_reference(
+    filtered, rows, use, noise, blanked, fs_hz, zero_row, x, need, tolerance_s,
+    velocity_range, artifact, edge_rows,
+):  # fmt: skip
+    """``volleys._fit_line`` before its Numba kernels (numpy throughout)."""
+    V = _volley_names()
+    n = filtered.shape[0]
+    times, amps, snr, polarity, clean = time_arrivals_reference(
+        filtered, np.clip(rows, 0, n - 1), use, noise, blanked, fs_hz, artifact,
+        edge_rows,
+    )  # fmt: skip
+    latency = (times - zero_row) / fs_hz
+    keep = theil_sen_inliers_reference(x, latency, tolerance_s)
+    if keep.sum() < need:
+        return None
+    enough_clean = (keep & clean).sum() >= need
+    fit = keep & clean if enough_clean else keep
+    latency = np.where(keep, latency, np.nan)
+    velocity, se, t0 = V.fit_velocity(x, np.where(fit, latency, np.nan))
+    if (
+        not np.isfinite(velocity)
+        or not velocity_range[0] <= velocity <= velocity_range[1]
+    ):
+        return None
+    resid = latency[fit] - (t0 + x[fit] / velocity)
+    residual_s = float(np.sqrt(np.sum(resid**2) / max(resid.size - 2, 1)))
+    straight = residual_s <= V.RESIDUAL_MAX_S + 0.5 / fs_hz
+    return V.Line(
+        latency_s=latency,
+        amplitude_uv=np.where(keep, amps, np.nan),
+        snr=np.where(keep, snr, np.nan),
+        polarity=np.where(keep, polarity, 0.0),
+        velocity_m_per_s=velocity,
+        velocity_se_m_per_s=se,
+        t0_s=t0,
+        residual_s=residual_s,
+        clean=bool(enough_clean and straight),
+        fitted=fit,
+    )
+
+
+def candidate_lines_reference(
+    env, peaked, scaled, slowness, t0, threshold, cap, need, clear,
+    distinct_ratio, tries,
+):  # fmt: skip
+    """``volleys.find_volleys``'s candidate search before its kernel: every
+    line's support and score (``line_support_reference``), the best by numpy's
+    argmax, its channels cleared; [(velocity, rows, on)] of the lines kept."""
+    env, peaked = env.copy(), peaked.copy()
+    n, n_ch = env.shape
+    candidates = []
+    for _ in range(tries):
+        support, score = line_support_reference(
+            env, peaked, scaled, slowness, t0, threshold, cap
+        )
+        best_support = int(support.max())
+        if best_support < need:
+            break
+        masked = np.where(support == best_support, score, -1.0)
+        i, j = np.unravel_index(int(np.argmax(masked)), masked.shape)
+        rows = np.floor(t0[j] + scaled * slowness[i] + 0.5).astype(np.int64)
+        inside = (rows >= 0) & (rows < n)
+        on = np.zeros(n_ch, dtype=bool)
+        on[inside] = env[rows[inside], np.flatnonzero(inside)] >= threshold
+        for c in np.flatnonzero(on):
+            env[max(0, rows[c] - clear) : rows[c] + clear + 1, c] = 0.0
+            peaked[max(0, rows[c] - clear) : rows[c] + clear + 1, c] = 0.0
+        velocity = 1.0 / slowness[i]
+        if any(
+            max(velocity, v) / min(velocity, v) < distinct_ratio
+            for v, _, _ in candidates
+        ):
+            continue
+        candidates.append((velocity, rows, on))
+    return candidates
 
 
 def largest_holes_reference(

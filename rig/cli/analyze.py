@@ -192,7 +192,9 @@ def run_analyze(args: argparse.Namespace) -> int:
             accept_unproven_alignment=args.accept_unproven_alignment,
             retrack=args.retrack,
         )
-    except (PositionsContradicted, RecordingFormatError) as exc:
+    except (PositionsContradicted, RecordingFormatError, OSError) as exc:
+        # (OSError: the saved tracking is read beside the analysis, see
+        # rig.offline.load._read_beside: its file's errors come out here)
         return fail(str(exc))
     warning = alignment_warning(results)
     if warning:

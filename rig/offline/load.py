@@ -7,6 +7,9 @@ from __future__ import annotations
 import itertools
 import math
 import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +53,9 @@ class Source:
     origin_px: float = 0.0
     lens: dict | None = None  # camera calibration: camera_matrix, dist_coeffs
     # The live tracking saved with the recording (rig.recording.SavedTracking),
-    # used instead of decoding the video unless asked to re-track
+    # used instead of decoding the video unless asked to re-track; a Future
+    # while it is being read (``load_recording`` reads it beside the analysis
+    # of the stimuli): ask ``saved()``
     saved_tracking: Any = None
     # The stored video's crop of the camera image (top, bottom, left, right),
     # None: the whole image; re-tracking shifts the origin and lens by it
@@ -71,6 +76,11 @@ class Source:
     # geometry.stim_electrodes_m; None: not stated): each configuration's site
     # is its cathode's position
     stim_electrodes_m: np.ndarray | None = None
+
+    def saved(self) -> Any:
+        """The saved tracking (None: none), once read."""
+        tracking = self.saved_tracking
+        return tracking.result() if isinstance(tracking, Future) else tracking
 
 
 INT16_RAIL = 32767  # the largest count of a 16-bit sample
@@ -134,6 +144,8 @@ def load_recording(
         )
     for problem in rec.problems:  # what the reader tolerated, said
         print(f"warning: {path}: {problem}", file=sys.stderr)
+    filmed = len(rec.frame_times) > 0
+    tracking = _read_beside(lambda: rec.tracking) if filmed else None
     uv_per_count = _uv_per_count(meta, meta_path, rec.n_channels)
     rows = _SampleRows(rec.runs, rec.samples.shape[0])
 
@@ -248,9 +260,26 @@ def load_recording(
         optimiser=optimiser,
         optimiser_result=optimiser_result,
         stim_electrodes_m=_stim_electrodes(geometry, meta_path),
-        saved_tracking=rec.tracking if has_video else None,
+        saved_tracking=tracking if has_video else None,
         video_crop_px=None if crop is None else (crop[0], crop[1], crop[2], crop[3]),
     )
+
+
+def _read_beside(read: Callable[[], Any]) -> Future:
+    """``read()`` on a thread of its own. The saved tracking's parse is a Numba
+    kernel that lets go of the GIL: on a second core it is done while the
+    stimuli are analysed (~10 ms of a 1-minute recording's ~0.1 s). Its
+    errors are raised where it is used."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(read())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="read-saved-tracking", daemon=True).start()
+    return future
 
 
 def _stim_electrodes(geometry: dict, meta_path: Path) -> np.ndarray | None:

@@ -112,7 +112,7 @@ def _tracker_geometry(source: Source) -> tuple[float, dict]:
 def saved_tracking_problem(source: Source) -> str | None:
     """Why the recording's saved tracking cannot stand for re-tracking its
     video (None: it can)."""
-    saved = source.saved_tracking
+    saved = source.saved()
     if saved is None:
         return "the recording has no saved tracking (tracking.jsonl)"
     if len(saved.frame_index) == 0:
@@ -145,7 +145,7 @@ def _positions(
     n_frames = len(source.frame_samples) if source.frame_samples is not None else 0
     problem = "--retrack asked for it" if retrack else saved_tracking_problem(source)
     if problem is None:
-        saved = source.saved_tracking
+        saved = source.saved()
         keep = saved.frame_index < n_frames
         # (the saved arrays as they are when every row is kept and the scale
         # is the same: read-only views, no copies of frames × bands)

@@ -82,10 +82,16 @@ class ProfileFit:
         if fixed is not None:
             full[fixed[0]] = fixed[1]
 
+        # the free parameters' indices as an array, or (all free) a slice:
+        # the same elements as the list, without converting it every call
+        at: slice | np.ndarray = (
+            slice(None) if fixed is None else np.array(free, dtype=np.intp)
+        )
+
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            full[free] = x
+            full[at] = x
             value, grad = self.objective(full)
-            return value, grad[free]
+            return value, grad[at]
 
         if not free:
             value, _ = self.objective(full)

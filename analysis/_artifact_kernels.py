@@ -470,24 +470,93 @@ def _median_inplace(v):
 
 
 @njit(cache=True, nogil=True)
+def _median_of(v, lo, hi, scratch):
+    """``_median_inplace(v)`` (the same value) of values with no NaN, ``lo``
+    and ``hi`` their least and largest, by counting: each value's bucket
+    ⌊(v − lo) · scale⌋ of ~v.size / 8 equal buckets is monotone in the value,
+    so the middle values are in the bucket(s) where the counts pass half,
+    and only those few are selected among (Wirth's selection mispredicts a
+    branch per value: 3× slower). ``scratch``: at least 2 · v.size int32
+    (each value's bucket, then the counts). Reorders nothing."""
+    n = v.size
+    nb = n >> 3
+    h = n // 2
+    kth = h if n % 2 == 1 else h - 1
+    scale = nb / (hi - lo) if hi > lo else 0.0
+    if nb < 16 or not np.isfinite(scale) or scale <= 0.0:
+        # few values, all equal, a range beyond the doubles (an inf) or too
+        # narrow for the buckets: as before
+        return _median_inplace(v)
+    slot = scratch[:n]
+    counts = scratch[n : n + nb]
+    counts[:] = 0
+    for i in range(n):
+        q = min(int((v[i] - lo) * scale), nb - 1)
+        slot[i] = q
+        counts[q] += 1
+    # buckets b1 (of rank kth) to b2 (of rank h), and the values before b1
+    below = 0
+    b1 = 0
+    while below + counts[b1] <= kth:
+        below += counts[b1]
+        b1 += 1
+    b2 = b1
+    reach = below + counts[b1]
+    while reach <= h:
+        b2 += 1
+        reach += counts[b2]
+    buf = np.empty(reach - below)
+    m = 0
+    for i in range(n):
+        if slot[i] >= b1 and slot[i] <= b2:
+            buf[m] = v[i]
+            m += 1
+    first = _select(buf, kth - below)
+    if n % 2 == 1:
+        return first
+    # the next rank: the least value after it (none after it is smaller)
+    second = buf[kth - below + 1]
+    for i in range(kth - below + 2, m):
+        if buf[i] < second:
+            second = buf[i]
+    return (first + second) / 2
+
+
+@njit(cache=True, nogil=True)
 def mad_columns(x, skip, out):
     """``out[c]`` = 1.4826 × median |v − median v| of column ``c`` of ``x``
     over the rows not in ``skip`` (n, c); inf when 8 rows or fewer remain."""
     n, n_ch = x.shape
     v = np.empty(n)
+    scratch = np.empty(2 * n, dtype=np.int32)
     for c in range(n_ch):
         m = 0
+        lo = np.inf
+        hi = -np.inf
+        nan = False
         for r in range(n):
             if not skip[r, c]:
-                v[m] = x[r, c]
+                e = x[r, c]
+                v[m] = e
                 m += 1
+                lo = min(lo, e)
+                hi = max(hi, e)
+                nan |= np.isnan(e)
         if m <= 8:
             out[c] = np.inf
             continue
-        mid = _median_inplace(v[:m].copy())
+        if nan:
+            out[c] = np.nan
+            continue
+        mid = _median_of(v[:m], lo, hi, scratch)
+        lo = np.inf
+        hi = -np.inf
         for i in range(m):
-            v[i] = abs(v[i] - mid)
-        out[c] = 1.4826 * _median_inplace(v[:m])
+            e = abs(v[i] - mid)
+            v[i] = e
+            lo = min(lo, e)
+            hi = max(hi, e)
+        out[c] = 1.4826 * _median_of(v[:m], lo, hi, scratch)
 
 
 @njit(cache=True, nogil=True)
@@ -495,10 +564,18 @@ def median_abs_step(x, out):
     """``out[c]`` = median |x[r + 1, c] − x[r, c]| over the rows of ``x``."""
     n, n_ch = x.shape
     v = np.empty(max(n - 1, 0))
+    scratch = np.empty(2 * v.size, dtype=np.int32)
     for c in range(n_ch):
+        lo = np.inf
+        hi = -np.inf
+        nan = False
         for r in range(n - 1):
-            v[r] = abs(x[r + 1, c] - x[r, c])
-        out[c] = _median_inplace(v)
+            e = abs(x[r + 1, c] - x[r, c])
+            v[r] = e
+            lo = min(lo, e)
+            hi = max(hi, e)
+            nan |= np.isnan(e)
+        out[c] = np.nan if nan else _median_of(v, lo, hi, scratch)
 
 
 @njit(cache=True, nogil=True)

@@ -72,3 +72,51 @@ def test_median_columns_kernels_are_numpys_medians(seed, n, kind):
     x[n // 2, 1] = np.nan
     median_abs_step(x, got)
     assert np.isnan(got[1])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 1500),
+    where=st.floats(0, 1),
+    kind=st.sampled_from(["normal", "ties", "outliers", "halfnormal", "equal"]),
+)
+def test_counting_order_statistic_is_numpys_partition(seed, n, where, kind):
+    from analysis._artifact_kernels import _ranked
+
+    rng = np.random.default_rng(seed)
+    v = _values(rng, n, kind)
+    kth = min(int(where * n), n - 1)
+    scratch = np.empty(2 * n, dtype=np.int32)
+    first, again = _ranked(v.copy(), kth, False, v.min(), v.max(), scratch)
+    assert first == again == np.partition(v, kth)[kth]
+    if kth + 1 < n:
+        ranked = np.sort(v)
+        got = _ranked(v.copy(), kth, True, v.min(), v.max(), scratch)
+        assert got == (ranked[kth], ranked[kth + 1])
+
+
+def _refill_edges_numpy(resid, t, edges_s):
+    """``artifact._refill_edges`` as it was, in numpy."""
+    for edge in edges_s:
+        i = int(np.searchsorted(t, np.array([edge]))[0])
+        a, b = i - 2, i + 1
+        if a < 0 or b >= resid.shape[0]:
+            continue
+        for k, row in enumerate((i - 1, i), start=1):
+            resid[row] = resid[a] + (resid[b] - resid[a]) * k / 3
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 40))
+def test_edge_refill_kernel_is_the_numpy_line(seed, n):
+    from analysis.artifact import _refill_edges
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 30_000.0 - 5 / 30_000.0
+    resid = rng.standard_normal((n, 4)) * 10.0 ** rng.integers(-3, 4)
+    edges = tuple(rng.uniform(t[0] - 1e-4, t[-1] + 1e-4, 2))
+    want = resid.copy()
+    _refill_edges_numpy(want, t, edges)
+    _refill_edges(resid, t, edges)
+    assert resid.tobytes() == want.tobytes()

@@ -126,7 +126,7 @@ def _finish_energies(gram, rhs, keep, own, total, shared, out):
         for c in range(n_ch):
             keep[a, c] = rhs[a, c]
     if shared:
-        _solve_symmetric(gram, rhs, 0, n_ch)
+        _solve_symmetric(gram, rhs)
     else:
         one = np.empty((k, k))
         col = np.empty((k, 1))
@@ -135,7 +135,7 @@ def _finish_energies(gram, rhs, keep, own, total, shared, out):
                 for b in range(a, k):
                     one[a, b] = gram[a, b] + own[c, a, b]
                 col[a, 0] = rhs[a, c]
-            _solve_symmetric(one, col, 0, 1)
+            _solve_symmetric(one, col)
             for a in range(k):
                 rhs[a, c] = col[a, 0]
     for c in range(n_ch):
@@ -146,9 +146,10 @@ def _finish_energies(gram, rhs, keep, own, total, shared, out):
 
 
 @njit(cache=True, nogil=True)
-def _solve_symmetric(gram, rhs, first, stop):
+def _solve_symmetric(gram, rhs):
     """Mirror ``gram``'s upper triangle, add the ridge 1e-9 · trace + 1e-12 on
-    its diagonal and solve for ``rhs`` columns ``first``..``stop`` in place."""
+    its diagonal and solve for ``rhs`` in place (whole arrays, C-ordered:
+    Numba indexes a slice's strides, 20 % slower)."""
     k = gram.shape[0]
     tr = 0.0
     for a in range(k):
@@ -158,7 +159,7 @@ def _solve_symmetric(gram, rhs, first, stop):
     ridge = 1e-9 * tr + 1e-12
     for a in range(k):
         gram[a, a] += ridge
-    _solve_inplace(gram, rhs[:, first:stop])
+    _solve_inplace(gram, rhs)
 
 
 @njit(cache=True, nogil=True)
@@ -242,17 +243,32 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
         for c in range(1, w.shape[1]):
             if w[r, c] != w[r, 0]:
                 shared_w[r] = 0.0
+    # Columns 2… of a row are zero unless the last candidate wrote them
+    # (``dirty``; its edge indicators are cleared before the next): only
+    # those rows are zeroed, not the whole basis for every candidate.
+    dirty = np.zeros(n, dtype=np.bool_)
+    q = 0
     for i in range(m):
         shift = shifts[i]
         d = durations[i]
         end = shift + d
+        for j in range(q):
+            for a in range(k - 4, k):
+                basis[edges[j], a] = 0.0
         first_after = -1
         during = (n, n)  # rows of the pulse, then of its tail (to the end)
         for r in range(n):
-            for a in range(2, k):
-                basis[r, a] = 0.0
             u = t[r] - shift
-            if u >= 0 and u < d:
+            inside = u >= 0 and u < d
+            after = u - d
+            if not inside and not after >= 0:
+                if dirty[r]:
+                    for a in range(2, k):
+                        basis[r, a] = 0.0
+                    dirty[r] = False
+                continue
+            dirty[r] = True
+            if inside:
                 # (the second harmonic from the first: 2 of 4 sines, the
                 # same to a few ulps)
                 phase = 2 * np.pi * u / d
@@ -263,7 +279,9 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
                 basis[r, 4] = 2 * sn * cs
                 basis[r, 5] = cs * cs - sn * sn
                 during = (min(during[0], r), r + 1)
-            after = u - d
+            else:
+                for a in range(2, 6):
+                    basis[r, a] = 0.0
             if after >= 0:
                 basis[r, 6] = 1.0
                 if first_after < 0 or r - first_after == 16:
@@ -278,6 +296,9 @@ def pulse_energy(t, shifts, durations, taus, y, w, out):
                     # that rounding never builds up
                     for j in range(taus.size):
                         basis[r, 7 + j] = basis[r - 1, 7 + j] * decay[j]
+            else:
+                for a in range(6, 7 + taus.size):
+                    basis[r, a] = 0.0
         if first_after < 0:
             tail = n
         col = 7 + taus.size
@@ -327,41 +348,74 @@ def _span_sums(basis, shared_w, w, y, r0, r1, lo, hi, gram, rhs):
     terms of the Gram entries (a, b) with b in ``lo``..``hi`` (a ≥ b too: the
     lower triangle is ignored), weighted by ``shared_w``, and of the
     right-hand sides of ``lo``..``hi``, weighted by each channel's ``w``.
-    Each entry is added in row order, five entries at a time in running sums
-    that stay in registers (``_energies`` adds to memory row by row).
-    Columns up to b + 4 exist (four edge columns follow the tails); those
-    from ``hi`` on are read, not written."""
-    for i in range(2 + hi - lo):
-        a = i if i < 2 else lo + i - 2
-        for b in range(lo, hi, 5):
+    Each entry is added in row order, ten entries at a time (two rows of
+    the Gram matrix, or two channels, by five columns) in running sums that
+    stay in registers and share their loads (``_energies`` adds to memory
+    row by row). Columns up to b + 4 exist (four edge columns follow the
+    tails); those from ``hi`` on are read, not written."""
+    na = 2 + hi - lo
+    for b in range(lo, hi, 5):
+        for i in range(0, na, 2):
+            a = i if i < 2 else lo + i - 2
+            # (an odd last row of entries is summed twice, the same numbers)
+            a2 = a if i + 1 == na else (i + 1 if i + 1 < 2 else lo + i - 1)
             s0, s1, s2 = gram[a, b], gram[a, b + 1], gram[a, b + 2]
             s3, s4 = gram[a, b + 3], gram[a, b + 4]
+            t0, t1, t2 = gram[a2, b], gram[a2, b + 1], gram[a2, b + 2]
+            t3, t4 = gram[a2, b + 3], gram[a2, b + 4]
             for r in range(r0, r1):
+                x0, x1, x2 = basis[r, b], basis[r, b + 1], basis[r, b + 2]
+                x3, x4 = basis[r, b + 3], basis[r, b + 4]
                 ba = basis[r, a] * shared_w[r]
-                s0 += ba * basis[r, b]
-                s1 += ba * basis[r, b + 1]
-                s2 += ba * basis[r, b + 2]
-                s3 += ba * basis[r, b + 3]
-                s4 += ba * basis[r, b + 4]
+                s0 += ba * x0
+                s1 += ba * x1
+                s2 += ba * x2
+                s3 += ba * x3
+                s4 += ba * x4
+                bb = basis[r, a2] * shared_w[r]
+                t0 += bb * x0
+                t1 += bb * x1
+                t2 += bb * x2
+                t3 += bb * x3
+                t4 += bb * x4
             for j, v in enumerate((s0, s1, s2, s3, s4)):
                 if b + j < hi:
                     gram[a, b + j] = v
+            for j, v in enumerate((t0, t1, t2, t3, t4)):
+                if b + j < hi:
+                    gram[a2, b + j] = v
     shared = w.shape[1] == 1
-    for c in range(y.shape[1]):
-        for a in range(lo, hi, 5):
+    n_ch = y.shape[1]
+    for a in range(lo, hi, 5):
+        for c in range(0, n_ch, 2):
+            c2 = c if c + 1 == n_ch else c + 1
             s0, s1, s2 = rhs[a, c], rhs[a + 1, c], rhs[a + 2, c]
             s3, s4 = rhs[a + 3, c], rhs[a + 4, c]
+            t0, t1, t2 = rhs[a, c2], rhs[a + 1, c2], rhs[a + 2, c2]
+            t3, t4 = rhs[a + 3, c2], rhs[a + 4, c2]
             for r in range(r0, r1):
+                x0, x1, x2 = basis[r, a], basis[r, a + 1], basis[r, a + 2]
+                x3, x4 = basis[r, a + 3], basis[r, a + 4]
                 wr = w[r, 0 if shared else c]
                 yr = y[r, c]
-                s0 += (basis[r, a] * wr) * yr
-                s1 += (basis[r, a + 1] * wr) * yr
-                s2 += (basis[r, a + 2] * wr) * yr
-                s3 += (basis[r, a + 3] * wr) * yr
-                s4 += (basis[r, a + 4] * wr) * yr
+                s0 += (x0 * wr) * yr
+                s1 += (x1 * wr) * yr
+                s2 += (x2 * wr) * yr
+                s3 += (x3 * wr) * yr
+                s4 += (x4 * wr) * yr
+                wr = w[r, 0 if shared else c2]
+                yr = y[r, c2]
+                t0 += (x0 * wr) * yr
+                t1 += (x1 * wr) * yr
+                t2 += (x2 * wr) * yr
+                t3 += (x3 * wr) * yr
+                t4 += (x4 * wr) * yr
             for j, v in enumerate((s0, s1, s2, s3, s4)):
                 if a + j < hi:
                     rhs[a + j, c] = v
+            for j, v in enumerate((t0, t1, t2, t3, t4)):
+                if a + j < hi:
+                    rhs[a + j, c2] = v
 
 
 @njit(cache=True, nogil=True)
@@ -470,24 +524,112 @@ def _median_inplace(v):
 
 
 @njit(cache=True, nogil=True)
+def _median_of(v, lo, hi, scratch):
+    """``_median_inplace(v)`` (the same value) of values with no NaN, ``lo``
+    and ``hi`` their least and largest, by counting (``_ranked``)."""
+    n = v.size
+    h = n // 2
+    if n % 2 == 1:
+        return _ranked(v, h, False, lo, hi, scratch)[0]
+    below, middle = _ranked(v, h - 1, True, lo, hi, scratch)
+    return (below + middle) / 2
+
+
+@njit(cache=True, nogil=True)
+def _ranked(v, kth, both, lo, hi, scratch):
+    """The ``kth`` smallest of ``v`` (no NaN; ``lo`` and ``hi`` its least
+    and largest value) and, with ``both``, the next (else the same again), by
+    counting: each value's bucket ⌊(v − lo) · scale⌋ of ~v.size / 8 equal
+    buckets is monotone in the value, so those ranks are in the bucket(s)
+    where the counts pass them, and only those few are selected among
+    (Wirth's selection over all mispredicts a branch per value: 3× slower).
+    The same values as ``_select`` by construction. ``scratch``: at least
+    2 · v.size int32 (each value's bucket, then the counts). Reorders
+    ``v`` only when it falls back to ``_select``."""
+    n = v.size
+    nb = n >> 3
+    scale = nb / (hi - lo) if hi > lo else 0.0
+    if nb < 16 or not np.isfinite(scale) or scale <= 0.0:
+        # few values, all equal, a range beyond the doubles (an inf) or too
+        # narrow for the buckets: Wirth's selection
+        first = _select(v, kth)
+        if not both:
+            return first, first
+        second = v[kth + 1]
+        for i in range(kth + 2, n):
+            if v[i] < second:
+                second = v[i]
+        return first, second
+    slot = scratch[:n]
+    counts = scratch[n : n + nb]
+    counts[:] = 0
+    for i in range(n):
+        q = min(int((v[i] - lo) * scale), nb - 1)
+        slot[i] = q
+        counts[q] += 1
+    # buckets b1 (of rank kth) to b2 (of the next), and the values before b1
+    below = 0
+    b1 = 0
+    while below + counts[b1] <= kth:
+        below += counts[b1]
+        b1 += 1
+    b2 = b1
+    reach = below + counts[b1]
+    while both and reach <= kth + 1:
+        b2 += 1
+        reach += counts[b2]
+    buf = np.empty(reach - below)
+    m = 0
+    for i in range(n):
+        if slot[i] >= b1 and slot[i] <= b2:
+            buf[m] = v[i]
+            m += 1
+    first = _select(buf, kth - below)
+    if not both:
+        return first, first
+    # the next rank: the least value after it (none after it is smaller)
+    second = buf[kth - below + 1]
+    for i in range(kth - below + 2, m):
+        if buf[i] < second:
+            second = buf[i]
+    return first, second
+
+
+@njit(cache=True, nogil=True)
 def mad_columns(x, skip, out):
     """``out[c]`` = 1.4826 × median |v − median v| of column ``c`` of ``x``
     over the rows not in ``skip`` (n, c); inf when 8 rows or fewer remain."""
     n, n_ch = x.shape
     v = np.empty(n)
+    scratch = np.empty(2 * n, dtype=np.int32)
     for c in range(n_ch):
         m = 0
+        lo = np.inf
+        hi = -np.inf
+        nan = False
         for r in range(n):
             if not skip[r, c]:
-                v[m] = x[r, c]
+                e = x[r, c]
+                v[m] = e
                 m += 1
+                lo = min(lo, e)
+                hi = max(hi, e)
+                nan |= np.isnan(e)
         if m <= 8:
             out[c] = np.inf
             continue
-        mid = _median_inplace(v[:m].copy())
+        if nan:
+            out[c] = np.nan
+            continue
+        mid = _median_of(v[:m], lo, hi, scratch)
+        lo = np.inf
+        hi = -np.inf
         for i in range(m):
-            v[i] = abs(v[i] - mid)
-        out[c] = 1.4826 * _median_inplace(v[:m])
+            e = abs(v[i] - mid)
+            v[i] = e
+            lo = min(lo, e)
+            hi = max(hi, e)
+        out[c] = 1.4826 * _median_of(v[:m], lo, hi, scratch)
 
 
 @njit(cache=True, nogil=True)
@@ -495,10 +637,18 @@ def median_abs_step(x, out):
     """``out[c]`` = median |x[r + 1, c] − x[r, c]| over the rows of ``x``."""
     n, n_ch = x.shape
     v = np.empty(max(n - 1, 0))
+    scratch = np.empty(2 * v.size, dtype=np.int32)
     for c in range(n_ch):
+        lo = np.inf
+        hi = -np.inf
+        nan = False
         for r in range(n - 1):
-            v[r] = abs(x[r + 1, c] - x[r, c])
-        out[c] = _median_inplace(v)
+            e = abs(x[r + 1, c] - x[r, c])
+            v[r] = e
+            lo = min(lo, e)
+            hi = max(hi, e)
+            nan |= np.isnan(e)
+        out[c] = np.nan if nan else _median_of(v, lo, hi, scratch)
 
 
 @njit(cache=True, nogil=True)
@@ -767,9 +917,12 @@ def tukey_reweigh(y, fitted, w0, floor, counts, tukey_c, weights):
     ``np.partition``'s with the other rows at inf and NaN last."""
     n, n_ch = y.shape
     v = np.empty(n)
+    scratch = np.empty(2 * n, dtype=np.int32)
     for c in range(n_ch):
         m = 0
         nan = 0
+        lo = np.inf
+        hi = -np.inf
         for r in range(n):
             if w0[r, c] > 0:
                 d = abs(y[r, c] - fitted[r, c])
@@ -778,9 +931,11 @@ def tukey_reweigh(y, fitted, w0, floor, counts, tukey_c, weights):
                 else:
                     v[m] = d
                     m += 1
+                    lo = min(lo, d)
+                    hi = max(hi, d)
         mid = (counts[c] - 1) // 2
         if mid < m:
-            mad = _select(v[:m], mid)
+            mad = _ranked(v[:m], mid, False, lo, hi, scratch)[0]
         elif mid < n - nan:
             mad = np.inf
         else:
@@ -789,3 +944,18 @@ def tukey_reweigh(y, fitted, w0, floor, counts, tukey_c, weights):
         for r in range(n):
             q = abs(y[r, c] - fitted[r, c]) / denominator
             weights[r, c] = ((1 - q * q) * (1 - q * q) if q < 1 else 0.0) * w0[r, c]
+
+
+@njit(cache=True, nogil=True)
+def refill_edge(resid, i):
+    """``artifact._refill_edges`` at the edge row ``i``: rows i − 1 and i
+    replaced by the straight line from row i − 2 to row i + 1 (each value as
+    numpy computes ``resid[a] + (resid[b] - resid[a]) * k / 3``); nothing
+    where a row is off the array."""
+    a = i - 2
+    b = i + 1
+    if a < 0 or b >= resid.shape[0]:
+        return
+    for k in range(1, 3):
+        for c in range(resid.shape[1]):
+            resid[i - 2 + k, c] = resid[a, c] + (resid[b, c] - resid[a, c]) * k / 3

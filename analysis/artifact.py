@@ -36,6 +36,7 @@ from analysis._artifact_kernels import (
     fit_floor,
     median_abs_step,
     pulse_energy,
+    refill_edge,
     tukey_reweigh,
     weigh_rows,
 )
@@ -716,9 +717,5 @@ def _refill_edges(resid: np.ndarray, t: np.ndarray, edges_s: tuple[float, ...]) 
     straight line between their neighbours, in place: a spike there keeps its
     shape, and no step is left for the band-pass to ring on."""
     for edge in edges_s:
-        i = int(_edge_rows(t, np.array([edge]))[0])
-        a, b = i - 2, i + 1
-        if a < 0 or b >= resid.shape[0]:
-            continue
-        for k, row in enumerate((i - 1, i), start=1):
-            resid[row] = resid[a] + (resid[b] - resid[a]) * k / 3
+        # (one Numba kernel: numpy's row arithmetic costs ~15 µs an edge)
+        refill_edge(resid, int(np.searchsorted(t, edge)))

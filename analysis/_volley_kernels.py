@@ -474,29 +474,33 @@ def _two_sections(sos, x, zi, backward):
 
 @njit(cache=True, nogil=True)
 def widen_rows(mask, spread, out):
-    """``out[r, c]``: any of ``mask[r - spread : r + spread + 1, c]``."""
+    """``out[r, c]``: any of ``mask[r - spread : r + spread + 1, c]``. One
+    sweep per column: the last row the set rows seen so far reach (a set
+    row ``spread`` ahead is seen at ``r``)."""
     n, n_ch = mask.shape
-    for r in range(n):
-        for c in range(n_ch):
-            out[r, c] = False
-    for r in range(n):
-        for c in range(n_ch):
+    for c in range(n_ch):
+        reach = -1
+        for r in range(min(spread, n)):
             if mask[r, c]:
-                for k in range(max(0, r - spread), min(n, r + spread + 1)):
-                    out[k, c] = True
+                reach = r + spread
+        for r in range(n):
+            ahead = r + spread
+            if ahead < n and mask[ahead, c]:
+                reach = ahead + spread
+            out[r, c] = reach >= r
 
 
 @njit(cache=True, nogil=True)
 def count_columns(mask, out):
     """``out[c]``: how many rows of column ``c`` of ``mask`` are set
-    (``mask.sum(axis=0)``, without numpy's cast of every bool)."""
+    (``mask.sum(axis=0)``, without numpy's cast of every bool; summed
+    without a branch)."""
     n, n_ch = mask.shape
     for c in range(n_ch):
-        out[c] = 0
-    for r in range(n):
-        for c in range(n_ch):
-            if mask[r, c]:
-                out[c] += 1
+        k = 0
+        for r in range(n):
+            k += mask[r, c]
+        out[c] = k
 
 
 @njit(cache=True, nogil=True)

@@ -255,6 +255,20 @@ def fit_arrivals(
 
 
 @njit(cache=True, nogil=True)
+def _first_at_least(values, bound):
+    """The first index of the non-decreasing ``values`` at or above
+    ``bound`` (``values.size`` if none): ``np.searchsorted(values, bound)``."""
+    lo, hi = 0, values.size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if values[mid] < bound:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
 def candidate_lines(
     env, peaked, scaled, slowness, t0, threshold, cap, need, clear,
     distinct_ratio, tries, rows, on, velocity,
@@ -284,11 +298,19 @@ def candidate_lines(
             for j in range(n_t):
                 v = np.floor(t0[j] + step + 0.5)
                 line_rows[i, c, j] = int(v) if 0.0 <= v < n else (n if v >= n else -1)
-    # each channel's hits, rows -1..n
-    hits = np.zeros((n_ch, n + 2), dtype=np.int64)
-    for r in range(n):
-        for c in range(n_ch):
+    # each channel's hits, rows -1..n (bytes, written channel by channel:
+    # an eighth of the memory of int64 in row order, a fifth of the time)
+    hits = np.zeros((n_ch, n + 2), dtype=np.uint8)
+    for c in range(n_ch):
+        for r in range(n):
             hits[c, r + 1] = env[r, c] >= threshold
+    # With t0 rising, each line's rows rise with j (floor is monotone), so
+    # the lines through a span of rows are a run of j: found by bisection
+    # when a spike is cleared, instead of a scan of every line.
+    rising = True
+    for j in range(1, n_t):
+        if not t0[j] >= t0[j - 1]:
+            rising = False
     support = np.zeros((n_s, n_t), dtype=np.int64)
     for i in range(n_s):
         for c in range(n_ch):
@@ -338,7 +360,11 @@ def candidate_lines(
             # (none when a cleared row still counts: threshold <= 0)
             if not 0.0 >= threshold:
                 for i in range(n_s):
-                    for j in range(n_t):
+                    j0, j1 = 0, n_t
+                    if rising:
+                        j0 = _first_at_least(line_rows[i, c], first)
+                        j1 = _first_at_least(line_rows[i, c], stop)
+                    for j in range(j0, j1):
                         row = line_rows[i, c, j]
                         if first <= row < stop and env[row, c] >= threshold:
                             support[i, j] -= 1
@@ -377,41 +403,104 @@ def filtfilt_ext(sos, zi0, x, padlen):
         for c in range(n_ch):
             for k in range(2):
                 zi[s, c, k] = zi0[s, k] * ext[0, c]
-    _sosfilt_direction(sos, ext, zi, False)
+    # The band-pass's two sections in one sweep where they can be (four
+    # channels at a time): the same operations, ~10 % faster.
+    fused = n_sections == 2 and n_ch % 4 == 0
+    if fused:
+        _two_sections(sos, ext, zi, False)
+    else:
+        _sosfilt_direction(sos, ext, zi, False)
     last = ext.shape[0] - 1
     for s in range(n_sections):
         for c in range(n_ch):
             for k in range(2):
                 zi[s, c, k] = zi0[s, k] * ext[last, c]
-    _sosfilt_direction(sos, ext, zi, True)
+    if fused:
+        _two_sections(sos, ext, zi, True)
+    else:
+        _sosfilt_direction(sos, ext, zi, True)
     return ext
 
 
 @njit(cache=True, nogil=True)
+def _two_sections(sos, x, zi, backward):
+    """``_kernels._sosfilt_direction`` of a two-section cascade with a
+    multiple of four channels: both sections in one sweep over the rows,
+    the second taking the first's output of the same row, each expression
+    as there (so the same values to the bit)."""
+    n, n_ch = x.shape
+    b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    for g in range(0, n_ch, 4):
+        p0, p1, p2, p3 = zi[0, g, 0], zi[0, g + 1, 0], zi[0, g + 2, 0], zi[0, g + 3, 0]
+        q0, q1, q2, q3 = zi[0, g, 1], zi[0, g + 1, 1], zi[0, g + 2, 1], zi[0, g + 3, 1]
+        r0, r1, r2, r3 = zi[1, g, 0], zi[1, g + 1, 0], zi[1, g + 2, 0], zi[1, g + 3, 0]
+        s0, s1, s2, s3 = zi[1, g, 1], zi[1, g + 1, 1], zi[1, g + 2, 1], zi[1, g + 3, 1]
+        for k in range(n):
+            i = n - 1 - k if backward else k
+            x0, x1, x2, x3 = x[i, g], x[i, g + 1], x[i, g + 2], x[i, g + 3]
+            # section 0
+            y0 = b0 * x0 + p0
+            y1 = b0 * x1 + p1
+            y2 = b0 * x2 + p2
+            y3 = b0 * x3 + p3
+            p0 = b1 * x0 - a1 * y0 + q0
+            p1 = b1 * x1 - a1 * y1 + q1
+            p2 = b1 * x2 - a1 * y2 + q2
+            p3 = b1 * x3 - a1 * y3 + q3
+            q0 = b2 * x0 - a2 * y0
+            q1 = b2 * x1 - a2 * y1
+            q2 = b2 * x2 - a2 * y2
+            q3 = b2 * x3 - a2 * y3
+            # section 1, on section 0's output
+            w0 = c0 * y0 + r0
+            w1 = c0 * y1 + r1
+            w2 = c0 * y2 + r2
+            w3 = c0 * y3 + r3
+            r0 = c1 * y0 - d1 * w0 + s0
+            r1 = c1 * y1 - d1 * w1 + s1
+            r2 = c1 * y2 - d1 * w2 + s2
+            r3 = c1 * y3 - d1 * w3 + s3
+            s0 = c2 * y0 - d2 * w0
+            s1 = c2 * y1 - d2 * w1
+            s2 = c2 * y2 - d2 * w2
+            s3 = c2 * y3 - d2 * w3
+            x[i, g], x[i, g + 1], x[i, g + 2], x[i, g + 3] = w0, w1, w2, w3
+        zi[0, g, 0], zi[0, g + 1, 0], zi[0, g + 2, 0], zi[0, g + 3, 0] = p0, p1, p2, p3
+        zi[0, g, 1], zi[0, g + 1, 1], zi[0, g + 2, 1], zi[0, g + 3, 1] = q0, q1, q2, q3
+        zi[1, g, 0], zi[1, g + 1, 0], zi[1, g + 2, 0], zi[1, g + 3, 0] = r0, r1, r2, r3
+        zi[1, g, 1], zi[1, g + 1, 1], zi[1, g + 2, 1], zi[1, g + 3, 1] = s0, s1, s2, s3
+
+
+@njit(cache=True, nogil=True)
 def widen_rows(mask, spread, out):
-    """``out[r, c]``: any of ``mask[r - spread : r + spread + 1, c]``."""
+    """``out[r, c]``: any of ``mask[r - spread : r + spread + 1, c]``. One
+    sweep per column: the last row the set rows seen so far reach (a set
+    row ``spread`` ahead is seen at ``r``)."""
     n, n_ch = mask.shape
-    for r in range(n):
-        for c in range(n_ch):
-            out[r, c] = False
-    for r in range(n):
-        for c in range(n_ch):
+    for c in range(n_ch):
+        reach = -1
+        for r in range(min(spread, n)):
             if mask[r, c]:
-                for k in range(max(0, r - spread), min(n, r + spread + 1)):
-                    out[k, c] = True
+                reach = r + spread
+        for r in range(n):
+            ahead = r + spread
+            if ahead < n and mask[ahead, c]:
+                reach = ahead + spread
+            out[r, c] = reach >= r
 
 
 @njit(cache=True, nogil=True)
 def count_columns(mask, out):
     """``out[c]``: how many rows of column ``c`` of ``mask`` are set
-    (``mask.sum(axis=0)``, without numpy's cast of every bool)."""
+    (``mask.sum(axis=0)``, without numpy's cast of every bool; summed
+    without a branch)."""
     n, n_ch = mask.shape
     for c in range(n_ch):
-        out[c] = 0
-    for r in range(n):
-        for c in range(n_ch):
-            if mask[r, c]:
-                out[c] += 1
+        k = 0
+        for r in range(n):
+            k += mask[r, c]
+        out[c] = k
 
 
 @njit(cache=True, nogil=True)
@@ -423,19 +512,24 @@ def search_envelope(filtered, noise, blanked, a, b, lo, hi, half, env, peaked):
     block maxima instead of a scan of every window (the same maxima: NaN
     never wins, 0 is the floor)."""
     n, n_ch = filtered.shape
+    length = b - a
+    first = max(lo, a) - a  # the outputs kept: rows lo..hi within a..b
+    stop = min(hi, b) - a
+    # 0 where nothing is written below (a + first .. a + stop is)
+    kept_from, kept_to = (a + first, a + stop) if length > 0 else (n, n)
     for r in range(n):
+        if kept_from <= r < kept_to:
+            continue
         for c in range(n_ch):
             env[r, c] = 0.0
             peaked[r, c] = 0.0
-    length = b - a
     if length <= 0:
         return
     size = 2 * half + 1
-    ext = np.zeros(length + 2 * half)
-    grow = np.empty(length + 2 * half)
-    fall = np.empty(length + 2 * half)
-    first = max(lo, a) - a  # the outputs kept: rows lo..hi within a..b
-    stop = min(hi, b) - a
+    m = length + 2 * half
+    ext = np.zeros(m)
+    grow = np.empty(m)
+    fall = np.empty(m)
     for c in range(n_ch):
         scale = max(noise[c], 1e-12)
         for i in range(length):
@@ -444,14 +538,17 @@ def search_envelope(filtered, noise, blanked, a, b, lo, hi, half, env, peaked):
         # running maximum of ext[i : i + size] (van Herk): maxima from each
         # block's start (grow) and to its end (fall); a window spans at most
         # two blocks. NaN never wins a window there: it counts as the floor.
-        m = length + 2 * half
-        for j in range(m):
-            v = ext[j] if ext[j] > 0.0 else 0.0
-            grow[j] = v if j % size == 0 else max(grow[j - 1], v)
-        for j in range(m - 1, -1, -1):
-            v = ext[j] if ext[j] > 0.0 else 0.0
-            last = (j + 1) % size == 0 or j == m - 1
-            fall[j] = v if last else max(fall[j + 1], v)
+        # Block by block (no remainder per sample: a division each).
+        for s in range(0, m, size):
+            e = min(s + size, m)
+            top = 0.0
+            for j in range(s, e):
+                top = max(top, ext[j] if ext[j] > 0.0 else 0.0)
+                grow[j] = top
+            top = 0.0
+            for j in range(e - 1, s - 1, -1):
+                top = max(top, ext[j] if ext[j] > 0.0 else 0.0)
+                fall[j] = top
         for i in range(first, stop):
             env[a + i, c] = max(fall[i], grow[i + size - 1])
         tmp = 0.0
@@ -476,3 +573,98 @@ def residual_energy(x, fitted):
             d = x[r, c] - fitted[r, c]
             squares[r * n_ch + c] = d * d
     return _pairwise_sum(squares, 0, n * n_ch)
+
+
+@njit(cache=True, nogil=True)
+def _kth_smallest(v, n, k, spare):
+    """The ``k``-th smallest of ``v[:n]`` (no NaN; ``v`` reordered,
+    ``spare`` a scratch array of at least ``n``). Each round counts the
+    values below and equal to a median-of-three pivot and copies the side
+    that holds the ``k``-th to the other buffer; counts and copies without
+    branches (the data-dependent branches of a swapping partition, Wirth's
+    or numpy's, mispredict about every other value: 3-4× slower on noise).
+    An order statistic is one value whatever the algorithm that finds it."""
+    src, dst = v, spare
+    while n > 16:
+        a, b, c = src[0], src[n // 2], src[n - 1]
+        p = max(min(a, b), min(max(a, b), c))
+        below = 0
+        same = 0
+        for i in range(n):
+            below += src[i] < p
+            same += src[i] == p
+        if k < below:
+            m = 0
+            for i in range(n):
+                dst[m] = src[i]
+                m += src[i] < p
+            n = below
+        elif k < below + same:
+            return p
+        else:
+            m = 0
+            for i in range(n):
+                dst[m] = src[i]
+                m += src[i] > p
+            n = m
+            k -= below + same
+        src, dst = dst, src
+    for i in range(1, n):  # insertion sort of the last few
+        x = src[i]
+        j = i - 1
+        while j >= 0 and src[j] > x:
+            src[j + 1] = src[j]
+            j -= 1
+        src[j + 1] = x
+    return src[k]
+
+
+@njit(cache=True, nogil=True)
+def _median_of(v, n, work, spare):
+    """``np.median(v[:n])`` (``v`` unchanged; ``work``, ``spare``: scratch
+    of at least ``n``): the middle value, or for an even count (a + b) / 2
+    of the two middle ones, as numpy; NaN when any value is NaN."""
+    for i in range(n):
+        if np.isnan(v[i]):
+            return np.nan
+        work[i] = v[i]
+    h = n // 2
+    middle = _kth_smallest(work, n, h, spare)
+    if n % 2 == 1:
+        return middle
+    # the (h - 1)-th: the middle value again unless h values lie below it
+    below = 0
+    for i in range(n):
+        below += v[i] < middle
+    if below < h:
+        return (middle + middle) / 2
+    top = -np.inf
+    for i in range(n):
+        if top < v[i] < middle:
+            top = v[i]
+    return (top + middle) / 2
+
+
+@njit(cache=True, nogil=True)
+def mad_sd_columns(x, skip, out):
+    """``out[c]`` = 1.4826 × median |v − median v| of column ``c`` of ``x``
+    over the rows not in ``skip`` (n, c); inf when 8 rows or fewer remain
+    (``_artifact_kernels.mad_columns``'s values, its medians found by
+    ``_kth_smallest``: ~4× faster on noise)."""
+    n, n_ch = x.shape
+    v = np.empty(n)
+    work = np.empty(n)
+    spare = np.empty(n)
+    for c in range(n_ch):
+        m = 0
+        for r in range(n):
+            if not skip[r, c]:
+                v[m] = x[r, c]
+                m += 1
+        if m <= 8:
+            out[c] = np.inf
+            continue
+        mid = _median_of(v, m, work, spare)
+        for i in range(m):
+            v[i] = abs(v[i] - mid)
+        out[c] = 1.4826 * _median_of(v, m, work, spare)

@@ -27,7 +27,8 @@ from math import isfinite
 
 import numpy as np
 
-from analysis._volley_kernels import count_columns, mad_sd_columns, widen_rows
+from analysis._artifact_kernels import mad_columns
+from analysis._volley_kernels import count_columns, widen_rows
 from analysis.artifact import ONSET_SEARCH_S, PulseMemory, subtract_artifact
 from analysis.filters import bandpass_sos, filtfilt
 from analysis.hum import remove_hum
@@ -389,5 +390,5 @@ def _mad(filtered: np.ndarray, blanked: np.ndarray) -> np.ndarray:
     (inf where 8 or fewer are); one Numba kernel, exactly ``np.median``'s
     values (counted selections: neither a partition nor a sort)."""
     out = np.empty(filtered.shape[1])
-    mad_sd_columns(filtered, blanked, out)
+    mad_columns(filtered, blanked, out)
     return np.maximum(out, 1e-9)

@@ -1,12 +1,17 @@
-"""Numba kernels of the artifact search (analysis/artifact.py): the weighted
-least-squares residual energies of many candidate pulse models. Arrays and
-scalars only.
+"""Numba kernels of the artifact search and fit (analysis/artifact.py): the
+weighted least-squares residual energies of many candidate pulse models, the
+robust fit's steps between its numpy products and LAPACK solves, exact medians
+(counted selections), and the spike windows and Theil–Sen line the volley
+search uses. Arrays and scalars only.
 
 Each computes what the numpy code it replaced computed (references in
-tests/analysis/_reference.py, compared in tests/analysis/test_kernels.py); only
-the order of the sums differs, so energies agree to ~1e-12 relative, not to
-the bit. They only choose a candidate (the argmin), never enter a result, so
-a recording's results stay bit-identical unless two candidates tie to 1e-12.
+tests/analysis/_reference.py, compared in tests/analysis/test_kernels.py and
+test_artifact_kernels_speed.py). The candidates' energies are the one
+exception: their sums run in another order than numpy's, so they agree with it
+to ~1e-12 relative, not to the bit (``pulse_energy`` equals ``basis_energy``'s
+row-by-row sums to the bit); they only choose a candidate (the argmin), never
+enter a result, so a recording's results stay bit-identical unless two
+candidates tie to 1e-12. Everything else is numpy's to the bit.
 """
 
 from __future__ import annotations

@@ -59,6 +59,10 @@ class FailSafe:
         self.faults: list[str] = []  # every fault and trip, in order
         self.outcome: str | None = None  # the first trip since the recording began
         self.emergency_latched = False
+        # An emergency stop pressed on the rig's machine (the GUI, a script's
+        # Session.emergency_stop) holds against a remote client's reset
+        # (rig.remote): who pressed it is said by the caller, not guessed.
+        self.local_stop_latched = False
         self._last_finish: FinishReason | None = None  # of the last run
 
     def trip(self, reason: str, outcome: str) -> None:
@@ -78,10 +82,12 @@ class FailSafe:
             self.faults.append(text)
         self._events.fault_raised.emit(text)
 
-    def emergency_stop(self) -> None:
-        """Disarm now and hold until ``reset``; the recording's outcome."""
+    def emergency_stop(self, *, remote: bool = False) -> None:
+        """Disarm now and hold until ``reset``; the recording's outcome.
+        ``remote``: pressed by a remote client (else on the rig's machine)."""
         with self._lock:
             self.emergency_latched = True
+            self.local_stop_latched = self.local_stop_latched or not remote
             self.outcome = self.outcome or EMERGENCY_STOP
         log.warning("emergency stop: disarming; holds until reset")
         try:
@@ -101,6 +107,7 @@ class FailSafe:
         """Release a held emergency stop and the runner's fault (board: separately)."""
         self._runner.reset_fault()
         self.emergency_latched = False
+        self.local_stop_latched = False
         log.warning("reset: emergency stop and faults released (board disarmed)")
 
     def new_recording(self) -> None:

@@ -166,6 +166,7 @@ class Session:
     tracking = property(lambda self: self.live.tracking if self.live else None)
     motion = property(lambda self: self.live.motion if self.live else None)
     emergency_latched = property(lambda self: self.fail_safe.emergency_latched)
+    local_stop_latched = property(lambda self: self.fail_safe.local_stop_latched)
 
     # ----------------------------------------------------------- lifecycle
 
@@ -271,10 +272,12 @@ class Session:
         """Check ``pulse`` against the limits, deliver it, return its onset."""
         return self.stimulator.stimulate(pulse)
 
-    def emergency_stop(self) -> None:
+    def emergency_stop(self, *, remote: bool = False) -> None:
         """Disarm now, from any thread, and stop any run; it holds (no arm, no
-        run) until ``reset_fault``, and is recorded if recording."""
-        self.fail_safe.emergency_stop()
+        run) until ``reset_fault``, and is recorded if recording. ``remote``:
+        pressed by a remote client (rig.remote), which may then release it; a
+        stop pressed here holds against a remote reset."""
+        self.fail_safe.emergency_stop(remote=remote)
 
     def reset_fault(self) -> None:
         """Clear a latched board fault and a held emergency stop (stays disarmed)."""

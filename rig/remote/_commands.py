@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 ARMED_PHASES = (RunState.ARMED, RunState.RUNNING, RunState.PAUSED)
 RUN_PHASES = (RunState.RUNNING, RunState.PAUSED, RunState.STOPPING)
-ESTOP_MESSAGE = "emergency stop"  # the runner's status message after one
 
 
 class LocalStopHolds(RuntimeError):
@@ -55,13 +54,9 @@ class Commands:
         self._publish = publish
         self._server_info = server_info
         self._protocols = Path(tempfile.mkdtemp(prefix="neurorig-remote-protocols-"))
-        self._remote_stop_thread: int | None = None
-        self._local_stop = False
-        session.events.run_state_changed.connect(self._watch_stops)
 
     def close(self) -> None:
-        """Stop watching the session; remove received protocol files."""
-        self.session.events.run_state_changed.disconnect(self._watch_stops)
+        """Remove received protocol files."""
         for path in self._protocols.glob("*"):
             path.unlink(missing_ok=True)
         self._protocols.rmdir()
@@ -71,22 +66,10 @@ class Commands:
         assert name in COMMANDS
         return getattr(self, f"do_{name}")
 
-    # ------------------------------------------------------------ who stopped
-
-    def _watch_stops(self, status: Any) -> None:
-        """An emergency stop not made by this server's own call is local."""
-        if (
-            status.message == ESTOP_MESSAGE
-            and status.phase == RunState.IDLE
-            and threading.get_ident() != self._remote_stop_thread
-        ):
-            self._local_stop = True
-
     def local_stop_holds(self) -> bool:
-        """True while an emergency stop pressed locally has not been reset."""
-        if not self.session.emergency_latched:
-            self._local_stop = False  # released locally since
-        return self._local_stop
+        """True while an emergency stop pressed locally has not been reset
+        (the session is told who pressed each: ``emergency_stop(remote=...)``)."""
+        return bool(self.session.local_stop_latched)
 
     # ------------------------------------------------------------ commands
 
@@ -225,12 +208,7 @@ class Commands:
 
     def do_emergency_stop(self, args: dict[str, Any]) -> dict[str, Any]:
         """Disarm now and hold until reset (runs at once, never queued)."""
-        self.local_stop_holds()  # forget a local stop released since
-        self._remote_stop_thread = threading.get_ident()
-        try:
-            self.session.emergency_stop()
-        finally:
-            self._remote_stop_thread = None
+        self.session.emergency_stop(remote=True)
         return {"armed": False, "emergency_latched": True}
 
     def do_reset(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -82,3 +82,19 @@ def test_the_server_stops_cleanly_and_removes_its_token_file(rig_and_client):
     with pytest.raises(RemoteError, match="no reply"):
         remote.status()
     server.stop()  # idempotent
+
+
+def test_a_remote_stop_stays_remote_whatever_thread_reports_it(rig_and_client):
+    # A run winding down reports its status from the runner's own thread after
+    # a remote stop, repeating the stop's message: the stop is still the
+    # remote's to release (the docs' remote session failed once in CI when the
+    # origin was guessed from the reporting thread)
+    session, _, remote = rig_and_client
+    remote.arm()
+    remote.emergency_stop()
+    late = threading.Thread(target=lambda: session.runner._set(trial=1))
+    late.start()
+    late.join()
+    assert remote.status()["emergency_stop_origin"] == "remote"
+    remote.reset()
+    assert remote.status()["emergency_latched"] is False
